@@ -1,0 +1,38 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { budgetRoutes } from './admin/budget-routes.js';
+import { directoryRoutes } from './admin/directory-routes.js';
+import { reportRoutes } from './admin/report-routes.js';
+import type { AppEnv, Services } from './http/app-env.js';
+import { authenticate, requireAdmin } from './http/authenticate.js';
+import { ApiError, errorJson, renderError } from './http/errors.js';
+import { quotaRoutes } from './quota/quota-routes.js';
+
+const ADMIN_BODY_LIMIT = 64 * 1024;
+
+/** The whole HTTP surface, built from its services so tests can use `app.request` without a port. */
+export function createApp(services: Services) {
+  const app = new Hono<AppEnv>();
+  app.onError(renderError);
+  app.notFound((c) => errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.get('/health', (c) => c.json({ ok: true, store: services.store.kind }));
+
+  app.use(
+    '/admin/*',
+    bodyLimit({
+      maxSize: ADMIN_BODY_LIMIT,
+      onError: (c) => errorJson(c, new ApiError('payload_too_large', `body: larger than ${ADMIN_BODY_LIMIT} bytes`)),
+    }),
+    authenticate(services),
+    requireAdmin,
+  );
+  app.route('/admin', directoryRoutes(services));
+  app.route('/admin', budgetRoutes(services));
+  app.route('/admin', reportRoutes(services));
+
+  app.use('/quota', authenticate(services));
+  app.use('/quota/*', authenticate(services));
+  app.route('/quota', quotaRoutes(services));
+  return app;
+}

@@ -1,0 +1,293 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { formatTable } from './table.js';
+
+/** What the CLI touches, passed in so tests run it in-process against a real server. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  fetch?: typeof fetch;
+}
+
+interface GlobalOptions {
+  url: string;
+  token: string | undefined;
+  json: boolean;
+}
+
+/** A failed admin API call, carrying the server's message. */
+class RequestFailed extends Error {}
+
+const positiveInt = (value: string): number => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
+  return Number(value);
+};
+
+const positiveNumber = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number ≥ 0');
+  return n;
+};
+
+const percentList = (value: string): number[] => value.split(',').map((v) => positiveInt(v.trim()));
+
+const when = (iso: unknown): string => (typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
+
+/**
+ * `lobe-quota …`: a thin client of the admin API. Returns the exit code instead of exiting, so a
+ * test can run it in-process.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const doFetch = io.fetch ?? fetch;
+  const defaultUrl = io.env.LOBE_QUOTA_URL || `http://127.0.0.1:${io.env.PORT || 3400}`;
+
+  const program = new Command('lobe-quota')
+    .description('Budgets and quota status for LobeChat and any OpenAI client. Talks to a running lobe-quota server.')
+    .addOption(new Option('--url <url>', 'server base URL (env LOBE_QUOTA_URL)').default(defaultUrl))
+    .option('--token <token>', 'admin token (env ADMIN_TOKEN)')
+    .option('--json', 'print the raw JSON answer', false)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError();
+
+  const globals = () => program.opts<GlobalOptions>();
+
+  async function call(method: string, path: string, body?: unknown): Promise<unknown> {
+    const { url } = globals();
+    const token = globals().token ?? (io.env.ADMIN_TOKEN || undefined);
+    if (!token) throw new RequestFailed('no admin token: pass --token or set ADMIN_TOKEN (printed on the first start)');
+    let response: Response;
+    try {
+      response = await doFetch(`${url.replace(/\/+$/, '')}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? null : JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new RequestFailed(`cannot reach ${url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { error: { message: string } }).error.message;
+      } catch {
+        /* not our JSON: show the text as it came */
+      }
+      throw new RequestFailed(`${response.status}: ${message}`);
+    }
+    return response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+  }
+
+  /** Prints JSON when --json is given, otherwise the human form. */
+  const show = (data: unknown, human: () => string) => io.stdout(globals().json ? `${JSON.stringify(data, null, 2)}\n` : human());
+
+  const projects = program.command('projects').description('manage projects (teams)');
+  projects
+    .command('add <id>')
+    .option('--name <name>', 'display name')
+    .action(async (id: string, o: { name?: string }) => {
+      const p = (await call('POST', '/admin/projects', { id, name: o.name })) as { id: string; name: string };
+      show(p, () => `project ${p.id} (${p.name}) added\n`);
+    });
+  projects.command('list').action(async () => {
+    const data = (await call('GET', '/admin/projects')) as { projects: Array<Record<string, unknown>> };
+    show(data, () => formatTable(['id', 'name', 'created'], data.projects.map((p) => [p.id, p.name, when(p.createdAt)])));
+  });
+
+  const users = program.command('users').description('manage users');
+  users
+    .command('add <id>')
+    .option('--name <name>', 'display name')
+    .option('--project <id>', 'the project the user belongs to')
+    .action(async (id: string, o: { name?: string; project?: string }) => {
+      const u = (await call('POST', '/admin/users', { id, name: o.name, projectId: o.project })) as { id: string; projectId: string | null };
+      show(u, () => `user ${u.id} added${u.projectId ? ` to project ${u.projectId}` : ''}\n`);
+    });
+  users.command('list').action(async () => {
+    const data = (await call('GET', '/admin/users')) as { users: Array<Record<string, unknown>> };
+    show(data, () => formatTable(['id', 'name', 'project', 'created'], data.users.map((u) => [u.id, u.name, u.projectId, when(u.createdAt)])));
+  });
+
+  const keys = program.command('keys').description('issue and revoke lq- keys');
+  keys
+    .command('create')
+    .requiredOption('--user <id>', 'the user the key belongs to')
+    .option('--name <name>', 'a label, e.g. laptop', 'default')
+    .option('--service', 'a service key may name the end user per request (X-Quota-User)', false)
+    .action(async (o: { user: string; name: string; service: boolean }) => {
+      const k = (await call('POST', '/admin/keys', { userId: o.user, name: o.name, service: o.service })) as { id: string; key: string };
+      show(k, () => `key ${k.id} for ${o.user}:\n\n  ${k.key}\n\nshown once: store it now (lobe-quota keeps only its hash)\n`);
+    });
+  keys
+    .command('list')
+    .option('--user <id>', 'only this user’s keys')
+    .action(async (o: { user?: string }) => {
+      const data = (await call('GET', `/admin/keys${o.user ? `?userId=${encodeURIComponent(o.user)}` : ''}`)) as {
+        keys: Array<Record<string, unknown>>;
+      };
+      show(data, () =>
+        formatTable(
+          ['id', 'user', 'name', 'prefix', 'service', 'created', 'revoked'],
+          data.keys.map((k) => [k.id, k.userId, k.name, `${String(k.prefix)}…`, k.service ? 'yes' : '', when(k.createdAt), when(k.revokedAt)]),
+        ),
+      );
+    });
+  keys.command('revoke <id>').action(async (id: string) => {
+    const k = (await call('DELETE', `/admin/keys/${encodeURIComponent(id)}`)) as { id: string };
+    show(k, () => `key ${k.id} revoked\n`);
+  });
+
+  const budgets = program.command('budgets').description('set, list and delete budgets');
+  budgets
+    .command('set <scope>')
+    .description('create or replace the budget of a scope (global, project:ID, user:ID, key:ID) for one period')
+    .option('--tokens <n>', 'token limit', positiveInt)
+    .option('--usd <dollars>', 'dollar limit', positiveNumber)
+    .addOption(new Option('--per <period>', 'window').choices(['day', 'week', 'month', 'rolling', 'total']).makeOptionMandatory())
+    .option('--tz <zone>', 'IANA time zone of day/week/month windows', 'UTC')
+    .option('--hours <n>', 'length of a rolling window', positiveInt)
+    .option('--thresholds <list>', 'alert thresholds in percent, e.g. 50,80,100', percentList)
+    .addOption(new Option('--on-limit <action>', 'what happens at 100 %').choices(['reject', 'downgrade', 'alert-only']))
+    .option('--downgrade-to <model>', 'the cheaper model for --on-limit downgrade')
+    .action(
+      async (
+        scope: string,
+        o: { tokens?: number; usd?: number; per: string; tz: string; hours?: number; thresholds?: number[]; onLimit?: string; downgradeTo?: string },
+      ) => {
+        const window =
+          o.per === 'rolling' ? { kind: 'rolling', hours: o.hours } : o.per === 'total' ? { kind: 'total' } : { kind: o.per, timeZone: o.tz };
+        const b = (await call('PUT', '/admin/budgets', {
+          scope,
+          window,
+          limitTokens: o.tokens ?? null,
+          limitUsd: o.usd ?? null,
+          thresholds: o.thresholds,
+          onLimit: o.onLimit,
+          downgradeTo: o.downgradeTo,
+        })) as { id: string; scope: string };
+        show(b, () => `budget ${b.id} set: ${describeBudget(b)}\n`);
+      },
+    );
+  budgets.command('list').action(async () => {
+    const data = (await call('GET', '/admin/budgets')) as { budgets: Array<Record<string, unknown>>; defaults: Array<Record<string, unknown>> };
+    show(data, () => {
+      const rows = [
+        ...data.budgets.map((b) => [b.id, b.scope, describeWindow(b.window), limits(b), b.onLimit]),
+        ...data.defaults.map((d) => ['(config)', `every ${String(d.scope)}`, describeWindow(d.window), limits(d), d.onLimit]),
+      ];
+      return formatTable(['id', 'scope', 'window', 'limit', 'at limit'], rows);
+    });
+  });
+  budgets.command('delete <id>').action(async (id: string) => {
+    const b = (await call('DELETE', `/admin/budgets/${encodeURIComponent(id)}`)) as { id: string };
+    show(b, () => `budget ${b.id} deleted\n`);
+  });
+
+  program
+    .command('usage')
+    .description('usage per user, project, key, model or day')
+    .addOption(new Option('--by <group>', 'group by').choices(['user', 'project', 'key', 'model', 'day']).default('user'))
+    .option('--from <iso>', 'start (ISO 8601 with offset); default: start of this month')
+    .option('--to <iso>', 'end (ISO 8601 with offset); default: now')
+    .option('--tz <zone>', 'time zone of days and of the default range', 'UTC')
+    .option('--csv', 'print CSV', false)
+    .action(async (o: { by: string; from?: string; to?: string; tz: string; csv: boolean }) => {
+      const query = new URLSearchParams({ groupBy: o.by, tz: o.tz, format: o.csv ? 'csv' : 'json' });
+      if (o.from) query.set('from', o.from);
+      if (o.to) query.set('to', o.to);
+      const data = await call('GET', `/admin/usage?${query}`);
+      if (o.csv) return io.stdout(String(data));
+      const report = data as { rows: Array<Record<string, unknown>>; totals: Record<string, unknown> };
+      show(report, () =>
+        formatTable(
+          [o.by, 'requests', 'input', 'output', 'cached', 'reasoning', 'total tokens', 'cost $'],
+          [...report.rows.map((r) => [r[o.by], ...usageColumns(r)]), ['total', ...usageColumns(report.totals)]],
+        ),
+      );
+    });
+
+  program
+    .command('quota [subject]')
+    .description('quota status of one subject (user:ID, project:ID, key:ID, global) or of all')
+    .action(async (subject?: string) => {
+      const data = await call('GET', subject ? `/quota/${encodeURIComponent(subject)}` : '/quota');
+      const statuses = subject ? [data as QuotaJson] : (data as { subjects: QuotaJson[] }).subjects;
+      show(data, () =>
+        formatTable(
+          ['subject', 'budget', 'window', 'used', 'limit', '%', 'status', 'resets'],
+          statuses.flatMap((s) =>
+            s.budgets.map((b) => [
+              `${s.subject.kind}:${s.subject.id}`,
+              b.scope,
+              describeWindow(b.window),
+              b.limitTokens !== null ? b.usedTokens : `$${b.usedUsd}`,
+              b.limitTokens !== null ? b.limitTokens : `$${b.limitUsd}`,
+              b.percentage,
+              b.status,
+              b.resetsAt ?? '',
+            ]),
+          ),
+        ),
+      );
+    });
+
+  program.command('holds').description('what in-flight requests have set aside').action(async () => {
+    const data = (await call('GET', '/admin/holds')) as { holds: Array<Record<string, unknown>> };
+    show(data, () =>
+      formatTable(['id', 'user', 'key', 'tokens', 'usd', 'expires'], data.holds.map((h) => [h.id, h.userId, h.keyId, h.tokens, h.usd, when(h.expiresAt)])),
+    );
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof RequestFailed) {
+      io.stderr(`error: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+interface QuotaJson {
+  subject: { kind: string; id: string };
+  budgets: Array<{
+    scope: string;
+    window: unknown;
+    usedTokens: number;
+    limitTokens: number | null;
+    usedUsd: number;
+    limitUsd: number | null;
+    percentage: number;
+    status: string;
+    resetsAt: string | null;
+  }>;
+}
+
+function describeWindow(window: unknown): string {
+  const w = window as { kind: string; timeZone?: string; hours?: number };
+  if (w.kind === 'rolling') return `rolling ${w.hours}h`;
+  return w.timeZone && w.timeZone !== 'UTC' ? `${w.kind} (${w.timeZone})` : w.kind;
+}
+
+function limits(b: Record<string, unknown>): string {
+  const parts: string[] = [];
+  if (b.limitTokens !== null && b.limitTokens !== undefined) parts.push(`${String(b.limitTokens)} tokens`);
+  if (b.limitUsd !== null && b.limitUsd !== undefined) parts.push(`$${String(b.limitUsd)}`);
+  return parts.join(' + ');
+}
+
+const describeBudget = (b: Record<string, unknown>): string => `${String(b.scope)}, ${limits(b)} per ${describeWindow(b.window)}`;
+
+const usageColumns = (r: Record<string, unknown>) => [
+  r.requests,
+  r.inputTokens,
+  r.outputTokens,
+  r.cachedTokens,
+  r.reasoningTokens,
+  r.totalTokens,
+  typeof r.costUsd === 'number' ? r.costUsd.toFixed(6) : r.costUsd,
+];

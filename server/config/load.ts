@@ -1,0 +1,99 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import { configFileSchema, envSchema, type DefaultBudget, type StatusLevelsConfig } from './schema.js';
+
+export const DEFAULT_CONFIG_FILE = 'lobe-quota.config.json';
+
+/** Everything the service runs with, after the file and the environment are merged. */
+export interface Config {
+  port: number;
+  host: string;
+  /** The URL clients reach the service at, when the operator set one (see `publicUrlOf`). */
+  publicUrl: string | null;
+  dataDir: string;
+  /** Set when the operator supplies the admin token; otherwise one is generated on first start. */
+  adminToken: string | undefined;
+  upstream: { baseUrl: string; apiKey: string | undefined };
+  statusLevels: StatusLevelsConfig;
+  holdTtlMs: number;
+  alertThresholds: number[];
+  defaultBudgets: DefaultBudget[];
+  /** The config file read, or null when none exists. */
+  configPath: string | null;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+const describeIssues = (where: string, error: z.ZodError): string[] =>
+  error.issues.map((issue) => {
+    const at = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    return `${where}: ${at}: ${issue.message}`;
+  });
+
+/**
+ * Reads the config file (if any) and the environment. Never throws for bad input: every problem
+ * of the file and of the environment comes back at once, so an operator fixes them in one go.
+ */
+export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfigOptions = {}): ConfigResult {
+  const problems: string[] = [];
+
+  const envParsed = envSchema.safeParse(env);
+  if (!envParsed.success) problems.push(...describeIssues('environment', envParsed.error));
+  const vars = envParsed.success ? envParsed.data : {};
+
+  const explicitPath = env.LOBE_QUOTA_CONFIG || undefined;
+  const configPath = path.resolve(cwd, explicitPath ?? DEFAULT_CONFIG_FILE);
+  let raw: unknown = {};
+  let readPath: string | null = null;
+  if (existsSync(configPath)) {
+    readPath = configPath;
+    try {
+      raw = JSON.parse(readFileSync(configPath, 'utf8'));
+    } catch (error) {
+      problems.push(`${configPath}: not valid JSON: ${(error as Error).message}`);
+    }
+  } else if (explicitPath !== undefined) {
+    problems.push(`LOBE_QUOTA_CONFIG: no file at ${configPath}`);
+  }
+
+  const file = configFileSchema.safeParse(raw);
+  if (!file.success) problems.push(...describeIssues(readPath ?? 'config', file.error));
+  if (problems.length > 0 || !file.success) return { ok: false, problems };
+
+  const port = vars.PORT ?? file.data.port;
+  const host = vars.HOST ?? file.data.host;
+  const publicUrl = vars.PUBLIC_URL ?? file.data.publicUrl ?? null;
+  return {
+    ok: true,
+    config: {
+      port,
+      host,
+      publicUrl: publicUrl === null ? null : publicUrl.replace(/\/+$/, ''),
+      dataDir: path.resolve(cwd, vars.DATA_DIR ?? file.data.dataDir),
+      adminToken: vars.ADMIN_TOKEN,
+      upstream: { baseUrl: vars.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: vars.OPENAI_API_KEY },
+      statusLevels: file.data.statusLevels,
+      holdTtlMs: file.data.holds.ttlSeconds * 1000,
+      alertThresholds: file.data.alerts.thresholds,
+      defaultBudgets: file.data.defaultBudgets,
+      configPath: readPath,
+    },
+  };
+}
+
+/**
+ * The base URL printed and put into the manifest: PUBLIC_URL when set, else one that clients on this
+ * machine can use (a wildcard bind is reached through localhost; port 0 means the port bound).
+ */
+export function publicUrlOf(config: Pick<Config, 'publicUrl' | 'host'>, boundPort: number): string {
+  if (config.publicUrl !== null) return config.publicUrl;
+  const host = config.host;
+  const reachable = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${boundPort}`;
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { budgetLimitsShape, checkLimits, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
+import { windowPeriod } from '../quota/window.js';
+
+const port = z.number().int().min(0).max(65535);
+
+/** A budget every subject of a kind gets unless the database holds an override for the same period. */
+export const defaultBudgetSchema = z
+  .strictObject({
+    scope: z.enum(['global', 'project', 'user', 'key']),
+    window: windowSchema,
+    ...budgetLimitsShape,
+  })
+  .superRefine(checkLimits);
+
+export const statusLevelsSchema = z
+  .strictObject({
+    warning: z.number().min(0).max(1000).default(80),
+    critical: z.number().min(0).max(1000).default(95),
+    exceeded: z.number().min(0).max(1000).default(100),
+  })
+  .refine((l) => l.warning <= l.critical && l.critical <= l.exceeded, {
+    message: 'levels must satisfy warning <= critical <= exceeded',
+  });
+
+/** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
+export const configFileSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    port: port.default(3400).describe('Port to listen on (env PORT).'),
+    host: z.string().min(1).default('127.0.0.1').describe('Interface to bind (env HOST). Use 0.0.0.0 to accept remote clients.'),
+    publicUrl: z.url().optional().describe('Base URL clients reach the service at (env PUBLIC_URL); defaults to http://HOST:PORT.'),
+    dataDir: z.string().min(1).default('./data').describe('Where the SQLite database lives (env DATA_DIR).'),
+    statusLevels: statusLevelsSchema
+      .default({ warning: 80, critical: 95, exceeded: 100 })
+      .describe('Percentages at which /quota reports warning, critical and exceeded.'),
+    holds: z
+      .strictObject({
+        ttlSeconds: z.number().int().min(10).max(86_400).default(900),
+      })
+      .default({ ttlSeconds: 900 })
+      .describe('A hold whose request stopped renewing it is released after this long.'),
+    alerts: z
+      .strictObject({
+        thresholds: thresholdsSchema.default([50, 80, 90, 95, 100]),
+      })
+      .default({ thresholds: [50, 80, 90, 95, 100] })
+      .describe('Alert thresholds (percent) of budgets that do not set their own.'),
+    defaultBudgets: z
+      .array(defaultBudgetSchema)
+      .default([])
+      .superRefine((budgets, ctx) => {
+        const seen = new Set<string>();
+        budgets.forEach((b, i) => {
+          const key = `${b.scope}|${windowPeriod(b.window)}`;
+          if (seen.has(key)) {
+            ctx.addIssue({ code: 'custom', path: [i], message: `a second ${b.scope} budget for the same period (${windowPeriod(b.window)})` });
+          }
+          seen.add(key);
+        });
+      })
+      .describe('Budgets every subject of a kind gets, e.g. every user 1M tokens a month.'),
+  })
+  .describe('lobe-quota configuration');
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+export type DefaultBudget = z.infer<typeof defaultBudgetSchema>;
+export type StatusLevelsConfig = z.infer<typeof statusLevelsSchema>;
+
+/** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
+const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const envPort = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z.string().regex(/^\d+$/, 'must be a port number (0-65535)').transform(Number).pipe(port).optional(),
+);
+
+export const envSchema = z.object({
+  PORT: envPort,
+  HOST: envString,
+  PUBLIC_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url().optional()),
+  DATA_DIR: envString,
+  ADMIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
+  OPENAI_BASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url().optional()),
+  OPENAI_API_KEY: envString,
+  LOBE_QUOTA_CONFIG: envString,
+});

@@ -1,0 +1,19 @@
+import type { Config } from '../config/load.js';
+import type { Clock } from '../clock.js';
+import type { KeyIdentity, Store } from '../store/types.js';
+
+/** What route handlers are given: no module-level singletons. */
+export interface Services {
+  store: Store;
+  config: Config;
+  clock: Clock;
+  /** SHA-256 of the admin token (see auth/admin-token.ts). */
+  adminTokenHash: string;
+}
+
+/** Who is calling, once `authenticate` has run. */
+export type Caller = { kind: 'admin' } | { kind: 'user'; identity: KeyIdentity };
+
+export interface AppEnv {
+  Variables: { caller: Caller };
+}

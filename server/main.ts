@@ -1,0 +1,86 @@
+import path from 'node:path';
+import { serve } from '@hono/node-server';
+import { createApp } from './app.js';
+import { ensureAdminToken } from './auth/admin-token.js';
+import { systemClock } from './clock.js';
+import { loadConfig, publicUrlOf, type Config } from './config/load.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+
+const MAINTENANCE_INTERVAL_MS = 15_000;
+
+function banner(config: Config, baseUrl: string, dbFile: string, generatedToken: string | null): string {
+  const lines = [
+    `lobe-quota listening on ${baseUrl}  (SQLite: ${dbFile})`,
+    '',
+    `  Proxy base URL   ${baseUrl}/v1`,
+    `  Plugin manifest  ${baseUrl}/manifest.json`,
+    `  MCP endpoint     ${baseUrl}/mcp`,
+    `  Your quota       ${baseUrl}/quota`,
+    '',
+  ];
+  if (generatedToken !== null) {
+    lines.push(
+      `  Admin token      ${generatedToken}`,
+      '                   shown once: only its hash is stored. Set ADMIN_TOKEN to choose your own.',
+      '',
+      'Next: add a user and give them a key',
+      `  export ADMIN_TOKEN=${generatedToken} LOBE_QUOTA_URL=${baseUrl}`,
+    );
+  } else {
+    lines.push(
+      `  Admin token      ${config.adminToken !== undefined ? 'from ADMIN_TOKEN' : 'the one printed on first start (stored hashed)'}`,
+      '',
+      'Next: add a user and give them a key',
+      `  export ADMIN_TOKEN=<admin token> LOBE_QUOTA_URL=${baseUrl}`,
+    );
+  }
+  lines.push(
+    '  npx lobe-quota users add alice',
+    '  npx lobe-quota keys create --user alice',
+    '  npx lobe-quota budgets set user:alice --tokens 100000 --per month',
+    '',
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const loaded = loadConfig();
+  if (!loaded.ok) {
+    console.error(`lobe-quota cannot start; fix the configuration:\n${loaded.problems.map((p) => `  - ${p}`).join('\n')}`);
+    process.exit(1);
+  }
+  const config = loaded.config;
+  const dbFile = path.join(config.dataDir, 'lobe-quota.db');
+  const store = SqliteStore.open({ file: dbFile, defaultBudgets: config.defaultBudgets, defaultThresholds: config.alertThresholds });
+  const adminToken = await ensureAdminToken(store, config.adminToken);
+  const clock = systemClock;
+  const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash });
+
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    process.stdout.write(banner(config, publicUrlOf(config, info.port), dbFile, adminToken.generated));
+  });
+  server.on('error', (error) => {
+    console.error(`lobe-quota cannot listen on ${config.host}:${config.port}: ${error.message}`);
+    process.exit(1);
+  });
+
+  // Holds of requests that stopped renewing them (a stuck upstream) are released here.
+  const maintenance = setInterval(() => {
+    store.expireHolds(clock.now()).catch((error: unknown) => console.error('[lobe-quota] hold expiry failed:', error));
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+
+  const shutdown = (signal: string) => {
+    console.log(`lobe-quota: ${signal}, closing`);
+    clearInterval(maintenance);
+    server.close(() => {
+      void store.close().then(() => process.exit(0));
+    });
+    // Streams still open after this long are cut; their holds are cleared on the next start.
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+await main();

@@ -1,0 +1,77 @@
+import type { Budget } from './budgets.js';
+
+/** A budget's current counters: settled usage in its window, and what in-flight holds set aside. */
+export interface BudgetUsage {
+  usedTokens: number;
+  usedMicros: number;
+  reservedTokens: number;
+  reservedMicros: number;
+}
+
+/**
+ * What a request asks to set aside. `tokens`/`micros` is the part known up front (the prompt);
+ * `output`, when given, is an allowance the engine may shrink to what the tightest budget has left.
+ */
+export interface Quote {
+  tokens: number;
+  micros: number;
+  output?: OutputAllowance;
+}
+
+export interface OutputAllowance {
+  /** The most output the request may produce (its max_tokens, or the model's cap). */
+  wantTokens: number;
+  /** Below this the request is not worth starting (DESIGN: prompt plus one output token). */
+  minTokens: number;
+  /** Output price in micro-dollars per million tokens (0 when free or unpriced). */
+  microsPerMillion: number;
+}
+
+export type Admission =
+  | { ok: true; tokens: number; micros: number; outputTokens: number }
+  | { ok: false; blockingIndex: number };
+
+/** Cost of `tokens` at `microsPerMillion`, rounded up so a budget is never under-charged. */
+export const costMicros = (tokens: number, microsPerMillion: number): number =>
+  Math.ceil((tokens * microsPerMillion) / 1_000_000);
+
+/**
+ * How many output tokens fit into one budget after the fixed part of the quote; negative when even
+ * the fixed part does not fit. Budgets that only alert at their limit never constrain.
+ */
+export function outputRoom(budget: Budget, usage: BudgetUsage, quote: Quote): number {
+  if (budget.onLimit === 'alert-only') return Infinity;
+  let room = Infinity;
+  if (budget.limitTokens !== null) {
+    room = budget.limitTokens - usage.usedTokens - usage.reservedTokens - quote.tokens;
+  }
+  if (budget.limitMicros !== null) {
+    const microsRoom = budget.limitMicros - usage.usedMicros - usage.reservedMicros - quote.micros;
+    const price = quote.output?.microsPerMillion ?? 0;
+    const fits = microsRoom < 0 ? -1 : price > 0 ? Math.floor((microsRoom * 1_000_000) / price) : Infinity;
+    room = Math.min(room, fits);
+  }
+  return room;
+}
+
+/**
+ * The admission decision over every budget that applies, pure so it can be table-tested and run
+ * unchanged inside any store's transaction. Admits only if every budget has room for the fixed part
+ * plus the minimum output; the output allowance is clamped to the tightest budget.
+ */
+export function admit(budgets: ReadonlyArray<{ budget: Budget; usage: BudgetUsage }>, quote: Quote): Admission {
+  const min = quote.output?.minTokens ?? 0;
+  let tightest = -1;
+  let tightestRoom = Infinity;
+  budgets.forEach(({ budget, usage }, i) => {
+    const room = outputRoom(budget, usage, quote);
+    if (room < tightestRoom) {
+      tightestRoom = room;
+      tightest = i;
+    }
+  });
+  if (tightestRoom < min || tightestRoom < 0) return { ok: false, blockingIndex: tightest };
+  const grant = Math.min(quote.output?.wantTokens ?? 0, tightestRoom);
+  const price = quote.output?.microsPerMillion ?? 0;
+  return { ok: true, tokens: quote.tokens + grant, micros: quote.micros + costMicros(grant, price), outputTokens: grant };
+}

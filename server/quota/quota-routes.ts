@@ -1,0 +1,54 @@
+import { Hono } from 'hono';
+import type { AppEnv, Services } from '../http/app-env.js';
+import { ApiError } from '../http/errors.js';
+import { scopeSchema, scopesOf, type Scope } from './scope.js';
+import { quotaStatus, type QuotaStatus } from './status-report.js';
+import { resolveSubject, type ResolvedSubject } from './subjects.js';
+
+/**
+ * `GET /quota`: a user key reads its own status (every budget its requests are bound by); the admin
+ * token reads every subject. `GET /quota/:subject` reads one (`user:alice`, `project:x`, `key:…`,
+ * `global`, or a bare user id); a user may only name themselves or their own key.
+ */
+export function quotaRoutes({ store, config, clock }: Services) {
+  const statusOf = async (subject: ResolvedSubject): Promise<QuotaStatus> =>
+    quotaStatus(subject.ref, await store.budgetStates(subject.scopes, clock.now()), config.statusLevels);
+
+  return new Hono<AppEnv>()
+    .get('/', async (c) => {
+      const caller = c.get('caller');
+      if (caller.kind === 'user') {
+        const { key, user } = caller.identity;
+        const scopes = scopesOf({ userId: user.id, projectId: user.projectId, keyId: key.id });
+        return c.json(await statusOf({ ref: { kind: 'user', id: user.id, name: user.name }, scopes }));
+      }
+      const scopes: Scope[] = [
+        { kind: 'global' },
+        ...(await store.listProjects()).map((p): Scope => ({ kind: 'project', id: p.id })),
+        ...(await store.listUsers()).map((u): Scope => ({ kind: 'user', id: u.id })),
+      ];
+      const subjects: QuotaStatus[] = [];
+      for (const scope of scopes) {
+        const subject = await resolveSubject(store, scope);
+        if (subject) subjects.push(await statusOf(subject));
+      }
+      return c.json({ subjects });
+    })
+    .get('/:subject', async (c) => {
+      const text = c.req.param('subject');
+      const parsed = scopeSchema.safeParse(text.includes(':') || text === 'global' ? text : `user:${text}`);
+      if (!parsed.success) throw new ApiError('invalid_request', `subject: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+      const scope = parsed.data;
+      const caller = c.get('caller');
+      if (caller.kind === 'user') {
+        const own =
+          (scope.kind === 'user' && scope.id === caller.identity.user.id) ||
+          (scope.kind === 'key' && scope.id === caller.identity.key.id);
+        // The same answer whether or not the other subject exists: no probing for user names.
+        if (!own) throw new ApiError('forbidden', 'a user key can only read its own quota');
+      }
+      const subject = await resolveSubject(store, scope);
+      if (!subject) throw new ApiError('not_found', `subject: no ${scope.kind} ${JSON.stringify(text)}`);
+      return c.json(await statusOf(subject));
+    });
+}

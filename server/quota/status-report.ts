@@ -1,0 +1,115 @@
+import type { BudgetState } from '../store/types.js';
+import type { ScopeKind } from './scope.js';
+import { formatScope } from './scope.js';
+import {
+  bindingIndex,
+  bindingUnit,
+  microsToUsd,
+  percentageOf,
+  statusLevel,
+  type BudgetFigures,
+  type StatusLevel,
+  type StatusLevels,
+  type Unit,
+} from './status.js';
+import { formatInstant, windowSpanMs, type WindowSpec } from './window.js';
+
+export interface SubjectRef {
+  kind: ScopeKind;
+  id: string;
+  name: string;
+}
+
+/** One budget as `/quota` shows it (DESIGN "Quota status"). */
+export interface BudgetStatus {
+  id: string;
+  source: 'admin' | 'config';
+  scope: string;
+  window: WindowSpec;
+  usedTokens: number;
+  reservedTokens: number;
+  limitTokens: number | null;
+  remainingTokens: number | null;
+  usedUsd: number;
+  reservedUsd: number;
+  limitUsd: number | null;
+  remainingUsd: number | null;
+  percentage: number;
+  status: StatusLevel;
+  resetsAt: string | null;
+  onLimit: string;
+}
+
+/** The `/quota` answer: the binding budget's five fields on top, every budget below. */
+export interface QuotaStatus {
+  subject: SubjectRef;
+  usage: number | null;
+  limit: number | null;
+  unit: Unit | null;
+  percentage: number | null;
+  remaining: number | null;
+  status: StatusLevel;
+  nextReset: string | null;
+  budgets: BudgetStatus[];
+}
+
+const figuresOf = (state: BudgetState): BudgetFigures => ({
+  ...state.usage,
+  limitTokens: state.budget.limitTokens,
+  limitMicros: state.budget.limitMicros,
+  windowSpanMs: windowSpanMs(state.budget.window),
+});
+
+/** Money leaves the service in dollars; micro-dollars are exact, so six decimals lose nothing. */
+const usd = (micros: number): number => microsToUsd(micros);
+
+export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetStatus {
+  const f = figuresOf(state);
+  const binding = bindingUnit(f);
+  const { budget, usage } = state;
+  const remainingOf = (limit: number | null, used: number, reserved: number) =>
+    limit === null ? null : Math.max(0, limit - used - reserved);
+  const remainingMicros = remainingOf(budget.limitMicros, usage.usedMicros, usage.reservedMicros);
+  return {
+    id: budget.id,
+    source: budget.source,
+    scope: formatScope(budget.scope),
+    window: budget.window,
+    usedTokens: usage.usedTokens,
+    reservedTokens: usage.reservedTokens,
+    limitTokens: budget.limitTokens,
+    remainingTokens: remainingOf(budget.limitTokens, usage.usedTokens, usage.reservedTokens),
+    usedUsd: usd(usage.usedMicros),
+    reservedUsd: usd(usage.reservedMicros),
+    limitUsd: budget.limitMicros === null ? null : usd(budget.limitMicros),
+    remainingUsd: remainingMicros === null ? null : usd(remainingMicros),
+    percentage: binding ? percentageOf(binding.used, binding.limit) : 0,
+    status: statusLevel(binding?.ratio ?? 0, levels),
+    resetsAt: state.resetsAt === null ? null : formatInstant(state.resetsAt, budget.window),
+    onLimit: budget.onLimit,
+  };
+}
+
+/** Builds the `/quota` document for a subject from the states of every budget that applies to it. */
+export function quotaStatus(subject: SubjectRef, states: readonly BudgetState[], levels: StatusLevels): QuotaStatus {
+  const budgets = states.map((s) => budgetStatus(s, levels));
+  const index = bindingIndex(states.map(figuresOf));
+  const top = states[index];
+  const shown = budgets[index];
+  const binding = top ? bindingUnit(figuresOf(top)) : undefined;
+  if (!top || !shown || !binding) {
+    return { subject, usage: null, limit: null, unit: null, percentage: null, remaining: null, status: 'normal', nextReset: null, budgets };
+  }
+  const money = binding.unit === 'usd';
+  return {
+    subject,
+    usage: money ? usd(binding.used) : binding.used,
+    limit: money ? usd(binding.limit) : binding.limit,
+    unit: binding.unit,
+    percentage: shown.percentage,
+    remaining: money ? usd(binding.remaining) : binding.remaining,
+    status: shown.status,
+    nextReset: shown.resetsAt,
+    budgets,
+  };
+}

@@ -1,0 +1,133 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * Schema versions, applied in order and recorded in `PRAGMA user_version`. Append only: a
+ * released migration never changes. Money is integer micro-dollars; times are epoch milliseconds.
+ */
+const MIGRATIONS: readonly string[] = [
+  /* 1: the core */ `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE projects (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE users (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    project_id TEXT REFERENCES projects(id),
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id),
+    name        TEXT NOT NULL,
+    prefix      TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    service     INTEGER NOT NULL CHECK (service IN (0, 1)),
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+  ) STRICT;
+  CREATE INDEX api_keys_user ON api_keys(user_id);
+
+  -- One budget per scope and period; config defaults are not stored, they fill the gaps.
+  CREATE TABLE budgets (
+    id            TEXT PRIMARY KEY,
+    scope         TEXT NOT NULL,
+    period        TEXT NOT NULL,
+    window        TEXT NOT NULL,  -- JSON WindowSpec
+    limit_tokens  INTEGER CHECK (limit_tokens >= 0),
+    limit_micros  INTEGER CHECK (limit_micros >= 0),
+    thresholds    TEXT,           -- JSON array, NULL = the config's
+    on_limit      TEXT NOT NULL CHECK (on_limit IN ('reject', 'downgrade', 'alert-only')),
+    downgrade_to  TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (scope, period),
+    CHECK (limit_tokens IS NOT NULL OR limit_micros IS NOT NULL)
+  ) STRICT;
+
+  -- In-flight requests. What each one sets aside per budget is in hold_budgets, so a budget's
+  -- reserved amount is a sum over the (few) live holds and can never drift.
+  CREATE TABLE holds (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    project_id    TEXT,
+    key_id        TEXT NOT NULL,
+    tokens        INTEGER NOT NULL CHECK (tokens >= 0),
+    micros        INTEGER NOT NULL CHECK (micros >= 0),
+    output_tokens INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX holds_expiry ON holds(expires_at);
+
+  CREATE TABLE hold_budgets (
+    hold_id    TEXT NOT NULL REFERENCES holds(id) ON DELETE CASCADE,
+    budget_key TEXT NOT NULL,
+    tokens     INTEGER NOT NULL,
+    micros     INTEGER NOT NULL,
+    PRIMARY KEY (hold_id, budget_key)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX hold_budgets_budget ON hold_budgets(budget_key);
+
+  -- Settled usage per budget and bucket: a cache of the ledger, exact by construction (a bucket is
+  -- seeded from the ledger when first touched, then incremented in the settling transaction).
+  CREATE TABLE usage_counters (
+    budget_key   TEXT NOT NULL,
+    bucket_start INTEGER NOT NULL,
+    bucket_end   INTEGER,          -- NULL for total
+    retires_at   INTEGER,          -- when no window reads it any more; NULL = never
+    tokens       INTEGER NOT NULL,
+    micros       INTEGER NOT NULL,
+    PRIMARY KEY (budget_key, bucket_start)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX usage_counters_retire ON usage_counters(retires_at) WHERE retires_at IS NOT NULL;
+
+  CREATE TABLE ledger (
+    id               INTEGER PRIMARY KEY,
+    request_id       TEXT NOT NULL UNIQUE,
+    at               INTEGER NOT NULL,
+    user_id          TEXT NOT NULL,
+    project_id       TEXT,
+    key_id           TEXT NOT NULL,
+    model            TEXT NOT NULL,
+    input_tokens     INTEGER NOT NULL CHECK (input_tokens >= 0),
+    output_tokens    INTEGER NOT NULL CHECK (output_tokens >= 0),
+    cached_tokens    INTEGER NOT NULL CHECK (cached_tokens >= 0),
+    reasoning_tokens INTEGER NOT NULL CHECK (reasoning_tokens >= 0),
+    cost_micros      INTEGER NOT NULL CHECK (cost_micros >= 0),
+    source           TEXT NOT NULL CHECK (source IN ('upstream', 'estimated')),
+    outcome          TEXT NOT NULL,
+    latency_ms       INTEGER NOT NULL,
+    session_id       TEXT,
+    tags             TEXT            -- JSON object, NULL when none
+  ) STRICT;
+  CREATE INDEX ledger_at ON ledger(at);
+  CREATE INDEX ledger_user_at ON ledger(user_id, at);
+  CREATE INDEX ledger_project_at ON ledger(project_id, at) WHERE project_id IS NOT NULL;
+  CREATE INDEX ledger_key_at ON ledger(key_id, at);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database to the newest schema, each step in its own transaction. */
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema ${current} is newer than this lobe-quota (${MIGRATIONS.length}); upgrade lobe-quota`);
+  }
+  MIGRATIONS.slice(current).forEach((sql, i) => {
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${current + i + 1}`);
+    })();
+  });
+}

@@ -1,0 +1,188 @@
+import type { BudgetUsage, Quote } from '../quota/admission.js';
+import type { Budget, OnLimit } from '../quota/budgets.js';
+import type { RequestSubject, Scope } from '../quota/scope.js';
+import type { WindowSpec } from '../quota/window.js';
+
+export interface Project {
+  id: string;
+  name: string;
+  createdAt: number;
+}
+
+export interface User {
+  id: string;
+  name: string;
+  projectId: string | null;
+  createdAt: number;
+}
+
+/** A key as listed: never its secret or hash. */
+export interface ApiKey {
+  id: string;
+  userId: string;
+  name: string;
+  /** The first characters of the secret, so a person can tell keys apart. */
+  prefix: string;
+  service: boolean;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** The identity behind a presented key. */
+export interface KeyIdentity {
+  key: ApiKey;
+  user: User;
+}
+
+export interface BudgetInput {
+  scope: Scope;
+  window: WindowSpec;
+  limitTokens: number | null;
+  limitMicros: number | null;
+  thresholds: number[] | null;
+  onLimit: OnLimit;
+  downgradeTo: string | null;
+}
+
+/** A budget with its counters at one instant. */
+export interface BudgetState {
+  budget: Budget;
+  usage: BudgetUsage;
+  /** Epoch ms when the usage next goes down; null when it never does (or nothing is used yet). */
+  resetsAt: number | null;
+}
+
+export interface ReserveRequest {
+  /** Unique per request; it becomes the ledger entry's request id, which makes settle idempotent. */
+  holdId: string;
+  subject: RequestSubject;
+  quote: Quote;
+  now: number;
+  ttlMs: number;
+}
+
+export type ReserveResult =
+  | { ok: true; hold: Hold; budgets: BudgetState[] }
+  | { ok: false; blocking: BudgetState; budgets: BudgetState[] };
+
+export interface Hold {
+  id: string;
+  subject: RequestSubject;
+  tokens: number;
+  micros: number;
+  /** The output allowance granted (the request's clamped max_tokens). */
+  outputTokens: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type ExtendResult =
+  | { ok: true; hold: Hold }
+  | { ok: false; reason: 'unknown-hold' }
+  | { ok: false; reason: 'exceeded'; blocking: BudgetState };
+
+export type Outcome = 'ok' | 'cut_off' | 'client_abort';
+export type UsageSource = 'upstream' | 'estimated';
+
+export interface Usage {
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+  source: UsageSource;
+  outcome: Outcome;
+  latencyMs: number;
+  sessionId: string | null;
+  tags: Record<string, string>;
+}
+
+export interface SettleRequest {
+  holdId: string;
+  subject: RequestSubject;
+  usage: Usage;
+  now: number;
+}
+
+/** One settled request. Never prompt or reply text. */
+export interface LedgerEntry extends Usage, RequestSubject {
+  id: number;
+  requestId: string;
+  at: number;
+}
+
+export interface SettleResult {
+  entry: LedgerEntry;
+  /** True when this request was settled before: nothing changed. */
+  duplicate: boolean;
+}
+
+export type UsageGroupBy = 'user' | 'project' | 'key' | 'model' | 'day';
+
+export interface UsageQuery {
+  groupBy: UsageGroupBy;
+  from: number;
+  to: number;
+  /** Time zone of `day` groups. */
+  timeZone: string;
+}
+
+export interface UsageRow {
+  group: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  totalTokens: number;
+  costMicros: number;
+}
+
+export type Created<T> = { ok: true; value: T } | { ok: false; reason: 'exists' | 'missing-reference'; field: string };
+
+/**
+ * Everything the service keeps. Each method is one atomic step; implementations differ in how
+ * (one synchronous SQLite transaction; row locks on PostgreSQL), not in what they guarantee.
+ */
+export interface Store {
+  readonly kind: 'sqlite';
+
+  createProject(project: { id: string; name: string }, now: number): Promise<Created<Project>>;
+  listProjects(): Promise<Project[]>;
+  getProject(id: string): Promise<Project | null>;
+  createUser(user: { id: string; name: string; projectId: string | null }, now: number): Promise<Created<User>>;
+  listUsers(): Promise<User[]>;
+  getUser(id: string): Promise<User | null>;
+
+  /** Stores only the secret's hash. */
+  createKey(key: { id: string; userId: string; name: string; service: boolean; secretHash: string; prefix: string }, now: number): Promise<Created<ApiKey>>;
+  listKeys(userId?: string): Promise<ApiKey[]>;
+  getKey(id: string): Promise<ApiKey | null>;
+  /** The active (not revoked) key with this hash, with its user. */
+  findKeyByHash(secretHash: string): Promise<KeyIdentity | null>;
+  revokeKey(id: string, now: number): Promise<ApiKey | null>;
+
+  /** Creates or replaces the budget of the same scope and period; its counters are rebuilt. */
+  putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; created: boolean }>;
+  listBudgets(): Promise<Budget[]>;
+  deleteBudget(id: string): Promise<Budget | null>;
+
+  /** Every budget applying to the given scopes, with its counters at `now`. */
+  budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]>;
+
+  reserve(request: ReserveRequest): Promise<ReserveResult>;
+  extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult>;
+  settle(request: SettleRequest): Promise<SettleResult>;
+  /** Returns false when the hold was already gone. */
+  release(holdId: string): Promise<boolean>;
+  /** Releases holds whose request stopped renewing them. Returns how many. */
+  expireHolds(now: number): Promise<number>;
+  listHolds(): Promise<Hold[]>;
+
+  usageReport(query: UsageQuery): Promise<UsageRow[]>;
+
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+  close(): Promise<void>;
+}
