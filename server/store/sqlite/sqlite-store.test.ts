@@ -1,0 +1,213 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DefaultBudget } from '../../config/schema.js';
+import type { Scope } from '../../quota/scope.js';
+import { memoryStore, T0, userWithKey } from '../../testing/harness.js';
+import type { RequestSubject } from '../../quota/scope.js';
+import type { Usage } from '../types.js';
+import { SqliteStore } from './sqlite-store.js';
+
+const TTL = 60_000;
+const HOUR = 3_600_000;
+
+const usage = (inputTokens: number, outputTokens: number, costMicros = 0): Usage => ({
+  model: 'gpt-4o-mini',
+  inputTokens,
+  outputTokens,
+  cachedTokens: 0,
+  reasoningTokens: 0,
+  costMicros,
+  source: 'upstream',
+  outcome: 'ok',
+  latencyMs: 12,
+  sessionId: null,
+  tags: {},
+});
+
+const userScopes = (s: RequestSubject): Scope[] => [
+  { kind: 'key', id: s.keyId },
+  { kind: 'user', id: s.userId },
+  { kind: 'global' },
+];
+
+const monthlyUserTokens = (limitTokens: number, timeZone = 'UTC'): DefaultBudget => ({
+  scope: 'user',
+  window: { kind: 'month', timeZone },
+  limitTokens,
+  limitUsd: null,
+  onLimit: 'reject',
+});
+
+/** Reserves and settles one request of `tokens` (all output) at `now`. */
+async function spend(store: SqliteStore, subject: RequestSubject, id: string, tokens: number, now: number) {
+  const held = await store.reserve({ holdId: id, subject, quote: { tokens, micros: 0 }, now, ttlMs: TTL });
+  expect(held.ok).toBe(true);
+  return store.settle({ holdId: id, subject, usage: usage(0, tokens), now });
+}
+
+const tmpDirs: string[] = [];
+afterEach(() => {
+  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+const tmpDb = () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-store-'));
+  tmpDirs.push(dir);
+  return path.join(dir, 'lobe-quota.db');
+};
+
+describe('SqliteStore settlement', () => {
+  it('settles a request once: a second settle returns the first entry and changes nothing', async () => {
+    const store = memoryStore([monthlyUserTokens(1_000)]);
+    const { subject } = await userWithKey(store, 'alice');
+    const first = await spend(store, subject, 'req-1', 300, T0);
+    const again = await store.settle({ holdId: 'req-1', subject, usage: usage(0, 900), now: T0 });
+    expect(again).toEqual({ entry: first.entry, duplicate: true });
+    const [state] = await store.budgetStates(userScopes(subject), T0);
+    expect(state?.usage.usedTokens).toBe(300);
+  });
+
+  it('records a settle whose hold already expired: the tokens were spent upstream', async () => {
+    const store = memoryStore([monthlyUserTokens(1_000)]);
+    const { subject } = await userWithKey(store, 'alice');
+    await store.reserve({ holdId: 'slow', subject, quote: { tokens: 400, micros: 0 }, now: T0, ttlMs: TTL });
+    expect(await store.expireHolds(T0 + TTL)).toBe(1);
+    const late = await store.settle({ holdId: 'slow', subject, usage: usage(100, 200), now: T0 + TTL + 1 });
+    expect(late.duplicate).toBe(false);
+    const [state] = await store.budgetStates(userScopes(subject), T0 + TTL + 1);
+    expect(state?.usage).toEqual({ usedTokens: 300, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
+  });
+
+  it('records usage above the hold truthfully, and the budget then reads as over its limit', async () => {
+    const store = memoryStore([monthlyUserTokens(100)]);
+    const { subject } = await userWithKey(store, 'alice');
+    await store.reserve({ holdId: 'r', subject, quote: { tokens: 90, micros: 0 }, now: T0, ttlMs: TTL });
+    await store.settle({ holdId: 'r', subject, usage: usage(60, 60), now: T0 });
+    const [state] = await store.budgetStates(userScopes(subject), T0);
+    expect(state?.usage.usedTokens).toBe(120);
+    const refused = await store.reserve({ holdId: 'next', subject, quote: { tokens: 1, micros: 0 }, now: T0, ttlMs: TTL });
+    expect(refused.ok).toBe(false);
+  });
+
+  it('release always frees the hold, and a released hold cannot be released twice', async () => {
+    const store = memoryStore([monthlyUserTokens(100)]);
+    const { subject } = await userWithKey(store, 'alice');
+    await store.reserve({ holdId: 'r', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
+    expect((await store.reserve({ holdId: 'r2', subject, quote: { tokens: 1, micros: 0 }, now: T0, ttlMs: TTL })).ok).toBe(false);
+    expect(await store.release('r')).toBe(true);
+    expect(await store.release('r')).toBe(false);
+    expect((await store.reserve({ holdId: 'r3', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL })).ok).toBe(true);
+  });
+
+  it('clamps the output allowance to the tightest budget and refuses below the minimum', async () => {
+    const store = memoryStore([monthlyUserTokens(1_000), { ...monthlyUserTokens(5_000), scope: 'global' }]);
+    const { subject } = await userWithKey(store, 'alice');
+    const quote = (want: number) => ({ tokens: 200, micros: 0, output: { wantTokens: want, minTokens: 1, microsPerMillion: 0 } });
+    const first = await store.reserve({ holdId: 'a', subject, quote: quote(4_096), now: T0, ttlMs: TTL });
+    expect(first.ok && first.hold.outputTokens).toBe(800);
+    const second = await store.reserve({ holdId: 'b', subject, quote: quote(10), now: T0, ttlMs: TTL });
+    expect(second.ok).toBe(false);
+    expect(!second.ok && second.blocking.budget.key).toBe('user:alice|month');
+  });
+
+  it('extends a lease only while every budget has room, and renews its expiry', async () => {
+    const store = memoryStore([monthlyUserTokens(100)]);
+    const { subject } = await userWithKey(store, 'alice');
+    await store.reserve({ holdId: 's', subject, quote: { tokens: 50, micros: 0 }, now: T0, ttlMs: TTL });
+    const ok = await store.extend('s', { tokens: 50, micros: 0 }, T0 + 1_000, TTL);
+    expect(ok.ok && ok.hold).toMatchObject({ tokens: 100, expiresAt: T0 + 1_000 + TTL });
+    const full = await store.extend('s', { tokens: 1, micros: 0 }, T0 + 2_000, TTL);
+    expect(full.ok === false && full.reason).toBe('exceeded');
+    expect((await store.extend('nope', { tokens: 1, micros: 0 }, T0, TTL)).ok).toBe(false);
+  });
+});
+
+describe('SqliteStore windows', () => {
+  it('starts a month budget afresh at midnight of the first in its time zone', async () => {
+    const store = memoryStore([monthlyUserTokens(1_000, 'Asia/Shanghai')]);
+    const { subject } = await userWithKey(store, 'alice');
+    const lastMinute = Date.parse('2026-11-30T23:59:00+08:00');
+    await spend(store, subject, 'nov', 700, lastMinute);
+    const [nov] = await store.budgetStates(userScopes(subject), lastMinute);
+    expect(nov?.usage.usedTokens).toBe(700);
+    expect(nov?.resetsAt).toBe(Date.parse('2026-12-01T00:00:00+08:00'));
+    const [dec] = await store.budgetStates(userScopes(subject), Date.parse('2026-12-01T00:00:00+08:00'));
+    expect(dec?.usage.usedTokens).toBe(0);
+  });
+
+  it('lets usage slide out of a rolling window bucket by bucket', async () => {
+    const store = memoryStore([{ scope: 'user', window: { kind: 'rolling', hours: 5 }, limitTokens: 1_000, limitUsd: null, onLimit: 'reject' }]);
+    const { subject } = await userWithKey(store, 'alice');
+    await spend(store, subject, 'early', 300, T0);
+    await spend(store, subject, 'later', 200, T0 + 2 * HOUR);
+    const read = async (at: number) => (await store.budgetStates(userScopes(subject), at))[0];
+    expect((await read(T0 + 2 * HOUR))?.usage.usedTokens).toBe(500);
+    const early = await read(T0 + 2 * HOUR);
+    expect(early?.resetsAt).toBe(T0 + 5 * HOUR); // T0 is a bucket start (5-minute buckets)
+    expect((await read(T0 + 5 * HOUR - 1))?.usage.usedTokens).toBe(500);
+    expect((await read(T0 + 5 * HOUR))?.usage.usedTokens).toBe(200);
+    expect((await read(T0 + 7 * HOUR))?.usage.usedTokens).toBe(0);
+  });
+
+  it('re-counts from the ledger when an admin moves a budget to another time zone', async () => {
+    const store = memoryStore();
+    const { subject } = await userWithKey(store, 'alice');
+    // 2026-11-22 in UTC; 23:30 UTC on the 21st is already the 22nd in Shanghai.
+    await spend(store, subject, 'a', 100, Date.parse('2026-11-21T23:30:00Z'));
+    await spend(store, subject, 'b', 10, Date.parse('2026-11-22T10:00:00Z'));
+    const day = (timeZone: string) => ({
+      scope: { kind: 'user' as const, id: 'alice' },
+      window: { kind: 'day' as const, timeZone },
+      limitTokens: 1_000,
+      limitMicros: null,
+      thresholds: null,
+      onLimit: 'reject' as const,
+      downgradeTo: null,
+    });
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    await store.putBudget(day('UTC'), now);
+    expect((await store.budgetStates(userScopes(subject), now))[0]?.usage.usedTokens).toBe(10);
+    const replaced = await store.putBudget(day('Asia/Shanghai'), now);
+    expect(replaced.created).toBe(false);
+    expect((await store.budgetStates(userScopes(subject), now))[0]?.usage.usedTokens).toBe(110);
+    for (const row of store.counterAudit()) expect(row.counted).toEqual(row.ledger);
+  });
+
+  it('an admin budget replaces the config default of the same period, and deleting it brings the default back', async () => {
+    const store = memoryStore([monthlyUserTokens(1_000_000)]);
+    const { subject } = await userWithKey(store, 'alice');
+    const { budget } = await store.putBudget(
+      { scope: { kind: 'user', id: 'alice' }, window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 5, limitMicros: null, thresholds: null, onLimit: 'reject', downgradeTo: null },
+      T0,
+    );
+    const limits = async () => (await store.budgetStates(userScopes(subject), T0)).map((s) => [s.budget.source, s.budget.limitTokens]);
+    expect(await limits()).toEqual([['admin', 5]]);
+    await store.deleteBudget(budget.id);
+    expect(await limits()).toEqual([['config', 1_000_000]]);
+  });
+});
+
+describe('SqliteStore restart', () => {
+  it('keeps every settled entry, clears the holds of the dead process, and rebuilds counters of changed defaults', async () => {
+    const file = tmpDb();
+    const defaults = [monthlyUserTokens(1_000)];
+    let store = SqliteStore.open({ file, defaultBudgets: defaults, defaultThresholds: [] });
+    const { subject } = await userWithKey(store, 'alice');
+    await spend(store, subject, 'a', 100, T0);
+    await store.reserve({ holdId: 'in-flight', subject, quote: { tokens: 500, micros: 0 }, now: T0, ttlMs: TTL });
+    await store.close();
+
+    // Restart without the default: usage goes on, but no budget counts it.
+    store = SqliteStore.open({ file, defaultBudgets: [], defaultThresholds: [] });
+    expect(await store.listHolds()).toEqual([]);
+    await spend(store, subject, 'b', 50, T0 + 1);
+    await store.close();
+
+    // The default comes back: its counter must include 'b', not resume a stale 100.
+    store = SqliteStore.open({ file, defaultBudgets: defaults, defaultThresholds: [] });
+    const [state] = await store.budgetStates(userScopes(subject), T0 + 2);
+    expect(state?.usage).toEqual({ usedTokens: 150, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
+    await store.close();
+  });
+});

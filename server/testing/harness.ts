@@ -1,0 +1,82 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { createApp } from '../app.js';
+import { hashSecret, newId, newUserKey } from '../auth/secrets.js';
+import { ManualClock } from '../clock.js';
+import { loadConfig, type Config } from '../config/load.js';
+import type { DefaultBudget } from '../config/schema.js';
+import type { RequestSubject } from '../quota/scope.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+
+/** 2026-11-22T12:00:00Z: a fixed instant for tests. */
+export const T0 = Date.parse('2026-11-22T12:00:00Z');
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const loaded = loadConfig({ env: {}, cwd: '/nonexistent-lobe-quota-test' });
+  if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+  return { ...loaded.config, ...overrides };
+}
+
+export function memoryStore(defaultBudgets: DefaultBudget[] = [], defaultThresholds = [50, 80, 90, 95, 100]): SqliteStore {
+  return SqliteStore.open({ file: ':memory:', defaultBudgets, defaultThresholds });
+}
+
+export interface TestService {
+  store: SqliteStore;
+  config: Config;
+  clock: ManualClock;
+  app: ReturnType<typeof createApp>;
+  /** `app.request` with the admin token and a JSON body. */
+  admin(method: string, path: string, body?: unknown): Promise<Response>;
+  /** `app.request` with a bearer token. */
+  as(token: string, path: string, init?: RequestInit): Promise<Response>;
+}
+
+export function testService(options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config> } = {}): TestService {
+  const config = testConfig({ defaultBudgets: options.defaultBudgets ?? [], ...options.config });
+  const store = memoryStore(config.defaultBudgets, config.alertThresholds);
+  const clock = new ManualClock(T0);
+  const app = createApp({ store, config, clock, adminTokenHash: hashSecret(ADMIN_TOKEN) });
+  const as = (token: string, path: string, init: RequestInit = {}) =>
+    Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } }));
+  return {
+    store,
+    config,
+    clock,
+    app,
+    as,
+    admin: (method, path, body) =>
+      as(ADMIN_TOKEN, path, {
+        method,
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      }),
+  };
+}
+
+/** A user (optionally in a project) with one key, created straight in the store. */
+export async function userWithKey(
+  store: SqliteStore,
+  userId: string,
+  projectId: string | null = null,
+  now = T0,
+): Promise<{ secret: string; subject: RequestSubject }> {
+  if (projectId !== null && !(await store.getProject(projectId))) await store.createProject({ id: projectId, name: projectId }, now);
+  await store.createUser({ id: userId, name: userId.toUpperCase(), projectId }, now);
+  const { secret, prefix } = newUserKey();
+  const keyId = newId('key');
+  await store.createKey({ id: keyId, userId, name: 'test', service: false, secretHash: hashSecret(secret), prefix }, now);
+  return { secret, subject: { userId, projectId, keyId } };
+}
+
+/** Serves an app on 127.0.0.1 with an OS-chosen port. */
+export async function listen(fetchHandler: (request: Request) => Response | Promise<Response>): Promise<{ url: string; close: () => Promise<void> }> {
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: fetchHandler, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
