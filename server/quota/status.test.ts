@@ -62,26 +62,46 @@ describe('statusLevel with the default levels (80 / 95 / 100)', () => {
 
 describe('statusLevel with custom levels', () => {
   const levels: StatusLevels = { warning: 50, critical: 75, exceeded: 120 };
-  it.each<[string, StatusLevels, number, StatusLevel]>([
-    ['49.99 % of 50/75/120', levels, 0.4999, 'normal'],
-    ['50 % of 50/75/120', levels, 0.5, 'warning'],
-    ['74.99 % of 50/75/120', levels, 0.7499, 'warning'],
-    ['75 % of 50/75/120', levels, 0.75, 'critical'],
-    ['100 % of 50/75/120 is not yet exceeded', levels, 1, 'critical'],
-    ['119.99 % of 50/75/120', levels, 1.1999, 'critical'],
-    ['120 % of 50/75/120', levels, 1.2, 'exceeded'],
+  it.each<[string, StatusLevel, StatusLevels, number]>([
+    ['49.99 % of 50/75/120', 'normal', levels, 0.4999],
+    ['50 % of 50/75/120', 'warning', levels, 0.5],
+    ['74.99 % of 50/75/120', 'warning', levels, 0.7499],
+    ['75 % of 50/75/120', 'critical', levels, 0.75],
+    ['100 % of 50/75/120 is not yet exceeded', 'critical', levels, 1],
+    ['119.99 % of 50/75/120', 'critical', levels, 1.1999],
+    ['120 % of 50/75/120', 'exceeded', levels, 1.2],
     // levels whose ratio×100 is not exact in floating point (0.57 × 100 = 56.99999999999999)
-    ['57 of 100 with warning 57', { warning: 57, critical: 90, exceeded: 100 }, 57 / 100, 'warning'],
-    ['56.99 % with warning 57', { warning: 57, critical: 90, exceeded: 100 }, 0.5699, 'normal'],
-    ['29 of 100 with warning 29', { warning: 29, critical: 58, exceeded: 100 }, 29 / 100, 'warning'],
-    ['58 of 100 with critical 58', { warning: 29, critical: 58, exceeded: 100 }, 58 / 100, 'critical'],
-    ['115 of 100 with exceeded 115', { warning: 80, critical: 95, exceeded: 115 }, 115 / 100, 'exceeded'],
+    ['57 of 100 with warning 57', 'warning', { warning: 57, critical: 90, exceeded: 100 }, 57 / 100],
+    ['56.99 % with warning 57', 'normal', { warning: 57, critical: 90, exceeded: 100 }, 0.5699],
+    ['29 of 100 with warning 29', 'warning', { warning: 29, critical: 58, exceeded: 100 }, 29 / 100],
+    ['58 of 100 with critical 58', 'critical', { warning: 29, critical: 58, exceeded: 100 }, 58 / 100],
+    ['115 of 100 with exceeded 115', 'exceeded', { warning: 80, critical: 95, exceeded: 115 }, 115 / 100],
     // equal levels: the highest matching level wins
-    ['all levels at 90, 90 %', { warning: 90, critical: 90, exceeded: 90 }, 0.9, 'exceeded'],
-    ['all levels at 90, 89.9 %', { warning: 90, critical: 90, exceeded: 90 }, 0.899, 'normal'],
-    ['warning 0: everything is at least warning', { warning: 0, critical: 95, exceeded: 100 }, 0, 'warning'],
-  ])('%s → %s', (_label, custom, ratio, expected) => {
+    ['all levels at 90, 90 %', 'exceeded', { warning: 90, critical: 90, exceeded: 90 }, 0.9],
+    ['all levels at 90, 89.9 %', 'normal', { warning: 90, critical: 90, exceeded: 90 }, 0.899],
+    ['warning 0: everything is at least warning', 'warning', { warning: 0, critical: 95, exceeded: 100 }, 0],
+  ])('%s → %s', (_label, expected, custom, ratio) => {
     expect(statusLevel(ratio, custom)).toBe(expected);
+  });
+});
+
+describe('statusLevel agrees with exact integer arithmetic and with percentageOf', () => {
+  // For every whole-percent level 1..1000: the least `used` reaching it must reach it, one less must not,
+  // and the shown percentage reaches the level exactly when the status does.
+  it.each<[number]>([[1], [3], [7], [100], [1_000], [99_999], [1_000_000], [123_456_789]])('limit %s', (limit) => {
+    const misses: string[] = [];
+    for (let level = 1; level <= 1_000; level++) {
+      const levels: StatusLevels = { warning: level, critical: level, exceeded: level };
+      const least = Number((BigInt(level) * BigInt(limit) + 99n) / 100n); // ceil(level% of limit)
+      for (const used of [least - 1, least]) {
+        if (used < 0) continue;
+        const reaches = BigInt(used) * 100n >= BigInt(level) * BigInt(limit);
+        const status = statusLevel(used / limit, levels);
+        if ((status === 'exceeded') !== reaches) misses.push(`${used}/${limit} at ${level}%: ${status}`);
+        if (percentageOf(used, limit) >= level !== reaches) misses.push(`${used}/${limit} shows ${percentageOf(used, limit)} at ${level}%`);
+      }
+    }
+    expect(misses).toEqual([]);
   });
 });
 

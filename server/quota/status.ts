@@ -65,10 +65,11 @@ export function percentageOf(used: number, limit: number): number {
 }
 
 export function statusLevel(ratio: number, levels: StatusLevels = DEFAULT_STATUS_LEVELS): StatusLevel {
-  const percent = ratio * 100;
-  if (percent >= levels.exceeded) return 'exceeded';
-  if (percent >= levels.critical) return 'critical';
-  if (percent >= levels.warning) return 'warning';
+  // Compare ratios, not `ratio * 100`: 57/100 * 100 is 56.99999999999999 and would miss a level of 57.
+  // Both sides are correctly rounded quotients, so a ratio at or above a level never compares below it.
+  if (ratio >= levels.exceeded / 100) return 'exceeded';
+  if (ratio >= levels.critical / 100) return 'critical';
+  if (ratio >= levels.warning / 100) return 'warning';
   return 'normal';
 }
 
