@@ -15,7 +15,7 @@ export function reportRoutes({ store, clock }: Services) {
       // Default range: this month so far, in the report's time zone.
       const from = q.from ?? DateTime.fromMillis(now, { zone: q.tz }).startOf('month').toMillis();
       const to = q.to ?? now + 1;
-      if (from >= to) throw new ApiError('invalid_request', 'query.from: must be before to');
+      if (from >= to) throw new ApiError('invalid_request', 'from: must be before to');
       const rows = await store.usageReport({ groupBy: q.groupBy, from, to, timeZone: q.tz });
       if (q.format === 'csv') {
         c.header('Content-Type', 'text/csv; charset=utf-8');

@@ -1,0 +1,230 @@
+// `npm run bench`: the quota core's figures. Prints medians of several rounds and the ratios that
+// matter on a noisy 2-core machine: reserve+settle pairs per second in-process, and /quota latency
+// with an empty ledger and with 1M ledger rows (it must not grow with the ledger), beside a /health
+// baseline served the same way.
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
+import Database from 'better-sqlite3';
+import { Agent, request } from 'undici';
+import { createApp } from '../server/app.js';
+import { hashSecret, newUserKey } from '../server/auth/secrets.js';
+import { systemClock } from '../server/clock.js';
+import { loadConfig } from '../server/config/load.js';
+import type { DefaultBudget } from '../server/config/schema.js';
+import type { RequestSubject } from '../server/quota/scope.js';
+import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    pairs: { type: 'string', default: '30000' },
+    requests: { type: 'string', default: '4000' },
+    rounds: { type: 'string', default: '5' },
+  },
+});
+const ROWS = Number(args.rows);
+const PAIRS = Number(args.pairs);
+const REQUESTS = Number(args.requests);
+const ROUNDS = Number(args.rounds);
+
+const USERS = 200;
+const PROJECTS = 20;
+
+/** Every user 1M tokens a month, every project $50 a day, everyone together $2000 a month, keys 5 h rolling. */
+const DEFAULTS: DefaultBudget[] = [
+  { scope: 'user', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
+  { scope: 'project', window: { kind: 'day', timeZone: 'America/New_York' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
+  { scope: 'global', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
+  { scope: 'key', window: { kind: 'rolling', hours: 5 }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
+];
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const percentile = (xs: number[], p: number): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+};
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+interface Fixture {
+  store: SqliteStore;
+  subjects: RequestSubject[];
+  secrets: string[];
+  dir: string;
+}
+
+/** A database with users, projects, keys and `rows` ledger entries spread over the last 60 days. */
+async function fixture(rows: number): Promise<Fixture> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-bench-'));
+  const file = path.join(dir, 'lobe-quota.db');
+  const open = () => SqliteStore.open({ file, defaultBudgets: DEFAULTS, defaultThresholds: [50, 80, 90, 95, 100] });
+  let store = open();
+  const subjects: RequestSubject[] = [];
+  const secrets: string[] = [];
+  const now = Date.now();
+  for (let p = 0; p < PROJECTS; p++) await store.createProject({ id: `p${p}`, name: `Project ${p}` }, now);
+  for (let u = 0; u < USERS; u++) {
+    const projectId = `p${u % PROJECTS}`;
+    await store.createUser({ id: `u${u}`, name: `User ${u}`, projectId }, now);
+    const { secret, prefix } = newUserKey();
+    await store.createKey({ id: `key_u${u}`, userId: `u${u}`, name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
+    subjects.push({ userId: `u${u}`, projectId, keyId: `key_u${u}` });
+    secrets.push(secret);
+  }
+  await store.close();
+
+  if (rows > 0) {
+    // Bulk-load the ledger in one statement; the store rebuilds its counters from it on first use.
+    const db = new Database(file);
+    const span = 60 * 86_400_000;
+    db.prepare(
+      `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
+       INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens,
+         cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms)
+       SELECT 'seed-' || i, ? - (i * ?) / ?, 'u' || (i % ${USERS}), 'p' || ((i % ${USERS}) % ${PROJECTS}), 'key_u' || (i % ${USERS}),
+         'gpt-4o-mini', 400 + i % 300, 150 + i % 200, 0, 0, 90 + i % 50, 'upstream', 'ok', 800
+       FROM n`,
+    ).run(rows, now, span, rows);
+    db.close();
+  }
+  store = open();
+  return { store, subjects, secrets, dir };
+}
+
+async function reserveSettlePairs(f: Fixture): Promise<number> {
+  const rates: number[] = [];
+  let seq = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < PAIRS; i++) {
+      const subject = f.subjects[i % f.subjects.length] as RequestSubject;
+      const holdId = `bench-${round}-${seq++}`;
+      const now = Date.now();
+      const held = await f.store.reserve({
+        holdId,
+        subject,
+        quote: { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens: 1, microsPerMillion: 600_000 } },
+        now,
+        ttlMs: 600_000,
+      });
+      if (!held.ok) throw new Error('bench budget refused a request');
+      await f.store.settle({
+        holdId,
+        subject,
+        usage: { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} },
+        now,
+      });
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    rates.push(PAIRS / seconds);
+  }
+  return median(rates);
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+/** Sequential GETs over one keep-alive connection; latencies in ms, median of the rounds' p50/p99. */
+async function httpLatency(url: string, token: string): Promise<Latency> {
+  const agent = new Agent({ connections: 1, pipelining: 1 });
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const samples: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      const t = process.hrtime.bigint();
+      const res = await request(url, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
+      if (i >= 100) samples.push(Number(process.hrtime.bigint() - t) / 1e6); // the first 100 warm up
+    }
+    p50s.push(percentile(samples, 50));
+    p99s.push(percentile(samples, 99));
+  }
+  await agent.close();
+  return { p50: median(p50s), p99: median(p99s) };
+}
+
+/** The /quota handler alone (no socket), to separate our work from HTTP's. */
+async function inProcessLatency(app: ReturnType<typeof createApp>, token: string): Promise<Latency> {
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const samples: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      const t = process.hrtime.bigint();
+      const res = await app.request('/quota', { headers: { authorization: `Bearer ${token}` } });
+      await res.text();
+      if (i >= 100) samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    p50s.push(percentile(samples, 50));
+    p99s.push(percentile(samples, 99));
+  }
+  return { p50: median(p50s), p99: median(p99s) };
+}
+
+async function quotaFigures(f: Fixture) {
+  const loaded = loadConfig({ env: {}, cwd: f.dir });
+  if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+  const config = { ...loaded.config, defaultBudgets: DEFAULTS };
+  const app = createApp({ store: f.store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000') });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const token = f.secrets[0] as string;
+  const inProcess = await inProcessLatency(app, token);
+  const health = await httpLatency(`${base}/health`, token);
+  const quota = await httpLatency(`${base}/quota`, token);
+  await new Promise((resolve) => server.close(resolve));
+  return { inProcess, health, quota };
+}
+
+const line = (label: string, l: Latency) => `  ${label.padEnd(34)} p50 ${fmt(l.p50, 3)} ms   p99 ${fmt(l.p99, 3)} ms`;
+
+async function main() {
+  console.log(`command: npm run bench -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS}`);
+  console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
+  console.log(`budgets per request: 4 (key rolling 5 h, user month, project day in $, global month in $); ${USERS} users\n`);
+
+  const empty = await fixture(0);
+  const emptyQuota = await quotaFigures(empty);
+  const emptyPairs = await reserveSettlePairs(empty);
+
+  const t = Date.now();
+  const big = await fixture(ROWS);
+  const loadSeconds = (Date.now() - t) / 1000;
+  const bigQuota = await quotaFigures(big);
+  const bigPairs = await reserveSettlePairs(big);
+
+  console.log(`reserve+settle pairs per second (in-process, median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
+  console.log(`  empty ledger                        ${fmt(emptyPairs)} /s`);
+  console.log(`  ${fmt(ROWS)} ledger rows              ${fmt(bigPairs)} /s   (ratio to empty ${fmt(bigPairs / emptyPairs, 2)}×; target ≥ 30,000 /s)`);
+  console.log(`\nGET /quota latency with a user key (median of ${ROUNDS} rounds of ${fmt(REQUESTS)} sequential requests):`);
+  console.log(line('empty ledger, handler in-process', emptyQuota.inProcess));
+  console.log(line(`${fmt(ROWS)} rows, handler in-process`, bigQuota.inProcess));
+  console.log(line('empty ledger, HTTP /health baseline', emptyQuota.health));
+  console.log(line('empty ledger, HTTP /quota', emptyQuota.quota));
+  console.log(line(`${fmt(ROWS)} rows, HTTP /health baseline`, bigQuota.health));
+  console.log(line(`${fmt(ROWS)} rows, HTTP /quota`, bigQuota.quota));
+  console.log(
+    `  /quota at ${fmt(ROWS)} rows vs empty: p50 ${fmt(bigQuota.quota.p50 / emptyQuota.quota.p50, 2)}×, p99 ${fmt(bigQuota.quota.p99 / emptyQuota.quota.p99, 2)}× (target: p99 < 1 ms)`,
+  );
+  console.log(`\n(ledger of ${fmt(ROWS)} rows loaded in ${fmt(loadSeconds, 1)} s)`);
+
+  for (const f of [empty, big]) {
+    await f.store.close();
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { hashSecret } from '../auth/secrets.js';
+import { T0, testService } from '../testing/harness.js';
+
+describe('admin API: the happy path', () => {
+  it('creates a project, a user in it, a key shown once, and lists them without secrets', async () => {
+    const svc = testService();
+    const project = await svc.admin('POST', '/admin/projects', { id: 'research', name: 'Research' });
+    expect(project.status).toBe(201);
+    expect(await project.json()).toEqual({ id: 'research', name: 'Research', createdAt: new Date(T0).toISOString() });
+
+    const user = await svc.admin('POST', '/admin/users', { id: 'alice', name: 'Alice', projectId: 'research' });
+    expect(user.status).toBe(201);
+    expect(await user.json()).toMatchObject({ id: 'alice', name: 'Alice', projectId: 'research' });
+
+    const created = await svc.admin('POST', '/admin/keys', { userId: 'alice', name: 'laptop' });
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as { id: string; key: string; prefix: string; service: boolean };
+    expect(key.key).toMatch(/^lq-[A-Za-z0-9_-]{32}$/);
+    expect(key.key.startsWith(key.prefix)).toBe(true);
+    expect(key.service).toBe(false);
+
+    const listed = (await (await svc.admin('GET', '/admin/keys?userId=alice')).json()) as { keys: Array<Record<string, unknown>> };
+    expect(listed.keys).toHaveLength(1);
+    const text = JSON.stringify(listed);
+    expect(text).not.toContain(key.key);
+    expect(text).not.toContain(hashSecret(key.key));
+    expect(listed.keys[0]).toMatchObject({ id: key.id, userId: 'alice', name: 'laptop', revokedAt: null });
+
+    expect(await (await svc.admin('GET', '/admin/users')).json()).toMatchObject({ users: [{ id: 'alice', projectId: 'research' }] });
+    expect(await (await svc.admin('GET', '/admin/projects')).json()).toMatchObject({ projects: [{ id: 'research' }] });
+  });
+
+  it('revokes a key: it stops working at once', async () => {
+    const svc = testService();
+    await svc.admin('POST', '/admin/users', { id: 'alice' });
+    const key = (await (await svc.admin('POST', '/admin/keys', { userId: 'alice' })).json()) as { id: string; key: string };
+    expect((await svc.as(key.key, '/quota')).status).toBe(200);
+    const revoked = await svc.admin('DELETE', `/admin/keys/${key.id}`);
+    expect(revoked.status).toBe(200);
+    expect(await revoked.json()).toMatchObject({ id: key.id, revokedAt: new Date(T0).toISOString() });
+    expect((await svc.as(key.key, '/quota')).status).toBe(401);
+  });
+
+  it('sets a budget (201), replaces it for the same scope and period (200), lists and deletes it', async () => {
+    const svc = testService({ defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 1_000_000, limitUsd: null, onLimit: 'reject' }] });
+    await svc.admin('POST', '/admin/users', { id: 'alice' });
+    const body = { scope: 'user:alice', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 100_000, limitUsd: null };
+    const first = await svc.admin('PUT', '/admin/budgets', body);
+    expect(first.status).toBe(201);
+    const budget = (await first.json()) as { id: string };
+    expect(budget).toMatchObject({
+      scope: 'user:alice',
+      window: { kind: 'month', timeZone: 'Asia/Shanghai' },
+      limitTokens: 100_000,
+      limitUsd: null,
+      thresholds: [50, 80, 90, 95, 100],
+      onLimit: 'reject',
+      source: 'admin',
+    });
+    const second = await svc.admin('PUT', '/admin/budgets', { ...body, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] });
+    expect(second.status).toBe(200);
+    expect(await second.json()).toMatchObject({ id: budget.id, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] });
+
+    const listed = (await (await svc.admin('GET', '/admin/budgets')).json()) as { budgets: unknown[]; defaults: unknown[] };
+    expect(listed.budgets).toHaveLength(1);
+    expect(listed.defaults).toEqual([
+      { scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 1_000_000, limitUsd: null, onLimit: 'reject', thresholds: [50, 80, 90, 95, 100] },
+    ]);
+    expect((await svc.admin('DELETE', `/admin/budgets/${budget.id}`)).status).toBe(200);
+    expect(((await (await svc.admin('GET', '/admin/budgets')).json()) as { budgets: unknown[] }).budgets).toEqual([]);
+  });
+
+  it('reports usage grouped by user, project, model and day, as JSON and CSV that agree', async () => {
+    const svc = testService();
+    await svc.admin('POST', '/admin/projects', { id: 'research' });
+    await svc.admin('POST', '/admin/users', { id: 'alice', projectId: 'research' });
+    await svc.admin('POST', '/admin/users', { id: 'bob' });
+    const settle = (holdId: string, userId: string, projectId: string | null, model: string, at: number, input: number, output: number, costMicros: number) =>
+      svc.store.settle({
+        holdId,
+        subject: { userId, projectId, keyId: `key_${userId}` },
+        usage: { model, inputTokens: input, outputTokens: output, cachedTokens: 0, reasoningTokens: 0, costMicros, source: 'upstream', outcome: 'ok', latencyMs: 9, sessionId: null, tags: {} },
+        now: at,
+      });
+    await settle('1', 'alice', 'research', 'gpt-4o', Date.parse('2026-11-02T10:00:00Z'), 100, 50, 1_250_000);
+    await settle('2', 'alice', 'research', 'gpt-4o-mini', Date.parse('2026-11-03T10:00:00Z'), 10, 5, 3);
+    await settle('3', 'bob', null, 'gpt-4o', Date.parse('2026-11-03T23:30:00Z'), 1, 1, 333_333);
+
+    const range = 'from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z';
+    const byUser = await (await svc.admin('GET', `/admin/usage?groupBy=user&${range}`)).json();
+    expect(byUser).toEqual({
+      groupBy: 'user',
+      from: '2026-11-01T00:00:00.000Z',
+      to: '2026-12-01T00:00:00.000Z',
+      rows: [
+        { user: 'alice', requests: 2, inputTokens: 110, outputTokens: 55, cachedTokens: 0, reasoningTokens: 0, totalTokens: 165, costUsd: 1.250003 },
+        { user: 'bob', requests: 1, inputTokens: 1, outputTokens: 1, cachedTokens: 0, reasoningTokens: 0, totalTokens: 2, costUsd: 0.333333 },
+      ],
+      totals: { requests: 3, inputTokens: 111, outputTokens: 56, cachedTokens: 0, reasoningTokens: 0, totalTokens: 167, costUsd: 1.583336 },
+    });
+
+    const byModel = (await (await svc.admin('GET', `/admin/usage?groupBy=model&${range}`)).json()) as { rows: Array<{ model: string; requests: number }> };
+    expect(byModel.rows.map((r) => [r.model, r.requests])).toEqual([['gpt-4o', 2], ['gpt-4o-mini', 1]]);
+
+    // Days in Shanghai: bob's 23:30 UTC request falls on the 4th there.
+    const byDay = (await (await svc.admin('GET', `/admin/usage?groupBy=day&tz=Asia/Shanghai&${range}`)).json()) as { rows: Array<{ day: string; requests: number }> };
+    expect(byDay.rows.map((r) => [r.day, r.requests])).toEqual([['2026-11-02', 1], ['2026-11-03', 1], ['2026-11-04', 1]]);
+
+    const csv = await svc.admin('GET', `/admin/usage?groupBy=project&format=csv&${range}`);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(await csv.text()).toBe(
+      'project,requests,input_tokens,output_tokens,cached_tokens,reasoning_tokens,total_tokens,cost_usd\r\n' +
+        'research,2,110,55,0,0,165,1.250003\r\n' +
+        ',1,1,1,0,0,2,0.333333\r\n',
+    );
+  });
+
+  it('lists the holds of in-flight requests', async () => {
+    const svc = testService();
+    await svc.store.createUser({ id: 'alice', name: 'Alice', projectId: null }, T0);
+    await svc.store.reserve({ holdId: 'req-9', subject: { userId: 'alice', projectId: null, keyId: 'key_a' }, quote: { tokens: 42, micros: 1_500 }, now: T0, ttlMs: 60_000 });
+    expect(await (await svc.admin('GET', '/admin/holds')).json()).toEqual({
+      holds: [
+        {
+          id: 'req-9',
+          userId: 'alice',
+          projectId: null,
+          keyId: 'key_a',
+          tokens: 42,
+          usd: 0.0015,
+          outputTokens: 0,
+          createdAt: new Date(T0).toISOString(),
+          expiresAt: new Date(T0 + 60_000).toISOString(),
+        },
+      ],
+    });
+  });
+});

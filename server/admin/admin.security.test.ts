@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, testService, userWithKey } from '../testing/harness.js';
+
+const ADMIN_ROUTES: Array<[string, string, unknown?]> = [
+  ['POST', '/admin/projects', { id: 'p' }],
+  ['GET', '/admin/projects'],
+  ['POST', '/admin/users', { id: 'mallory' }],
+  ['GET', '/admin/users'],
+  ['GET', '/admin/users/alice'],
+  ['POST', '/admin/keys', { userId: 'alice' }],
+  ['GET', '/admin/keys'],
+  ['DELETE', '/admin/keys/key_x'],
+  ['PUT', '/admin/budgets', { scope: 'user:alice', window: { kind: 'total' }, limitTokens: 1 }],
+  ['GET', '/admin/budgets'],
+  ['DELETE', '/admin/budgets/bud_x'],
+  ['GET', '/admin/usage'],
+  ['GET', '/admin/holds'],
+];
+
+async function setup() {
+  const svc = testService();
+  const alice = await userWithKey(svc.store, 'alice');
+  const before = { users: await svc.store.listUsers(), keys: await svc.store.listKeys(), budgets: await svc.store.listBudgets() };
+  const unchanged = async () =>
+    expect({ users: await svc.store.listUsers(), keys: await svc.store.listKeys(), budgets: await svc.store.listBudgets() }).toEqual(before);
+  return { svc, alice, unchanged };
+}
+
+const request = (method: string, body: unknown, headers: Record<string, string>): RequestInit => ({
+  method,
+  headers: { 'content-type': 'application/json', ...headers },
+  ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+});
+
+describe('admin API: only the admin token gets in', () => {
+  it.each(ADMIN_ROUTES)('%s %s without a token → 401', async (method, path, body) => {
+    const { svc, unchanged } = await setup();
+    const response = await svc.app.request(path, request(method, body, {}));
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ error: { code: 'unauthorized', message: 'missing "Authorization: Bearer <token>" header' } });
+    await unchanged();
+  });
+
+  it.each(ADMIN_ROUTES)('%s %s with a wrong token → 401', async (method, path, body) => {
+    const { svc, unchanged } = await setup();
+    for (const token of [`${ADMIN_TOKEN}x`, 'lq-notakeyatall', ADMIN_TOKEN.slice(0, -1)]) {
+      const response = await svc.app.request(path, request(method, body, { authorization: `Bearer ${token}` }));
+      expect(response.status).toBe(401);
+    }
+    await unchanged();
+  });
+
+  it.each(ADMIN_ROUTES)('%s %s with a user key → 403', async (method, path, body) => {
+    const { svc, alice, unchanged } = await setup();
+    const response = await svc.app.request(path, request(method, body, { authorization: `Bearer ${alice.secret}` }));
+    expect(response.status).toBe(403);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('forbidden');
+    await unchanged();
+  });
+
+  it('does not accept the token in other places than the Authorization header', async () => {
+    const { svc } = await setup();
+    expect((await svc.app.request(`/admin/users?token=${ADMIN_TOKEN}`)).status).toBe(401);
+    expect((await svc.app.request('/admin/users', { headers: { authorization: ADMIN_TOKEN } })).status).toBe(401);
+    expect((await svc.app.request('/admin/users', { headers: { cookie: `token=${ADMIN_TOKEN}` } })).status).toBe(401);
+  });
+
+  it('never stores or returns a key in clear: the database holds only its hash', async () => {
+    const { svc } = await setup();
+    const created = (await (await svc.admin('POST', '/admin/keys', { userId: 'alice' })).json()) as { key: string };
+    const everything = JSON.stringify(await Promise.all([svc.store.listKeys(), (await svc.admin('GET', '/admin/keys')).json()]));
+    expect(everything).not.toContain(created.key);
+  });
+});

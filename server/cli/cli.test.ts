@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, listen, testService } from '../testing/harness.js';
+import { runCli } from './cli.js';
+
+const servers: Array<{ close: () => Promise<void> }> = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+/** A real server on a free port, and a CLI pointed at it through the environment, as a user would. */
+async function cliAgainstServer() {
+  const svc = testService();
+  const server = await listen(svc.app.fetch);
+  servers.push(server);
+  const run = async (line: string, env: Record<string, string> = { LOBE_QUOTA_URL: server.url, ADMIN_TOKEN }) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(line.split(' ').filter(Boolean), { env, stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+    return { code, stdout, stderr };
+  };
+  return { svc, run, url: server.url };
+}
+
+describe('lobe-quota CLI', () => {
+  it('adds a project, a user, a key and a budget, then shows quota and usage', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect(await run('projects add research --name Research')).toMatchObject({ code: 0, stdout: 'project research (Research) added\n' });
+    expect(await run('users add alice --project research')).toMatchObject({ code: 0, stdout: 'user alice added to project research\n' });
+
+    const created = await run('keys create --user alice --name laptop');
+    expect(created.code).toBe(0);
+    const key = /\n {2}(lq-\S+)\n/.exec(created.stdout)?.[1];
+    expect(key).toBeDefined();
+    expect(created.stdout).toContain('shown once');
+
+    const budget = await run('budgets set user:alice --tokens 100000 --per month --tz Asia/Shanghai');
+    expect(budget.code).toBe(0);
+    expect(budget.stdout).toMatch(/^budget bud_\w+ set: user:alice, 100000 tokens per month \(Asia\/Shanghai\)\n$/);
+    expect((await svc.store.listBudgets())[0]).toMatchObject({ limitTokens: 100000, window: { kind: 'month', timeZone: 'Asia/Shanghai' } });
+
+    const quota = await run('quota user:alice');
+    expect(quota.stdout).toMatch(/user:alice\s+user:alice\s+month \(Asia\/Shanghai\)\s+0\s+100000\s+0\s+normal\s+2026-12-01T00:00:00\+08:00/);
+
+    const keys = await run('keys list --user alice');
+    expect(keys.stdout).toContain('laptop');
+    expect(keys.stdout).not.toContain(key);
+
+    await svc.store.settle({
+      holdId: 'r1',
+      subject: { userId: 'alice', projectId: 'research', keyId: 'k' },
+      usage: { model: 'gpt-4o', inputTokens: 120, outputTokens: 30, cachedTokens: 0, reasoningTokens: 0, costMicros: 750_000, source: 'upstream', outcome: 'ok', latencyMs: 3, sessionId: null, tags: {} },
+      now: svc.clock.now(),
+    });
+    const usage = await run('usage --by user');
+    expect(usage.stdout.split('\n').slice(0, 3)).toEqual([
+      'user   requests  input  output  cached  reasoning  total tokens  cost $',
+      'alice         1    120      30       0          0           150  0.750000',
+      'total         1    120      30       0          0           150  0.750000',
+    ]);
+    const csv = await run('usage --by model --csv');
+    expect(csv.stdout).toBe('model,requests,input_tokens,output_tokens,cached_tokens,reasoning_tokens,total_tokens,cost_usd\r\ngpt-4o,1,120,30,0,0,150,0.750000\r\n');
+
+    const json = await run('--json budgets list');
+    expect(JSON.parse(json.stdout)).toMatchObject({ budgets: [{ scope: 'user:alice', limitTokens: 100000 }] });
+  });
+
+  it('prints the server’s message and exits 1 when the server refuses', async () => {
+    const { run } = await cliAgainstServer();
+    const result = await run('budgets set user:ghost --tokens 5 --per day');
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toBe('error: 404: scope: no user ghost (create it first)\n');
+    const tz = await run('users add alice');
+    expect(tz.code).toBe(0);
+    expect((await run('budgets set user:alice --tokens 5 --per day --tz Mars/Base')).stderr).toContain('window.timeZone: unknown IANA time zone "Mars/Base"');
+  });
+
+  it('explains a missing token, a wrong token and an unreachable server', async () => {
+    const { run, url } = await cliAgainstServer();
+    expect((await run('users list', { LOBE_QUOTA_URL: url })).stderr).toContain('no admin token');
+    expect((await run('users list', { LOBE_QUOTA_URL: url, ADMIN_TOKEN: 'wrong-token-0000000000' })).stderr).toBe('error: 401: unknown or revoked token\n');
+    const down = await run('users list', { LOBE_QUOTA_URL: 'http://127.0.0.1:9', ADMIN_TOKEN });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('cannot reach http://127.0.0.1:9');
+  });
+
+  it('rejects bad arguments before calling the server', async () => {
+    const { run } = await cliAgainstServer();
+    const result = await run('budgets set user:alice --tokens many --per month');
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("option '--tokens <n>' argument 'many' is invalid. must be a whole number");
+    expect((await run('budgets set user:alice --tokens 5 --per fortnight')).stderr).toContain('Allowed choices are day, week, month, rolling, total');
+  });
+});

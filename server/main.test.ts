@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  baseUrl: string;
+}
+
+const running: ChildProcess[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts the server the way `npm start` does, on a free port, and waits for its banner. */
+function start(env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.push(child);
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 15 s:\n${out}`)), 15_000);
+    const check = () => {
+      const match = /Next: add a user[\s\S]*budgets set/.exec(out) && /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve({ child, output: () => out, baseUrl: match[1] });
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+
+describe('the real server process', () => {
+  it('first start: SQLite in DATA_DIR, a printed admin token, the URLs and the next step; then a user reads their /quota', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-main-'));
+    dirs.push(dataDir);
+    const first = await start({ DATA_DIR: dataDir });
+    const out = first.output();
+    expect(out).toContain(`(SQLite: ${path.join(dataDir, 'lobe-quota.db')})`);
+    for (const suffix of ['/v1', '/manifest.json', '/mcp', '/quota']) expect(out).toContain(`${first.baseUrl}${suffix}`);
+    expect(out).toContain('npx lobe-quota users add alice');
+    const token = /Admin token\s+(lqa-\S+)/.exec(out)?.[1];
+    expect(token).toBeDefined();
+
+    const admin = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const post = (p: string, body: unknown, method = 'POST') => fetch(`${first.baseUrl}${p}`, { method, headers: admin, body: JSON.stringify(body) });
+    expect((await post('/admin/users', { id: 'alice', name: 'Alice' })).status).toBe(201);
+    const { key } = (await (await post('/admin/keys', { userId: 'alice' })).json()) as { key: string };
+    expect((await post('/admin/budgets', { scope: 'user:alice', window: { kind: 'day', timeZone: 'Europe/Berlin' }, limitTokens: 5000 }, 'PUT')).status).toBe(201);
+
+    const quota = await fetch(`${first.baseUrl}/quota`, { headers: { authorization: `Bearer ${key}` } });
+    expect(quota.status).toBe(200);
+    expect(await quota.json()).toMatchObject({ subject: { id: 'alice', name: 'Alice' }, usage: 0, limit: 5000, unit: 'tokens', remaining: 5000, status: 'normal' });
+    expect(await stop(first.child)).toBe(0);
+
+    // Second start on the same data: no new token is printed, the first one still works.
+    const second = await start({ DATA_DIR: dataDir });
+    expect(second.output()).not.toContain('lqa-');
+    expect((await fetch(`${second.baseUrl}/admin/users`, { headers: admin })).status).toBe(200);
+    expect((await fetch(`${second.baseUrl}/quota`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+    expect(await stop(second.child)).toBe(0);
+  });
+
+  it('a bad configuration stops start-up and lists every problem', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-main-'));
+    dirs.push(dataDir);
+    const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', PORT: '99999', DATA_DIR: dataDir, ADMIN_TOKEN: 'short' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.push(child);
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(err).toContain('environment: PORT:');
+    expect(err).toContain('environment: ADMIN_TOKEN: must be at least 16 characters');
+  });
+});
