@@ -95,7 +95,10 @@ async function checkInvariants(store: SqliteStore, subjects: Awaited<ReturnType<
       expect({ tokens: usage.reservedTokens, micros: usage.reservedMicros }).toEqual(expected);
     }
   }
-  for (const row of store.counterAudit()) expect(row.counted, `${row.budgetKey}@${row.bucketStart}`).toEqual(row.ledger);
+  for (const row of store.counterAudit()) {
+    expect(row.stored ?? row.ledger, `${row.budgetKey}@${row.bucketStart} stored`).toEqual(row.ledger);
+    expect(row.cached ?? row.ledger, `${row.budgetKey}@${row.bucketStart} in memory`).toEqual(row.ledger);
+  }
 }
 
 function appliesTo(budgetKey: string, hold: Hold): boolean {

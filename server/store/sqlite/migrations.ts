@@ -53,29 +53,8 @@ const MIGRATIONS: readonly string[] = [
     CHECK (limit_tokens IS NOT NULL OR limit_micros IS NOT NULL)
   ) STRICT;
 
-  -- In-flight requests. What each one sets aside per budget is in hold_budgets, so a budget's
-  -- reserved amount is a sum over the (few) live holds and can never drift.
-  CREATE TABLE holds (
-    id            TEXT PRIMARY KEY,
-    user_id       TEXT NOT NULL,
-    project_id    TEXT,
-    key_id        TEXT NOT NULL,
-    tokens        INTEGER NOT NULL CHECK (tokens >= 0),
-    micros        INTEGER NOT NULL CHECK (micros >= 0),
-    output_tokens INTEGER NOT NULL,
-    created_at    INTEGER NOT NULL,
-    expires_at    INTEGER NOT NULL
-  ) STRICT;
-  CREATE INDEX holds_expiry ON holds(expires_at);
-
-  CREATE TABLE hold_budgets (
-    hold_id    TEXT NOT NULL REFERENCES holds(id) ON DELETE CASCADE,
-    budget_key TEXT NOT NULL,
-    tokens     INTEGER NOT NULL,
-    micros     INTEGER NOT NULL,
-    PRIMARY KEY (hold_id, budget_key)
-  ) STRICT, WITHOUT ROWID;
-  CREATE INDEX hold_budgets_budget ON hold_budgets(budget_key);
+  -- Holds (reservations of requests in flight) are not here: one process owns this file, so they
+  -- live in its memory and die with it, which is exactly "cleared on start-up" (see SqliteStore).
 
   -- Settled usage per budget and bucket: a cache of the ledger, exact by construction (a bucket is
   -- seeded from the ledger when first touched, then incremented in the settling transaction).

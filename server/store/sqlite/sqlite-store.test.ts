@@ -123,6 +123,41 @@ describe('SqliteStore settlement', () => {
   });
 });
 
+describe('SqliteStore group commit', () => {
+  it('commits settles that arrive together in one go, each exactly once, duplicates included', async () => {
+    const store = memoryStore([monthlyUserTokens(10_000)]);
+    const { subject } = await userWithKey(store, 'alice');
+    for (let i = 0; i < 50; i++) await store.reserve({ holdId: `r${i}`, subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
+    const settles = Array.from({ length: 50 }, (_, i) => store.settle({ holdId: `r${i}`, subject, usage: usage(10, 20 + i), now: T0 }));
+    const again = store.settle({ holdId: 'r7', subject, usage: usage(999, 999), now: T0 });
+    const results = await Promise.all([...settles, again]);
+    expect(results.filter((r) => r.duplicate)).toHaveLength(1);
+    expect(results[50]?.entry).toEqual(results[7]?.entry);
+    expect(await store.listHolds()).toEqual([]);
+    const [state] = await store.budgetStates(userScopes(subject), T0);
+    const expected = Array.from({ length: 50 }, (_, i) => 30 + i).reduce((a, b) => a + b, 0);
+    expect(state?.usage).toEqual({ usedTokens: expected, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
+    for (const row of store.counterAudit()) expect([row.stored, row.cached]).toEqual([row.ledger, row.ledger]);
+  });
+
+  it('a settle the database refuses fails alone; the others of its commit are kept', async () => {
+    const store = memoryStore([monthlyUserTokens(10_000)]);
+    const { subject } = await userWithKey(store, 'alice');
+    for (const id of ['good-1', 'bad', 'good-2']) await store.reserve({ holdId: id, subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
+    const outcomes = await Promise.allSettled([
+      store.settle({ holdId: 'good-1', subject, usage: usage(1, 2), now: T0 }),
+      store.settle({ holdId: 'bad', subject, usage: usage(-5, 2), now: T0 }),
+      store.settle({ holdId: 'good-2', subject, usage: usage(3, 4), now: T0 }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    // The refused request keeps its hold until its caller releases it.
+    expect((await store.listHolds()).map((h) => h.id)).toEqual(['bad']);
+    const [state] = await store.budgetStates(userScopes(subject), T0);
+    expect(state?.usage).toMatchObject({ usedTokens: 10, reservedTokens: 100 });
+    for (const row of store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
+  });
+});
+
 describe('SqliteStore windows', () => {
   it('starts a month budget afresh at midnight of the first in its time zone', async () => {
     const store = memoryStore([monthlyUserTokens(1_000, 'Asia/Shanghai')]);
@@ -171,7 +206,7 @@ describe('SqliteStore windows', () => {
     const replaced = await store.putBudget(day('Asia/Shanghai'), now);
     expect(replaced.created).toBe(false);
     expect((await store.budgetStates(userScopes(subject), now))[0]?.usage.usedTokens).toBe(110);
-    for (const row of store.counterAudit()) expect(row.counted).toEqual(row.ledger);
+    for (const row of store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
   });
 
   it('an admin budget replaces the config default of the same period, and deleting it brings the default back', async () => {

@@ -5,7 +5,7 @@ import { DateTime } from 'luxon';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
 import { budgetKey, resolveBudgets, type Budget } from '../../quota/budgets.js';
-import { formatScope, scopesOf, type RequestSubject, type Scope } from '../../quota/scope.js';
+import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
 import {
   bucketAt,
   bucketRetiresAt,
@@ -34,6 +34,7 @@ import type {
   UsageRow,
   User,
 } from '../types.js';
+import { HoldBook } from '../../quota/hold-book.js';
 import { migrate } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -52,18 +53,6 @@ interface BudgetRow {
   thresholds: string | null;
   on_limit: Budget['onLimit'];
   downgrade_to: string | null;
-}
-
-interface HoldRow {
-  id: string;
-  user_id: string;
-  project_id: string | null;
-  key_id: string;
-  tokens: number;
-  micros: number;
-  output_tokens: number;
-  created_at: number;
-  expires_at: number;
 }
 
 interface LedgerRow {
@@ -101,6 +90,33 @@ interface Sums {
   micros: number;
 }
 
+interface CachedSums extends Sums {
+  end: number | null;
+  retiresAt: number | null;
+}
+
+interface RollingTotal extends Sums {
+  current: number;
+  oldestUsed: number | null;
+}
+
+interface CounterChange {
+  budgetKey: string;
+  bucketStart: number;
+  cached: CachedSums;
+  tokens: number;
+  micros: number;
+}
+
+interface QueuedSettle {
+  request: SettleRequest;
+  resolve: (result: SettleResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Bounds one group commit, so a burst of settles does not hold the event loop for long. */
+const MAX_SETTLES_PER_COMMIT = 256;
+
 /** The ledger column a scope's usage is found under (global: every row). */
 const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
 
@@ -125,15 +141,6 @@ const toKey = (r: KeyRow): ApiKey => ({
   service: r.service === 1,
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
-});
-const toHold = (r: HoldRow): Hold => ({
-  id: r.id,
-  subject: { userId: r.user_id, projectId: r.project_id, keyId: r.key_id },
-  tokens: r.tokens,
-  micros: r.micros,
-  outputTokens: r.output_tokens,
-  createdAt: r.created_at,
-  expiresAt: r.expires_at,
 });
 const toEntry = (r: LedgerRow): LedgerEntry => ({
   id: r.id,
@@ -168,6 +175,15 @@ export class SqliteStore implements Store {
   private storedBudgets: Budget[] | null = null;
   private readonly seedStatements = new Map<string, Statement<unknown[], Sums>>();
   private readonly s;
+  private readonly book = new HoldBook();
+  /** Counters of the buckets in use, mirroring their rows in usage_counters. */
+  private readonly counterCache = new Map<string, CachedSums>();
+  /** Each rolling budget's window total, valid while its newest bucket is `current`. */
+  private readonly rollingTotals = new Map<string, RollingTotal>();
+  /** Budgets per list of scopes; cleared whenever a stored budget changes. */
+  private readonly resolved = new Map<string, Budget[]>();
+  private readonly settleQueue: QueuedSettle[] = [];
+  private flushScheduled = false;
 
   private constructor(db: Db, options: SqliteStoreOptions) {
     this.db = db;
@@ -204,32 +220,11 @@ export class SqliteStore implements Store {
         `DELETE FROM usage_counters WHERE budget_key NOT IN (SELECT scope || '|' || period FROM budgets)`,
       ),
       counter: db.prepare<[string, number], Sums>('SELECT tokens, micros FROM usage_counters WHERE budget_key = ? AND bucket_start = ?'),
-      counterRange: db.prepare<[string, number, number], Sums & { bucket_start: number }>(
-        'SELECT bucket_start, tokens, micros FROM usage_counters WHERE budget_key = ? AND bucket_start BETWEEN ? AND ?',
+      storeCounter: db.prepare(
+        `INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = excluded.tokens, micros = excluded.micros`,
       ),
-      insertCounter: db.prepare(
-        'INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      addToCounter: db.prepare('UPDATE usage_counters SET tokens = tokens + ?, micros = micros + ? WHERE budget_key = ? AND bucket_start = ?'),
       retireCounters: db.prepare('DELETE FROM usage_counters WHERE retires_at <= ?'),
-      reserved: db.prepare<[string], Sums>(
-        'SELECT COALESCE(SUM(tokens), 0) AS tokens, COALESCE(SUM(micros), 0) AS micros FROM hold_budgets WHERE budget_key = ?',
-      ),
-      insertHold: db.prepare(
-        'INSERT INTO holds (id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
-      getHold: db.prepare<[string], HoldRow>('SELECT * FROM holds WHERE id = ?'),
-      listHolds: db.prepare<[], HoldRow>('SELECT * FROM holds ORDER BY created_at, id'),
-      extendHold: db.prepare(
-        'UPDATE holds SET tokens = tokens + ?, micros = micros + ?, output_tokens = output_tokens + ?, expires_at = ? WHERE id = ?',
-      ),
-      addHoldBudget: db.prepare(
-        `INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) VALUES (?, ?, ?, ?)
-         ON CONFLICT (hold_id, budget_key) DO UPDATE SET tokens = tokens + excluded.tokens, micros = micros + excluded.micros`,
-      ),
-      deleteHold: db.prepare('DELETE FROM holds WHERE id = ?'),
-      expireHolds: db.prepare('DELETE FROM holds WHERE expires_at <= ?'),
-      clearHolds: db.prepare('DELETE FROM holds'),
       entryByRequest: db.prepare<[string], LedgerRow>('SELECT * FROM ledger WHERE request_id = ?'),
       insertEntry: db.prepare<unknown[], LedgerRow>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
@@ -242,8 +237,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Opens (creating if needed) and migrates the database. Holds left by a previous process are
-   * cleared: their requests died with it. Counters of config defaults are dropped when the defaults
+   * Opens (creating if needed) and migrates the database. A new process starts with no holds: those
+   * of the previous one died with it. Counters of config defaults are dropped when the defaults
    * changed, since a default that disappears and comes back must not find stale counts.
    */
   static open(options: SqliteStoreOptions): SqliteStore {
@@ -257,7 +252,6 @@ export class SqliteStore implements Store {
     migrate(db);
     const store = new SqliteStore(db, options);
     store.db.transaction(() => {
-      store.s.clearHolds.run();
       const fingerprint = JSON.stringify(options.defaultBudgets);
       if (store.s.getMeta.get('default_budgets')?.value !== fingerprint) {
         store.s.deleteUnstoredCounters.run();
@@ -359,11 +353,11 @@ export class SqliteStore implements Store {
         downgradeTo: input.downgradeTo,
         now,
       });
-      // The window may have moved (another time zone): counters are re-seeded from the ledger.
-      this.s.deleteCounters.run(`${scope}|${period}`);
+      // The window may have moved (another time zone): counters are counted again from the ledger.
+      this.forgetCounters(`${scope}|${period}`);
       return { row: this.s.getBudget.get(id) as BudgetRow, created: existing === undefined };
     })();
-    this.storedBudgets = null;
+    this.budgetsChanged();
     return { budget: this.toBudget(result.row), created: result.created };
   }
 
@@ -377,10 +371,10 @@ export class SqliteStore implements Store {
       if (!row) return null;
       const budget = this.toBudget(row);
       this.s.deleteBudget.run(id);
-      this.s.deleteCounters.run(budget.key);
+      this.forgetCounters(budget.key);
       return budget;
     })();
-    this.storedBudgets = null;
+    this.budgetsChanged();
     return deleted;
   }
 
@@ -406,8 +400,20 @@ export class SqliteStore implements Store {
     return this.storedBudgets;
   }
 
+  private budgetsChanged(): void {
+    this.storedBudgets = null;
+    this.resolved.clear();
+  }
+
   private budgetsFor(scopes: readonly Scope[]): Budget[] {
-    return resolveBudgets(scopes, this.stored(), this.defaults, this.defaultThresholds);
+    const cacheKey = scopes.map(formatScope).join(' ');
+    let budgets = this.resolved.get(cacheKey);
+    if (budgets === undefined) {
+      budgets = resolveBudgets(scopes, this.stored(), this.defaults, this.defaultThresholds);
+      if (this.resolved.size >= 100_000) this.resolved.clear();
+      this.resolved.set(cacheKey, budgets);
+    }
+    return budgets;
   }
 
   /* ── counters ──────────────────────────────────────────────────────────── */
@@ -426,45 +432,52 @@ export class SqliteStore implements Store {
     return statement;
   }
 
-  /** Creates a bucket's counter from the ledger. Must run inside the caller's transaction. */
-  private seedBucket(budget: Budget, bucket: Bucket): Sums {
-    const end = bucket.end ?? Number.MAX_SAFE_INTEGER;
-    const args = budget.scope.kind === 'global' ? [bucket.start, end] : [budget.scope.id, bucket.start, end];
-    const sums = this.seedStatement(budget.scope).get(...args) as Sums;
-    this.s.insertCounter.run(budget.key, bucket.start, bucket.end, bucketRetiresAt(budget.window, bucket), sums.tokens, sums.micros);
-    return sums;
+  private ledgerSums(scope: Scope, start: number, end: number | null): Sums {
+    const until = end ?? Number.MAX_SAFE_INTEGER;
+    const args = scope.kind === 'global' ? [start, until] : [scope.id, start, until];
+    return this.seedStatement(scope).get(...args) as Sums;
   }
 
-  private ensureBucket(budget: Budget, bucket: Bucket): Sums {
-    return this.s.counter.get(budget.key, bucket.start) ?? this.seedBucket(budget, bucket);
+  /**
+   * A bucket's settled usage: from memory, else its stored counter, else counted from the ledger.
+   * Only the first touch of a bucket may read the ledger; every later read is a map look-up. Reading
+   * never writes: a counter is stored by the settle that changes it (see `writeSettles`).
+   */
+  private bucketUsage(budget: Budget, bucket: Bucket): CachedSums {
+    const id = `${budget.key}@${bucket.start}`;
+    let cached = this.counterCache.get(id);
+    if (cached === undefined) {
+      const sums = this.s.counter.get(budget.key, bucket.start) ?? this.ledgerSums(budget.scope, bucket.start, bucket.end);
+      cached = { tokens: sums.tokens, micros: sums.micros, end: bucket.end, retiresAt: bucketRetiresAt(budget.window, bucket) };
+      this.counterCache.set(id, cached);
+    }
+    return cached;
   }
 
   /** Settled usage of a budget's window at `now`, and the start of its oldest bucket with usage. */
   private windowUsage(budget: Budget, now: number): Sums & { oldestUsed: number | null } {
     if (budget.window.kind !== 'rolling') {
-      const sums = this.ensureBucket(budget, bucketAt(budget.window, now));
-      return { ...sums, oldestUsed: null };
+      const { tokens, micros } = this.bucketUsage(budget, bucketAt(budget.window, now));
+      return { tokens, micros, oldestUsed: null };
     }
-    const buckets = bucketsAt(budget.window, now);
-    const first = (buckets[0] as Bucket).start;
-    const present = new Map(
-      this.s.counterRange.all(budget.key, first, (buckets[buckets.length - 1] as Bucket).start).map((r) => [r.bucket_start, r]),
-    );
-    let tokens = 0;
-    let micros = 0;
-    let oldestUsed: number | null = null;
-    for (const bucket of buckets) {
-      const sums = present.get(bucket.start) ?? this.seedBucket(budget, bucket);
-      tokens += sums.tokens;
-      micros += sums.micros;
-      if (oldestUsed === null && (sums.tokens > 0 || sums.micros > 0)) oldestUsed = bucket.start;
+    // Summed once per bucket period; settles in between add to the total (see commitSettles).
+    const current = bucketAt(budget.window, now).start;
+    const known = this.rollingTotals.get(budget.key);
+    if (known?.current === current) return known;
+    const total: RollingTotal = { current, tokens: 0, micros: 0, oldestUsed: null };
+    for (const bucket of bucketsAt(budget.window, now)) {
+      const sums = this.bucketUsage(budget, bucket);
+      total.tokens += sums.tokens;
+      total.micros += sums.micros;
+      if (total.oldestUsed === null && (sums.tokens > 0 || sums.micros > 0)) total.oldestUsed = bucket.start;
     }
-    return { tokens, micros, oldestUsed };
+    this.rollingTotals.set(budget.key, total);
+    return total;
   }
 
   private stateOf(budget: Budget, now: number): BudgetState {
     const used = this.windowUsage(budget, now);
-    const reserved = this.s.reserved.get(budget.key) as Sums;
+    const reserved = this.book.reserved(budget.key);
     const usage: BudgetUsage = {
       usedTokens: used.tokens,
       usedMicros: used.micros,
@@ -478,119 +491,191 @@ export class SqliteStore implements Store {
     return this.budgetsFor(scopes).map((b) => this.stateOf(b, now));
   }
 
+  private forgetCounters(budgetKey: string): void {
+    this.s.deleteCounters.run(budgetKey);
+    this.rollingTotals.delete(budgetKey);
+    const prefix = `${budgetKey}@`;
+    for (const id of this.counterCache.keys()) if (id.startsWith(prefix)) this.counterCache.delete(id);
+  }
+
   async budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]> {
-    // A transaction: a first read seeds counters, and all budgets are read at one instant.
-    return this.db.transaction(() => this.statesFor(scopes, now))();
+    return this.statesFor(scopes, now);
   }
 
   /* ── holds and settlement ──────────────────────────────────────────────── */
 
+  /**
+   * Admission is synchronous JavaScript over memory (holds) and cached counters: nothing else runs
+   * between the check and the hold being recorded, so no two requests can both take the last room.
+   */
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    return this.reserveTx(request);
+    const states = this.statesFor(scopesOf(request.subject), request.now);
+    const decision = admit(states, request.quote);
+    if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
+    if (this.book.has(request.holdId)) throw new Error(`hold ${request.holdId} already exists`);
+    const hold: Hold = {
+      id: request.holdId,
+      subject: request.subject,
+      tokens: decision.tokens,
+      micros: decision.micros,
+      outputTokens: decision.outputTokens,
+      createdAt: request.now,
+      expiresAt: request.now + request.ttlMs,
+    };
+    const amount = { tokens: decision.tokens, micros: decision.micros };
+    this.book.add(
+      hold,
+      states.map((s) => s.budget.key),
+      amount,
+    );
+    for (const state of states) {
+      state.usage.reservedTokens += amount.tokens;
+      state.usage.reservedMicros += amount.micros;
+    }
+    return { ok: true, hold, budgets: states };
   }
-
-  private readonly reserveTx = (request: ReserveRequest): ReserveResult =>
-    this.db.transaction((): ReserveResult => {
-      const states = this.statesFor(scopesOf(request.subject), request.now);
-      const decision = admit(states, request.quote);
-      if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
-      const { subject } = request;
-      const expiresAt = request.now + request.ttlMs;
-      this.s.insertHold.run(
-        request.holdId,
-        subject.userId,
-        subject.projectId,
-        subject.keyId,
-        decision.tokens,
-        decision.micros,
-        decision.outputTokens,
-        request.now,
-        expiresAt,
-      );
-      for (const state of states) {
-        this.s.addHoldBudget.run(request.holdId, state.budget.key, decision.tokens, decision.micros);
-        state.usage.reservedTokens += decision.tokens;
-        state.usage.reservedMicros += decision.micros;
-      }
-      const hold: Hold = {
-        id: request.holdId,
-        subject,
-        tokens: decision.tokens,
-        micros: decision.micros,
-        outputTokens: decision.outputTokens,
-        createdAt: request.now,
-        expiresAt,
-      };
-      return { ok: true, hold, budgets: states };
-    }).immediate();
 
   async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult> {
-    return this.db.transaction((): ExtendResult => {
-      const row = this.s.getHold.get(holdId);
-      if (!row) return { ok: false, reason: 'unknown-hold' };
-      const states = this.statesFor(scopesOf(toHold(row).subject), now);
-      const decision = admit(states, { tokens: amount.tokens, micros: amount.micros });
-      if (!decision.ok) return { ok: false, reason: 'exceeded', blocking: states[decision.blockingIndex] as BudgetState };
-      this.s.extendHold.run(amount.tokens, amount.micros, amount.tokens, now + ttlMs, holdId);
-      // A budget created while the request ran joins the hold from here on.
-      for (const state of states) this.s.addHoldBudget.run(holdId, state.budget.key, amount.tokens, amount.micros);
-      return { ok: true, hold: toHold(this.s.getHold.get(holdId) as HoldRow) };
-    }).immediate();
+    const hold = this.book.get(holdId);
+    if (!hold) return { ok: false, reason: 'unknown-hold' };
+    const states = this.statesFor(scopesOf(hold.subject), now);
+    const decision = admit(states, { tokens: amount.tokens, micros: amount.micros });
+    if (!decision.ok) return { ok: false, reason: 'exceeded', blocking: states[decision.blockingIndex] as BudgetState };
+    const grown: Hold = {
+      ...hold,
+      tokens: hold.tokens + amount.tokens,
+      micros: hold.micros + amount.micros,
+      outputTokens: hold.outputTokens + amount.tokens,
+      expiresAt: now + ttlMs,
+    };
+    // A budget created while the request ran joins the hold from here on.
+    this.book.add(
+      grown,
+      states.map((s) => s.budget.key),
+      amount,
+    );
+    return { ok: true, hold: grown };
   }
 
-  async settle(request: SettleRequest): Promise<SettleResult> {
-    return this.settleTx(request);
+  /**
+   * Settlement is durable before the promise resolves. Settles that arrive in the same turn of the
+   * event loop are written in one transaction (group commit): one disk commit for many requests.
+   */
+  settle(request: SettleRequest): Promise<SettleResult> {
+    return new Promise((resolve, reject) => {
+      this.book.markSettling(request.holdId);
+      this.settleQueue.push({ request, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushSettles());
+      }
+    });
   }
 
-  private readonly settleTx = (request: SettleRequest): SettleResult =>
-    this.db.transaction((): SettleResult => {
-      const previous = this.s.entryByRequest.get(request.holdId);
-      if (previous) return { entry: toEntry(previous), duplicate: true };
-      this.s.deleteHold.run(request.holdId);
-      const { subject, usage, now } = request;
-      const budgets = this.budgetsFor(scopesOf(subject));
-      // Buckets are seeded before the entry is written, then incremented by it: exact either way.
-      const buckets = budgets.map((b) => {
-        const bucket = bucketAt(b.window, now);
-        this.ensureBucket(b, bucket);
-        return bucket;
+  private flushSettles(): void {
+    this.flushScheduled = false;
+    while (this.settleQueue.length > 0) this.commitSettles(this.settleQueue.splice(0, MAX_SETTLES_PER_COMMIT));
+  }
+
+  private commitSettles(batch: QueuedSettle[]): void {
+    let written: ReturnType<typeof this.writeSettles>;
+    try {
+      written = this.writeSettles(batch.map((q) => q.request));
+    } catch (error) {
+      // Counters first counted inside the rolled-back transaction were not stored: count them again.
+      this.counterCache.clear();
+      this.rollingTotals.clear();
+      // One bad settle must not fail the others that shared its commit: retry them one by one.
+      if (batch.length > 1) for (const q of batch) this.commitSettles([q]);
+      else for (const q of batch) q.reject(error);
+      return;
+    }
+    // Only now, after the commit, does memory change: counters up and holds gone, in one step.
+    for (const { budgetKey, bucketStart, cached, tokens, micros } of written.changes) {
+      cached.tokens += tokens;
+      cached.micros += micros;
+      const rolling = this.rollingTotals.get(budgetKey);
+      if (rolling?.current === bucketStart) {
+        rolling.tokens += tokens;
+        rolling.micros += micros;
+        rolling.oldestUsed ??= bucketStart;
+      } else if (rolling) {
+        this.rollingTotals.delete(budgetKey);
+      }
+    }
+    batch.forEach((q, i) => {
+      this.book.remove(q.request.holdId);
+      q.resolve(written.results[i] as SettleResult);
+    });
+  }
+
+  private readonly writeSettles = (requests: SettleRequest[]) =>
+    this.db.transaction(() => {
+      // Buckets are loaded before any entry is written, so one first counted from the ledger here
+      // does not already contain an entry of this batch (which then adds to it).
+      const plans = requests.map(({ subject, now }) =>
+        this.budgetsFor(scopesOf(subject)).map((budget) => {
+          const bucket = bucketAt(budget.window, now);
+          return { budgetKey: budget.key, bucketStart: bucket.start, cached: this.bucketUsage(budget, bucket) };
+        }),
+      );
+      const results: SettleResult[] = [];
+      const changes = new Map<CachedSums, CounterChange>();
+      const settledHere = new Map<string, LedgerEntry>();
+      requests.forEach(({ holdId, subject, usage, now }, i) => {
+        const previous = settledHere.get(holdId) ?? this.s.entryByRequest.get(holdId);
+        if (previous) {
+          results.push({ entry: 'requestId' in previous ? previous : toEntry(previous), duplicate: true });
+          return;
+        }
+        const row = this.s.insertEntry.get(
+          holdId,
+          now,
+          subject.userId,
+          subject.projectId,
+          subject.keyId,
+          usage.model,
+          usage.inputTokens,
+          usage.outputTokens,
+          usage.cachedTokens,
+          usage.reasoningTokens,
+          usage.costMicros,
+          usage.source,
+          usage.outcome,
+          usage.latencyMs,
+          usage.sessionId,
+          Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+        ) as LedgerRow;
+        const entry = toEntry(row);
+        for (const plan of plans[i] ?? []) {
+          const change = changes.get(plan.cached) ?? { ...plan, tokens: 0, micros: 0 };
+          change.tokens += usage.inputTokens + usage.outputTokens;
+          change.micros += usage.costMicros;
+          changes.set(plan.cached, change);
+        }
+        settledHere.set(holdId, entry);
+        results.push({ entry, duplicate: false });
       });
-      const row = this.s.insertEntry.get(
-        request.holdId,
-        now,
-        subject.userId,
-        subject.projectId,
-        subject.keyId,
-        usage.model,
-        usage.inputTokens,
-        usage.outputTokens,
-        usage.cachedTokens,
-        usage.reasoningTokens,
-        usage.costMicros,
-        usage.source,
-        usage.outcome,
-        usage.latencyMs,
-        usage.sessionId,
-        Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
-      ) as LedgerRow;
-      const tokens = usage.inputTokens + usage.outputTokens;
-      budgets.forEach((b, i) => this.s.addToCounter.run(tokens, usage.costMicros, b.key, (buckets[i] as Bucket).start));
-      return { entry: toEntry(row), duplicate: false };
+      // Counters are stored as absolute values: the one in memory is exact, whether it came from
+      // a stored row or from the ledger.
+      for (const c of changes.values()) {
+        this.s.storeCounter.run(c.budgetKey, c.bucketStart, c.cached.end, c.cached.retiresAt, c.cached.tokens + c.tokens, c.cached.micros + c.micros);
+      }
+      return { results, changes: [...changes.values()] };
     }).immediate();
 
   async release(holdId: string): Promise<boolean> {
-    return this.s.deleteHold.run(holdId).changes > 0;
+    return this.book.remove(holdId);
   }
 
   async expireHolds(now: number): Promise<number> {
-    return this.db.transaction(() => {
-      this.s.retireCounters.run(now);
-      return this.s.expireHolds.run(now).changes;
-    })();
+    this.s.retireCounters.run(now);
+    for (const [id, cached] of this.counterCache) if (cached.retiresAt !== null && cached.retiresAt <= now) this.counterCache.delete(id);
+    return this.book.expire(now);
   }
 
   async listHolds(): Promise<Hold[]> {
-    return this.s.listHolds.all().map(toHold);
+    return this.book.list();
   }
 
   /* ── reports ───────────────────────────────────────────────────────────── */
@@ -631,26 +716,39 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.flushSettles();
     this.db.close();
   }
 
-  /** For tests: every counter row next to the ledger sum it must equal. */
-  counterAudit(): Array<{ budgetKey: string; bucketStart: number; counted: Sums; ledger: Sums }> {
+  /**
+   * For tests: every counter, stored or in memory, beside the ledger sum it must equal. A counter
+   * in memory may have no row yet (nothing settled into it since it was first counted).
+   */
+  counterAudit(): Array<{ budgetKey: string; bucketStart: number; stored: Sums | null; cached: Sums | null; ledger: Sums }> {
     const rows = this.db
       .prepare<[], { budget_key: string; bucket_start: number; bucket_end: number | null; tokens: number; micros: number }>(
         'SELECT * FROM usage_counters',
       )
       .all();
-    return rows.map((r) => {
-      const scope = parseScopeText(r.budget_key.slice(0, r.budget_key.indexOf('|')));
-      const end = r.bucket_end ?? Number.MAX_SAFE_INTEGER;
-      const args = scope.kind === 'global' ? [r.bucket_start, end] : [scope.id, r.bucket_start, end];
-      return {
+    const all = new Map<string, { budgetKey: string; bucketStart: number; end: number | null; stored: Sums | null; cached: Sums | null }>();
+    for (const r of rows) {
+      all.set(`${r.budget_key}@${r.bucket_start}`, {
         budgetKey: r.budget_key,
         bucketStart: r.bucket_start,
-        counted: { tokens: r.tokens, micros: r.micros },
-        ledger: this.seedStatement(scope).get(...args) as Sums,
-      };
-    });
+        end: r.bucket_end,
+        stored: { tokens: r.tokens, micros: r.micros },
+        cached: null,
+      });
+    }
+    for (const [id, c] of this.counterCache) {
+      const at = id.lastIndexOf('@');
+      const entry = all.get(id) ?? { budgetKey: id.slice(0, at), bucketStart: Number(id.slice(at + 1)), end: c.end, stored: null, cached: null };
+      entry.cached = { tokens: c.tokens, micros: c.micros };
+      all.set(id, entry);
+    }
+    return [...all.values()].map(({ end, ...e }) => ({
+      ...e,
+      ledger: this.ledgerSums(parseScopeText(e.budgetKey.slice(0, e.budgetKey.indexOf('|'))), e.bucketStart, end),
+    }));
   }
 }
