@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +71,15 @@ describe('the real server process', () => {
     expect((await post('/admin/users', { id: 'alice', name: 'Alice' })).status).toBe(201);
     const { key } = (await (await post('/admin/keys', { userId: 'alice' })).json()) as { key: string };
     expect((await post('/admin/budgets', { scope: 'user:alice', window: { kind: 'day', timeZone: 'Europe/Berlin' }, limitTokens: 5000 }, 'PUT')).status).toBe(201);
+
+    // The CLI as a user runs it from the checkout (bin/lobe-quota.js is what `npx lobe-quota` runs).
+    const cli = spawnSync(process.execPath, [path.join(root, 'bin', 'lobe-quota.js'), 'users', 'list'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', LOBE_QUOTA_URL: first.baseUrl, ADMIN_TOKEN: token },
+      encoding: 'utf8',
+    });
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toMatch(/^id\s+name\s+project\s+created\nalice\s+Alice\s+/);
 
     const quota = await fetch(`${first.baseUrl}/quota`, { headers: { authorization: `Bearer ${key}` } });
     expect(quota.status).toBe(200);

@@ -52,6 +52,7 @@ describe('admin API: bad input is a 4xx naming the field, and changes nothing', 
     ['GET', '/admin/usage?from=yesterday', undefined, 400, 'from: Invalid ISO datetime'],
     ['GET', '/admin/usage?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z', undefined, 400, 'from: must be before to'],
     ['GET', '/admin/usage?tz=Nowhere/City', undefined, 400, 'tz: unknown IANA time zone'],
+    ['GET', '/admin/usage?groupBy=day&from=1970-01-01T00:00:00Z', undefined, 400, 'from: a report by day covers at most 3660 days'],
     ['GET', '/admin/nothing-here', undefined, 404, 'no route for GET /admin/nothing-here'],
   ])('%s %s %j → %i', async (method, path, body, status, message) => {
     const svc = await seeded();

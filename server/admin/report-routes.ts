@@ -6,6 +6,8 @@ import { queryOf } from '../http/validate.js';
 import { usageCsv, usageJson, usageQuerySchema } from '../reports/usage-report.js';
 import { holdView } from './views.js';
 
+const MAX_DAY_REPORT_MS = 3660 * 86_400_000;
+
 /** `/admin/usage` (JSON or CSV) and `/admin/holds` (what in-flight requests have set aside). */
 export function reportRoutes({ store, clock }: Services) {
   return new Hono<AppEnv>()
@@ -16,6 +18,9 @@ export function reportRoutes({ store, clock }: Services) {
       const from = q.from ?? DateTime.fromMillis(now, { zone: q.tz }).startOf('month').toMillis();
       const to = q.to ?? now + 1;
       if (from >= to) throw new ApiError('invalid_request', 'from: must be before to');
+      if (q.groupBy === 'day' && to - from > MAX_DAY_REPORT_MS) {
+        throw new ApiError('invalid_request', 'from: a report by day covers at most 3660 days; narrow from/to');
+      }
       const rows = await store.usageReport({ groupBy: q.groupBy, from, to, timeZone: q.tz });
       if (q.format === 'csv') {
         c.header('Content-Type', 'text/csv; charset=utf-8');

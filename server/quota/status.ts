@@ -61,7 +61,10 @@ export function bindingUnit(f: BudgetFigures): UnitReading | undefined {
  */
 export function percentageOf(used: number, limit: number): number {
   if (limit <= 0) return used > 0 ? 100 : 0;
-  return Math.floor((used * 1000) / limit) / 10;
+  const scaled = used * 1000;
+  // Past 2^53 the product is no longer exact; integers up to the 1e15 limit stay exact in BigInt.
+  if (scaled > Number.MAX_SAFE_INTEGER) return Number((BigInt(used) * 1000n) / BigInt(limit)) / 10;
+  return Math.floor(scaled / limit) / 10;
 }
 
 export function statusLevel(ratio: number, levels: StatusLevels = DEFAULT_STATUS_LEVELS): StatusLevel {

@@ -133,10 +133,21 @@ export function windowSpanMs(window: WindowSpec): number {
   }
 }
 
-/** An instant as ISO 8601 with the offset of the budget's time zone (UTC for rolling and total). */
+const formatted = new Map<string, string>();
+
+/**
+ * An instant as ISO 8601 with the offset of the budget's time zone (UTC for rolling and total).
+ * Remembered: a window's reset instant is formatted on every status read, and a zone's offset
+ * costs an Intl look-up.
+ */
 export function formatInstant(epochMs: number, window: WindowSpec): string {
   const zone = window.kind === 'day' || window.kind === 'week' || window.kind === 'month' ? window.timeZone : 'UTC';
+  const cacheKey = `${epochMs}|${zone}`;
+  const known = formatted.get(cacheKey);
+  if (known !== undefined) return known;
   const iso = DateTime.fromMillis(epochMs, { zone }).toISO({ suppressMilliseconds: true });
   if (iso === null) throw new RangeError(`cannot format ${epochMs} in ${zone}`);
+  if (formatted.size >= 10_000) formatted.clear();
+  formatted.set(cacheKey, iso);
   return iso;
 }

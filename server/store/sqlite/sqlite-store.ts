@@ -176,6 +176,8 @@ export class SqliteStore implements Store {
   private readonly seedStatements = new Map<string, Statement<unknown[], Sums>>();
   private readonly s;
   private readonly book = new HoldBook();
+  /** Active keys by secret hash; entries leave when revoked (this process is the only writer). */
+  private readonly identities = new Map<string, KeyIdentity>();
   /** Counters of the buckets in use, mirroring their rows in usage_counters. */
   private readonly counterCache = new Map<string, CachedSums>();
   /** Each rolling budget's window total, valid while its newest bucket is `current`. */
@@ -202,7 +204,10 @@ export class SqliteStore implements Store {
       getKey: db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE id = ?'),
       listKeys: db.prepare<[], KeyRow>('SELECT * FROM api_keys ORDER BY created_at, id'),
       listUserKeys: db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at, id'),
-      findKey: db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL'),
+      findKey: db.prepare<[string], KeyRow & { user_name: string; project_id: string | null; user_created_at: number }>(
+        `SELECT k.*, u.name AS user_name, u.project_id, u.created_at AS user_created_at
+         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.secret_hash = ? AND k.revoked_at IS NULL`,
+      ),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       listBudgets: db.prepare<[], BudgetRow>('SELECT * FROM budgets ORDER BY scope, period'),
       getBudgetByPeriod: db.prepare<[string, string], { id: string }>('SELECT id FROM budgets WHERE scope = ? AND period = ?'),
@@ -322,14 +327,23 @@ export class SqliteStore implements Store {
   }
 
   async findKeyByHash(secretHash: string): Promise<KeyIdentity | null> {
+    const known = this.identities.get(secretHash);
+    if (known) return known;
     const row = this.s.findKey.get(secretHash);
     if (!row) return null;
-    const user = this.s.getUser.get(row.user_id);
-    return user ? { key: toKey(row), user: toUser(user) } : null;
+    const identity: KeyIdentity = {
+      key: toKey(row),
+      user: { id: row.user_id, name: row.user_name, projectId: row.project_id, createdAt: row.user_created_at },
+    };
+    if (this.identities.size >= 10_000) this.identities.clear();
+    this.identities.set(secretHash, identity);
+    return identity;
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKey | null> {
     this.s.revokeKey.run(now, id);
+    // Revocation takes effect on the next request: forget the key's cached identity.
+    for (const [hash, identity] of this.identities) if (identity.key.id === id) this.identities.delete(hash);
     return this.getKey(id);
   }
 
@@ -648,7 +662,7 @@ export class SqliteStore implements Store {
         ) as LedgerRow;
         const entry = toEntry(row);
         for (const plan of plans[i] ?? []) {
-          const change = changes.get(plan.cached) ?? { ...plan, tokens: 0, micros: 0 };
+          const change = changes.get(plan.cached) ?? { budgetKey: plan.budgetKey, bucketStart: plan.bucketStart, cached: plan.cached, tokens: 0, micros: 0 };
           change.tokens += usage.inputTokens + usage.outputTokens;
           change.micros += usage.costMicros;
           changes.set(plan.cached, change);
