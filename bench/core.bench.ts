@@ -15,6 +15,7 @@ import { hashSecret, newUserKey } from '../server/auth/secrets.js';
 import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
 import type { DefaultBudget } from '../server/config/schema.js';
+import { Upstreams } from '../server/proxy/upstreams.js';
 import type { RequestSubject } from '../server/quota/scope.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
 
@@ -189,7 +190,8 @@ async function quotaFigures(f: Fixture) {
   const loaded = loadConfig({ env: {}, cwd: f.dir });
   if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
   const config = { ...loaded.config, defaultBudgets: DEFAULTS };
-  const app = createApp({ store: f.store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000') });
+  const upstreams = Upstreams.fromConfig(config);
+  const app = createApp({ store: f.store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -199,6 +201,7 @@ async function quotaFigures(f: Fixture) {
   const health = await httpLatency(`${base}/health`, token);
   const quota = await httpLatency(`${base}/quota`, token);
   await new Promise((resolve) => server.close(resolve));
+  await upstreams.close();
   return { inProcess, health, quota };
 }
 

@@ -6,6 +6,10 @@ import { reportRoutes } from './admin/report-routes.js';
 import type { AppEnv, Services } from './http/app-env.js';
 import { authenticate, requireAdmin } from './http/authenticate.js';
 import { ApiError, errorJson, renderError } from './http/errors.js';
+import { createPriceBook } from './proxy/pricing.js';
+import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
+import { RateLimiter } from './proxy/rate-limiter.js';
+import { createTokenCounter } from './proxy/token-count.js';
 import { quotaRoutes } from './quota/quota-routes.js';
 
 const ADMIN_BODY_LIMIT = 64 * 1024;
@@ -14,7 +18,9 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 export function createApp(services: Services) {
   const app = new Hono<AppEnv>();
   app.onError(renderError);
-  app.notFound((c) => errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) =>
+    c.req.path.startsWith('/v1/') ? proxyNotFound(c) : errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
+  );
 
   app.get('/health', (c) => c.json({ ok: true, store: services.store.kind }));
 
@@ -30,6 +36,16 @@ export function createApp(services: Services) {
   app.route('/admin', directoryRoutes(services));
   app.route('/admin', budgetRoutes(services));
   app.route('/admin', reportRoutes(services));
+
+  app.route(
+    '/v1',
+    proxyRoutes({
+      ...services,
+      prices: createPriceBook(services.config.prices),
+      tokens: createTokenCounter(),
+      rateLimiter: new RateLimiter(services.config.rateLimits),
+    }),
+  );
 
   app.use('/quota', authenticate(services));
   app.use('/quota/*', authenticate(services));

@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
 import { loadConfig, publicUrlOf, type Config } from './config/load.js';
+import { Upstreams } from './proxy/upstreams.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 const MAINTENANCE_INTERVAL_MS = 15_000;
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
   const store = SqliteStore.open({ file: dbFile, defaultBudgets: config.defaultBudgets, defaultThresholds: config.alertThresholds });
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const clock = systemClock;
-  const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash });
+  const upstreams = Upstreams.fromConfig(config);
+  const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams });
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     process.stdout.write(banner(config, publicUrlOf(config, info.port), dbFile, adminToken.generated));
@@ -74,7 +76,7 @@ async function main(): Promise<void> {
     console.log(`lobe-quota: ${signal}, closing`);
     clearInterval(maintenance);
     server.close(() => {
-      void store.close().then(() => process.exit(0));
+      void Promise.all([store.close(), upstreams.close()]).then(() => process.exit(0));
     });
     // Streams still open after this long are cut; their holds are cleared on the next start.
     setTimeout(() => process.exit(0), 10_000).unref();

@@ -40,7 +40,17 @@ describe('loadConfig: defaults', () => {
       publicUrl: null,
       dataDir: path.join(dir, 'data'),
       adminToken: undefined,
-      upstream: { baseUrl: 'https://api.openai.com/v1', apiKey: undefined },
+      upstreams: [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: undefined, models: ['*'] }],
+      proxy: {
+        connectTimeoutMs: 10_000,
+        firstByteTimeoutMs: 300_000,
+        idleTimeoutMs: 120_000,
+        leaseTokens: 256,
+        maxBodyBytes: 32 * 1024 * 1024,
+        unpricedModels: 'refuse',
+      },
+      prices: {},
+      rateLimits: {},
       statusLevels: { warning: 80, critical: 95, exceeded: 100 },
       holdTtlMs: 900_000,
       alertThresholds: [50, 80, 90, 95, 100],
@@ -74,7 +84,7 @@ describe('loadConfig: defaults', () => {
     expect(config.dataDir).toBe(path.join(dir, 'data'));
     expect(config.publicUrl).toBeNull();
     expect(config.adminToken).toBeUndefined();
-    expect(config.upstream).toEqual({ baseUrl: 'https://api.openai.com/v1', apiKey: undefined });
+    expect(config.upstreams).toEqual([{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: undefined, models: ['*'] }]);
     expect(config.configPath).toBeNull();
   });
 
@@ -133,7 +143,7 @@ describe('loadConfig: file and environment', () => {
     [
       'OPENAI_*',
       { OPENAI_BASE_URL: 'http://localhost:11434/v1', OPENAI_API_KEY: 'sk-test' },
-      () => ({ upstream: { baseUrl: 'http://localhost:11434/v1', apiKey: 'sk-test' } }),
+      () => ({ upstreams: [{ name: 'openai', baseUrl: 'http://localhost:11434/v1', apiKey: 'sk-test', models: ['*'] }] }),
     ],
   ])('env %s wins over the file', (_label, env, expected) => {
     writeFile(DEFAULT_CONFIG_FILE, FILE);

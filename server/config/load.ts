@@ -1,7 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { configFileSchema, envSchema, type DefaultBudget, type StatusLevelsConfig } from './schema.js';
+import type { UpstreamConfig } from '../proxy/upstreams.js';
+import {
+  configFileSchema,
+  envSchema,
+  type DefaultBudget,
+  type PriceOverrides,
+  type ProxySettings,
+  type RateLimitsConfig,
+  type StatusLevelsConfig,
+} from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'lobe-quota.config.json';
 
@@ -14,7 +23,11 @@ export interface Config {
   dataDir: string;
   /** Set when the operator supplies the admin token; otherwise one is generated on first start. */
   adminToken: string | undefined;
-  upstream: { baseUrl: string; apiKey: string | undefined };
+  /** In routing order; the last serves every model when no upstream is configured. */
+  upstreams: UpstreamConfig[];
+  proxy: ProxySettings;
+  prices: PriceOverrides;
+  rateLimits: RateLimitsConfig;
   statusLevels: StatusLevelsConfig;
   holdTtlMs: number;
   alertThresholds: number[];
@@ -66,6 +79,22 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
   if (!file.success) problems.push(...describeIssues(readPath ?? 'config', file.error));
   if (problems.length > 0 || !file.success) return { ok: false, problems };
 
+  const upstreams: UpstreamConfig[] = file.data.upstreams.map((u) => ({
+    name: u.name,
+    baseUrl: u.baseUrl,
+    apiKey: u.apiKeyEnv === undefined ? undefined : env[u.apiKeyEnv] || undefined,
+    models: u.models,
+  }));
+  file.data.upstreams.forEach((u, i) => {
+    if (u.apiKeyEnv !== undefined && !env[u.apiKeyEnv]) problems.push(`${readPath ?? 'config'}: upstreams.${i}.apiKeyEnv: environment variable ${u.apiKeyEnv} is not set`);
+  });
+  // OPENAI_BASE_URL / OPENAI_API_KEY: the only upstream when none is configured, else a catch-all
+  // after the configured ones when either is set.
+  if (upstreams.length === 0 || vars.OPENAI_BASE_URL !== undefined || vars.OPENAI_API_KEY !== undefined) {
+    upstreams.push({ name: 'openai', baseUrl: vars.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: vars.OPENAI_API_KEY, models: ['*'] });
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
   const port = vars.PORT ?? file.data.port;
   const host = vars.HOST ?? file.data.host;
   const publicUrl = vars.PUBLIC_URL ?? file.data.publicUrl ?? null;
@@ -77,7 +106,10 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       publicUrl: publicUrl === null ? null : publicUrl.replace(/\/+$/, ''),
       dataDir: path.resolve(cwd, vars.DATA_DIR ?? file.data.dataDir),
       adminToken: vars.ADMIN_TOKEN,
-      upstream: { baseUrl: vars.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: vars.OPENAI_API_KEY },
+      upstreams,
+      proxy: file.data.proxy,
+      prices: file.data.prices,
+      rateLimits: file.data.rateLimits,
       statusLevels: file.data.statusLevels,
       holdTtlMs: file.data.holds.ttlSeconds * 1000,
       alertThresholds: file.data.alerts.thresholds,

@@ -23,6 +23,28 @@ export const statusLevelsSchema = z
     message: 'levels must satisfy warning <= critical <= exceeded',
   });
 
+const rateLimitSchema = z.strictObject({
+  requestsPerMinute: z.number().int().min(1).optional(),
+  tokensPerMinute: z.number().int().min(1).optional(),
+});
+
+export const upstreamSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  baseUrl: z.url().describe('e.g. https://api.openai.com/v1'),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the name of an environment variable')
+    .optional()
+    .describe('Name of the environment variable holding this upstream\'s key (the key itself never goes in the file).'),
+  models: z.array(z.string().min(1)).min(1).default(['*']).describe('Model ids served here; "*" matches anything, e.g. "gpt-*".'),
+});
+
+const priceSchema = z.strictObject({
+  input: z.number().min(0).describe('US dollars per 1M input tokens'),
+  cachedInput: z.number().min(0).optional().describe('US dollars per 1M cached input tokens (default: input)'),
+  output: z.number().min(0).default(0).describe('US dollars per 1M output tokens'),
+});
+
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
 export const configFileSchema = z
   .strictObject({
@@ -46,6 +68,38 @@ export const configFileSchema = z
       })
       .default({ thresholds: [50, 80, 90, 95, 100] })
       .describe('Alert thresholds (percent) of budgets that do not set their own.'),
+    upstreams: z
+      .array(upstreamSchema)
+      .default([])
+      .describe('Where models are served. Empty: everything goes to OPENAI_BASE_URL with OPENAI_API_KEY.'),
+    proxy: z
+      .strictObject({
+        connectTimeoutMs: z.number().int().min(100).default(10_000),
+        firstByteTimeoutMs: z.number().int().min(100).default(300_000),
+        idleTimeoutMs: z.number().int().min(100).default(120_000),
+        leaseTokens: z.number().int().min(16).max(1_000_000).default(256),
+        maxBodyBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+        unpricedModels: z.enum(['refuse', 'allow']).default('refuse'),
+      })
+      .default({
+        connectTimeoutMs: 10_000,
+        firstByteTimeoutMs: 300_000,
+        idleTimeoutMs: 120_000,
+        leaseTokens: 256,
+        maxBodyBytes: 32 * 1024 * 1024,
+        unpricedModels: 'refuse',
+      })
+      .describe(
+        'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget.',
+      ),
+    prices: z
+      .record(z.string().min(1), priceSchema)
+      .default({})
+      .describe('Model prices (US dollars per 1M tokens) that override or add to the shipped table.'),
+    rateLimits: z
+      .strictObject({ key: rateLimitSchema.optional(), user: rateLimitSchema.optional() })
+      .default({})
+      .describe('Requests and tokens per minute, per key and per user.'),
     defaultBudgets: z
       .array(defaultBudgetSchema)
       .default([])
@@ -66,6 +120,9 @@ export const configFileSchema = z
 export type ConfigFile = z.infer<typeof configFileSchema>;
 export type DefaultBudget = z.infer<typeof defaultBudgetSchema>;
 export type StatusLevelsConfig = z.infer<typeof statusLevelsSchema>;
+export type ProxySettings = ConfigFile['proxy'];
+export type PriceOverrides = ConfigFile['prices'];
+export type RateLimitsConfig = ConfigFile['rateLimits'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { Clock } from '../clock.js';
+import type { Upstreams } from '../proxy/upstreams.js';
 import type { KeyIdentity, Store } from '../store/types.js';
 
 /** What route handlers are given: no module-level singletons. */
@@ -9,6 +10,8 @@ export interface Services {
   clock: Clock;
   /** SHA-256 of the admin token (see auth/admin-token.ts). */
   adminTokenHash: string;
+  /** Connection pools to the model upstreams (closed by whoever made them). */
+  upstreams: Upstreams;
 }
 
 /** Who is calling, once `authenticate` has run. */

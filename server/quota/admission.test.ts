@@ -128,8 +128,20 @@ describe('outputRoom', () => {
   });
 });
 
+describe('admit: outputRoom', () => {
+  it.each<[string, Row[], Quote, number]>([
+    ['no budgets: unlimited', [], { tokens: 10, micros: 0, output: out(100, 1, 0) }, Infinity],
+    ['the tightest budget, before clamping to want', [row({ limitTokens: 5_000 }, { usedTokens: 1_000 }), row({ limitTokens: 2_000 }, {})], { tokens: 100, micros: 0, output: out(50, 1, 0) }, 1_900],
+    ['alert-only budgets do not count', [row({ limitTokens: 10, onLimit: 'alert-only' }, { usedTokens: 9 })], { tokens: 0, micros: 0, output: out(50, 1, 0) }, Infinity],
+  ])('%s', (_label, rows, quote, expected) => {
+    const decision = admit(rows, quote);
+    expect(decision.ok && decision.outputRoom).toBe(expected);
+  });
+});
+
 describe('admit', () => {
-  it.each<[string, Row[], Quote, Admission]>([
+  // outputRoom is checked on its own below; these rows are about the grant.
+  it.each<[string, Row[], Quote, Admission extends infer A ? (A extends { ok: true } ? Omit<A, 'outputRoom'> : A) : never]>([
     // ─ no budgets ─
     ['no budgets → full want', [], { tokens: 120, micros: 36, output: out(4_000, 1, 10_000_000) }, { ok: true, tokens: 4_120, micros: 40_036, outputTokens: 4_000 }],
     ['no budgets, no output allowance', [], { tokens: 50, micros: 5 }, { ok: true, tokens: 50, micros: 5, outputTokens: 0 }],
@@ -314,7 +326,14 @@ describe('admit', () => {
       { ok: false, blockingIndex: 1 },
     ],
   ])('%s', (_label, rows, quote, expected) => {
-    expect(admit(rows, quote)).toEqual(expected);
+    const decision = admit(rows, quote);
+    if (decision.ok) {
+      const { outputRoom: room, ...grant } = decision;
+      expect(grant).toEqual(expected);
+      expect(room).toBeGreaterThanOrEqual(grant.outputTokens);
+    } else {
+      expect(decision).toEqual(expected);
+    }
   });
 
   it.each<[number, number, number]>([

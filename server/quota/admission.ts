@@ -28,7 +28,8 @@ export interface OutputAllowance {
 }
 
 export type Admission =
-  | { ok: true; tokens: number; micros: number; outputTokens: number }
+  /** `outputRoom`: how much output the tightest budget has room for (Infinity when none limits it). */
+  | { ok: true; tokens: number; micros: number; outputTokens: number; outputRoom: number }
   | { ok: false; blockingIndex: number };
 
 /** Cost of `tokens` at `microsPerMillion`, rounded up so a budget is never under-charged. */
@@ -73,5 +74,5 @@ export function admit(budgets: ReadonlyArray<{ budget: Budget; usage: BudgetUsag
   if (tightestRoom < min || tightestRoom < 0) return { ok: false, blockingIndex: tightest };
   const grant = Math.min(quote.output?.wantTokens ?? 0, tightestRoom);
   const price = quote.output?.microsPerMillion ?? 0;
-  return { ok: true, tokens: quote.tokens + grant, micros: quote.micros + costMicros(grant, price), outputTokens: grant };
+  return { ok: true, tokens: quote.tokens + grant, micros: quote.micros + costMicros(grant, price), outputTokens: grant, outputRoom: tightestRoom };
 }

@@ -62,7 +62,8 @@ export interface ReserveRequest {
 }
 
 export type ReserveResult =
-  | { ok: true; hold: Hold; budgets: BudgetState[] }
+  /** `outputRoom`: output tokens the tightest budget had room for, before the allowance was clamped. */
+  | { ok: true; hold: Hold; budgets: BudgetState[]; outputRoom: number }
   | { ok: false; blocking: BudgetState; budgets: BudgetState[] };
 
 export interface Hold {

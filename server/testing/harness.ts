@@ -5,6 +5,7 @@ import { hashSecret, newId, newUserKey } from '../auth/secrets.js';
 import { ManualClock } from '../clock.js';
 import { loadConfig, type Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
+import { Upstreams } from '../proxy/upstreams.js';
 import type { RequestSubject } from '../quota/scope.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 
@@ -26,6 +27,7 @@ export interface TestService {
   store: SqliteStore;
   config: Config;
   clock: ManualClock;
+  upstreams: Upstreams;
   app: ReturnType<typeof createApp>;
   /** `app.request` with the admin token and a JSON body. */
   admin(method: string, path: string, body?: unknown): Promise<Response>;
@@ -37,13 +39,15 @@ export function testService(options: { defaultBudgets?: DefaultBudget[]; config?
   const config = testConfig({ defaultBudgets: options.defaultBudgets ?? [], ...options.config });
   const store = memoryStore(config.defaultBudgets, config.alertThresholds);
   const clock = new ManualClock(T0);
-  const app = createApp({ store, config, clock, adminTokenHash: hashSecret(ADMIN_TOKEN) });
+  const upstreams = Upstreams.fromConfig(config);
+  const app = createApp({ store, config, clock, adminTokenHash: hashSecret(ADMIN_TOKEN), upstreams });
   const as = (token: string, path: string, init: RequestInit = {}) =>
     Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } }));
   return {
     store,
     config,
     clock,
+    upstreams,
     app,
     as,
     admin: (method, path, body) =>

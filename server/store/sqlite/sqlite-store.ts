@@ -546,7 +546,7 @@ export class SqliteStore implements Store {
       state.usage.reservedTokens += amount.tokens;
       state.usage.reservedMicros += amount.micros;
     }
-    return { ok: true, hold, budgets: states };
+    return { ok: true, hold, budgets: states, outputRoom: decision.outputRoom };
   }
 
   async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult> {

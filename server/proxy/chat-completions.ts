@@ -1,0 +1,263 @@
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
+import type { UpstreamUsage } from './meter.js';
+import { OpenAIError, renderOpenAIError } from './openai-error.js';
+import { readJsonBody } from './request-body.js';
+import { streamSinkFor, type StreamSink } from './response-sink.js';
+import { SSE_DONE, sseData, SseSplitter } from './sse.js';
+import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
+
+const maxTokensField = z.number().int().min(1).nullable().optional();
+
+/** What the proxy reads of a chat request; everything else passes through untouched. */
+export const chatRequestSchema = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(z.looseObject({ role: z.string() })).min(1),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+  max_tokens: maxTokensField,
+  max_completion_tokens: maxTokensField,
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  user: z.string().optional(),
+});
+
+type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+/** Models that take `max_completion_tokens` and reject `max_tokens` (OpenAI's reasoning families). */
+const COMPLETION_TOKENS_ONLY = /^(o\d|gpt-5|gpt-4\.1|gpt-4o|chatgpt-)/;
+
+/**
+ * The body sent upstream: the client's, with its output limit clamped to the budget and, for a
+ * stream, usage requested so the proxy can settle on the upstream's own numbers.
+ */
+export function upstreamChatBody(request: ChatRequest, outputLimit: number, wantOutput: number): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...request };
+  const perChoice = Math.max(1, Math.floor(outputLimit / (request.n ?? 1)));
+  if (typeof request.max_completion_tokens === 'number') body.max_completion_tokens = Math.min(request.max_completion_tokens, perChoice);
+  else if (typeof request.max_tokens === 'number') body.max_tokens = Math.min(request.max_tokens, perChoice);
+  else if (outputLimit < wantOutput) body[COMPLETION_TOKENS_ONLY.test(request.model) ? 'max_completion_tokens' : 'max_tokens'] = perChoice;
+  if (request.stream) body.stream_options = { ...request.stream_options, include_usage: true };
+  return body;
+}
+
+/** OpenAI's chat usage object, as the ledger wants it. */
+export function chatUsage(usage: unknown): UpstreamUsage | null {
+  if (typeof usage !== 'object' || usage === null) return null;
+  const u = usage as {
+    prompt_tokens?: unknown;
+    completion_tokens?: unknown;
+    prompt_tokens_details?: { cached_tokens?: unknown } | null;
+    completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+  };
+  const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+  if (typeof u.prompt_tokens !== 'number' && typeof u.completion_tokens !== 'number') return null;
+  return {
+    inputTokens: count(u.prompt_tokens),
+    outputTokens: count(u.completion_tokens),
+    cachedTokens: count(u.prompt_tokens_details?.cached_tokens),
+    reasoningTokens: count(u.completion_tokens_details?.reasoning_tokens),
+  };
+}
+
+interface ChunkDelta {
+  content?: unknown;
+  reasoning_content?: unknown;
+  reasoning?: unknown;
+  refusal?: unknown;
+  tool_calls?: Array<{ function?: { name?: unknown; arguments?: unknown } }> | null;
+}
+
+/** The generated text of one stream chunk: content, reasoning, refusals and tool-call arguments. */
+export function chunkOutputText(chunk: { choices?: Array<{ delta?: ChunkDelta | null }> | null }): string[] {
+  const pieces: string[] = [];
+  const add = (v: unknown) => {
+    if (typeof v === 'string' && v !== '') pieces.push(v);
+  };
+  for (const choice of chunk.choices ?? []) {
+    const delta = choice.delta;
+    if (!delta) continue;
+    add(delta.content);
+    add(delta.reasoning_content);
+    add(delta.reasoning);
+    add(delta.refusal);
+    for (const call of delta.tool_calls ?? []) {
+      add(call.function?.name);
+      add(call.function?.arguments);
+    }
+  }
+  return pieces;
+}
+
+/** `POST /v1/chat/completions`. */
+export function chatCompletions(services: ProxyServices) {
+  return async function chatCompletions(c: Context) {
+    const request = await readJsonBody(c, chatRequestSchema);
+    const streaming = request.stream === true;
+    const n = request.n ?? 1;
+    const wantOutput = (request.max_completion_tokens ?? request.max_tokens ?? services.prices.outputCapOf(request.model)) * n;
+    const admitted = await admitRequest(c, services, {
+      model: request.model,
+      bodyUser: request.user,
+      countPrompt: () => services.tokens.countChatPrompt(request.model, request),
+      wantOutput,
+      streaming,
+    });
+    const abort = new AbortController();
+    let response: UpstreamResponse;
+    try {
+      response = await callUpstream(admitted.upstream, '/chat/completions', {
+        method: 'POST',
+        body: JSON.stringify(upstreamChatBody(request, admitted.outputLimit, wantOutput)),
+        signal: abort.signal,
+      });
+    } catch (error) {
+      await admitted.meter.release();
+      throw error;
+    }
+    const isStream = streaming && response.statusCode < 400 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
+    if (!isStream) return finishWhole(c, services, admitted, response);
+    const sink = streamSinkFor(c);
+    sink.start(response.statusCode, {
+      ...passThroughHeaders(response.headers),
+      ...admitted.headers,
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    void relayChatStream({ services, admitted, response, sink, abort, model: request.model, clientWantsUsage: request.stream_options?.include_usage === true }).catch(
+      (error: unknown) => console.error('[lobe-quota] chat stream failed:', error),
+    );
+    return sink.response;
+  };
+}
+
+/**
+ * A whole (non-streamed) answer: an upstream error passes through and nothing is charged; a success
+ * is settled on the upstream's usage before the body goes back.
+ */
+async function finishWhole(c: Context, services: ProxyServices, admitted: AdmittedRequest, response: UpstreamResponse) {
+  let text: string;
+  try {
+    text = await response.body.text();
+  } catch (error) {
+    await admitted.meter.release();
+    return renderOpenAIError(c, new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${admitted.upstream.name}" broke off its answer: ${(error as Error).message}`));
+  }
+  const headers = { ...passThroughHeaders(response.headers), ...admitted.headers };
+  if (response.statusCode >= 400) {
+    await admitted.meter.release();
+    return c.body(text, response.statusCode as 400, headers);
+  }
+  let usage: UpstreamUsage | null = null;
+  let estimate = 0;
+  try {
+    const json = JSON.parse(text) as { usage?: unknown; choices?: Array<{ message?: ChunkDelta }> };
+    usage = chatUsage(json.usage);
+    if (!usage) {
+      const message = { choices: (json.choices ?? []).map((choice) => ({ delta: choice.message ?? null })) };
+      estimate = chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(admitted.meter.model, piece), 0);
+    }
+  } catch {
+    // Not JSON: nothing to count; the estimate stands.
+  }
+  if (!usage && estimate > 0) await admitted.meter.addOutput(estimate).catch(() => false);
+  await admitted.meter.settle(usage, 'ok');
+  return c.body(text, response.statusCode as 200, headers);
+}
+
+interface RelayInput {
+  services: ProxyServices;
+  admitted: AdmittedRequest;
+  response: UpstreamResponse;
+  sink: StreamSink;
+  abort: AbortController;
+  model: string;
+  clientWantsUsage: boolean;
+}
+
+/**
+ * Passes a chat stream through event by event, counting output as it goes. Settles before the
+ * last event (`data: [DONE]`) reaches the client. Cuts the stream cleanly when no budget has room
+ * for more output; charges what was delivered when the client leaves; charges nothing when the
+ * upstream fails.
+ */
+async function relayChatStream({ services, admitted, response, sink, abort, model, clientWantsUsage }: RelayInput): Promise<void> {
+  const { meter } = admitted;
+  const splitter = new SseSplitter();
+  let usage: UpstreamUsage | null = null;
+  let usageEvent: string | null = null;
+  let last: { id?: unknown; created?: unknown; model?: unknown } = {};
+  const choiceIndexes = new Set<number>();
+  sink.onGone(() => abort.abort());
+
+  const cut = async () => {
+    abort.abort();
+    const base = { id: last.id, object: 'chat.completion.chunk', created: last.created, model: last.model ?? model };
+    for (const index of choiceIndexes.size > 0 ? choiceIndexes : [0]) {
+      await sink.write(sseData({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: 'length' }] }));
+    }
+    const settled = await meter.settle(null, 'cut_off');
+    if (clientWantsUsage && settled) {
+      const e = settled.entry;
+      await sink.write(sseData({ ...base, choices: [], usage: { prompt_tokens: e.inputTokens, completion_tokens: e.outputTokens, total_tokens: e.inputTokens + e.outputTokens } }));
+    }
+    await sink.write(SSE_DONE);
+    sink.end();
+  };
+
+  try {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      for (const event of splitter.push(chunk)) {
+        if (event.data === null) continue;
+        if (event.data === '[DONE]') continue; // sent by us once settled
+        let json: { id?: unknown; created?: unknown; model?: unknown; usage?: unknown; choices?: Array<{ index?: unknown; delta?: ChunkDelta | null }> | null };
+        try {
+          json = JSON.parse(event.data);
+        } catch {
+          await sink.write(event.raw);
+          continue;
+        }
+        last = json;
+        const reported = chatUsage(json.usage);
+        if (reported) {
+          usage = reported;
+          if ((json.choices ?? []).length === 0) {
+            // The extra usage chunk: kept back until settled, and only for a client that asked.
+            usageEvent = clientWantsUsage ? event.raw : null;
+            continue;
+          }
+          if (!clientWantsUsage) {
+            const { usage: _dropped, ...rest } = json;
+            await sink.write(sseData(rest));
+            continue;
+          }
+        }
+        for (const choice of json.choices ?? []) if (typeof choice.index === 'number') choiceIndexes.add(choice.index);
+        const tokens = chunkOutputText(json).reduce((sum, piece) => sum + services.tokens.countText(model, piece), 0);
+        if (tokens > 0 && !(await meter.addOutput(tokens))) return await cut();
+        await sink.write(event.raw);
+        if (sink.gone) break;
+      }
+      if (sink.gone) break;
+    }
+  } catch (error) {
+    if (sink.gone) {
+      await meter.settle(null, 'client_abort');
+      return;
+    }
+    // The upstream broke off or went quiet: nothing is charged, and the client hears why.
+    await meter.release();
+    const failure = error instanceof Error ? error.message : String(error);
+    await sink.write(sseData({ error: { message: `The upstream "${admitted.upstream.name}" broke off the stream: ${failure}`, type: 'server_error', param: null, code: 'upstream_failed' } }));
+    sink.end();
+    return;
+  }
+  if (sink.gone) {
+    await meter.settle(null, 'client_abort');
+    return;
+  }
+  await meter.settle(usage, 'ok');
+  if (usageEvent) await sink.write(usageEvent);
+  await sink.write(SSE_DONE);
+  sink.end();
+}

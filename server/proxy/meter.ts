@@ -1,0 +1,166 @@
+import type { Clock } from '../clock.js';
+import { costMicros } from '../quota/admission.js';
+import type { RequestSubject } from '../quota/scope.js';
+import type { BudgetState, Hold, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
+import { usageCostMicros, type ModelPrice } from './pricing.js';
+
+export interface MeterServices {
+  store: Store;
+  clock: Clock;
+  holdTtlMs: number;
+  /** Output tokens a stream holds at a time, and grows its hold by. */
+  leaseTokens: number;
+}
+
+export interface MeterRequest {
+  holdId: string;
+  subject: RequestSubject;
+  model: string;
+  promptTokens: number;
+  price: ModelPrice | null;
+  /** The most output the request may produce: its max_tokens, or the model's output cap. */
+  wantOutput: number;
+  /** Streams hold a lease that grows; other requests hold their whole allowance up front. */
+  streaming: boolean;
+  sessionId: string | null;
+  tags: Record<string, string>;
+}
+
+/** What the upstream reported, when it did. */
+export interface UpstreamUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+}
+
+export type Admitted =
+  | {
+      ok: true;
+      meter: Meter;
+      /** The output limit to forward upstream, so the model itself stops at the budget. */
+      outputLimit: number;
+      budgets: BudgetState[];
+    }
+  | { ok: false; blocking: BudgetState; budgets: BudgetState[] };
+
+/**
+ * One request's way through the budgets: admitted with a hold, its output counted as it arrives
+ * (a stream's lease growing as needed), and then settled or released — exactly once.
+ */
+export class Meter {
+  private counted = 0;
+  private allowance: number;
+  private finished = false;
+  private readonly startedAt: number;
+
+  private constructor(
+    private readonly services: MeterServices,
+    private readonly request: MeterRequest,
+    hold: Hold,
+  ) {
+    this.allowance = hold.outputTokens;
+    this.startedAt = services.clock.now();
+  }
+
+  static async admit(services: MeterServices, request: MeterRequest): Promise<Admitted> {
+    const inputPrice = request.price?.inputMicrosPerMillion ?? 0;
+    const outputPrice = request.price?.outputMicrosPerMillion ?? 0;
+    // Prompt plus one output token must fit (DESIGN); embeddings produce no output at all.
+    const want = Math.max(0, request.wantOutput);
+    const result = await services.store.reserve({
+      holdId: request.holdId,
+      subject: request.subject,
+      quote: {
+        tokens: request.promptTokens,
+        micros: costMicros(request.promptTokens, inputPrice),
+        output: {
+          wantTokens: request.streaming ? Math.min(want, services.leaseTokens) : want,
+          minTokens: want > 0 ? 1 : 0,
+          microsPerMillion: outputPrice,
+        },
+      },
+      now: services.clock.now(),
+      ttlMs: services.holdTtlMs,
+    });
+    if (!result.ok) return result;
+    return {
+      ok: true,
+      meter: new Meter(services, request, result.hold),
+      outputLimit: Math.min(want, result.outputRoom),
+      budgets: result.budgets,
+    };
+  }
+
+  get model(): string {
+    return this.request.model;
+  }
+
+  /** Output tokens counted so far. */
+  get output(): number {
+    return this.counted;
+  }
+
+  /**
+   * Counts output that is about to be delivered. Returns false when it does not fit and no budget
+   * has room to grow the hold: the caller must cut the stream before delivering it.
+   */
+  async addOutput(tokens: number): Promise<boolean> {
+    const needed = this.counted + tokens - this.allowance;
+    if (needed > 0) {
+      // Grow by a whole lease when there is room, else by just what this piece needs.
+      const grown = (await this.grow(Math.max(needed, this.services.leaseTokens))) || (await this.grow(needed));
+      if (!grown) return false;
+    }
+    this.counted += tokens;
+    return true;
+  }
+
+  private async grow(tokens: number): Promise<boolean> {
+    const price = this.request.price?.outputMicrosPerMillion ?? 0;
+    const now = this.services.clock.now();
+    const result = await this.services.store.extend(this.request.holdId, { tokens, micros: costMicros(tokens, price) }, now, this.services.holdTtlMs);
+    if (result.ok) this.allowance += tokens;
+    return result.ok;
+  }
+
+  /**
+   * Records the request in the ledger: the upstream's numbers when it reported them, else ours
+   * (the prompt as counted at admission and the output counted so far).
+   */
+  async settle(upstream: UpstreamUsage | null, outcome: Outcome): Promise<SettleResult | null> {
+    if (this.finished) return null;
+    this.finished = true;
+    const source: UsageSource = upstream ? 'upstream' : 'estimated';
+    const usage = upstream ?? { inputTokens: this.request.promptTokens, outputTokens: this.counted, cachedTokens: 0, reasoningTokens: 0 };
+    const now = this.services.clock.now();
+    try {
+      return await this.services.store.settle({
+        holdId: this.request.holdId,
+        subject: this.request.subject,
+        now,
+        usage: {
+          model: this.request.model,
+          ...usage,
+          costMicros: this.request.price ? usageCostMicros(this.request.price, usage) : 0,
+          source,
+          outcome,
+          latencyMs: Math.max(0, now - this.startedAt),
+          sessionId: this.request.sessionId,
+          tags: this.request.tags,
+        },
+      });
+    } catch (error) {
+      // The ledger refused it: do not leave the hold behind.
+      await this.services.store.release(this.request.holdId);
+      throw error;
+    }
+  }
+
+  /** Gives the hold back without charging (upstream error, timeout, refusal). */
+  async release(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    await this.services.store.release(this.request.holdId);
+  }
+}

@@ -1,0 +1,20 @@
+import { quotaStatus } from '../quota/status-report.js';
+import type { StatusLevels } from '../quota/status.js';
+import type { RequestSubject } from '../quota/scope.js';
+import type { BudgetState } from '../store/types.js';
+
+/**
+ * `x-quota-limit`, `x-quota-remaining` and `x-quota-reset` of the binding budget (plus its unit),
+ * on every proxied response. Nothing when no budget applies.
+ */
+export function quotaHeaders(subject: RequestSubject, states: readonly BudgetState[], levels: StatusLevels): Record<string, string> {
+  const status = quotaStatus({ kind: 'user', id: subject.userId, name: subject.userId }, states, levels);
+  if (status.unit === null || status.limit === null || status.remaining === null) return {};
+  const headers: Record<string, string> = {
+    'x-quota-limit': String(status.limit),
+    'x-quota-remaining': String(status.remaining),
+    'x-quota-unit': status.unit,
+  };
+  if (status.nextReset !== null) headers['x-quota-reset'] = status.nextReset;
+  return headers;
+}

@@ -1,0 +1,44 @@
+import { formatScope } from '../quota/scope.js';
+import { budgetStatus } from '../quota/status-report.js';
+import type { StatusLevels } from '../quota/status.js';
+import type { BudgetState } from '../store/types.js';
+import { OpenAIError } from './openai-error.js';
+import type { RateDecision } from './rate-limiter.js';
+
+const describeWindow = (state: BudgetState): string => {
+  const w = state.budget.window;
+  if (w.kind === 'rolling') return `in the last ${w.hours} h`;
+  if (w.kind === 'total') return 'in total';
+  return `this ${w.kind} (${w.timeZone})`;
+};
+
+const amount = (n: number, unit: 'tokens' | 'usd') => (unit === 'usd' ? `$${n.toFixed(2)}` : `${n.toLocaleString('en-US')} tokens`);
+
+/**
+ * 429 with OpenAI's own `insufficient_quota` body, which LobeChat and the SDKs already recognise;
+ * `x-should-retry: false` stops the SDKs from retrying a request that cannot succeed before the reset.
+ * The message names the budget, its usage, limit and reset.
+ */
+export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number): OpenAIError {
+  const s = budgetStatus(blocking, levels);
+  const tokens = s.limitTokens !== null && (s.limitUsd === null || (s.usedTokens + s.reservedTokens) / s.limitTokens >= (s.usedUsd + s.reservedUsd) / s.limitUsd);
+  const unit = tokens ? 'tokens' : 'usd';
+  const used = tokens ? s.usedTokens : s.usedUsd;
+  const limit = tokens ? (s.limitTokens as number) : (s.limitUsd as number);
+  const reserved = tokens ? s.reservedTokens : s.reservedUsd;
+  const inFlight = reserved > 0 ? ` (${amount(reserved, unit)} more held by requests in flight)` : '';
+  const reset = s.resetsAt === null ? 'It does not reset; ask your admin to raise it.' : `It resets at ${s.resetsAt}.`;
+  const message = `You exceeded your lobe-quota budget ${formatScope(blocking.budget.scope)}: ${amount(used, unit)} of ${amount(limit, unit)} used ${describeWindow(blocking)}${inFlight}. ${reset}`;
+  const headers: Record<string, string> = { 'x-should-retry': 'false' };
+  if (blocking.resetsAt !== null) headers['retry-after'] = String(Math.max(1, Math.ceil((blocking.resetsAt - now) / 1000)));
+  return new OpenAIError(429, 'insufficient_quota', 'insufficient_quota', message, null, headers);
+}
+
+/** 429 `rate_limit_exceeded`, with `Retry-After` and OpenAI's x-ratelimit-* headers. */
+export function rateRefusal(decision: Extract<RateDecision, { ok: false }>): OpenAIError {
+  const message = `Rate limit reached for this ${decision.scope}: ${decision.limit.toLocaleString('en-US')} ${decision.kind} per minute. Try again in ${decision.retryAfterSeconds}s.`;
+  return new OpenAIError(429, decision.kind, 'rate_limit_exceeded', message, null, {
+    ...decision.headers,
+    'retry-after': String(decision.retryAfterSeconds),
+  });
+}

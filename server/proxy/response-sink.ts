@@ -1,0 +1,105 @@
+import type { ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context } from 'hono';
+
+/**
+ * Where a streamed answer goes. On @hono/node-server it writes straight to the socket's response
+ * (no web-stream layer on the hot path, and backpressure from the client reaches the upstream);
+ * elsewhere (`app.request` in tests) it feeds a web ReadableStream.
+ */
+export interface StreamSink {
+  start(status: number, headers: Record<string, string>): void;
+  /** Resolves when the text is handed over (after a drain, when the client reads slowly). */
+  write(text: string): Promise<void>;
+  end(): void;
+  /** True once the client has gone away before the end. */
+  readonly gone: boolean;
+  onGone(listener: () => void): void;
+  /** What the route handler returns, once `start` was called. */
+  readonly response: Response;
+}
+
+export function streamSinkFor(c: Context): StreamSink {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  return outgoing ? nodeSink(outgoing) : webSink();
+}
+
+function nodeSink(res: ServerResponse): StreamSink {
+  const listeners: Array<() => void> = [];
+  let gone = false;
+  res.on('close', () => {
+    if (res.writableFinished) return;
+    gone = true;
+    for (const listener of listeners) listener();
+  });
+  return {
+    start(status, headers) {
+      res.writeHead(status, headers);
+      res.flushHeaders();
+    },
+    write(text) {
+      if (gone || res.writableEnded) return Promise.resolve();
+      if (res.write(text)) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    },
+    end() {
+      if (!res.writableEnded) res.end();
+    },
+    get gone() {
+      return gone;
+    },
+    onGone(listener) {
+      listeners.push(listener);
+    },
+    response: RESPONSE_ALREADY_SENT,
+  };
+}
+
+function webSink(): StreamSink {
+  const encoder = new TextEncoder();
+  const listeners: Array<() => void> = [];
+  let gone = false;
+  let ended = false;
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  let response: Response | undefined;
+  return {
+    start(status, headers) {
+      const body = new ReadableStream<Uint8Array>({
+        start: (c) => {
+          controller = c;
+        },
+        cancel: () => {
+          gone = true;
+          for (const listener of listeners) listener();
+        },
+      });
+      response = new Response(body, { status, headers });
+    },
+    async write(text) {
+      if (!gone && !ended) controller?.enqueue(encoder.encode(text));
+    },
+    end() {
+      if (ended || gone) return;
+      ended = true;
+      controller?.close();
+    },
+    get gone() {
+      return gone;
+    },
+    onGone(listener) {
+      listeners.push(listener);
+    },
+    get response() {
+      if (!response) throw new Error('StreamSink: start() must come before response');
+      return response;
+    },
+  };
+}

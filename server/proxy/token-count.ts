@@ -1,0 +1,441 @@
+/**
+ * Token counting for admission (the prompt of a request, before it goes upstream) and for live
+ * metering (streamed deltas), with `gpt-tokenizer`.
+ *
+ * These counts are estimates that reserve budget up front; a request is always settled from the
+ * upstream's own `usage` when it reports one. Every function here is fed client bodies that were only
+ * loosely validated, so none of them throws: a shape we do not know is counted as its JSON text.
+ *
+ * Chat framing follows OpenAI's cookbook ("How to count tokens with tiktoken"): every message costs
+ * 3 tokens plus the tokens of each of its values (role and content included), a `name` costs 1 more,
+ * and every reply is primed with 3 tokens (`<|start|>assistant<|message|>`).
+ */
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
+
+/** The BPE vocabularies we count with (aliases sharing a vocabulary are folded into one). */
+export type TokenEncoding = 'o200k_base' | 'cl100k_base' | 'p50k_base' | 'r50k_base';
+
+/** Cookbook framing: per message, per `name`, and once per request to prime the reply. */
+export const TOKENS_PER_MESSAGE = 3;
+export const TOKENS_PER_NAME = 1;
+export const REPLY_PRIMING_TOKENS = 3;
+/**
+ * An assistant tool call costs its function name, its arguments and this overhead (the same 3
+ * tokens gpt-tokenizer's own function-calling estimator adds for a `function_call`).
+ */
+export const TOOL_CALL_OVERHEAD_TOKENS = 3;
+/** OpenAI's vision pricing: an image with `detail: "low"` is a flat 85 tokens. */
+export const IMAGE_LOW_DETAIL_TOKENS = 85;
+/**
+ * Any other image (`high` or `auto`): we do not download or decode it, so we take what OpenAI's
+ * formula (85 + 170 per 512 px tile after scaling) gives for a 1024×1024 image: 85 + 4 × 170 = 765.
+ * Very wide or tall images can cost more, and some models (gpt-4o-mini, the patch-based
+ * gpt-4.1-mini/nano and gpt-5-mini/nano) report image tokens on another scale; the settlement from
+ * upstream usage corrects both.
+ */
+export const IMAGE_DEFAULT_TOKENS = 765;
+/** An audio part (`input_audio`, or an earlier assistant `audio` reply): ~100 s at 10 tokens/s. */
+export const AUDIO_PART_TOKENS = 1_000;
+/** A file part (`file` / `input_file`, e.g. a PDF): a fixed estimate, its content is not read. */
+export const FILE_PART_TOKENS = 2_000;
+
+/** Counts of the per-item cache: `hits` are items whose count was reused, `misses` were counted. */
+export interface TokenCountStats {
+  hits: number;
+  misses: number;
+  /** Items currently cached. */
+  size: number;
+}
+
+export interface TokenCounter {
+  /** Tokens of plain text, e.g. one streamed delta. Not cached (the text is new every time). */
+  countText(model: string, text: string): number;
+  /** Prompt tokens of an OpenAI chat-completions request body. */
+  countChatPrompt(model: string, body: unknown): number;
+  /** Prompt tokens of an OpenAI Responses API request body. */
+  countResponsesInput(model: string, body: unknown): number;
+  /** Tokens of an embeddings `input`: string, string[], number[] (tokens already) or number[][]. */
+  countEmbeddingInput(model: string, input: unknown): number;
+  stats(): TokenCountStats;
+}
+
+export interface TokenCounterOptions {
+  /** Most items (messages, tool blocks, …) whose counts are kept; least recently used go first. */
+  cacheSize?: number;
+}
+
+export const DEFAULT_CACHE_SIZE = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// Encodings
+
+const ENCODING_ALIASES: Record<string, TokenEncoding> = {
+  o200k_base: 'o200k_base',
+  o200k_harmony: 'o200k_base', // same vocabulary, only extra special tokens (gpt-oss)
+  cl100k_base: 'cl100k_base',
+  p50k_base: 'p50k_base',
+  p50k_edit: 'p50k_base',
+  r50k_base: 'r50k_base',
+  gpt2: 'r50k_base',
+};
+
+const O200K_PREFIX = /^(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-oss|codex-|gpt-realtime|gpt-audio|computer-use)/;
+const CL100K_PREFIX = /^(?:gpt-4|gpt-3\.5|gpt-35|text-embedding-3|text-embedding-ada-002)/;
+
+/** `ft:gpt-4o-mini-2024-07-18:org::id` → `gpt-4o-mini-2024-07-18`; lower-cased and trimmed. */
+function baseModelId(model: unknown): string {
+  if (typeof model !== 'string') return '';
+  let id = model.trim().toLowerCase();
+  if (id.startsWith('ft:')) id = id.slice(3).split(':')[0] ?? '';
+  return id;
+}
+
+/**
+ * The encoding a model counts with: gpt-tokenizer's own model map for the ids it lists, then our
+ * family prefixes, and o200k_base for anything else (for non-OpenAI models the count is an estimate).
+ */
+export function encodingFor(model: string): TokenEncoding {
+  const id = baseModelId(model);
+  if (Object.hasOwn(modelToEncodingMap, id)) {
+    const known = ENCODING_ALIASES[(modelToEncodingMap as Record<string, string>)[id] ?? ''];
+    if (known) return known;
+  }
+  if (O200K_PREFIX.test(id)) return 'o200k_base';
+  if (CL100K_PREFIX.test(id)) return 'cl100k_base';
+  return 'o200k_base';
+}
+
+interface Encoder {
+  countTokens(text: string, options: { disallowedSpecial: Set<string> }): number;
+}
+
+/**
+ * Special-token text in a client's prompt (`<|endoftext|>`) is plain text to the API; gpt-tokenizer
+ * throws on it by default, so nothing is disallowed.
+ */
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
+const requireCjs = createRequire(import.meta.url);
+/** Loaded on first use, once per encoding (o200k_base takes a few hundred ms and ~30 MB). */
+const encoders = new Map<TokenEncoding, Encoder | null>();
+
+function encoder(encoding: TokenEncoding): Encoder | null {
+  let loaded = encoders.get(encoding);
+  if (loaded === undefined) {
+    try {
+      loaded = requireCjs(`gpt-tokenizer/encoding/${encoding}`) as Encoder;
+    } catch {
+      loaded = null;
+    }
+    encoders.set(encoding, loaded);
+  }
+  return loaded;
+}
+
+/** Loads encodings ahead of the first request (optional; counting loads them on demand). */
+export function preloadEncodings(encodings: readonly TokenEncoding[] = ['o200k_base', 'cl100k_base']): void {
+  for (const encoding of encodings) encoder(encoding);
+}
+
+/** If the tokenizer is unavailable or fails, a deliberately high guess of 1 token per 2 chars. */
+const fallbackCount = (text: string): number => Math.ceil(text.length / 2);
+
+function countWith(encoding: TokenEncoding, text: string): number {
+  if (text.length === 0) return 0;
+  const enc = encoder(encoding);
+  if (!enc) return fallbackCount(text);
+  try {
+    return enc.countTokens(text, PLAIN_TEXT);
+  } catch {
+    return fallbackCount(text);
+  }
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Text as text, anything else (but null/undefined) as its JSON. */
+function countValue(encoding: TokenEncoding, value: unknown): number {
+  if (value === undefined || value === null) return 0;
+  if (typeof value === 'string') return countWith(encoding, value);
+  return countWith(encoding, safeJson(value));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Content parts (chat and Responses share most of them)
+
+function imageTokens(detail: unknown): number {
+  return detail === 'low' ? IMAGE_LOW_DETAIL_TOKENS : IMAGE_DEFAULT_TOKENS;
+}
+
+function countPart(encoding: TokenEncoding, part: unknown): number {
+  if (typeof part === 'string') return countWith(encoding, part);
+  if (!isRecord(part)) return countValue(encoding, part);
+  switch (part.type) {
+    case 'text': // chat
+    case 'input_text': // Responses
+    case 'output_text': // Responses (assistant history)
+    case 'summary_text': // Responses reasoning summary
+    case 'reasoning_text': // Responses reasoning content
+      return countValue(encoding, part.text);
+    case 'refusal':
+      return countValue(encoding, part.refusal);
+    case 'image_url': // chat: { image_url: { url, detail } }
+      return imageTokens(isRecord(part.image_url) ? part.image_url.detail : undefined);
+    case 'input_image': // Responses: { image_url | file_id, detail }
+      return imageTokens(part.detail);
+    case 'input_audio':
+      return AUDIO_PART_TOKENS;
+    case 'file':
+    case 'input_file':
+      return FILE_PART_TOKENS;
+    default:
+      return countValue(encoding, part);
+  }
+}
+
+function countContent(encoding: TokenEncoding, content: unknown): number {
+  if (Array.isArray(content)) {
+    let total = 0;
+    for (const part of content) total += countPart(encoding, part);
+    return total;
+  }
+  return countValue(encoding, content);
+}
+
+function countToolCall(encoding: TokenEncoding, call: unknown): number {
+  if (!isRecord(call)) return countValue(encoding, call);
+  const fn = isRecord(call.function) ? call.function : isRecord(call.custom) ? call.custom : null;
+  if (!fn) return countValue(encoding, call);
+  return TOOL_CALL_OVERHEAD_TOKENS + countValue(encoding, fn.name) + countValue(encoding, fn.arguments ?? fn.input);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat completions
+
+/** Message fields the counter knows; any other field is counted as its text or JSON. */
+const CHAT_MESSAGE_FIELDS = new Set(['role', 'content', 'name', 'tool_calls', 'function_call', 'tool_call_id', 'audio']);
+
+function chatMessageTokens(encoding: TokenEncoding, message: unknown): number {
+  if (!isRecord(message)) return TOKENS_PER_MESSAGE + countValue(encoding, message);
+  let total = TOKENS_PER_MESSAGE;
+  total += countValue(encoding, message.role);
+  total += countContent(encoding, message.content);
+  if (typeof message.name === 'string' && message.name.length > 0) {
+    total += countWith(encoding, message.name) + TOKENS_PER_NAME;
+  }
+  if (Array.isArray(message.tool_calls)) {
+    for (const call of message.tool_calls) total += countToolCall(encoding, call);
+  } else {
+    total += countValue(encoding, message.tool_calls);
+  }
+  if (isRecord(message.function_call)) {
+    total += countToolCall(encoding, { function: message.function_call });
+  }
+  // tool_call_id is a reference the model does not read as text.
+  if (message.audio !== undefined && message.audio !== null) total += AUDIO_PART_TOKENS;
+  for (const [key, value] of Object.entries(message)) {
+    if (!CHAT_MESSAGE_FIELDS.has(key)) total += countValue(encoding, value);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses API
+
+function responsesItemTokens(encoding: TokenEncoding, item: unknown): number {
+  if (!isRecord(item)) return TOKENS_PER_MESSAGE + countValue(encoding, item);
+  const type = item.type ?? (item.role !== undefined ? 'message' : undefined);
+  switch (type) {
+    case 'message':
+      return chatMessageTokens(encoding, { ...item, type: undefined, id: undefined, status: undefined });
+    case 'function_call':
+      return TOKENS_PER_MESSAGE + countValue(encoding, item.name) + countValue(encoding, item.arguments);
+    case 'custom_tool_call':
+      return TOKENS_PER_MESSAGE + countValue(encoding, item.name) + countValue(encoding, item.input);
+    case 'function_call_output':
+    case 'custom_tool_call_output':
+      return TOKENS_PER_MESSAGE + countContent(encoding, item.output);
+    case 'reasoning': {
+      // Only the readable summary/content; encrypted_content is opaque and not re-read as text.
+      let total = 0;
+      for (const field of [item.summary, item.content]) {
+        if (Array.isArray(field)) total += countContent(encoding, field);
+      }
+      return total;
+    }
+    default:
+      return countValue(encoding, item);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The counter
+
+class LruCounts {
+  private readonly map = new Map<string, number>();
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The cached count under `key`, or `compute()` stored under it. */
+  through(key: string, compute: () => number): number {
+    const cached = this.map.get(key);
+    if (cached !== undefined) {
+      this.hits++;
+      this.map.delete(key);
+      this.map.set(key, cached);
+      return cached;
+    }
+    this.misses++;
+    const value = compute();
+    if (this.max > 0) {
+      this.map.set(key, value);
+      if (this.map.size > this.max) {
+        const oldest = this.map.keys().next();
+        if (!oldest.done) this.map.delete(oldest.value);
+      }
+    }
+    return value;
+  }
+}
+
+export function createTokenCounter(options: TokenCounterOptions = {}): TokenCounter {
+  const cache = new LruCounts(Math.max(0, Math.floor(options.cacheSize ?? DEFAULT_CACHE_SIZE)));
+
+  /**
+   * The count of one item (a message, a tools block, …), cached under its encoding, its kind and
+   * a sha1 of its JSON so that a conversation's repeated history is counted once.
+   */
+  const cached = (encoding: TokenEncoding, kind: string, item: unknown, count: () => number): number => {
+    const json = safeJson(item);
+    if (json === '') return count();
+    const hash = createHash('sha1').update(json).digest('base64');
+    return cache.through(`${encoding}:${kind}:${hash}`, count);
+  };
+
+  /** A JSON-schema-like block (tools, functions, response formats): its JSON text, cached. */
+  const cachedJson = (encoding: TokenEncoding, kind: string, value: unknown): number => {
+    if (value === undefined || value === null) return 0;
+    return cached(encoding, kind, value, () => countValue(encoding, value));
+  };
+
+  const countText = (model: string, text: string): number => {
+    try {
+      return countValue(encodingFor(model), text);
+    } catch {
+      return 0;
+    }
+  };
+
+  const countChatPrompt = (model: string, body: unknown): number => {
+    try {
+      const encoding = encodingFor(model);
+      if (!isRecord(body)) return countValue(encoding, body);
+      let total = REPLY_PRIMING_TOKENS;
+      if (Array.isArray(body.messages)) {
+        for (const message of body.messages) {
+          total += cached(encoding, 'chat', message, () => chatMessageTokens(encoding, message));
+        }
+      } else {
+        total += countValue(encoding, body.messages);
+      }
+      // Tool definitions are counted as their JSON text: more than OpenAI's internal rendering
+      // (a TypeScript-like namespace), so an over-estimate, which is the safe side for admission.
+      total += cachedJson(encoding, 'tools', body.tools);
+      total += cachedJson(encoding, 'tools', body.functions);
+      if (isRecord(body.tool_choice)) total += countValue(encoding, body.tool_choice);
+      if (isRecord(body.function_call)) total += countValue(encoding, body.function_call);
+      const format = body.response_format;
+      if (isRecord(format) && format.type === 'json_schema') {
+        total += cachedJson(encoding, 'schema', format.json_schema ?? format);
+      }
+      return total;
+    } catch {
+      return fallbackCount(safeJson(body));
+    }
+  };
+
+  const countResponsesInput = (model: string, body: unknown): number => {
+    try {
+      const encoding = encodingFor(model);
+      if (!isRecord(body)) return countValue(encoding, body);
+      let total = REPLY_PRIMING_TOKENS;
+      if (typeof body.instructions === 'string' && body.instructions.length > 0) {
+        const item = { role: 'developer', content: body.instructions };
+        total += cached(encoding, 'responses', item, () => responsesItemTokens(encoding, item));
+      }
+      // Input kept upstream under previous_response_id is unknown here; settlement corrects it.
+      const input = body.input;
+      if (typeof input === 'string') {
+        const item = { role: 'user', content: input };
+        total += cached(encoding, 'responses', item, () => responsesItemTokens(encoding, item));
+      } else if (Array.isArray(input)) {
+        for (const item of input) {
+          total += cached(encoding, 'responses', item, () => responsesItemTokens(encoding, item));
+        }
+      } else {
+        total += countValue(encoding, input);
+      }
+      total += cachedJson(encoding, 'tools', body.tools);
+      if (isRecord(body.tool_choice)) total += countValue(encoding, body.tool_choice);
+      const text = body.text;
+      if (isRecord(text) && isRecord(text.format) && text.format.type === 'json_schema') {
+        total += cachedJson(encoding, 'schema', text.format);
+      }
+      return total;
+    } catch {
+      return fallbackCount(safeJson(body));
+    }
+  };
+
+  const countEmbeddingInput = (model: string, input: unknown): number => {
+    try {
+      const encoding = encodingFor(model);
+      if (typeof input === 'string') return countWith(encoding, input);
+      if (!Array.isArray(input)) return countValue(encoding, input);
+      let total = 0;
+      for (const entry of input) {
+        if (typeof entry === 'string') total += countWith(encoding, entry);
+        else if (typeof entry === 'number') total += 1; // one token id of a number[] input
+        else if (Array.isArray(entry)) total += entry.length; // a number[] of token ids
+        else total += countValue(encoding, entry);
+      }
+      return total;
+    } catch {
+      return fallbackCount(safeJson(input));
+    }
+  };
+
+  return {
+    countText,
+    countChatPrompt,
+    countResponsesInput,
+    countEmbeddingInput,
+    stats: () => ({ hits: cache.hits, misses: cache.misses, size: cache.size }),
+  };
+}
+
+/** The process-wide counter the proxy uses; tests that look at cache stats make their own. */
+const shared = createTokenCounter();
+
+export const countText = shared.countText;
+export const countChatPrompt = shared.countChatPrompt;
+export const countResponsesInput = shared.countResponsesInput;
+export const countEmbeddingInput = shared.countEmbeddingInput;
+export const tokenCountStats = shared.stats;

@@ -1,0 +1,90 @@
+import { Pool, type Dispatcher } from 'undici';
+
+export interface UpstreamConfig {
+  name: string;
+  /** e.g. https://api.openai.com/v1 */
+  baseUrl: string;
+  /** The upstream's own key. It never leaves the server. */
+  apiKey: string | undefined;
+  /** Model ids this upstream serves; `*` matches any run of characters. */
+  models: string[];
+}
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  /** Until the response headers arrive. */
+  firstByteMs: number;
+  /** Between two chunks of the body. */
+  idleMs: number;
+}
+
+const globToRegExp = (pattern: string): RegExp =>
+  new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+
+/** One upstream: a keep-alive connection pool to its origin. */
+export class Upstream {
+  readonly name: string;
+  readonly apiKey: string | undefined;
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  private readonly patterns: RegExp[];
+
+  constructor(config: UpstreamConfig, timeouts: UpstreamTimeouts) {
+    const url = new URL(config.baseUrl);
+    this.name = config.name;
+    this.apiKey = config.apiKey;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.patterns = config.models.map(globToRegExp);
+    this.pool = new Pool(url.origin, {
+      connections: 256,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: timeouts.connectMs },
+      headersTimeout: timeouts.firstByteMs,
+      bodyTimeout: timeouts.idleMs,
+    });
+  }
+
+  serves(model: string): boolean {
+    return this.patterns.some((p) => p.test(model));
+  }
+
+  /** A request to `path` under the upstream's base URL (e.g. `/chat/completions`), with its key. */
+  request(path: string, options: { method: 'GET' | 'POST'; body?: string; signal?: AbortSignal; headers?: Record<string, string> }) {
+    const headers: Record<string, string> = { accept: 'application/json, text/event-stream', ...options.headers };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    const request: Dispatcher.RequestOptions = { path: `${this.basePath}${path}`, method: options.method, headers, body: options.body ?? null };
+    if (options.signal) request.signal = options.signal;
+    return this.pool.request(request);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** The configured upstreams in order; a model goes to the first one that serves it. */
+export class Upstreams {
+  readonly list: Upstream[];
+
+  constructor(configs: UpstreamConfig[], timeouts: UpstreamTimeouts) {
+    this.list = configs.map((c) => new Upstream(c, timeouts));
+  }
+
+  static fromConfig(config: { upstreams: UpstreamConfig[]; proxy: { connectTimeoutMs: number; firstByteTimeoutMs: number; idleTimeoutMs: number } }): Upstreams {
+    return new Upstreams(config.upstreams, {
+      connectMs: config.proxy.connectTimeoutMs,
+      firstByteMs: config.proxy.firstByteTimeoutMs,
+      idleMs: config.proxy.idleTimeoutMs,
+    });
+  }
+
+  forModel(model: string): Upstream | undefined {
+    return this.list.find((u) => u.serves(model));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.list.map((u) => u.close()));
+  }
+}

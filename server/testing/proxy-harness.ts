@@ -1,0 +1,58 @@
+import OpenAI from 'openai';
+import type { Config } from '../config/load.js';
+import type { DefaultBudget } from '../config/schema.js';
+import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from './fake-openai.js';
+import { listen, testService, userWithKey, type TestService } from './harness.js';
+
+export interface ProxyHarness {
+  svc: TestService;
+  fake: FakeOpenAI;
+  /** Base URL of lobe-quota, e.g. http://127.0.0.1:PORT */
+  url: string;
+  alice: Awaited<ReturnType<typeof userWithKey>>;
+  /** The official OpenAI SDK pointed at lobe-quota's /v1 with a key; counts the HTTP calls it makes. */
+  client(key: string, options?: { maxRetries?: number; timeout?: number }): OpenAI & { calls: () => number };
+  close(): Promise<void>;
+}
+
+/**
+ * A real lobe-quota server on a free port in front of the fake OpenAI upstream, with one user
+ * (alice, in project "research") and her key.
+ */
+export async function startProxy(
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions } = {},
+): Promise<ProxyHarness> {
+  const fake = await startFakeOpenAI(options.fake);
+  const svc = testService({
+    defaultBudgets: options.defaultBudgets ?? [],
+    config: { upstreams: [{ name: 'fake', baseUrl: fake.baseUrl, apiKey: 'sk-upstream-secret', models: ['*'] }], ...options.config },
+  });
+  const server = await listen(svc.app.fetch);
+  const alice = await userWithKey(svc.store, 'alice', 'research');
+  return {
+    svc,
+    fake,
+    url: server.url,
+    alice,
+    client(key, { maxRetries = 0, timeout = 10_000 } = {}) {
+      let calls = 0;
+      const client = new OpenAI({
+        baseURL: `${server.url}/v1`,
+        apiKey: key,
+        maxRetries,
+        timeout,
+        fetch: (input, init) => {
+          calls++;
+          return fetch(input, init);
+        },
+      });
+      return Object.assign(client, { calls: () => calls });
+    },
+    async close() {
+      await server.close();
+      await svc.upstreams.close();
+      await fake.close();
+      await svc.store.close();
+    },
+  };
+}
