@@ -182,6 +182,8 @@ export interface Store {
   listHolds(): Promise<Hold[]>;
 
   usageReport(query: UsageQuery): Promise<UsageRow[]>;
+  /** The newest ledger entries first. */
+  recentEntries(limit: number): Promise<LedgerEntry[]>;
 
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;

@@ -84,3 +84,12 @@ export async function listen(fetchHandler: (request: Request) => Response | Prom
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** Polls an async condition every 5 ms until it holds; fails after `timeoutMs`. */
+export async function eventually(condition: () => Promise<boolean>, timeoutMs = 2_000, what = 'the condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -231,6 +231,7 @@ export class SqliteStore implements Store {
       ),
       retireCounters: db.prepare('DELETE FROM usage_counters WHERE retires_at <= ?'),
       entryByRequest: db.prepare<[string], LedgerRow>('SELECT * FROM ledger WHERE request_id = ?'),
+      recentEntries: db.prepare<[number], LedgerRow>('SELECT * FROM ledger ORDER BY id DESC LIMIT ?'),
       insertEntry: db.prepare<unknown[], LedgerRow>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
            reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
@@ -717,6 +718,10 @@ export class SqliteStore implements Store {
       day = next;
     }
     return rows;
+  }
+
+  async recentEntries(limit: number): Promise<LedgerEntry[]> {
+    return this.s.recentEntries.all(limit).map(toEntry);
   }
 
   /* ── meta ──────────────────────────────────────────────────────────────── */
