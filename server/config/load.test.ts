@@ -259,6 +259,44 @@ describe('loadConfig: problems', () => {
   });
 });
 
+describe('loadConfig: upstreams', () => {
+  const upstreams = [
+    { name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_KEY_PROD', models: ['gpt-*', 'o*'] },
+    { name: 'deepseek', baseUrl: 'https://api.deepseek.com/v1', apiKeyEnv: 'DEEPSEEK_KEY', models: ['deepseek-*'] },
+  ];
+
+  it('reads each upstream key from the environment variable it names', () => {
+    writeFile(DEFAULT_CONFIG_FILE, { upstreams });
+    const config = expectOk(loadConfig({ env: { OPENAI_KEY_PROD: 'sk-prod', DEEPSEEK_KEY: 'sk-ds' }, cwd: dir }));
+    expect(config.upstreams).toEqual([
+      { name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: 'sk-prod', models: ['gpt-*', 'o*'] },
+      { name: 'deepseek', baseUrl: 'https://api.deepseek.com/v1', apiKey: 'sk-ds', models: ['deepseek-*'] },
+    ]);
+  });
+
+  it('adds OPENAI_BASE_URL / OPENAI_API_KEY as a catch-all after the configured upstreams when set', () => {
+    writeFile(DEFAULT_CONFIG_FILE, { upstreams });
+    const config = expectOk(loadConfig({ env: { OPENAI_KEY_PROD: 'a', DEEPSEEK_KEY: 'b', OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' }, cwd: dir }));
+    expect(config.upstreams.map((u) => [u.name, u.baseUrl, u.models])).toEqual([
+      ['openai', 'https://api.openai.com/v1', ['gpt-*', 'o*']],
+      ['deepseek', 'https://api.deepseek.com/v1', ['deepseek-*']],
+      ['openai', 'http://127.0.0.1:11434/v1', ['*']],
+    ]);
+  });
+
+  it('names every upstream whose key variable is missing, and refuses a key written into the file', () => {
+    writeFile(DEFAULT_CONFIG_FILE, { upstreams: [...upstreams, { name: 'x', baseUrl: 'https://x.example/v1', apiKey: 'sk-in-file' }] });
+    const problems = expectProblems(loadConfig({ env: {}, cwd: dir }));
+    expect(problems.join('\n')).toContain('upstreams.2: Unrecognized key: "apiKey"');
+    writeFile(DEFAULT_CONFIG_FILE, { upstreams });
+    const unset = expectProblems(loadConfig({ env: {}, cwd: dir }));
+    expect(unset).toEqual([
+      expect.stringContaining('upstreams.0.apiKeyEnv: environment variable OPENAI_KEY_PROD is not set'),
+      expect.stringContaining('upstreams.1.apiKeyEnv: environment variable DEEPSEEK_KEY is not set'),
+    ]);
+  });
+});
+
 describe('publicUrlOf', () => {
   it.each<[string, string | null, string, number, string]>([
     ['explicit URL wins', 'https://quota.example.com', '0.0.0.0', 3400, 'https://quota.example.com'],
