@@ -104,6 +104,24 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
     expect(proxy.fake.requests[1]?.body).toMatchObject({ max_completion_tokens: 2_000 - usedByFirst - ours });
   });
 
+  it('counts reasoning and tool-call deltas itself when the upstream reports no usage', async () => {
+    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    const args = ['{"', 'city', '":"', 'Paris', '"}'];
+    proxy.fake.enqueue({ kind: 'reply', reasoningTokens: 7, toolCall: { name: 'get_weather', arguments: args }, reportUsage: false });
+    const client = proxy.client(proxy.alice.secret);
+    const stream = client.chat.completions.stream({
+      model: 'gpt-4o-mini',
+      messages,
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+    });
+    const final = await stream.finalChatCompletion();
+    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+    const counter = createTokenCounter();
+    const expected = 7 * counter.countText('gpt-4o-mini', ' hi') + counter.countText('gpt-4o-mini', 'get_weather') + args.reduce((n, a) => n + counter.countText('gpt-4o-mini', a), 0);
+    const [entry] = await proxy.svc.store.recentEntries(1);
+    expect(entry).toMatchObject({ source: 'estimated', outputTokens: expected, outcome: 'ok' });
+  });
+
   it('never sends the user’s key upstream, only the upstream’s own', async () => {
     proxy = await startProxy();
     await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages });

@@ -53,6 +53,8 @@ export class Meter {
   private allowance: number;
   private finished = false;
   private readonly startedAt: number;
+  /** Renews the hold while the request runs, so only a request that died lets it expire. */
+  private readonly renewal: NodeJS.Timeout;
 
   private constructor(
     private readonly services: MeterServices,
@@ -61,6 +63,10 @@ export class Meter {
   ) {
     this.allowance = hold.outputTokens;
     this.startedAt = services.clock.now();
+    this.renewal = setInterval(() => {
+      void services.store.renew(request.holdId, services.clock.now(), services.holdTtlMs).catch(() => undefined);
+    }, Math.max(1_000, Math.floor(services.holdTtlMs / 3)));
+    this.renewal.unref();
   }
 
   static async admit(services: MeterServices, request: MeterRequest): Promise<Admitted> {
@@ -131,6 +137,7 @@ export class Meter {
   async settle(upstream: UpstreamUsage | null, outcome: Outcome): Promise<SettleResult | null> {
     if (this.finished) return null;
     this.finished = true;
+    clearInterval(this.renewal);
     const source: UsageSource = upstream ? 'upstream' : 'estimated';
     const usage = upstream ?? { inputTokens: this.request.promptTokens, outputTokens: this.counted, cachedTokens: 0, reasoningTokens: 0 };
     const now = this.services.clock.now();
@@ -161,6 +168,7 @@ export class Meter {
   async release(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
+    clearInterval(this.renewal);
     await this.services.store.release(this.request.holdId);
   }
 }

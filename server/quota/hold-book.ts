@@ -60,6 +60,13 @@ export class HoldBook {
     }
   }
 
+  renew(id: string, expiresAt: number): boolean {
+    const live = this.holds.get(id);
+    if (!live) return false;
+    live.hold = { ...live.hold, expiresAt: Math.max(live.hold.expiresAt, expiresAt) };
+    return true;
+  }
+
   markSettling(id: string): void {
     const live = this.holds.get(id);
     if (live) live.settling = true;

@@ -175,6 +175,8 @@ export interface Store {
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult>;
   settle(request: SettleRequest): Promise<SettleResult>;
+  /** Keeps a live request's hold from expiring. Returns false when the hold is gone. */
+  renew(holdId: string, now: number, ttlMs: number): Promise<boolean>;
   /** Returns false when the hold was already gone. */
   release(holdId: string): Promise<boolean>;
   /** Releases holds whose request stopped renewing them. Returns how many. */

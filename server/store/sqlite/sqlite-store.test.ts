@@ -111,6 +111,16 @@ describe('SqliteStore settlement', () => {
     expect(!second.ok && second.blocking.budget.key).toBe('user:alice|month');
   });
 
+  it('renews a live request’s hold, even when its budget is full, so it does not expire under it', async () => {
+    const store = memoryStore([monthlyUserTokens(100)]);
+    const { subject } = await userWithKey(store, 'alice');
+    await store.reserve({ holdId: 'slow', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
+    expect(await store.renew('slow', T0 + TTL - 1, TTL)).toBe(true);
+    expect(await store.expireHolds(T0 + TTL)).toBe(0);
+    expect(await store.expireHolds(T0 + 2 * TTL - 1)).toBe(1);
+    expect(await store.renew('slow', T0 + 2 * TTL, TTL)).toBe(false);
+  });
+
   it('extends a lease only while every budget has room, and renews its expiry', async () => {
     const store = memoryStore([monthlyUserTokens(100)]);
     const { subject } = await userWithKey(store, 'alice');

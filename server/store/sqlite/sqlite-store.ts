@@ -679,6 +679,10 @@ export class SqliteStore implements Store {
       return { results, changes: [...changes.values()] };
     }).immediate();
 
+  async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
+    return this.book.renew(holdId, now + ttlMs);
+  }
+
   async release(holdId: string): Promise<boolean> {
     return this.book.remove(holdId);
   }
