@@ -2,11 +2,11 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
-import { OpenAIError, renderOpenAIError } from './openai-error.js';
 import { readJsonBody } from './request-body.js';
-import { streamSinkFor, type StreamSink } from './response-sink.js';
+import type { StreamSink } from './response-sink.js';
 import { SSE_DONE, sseData, SseSplitter } from './sse.js';
-import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
+import { finishWholeAnswer, isEventStream, sendUpstream, startStream, usageCount } from './upstream-answer.js';
+import type { UpstreamResponse } from './upstream-call.js';
 
 const maxTokensField = z.number().int().min(1).nullable().optional();
 
@@ -50,13 +50,12 @@ export function chatUsage(usage: unknown): UpstreamUsage | null {
     prompt_tokens_details?: { cached_tokens?: unknown } | null;
     completion_tokens_details?: { reasoning_tokens?: unknown } | null;
   };
-  const count = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
   if (typeof u.prompt_tokens !== 'number' && typeof u.completion_tokens !== 'number') return null;
   return {
-    inputTokens: count(u.prompt_tokens),
-    outputTokens: count(u.completion_tokens),
-    cachedTokens: count(u.prompt_tokens_details?.cached_tokens),
-    reasoningTokens: count(u.completion_tokens_details?.reasoning_tokens),
+    inputTokens: usageCount(u.prompt_tokens),
+    outputTokens: usageCount(u.completion_tokens),
+    cachedTokens: usageCount(u.prompt_tokens_details?.cached_tokens),
+    reasoningTokens: usageCount(u.completion_tokens_details?.reasoning_tokens),
   };
 }
 
@@ -104,65 +103,23 @@ export function chatCompletions(services: ProxyServices) {
       streaming,
     });
     const abort = new AbortController();
-    let response: UpstreamResponse;
-    try {
-      response = await callUpstream(admitted.upstream, '/chat/completions', {
-        method: 'POST',
-        body: JSON.stringify(upstreamChatBody(request, admitted.outputLimit, wantOutput)),
-        signal: abort.signal,
+    const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody(request, admitted.outputLimit, wantOutput), abort.signal);
+    if (!isEventStream(streaming, response)) {
+      return finishWholeAnswer(c, admitted, response, (json) => {
+        const body = (typeof json === 'object' && json !== null ? json : {}) as { usage?: unknown; choices?: Array<{ message?: ChunkDelta }> };
+        const usage = chatUsage(body.usage);
+        // Without usage, count the answer's text as a stream's deltas would have been counted.
+        const message = { choices: (body.choices ?? []).map((choice) => ({ delta: choice.message ?? null })) };
+        const estimate = usage ? 0 : chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(request.model, piece), 0);
+        return { usage, estimate };
       });
-    } catch (error) {
-      await admitted.meter.release();
-      throw error;
     }
-    const isStream = streaming && response.statusCode < 400 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
-    if (!isStream) return finishWhole(c, services, admitted, response);
-    const sink = streamSinkFor(c);
-    sink.start(response.statusCode, {
-      ...passThroughHeaders(response.headers),
-      ...admitted.headers,
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-    });
+    const sink = startStream(c, admitted, response);
     void relayChatStream({ services, admitted, response, sink, abort, model: request.model, clientWantsUsage: request.stream_options?.include_usage === true }).catch(
       (error: unknown) => console.error('[lobe-quota] chat stream failed:', error),
     );
     return sink.response;
   };
-}
-
-/**
- * A whole (non-streamed) answer: an upstream error passes through and nothing is charged; a success
- * is settled on the upstream's usage before the body goes back.
- */
-async function finishWhole(c: Context, services: ProxyServices, admitted: AdmittedRequest, response: UpstreamResponse) {
-  let text: string;
-  try {
-    text = await response.body.text();
-  } catch (error) {
-    await admitted.meter.release();
-    return renderOpenAIError(c, new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${admitted.upstream.name}" broke off its answer: ${(error as Error).message}`));
-  }
-  const headers = { ...passThroughHeaders(response.headers), ...admitted.headers };
-  if (response.statusCode >= 400) {
-    await admitted.meter.release();
-    return c.body(text, response.statusCode as 400, headers);
-  }
-  let usage: UpstreamUsage | null = null;
-  let estimate = 0;
-  try {
-    const json = JSON.parse(text) as { usage?: unknown; choices?: Array<{ message?: ChunkDelta }> };
-    usage = chatUsage(json.usage);
-    if (!usage) {
-      const message = { choices: (json.choices ?? []).map((choice) => ({ delta: choice.message ?? null })) };
-      estimate = chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(admitted.meter.model, piece), 0);
-    }
-  } catch {
-    // Not JSON: nothing to count; the estimate stands.
-  }
-  if (!usage && estimate > 0) await admitted.meter.addOutput(estimate).catch(() => false);
-  await admitted.meter.settle(usage, 'ok');
-  return c.body(text, response.statusCode as 200, headers);
 }
 
 interface RelayInput {

@@ -81,7 +81,12 @@ export async function listen(fetchHandler: (request: Request) => Response | Prom
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive sockets (e.g. after a client aborted a stream) would hold close() for seconds.
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      }),
   };
 }
 

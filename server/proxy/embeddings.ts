@@ -1,0 +1,45 @@
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { admitRequest, type ProxyServices } from './admit-request.js';
+import type { UpstreamUsage } from './meter.js';
+import { readJsonBody } from './request-body.js';
+import { finishWholeAnswer, sendUpstream, usageCount } from './upstream-answer.js';
+
+const tokenIds = z.array(z.number().int().min(0)).min(1);
+
+/** What the proxy reads of an embeddings request; everything else (encoding_format, dimensions…) passes through. */
+export const embeddingsRequestSchema = z.looseObject({
+  model: z.string().min(1),
+  input: z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.array(tokenIds).min(1)], {
+    error: (issue) => `${issue.input === undefined ? 'is required' : 'is not valid'}: a string, an array of strings, an array of token ids or an array of token-id arrays`,
+  }),
+  user: z.string().optional(),
+});
+
+/** The embeddings usage object (`prompt_tokens`; embeddings produce no output tokens). */
+export function embeddingsUsage(usage: unknown): UpstreamUsage | null {
+  if (typeof usage !== 'object' || usage === null) return null;
+  const prompt = (usage as { prompt_tokens?: unknown }).prompt_tokens;
+  if (typeof prompt !== 'number') return null;
+  return { inputTokens: usageCount(prompt), outputTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+}
+
+/** `POST /v1/embeddings`: admitted on its input alone, settled on the upstream's prompt_tokens. */
+export function embeddings(services: ProxyServices) {
+  return async function embeddings(c: Context) {
+    const request = await readJsonBody(c, embeddingsRequestSchema);
+    const admitted = await admitRequest(c, services, {
+      model: request.model,
+      bodyUser: request.user,
+      countPrompt: () => services.tokens.countEmbeddingInput(request.model, request.input),
+      wantOutput: 0,
+      streaming: false,
+    });
+    // The body goes as the client sent it: the vectors come back in the format it asked for.
+    const response = await sendUpstream(admitted, '/embeddings', request);
+    return finishWholeAnswer(c, admitted, response, (json) => ({
+      usage: embeddingsUsage(typeof json === 'object' && json !== null ? (json as { usage?: unknown }).usage : undefined),
+      estimate: 0,
+    }));
+  };
+}

@@ -1,0 +1,85 @@
+import type { Context } from 'hono';
+import type { ProxyServices } from './admit-request.js';
+import { identify } from './identity.js';
+import { OpenAIError } from './openai-error.js';
+import { callUpstream } from './upstream-call.js';
+import type { Upstream } from './upstreams.js';
+
+/** How long one upstream's model list is reused (LobeChat refreshes its model list often). */
+export const MODEL_LIST_TTL_MS = 60_000;
+/** A model list is small: an upstream that takes longer than this is skipped for this call. */
+export const MODEL_LIST_TIMEOUT_MS = 10_000;
+
+/** One entry of `GET /models`, as the upstream gave it (`id`, `object`, `created`, `owned_by`, …). */
+export type ModelEntry = Record<string, unknown> & { id: string };
+
+interface CachedList {
+  at: number;
+  list: Promise<ModelEntry[]>;
+}
+
+/** Per Upstream instance, so a fresh set of upstreams (a new app, a test) starts empty. */
+const lists = new WeakMap<Upstream, CachedList>();
+
+async function fetchModelList(upstream: Upstream): Promise<ModelEntry[]> {
+  const signal = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
+  const response = await callUpstream(upstream, '/models', { method: 'GET', signal });
+  const text = await response.body.text();
+  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET /models.`);
+  let json: { data?: unknown };
+  try {
+    json = JSON.parse(text) as { data?: unknown };
+  } catch {
+    throw new Error(`The upstream "${upstream.name}" answered GET /models with something that is not JSON.`);
+  }
+  if (!Array.isArray(json?.data)) throw new Error(`The upstream "${upstream.name}" answered GET /models without a "data" list.`);
+  return json.data.filter((m): m is ModelEntry => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
+}
+
+/**
+ * The upstream's own model list, from the cache when it is younger than a minute. Concurrent callers
+ * share one request; a failure is not cached.
+ */
+export function upstreamModelList(upstream: Upstream, now: number): Promise<ModelEntry[]> {
+  const cached = lists.get(upstream);
+  if (cached && now - cached.at < MODEL_LIST_TTL_MS && now >= cached.at) return cached.list;
+  const list = fetchModelList(upstream);
+  const entry = { at: now, list };
+  lists.set(upstream, entry);
+  list.catch(() => {
+    if (lists.get(upstream) === entry) lists.delete(upstream);
+  });
+  return list;
+}
+
+/**
+ * `GET /v1/models`: every upstream's own list, each cut to the models it is configured to serve,
+ * merged (the first upstream wins a duplicate id) and sorted by id. An upstream that cannot answer
+ * is left out; when none can, 502.
+ */
+export function models(services: ProxyServices) {
+  return async function models(c: Context) {
+    await identify(c, services.store, undefined);
+    const now = services.clock.now();
+    const upstreams = services.upstreams.list;
+    const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));
+    const merged = new Map<string, ModelEntry>();
+    const failures: string[] = [];
+    results.forEach((result, i) => {
+      const upstream = upstreams[i];
+      if (!upstream) return;
+      if (result.status === 'rejected') {
+        failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
+        return;
+      }
+      for (const model of result.value) {
+        if (upstream.serves(model.id) && !merged.has(model.id)) merged.set(model.id, model);
+      }
+    });
+    if (upstreams.length > 0 && failures.length === upstreams.length) {
+      throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
+    }
+    const data = [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return c.json({ object: 'list', data });
+  };
+}
