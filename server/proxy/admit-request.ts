@@ -34,6 +34,8 @@ export interface AdmissionInput {
   /** The output the request asks for (its max tokens, or the model's cap). 0 for embeddings. */
   wantOutput: number;
   streaming: boolean;
+  /** The least output the upstream accepts as a limit (see Meter). */
+  minOutput?: number;
 }
 
 export interface AdmittedRequest {
@@ -90,6 +92,7 @@ export async function admitRequest(c: Context, services: ProxyServices, input: A
       price,
       wantOutput: input.wantOutput,
       streaming: input.streaming,
+      ...(input.minOutput === undefined ? {} : { minOutput: input.minOutput }),
       sessionId,
       tags,
     },

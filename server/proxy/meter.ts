@@ -22,6 +22,8 @@ export interface MeterRequest {
   wantOutput: number;
   /** Streams hold a lease that grows; other requests hold their whole allowance up front. */
   streaming: boolean;
+  /** The least output worth starting the request for (default 1; an API may demand more). */
+  minOutput?: number;
   sessionId: string | null;
   tags: Record<string, string>;
 }
@@ -82,7 +84,7 @@ export class Meter {
         micros: costMicros(request.promptTokens, inputPrice),
         output: {
           wantTokens: request.streaming ? Math.min(want, services.leaseTokens) : want,
-          minTokens: want > 0 ? 1 : 0,
+          minTokens: Math.min(want, request.minOutput ?? 1),
           microsPerMillion: outputPrice,
         },
       },

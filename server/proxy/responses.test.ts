@@ -268,6 +268,19 @@ describe('POST /v1/responses through the official openai SDK', () => {
     expect(await proxy.svc.store.listHolds()).toEqual([]);
   });
 
+  it('refuses with 429 rather than forward a max_output_tokens below the 16 OpenAI accepts', async () => {
+    const prompt = createTokenCounter().countResponsesInput('gpt-4o-mini', { model: 'gpt-4o-mini', input });
+    proxy = await startProxy({ defaultBudgets: [monthly(prompt + 15)] });
+    const error = (await proxy.client(proxy.alice.secret).responses.create({ model: 'gpt-4o-mini', input }).catch((e: unknown) => e)) as APIError;
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('insufficient_quota');
+    expect(proxy.fake.requests).toHaveLength(0);
+    await proxy.close();
+    proxy = await startProxy({ defaultBudgets: [monthly(prompt + 16)] });
+    await proxy.client(proxy.alice.secret).responses.create({ model: 'gpt-4o-mini', input });
+    expect(proxy.fake.requests[0]?.body).toMatchObject({ max_output_tokens: 16 });
+  });
+
   it('answers bad input with an OpenAI-shaped 400 naming the field', async () => {
     proxy = await startProxy();
     const error = await proxy

@@ -21,6 +21,9 @@ export const responsesRequestSchema = z.looseObject({
 
 type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
 
+/** The smallest `max_output_tokens` OpenAI's Responses API accepts. */
+export const MIN_OUTPUT_TOKENS = 16;
+
 /** The body sent upstream: the client's, with `max_output_tokens` clamped to the budget. */
 export function upstreamResponsesBody(request: ResponsesRequest, outputLimit: number, wantOutput: number): Record<string, unknown> {
   const body: Record<string, unknown> = { ...request };
@@ -103,6 +106,8 @@ export function responses(services: ProxyServices) {
       countPrompt: () => services.tokens.countResponsesInput(request.model, request),
       wantOutput,
       streaming,
+      // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
+      minOutput: MIN_OUTPUT_TOKENS,
     });
     const abort = new AbortController();
     const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody(request, admitted.outputLimit, wantOutput), abort.signal);
