@@ -1,0 +1,803 @@
+// `npm run bench:proxy`: the proxy's figures. Three targets, measured side by side in one run with
+// the same load generator and the same fake OpenAI upstream: the upstream directly, a bare
+// pass-through (the best any proxy in Node could do) and lobe-quota with its whole admission path.
+// Then the cost of counting prompt tokens (cold vs a repeated conversation turn) and stream deltas.
+//
+// Threads: the load generator and the fake upstream share the main thread; the two proxies live in
+// a worker thread, as a proxy has its own process in production. On a 2-core machine that gives
+// each side one core. Each thread's event-loop utilisation is recorded, so the output shows which
+// side was the bottleneck and how many busy µs a request cost each thread.
+//
+// Options: --nonstream N / --stream N (requests per round; 0 skips), --concurrency C (connections
+// of the loaded runs), --rounds R (counted rounds, after one warm-up round), --serial N (requests per
+// round over 1 connection; streams get N/5; 0 skips), --token-runs N (0 skips the token counting),
+// --targets direct,bare,lobe-quota (e.g. only lobe-quota, to profile it with `node --cpu-prof`).
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { serve } from '@hono/node-server';
+import Database from 'better-sqlite3';
+import { Pool } from 'undici';
+import { createApp } from '../server/app.js';
+import { hashSecret, newUserKey } from '../server/auth/secrets.js';
+import { systemClock } from '../server/clock.js';
+import { loadConfig } from '../server/config/load.js';
+import type { DefaultBudget } from '../server/config/schema.js';
+import { createTokenCounter } from '../server/proxy/token-count.js';
+import { Upstreams } from '../server/proxy/upstreams.js';
+import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+
+const MODEL = 'gpt-4o-mini';
+/** Content chunks of every answer (streamed one per event, or joined in a whole answer). */
+const PIECES = 200;
+const CHAT_PATH = '/v1/chat/completions';
+
+/** One user, a generous monthly token budget on them and a monthly $ budget over everyone. */
+const BUDGETS: DefaultBudget[] = [
+  { scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
+  { scope: 'global', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
+];
+
+/** The goals from the issue, for lobe-quota against the bare pass-through. */
+const GOAL = { rpsRatio: 0.8, addedP50Ms: 1, addedP99Ms: 3 };
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const percentile = (xs: number[], p: number): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+};
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const signed = (n: number, digits: number) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}`;
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+/** A small deterministic PRNG (mulberry32), so every run counts the same conversations. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = (
+  'the a budget quota token model request stream proxy user project key month day limit price cost ' +
+  'answer question please could you explain why how what when where which function return const let ' +
+  'value error result data table index query server client upstream latency throughput settle reserve ' +
+  'hold ledger window rolling calendar report usage prompt completion output input cached reasoning ' +
+  'JSON TypeScript Node.js SQLite Hono undici async await promise callback event loop buffer socket ' +
+  'header body status 200 404 429 500 1,024 3.14 2026-11-22 über café naïve 東京 数据 résumé ' +
+  'if else for while switch case break continue try catch finally throw new class interface type'
+).split(' ');
+
+function words(random: () => number, n: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(WORDS[Math.floor(random() * WORDS.length)] as string);
+  return out.join(' ');
+}
+
+/** What the fake answers with: PIECES one-token-ish pieces (" the", " quota", …), the same every time. */
+const ANSWER_PIECES = (() => {
+  const random = prng(42);
+  return Array.from({ length: PIECES }, () => ` ${WORDS[Math.floor(random() * 40)] as string}`);
+})();
+
+// ---------------------------------------------------------------------------------------------
+// The fake OpenAI upstream (main thread): POST /v1/chat/completions, whole JSON or SSE.
+
+const OBFUSCATION = Array.from({ length: 64 }, (_, i) => Buffer.from(`${i}obf${i * 7919}`).toString('base64url').slice(0, 4 + (i % 12)));
+
+interface FakeUpstream {
+  origin: string;
+  close(): Promise<void>;
+}
+
+async function startFakeUpstream(): Promise<FakeUpstream> {
+  let seq = 0;
+  const server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => {
+    if (req.method !== 'POST' || req.url !== CHAT_PATH) {
+      sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${req.url})`, type: 'invalid_request_error', param: null, code: null } });
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        sendJson(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
+        return;
+      }
+      const limit = [body.max_completion_tokens, body.max_tokens].find((v): v is number => typeof v === 'number');
+      const pieces = limit === undefined ? ANSWER_PIECES : ANSWER_PIECES.slice(0, Math.max(0, limit));
+      const finish = pieces.length < ANSWER_PIECES.length ? 'length' : 'stop';
+      const id = `chatcmpl-bench${(seq++).toString(36).padStart(10, '0')}`;
+      // The fake's "tokenizer": a deterministic ceil(bytes / 4) of the body, like the test fake's.
+      const usage = {
+        prompt_tokens: Math.ceil(raw.length / 4),
+        completion_tokens: pieces.length,
+        total_tokens: Math.ceil(raw.length / 4) + pieces.length,
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      };
+      if (body.stream === true) {
+        const options = (typeof body.stream_options === 'object' && body.stream_options) || {};
+        const includeUsage = (options as { include_usage?: unknown }).include_usage === true;
+        void streamChat(res, { id, model: body.model, pieces, finish, usage: includeUsage ? usage : null }).catch(() => res.destroy());
+        return;
+      }
+      sendJson(res, 200, {
+        id,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: pieces.join(''), refusal: null, annotations: [] }, logprobs: null, finish_reason: finish }],
+        usage,
+        service_tier: 'default',
+        system_fingerprint: 'fp_bench0fake',
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return { origin: `http://127.0.0.1:${port}`, close: () => closeServer(server) };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(payload),
+    'x-request-id': 'req_bench',
+    'openai-processing-ms': '1',
+  });
+  res.end(payload);
+}
+
+/**
+ * OpenAI's chat stream framing: a role chunk, one chunk per content piece, a finish chunk, the
+ * usage chunk when asked for (and `usage: null` on every other chunk then), `data: [DONE]`. Every
+ * event is its own write, and the fake yields to the event loop between events, as a model that
+ * generates them one by one does (so a proxy sees them arrive separately, not in one buffer).
+ */
+async function streamChat(
+  res: ServerResponse,
+  a: { id: string; model: unknown; pieces: string[]; finish: string; usage: object | null },
+): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-request-id': 'req_bench',
+    'openai-processing-ms': '1',
+  });
+  res.flushHeaders();
+  const created = Math.floor(Date.now() / 1000);
+  let n = 0;
+  const send = async (payload: Record<string, unknown>): Promise<boolean> => {
+    if (res.destroyed) return false;
+    const chunk = {
+      id: a.id,
+      object: 'chat.completion.chunk',
+      created,
+      model: a.model,
+      service_tier: 'default',
+      system_fingerprint: 'fp_bench0fake',
+      ...payload,
+      ...(a.usage && !('usage' in payload) ? { usage: null } : {}),
+      obfuscation: OBFUSCATION[n++ % OBFUSCATION.length],
+    };
+    return writeEvent(res, `data: ${JSON.stringify(chunk)}\n\n`);
+  };
+  const choice = (delta: object, finishReason: string | null = null) => ({ choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] });
+  if (!(await send(choice({ role: 'assistant', content: '', refusal: null })))) return;
+  for (const piece of a.pieces) if (!(await send(choice({ content: piece })))) return;
+  if (!(await send(choice({}, a.finish)))) return;
+  if (a.usage && !(await send({ choices: [], usage: a.usage }))) return;
+  if (!(await writeEvent(res, 'data: [DONE]\n\n'))) return;
+  res.end();
+}
+
+/** One event, then the next turn of the event loop (or a drain, when the reader is slow). */
+async function writeEvent(res: ServerResponse, text: string): Promise<boolean> {
+  if (res.destroyed) return false;
+  if (res.write(text)) await nextTurn();
+  else await Promise.race([once(res, 'drain'), once(res, 'close')]);
+  return !res.destroyed;
+}
+
+function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  return closed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The proxy thread: the bare pass-through and lobe-quota, both in front of the fake.
+
+interface WorkerInput {
+  fakeOrigin: string;
+}
+type ToWorker = { type: 'elu' } | { type: 'close' };
+type FromWorker =
+  | { type: 'ready'; bare: string; lobeQuota: string; key: string }
+  | { type: 'elu'; elu: EventLoopUtilization }
+  | { type: 'closed'; ledger: LedgerSummary };
+
+interface LedgerSummary {
+  rows: number;
+  outputTokens: number;
+  outcomes: Record<string, number>;
+  sources: Record<string, number>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer', 'host']);
+
+/**
+ * The least a proxy must do: read the request (a chat body is small), forward it with undici and
+ * pipe the answer back as it arrives. No parsing, no accounting. (`.pipe` rather than
+ * `stream.pipeline`, which costs an AbortController and a DOMException per request on Node 20.)
+ */
+async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const pool = new Pool(upstreamOrigin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  const fail = (res: ServerResponse) => {
+    if (res.headersSent) return void res.destroy();
+    res.writeHead(502, { 'content-type': 'application/json' });
+    res.end('{"error":{"message":"bad gateway","type":"server_error","param":null,"code":null}}');
+  };
+  const server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const headers: Record<string, string> = { authorization: 'Bearer sk-bench-upstream' };
+      for (const name of ['content-type', 'accept'] as const) {
+        const value = req.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      pool.request({ path: req.url ?? '/', method: (req.method ?? 'GET') as 'POST', headers, body }).then(
+        (up) => {
+          res.writeHead(up.statusCode, responseHeaders(up.headers));
+          up.body.on('error', () => res.destroy());
+          res.on('close', () => {
+            if (!res.writableFinished) up.body.destroy();
+          });
+          up.body.pipe(res);
+        },
+        () => fail(res),
+      );
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await closeServer(server);
+      await pool.close();
+    },
+  };
+}
+
+function responseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name.toLowerCase())) out[name] = value;
+  }
+  return out;
+}
+
+async function proxyThread(input: WorkerInput): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error('proxyThread: not in a worker');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-proxy-bench-'));
+  const file = path.join(dir, 'lobe-quota.db');
+
+  const bare = await startBarePassThrough(input.fakeOrigin);
+
+  const loaded = loadConfig({ env: {}, cwd: dir });
+  if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+  const config = {
+    ...loaded.config,
+    dataDir: dir,
+    upstreams: [{ name: 'fake', baseUrl: `${input.fakeOrigin}/v1`, apiKey: 'sk-bench-upstream', models: ['*'] }],
+    defaultBudgets: BUDGETS,
+  };
+  const store = SqliteStore.open({ file, defaultBudgets: BUDGETS, defaultThresholds: config.alertThresholds });
+  const now = Date.now();
+  await store.createUser({ id: 'bench', name: 'Bench', projectId: null }, now);
+  const { secret, prefix } = newUserKey();
+  await store.createKey({ id: 'key_bench', userId: 'bench', name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
+  const upstreams = Upstreams.fromConfig(config);
+  const app = createApp({ store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const lobeQuota = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const post = (message: FromWorker) => port.postMessage(message);
+  post({ type: 'ready', bare: bare.url, lobeQuota, key: secret });
+  for (;;) {
+    const [message] = (await once(port, 'message')) as [ToWorker];
+    if (message.type === 'elu') post({ type: 'elu', elu: performance.eventLoopUtilization() });
+    else break;
+  }
+
+  await closeServer(server as Server);
+  await upstreams.close();
+  await bare.close();
+  await store.close();
+  const db = new Database(file, { readonly: true });
+  const totals = db.prepare('SELECT count(*) AS rows, coalesce(sum(output_tokens), 0) AS output FROM ledger').get() as { rows: number; output: number };
+  const group = (column: 'outcome' | 'source') =>
+    Object.fromEntries((db.prepare(`SELECT ${column} AS k, count(*) AS n FROM ledger GROUP BY ${column}`).all() as { k: string; n: number }[]).map((r) => [r.k, r.n]));
+  const ledger: LedgerSummary = { rows: totals.rows, outputTokens: totals.output, outcomes: group('outcome'), sources: group('source') };
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+  post({ type: 'closed', ledger });
+}
+
+/** The main thread's handle on the proxy thread: one request/answer at a time. */
+class ProxyThread {
+  private readonly worker: Worker;
+  private failure: Error | null = null;
+  private readonly waiting: Array<{ resolve: (m: FromWorker) => void; reject: (e: Error) => void }> = [];
+
+  constructor(input: WorkerInput) {
+    this.worker = new Worker(new URL(import.meta.url), { workerData: input });
+    this.worker.on('message', (m: FromWorker) => this.waiting.shift()?.resolve(m));
+    const fail = (error: Error) => {
+      this.failure = error;
+      for (const w of this.waiting.splice(0)) w.reject(error);
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`proxy thread exited (code ${code})`)));
+  }
+
+  next(): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  async ask(message: ToWorker): Promise<FromWorker> {
+    const answer = this.next();
+    this.worker.postMessage(message);
+    return answer;
+  }
+
+  async elu(): Promise<EventLoopUtilization> {
+    const m = await this.ask({ type: 'elu' });
+    if (m.type !== 'elu') throw new Error(`proxy thread: expected elu, got ${m.type}`);
+    return m.elu;
+  }
+
+  async close(): Promise<LedgerSummary> {
+    const m = await this.ask({ type: 'close' });
+    if (m.type !== 'closed') throw new Error(`proxy thread: expected closed, got ${m.type}`);
+    await once(this.worker, 'exit');
+    return m.ledger;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generation (main thread)
+
+type Kind = 'nonstream' | 'stream';
+type TargetName = 'direct' | 'bare' | 'lobe-quota';
+const TARGET_LABEL: Record<TargetName, string> = {
+  direct: 'fake upstream directly',
+  bare: 'bare pass-through',
+  'lobe-quota': 'lobe-quota',
+};
+
+interface Target {
+  name: TargetName;
+  pool: Pool;
+  /** Proxies run in the worker; the direct target has no proxy thread. */
+  proxied: boolean;
+}
+
+/** A small chat as a client sends it: a system prompt, some history, a question (~1.3 KB). */
+function requestBody(kind: Kind): string {
+  const random = prng(7);
+  const messages = [
+    { role: 'system', content: `You are a helpful assistant. ${words(random, 40)}` },
+    { role: 'user', content: words(random, 50) },
+    { role: 'assistant', content: words(random, 60) },
+    { role: 'user', content: words(random, 30) },
+  ];
+  return JSON.stringify(
+    kind === 'stream' ? { model: MODEL, messages, stream: true, stream_options: { include_usage: true }, temperature: 0.7 } : { model: MODEL, messages, temperature: 0.7 },
+  );
+}
+
+const EXPECTED_TEXT = ANSWER_PIECES.join('');
+
+/** The cheap check every response gets (the same for every target). */
+function quickCheck(kind: Kind, status: number, text: string): void {
+  const ok = status === 200 && (kind === 'stream' ? text.endsWith('data: [DONE]\n\n') : text.includes('"usage"'));
+  if (!ok) throw new Error(`bad ${kind} response (${status}): ${text.slice(0, 300)}`);
+}
+
+/** The thorough check, once per target and kind: the exact answer came through, framed as OpenAI frames it. */
+function fullCheck(kind: Kind, text: string, target: TargetName): void {
+  const fail = (why: string) => {
+    throw new Error(`${target} ${kind}: ${why}\n${text.slice(0, 500)}`);
+  };
+  if (kind === 'nonstream') {
+    const json = JSON.parse(text) as { choices?: { message?: { content?: string } }[]; usage?: { completion_tokens?: number } };
+    if (json.choices?.[0]?.message?.content !== EXPECTED_TEXT) fail('content differs');
+    if (json.usage?.completion_tokens !== PIECES) fail('usage missing');
+    return;
+  }
+  if (!text.endsWith('\n\n')) fail('stream does not end with a blank line');
+  const events = text.slice(0, -2).split('\n\n');
+  if (events.some((e) => !e.startsWith('data: '))) fail('an event is not a data line');
+  if (events.at(-1) !== 'data: [DONE]') fail('no [DONE]');
+  const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice(6)) as { choices: { delta?: { content?: string } }[]; usage?: unknown });
+  const content = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+  if (content !== EXPECTED_TEXT) fail('content differs');
+  // role + pieces + finish + usage
+  if (chunks.length !== PIECES + 3) fail(`${chunks.length} chunks, expected ${PIECES + 3}`);
+  if (!chunks.at(-1)?.usage) fail('no usage chunk');
+}
+
+interface RoundResult {
+  rps: number;
+  latencies: number[];
+  /** Busy ms of each thread during the round. */
+  mainBusyMs: number;
+  proxyBusyMs: number | null;
+  mainUtilisation: number;
+  proxyUtilisation: number | null;
+}
+
+async function runRound(
+  target: Target,
+  proxy: ProxyThread,
+  kind: Kind,
+  body: string,
+  headers: Record<string, string>,
+  count: number,
+  concurrency: number,
+): Promise<RoundResult> {
+  const latencies = new Array<number>(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      const t = performance.now();
+      const res = await target.pool.request({ path: CHAT_PATH, method: 'POST', headers, body });
+      const text = await res.body.text();
+      latencies[i] = performance.now() - t;
+      quickCheck(kind, res.statusCode, text);
+    }
+  };
+  const proxyStart = target.proxied ? await proxy.elu() : null;
+  const mainStart = performance.eventLoopUtilization();
+  const start = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  const seconds = (performance.now() - start) / 1000;
+  const main = performance.eventLoopUtilization(mainStart);
+  const proxyElu = proxyStart ? performance.eventLoopUtilization(await proxy.elu(), proxyStart) : null;
+  return {
+    rps: count / seconds,
+    latencies,
+    mainBusyMs: main.active,
+    proxyBusyMs: proxyElu?.active ?? null,
+    mainUtilisation: main.utilization,
+    proxyUtilisation: proxyElu?.utilization ?? null,
+  };
+}
+
+interface Figures {
+  rps: number;
+  rpsRounds: number[];
+  p50: number;
+  p99: number;
+  /** Busy µs per request of each thread, and utilisation (0–1), medians over rounds. */
+  mainUsPerRequest: number;
+  proxyUsPerRequest: number | null;
+  mainUtilisation: number;
+  proxyUtilisation: number | null;
+}
+
+function summarise(rounds: RoundResult[], count: number): Figures {
+  const proxied = rounds.every((r) => r.proxyBusyMs !== null);
+  return {
+    rps: median(rounds.map((r) => r.rps)),
+    rpsRounds: rounds.map((r) => r.rps),
+    p50: median(rounds.map((r) => percentile(r.latencies, 50))),
+    p99: median(rounds.map((r) => percentile(r.latencies, 99))),
+    mainUsPerRequest: median(rounds.map((r) => (r.mainBusyMs * 1000) / count)),
+    proxyUsPerRequest: proxied ? median(rounds.map((r) => ((r.proxyBusyMs as number) * 1000) / count)) : null,
+    mainUtilisation: median(rounds.map((r) => r.mainUtilisation)),
+    proxyUtilisation: proxied ? median(rounds.map((r) => r.proxyUtilisation as number)) : null,
+  };
+}
+
+/**
+ * Every target once per round, in turn, so that the machine's drifts hit them alike; round 0 warms
+ * up (JIT, connections, caches) and is not counted.
+ */
+async function measure(
+  targets: Target[],
+  proxy: ProxyThread,
+  kind: Kind,
+  key: string,
+  count: number,
+  concurrency: number,
+  rounds: number,
+): Promise<Map<TargetName, Figures>> {
+  const body = requestBody(kind);
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+  for (const target of targets) {
+    const res = await target.pool.request({ path: CHAT_PATH, method: 'POST', headers, body });
+    const text = await res.body.text();
+    quickCheck(kind, res.statusCode, text);
+    fullCheck(kind, text, target.name);
+  }
+  const results = new Map<TargetName, RoundResult[]>(targets.map((t) => [t.name, []]));
+  for (let round = 0; round <= rounds; round++) {
+    for (const target of targets) {
+      const result = await runRound(target, proxy, kind, body, headers, count, concurrency);
+      if (round > 0) results.get(target.name)?.push(result);
+    }
+  }
+  return new Map(targets.map((t) => [t.name, summarise(results.get(t.name) ?? [], count)]));
+}
+
+function printTable(title: string, figures: Map<TargetName, Figures>, withRounds: boolean): void {
+  console.log(title);
+  console.log(`  ${'target'.padEnd(24)} ${'RPS'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}   busy µs/req (load+fake | proxy)   utilisation (load+fake | proxy)`);
+  for (const [name, f] of figures) {
+    const busy = `${fmt(f.mainUsPerRequest).padStart(6)} | ${f.proxyUsPerRequest === null ? '     –' : fmt(f.proxyUsPerRequest).padStart(6)}`;
+    const util = `${fmt(f.mainUtilisation, 2)} | ${f.proxyUtilisation === null ? '   –' : fmt(f.proxyUtilisation, 2)}`;
+    console.log(
+      `  ${TARGET_LABEL[name].padEnd(24)} ${fmt(f.rps).padStart(8)} ${fmt(f.p50, 3).padStart(8)} ${fmt(f.p99, 3).padStart(8)}   ${busy.padEnd(31)}   ${util}`,
+    );
+    if (withRounds) console.log(`  ${''.padEnd(24)} rounds: ${f.rpsRounds.map((r) => fmt(r)).join(', ')} RPS`);
+  }
+}
+
+function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): void {
+  const lq = figures.get('lobe-quota');
+  const bare = figures.get('bare');
+  if (!lq || !bare) return;
+  const ratio = lq.rps / bare.rps;
+  const addedP50 = lq.p50 - bare.p50;
+  const addedP99 = lq.p99 - bare.p99;
+  const parts = [
+    ...(checkRps ? [`RPS ${fmt(ratio, 2)}× the bare pass-through (goal ≥ ${fmt(GOAL.rpsRatio, 1)}×: ${verdict(ratio >= GOAL.rpsRatio)})`] : []),
+    `added p50 ${signed(addedP50, 3)} ms (goal ≤ ${GOAL.addedP50Ms} ms: ${verdict(addedP50 <= GOAL.addedP50Ms)})`,
+    `added p99 ${signed(addedP99, 3)} ms (goal ≤ ${GOAL.addedP99Ms} ms: ${verdict(addedP99 <= GOAL.addedP99Ms)})`,
+  ];
+  console.log(`  lobe-quota vs bare: ${parts.join(';\n                      ')}`);
+  if (lq.proxyUsPerRequest !== null && bare.proxyUsPerRequest !== null) {
+    console.log(
+      `  proxy-thread busy time per request: lobe-quota ${fmt(lq.proxyUsPerRequest)} µs vs bare ${fmt(bare.proxyUsPerRequest)} µs (${fmt(lq.proxyUsPerRequest / bare.proxyUsPerRequest, 2)}×, ${signed(lq.proxyUsPerRequest - bare.proxyUsPerRequest, 0)} µs)`,
+    );
+  }
+  if (checkRps && bare.mainUtilisation >= 0.95) {
+    console.log(
+      `  note: the load+fake thread was saturated (utilisation ${fmt(bare.mainUtilisation, 2)}) behind the bare pass-through, so the RPS ratio\n` +
+        '        is bounded by the load generator and the fake, not by the proxies; the busy time per request is the proxy figure.',
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token counting
+
+function conversation(targetBytes: number, seed: number): { role: string; content: string }[] {
+  const random = prng(seed);
+  const messages = [{ role: 'system', content: `You are a helpful assistant. ${words(random, 40)}` }];
+  while (JSON.stringify(messages).length < targetBytes) {
+    messages.push({ role: messages.length % 2 ? 'user' : 'assistant', content: words(random, 15 + Math.floor(random() * 50)) });
+  }
+  return messages;
+}
+
+const timeUs = (fn: () => void): number => {
+  const t = performance.now();
+  fn();
+  return (performance.now() - t) * 1000;
+};
+
+/** gpt-tokenizer's own cache of merged word pieces (shared with the proxy's counter: same module). */
+const o200k = createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as { clearMergeCache(): void };
+
+function promptCounting(runs: number): void {
+  const probe = createTokenCounter();
+  console.log(`\nprompt token counting, ${MODEL} (createTokenCounter().countChatPrompt; median of ${runs} runs):`);
+  for (const [label, bytes, seed] of [
+    ['~4 KB', 4 * 1024, 1],
+    ['~64 KB', 64 * 1024, 2],
+  ] as const) {
+    const history = conversation(bytes, seed);
+    const random = prng(seed + 100);
+    const tokens = probe.countChatPrompt(MODEL, { model: MODEL, messages: history });
+    // Warm up the encoder (loaded on first use) and the JIT before timing.
+    for (let i = 0; i < 3; i++) createTokenCounter().countChatPrompt(MODEL, { model: MODEL, messages: history });
+
+    // First turn: a new counter, so no message of the conversation is in lobe-quota's cache; once
+    // with gpt-tokenizer's merge cache emptied too (every word piece new), once with it warm.
+    const coldest: number[] = [];
+    const cold: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      o200k.clearMergeCache();
+      const empty = createTokenCounter();
+      coldest.push(timeUs(() => empty.countChatPrompt(MODEL, { model: MODEL, messages: history })));
+      const counter = createTokenCounter();
+      cold.push(timeUs(() => counter.countChatPrompt(MODEL, { model: MODEL, messages: history })));
+    }
+    // Repeated turn: the same counter saw the history; each turn adds one new message.
+    const warmCounter = createTokenCounter();
+    warmCounter.countChatPrompt(MODEL, { model: MODEL, messages: history });
+    const turns = Array.from({ length: runs + 3 }, (_, r) => ({ model: MODEL, messages: [...history, { role: 'user', content: `turn ${r}: ${words(random, 30)}` }] }));
+    const repeated: number[] = [];
+    turns.forEach((turn, r) => {
+      const us = timeUs(() => warmCounter.countChatPrompt(MODEL, turn));
+      if (r >= 3) repeated.push(us);
+    });
+    const c0 = median(coldest);
+    const c = median(cold);
+    const w = median(repeated);
+    console.log(`  ${label} conversation (${fmt(JSON.stringify(history).length / 1024, 1)} KB, ${history.length} messages, ${fmt(tokens)} tokens):`);
+    console.log(`    first turn                        ${fmt(c).padStart(6)} µs   (${fmt(c0)} µs with gpt-tokenizer's merge cache empty too)`);
+    console.log(`    repeated turn (history + 1 new)   ${fmt(w).padStart(6)} µs   → first / repeated ${fmt(c / w, 1)}× (${fmt(c0 / w, 1)}× from empty caches)`);
+  }
+}
+
+function deltaCounting(runs: number): void {
+  const counter = createTokenCounter();
+  const random = prng(9);
+  const deltas = Array.from({ length: PIECES }, () => ` ${WORDS[Math.floor(random() * WORDS.length)] as string}`);
+  let perDelta = 0;
+  let naiveFinal = 0;
+  const oneByOne: number[] = [];
+  const naive: number[] = [];
+  for (let r = 0; r < runs + 2; r++) {
+    const a = timeUs(() => {
+      perDelta = 0;
+      for (const d of deltas) perDelta += counter.countText(MODEL, d);
+    });
+    const b = timeUs(() => {
+      let text = '';
+      for (const d of deltas) {
+        text += d;
+        naiveFinal = counter.countText(MODEL, text);
+      }
+    });
+    if (r >= 2) {
+      oneByOne.push(a);
+      naive.push(b);
+    }
+  }
+  const a = median(oneByOne);
+  const b = median(naive);
+  console.log(`\nstream delta counting, ${PIECES} deltas (countText; median of ${runs} runs):`);
+  console.log(`  one delta at a time                  ${fmt(a)} µs  (${fmt(a / PIECES, 2)} µs per delta; ${perDelta} tokens)`);
+  console.log(`  re-encoding the text at every delta  ${fmt(b)} µs  (${fmt(b / PIECES, 2)} µs per delta; ${naiveFinal} tokens at the end)`);
+  console.log(`  naive / one at a time: ${fmt(b / a, 1)}×`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      nonstream: { type: 'string', default: '3000' },
+      stream: { type: 'string', default: '600' },
+      concurrency: { type: 'string', default: '32' },
+      rounds: { type: 'string', default: '5' },
+      serial: { type: 'string', default: '500' },
+      'token-runs': { type: 'string', default: '21' },
+      targets: { type: 'string', default: 'direct,bare,lobe-quota' },
+    },
+  });
+  const NONSTREAM = Number(args.nonstream);
+  const STREAM = Number(args.stream);
+  const CONCURRENCY = Number(args.concurrency);
+  const ROUNDS = Number(args.rounds);
+  const SERIAL = Number(args.serial);
+  const TOKEN_RUNS = Number(args['token-runs']);
+  const names = args.targets.split(',').map((s) => s.trim()) as TargetName[];
+  for (const [name, v] of Object.entries({ NONSTREAM, STREAM, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS })) {
+    if (!Number.isInteger(v) || v < 0 || (name === 'CONCURRENCY' && v < 1) || (name === 'ROUNDS' && v < 1)) throw new Error(`--${name.toLowerCase()}: bad value ${v}`);
+  }
+  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, lobe-quota)`);
+
+  const started = performance.now();
+  console.log(
+    `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS}` +
+      (args.targets === 'direct,bare,lobe-quota' ? '' : ` --targets ${args.targets}`),
+  );
+  console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
+  console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, lobe-quota) on a worker thread');
+  console.log(
+    `lobe-quota: 1 user key, ${BUDGETS.length} budgets (user month tokens, global month $), SQLite in a temp dir; model ${MODEL}; answers of ${PIECES} content pieces\n`,
+  );
+
+  const fake = await startFakeUpstream();
+  const proxy = new ProxyThread({ fakeOrigin: fake.origin });
+  const ready = await proxy.next();
+  if (ready.type !== 'ready') throw new Error(`proxy thread: expected ready, got ${ready.type}`);
+  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, 'lobe-quota': ready.lobeQuota };
+  const makeTargets = (connections: number): Target[] =>
+    names.map((name) => ({ name, pool: new Pool(origins[name], { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 }), proxied: name !== 'direct' }));
+
+  let targets = makeTargets(CONCURRENCY);
+  if (NONSTREAM > 0) {
+    const figures = await measure(targets, proxy, 'nonstream', ready.key, NONSTREAM, CONCURRENCY, ROUNDS);
+    printTable(`non-stream chat completions, ${CONCURRENCY} connections (median of ${ROUNDS} rounds of ${fmt(NONSTREAM)} requests, after 1 warm-up round):`, figures, true);
+    printVerdict(figures, true);
+  }
+  if (STREAM > 0) {
+    const figures = await measure(targets, proxy, 'stream', ready.key, STREAM, CONCURRENCY, ROUNDS);
+    printTable(
+      `\n${PIECES}-chunk streams, ${CONCURRENCY} connections (median of ${ROUNDS} rounds of ${fmt(STREAM)} streams, after 1 warm-up round; latency = time to the whole body):`,
+      figures,
+      true,
+    );
+    printVerdict(figures, true);
+  }
+  await Promise.all(targets.map((t) => t.pool.close()));
+
+  if (SERIAL > 0) {
+    // One request at a time: latency without queueing, what a single user sees.
+    targets = makeTargets(1);
+    const nonstream = await measure(targets, proxy, 'nonstream', ready.key, SERIAL, 1, ROUNDS);
+    printTable(`\nnon-stream, 1 connection, no queueing (median of ${ROUNDS} rounds of ${fmt(SERIAL)} sequential requests):`, nonstream, false);
+    printVerdict(nonstream, false);
+    const streamCount = Math.max(1, Math.round(SERIAL / 5));
+    const stream = await measure(targets, proxy, 'stream', ready.key, streamCount, 1, ROUNDS);
+    printTable(`\n${PIECES}-chunk streams, 1 connection, no queueing (median of ${ROUNDS} rounds of ${fmt(streamCount)} sequential streams):`, stream, false);
+    printVerdict(stream, false);
+    await Promise.all(targets.map((t) => t.pool.close()));
+  }
+
+  const ledger = await proxy.close();
+  await fake.close();
+  if (names.includes('lobe-quota') && NONSTREAM + STREAM + SERIAL > 0) {
+    // Each measure() sends one checked request, then (1 warm-up + ROUNDS) rounds of `count`.
+    const sent = (count: number) => (count > 0 ? 1 + (ROUNDS + 1) * count : 0);
+    const expected = sent(NONSTREAM) + sent(STREAM) + (SERIAL > 0 ? sent(SERIAL) + sent(Math.max(1, Math.round(SERIAL / 5))) : 0);
+    const outcomes = Object.entries(ledger.outcomes).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+    const sources = Object.entries(ledger.sources).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+    console.log(
+      `\nlobe-quota ledger after the run: ${fmt(ledger.rows)} entries for ${fmt(expected)} requests sent (${outcomes}; usage from ${sources}), ${fmt(ledger.outputTokens)} output tokens`,
+    );
+  }
+
+  if (TOKEN_RUNS > 0) {
+    promptCounting(TOKEN_RUNS);
+    deltaCounting(TOKEN_RUNS);
+  }
+  console.log(`\n(whole run: ${fmt((performance.now() - started) / 1000, 0)} s)`);
+}
+
+if (isMainThread) await main();
+else await proxyThread(workerData as WorkerInput);
