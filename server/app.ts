@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { pluginRoutes } from '../plugin/plugin-routes.js';
 import { budgetRoutes } from './admin/budget-routes.js';
 import { directoryRoutes } from './admin/directory-routes.js';
 import { reportRoutes } from './admin/report-routes.js';
@@ -46,6 +47,8 @@ export function createApp(services: Services) {
       rateLimiter: new RateLimiter(services.config.rateLimits),
     }),
   );
+
+  app.route('/', pluginRoutes(services));
 
   app.use('/quota', authenticate(services));
   app.use('/quota/*', authenticate(services));

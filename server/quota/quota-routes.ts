@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
 import type { AppEnv, Services } from '../http/app-env.js';
 import { ApiError } from '../http/errors.js';
-import { scopeSchema, scopesOf, type Scope } from './scope.js';
+import { ownQuotaStatus } from './own-status.js';
+import { scopeSchema, type Scope } from './scope.js';
 import { quotaStatus, type QuotaStatus } from './status-report.js';
 import { resolveSubject, type ResolvedSubject } from './subjects.js';
 
@@ -17,11 +18,7 @@ export function quotaRoutes({ store, config, clock }: Services) {
   return new Hono<AppEnv>()
     .get('/', async (c) => {
       const caller = c.get('caller');
-      if (caller.kind === 'user') {
-        const { key, user } = caller.identity;
-        const scopes = scopesOf({ userId: user.id, projectId: user.projectId, keyId: key.id });
-        return c.json(await statusOf({ ref: { kind: 'user', id: user.id, name: user.name }, scopes }));
-      }
+      if (caller.kind === 'user') return c.json(await ownQuotaStatus({ store, config, clock }, caller.identity));
       const scopes: Scope[] = [
         { kind: 'global' },
         ...(await store.listProjects()).map((p): Scope => ({ kind: 'project', id: p.id })),
