@@ -117,6 +117,26 @@ describe('bad input: a clear OpenAI-shaped 4xx, nothing charged, nothing sent up
     await expectNothingCharged(proxy);
   });
 
+  it('a chunked body without Content-Length is bounded too → 413', async () => {
+    proxy = await startProxy({ defaultBudgets: [monthly], config: { proxy: { ...testConfig().proxy, maxBodyBytes: 64 * 1024 } } });
+    const piece = new TextEncoder().encode('x'.repeat(16 * 1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 8) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const response = await fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${proxy.alice.secret}`, 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(proxy.fake.requests).toHaveLength(0);
+  });
+
   it.each([
     ['no key', undefined],
     ['an unknown key', 'Bearer lq-this-key-was-never-issued-000000000'],

@@ -91,7 +91,7 @@ export function chunkOutputText(chunk: { choices?: Array<{ delta?: ChunkDelta | 
 /** `POST /v1/chat/completions`. */
 export function chatCompletions(services: ProxyServices) {
   return async function chatCompletions(c: Context) {
-    const request = await readJsonBody(c, chatRequestSchema);
+    const request = await readJsonBody(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const n = request.n ?? 1;
     const wantOutput = (request.max_completion_tokens ?? request.max_tokens ?? services.prices.outputCapOf(request.model)) * n;
@@ -102,9 +102,10 @@ export function chatCompletions(services: ProxyServices) {
       wantOutput,
       streaming,
     });
-    const abort = new AbortController();
-    const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody(request, admitted.outputLimit, wantOutput), abort.signal);
-    if (!isEventStream(streaming, response)) {
+    // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
+    const abort = streaming ? new AbortController() : null;
+    const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody(request, admitted.outputLimit, wantOutput), abort?.signal);
+    if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, (json) => {
         const body = (typeof json === 'object' && json !== null ? json : {}) as { usage?: unknown; choices?: Array<{ message?: ChunkDelta }> };
         const usage = chatUsage(body.usage);

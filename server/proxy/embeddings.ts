@@ -27,7 +27,7 @@ export function embeddingsUsage(usage: unknown): UpstreamUsage | null {
 /** `POST /v1/embeddings`: admitted on its input alone, settled on the upstream's prompt_tokens. */
 export function embeddings(services: ProxyServices) {
   return async function embeddings(c: Context) {
-    const request = await readJsonBody(c, embeddingsRequestSchema);
+    const request = await readJsonBody(c, embeddingsRequestSchema, services.config.proxy.maxBodyBytes);
     const admitted = await admitRequest(c, services, {
       model: request.model,
       bodyUser: request.user,

@@ -1,5 +1,4 @@
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../http/app-env.js';
 import type { ProxyServices } from './admit-request.js';
 import { chatCompletions } from './chat-completions.js';
@@ -8,18 +7,12 @@ import { models } from './models.js';
 import { OpenAIError, renderOpenAIError } from './openai-error.js';
 import { responses } from './responses.js';
 
-/** The OpenAI-compatible surface under `/v1`. Errors here always take OpenAI's shape. */
+/**
+ * The OpenAI-compatible surface under `/v1`. Errors here always take OpenAI's shape. Bodies are
+ * bounded where they are read (request-body.ts), not by a middleware on the hot path.
+ */
 export function proxyRoutes(services: ProxyServices) {
-  const maxBytes = services.config.proxy.maxBodyBytes;
   return new Hono<AppEnv>()
-    .use(
-      '*',
-      bodyLimit({
-        maxSize: maxBytes,
-        onError: (c) =>
-          renderOpenAIError(c, new OpenAIError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than ${maxBytes} bytes.`)),
-      }),
-    )
     .post('/responses', responses(services))
     .post('/embeddings', embeddings(services))
     .get('/models', models(services))

@@ -1,14 +1,56 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { describeZodError } from '../http/validate.js';
-import { invalidRequest } from './openai-error.js';
+import { invalidRequest, OpenAIError } from './openai-error.js';
+
+const tooLarge = (maxBytes: number) =>
+  new OpenAIError(413, 'invalid_request_error', 'request_too_large', `The request body is larger than ${maxBytes} bytes.`);
+
+/** A chunked body of unknown length, read from the socket until it ends or passes the limit. */
+function readLimited(incoming: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    incoming.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        incoming.removeAllListeners('data');
+        incoming.resume(); // drain the rest unread, so the 413 can still be sent
+        reject(tooLarge(maxBytes));
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    incoming.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    incoming.once('error', reject);
+  });
+}
 
 /**
- * Parses and checks a `/v1` JSON body (its size is bounded earlier, by the body-limit middleware).
- * Problems are 400s in OpenAI's shape whose `param` names the first bad field.
+ * The request body as text, at most `maxBytes`. A declared Content-Length is checked before
+ * reading; the body is then read by @hono/node-server's direct path, without building a web
+ * Request and its stream for every call (which a body-limit middleware would).
  */
-export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+export async function readBodyText(c: Context, maxBytes: number): Promise<string> {
+  const declared = c.req.header('content-length');
+  if (declared !== undefined) {
+    if (Number(declared) > maxBytes) throw tooLarge(maxBytes);
+    return c.req.text();
+  }
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming) return readLimited(incoming, maxBytes);
   const text = await c.req.text();
+  if (Buffer.byteLength(text) > maxBytes) throw tooLarge(maxBytes);
+  return text;
+}
+
+/**
+ * Reads, parses and checks a `/v1` JSON body. Problems are 400s in OpenAI's shape whose `param`
+ * names the first bad field; a body over the limit is a 413.
+ */
+export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<z.output<S>> {
+  const text = await readBodyText(c, maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -97,7 +97,7 @@ export function responseOutputText(output: unknown): string[] {
 /** `POST /v1/responses`. */
 export function responses(services: ProxyServices) {
   return async function responses(c: Context) {
-    const request = await readJsonBody(c, responsesRequestSchema);
+    const request = await readJsonBody(c, responsesRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const wantOutput = request.max_output_tokens ?? services.prices.outputCapOf(request.model);
     const admitted = await admitRequest(c, services, {
@@ -109,9 +109,10 @@ export function responses(services: ProxyServices) {
       // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
       minOutput: MIN_OUTPUT_TOKENS,
     });
-    const abort = new AbortController();
-    const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody(request, admitted.outputLimit, wantOutput), abort.signal);
-    if (!isEventStream(streaming, response)) {
+    // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
+    const abort = streaming ? new AbortController() : null;
+    const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody(request, admitted.outputLimit, wantOutput), abort?.signal);
+    if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, (json) => {
         const body = (typeof json === 'object' && json !== null ? json : {}) as { usage?: unknown; output?: unknown };
         const usage = responsesUsage(body.usage);
