@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
 import { loadConfig, publicUrlOf, type Config } from './config/load.js';
+import { preloadEncodings } from './proxy/token-count.js';
 import { Upstreams } from './proxy/upstreams.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     process.stdout.write(banner(config, publicUrlOf(config, info.port), dbFile, adminToken.generated));
+    // The tokenizer's tables take a few hundred ms to load: not on the first user's request.
+    setImmediate(() => preloadEncodings(['o200k_base']));
   });
   server.on('error', (error) => {
     console.error(`lobe-quota cannot listen on ${config.host}:${config.port}: ${error.message}`);
