@@ -1,7 +1,171 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { z } from 'zod';
+import { ADMIN_TOKEN_PREFIX, bearerToken, hashSecret, USER_KEY_PREFIX } from '../server/auth/secrets.js';
 import type { AppEnv, Services } from '../server/http/app-env.js';
+import { ownQuotaStatus } from '../server/quota/own-status.js';
+import type { KeyIdentity } from '../server/store/types.js';
+import { quotaMarkdown } from './quota-markdown.js';
 
-/** Placeholder until this part of the plugin is built. */
-export function mcpRoutes(_services?: Services) {
-  return new Hono<AppEnv>();
+const SERVER_INFO = { name: 'lobe-quota', version: '0.1.0' };
+
+/** `check_quota` takes a few bytes of arguments; anything near this is not an MCP client. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * MCP over streamable HTTP at `POST /mcp`, stateless: every request gets a fresh server and
+ * transport and no session id is issued, so a restart of lobe-quota never leaves LobeChat holding a
+ * session the server forgot (lobehub#8403: "No valid session ID provided" until it is reconnected).
+ * The caller is whoever the bearer `lq-` key belongs to, looked up again on every request (a
+ * revoked key stops working at once), and each request's server is bound to that one caller.
+ */
+export function mcpRoutes(services: Services) {
+  return (
+    new Hono<AppEnv>()
+      // LobeChat calls MCP servers from its own server, but browser-based MCP clients
+      // (e.g. the MCP Inspector) need CORS. Bearer auth, no cookies: any origin is safe.
+      .use(
+        '/mcp',
+        cors({
+          origin: '*',
+          allowMethods: ['POST', 'GET', 'DELETE', 'OPTIONS'],
+          allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Protocol-Version', 'Mcp-Session-Id', 'Last-Event-ID'],
+          exposeHeaders: ['Mcp-Protocol-Version', 'Mcp-Session-Id', 'WWW-Authenticate'],
+        }),
+      )
+      .post('/mcp', async (c) => {
+        const token = bearerToken(c.req.header('authorization'));
+        const identity = await keyHolder(services, token);
+        if (identity === null) return unauthorized(token);
+
+        const server = quotaMcpServer(services, identity);
+        const transport = new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: undefined,
+          // One short answer per request: plain JSON instead of an SSE stream.
+          enableJsonResponse: true,
+          maxRequestBodySize: MAX_BODY_BYTES,
+        });
+        try {
+          await server.connect(transport);
+          return await transport.handleRequest(c.req.raw);
+        } catch (error) {
+          console.error('[lobe-quota] POST /mcp failed:', error);
+          return jsonRpcError(500, -32603, 'Internal error; the server log has the details.');
+        } finally {
+          // In JSON mode the answer is complete once handleRequest resolves: nothing outlives it.
+          await server.close();
+        }
+      })
+      // A stateless server has no SSE stream to open and no session to delete (the SDK's own
+      // stateless examples answer the same); the SDK client treats 405 on GET as "no stream".
+      .on(['GET', 'DELETE'], '/mcp', () =>
+        jsonRpcError(405, -32000, 'Method not allowed: this MCP server is stateless; send JSON-RPC with POST.', { Allow: 'POST, OPTIONS' }),
+      )
+  );
+}
+
+/** The identity behind an active `lq-` key, or null (missing, unknown, revoked, or not a user key). */
+async function keyHolder({ store }: Pick<Services, 'store'>, token: string | null): Promise<KeyIdentity | null> {
+  if (token === null || !token.startsWith(USER_KEY_PREFIX)) return null;
+  return store.findKeyByHash(hashSecret(token));
+}
+
+/**
+ * HTTP 401 with a JSON-RPC error body: the SDK client (LobeChat's) fails the call with this
+ * message instead of retrying, and `WWW-Authenticate` names the scheme (RFC 6750: no error code
+ * when no credentials were sent at all).
+ */
+function unauthorized(token: string | null): Response {
+  const [message, challenge] =
+    token === null
+      ? ['Missing "Authorization: Bearer lq-…" header: set your lobe-quota key as the bearer token.', 'Bearer realm="lobe-quota"']
+      : [
+          token.startsWith(ADMIN_TOKEN_PREFIX)
+            ? 'The admin token has no quota of its own: use a personal lq- key.'
+            : 'Unknown or revoked key: ask your admin for a valid lq- key.',
+          'Bearer realm="lobe-quota", error="invalid_token"',
+        ];
+  return jsonRpcError(401, -32001, message, { 'WWW-Authenticate': challenge });
+}
+
+function jsonRpcError(status: number, code: number, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }), {
+    status,
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
+}
+
+const levelSchema = z.enum(['normal', 'warning', 'critical', 'exceeded']);
+
+/**
+ * The `/quota` JSON as an MCP output schema. Objects are loose: clients validate structured content
+ * against this, and a field added to `/quota` later must not make every call fail validation.
+ */
+export const budgetOutputSchema = z.looseObject({
+  id: z.string(),
+  scope: z.string().describe('global, project:ID, user:ID or key:ID'),
+  window: z
+    .looseObject({ kind: z.enum(['day', 'week', 'month', 'rolling', 'total']) })
+    .describe('day/week/month carry timeZone (IANA); rolling carries hours; total never resets'),
+  usedTokens: z.number(),
+  reservedTokens: z.number().describe('held by requests still running'),
+  limitTokens: z.number().nullable(),
+  remainingTokens: z.number().nullable(),
+  usedUsd: z.number(),
+  reservedUsd: z.number(),
+  limitUsd: z.number().nullable(),
+  remainingUsd: z.number().nullable(),
+  percentage: z.number().describe('of the unit nearest to its limit; one decimal'),
+  status: levelSchema,
+  resetsAt: z.string().nullable().describe('ISO 8601 with offset; null for rolling and all-time windows'),
+});
+
+export const quotaOutputSchema = z.looseObject({
+  subject: z.looseObject({ kind: z.enum(['global', 'project', 'user', 'key']), id: z.string(), name: z.string() }),
+  usage: z.number().nullable().describe('used in the binding budget (the one nearest to its limit); null without budgets'),
+  limit: z.number().nullable(),
+  unit: z.enum(['tokens', 'usd']).nullable(),
+  percentage: z.number().nullable(),
+  remaining: z.number().nullable().describe('limit minus used minus held by running requests'),
+  status: levelSchema.describe('normal, warning (from 80 %), critical (from 95 %) or exceeded (100 %)'),
+  nextReset: z.string().nullable().describe('ISO 8601 with offset; null when the binding budget has no fixed reset'),
+  budgets: z.array(budgetOutputSchema).describe('every budget that applies: key, user, project and global'),
+});
+
+export const CHECK_QUOTA_DESCRIPTION =
+  "Shows the user's own LLM quota in lobe-quota: how much of their token or dollar budget is used, " +
+  'what remains, whether it is running low, and when it resets, as a progress bar plus every budget that applies. ' +
+  'Call it whenever the user asks about their quota, usage, spending, cost, credits, remaining budget, balance or limits, ' +
+  'or types /check_quota, in English or Chinese (额度, 配额, 用量, 用了多少, 花了多少钱, 还剩多少, 余额, 限额, 预算, 什么时候重置). ' +
+  'No arguments are needed: the key this server is configured with identifies the user. ' +
+  'Pass locale "zh" when the user writes Chinese. Show the returned Markdown as it is.';
+
+/** One server per request, bound to the caller: the tool cannot reach anyone else's status. */
+function quotaMcpServer(services: Services, identity: KeyIdentity): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    instructions: 'Call check_quota whenever the user asks about their LLM quota, usage, spending or limits (也包括中文提问：额度、用量、余额).',
+  });
+  server.registerTool(
+    'check_quota',
+    {
+      title: 'Check quota',
+      description: CHECK_QUOTA_DESCRIPTION,
+      inputSchema: {
+        locale: z.enum(['en', 'zh']).optional().describe('Language of the answer: "zh" for Chinese, "en" (default) otherwise'),
+      },
+      outputSchema: quotaOutputSchema,
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ locale }) => {
+      const status = await ownQuotaStatus(services, identity);
+      return {
+        content: [{ type: 'text', text: quotaMarkdown(status, { locale: locale ?? 'en', now: services.clock.now() }) }],
+        // Exactly the `/quota` document (the SDK validates it against the output schema first).
+        structuredContent: { ...status },
+      };
+    },
+  );
+  return server;
 }
