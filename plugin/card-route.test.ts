@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { testService } from '../server/testing/harness.js';
-import { CARD_CSP, projectRoot } from './card-route.js';
+import { CARD_CSP } from './card-route.js';
+import { projectRoot } from './project-root.js';
 
 const root = projectRoot();
 

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
 import type { AppEnv } from '../server/http/app-env.js';
+import { projectRoot } from './project-root.js';
 
 /**
  * The card's page. Scripts and styles only from this server (no inline code, so nothing that
@@ -25,14 +24,6 @@ const FILES = {
   'card.js': 'text/javascript; charset=utf-8',
   'card.css': 'text/css; charset=utf-8',
 } as const;
-
-/** The folder holding package.json above `from`: the checkout, whether we run from sources or dist/. */
-export function projectRoot(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
-  }
-}
 
 /** `GET /plugin/card.html|js|css`: the plugin card LobeChat shows in its iframe, from `public/`. */
 export function cardRoutes(publicDir: string = path.join(projectRoot(), 'public')) {

@@ -1,29 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pluginManifestSchema, type LobeChatPluginManifest } from '@lobehub/chat-plugin-sdk';
+import { projectRoot } from './project-root.js';
 
 /** The origin `manifest.json` is written against (the template's dev port, and ours). */
 export const MANIFEST_DEV_ORIGIN = 'http://localhost:3400';
 
 /**
- * The project root: the nearest folder above this module with a package.json. Found by walking up
- * because this file runs both from `plugin/` (tests) and from `dist/plugin/` (`npm start`); reading
- * the file at run time (not a JSON import, which tsc would copy into dist/) means an edited
- * manifest.json takes effect on restart without a rebuild.
- */
-function projectRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('lobe-quota: no package.json above plugin/manifest; cannot find manifest.json');
-    dir = parent;
-  }
-  return dir;
-}
-
-/**
- * Read and checked once at load: a manifest LobeChat would refuse (it runs this same schema when
+ * Read at run time (not a JSON import, which tsc would copy into dist/), and checked once at load: a manifest LobeChat would refuse (it runs this same schema when
  * installing and again on every call) should stop the server at start, not fail in a user's chat.
  */
 function loadTemplate(): LobeChatPluginManifest {
