@@ -7,8 +7,9 @@ import { projectRoot } from './project-root.js';
 export const MANIFEST_DEV_ORIGIN = 'http://localhost:3400';
 
 /**
- * Read at run time (not a JSON import, which tsc would copy into dist/), and checked once at load: a manifest LobeChat would refuse (it runs this same schema when
- * installing and again on every call) should stop the server at start, not fail in a user's chat.
+ * Read at run time (a JSON import would be copied into dist/ by tsc) and checked once at load: a
+ * manifest LobeChat would refuse (it runs this same schema when installing and again on every
+ * call) should stop the server at start, not fail in a user's chat.
  */
 function loadTemplate(): LobeChatPluginManifest {
   const file = path.join(projectRoot(), 'manifest.json');
