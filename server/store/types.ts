@@ -1,3 +1,4 @@
+import type { AlertEvent } from '../alerts/alert-event.js';
 import type { BudgetUsage, Quote } from '../quota/admission.js';
 import type { Budget, OnLimit } from '../quota/budgets.js';
 import type { RequestSubject, Scope } from '../quota/scope.js';
@@ -140,6 +141,37 @@ export interface UsageRow {
   costMicros: number;
 }
 
+export interface Delivery {
+  channel: string;
+  state: 'pending' | 'delivered';
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
+export interface AlertRecord {
+  alert: AlertEvent;
+  windowStart: number;
+  deliveries: Delivery[];
+}
+
+export interface AlertQuery {
+  scope?: string;
+  /** Threshold percent; 0 selects projections. */
+  threshold?: number;
+  windowStart?: number;
+  state?: 'pending' | 'delivered';
+  limit: number;
+}
+
+/** An alert waiting to go to one channel. */
+export interface DueDelivery {
+  alert: AlertEvent;
+  channel: string;
+  attempts: number;
+}
+
 export type Created<T> = { ok: true; value: T } | { ok: false; reason: 'exists' | 'missing-reference'; field: string };
 
 /**
@@ -186,6 +218,13 @@ export interface Store {
   usageReport(query: UsageQuery): Promise<UsageRow[]>;
   /** The newest ledger entries first. */
   recentEntries(limit: number): Promise<LedgerEntry[]>;
+
+  /** The outbox: deliveries due at `now`, oldest first. */
+  dueDeliveries(now: number, limit: number): Promise<DueDelivery[]>;
+  markDelivered(alertId: string, channel: string, now: number): Promise<void>;
+  markDeliveryFailed(alertId: string, channel: string, error: string, nextAttemptAt: number): Promise<void>;
+  /** Alerts, newest first, with their deliveries. */
+  listAlerts(query: AlertQuery): Promise<AlertRecord[]>;
 
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;

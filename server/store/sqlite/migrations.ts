@@ -93,6 +93,37 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX ledger_project_at ON ledger(project_id, at) WHERE project_id IS NOT NULL;
   CREATE INDEX ledger_key_at ON ledger(key_id, at);
   `,
+  /* 2: alerts and their outbox */ `
+  -- One row per budget, window and threshold ever crossed: the UNIQUE constraint is what makes an
+  -- alert fire once, whoever settles the request that crosses it. Written in the settling
+  -- transaction, so an alert exists exactly when the usage that caused it does.
+  CREATE TABLE alerts (
+    id           TEXT PRIMARY KEY,
+    budget_key   TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('threshold', 'projected')),
+    threshold    INTEGER NOT NULL,   -- percent; 0 for 'projected'
+    fired_at     INTEGER NOT NULL,
+    payload      TEXT NOT NULL,      -- JSON AlertEvent, as channels receive it
+    UNIQUE (budget_key, window_start, kind, threshold)
+  ) STRICT;
+  CREATE INDEX alerts_fired ON alerts(fired_at);
+
+  -- The outbox: one row per alert and channel, until delivered. Retried with backoff; kept after
+  -- delivery for audit.
+  CREATE TABLE alert_deliveries (
+    alert_id        TEXT NOT NULL REFERENCES alerts(id),
+    channel         TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    delivered_at    INTEGER,
+    PRIMARY KEY (alert_id, channel)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX alert_deliveries_due ON alert_deliveries(next_attempt_at) WHERE state = 'pending';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -15,11 +15,16 @@ import {
   type Bucket,
   type WindowSpec,
 } from '../../quota/window.js';
+import type { AlertEvent } from '../../alerts/alert-event.js';
 import type {
+  AlertQuery,
+  AlertRecord,
   ApiKey,
   BudgetInput,
   BudgetState,
   Created,
+  Delivery,
+  DueDelivery,
   ExtendResult,
   Hold,
   KeyIdentity,
@@ -35,6 +40,7 @@ import type {
   User,
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
+import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
 import { migrate } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -42,6 +48,8 @@ export interface SqliteStoreOptions {
   file: string;
   defaultBudgets: readonly DefaultBudget[];
   defaultThresholds: number[];
+  /** Where alerts go. Without it alerts are still recorded (for audit), with no deliveries. */
+  alerts?: AlertOptions;
 }
 
 interface BudgetRow {
@@ -185,12 +193,14 @@ export class SqliteStore implements Store {
   /** Budgets per list of scopes; cleared whenever a stored budget changes. */
   private readonly resolved = new Map<string, Budget[]>();
   private readonly settleQueue: QueuedSettle[] = [];
+  private readonly alerts: AlertRecorder;
   private flushScheduled = false;
 
   private constructor(db: Db, options: SqliteStoreOptions) {
     this.db = db;
     this.defaults = options.defaultBudgets;
     this.defaultThresholds = options.defaultThresholds;
+    this.alerts = new AlertRecorder(db, options.alerts ?? { channelsFor: () => [], projection: true });
     this.s = {
       insertProject: db.prepare('INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)'),
       getProject: db.prepare<[string], { id: string; name: string; created_at: number }>('SELECT * FROM projects WHERE id = ?'),
@@ -236,6 +246,20 @@ export class SqliteStore implements Store {
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
            reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      ),
+      dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
+        `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY a.fired_at, a.id, d.channel LIMIT ?`,
+      ),
+      markDelivered: db.prepare(
+        `UPDATE alert_deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL
+         WHERE alert_id = ? AND channel = ? AND state = 'pending'`,
+      ),
+      markFailed: db.prepare(
+        `UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE alert_id = ? AND channel = ? AND state = 'pending'`,
+      ),
+      deliveriesOf: db.prepare<[string], { channel: string; state: Delivery['state']; attempts: number; next_attempt_at: number; last_error: string | null; delivered_at: number | null }>(
+        'SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY channel',
       ),
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
@@ -628,10 +652,16 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       // Buckets are loaded before any entry is written, so one first counted from the ledger here
       // does not already contain an entry of this batch (which then adds to it).
+      const moves = new Map<string, BudgetMove>();
       const plans = requests.map(({ subject, now }) =>
         this.budgetsFor(scopesOf(subject)).map((budget) => {
           const bucket = bucketAt(budget.window, now);
-          return { budgetKey: budget.key, bucketStart: bucket.start, cached: this.bucketUsage(budget, bucket) };
+          const cached = this.bucketUsage(budget, bucket);
+          if (!moves.has(budget.key)) {
+            const { tokens, micros, oldestUsed } = this.windowUsage(budget, now);
+            moves.set(budget.key, { budget, before: { tokens, micros }, added: { tokens: 0, micros: 0 }, oldestUsed, now });
+          }
+          return { budgetKey: budget.key, bucketStart: bucket.start, cached };
         }),
       );
       const results: SettleResult[] = [];
@@ -667,6 +697,10 @@ export class SqliteStore implements Store {
           change.tokens += usage.inputTokens + usage.outputTokens;
           change.micros += usage.costMicros;
           changes.set(plan.cached, change);
+          const move = moves.get(plan.budgetKey) as BudgetMove;
+          move.added.tokens += usage.inputTokens + usage.outputTokens;
+          move.added.micros += usage.costMicros;
+          move.now = Math.max(move.now, now);
         }
         settledHere.set(holdId, entry);
         results.push({ entry, duplicate: false });
@@ -676,6 +710,8 @@ export class SqliteStore implements Store {
       for (const c of changes.values()) {
         this.s.storeCounter.run(c.budgetKey, c.bucketStart, c.cached.end, c.cached.retiresAt, c.cached.tokens + c.tokens, c.cached.micros + c.micros);
       }
+      // Alerts are written with the usage that caused them: both commit, or neither.
+      for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) this.alerts.record(move);
       return { results, changes: [...changes.values()] };
     }).immediate();
 
@@ -726,6 +762,50 @@ export class SqliteStore implements Store {
 
   async recentEntries(limit: number): Promise<LedgerEntry[]> {
     return this.s.recentEntries.all(limit).map(toEntry);
+  }
+
+  /* ── alerts ──────────────────────────────────────────────────────────── */
+
+  async dueDeliveries(now: number, limit: number): Promise<DueDelivery[]> {
+    return this.s.dueDeliveries.all(now, limit).map((r) => ({ alert: JSON.parse(r.payload) as AlertEvent, channel: r.channel, attempts: r.attempts }));
+  }
+
+  async markDelivered(alertId: string, channel: string, now: number): Promise<void> {
+    this.s.markDelivered.run(now, alertId, channel);
+  }
+
+  async markDeliveryFailed(alertId: string, channel: string, error: string, nextAttemptAt: number): Promise<void> {
+    this.s.markFailed.run(error.slice(0, 2_000), nextAttemptAt, alertId, channel);
+  }
+
+  async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.scope !== undefined) (where.push('a.scope = ?'), args.push(query.scope));
+    if (query.threshold !== undefined) (where.push('a.threshold = ?'), args.push(query.threshold));
+    if (query.windowStart !== undefined) (where.push('a.window_start = ?'), args.push(query.windowStart));
+    if (query.state !== undefined) {
+      where.push(`EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id AND d.state = ?)`);
+      args.push(query.state);
+    }
+    const rows = this.db
+      .prepare<unknown[], { id: string; payload: string; window_start: number }>(
+        `SELECT a.id, a.payload, a.window_start FROM alerts a ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY a.fired_at DESC, a.id LIMIT ?`,
+      )
+      .all(...args, query.limit);
+    return rows.map((r) => ({
+      alert: JSON.parse(r.payload) as AlertEvent,
+      windowStart: r.window_start,
+      deliveries: this.s.deliveriesOf.all(r.id).map((d) => ({
+        channel: d.channel,
+        state: d.state,
+        attempts: d.attempts,
+        nextAttemptAt: d.next_attempt_at,
+        lastError: d.last_error,
+        deliveredAt: d.delivered_at,
+      })),
+    }));
   }
 
   /* ── meta ──────────────────────────────────────────────────────────────── */
