@@ -80,6 +80,7 @@ export const configFileSchema = z
         leaseTokens: z.number().int().min(16).max(1_000_000).default(256),
         maxBodyBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
         unpricedModels: z.enum(['refuse', 'allow']).default('refuse'),
+        downgradeCeilingPercent: z.number().min(100).max(1000).default(120),
       })
       .default({
         connectTimeoutMs: 10_000,
@@ -88,6 +89,7 @@ export const configFileSchema = z
         leaseTokens: 256,
         maxBodyBytes: 32 * 1024 * 1024,
         unpricedModels: 'refuse',
+        downgradeCeilingPercent: 120,
       })
       .describe(
         'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget.',

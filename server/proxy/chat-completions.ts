@@ -98,25 +98,26 @@ export function chatCompletions(services: ProxyServices) {
     const admitted = await admitRequest(c, services, {
       model: request.model,
       bodyUser: request.user,
-      countPrompt: () => services.tokens.countChatPrompt(request.model, request),
+      countPrompt: (model) => services.tokens.countChatPrompt(model, request),
       wantOutput,
       streaming,
+      downgradable: true,
     });
     // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
     const abort = streaming ? new AbortController() : null;
-    const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody(request, admitted.outputLimit, wantOutput), abort?.signal);
+    const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput), abort?.signal);
     if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, (json) => {
         const body = (typeof json === 'object' && json !== null ? json : {}) as { usage?: unknown; choices?: Array<{ message?: ChunkDelta }> };
         const usage = chatUsage(body.usage);
         // Without usage, count the answer's text as a stream's deltas would have been counted.
         const message = { choices: (body.choices ?? []).map((choice) => ({ delta: choice.message ?? null })) };
-        const estimate = usage ? 0 : chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(request.model, piece), 0);
+        const estimate = usage ? 0 : chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0);
         return { usage, estimate };
       });
     }
     const sink = startStream(c, admitted, response);
-    void relayChatStream({ services, admitted, response, sink, abort, model: request.model, clientWantsUsage: request.stream_options?.include_usage === true }).catch(
+    void relayChatStream({ services, admitted, response, sink, abort, model: admitted.model, clientWantsUsage: request.stream_options?.include_usage === true }).catch(
       (error: unknown) => console.error('[lobe-quota] chat stream failed:', error),
     );
     return sink.response;

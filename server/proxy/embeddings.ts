@@ -31,7 +31,9 @@ export function embeddings(services: ProxyServices) {
     const admitted = await admitRequest(c, services, {
       model: request.model,
       bodyUser: request.user,
-      countPrompt: () => services.tokens.countEmbeddingInput(request.model, request.input),
+      countPrompt: (model) => services.tokens.countEmbeddingInput(model, request.input),
+      // Another embedding model gives vectors of another space: never swapped behind the client's back.
+      downgradable: false,
       wantOutput: 0,
       streaming: false,
     });

@@ -24,6 +24,8 @@ export interface MeterRequest {
   streaming: boolean;
   /** The least output worth starting the request for (default 1; an API may demand more). */
   minOutput?: number;
+  /** Set for a downgraded request: `downgrade` budgets admit it up to their limit × this. */
+  downgradeCeiling?: number;
   sessionId: string | null;
   tags: Record<string, string>;
 }
@@ -87,6 +89,7 @@ export class Meter {
           minTokens: Math.min(want, request.minOutput ?? 1),
           microsPerMillion: outputPrice,
         },
+        ...(request.downgradeCeiling === undefined ? {} : { downgradeCeiling: request.downgradeCeiling }),
       },
       now: services.clock.now(),
       ttlMs: services.holdTtlMs,

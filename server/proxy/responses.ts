@@ -103,7 +103,8 @@ export function responses(services: ProxyServices) {
     const admitted = await admitRequest(c, services, {
       model: request.model,
       bodyUser: request.user,
-      countPrompt: () => services.tokens.countResponsesInput(request.model, request),
+      countPrompt: (model) => services.tokens.countResponsesInput(model, request),
+      downgradable: true,
       wantOutput,
       streaming,
       // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
@@ -111,17 +112,17 @@ export function responses(services: ProxyServices) {
     });
     // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
     const abort = streaming ? new AbortController() : null;
-    const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody(request, admitted.outputLimit, wantOutput), abort?.signal);
+    const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput), abort?.signal);
     if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, (json) => {
         const body = (typeof json === 'object' && json !== null ? json : {}) as { usage?: unknown; output?: unknown };
         const usage = responsesUsage(body.usage);
-        const estimate = usage ? 0 : responseOutputText(body.output).reduce((sum, piece) => sum + services.tokens.countText(request.model, piece), 0);
+        const estimate = usage ? 0 : responseOutputText(body.output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0);
         return { usage, estimate };
       });
     }
     const sink = startStream(c, admitted, response);
-    void relayResponsesStream({ services, admitted, response, sink, abort, model: request.model }).catch((error: unknown) =>
+    void relayResponsesStream({ services, admitted, response, sink, abort, model: admitted.model }).catch((error: unknown) =>
       console.error('[lobe-quota] responses stream failed:', error),
     );
     return sink.response;

@@ -16,6 +16,11 @@ export interface Quote {
   tokens: number;
   micros: number;
   output?: OutputAllowance;
+  /**
+   * For a request already downgraded to a budget's cheaper model: budgets whose `onLimit` is
+   * `downgrade` admit it up to their limit × this (the hard ceiling), so it still counts against them.
+   */
+  downgradeCeiling?: number;
 }
 
 export interface OutputAllowance {
@@ -42,12 +47,13 @@ export const costMicros = (tokens: number, microsPerMillion: number): number =>
  */
 export function outputRoom(budget: Budget, usage: BudgetUsage, quote: Quote): number {
   if (budget.onLimit === 'alert-only') return Infinity;
+  const scale = budget.onLimit === 'downgrade' && quote.downgradeCeiling !== undefined ? quote.downgradeCeiling : 1;
   let room = Infinity;
   if (budget.limitTokens !== null) {
-    room = budget.limitTokens - usage.usedTokens - usage.reservedTokens - quote.tokens;
+    room = Math.floor(budget.limitTokens * scale) - usage.usedTokens - usage.reservedTokens - quote.tokens;
   }
   if (budget.limitMicros !== null) {
-    const microsRoom = budget.limitMicros - usage.usedMicros - usage.reservedMicros - quote.micros;
+    const microsRoom = Math.floor(budget.limitMicros * scale) - usage.usedMicros - usage.reservedMicros - quote.micros;
     const price = quote.output?.microsPerMillion ?? 0;
     const fits = microsRoom < 0 ? -1 : price > 0 ? Math.floor((microsRoom * 1_000_000) / price) : Infinity;
     room = Math.min(room, fits);
@@ -62,17 +68,23 @@ export function outputRoom(budget: Budget, usage: BudgetUsage, quote: Quote): nu
  */
 export function admit(budgets: ReadonlyArray<{ budget: Budget; usage: BudgetUsage }>, quote: Quote): Admission {
   const min = quote.output?.minTokens ?? 0;
+  const want = quote.output?.wantTokens ?? 0;
   let tightest = -1;
   let tightestRoom = Infinity;
+  let downgrade = -1;
   budgets.forEach(({ budget, usage }, i) => {
     const room = outputRoom(budget, usage, quote);
     if (room < tightestRoom) {
       tightestRoom = room;
       tightest = i;
     }
+    // A `downgrade` budget does not shrink the answer of the expensive model to what is left: a
+    // request it cannot take whole goes to its cheaper model instead (the caller retries with it).
+    if (downgrade < 0 && budget.onLimit === 'downgrade' && quote.downgradeCeiling === undefined && room < want) downgrade = i;
   });
   if (tightestRoom < min || tightestRoom < 0) return { ok: false, blockingIndex: tightest };
-  const grant = Math.min(quote.output?.wantTokens ?? 0, tightestRoom);
+  if (downgrade >= 0) return { ok: false, blockingIndex: downgrade };
+  const grant = Math.min(want, tightestRoom);
   const price = quote.output?.microsPerMillion ?? 0;
   return { ok: true, tokens: quote.tokens + grant, micros: quote.micros + costMicros(grant, price), outputTokens: grant, outputRoom: tightestRoom };
 }
