@@ -48,6 +48,7 @@ describe('loadConfig: defaults', () => {
         leaseTokens: 256,
         maxBodyBytes: 32 * 1024 * 1024,
         unpricedModels: 'refuse',
+        downgradeCeilingPercent: 120,
       },
       prices: {},
       rateLimits: {},
