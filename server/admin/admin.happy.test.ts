@@ -137,3 +137,38 @@ describe('admin API: the happy path', () => {
     });
   });
 });
+
+describe('admin API: alerts', () => {
+  it('lists alerts with their deliveries, filtered by scope, level and state', async () => {
+    const svc = testService({ defaultBudgets: [{ scope: 'user', window: { kind: 'day', timeZone: 'UTC' }, limitTokens: 100, limitUsd: null, onLimit: 'reject' }] });
+    await svc.store.createUser({ id: 'alice', name: 'Alice', projectId: null }, T0);
+    await svc.store.createUser({ id: 'bob', name: 'Bob', projectId: null }, T0);
+    const settle = (holdId: string, userId: string, tokens: number) =>
+      svc.store.settle({
+        holdId,
+        subject: { userId, projectId: null, keyId: `key_${userId}` },
+        usage: { model: 'm', inputTokens: tokens, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {} },
+        now: T0,
+      });
+    await settle('a', 'alice', 85);
+    await settle('b', 'bob', 50);
+    const all = (await (await svc.admin('GET', '/admin/alerts')).json()) as { alerts: Array<{ kind: string; scope: string; threshold: number | null; windowStart: string; deliveries: unknown[] }> };
+    // Alice burnt 85 % in half a day: her budget is also projected to run out before midnight.
+    expect(all.alerts.map((a) => [a.scope, a.kind, a.threshold]).sort()).toEqual([
+      ['user:alice', 'projected', null],
+      ['user:alice', 'threshold', 50],
+      ['user:alice', 'threshold', 80],
+      ['user:bob', 'threshold', 50],
+    ]);
+    const projected = (await (await svc.admin('GET', '/admin/alerts?level=projected')).json()) as { alerts: Array<{ scope: string }> };
+    expect(projected.alerts.map((a) => a.scope)).toEqual(['user:alice']);
+    expect(all.alerts[0]?.windowStart).toBe('2026-11-22T00:00:00.000Z');
+    expect(all.alerts.every((a) => a.deliveries.length === 0)).toBe(true);
+    const bob = (await (await svc.admin('GET', '/admin/alerts?scope=user:bob')).json()) as { alerts: unknown[] };
+    expect(bob.alerts).toHaveLength(1);
+    const eighty = (await (await svc.admin('GET', '/admin/alerts?level=80&window=2026-11-22T00:00:00Z')).json()) as { alerts: Array<{ scope: string }> };
+    expect(eighty.alerts.map((a) => a.scope)).toEqual(['user:alice']);
+    expect(((await (await svc.admin('GET', '/admin/alerts?state=pending')).json()) as { alerts: unknown[] }).alerts).toEqual([]);
+    expect((await svc.admin('GET', '/admin/alerts?level=soon')).status).toBe(400);
+  });
+});

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { DateTime } from 'luxon';
+import { z } from 'zod';
 import type { AppEnv, Services } from '../http/app-env.js';
 import { ApiError } from '../http/errors.js';
 import { queryOf } from '../http/validate.js';
@@ -7,6 +8,16 @@ import { usageCsv, usageJson, usageQuerySchema } from '../reports/usage-report.j
 import { holdView } from './views.js';
 
 const MAX_DAY_REPORT_MS = 3660 * 86_400_000;
+
+const alertsQuerySchema = z.object({
+  scope: z.string().min(1).max(200).optional(),
+  /** A threshold percent, or `projected`. */
+  level: z.union([z.literal('projected'), z.coerce.number().int().min(1).max(1000)]).optional(),
+  /** The start of the window the alerts belong to (ISO), as listed in `windowStart`. */
+  window: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
+  state: z.enum(['pending', 'delivered']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 /** `/admin/usage` (JSON or CSV) and `/admin/holds` (what in-flight requests have set aside). */
 export function reportRoutes({ store, clock }: Services) {
@@ -29,5 +40,29 @@ export function reportRoutes({ store, clock }: Services) {
       }
       return c.json(usageJson(q.groupBy, from, to, rows));
     })
-    .get('/holds', async (c) => c.json({ holds: (await store.listHolds()).map(holdView) }));
+    .get('/holds', async (c) => c.json({ holds: (await store.listHolds()).map(holdView) }))
+    .get('/alerts', async (c) => {
+      const q = queryOf(c, alertsQuerySchema);
+      const records = await store.listAlerts({
+        limit: q.limit,
+        ...(q.scope === undefined ? {} : { scope: q.scope }),
+        ...(q.level === undefined ? {} : { threshold: q.level === 'projected' ? 0 : q.level }),
+        ...(q.window === undefined ? {} : { windowStart: q.window }),
+        ...(q.state === undefined ? {} : { state: q.state }),
+      });
+      return c.json({
+        alerts: records.map((r) => ({
+          ...r.alert,
+          windowStart: new Date(r.windowStart).toISOString(),
+          deliveries: r.deliveries.map((d) => ({
+            channel: d.channel,
+            state: d.state,
+            attempts: d.attempts,
+            lastError: d.lastError,
+            nextAttemptAt: d.state === 'pending' ? new Date(d.nextAttemptAt).toISOString() : null,
+            deliveredAt: d.deliveredAt === null ? null : new Date(d.deliveredAt).toISOString(),
+          })),
+        })),
+      });
+    });
 }

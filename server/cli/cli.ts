@@ -232,6 +232,39 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       );
     });
 
+  program
+    .command('alerts')
+    .description('alerts fired, with their delivery state')
+    .option('--scope <scope>', 'only this scope, e.g. user:alice')
+    .option('--level <level>', 'a threshold percent, or "projected"')
+    .addOption(new Option('--state <state>', 'delivery state').choices(['pending', 'delivered']))
+    .option('--limit <n>', 'at most this many', positiveInt)
+    .action(async (o: { scope?: string; level?: string; state?: string; limit?: number }) => {
+      const query = new URLSearchParams();
+      if (o.scope) query.set('scope', o.scope);
+      if (o.level) query.set('level', o.level);
+      if (o.state) query.set('state', o.state);
+      if (o.limit !== undefined) query.set('limit', String(o.limit));
+      const data = (await call('GET', `/admin/alerts${query.size > 0 ? `?${query}` : ''}`)) as {
+        alerts: Array<Record<string, unknown> & { deliveries: Array<{ channel: string; state: string }> }>;
+      };
+      show(data, () =>
+        formatTable(
+          ['fired', 'scope', 'level', '%', 'usage', 'limit', 'unit', 'deliveries'],
+          data.alerts.map((a) => [
+            when(a.firedAt),
+            a.scope,
+            a.kind === 'projected' ? 'projected' : `${String(a.threshold)}%`,
+            a.percentage,
+            a.usage,
+            a.limit,
+            a.unit,
+            a.deliveries.map((d) => `${d.channel}:${d.state}`).join(' ') || '(none)',
+          ]),
+        ),
+      );
+    });
+
   program.command('holds').description('what in-flight requests have set aside').action(async () => {
     const data = (await call('GET', '/admin/holds')) as { holds: Array<Record<string, unknown>> };
     show(data, () =>
