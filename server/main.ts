@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { serve } from '@hono/node-server';
+import { AlertSender } from './alerts/alert-sender.js';
+import { createChannels } from './alerts/channels/index.js';
 import { createApp } from './app.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
@@ -9,6 +11,8 @@ import { Upstreams } from './proxy/upstreams.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 const MAINTENANCE_INTERVAL_MS = 15_000;
+/** How often the outbox is looked at; a failed delivery waits for its own backoff. */
+const ALERT_INTERVAL_MS = 5_000;
 
 function banner(config: Config, baseUrl: string, dbFile: string, generatedToken: string | null): string {
   const lines = [
@@ -53,9 +57,17 @@ async function main(): Promise<void> {
   }
   const config = loaded.config;
   const dbFile = path.join(config.dataDir, 'lobe-quota.db');
-  const store = SqliteStore.open({ file: dbFile, defaultBudgets: config.defaultBudgets, defaultThresholds: config.alertThresholds });
+  const channels = createChannels(config.alerts.channels, { locale: config.alerts.locale });
+  const store = SqliteStore.open({
+    file: dbFile,
+    defaultBudgets: config.defaultBudgets,
+    defaultThresholds: config.alertThresholds,
+    alerts: { channelsFor: (alert) => channels.filter((c) => c.accepts(alert)).map((c) => c.name), projection: config.alerts.projection },
+  });
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const clock = systemClock;
+  const alertSender = new AlertSender({ store, channels, clock });
+  alertSender.start(ALERT_INTERVAL_MS);
   const upstreams = Upstreams.fromConfig(config);
   const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams });
 
@@ -79,7 +91,10 @@ async function main(): Promise<void> {
     console.log(`lobe-quota: ${signal}, closing`);
     clearInterval(maintenance);
     server.close(() => {
-      void Promise.all([store.close(), upstreams.close()]).then(() => process.exit(0));
+      void alertSender
+        .stop()
+        .then(() => Promise.all([store.close(), upstreams.close(), ...channels.map((c) => c.close?.())]))
+        .then(() => process.exit(0));
     });
     // Streams still open after this long are cut; their holds are cleared on the next start.
     setTimeout(() => process.exit(0), 10_000).unref();

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,8 @@ import type { Usage } from '../store/types.js';
 import { T0, userWithKey } from '../testing/harness.js';
 import type { AlertEvent } from './alert-event.js';
 import { AlertSender, retryDelayMs, type AlertChannel } from './alert-sender.js';
+import { createChannels } from './channels/index.js';
+import { startReceiver } from './channels/receiver.test-util.js';
 
 const monthly: DefaultBudget = { scope: 'user', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 1_000, limitUsd: null, onLimit: 'reject' };
 
@@ -195,6 +198,49 @@ describe('the outbox', () => {
     expect(first.sent.map((a) => a.threshold)).toEqual([50]);
     expect(second.sent.map((a) => a.threshold).sort()).toEqual([80, 90]);
     await store.close();
+  });
+
+  it('through the real webhook channel: a receiver that is down gets the alert after a restart, signed, exactly once', async () => {
+    const receiver = await startReceiver({ status: 503, body: 'down for maintenance' });
+    try {
+      const file = tmpFile();
+      const clock = new ManualClock(T0);
+      const channels = createChannels([{ type: 'webhook', name: 'ops-hook', url: receiver.url('/hook'), secret: 's3cret' }], { locale: 'en', now: () => clock.now() });
+      const openWith = () =>
+        SqliteStore.open({
+          file,
+          defaultBudgets: [monthly],
+          defaultThresholds: [50, 80, 90, 95, 100],
+          alerts: { channelsFor: (alert) => channels.filter((c) => c.accepts(alert)).map((c) => c.name), projection: false },
+        });
+      let store = openWith();
+      const { subject } = await userWithKey(store, 'alice');
+      await spend(store, subject, 600, T0);
+      expect(await new AlertSender({ store, channels, clock, baseDelayMs: 1_000 }).deliverDue()).toBe(0);
+      expect(receiver.requests).toHaveLength(1);
+      await store.close();
+
+      // The receiver comes back; a new process finds the pending delivery once its backoff is over.
+      receiver.answer = { status: 200, body: 'ok' };
+      store = openWith();
+      const sender = new AlertSender({ store, channels, clock, baseDelayMs: 1_000 });
+      expect(await sender.deliverDue()).toBe(0);
+      clock.advance(1_000);
+      expect(await sender.deliverDue()).toBe(1);
+      expect(await sender.deliverDue()).toBe(0);
+      clock.advance(60_000);
+      expect(await sender.deliverDue()).toBe(0);
+      expect(receiver.requests).toHaveLength(2);
+      const delivered = receiver.requests[1];
+      const expected = `sha256=${createHmac('sha256', 's3cret').update(delivered?.rawBody ?? Buffer.alloc(0)).digest('hex')}`;
+      expect(delivered?.headers['x-lobe-quota-signature']).toBe(expected);
+      expect(JSON.parse(delivered?.rawBody.toString('utf8') ?? '{}')).toMatchObject({ scope: 'user:alice', threshold: 50, usage: 600, limit: 1_000, unit: 'tokens' });
+      const [record] = await store.listAlerts({ limit: 1 });
+      expect(record?.deliveries).toMatchObject([{ channel: 'ops-hook', state: 'delivered', attempts: 2 }]);
+      await store.close();
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('backs off exponentially up to a cap', () => {

@@ -55,6 +55,7 @@ describe('loadConfig: defaults', () => {
       statusLevels: { warning: 80, critical: 95, exceeded: 100 },
       holdTtlMs: 900_000,
       alertThresholds: [50, 80, 90, 95, 100],
+      alerts: { channels: [], locale: 'en', projection: true },
       defaultBudgets: [],
       configPath: null,
     });

@@ -5,6 +5,7 @@ import type { UpstreamConfig } from '../proxy/upstreams.js';
 import {
   configFileSchema,
   envSchema,
+  type AlertsConfig,
   type DefaultBudget,
   type PriceOverrides,
   type ProxySettings,
@@ -31,6 +32,7 @@ export interface Config {
   statusLevels: StatusLevelsConfig;
   holdTtlMs: number;
   alertThresholds: number[];
+  alerts: AlertsConfig;
   defaultBudgets: DefaultBudget[];
   /** The config file read, or null when none exists. */
   configPath: string | null;
@@ -113,6 +115,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       statusLevels: file.data.statusLevels,
       holdTtlMs: file.data.holds.ttlSeconds * 1000,
       alertThresholds: file.data.alerts.thresholds,
+      alerts: { channels: file.data.alerts.channels, locale: file.data.alerts.locale, projection: file.data.alerts.projection },
       defaultBudgets: file.data.defaultBudgets,
       configPath: readPath,
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { budgetLimitsShape, checkLimits, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
+import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -64,10 +65,13 @@ export const configFileSchema = z
       .describe('A hold whose request stopped renewing it is released after this long.'),
     alerts: z
       .strictObject({
-        thresholds: thresholdsSchema.default([50, 80, 90, 95, 100]),
+        thresholds: thresholdsSchema.default([50, 80, 90, 95, 100]).describe('Thresholds (percent) of budgets that do not set their own.'),
+        channels: channelConfigsSchema.default([]).describe('Where alerts are delivered: webhook, slack, dingtalk, wecom, feishu, email.'),
+        locale: z.enum(['en', 'zh']).default('en').describe('Language of alert messages.'),
+        projection: z.boolean().default(true).describe('Alert once per window when the burn rate runs a budget out before its reset.'),
       })
-      .default({ thresholds: [50, 80, 90, 95, 100] })
-      .describe('Alert thresholds (percent) of budgets that do not set their own.'),
+      .default({ thresholds: [50, 80, 90, 95, 100], channels: [], locale: 'en', projection: true })
+      .describe('Alerts: thresholds, channels, language.'),
     upstreams: z
       .array(upstreamSchema)
       .default([])
@@ -125,6 +129,7 @@ export type StatusLevelsConfig = z.infer<typeof statusLevelsSchema>;
 export type ProxySettings = ConfigFile['proxy'];
 export type PriceOverrides = ConfigFile['prices'];
 export type RateLimitsConfig = ConfigFile['rateLimits'];
+export type AlertsConfig = Omit<ConfigFile['alerts'], 'thresholds'>;
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

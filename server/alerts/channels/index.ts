@@ -1,0 +1,88 @@
+/**
+ * Alert channels: where one alert is delivered. Each vendor module builds its message (a pure
+ * function, tested on its own) and sends it; this module routes alerts to channels by scope and
+ * level and names each channel for the outbox.
+ */
+import type { AlertEvent } from '../alert-event.js';
+import type { Channel, SendContext, Sender } from './channel.js';
+import { channelName, type ChannelConfig } from './config-schema.js';
+import { dingTalkSender } from './dingtalk.js';
+import { emailSender } from './email.js';
+import { feishuSender } from './feishu.js';
+import { slackSender } from './slack.js';
+import { webhookSender } from './webhook.js';
+import { weComSender } from './wecom.js';
+
+export type { Channel } from './channel.js';
+export type { Locale } from './alert-text.js';
+export { channelConfigSchema, channelConfigsSchema, channelName, type ChannelConfig } from './config-schema.js';
+
+/** How long one delivery may take (DESIGN: the outbox retries it later). */
+export const SEND_TIMEOUT_MS = 10_000;
+
+export interface ChannelOptions {
+  locale: 'en' | 'zh';
+  /** Epoch ms, for the vendors' signing timestamps (default Date.now). */
+  now?: () => number;
+  /** Per delivery (default SEND_TIMEOUT_MS); tests shorten it. */
+  timeoutMs?: number;
+}
+
+/**
+ * One Channel per config, in order. Throws when two end up with the same name, since the outbox
+ * could not tell their deliveries apart (the config schema reports that earlier, with its path).
+ */
+export function createChannels(configs: ChannelConfig[], options: ChannelOptions): Channel[] {
+  const ctx: SendContext = { locale: options.locale, now: options.now ?? Date.now, timeoutMs: options.timeoutMs ?? SEND_TIMEOUT_MS };
+  const names = new Set<string>();
+  return configs.map((config, index) => {
+    const name = channelName(config, index);
+    if (names.has(name)) throw new Error(`Two alert channels are named "${name}"; give each a distinct "name".`);
+    names.add(name);
+    const sender = senderFor(config, ctx);
+    const channel: Channel = {
+      name,
+      accepts: (alert) => acceptsAlert(config, alert),
+      send: (alert) => sender.send(alert),
+    };
+    const close = sender.close;
+    if (close) channel.close = () => close.call(sender);
+    return channel;
+  });
+}
+
+function senderFor(config: ChannelConfig, ctx: SendContext): Sender {
+  switch (config.type) {
+    case 'webhook':
+      return webhookSender(config, ctx);
+    case 'slack':
+      return slackSender(config, ctx);
+    case 'dingtalk':
+      return dingTalkSender(config, ctx);
+    case 'wecom':
+      return weComSender(config, ctx);
+    case 'feishu':
+      return feishuSender(config, ctx);
+    case 'email':
+      return emailSender(config, ctx);
+  }
+}
+
+/**
+ * A channel's filter. `scopes`: an exact scope ('user:alice', 'global') or every scope of a kind
+ * ('user:*'). `levels`: the threshold percents it wants; a projection has no threshold and counts
+ * as level 0. Either one absent means no filtering on it.
+ */
+export function acceptsAlert(filter: { scopes?: string[] | undefined; levels?: number[] | undefined }, alert: AlertEvent): boolean {
+  if (filter.scopes && !filter.scopes.some((pattern) => scopeMatches(pattern, alert.scope))) return false;
+  if (filter.levels) {
+    const level = alert.kind === 'projected' ? 0 : alert.threshold;
+    if (level === null || !filter.levels.includes(level)) return false;
+  }
+  return true;
+}
+
+function scopeMatches(pattern: string, scope: string): boolean {
+  if (pattern.endsWith(':*')) return scope.startsWith(pattern.slice(0, -1)) && scope.length > pattern.length - 1;
+  return pattern === scope;
+}
