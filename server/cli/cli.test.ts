@@ -64,6 +64,28 @@ describe('lobe-quota CLI', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ budgets: [{ scope: 'user:alice', limitTokens: 100000 }] });
   });
 
+  it('lists alerts with their delivery state', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    expect((await run('budgets set user:alice --tokens 1000 --per total')).code).toBe(0);
+    await svc.store.settle({
+      holdId: 'r1',
+      subject: { userId: 'alice', projectId: null, keyId: 'k' },
+      usage: { model: 'gpt-4o', inputTokens: 850, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 3, sessionId: null, tags: {} },
+      now: svc.clock.now(),
+    });
+    const listed = await run('alerts --scope user:alice');
+    expect(listed.code).toBe(0);
+    const lines = listed.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^fired\s+scope\s+level\s+%\s+usage\s+limit\s+unit\s+deliveries$/);
+    expect(lines.slice(1).map((l) => l.split(/\s{2,}/).slice(1, 3)).sort()).toEqual([
+      ['user:alice', '50%'],
+      ['user:alice', '80%'],
+    ]);
+    expect(listed.stdout).toContain('(none)');
+    expect((await run('alerts --level 95')).stdout).toContain('(none)');
+  });
+
   it('prints the server’s message and exits 1 when the server refuses', async () => {
     const { run } = await cliAgainstServer();
     const result = await run('budgets set user:ghost --tokens 5 --per day');
