@@ -7,6 +7,8 @@ import { reportRoutes } from './admin/report-routes.js';
 import type { AppEnv, Services } from './http/app-env.js';
 import { authenticate, requireAdmin } from './http/authenticate.js';
 import { ApiError, errorJson, renderError } from './http/errors.js';
+import { Metrics } from './metrics/metrics.js';
+import { metricsRoutes } from './metrics/metrics-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
@@ -24,6 +26,10 @@ export function createApp(services: Services) {
   );
 
   app.get('/health', (c) => c.json({ ok: true, store: services.store.kind }));
+
+  // Per app, not module-level: its registry must not be shared by two apps in one process.
+  const metrics = new Metrics(services);
+  app.route('/', metricsRoutes(services, metrics));
 
   app.use(
     '/admin/*',
@@ -45,6 +51,7 @@ export function createApp(services: Services) {
       prices: createPriceBook(services.config.prices),
       tokens: createTokenCounter(),
       rateLimiter: new RateLimiter(services.config.rateLimits),
+      metrics,
     }),
   );
 

@@ -57,6 +57,15 @@ describe('lobe-quota CLI', () => {
       'alice         1    120      30       0          0           150  0.750000',
       'total         1    120      30       0          0           150  0.750000',
     ]);
+    const crossed = await run('usage --by user,model');
+    expect(crossed.stdout.split('\n').slice(0, 3)).toEqual([
+      'user   model   requests  input  output  cached  reasoning  total tokens  cost $',
+      'alice  gpt-4o         1    120      30       0          0           150  0.750000',
+      'total                 1    120      30       0          0           150  0.750000',
+    ]);
+    const refused = await run('usage --by user,user');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('groupBy: "user" given twice');
     const csv = await run('usage --by model --csv');
     expect(csv.stdout).toBe('model,requests,input_tokens,output_tokens,cached_tokens,reasoning_tokens,total_tokens,cost_usd\r\ngpt-4o,1,120,30,0,0,150,0.750000\r\n');
 

@@ -186,23 +186,28 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('usage')
-    .description('usage per user, project, key, model or day')
-    .addOption(new Option('--by <group>', 'group by').choices(['user', 'project', 'key', 'model', 'day']).default('user'))
+    .description('usage per user, project, key, model or day, or per two of them (--by user,model)')
+    .option('--by <groups>', 'group by user, project, key, model or day, or two of them comma-separated', 'user')
     .option('--from <iso>', 'start (ISO 8601 with offset); default: start of this month')
     .option('--to <iso>', 'end (ISO 8601 with offset); default: now')
     .option('--tz <zone>', 'time zone of days and of the default range', 'UTC')
     .option('--csv', 'print CSV', false)
     .action(async (o: { by: string; from?: string; to?: string; tz: string; csv: boolean }) => {
+      // The server validates --by (and names groupBy in its error), so the CLI accepts what it accepts.
       const query = new URLSearchParams({ groupBy: o.by, tz: o.tz, format: o.csv ? 'csv' : 'json' });
       if (o.from) query.set('from', o.from);
       if (o.to) query.set('to', o.to);
       const data = await call('GET', `/admin/usage?${query}`);
       if (o.csv) return io.stdout(String(data));
-      const report = data as { rows: Array<Record<string, unknown>>; totals: Record<string, unknown> };
+      const report = data as { groupBy: string; rows: Array<Record<string, unknown>>; totals: Record<string, unknown> };
+      const dimensions = report.groupBy.split(',');
       show(report, () =>
         formatTable(
-          [o.by, 'requests', 'input', 'output', 'cached', 'reasoning', 'total tokens', 'cost $'],
-          [...report.rows.map((r) => [r[o.by], ...usageColumns(r)]), ['total', ...usageColumns(report.totals)]],
+          [...dimensions, 'requests', 'input', 'output', 'cached', 'reasoning', 'total tokens', 'cost $'],
+          [
+            ...report.rows.map((r) => [...dimensions.map((d) => r[d]), ...usageColumns(r)]),
+            ['total', ...dimensions.slice(1).map(() => ''), ...usageColumns(report.totals)],
+          ],
         ),
       );
     });

@@ -40,6 +40,7 @@ describe('loadConfig: defaults', () => {
       publicUrl: null,
       dataDir: path.join(dir, 'data'),
       adminToken: undefined,
+      metricsToken: undefined,
       upstreams: [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: undefined, models: ['*'] }],
       proxy: {
         connectTimeoutMs: 10_000,
@@ -142,6 +143,7 @@ describe('loadConfig: file and environment', () => {
     ['DATA_DIR relative to cwd', { DATA_DIR: 'elsewhere/db' }, (cwd) => ({ dataDir: path.join(cwd, 'elsewhere', 'db') })],
     ['PUBLIC_URL (trailing slashes dropped)', { PUBLIC_URL: 'https://env.example.com//' }, () => ({ publicUrl: 'https://env.example.com' })],
     ['ADMIN_TOKEN', { ADMIN_TOKEN: 'a-very-long-admin-token' }, () => ({ adminToken: 'a-very-long-admin-token' })],
+    ['METRICS_TOKEN', { METRICS_TOKEN: 'a-long-metrics-token' }, () => ({ metricsToken: 'a-long-metrics-token' })],
     [
       'OPENAI_*',
       { OPENAI_BASE_URL: 'http://localhost:11434/v1', OPENAI_API_KEY: 'sk-test' },

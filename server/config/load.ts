@@ -24,6 +24,8 @@ export interface Config {
   dataDir: string;
   /** Set when the operator supplies the admin token; otherwise one is generated on first start. */
   adminToken: string | undefined;
+  /** METRICS_TOKEN: reads `GET /metrics` and nothing else (the admin token reads it too). */
+  metricsToken: string | undefined;
   /** In routing order; the last serves every model when no upstream is configured. */
   upstreams: UpstreamConfig[];
   proxy: ProxySettings;
@@ -108,6 +110,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       publicUrl: publicUrl === null ? null : publicUrl.replace(/\/+$/, ''),
       dataDir: path.resolve(cwd, vars.DATA_DIR ?? file.data.dataDir),
       adminToken: vars.ADMIN_TOKEN,
+      metricsToken: vars.METRICS_TOKEN,
       upstreams,
       proxy: file.data.proxy,
       prices: file.data.prices,

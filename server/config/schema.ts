@@ -144,6 +144,8 @@ export const envSchema = z.object({
   PUBLIC_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url().optional()),
   DATA_DIR: envString,
   ADMIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
+  /** A token that may read `GET /metrics` only, so a Prometheus server need not hold the admin token. */
+  METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
   OPENAI_BASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url().optional()),
   OPENAI_API_KEY: envString,
   LOBE_QUOTA_CONFIG: envString,

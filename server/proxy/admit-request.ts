@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, Store } from '../store/types.js';
 import { identify, sessionAndTags } from './identity.js';
@@ -23,6 +24,7 @@ export interface ProxyServices {
   prices: PriceBook;
   tokens: TokenCounter;
   rateLimiter: RateLimiter;
+  metrics: Metrics;
 }
 
 export interface AdmissionInput {
@@ -73,8 +75,10 @@ export async function admitRequest(c: Context, services: ProxyServices, input: A
       const { admitted } = second;
       return { ...admitted, downgradedFrom: input.model, headers: { ...admitted.headers, 'x-quota-downgraded-from': input.model } };
     }
+    services.metrics.recordOutcome(budget.downgradeTo, 'refused');
     throw second.refusal;
   }
+  services.metrics.recordOutcome(input.model, 'refused');
   throw first.refusal;
 }
 
@@ -112,10 +116,13 @@ async function admitAs(
 
   const promptTokens = input.countPrompt(model);
   const rate = services.rateLimiter.enabled ? services.rateLimiter.take(subject, promptTokens + input.wantOutput, clock.now()) : null;
-  if (rate && !rate.ok) throw rateRefusal(rate);
+  if (rate && !rate.ok) {
+    services.metrics.recordOutcome(model, 'rate_limited');
+    throw rateRefusal(rate);
+  }
 
   const admitted = await Meter.admit(
-    { store, clock, holdTtlMs: config.holdTtlMs, leaseTokens: config.proxy.leaseTokens },
+    { store, clock, metrics: services.metrics, holdTtlMs: config.holdTtlMs, leaseTokens: config.proxy.leaseTokens },
     {
       holdId: `req_${randomUUID()}`,
       subject,

@@ -91,6 +91,7 @@ export function chunkOutputText(chunk: { choices?: Array<{ delta?: ChunkDelta | 
 /** `POST /v1/chat/completions`. */
 export function chatCompletions(services: ProxyServices) {
   return async function chatCompletions(c: Context) {
+    const receivedAt = performance.now();
     const request = await readJsonBody(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const n = request.n ?? 1;
@@ -105,6 +106,7 @@ export function chatCompletions(services: ProxyServices) {
     });
     // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
     const abort = streaming ? new AbortController() : null;
+    services.metrics.observeAddedLatency(receivedAt);
     const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput), abort?.signal);
     if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, (json) => {

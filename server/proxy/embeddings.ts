@@ -27,6 +27,7 @@ export function embeddingsUsage(usage: unknown): UpstreamUsage | null {
 /** `POST /v1/embeddings`: admitted on its input alone, settled on the upstream's prompt_tokens. */
 export function embeddings(services: ProxyServices) {
   return async function embeddings(c: Context) {
+    const receivedAt = performance.now();
     const request = await readJsonBody(c, embeddingsRequestSchema, services.config.proxy.maxBodyBytes);
     const admitted = await admitRequest(c, services, {
       model: request.model,
@@ -38,6 +39,7 @@ export function embeddings(services: ProxyServices) {
       streaming: false,
     });
     // The body goes as the client sent it: the vectors come back in the format it asked for.
+    services.metrics.observeAddedLatency(receivedAt);
     const response = await sendUpstream(admitted, '/embeddings', request);
     return finishWholeAnswer(c, admitted, response, (json) => ({
       usage: embeddingsUsage(typeof json === 'object' && json !== null ? (json as { usage?: unknown }).usage : undefined),

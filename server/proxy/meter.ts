@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { costMicros } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { BudgetState, Hold, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
@@ -7,6 +8,8 @@ import { usageCostMicros, type ModelPrice } from './pricing.js';
 export interface MeterServices {
   store: Store;
   clock: Clock;
+  /** Counts each request's end here, where it ends exactly once. */
+  metrics: Metrics;
   holdTtlMs: number;
   /** Output tokens a stream holds at a time, and grows its hold by. */
   leaseTokens: number;
@@ -146,8 +149,9 @@ export class Meter {
     const source: UsageSource = upstream ? 'upstream' : 'estimated';
     const usage = upstream ?? { inputTokens: this.request.promptTokens, outputTokens: this.counted, cachedTokens: 0, reasoningTokens: 0 };
     const now = this.services.clock.now();
+    let settled: SettleResult;
     try {
-      return await this.services.store.settle({
+      settled = await this.services.store.settle({
         holdId: this.request.holdId,
         subject: this.request.subject,
         now,
@@ -167,13 +171,18 @@ export class Meter {
       await this.services.store.release(this.request.holdId);
       throw error;
     }
+    // Our own output count is only worth comparing when we counted as it went (streams).
+    const estimate = { promptTokens: this.request.promptTokens, outputTokens: this.request.streaming ? this.counted : null };
+    if (!settled.duplicate) this.services.metrics.recordSettled(settled.entry, estimate);
+    return settled;
   }
 
-  /** Gives the hold back without charging (upstream error, timeout, refusal). */
+  /** Gives the hold back without charging: the upstream failed, timed out or broke off. */
   async release(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
     clearInterval(this.renewal);
+    this.services.metrics.recordOutcome(this.request.model, 'upstream_error');
     await this.services.store.release(this.request.holdId);
   }
 }

@@ -97,6 +97,7 @@ export function responseOutputText(output: unknown): string[] {
 /** `POST /v1/responses`. */
 export function responses(services: ProxyServices) {
   return async function responses(c: Context) {
+    const receivedAt = performance.now();
     const request = await readJsonBody(c, responsesRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const wantOutput = request.max_output_tokens ?? services.prices.outputCapOf(request.model);
@@ -112,6 +113,7 @@ export function responses(services: ProxyServices) {
     });
     // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
     const abort = streaming ? new AbortController() : null;
+    services.metrics.observeAddedLatency(receivedAt);
     const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput), abort?.signal);
     if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, (json) => {

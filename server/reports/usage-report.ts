@@ -5,8 +5,28 @@ import { csvLine } from './csv.js';
 
 const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 
+const DIMENSIONS: readonly UsageGroupBy[] = ['user', 'project', 'key', 'model', 'day'];
+const isDimension = (s: string): s is UsageGroupBy => (DIMENSIONS as readonly string[]).includes(s);
+
+/**
+ * `user`, or two dimensions comma-separated (`user,model`): a cross-tabulation. More than two
+ * would make reports that explode in rows and that no spreadsheet pivot needs from the server.
+ */
+export const groupBySchema = z.string().transform((text, ctx): UsageGroupBy[] => {
+  const parts = text.split(',').map((p) => p.trim());
+  const unknown = parts.filter((p) => !isDimension(p));
+  if (unknown.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `Invalid option: expected one of ${DIMENSIONS.map((d) => `"${d}"`).join('|')}, or two of them comma-separated (got "${unknown.join('", "')}")` });
+  } else if (parts.length > 2) {
+    ctx.addIssue({ code: 'custom', message: `at most two dimensions, comma-separated (got ${parts.length})` });
+  } else if (parts.length === 2 && parts[0] === parts[1]) {
+    ctx.addIssue({ code: 'custom', message: `"${parts[0] ?? ''}" given twice; combine two different dimensions` });
+  }
+  return parts.filter(isDimension);
+});
+
 export const usageQuerySchema = z.object({
-  groupBy: z.enum(['user', 'project', 'key', 'model', 'day']).default('user'),
+  groupBy: groupBySchema.default(['user']),
   from: instant.optional(),
   to: instant.optional(),
   tz: timeZoneSchema.default('UTC'),
@@ -28,17 +48,19 @@ const NUMBER_COLUMNS = ['requests', 'inputTokens', 'outputTokens', 'cachedTokens
 /** Dollars with micro-dollar precision, as a number (JSON) or a fixed 6-decimal string (CSV). */
 const dollars = (micros: number): number => micros / 1_000_000;
 
-export function usageJson(groupBy: UsageGroupBy, from: number, to: number, rows: UsageRow[]) {
+const dimensionsOf = (groupBy: readonly UsageGroupBy[]): string => groupBy.join(',');
+
+export function usageJson(groupBy: readonly UsageGroupBy[], from: number, to: number, rows: UsageRow[]) {
   const totals = { requests: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, totalTokens: 0, costMicros: 0 };
   const out = rows.map((r) => {
     for (const column of NUMBER_COLUMNS) totals[column] += r[column];
     totals.costMicros += r.costMicros;
-    const { group, costMicros, ...numbers } = r;
-    return { [groupBy]: group, ...numbers, costUsd: dollars(costMicros) };
+    const { group: _first, groups, costMicros, ...numbers } = r;
+    return { ...Object.fromEntries(groupBy.map((d, i) => [d, groups[i]])), ...numbers, costUsd: dollars(costMicros) };
   });
   const { costMicros, ...totalNumbers } = totals;
   return {
-    groupBy,
+    groupBy: dimensionsOf(groupBy),
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),
     rows: out,
@@ -46,14 +68,15 @@ export function usageJson(groupBy: UsageGroupBy, from: number, to: number, rows:
   };
 }
 
-export function usageCsv(groupBy: UsageGroupBy, rows: UsageRow[]): string {
-  const header = csvLine([groupBy, 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'reasoning_tokens', 'total_tokens', 'cost_usd']);
+/** One column per dimension, then the numbers; cost from the same micro-dollars as the JSON. */
+export function usageCsv(groupBy: readonly UsageGroupBy[], rows: UsageRow[]): string {
+  const header = csvLine([...groupBy, 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'reasoning_tokens', 'total_tokens', 'cost_usd']);
   return (
     header +
     rows
       .map((r) =>
         csvLine([
-          r.group,
+          ...r.groups,
           r.requests,
           r.inputTokens,
           r.outputTokens,
@@ -66,3 +89,5 @@ export function usageCsv(groupBy: UsageGroupBy, rows: UsageRow[]): string {
       .join('')
   );
 }
+
+export const usageCsvFileName = (groupBy: readonly UsageGroupBy[]): string => `lobe-quota-usage-by-${groupBy.join('-')}.csv`;

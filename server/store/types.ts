@@ -123,7 +123,8 @@ export interface SettleResult {
 export type UsageGroupBy = 'user' | 'project' | 'key' | 'model' | 'day';
 
 export interface UsageQuery {
-  groupBy: UsageGroupBy;
+  /** One dimension, or two (in that order) for a cross-tabulation such as user × model. */
+  groupBy: UsageGroupBy | readonly UsageGroupBy[];
   from: number;
   to: number;
   /** Time zone of `day` groups. */
@@ -131,7 +132,10 @@ export interface UsageQuery {
 }
 
 export interface UsageRow {
+  /** The value of the first dimension; kept so single-dimension callers read one field. */
   group: string;
+  /** The value of every dimension, in the order of `groupBy`. */
+  groups: string[];
   requests: number;
   inputTokens: number;
   outputTokens: number;

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
-import { DateTime } from 'luxon';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
 import { budgetKey, resolveBudgets, type Budget } from '../../quota/budgets.js';
@@ -41,7 +40,9 @@ import type {
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
+import { localDays, type LocalDay } from './local-day.js';
 import { migrate } from './migrations.js';
+import { REPORT_DAYS_DDL, usageSql } from './usage-sql.js';
 
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:'. */
@@ -280,6 +281,8 @@ export class SqliteStore implements Store {
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
+    // Per connection, never persisted: the local days a report by day joins the ledger with.
+    db.exec(REPORT_DAYS_DDL);
     const store = new SqliteStore(db, options);
     store.db.transaction(() => {
       const fingerprint = JSON.stringify(options.defaultBudgets);
@@ -736,28 +739,36 @@ export class SqliteStore implements Store {
   /* ── reports ───────────────────────────────────────────────────────────── */
 
   async usageReport(query: UsageQuery): Promise<UsageRow[]> {
-    const sums = `COUNT(*) AS requests, SUM(input_tokens) AS inputTokens, SUM(output_tokens) AS outputTokens,
-      SUM(cached_tokens) AS cachedTokens, SUM(reasoning_tokens) AS reasoningTokens,
-      SUM(input_tokens + output_tokens) AS totalTokens, SUM(cost_micros) AS costMicros`;
-    if (query.groupBy !== 'day') {
-      const column = { user: 'user_id', project: "COALESCE(project_id, '')", key: 'key_id', model: 'model' }[query.groupBy];
-      return this.db
-        .prepare<[number, number], UsageRow>(
-          `SELECT ${column} AS "group", ${sums} FROM ledger WHERE at >= ? AND at < ? GROUP BY 1 ORDER BY costMicros DESC, totalTokens DESC, 1`,
-        )
-        .all(query.from, query.to);
+    const dimensions = typeof query.groupBy === 'string' ? [query.groupBy] : [...query.groupBy];
+    const statement = this.db.prepare<unknown[], Record<string, string | number>>(usageSql(dimensions));
+    let days: LocalDay[] = [];
+    let found: Array<Record<string, string | number>>;
+    if (dimensions.includes('day')) {
+      days = localDays(query.from, query.to, query.timeZone);
+      // Synchronous from fill to read, so no other report can see or change this connection's table.
+      found = this.db.transaction(() => {
+        this.db.exec('DELETE FROM temp.report_days');
+        const insert = this.db.prepare('INSERT INTO temp.report_days (id, start_at, end_at) VALUES (?, ?, ?)');
+        days.forEach((d, i) => insert.run(i, d.start, d.end));
+        return statement.all();
+      })();
+    } else {
+      found = statement.all(query.from, query.to);
     }
-    // Local days of an IANA zone cannot be computed in SQL: sum each day's index range instead.
-    const daySum = this.db.prepare<[number, number], Omit<UsageRow, 'group'>>(`SELECT ${sums} FROM ledger WHERE at >= ? AND at < ?`);
-    const rows: UsageRow[] = [];
-    let day = DateTime.fromMillis(query.from, { zone: query.timeZone }).startOf('day');
-    while (day.toMillis() < query.to) {
-      const next = day.plus({ days: 1 }).startOf('day');
-      const sums = daySum.get(Math.max(day.toMillis(), query.from), Math.min(next.toMillis(), query.to)) as Omit<UsageRow, 'group'>;
-      if (sums.requests > 0) rows.push({ group: day.toISODate() as string, ...sums });
-      day = next;
-    }
-    return rows;
+    return found.map((r) => {
+      const values = dimensions.map((d, i) => (d === 'day' ? (days[r[`g${i}`] as number] as LocalDay).day : String(r[`g${i}`])));
+      return {
+        group: values[0] as string,
+        groups: values,
+        requests: r.requests as number,
+        inputTokens: r.inputTokens as number,
+        outputTokens: r.outputTokens as number,
+        cachedTokens: r.cachedTokens as number,
+        reasoningTokens: r.reasoningTokens as number,
+        totalTokens: r.totalTokens as number,
+        costMicros: r.costMicros as number,
+      };
+    });
   }
 
   async recentEntries(limit: number): Promise<LedgerEntry[]> {

@@ -1,0 +1,213 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../clock.js';
+import { formatScope, type Scope } from '../quota/scope.js';
+import { windowPeriod } from '../quota/window.js';
+import type { BudgetState, LedgerEntry, Store } from '../store/types.js';
+
+/** How a proxied request ended, as counted by `lobe_quota_requests_total`. */
+export type RequestOutcome = 'ok' | 'refused' | 'cut_off' | 'upstream_error' | 'client_abort' | 'rate_limited';
+
+/** What the Meter knew before the upstream reported its own usage (see `Meter.settle`). */
+export interface EstimateCheck {
+  promptTokens: number;
+  /** Output the proxy counted itself, or null when it did not count it (a whole answer with usage). */
+  outputTokens: number | null;
+}
+
+const MICROS_PER_USD = 1_000_000;
+
+/** Every budget's state at one instant (reset seconds are counted from the same instant). */
+interface BudgetRead {
+  states: BudgetState[];
+  now: number;
+}
+
+/**
+ * The Prometheus side of lobe-quota. Each app has its own registry (never prom-client's global
+ * one), so tests and several apps in one process do not count into each other. Counters are fed by
+ * the proxy; budget gauges are read from the store when Prometheus scrapes.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'model' | 'outcome'>;
+  private readonly tokens: Counter<'model' | 'kind'>;
+  private readonly cost: Counter<'model'>;
+  private readonly addedLatency: Histogram;
+  private readonly inputEstimateDiff: Histogram;
+  private readonly outputEstimateDiff: Histogram;
+  /** One store read per scrape, shared by the budget gauges' collect callbacks. */
+  private budgetRead: Promise<BudgetRead> | null = null;
+
+  constructor(private readonly services: { store: Store; clock: Clock }) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'lobe_quota_requests_total',
+      help: 'Metered proxy requests by the model asked upstream and how they ended: ok, refused (a budget), rate_limited, cut_off (a budget ran out mid-stream), upstream_error (nothing charged), client_abort (charged for what was sent).',
+      labelNames: ['model', 'outcome'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'lobe_quota_tokens_total',
+      help: 'Tokens charged to the ledger by model and kind. cached is part of input and reasoning part of output, as OpenAI reports them.',
+      labelNames: ['model', 'kind'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'lobe_quota_cost_usd_total',
+      help: 'US dollars charged to the ledger by model (at the configured prices).',
+      labelNames: ['model'],
+      registers,
+    });
+    this.addedLatency = new Histogram({
+      name: 'lobe_quota_proxy_added_latency_seconds',
+      help: "The proxy's own latency before a request goes upstream: reading the body, counting the prompt, rate limits and budget admission.",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers,
+    });
+    // Two unlabelled histograms rather than one with a `part` label: the two differences answer
+    // different questions (are admission holds right? are stream cut-offs right?) and are never summed.
+    const diffBuckets = [-1000, -100, -20, -5, -1, 0, 1, 5, 20, 100, 1000];
+    this.inputEstimateDiff = new Histogram({
+      name: 'lobe_quota_estimate_input_token_diff',
+      help: "Per request settled on the upstream's usage: upstream prompt tokens minus lobe-quota's count at admission. Positive: the proxy held too little for the prompt.",
+      buckets: diffBuckets,
+      registers,
+    });
+    this.outputEstimateDiff = new Histogram({
+      name: 'lobe_quota_estimate_output_token_diff',
+      help: "Per stream settled on the upstream's usage: upstream output tokens minus what lobe-quota counted while relaying it (whole answers are not counted when usage comes back). Positive: the proxy under-counted, so a budget could run over before a cut-off.",
+      buckets: diffBuckets,
+      registers,
+    });
+    this.budgetGauges();
+  }
+
+  /** A request that ended without a ledger entry (a refusal or an upstream error). */
+  recordOutcome(model: string, outcome: RequestOutcome): void {
+    this.requests.inc({ model, outcome });
+  }
+
+  /** A settled request: its outcome, the tokens and cost the ledger charged, and how far off our count was. */
+  recordSettled(entry: LedgerEntry, estimate: EstimateCheck): void {
+    const { model } = entry;
+    this.requests.inc({ model, outcome: entry.outcome });
+    this.tokens.inc({ model, kind: 'input' }, entry.inputTokens);
+    this.tokens.inc({ model, kind: 'output' }, entry.outputTokens);
+    this.tokens.inc({ model, kind: 'cached' }, entry.cachedTokens);
+    this.tokens.inc({ model, kind: 'reasoning' }, entry.reasoningTokens);
+    this.cost.inc({ model }, entry.costMicros / MICROS_PER_USD);
+    if (entry.source === 'upstream') {
+      this.inputEstimateDiff.observe(entry.inputTokens - estimate.promptTokens);
+      if (estimate.outputTokens !== null) this.outputEstimateDiff.observe(entry.outputTokens - estimate.outputTokens);
+    }
+  }
+
+  /** Observes the time since `startedAt` (a `performance.now()` reading) as the proxy's added latency. */
+  observeAddedLatency(startedAt: number): void {
+    this.addedLatency.observe(Math.max(0, performance.now() - startedAt) / 1000);
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ text: string; contentType: string }> {
+    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+
+  /**
+   * Gauges computed at scrape time from the store. prom-client starts every metric's collect at
+   * once, so the first one reads the store and the others share that read.
+   */
+  private budgetGauges(): void {
+    const metrics = this; // collect() is called with the gauge as `this`
+    for (const [name, spec] of Object.entries(BUDGET_GAUGES)) {
+      new Gauge({
+        name: `lobe_quota_budget_${name}`,
+        help: spec.help,
+        labelNames: spec.labelNames,
+        registers: [this.registry],
+        async collect() {
+          const { states, now } = await metrics.sharedBudgetRead();
+          this.reset();
+          for (const state of states) for (const [labels, value] of spec.samples(state, now)) this.set(labels, value);
+        },
+      });
+    }
+  }
+
+  private sharedBudgetRead(): Promise<BudgetRead> {
+    if (this.budgetRead === null) {
+      const now = this.services.clock.now();
+      this.budgetRead = readBudgets(this.services.store, now).then((states) => ({ states, now })).finally(() => {
+        this.budgetRead = null;
+      });
+    }
+    return this.budgetRead;
+  }
+}
+
+/**
+ * Every budget once: the global scope's, each project's, user's and active key's own. A subject's
+ * own scope is enough (its project's and the global budgets are read for those), and budgets are
+ * deduplicated by key in case a scope shows up twice.
+ */
+async function readBudgets(store: Store, now: number): Promise<BudgetState[]> {
+  const [projects, users, keys] = await Promise.all([store.listProjects(), store.listUsers(), store.listKeys()]);
+  const scopes: Scope[] = [
+    { kind: 'global' },
+    ...projects.map((p): Scope => ({ kind: 'project', id: p.id })),
+    ...users.map((u): Scope => ({ kind: 'user', id: u.id })),
+    ...keys.filter((k) => k.revokedAt === null).map((k): Scope => ({ kind: 'key', id: k.id })),
+  ];
+  const byKey = new Map<string, BudgetState>();
+  for (const scope of scopes) {
+    for (const state of await store.budgetStates([scope], now)) byKey.set(state.budget.key, state);
+  }
+  return [...byKey.values()];
+}
+
+type Sample = [labels: Record<string, string>, value: number];
+
+/** A budget's sample per unit it limits: a token budget's dollar usage is no budget, so it is left out. */
+function perUnit(state: BudgetState, value: (unit: { limit: number; used: number; reserved: number }) => number): Sample[] {
+  const { budget, usage } = state;
+  const base = { scope: formatScope(budget.scope), period: windowPeriod(budget.window) };
+  const samples: Sample[] = [];
+  if (budget.limitTokens !== null) {
+    samples.push([{ ...base, unit: 'tokens' }, value({ limit: budget.limitTokens, used: usage.usedTokens, reserved: usage.reservedTokens })]);
+  }
+  if (budget.limitMicros !== null) {
+    const usd = (micros: number) => micros / MICROS_PER_USD;
+    samples.push([{ ...base, unit: 'usd' }, value({ limit: usd(budget.limitMicros), used: usd(usage.usedMicros), reserved: usd(usage.reservedMicros) })]);
+  }
+  return samples;
+}
+
+const BUDGET_LABELS = ['scope', 'period', 'unit'];
+
+const BUDGET_GAUGES: Record<string, { help: string; labelNames: string[]; samples: (state: BudgetState, now: number) => Sample[] }> = {
+  used: {
+    help: 'Usage charged to the budget in its current window, in its unit (tokens, or US dollars for unit="usd").',
+    labelNames: BUDGET_LABELS,
+    samples: (state) => perUnit(state, (u) => u.used),
+  },
+  limit: {
+    help: "The budget's limit in its unit.",
+    labelNames: BUDGET_LABELS,
+    samples: (state) => perUnit(state, (u) => u.limit),
+  },
+  ratio: {
+    help: 'Used divided by limit (1 = exhausted); what requests in flight hold is not included.',
+    labelNames: BUDGET_LABELS,
+    samples: (state) => perUnit(state, (u) => (u.limit > 0 ? u.used / u.limit : u.used > 0 ? Infinity : 0)),
+  },
+  reserved: {
+    help: 'Held by requests in flight and not yet settled, in the budget\'s unit.',
+    labelNames: BUDGET_LABELS,
+    samples: (state) => perUnit(state, (u) => u.reserved),
+  },
+  reset_seconds: {
+    help: 'Seconds until the usage next goes down; absent for budgets that never reset.',
+    labelNames: ['scope', 'period'],
+    samples: ({ budget, resetsAt }, now) =>
+      resetsAt === null ? [] : [[{ scope: formatScope(budget.scope), period: windowPeriod(budget.window) }, Math.max(0, (resetsAt - now) / 1000)]],
+  },
+};
