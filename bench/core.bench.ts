@@ -208,7 +208,7 @@ async function quotaFigures(f: Fixture) {
 const line = (label: string, l: Latency) => `  ${label.padEnd(34)} p50 ${fmt(l.p50, 3)} ms   p99 ${fmt(l.p99, 3)} ms`;
 
 async function main() {
-  console.log(`command: npm run bench -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY}`);
+  console.log(`command: npm run bench:core -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY}`);
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
   console.log(`budgets per request: 4 (key rolling 5 h, user month, project day in $, global month in $); ${USERS} users\n`);
 
