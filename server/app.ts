@@ -4,11 +4,13 @@ import { pluginRoutes } from '../plugin/plugin-routes.js';
 import { budgetRoutes } from './admin/budget-routes.js';
 import { directoryRoutes } from './admin/directory-routes.js';
 import { reportRoutes } from './admin/report-routes.js';
+import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import type { AppEnv, Services } from './http/app-env.js';
 import { authenticate, requireAdmin } from './http/authenticate.js';
 import { ApiError, errorJson, renderError } from './http/errors.js';
 import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
+import { openApiRoutes } from './openapi/openapi-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
@@ -26,10 +28,12 @@ export function createApp(services: Services) {
   );
 
   app.get('/health', (c) => c.json({ ok: true, store: services.store.kind }));
+  app.route('/', openApiRoutes(services)); // GET /openapi.json and /docs: no token, no data
 
   // Per app, not module-level: its registry must not be shared by two apps in one process.
   const metrics = new Metrics(services);
   app.route('/', metricsRoutes(services, metrics));
+  app.route('/', dashboardRoutes(services)); // before the /admin/* auth: its page files need no token, /admin/outcomes checks its own
 
   app.use(
     '/admin/*',

@@ -6,11 +6,14 @@ import { createApp } from './app.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
 import { loadConfig, publicUrlOf, type Config } from './config/load.js';
+import { startMaintenance } from './maintenance.js';
 import { preloadEncodings } from './proxy/token-count.js';
 import { Upstreams } from './proxy/upstreams.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 const MAINTENANCE_INTERVAL_MS = 15_000;
+/** Spike detection and retention: an anomaly is about an hour, so a minute's delay is nothing. */
+const SLOW_MAINTENANCE_INTERVAL_MS = 60_000;
 /** How often the outbox is looked at; a failed delivery waits for its own backoff. */
 const ALERT_INTERVAL_MS = 5_000;
 
@@ -86,10 +89,12 @@ async function main(): Promise<void> {
     store.expireHolds(clock.now()).catch((error: unknown) => console.error('[lobe-quota] hold expiry failed:', error));
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
+  const stopSlowMaintenance = startMaintenance(store, config, () => clock.now(), SLOW_MAINTENANCE_INTERVAL_MS);
 
   const shutdown = (signal: string) => {
     console.log(`lobe-quota: ${signal}, closing`);
     clearInterval(maintenance);
+    stopSlowMaintenance();
     server.close(() => {
       void alertSender
         .stop()

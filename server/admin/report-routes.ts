@@ -9,10 +9,10 @@ import { holdView } from './views.js';
 
 const MAX_DAY_REPORT_MS = 3660 * 86_400_000;
 
-const alertsQuerySchema = z.object({
+export const alertsQuerySchema = z.object({
   scope: z.string().min(1).max(200).optional(),
-  /** A threshold percent, or `projected`. */
-  level: z.union([z.literal('projected'), z.coerce.number().int().min(1).max(1000)]).optional(),
+  /** A threshold percent, `projected` or `anomaly` (spike alerts). */
+  level: z.union([z.literal('projected'), z.literal('anomaly'), z.coerce.number().int().min(1).max(1000)]).optional(),
   /** The start of the window the alerts belong to (ISO), as listed in `windowStart`. */
   window: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
   state: z.enum(['pending', 'delivered']).optional(),
@@ -46,7 +46,7 @@ export function reportRoutes({ store, clock }: Services) {
       const records = await store.listAlerts({
         limit: q.limit,
         ...(q.scope === undefined ? {} : { scope: q.scope }),
-        ...(q.level === undefined ? {} : { threshold: q.level === 'projected' ? 0 : q.level }),
+        ...(q.level === undefined ? {} : typeof q.level === 'number' ? { kind: 'threshold' as const, threshold: q.level } : { kind: q.level }),
         ...(q.window === undefined ? {} : { windowStart: q.window }),
         ...(q.state === undefined ? {} : { state: q.state }),
       });

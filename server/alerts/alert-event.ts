@@ -1,6 +1,19 @@
 import type { WindowSpec } from '../quota/window.js';
 
-export type AlertKind = 'threshold' | 'projected';
+export type AlertKind = 'threshold' | 'projected' | 'anomaly';
+
+/** What an `anomaly` alert measured: the last hour's tokens against the subject's own usual rate. */
+export interface AnomalyFacts {
+  /** Tokens in the hour before the alert. */
+  lastHourTokens: number;
+  /** Average tokens per hour over the baseline hours before that hour. */
+  baselineHourlyTokens: number;
+  /** lastHourTokens / baselineHourlyTokens, one decimal; null when the baseline is zero. */
+  ratio: number | null;
+  baselineHours: number;
+  /** The configured factor that was exceeded. */
+  factor: number;
+}
 
 export interface TopConsumer {
   kind: 'user' | 'model';
@@ -31,10 +44,15 @@ export interface AlertEvent {
   projectedAt: string | null;
   /** Top users and models of the window, usage in `unit`. */
   topConsumers: TopConsumer[];
+  /**
+   * Only on 'anomaly' alerts (whose window is the last hour, `usage` its tokens and `limit` the
+   * level it exceeded). Optional so that payloads stored before spike detection still parse.
+   */
+  anomaly?: AnomalyFacts;
 }
 
 /** The generic webhook body (DESIGN), plus the alert's id, kind and projection. */
 export function webhookPayload(alert: AlertEvent) {
-  const { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id } = alert;
-  return { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id };
+  const { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, anomaly } = alert;
+  return { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, ...(anomaly ? { anomaly } : {}) };
 }

@@ -241,7 +241,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('alerts')
     .description('alerts fired, with their delivery state')
     .option('--scope <scope>', 'only this scope, e.g. user:alice')
-    .option('--level <level>', 'a threshold percent, or "projected"')
+    .option('--level <level>', 'a threshold percent, "projected" or "anomaly"')
     .addOption(new Option('--state <state>', 'delivery state').choices(['pending', 'delivered']))
     .option('--limit <n>', 'at most this many', positiveInt)
     .action(async (o: { scope?: string; level?: string; state?: string; limit?: number }) => {
@@ -259,7 +259,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           data.alerts.map((a) => [
             when(a.firedAt),
             a.scope,
-            a.kind === 'projected' ? 'projected' : `${String(a.threshold)}%`,
+            a.kind === 'threshold' ? `${String(a.threshold)}%` : a.kind,
             a.percentage,
             a.usage,
             a.limit,

@@ -56,7 +56,8 @@ describe('loadConfig: defaults', () => {
       statusLevels: { warning: 80, critical: 95, exceeded: 100 },
       holdTtlMs: 900_000,
       alertThresholds: [50, 80, 90, 95, 100],
-      alerts: { channels: [], locale: 'en', projection: true },
+      alerts: { channels: [], locale: 'en', projection: true, spike: { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 } },
+      retention: { ledgerDays: null },
       defaultBudgets: [],
       configPath: null,
     });

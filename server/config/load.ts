@@ -10,6 +10,7 @@ import {
   type PriceOverrides,
   type ProxySettings,
   type RateLimitsConfig,
+  type RetentionConfig,
   type StatusLevelsConfig,
 } from './schema.js';
 
@@ -35,6 +36,7 @@ export interface Config {
   holdTtlMs: number;
   alertThresholds: number[];
   alerts: AlertsConfig;
+  retention: RetentionConfig;
   defaultBudgets: DefaultBudget[];
   /** The config file read, or null when none exists. */
   configPath: string | null;
@@ -118,7 +120,13 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       statusLevels: file.data.statusLevels,
       holdTtlMs: file.data.holds.ttlSeconds * 1000,
       alertThresholds: file.data.alerts.thresholds,
-      alerts: { channels: file.data.alerts.channels, locale: file.data.alerts.locale, projection: file.data.alerts.projection },
+      alerts: {
+        channels: file.data.alerts.channels,
+        locale: file.data.alerts.locale,
+        projection: file.data.alerts.projection,
+        spike: file.data.alerts.spike,
+      },
+      retention: file.data.retention,
       defaultBudgets: file.data.defaultBudgets,
       configPath: readPath,
     },

@@ -47,6 +47,17 @@ const priceSchema = z.strictObject({
 });
 
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
+const SPIKE_DEFAULTS = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
+
+const spikeSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    factor: z.number().gt(1).max(1_000).default(5).describe('A spike is the last hour above this many times the usual hourly rate.'),
+    baselineHours: z.number().int().min(1).max(24 * 30).default(24).describe('Hours before the last hour that make the usual rate.'),
+    minTokens: z.number().int().min(0).default(10_000).describe('Tokens in the last hour below which nothing is a spike.'),
+  })
+  .describe('Anomaly alerts for a user, project or key whose last hour jumps above its usual rate.');
+
 export const configFileSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -69,8 +80,9 @@ export const configFileSchema = z
         channels: channelConfigsSchema.default([]).describe('Where alerts are delivered: webhook, slack, dingtalk, wecom, feishu, email.'),
         locale: z.enum(['en', 'zh']).default('en').describe('Language of alert messages.'),
         projection: z.boolean().default(true).describe('Alert once per window when the burn rate runs a budget out before its reset.'),
+        spike: spikeSchema.default(SPIKE_DEFAULTS),
       })
-      .default({ thresholds: [50, 80, 90, 95, 100], channels: [], locale: 'en', projection: true })
+      .default({ thresholds: [50, 80, 90, 95, 100], channels: [], locale: 'en', projection: true, spike: SPIKE_DEFAULTS })
       .describe('Alerts: thresholds, channels, language.'),
     upstreams: z
       .array(upstreamSchema)
@@ -106,6 +118,18 @@ export const configFileSchema = z
       .strictObject({ key: rateLimitSchema.optional(), user: rateLimitSchema.optional() })
       .default({})
       .describe('Requests and tokens per minute, per key and per user.'),
+    retention: z
+      .strictObject({
+        ledgerDays: z
+          .number()
+          .int()
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe('Ledger entries older than this many days are rolled up into quarter-hour totals and deleted; null keeps every entry.'),
+      })
+      .default({ ledgerDays: null })
+      .describe('How long individual ledger entries are kept. Reports and budgets give the same results either way.'),
     defaultBudgets: z
       .array(defaultBudgetSchema)
       .default([])
@@ -130,6 +154,7 @@ export type ProxySettings = ConfigFile['proxy'];
 export type PriceOverrides = ConfigFile['prices'];
 export type RateLimitsConfig = ConfigFile['rateLimits'];
 export type AlertsConfig = Omit<ConfigFile['alerts'], 'thresholds'>;
+export type RetentionConfig = ConfigFile['retention'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

@@ -1,4 +1,5 @@
-import type { AlertEvent } from '../alerts/alert-event.js';
+import type { AlertEvent, AlertKind } from '../alerts/alert-event.js';
+import type { SpikeConfig } from '../alerts/spikes.js';
 import type { BudgetUsage, Quote } from '../quota/admission.js';
 import type { Budget, OnLimit } from '../quota/budgets.js';
 import type { RequestSubject, Scope } from '../quota/scope.js';
@@ -162,7 +163,8 @@ export interface AlertRecord {
 
 export interface AlertQuery {
   scope?: string;
-  /** Threshold percent; 0 selects projections. */
+  kind?: AlertKind;
+  /** Threshold percent (0 for projections and anomalies). */
   threshold?: number;
   windowStart?: number;
   state?: 'pending' | 'delivered';
@@ -220,6 +222,14 @@ export interface Store {
   listHolds(): Promise<Hold[]>;
 
   usageReport(query: UsageQuery): Promise<UsageRow[]>;
+  /**
+   * Retention: rolls ledger entries older than `before` up into per-quarter-hour totals (per user,
+   * project, key and model) and deletes them; reports and budgets read both, so no result changes.
+   * Returns how many entries were rolled up.
+   */
+  rollUpLedger(before: number): Promise<number>;
+  /** Spike detection: records `anomaly` alerts (once per subject and hour); returns the new ones. */
+  recordSpikes(now: number, config: SpikeConfig): Promise<AlertEvent[]>;
   /** The newest ledger entries first. */
   recentEntries(limit: number): Promise<LedgerEntry[]>;
 

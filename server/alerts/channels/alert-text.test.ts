@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alertLevel, alertSubject, describeAlert, formatAmount, formatInstant } from './alert-text.js';
 import { plainText } from './escape.js';
-import { projectedAlert, thresholdAlert } from './fixtures.test-util.js';
+import { anomalyAlert, projectedAlert, thresholdAlert } from './fixtures.test-util.js';
 
 const facts = (text: ReturnType<typeof describeAlert>) => Object.fromEntries(text.facts.map((f) => [f.label, f.value]));
 
@@ -109,5 +109,33 @@ describe('formatting', () => {
     expect(formatInstant('2026-12-01T05:00:00Z', month, plainText)).toBe('2026-12-01 00:00 UTC-05:00');
     expect(formatInstant('2026-12-01T05:00:00+05:30', { kind: 'total' }, plainText)).toBe('2026-12-01 05:00 UTC+05:30');
     expect(formatInstant('soon<b>', month, (s) => s.replace(/</g, '&lt;'))).toBe('soon&lt;b>');
+  });
+});
+
+describe('anomaly alerts', () => {
+  it('say how far the last hour is above the usual hourly rate', () => {
+    const text = describeAlert(anomalyAlert(), 'en', plainText);
+    expect(text.level).toBe('warning');
+    expect(text.title).toBe('⚡ Alice (user:alice): usage in the last hour is 12.5× the usual hourly rate (baseline 2,000 tokens/h over 24 h)');
+    expect(facts(text)).toEqual({
+      Who: 'Alice (user:alice)',
+      'Last hour': '25,000 tokens',
+      'Usual rate': '2,000 tokens/h over the 24 h before',
+      'Alerts above': '12,000 tokens (6× the usual rate, or the minimum)',
+      'Top users': 'alice (25,000 tokens)',
+      'Top models': 'o3 (25,000 tokens)',
+      'Fired at': '2026-11-22 12:00 UTC',
+    });
+    expect(alertSubject(anomalyAlert(), 'en')).toBe('[lobe-quota] user:alice usage spike: 12.5× the usual hourly rate (25,000 tokens in the last hour)');
+    expect(alertLevel(anomalyAlert())).toBe('warning');
+  });
+
+  it('say it in Chinese, and without a baseline', () => {
+    const none = anomalyAlert({ anomaly: { lastHourTokens: 25_000, baselineHourlyTokens: 0, ratio: null, baselineHours: 24, factor: 6 } });
+    expect(describeAlert(anomalyAlert(), 'zh', plainText).title).toBe(
+      '⚡ Alice（user:alice）最近一小时用量是平时每小时的 12.5×（基线 2,000 tokens/小时，按前 24 小时计）',
+    );
+    expect(describeAlert(none, 'en', plainText).title).toBe('⚡ Alice (user:alice): 25,000 tokens in the last hour, with no usage in the 24 h before');
+    expect(alertSubject(none, 'zh')).toBe('[lobe-quota] user:alice 用量突增：此前没有用量（最近一小时 25,000 tokens）');
   });
 });

@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { windowPeriod, type WindowSpec } from '../../quota/window.js';
-import type { AlertEvent, TopConsumer } from '../alert-event.js';
+import type { AlertEvent, AnomalyFacts, TopConsumer } from '../alert-event.js';
 import { clip, plainText } from './escape.js';
 
 export type Locale = 'en' | 'zh';
@@ -39,6 +39,7 @@ export const TOP_CONSUMERS_SHOWN = 5;
  * zone, anything unparseable) passed through `escape` and clipped, and nothing else.
  */
 export function describeAlert(alert: AlertEvent, locale: Locale, escape: Escaper): AlertText {
+  if (alert.kind === 'anomaly') return describeAnomaly(alert, locale, escape);
   const t = TEXT[locale];
   const level = alertLevel(alert);
   const who = whoText(alert, t, escape);
@@ -79,6 +80,7 @@ export function describeAlert(alert: AlertEvent, locale: Locale, escape: Escaper
 export function alertSubject(alert: AlertEvent, locale: Locale): string {
   const t = TEXT[locale];
   const scope = plainText(clip(alert.scope, 200));
+  if (alert.kind === 'anomaly') return `[lobe-quota] ${t.anomalySubject(scope, anomalyOf(alert))}`;
   const limit = formatAmount(alert.limit, alert.unit);
   const period = windowPeriod(alert.window);
   const subject =
@@ -92,11 +94,46 @@ export function alertSubject(alert: AlertEvent, locale: Locale): string {
 export function alertLevel(alert: AlertEvent): AlertLevel {
   const p = alert.percentage;
   const level: AlertLevel = p >= 100 ? 'exceeded' : p >= 95 ? 'critical' : p >= 80 ? 'warning' : 'notice';
+  // A spike is not a budget running out, but it is worth a look: always a warning.
+  if (alert.kind === 'anomaly') return 'warning';
   return alert.kind === 'projected' && level === 'notice' ? 'warning' : level;
 }
 
+/** An anomaly's numbers; a payload without them (never written so) is read from usage and limit. */
+function anomalyOf(alert: AlertEvent): AnomalyFacts {
+  return alert.anomaly ?? { lastHourTokens: alert.usage, baselineHourlyTokens: 0, ratio: null, baselineHours: 24, factor: 0 };
+}
+
+/** A spike: the last hour against the subject's own usual rate, not against a budget. */
+function describeAnomaly(alert: AlertEvent, locale: Locale, escape: Escaper): AlertText {
+  const t = TEXT[locale];
+  const a = anomalyOf(alert);
+  const who = whoText(alert, t, escape);
+  const facts: AlertFact[] = [
+    { label: t.who, value: who, short: true },
+    { label: t.lastHour, value: formatAmount(a.lastHourTokens, 'tokens'), short: true },
+    { label: t.usualRate, value: t.rateText(TOKENS.format(a.baselineHourlyTokens), a.baselineHours), short: true },
+    { label: t.alertsAbove, value: t.tripText(formatAmount(alert.limit, 'tokens'), a.factor), short: true },
+  ];
+  const users = consumerList(alert.topConsumers, 'user', 'tokens', t, escape);
+  if (users !== null) facts.push({ label: t.topUsers, value: users, short: false });
+  const models = consumerList(alert.topConsumers, 'model', 'tokens', t, escape);
+  if (models !== null) facts.push({ label: t.topModels, value: models, short: false });
+  facts.push({ label: t.firedAt, value: formatInstant(alert.firedAt, alert.window, escape), short: true });
+  return {
+    level: 'warning',
+    title: `${ANOMALY_MARKER} ${t.anomalyTitle(who, a)}`,
+    facts,
+    footer: `lobe-quota · ${t.alert} ${escape(clip(alert.id, 100))}`,
+  };
+}
+
+/** "12.5×"; the ratio carries one decimal. */
+const formatRatio = (ratio: number): string => `${Number.isInteger(ratio) ? ratio : ratio.toFixed(1)}×`;
+
 const MARKERS: Record<AlertLevel, string> = { notice: '🔵', warning: '🟡', critical: '🟠', exceeded: '🔴' };
 const PROJECTED_MARKER = '📈';
+const ANOMALY_MARKER = '⚡';
 
 const TOKENS = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -157,6 +194,14 @@ interface Text {
   projectedTitle(who: string, budget: string): string;
   thresholdSubject(scope: string, percent: string, limit: string, period: string): string;
   projectedSubject(scope: string, limit: string, period: string, at: string | null): string;
+  anomalyTitle(who: string, anomaly: AnomalyFacts): string;
+  anomalySubject(scope: string, anomaly: AnomalyFacts): string;
+  /** "1,000 tokens/h over the 24 h before" */
+  rateText(tokensPerHour: string, hours: number): string;
+  tripText(tokens: string, factor: number): string;
+  lastHour: string;
+  usualRate: string;
+  alertsAbove: string;
   /** The budget as a noun in titles: "the monthly budget" / "每月预算". */
   budgetNoun(window: WindowSpec, escape: Escaper): string;
   /** The budget fact, with its time zone. */
@@ -187,6 +232,17 @@ const TEXT: Record<Locale, Text> = {
     projectedTitle: (who, budget) => `${who} is on track to use up ${budget} before it resets`,
     thresholdSubject: (scope, percent, limit, period) => `${scope} at ${percent} of ${limit} (${period})`,
     projectedSubject: (scope, limit, period, at) => `${scope} projected to use up ${limit} (${period})${at === null ? '' : ` by ${at}`}`,
+    anomalyTitle: (who, a) =>
+      a.ratio === null
+        ? `${who}: ${formatAmount(a.lastHourTokens, 'tokens')} in the last hour, with no usage in the ${a.baselineHours} h before`
+        : `${who}: usage in the last hour is ${formatRatio(a.ratio)} the usual hourly rate (baseline ${TOKENS.format(a.baselineHourlyTokens)} tokens/h over ${a.baselineHours} h)`,
+    anomalySubject: (scope, a) =>
+      `${scope} usage spike: ${a.ratio === null ? 'no usage before' : `${formatRatio(a.ratio)} the usual hourly rate`} (${formatAmount(a.lastHourTokens, 'tokens')} in the last hour)`,
+    rateText: (tokens, hours) => `${tokens} tokens/h over the ${hours} h before`,
+    tripText: (tokens, factor) => `${tokens} (${formatRatio(factor)} the usual rate, or the minimum)`,
+    lastHour: 'Last hour',
+    usualRate: 'Usual rate',
+    alertsAbove: 'Alerts above',
     budgetNoun: (window) => {
       switch (window.kind) {
         case 'rolling':
@@ -229,6 +285,17 @@ const TEXT: Record<Locale, Text> = {
     projectedTitle: (who, budget) => `${who}的${budget}预计将在重置前用完`,
     thresholdSubject: (scope, percent, limit, period) => `${scope} 已用到 ${limit} 的 ${percent}（${period}）`,
     projectedSubject: (scope, limit, period, at) => `${scope} 预计${at === null ? '' : `于 ${at} `}用完 ${limit}（${period}）`,
+    anomalyTitle: (who, a) =>
+      a.ratio === null
+        ? `${who}最近一小时用量 ${formatAmount(a.lastHourTokens, 'tokens')}，此前 ${a.baselineHours} 小时没有用量`
+        : `${who}最近一小时用量是平时每小时的 ${formatRatio(a.ratio)}（基线 ${TOKENS.format(a.baselineHourlyTokens)} tokens/小时，按前 ${a.baselineHours} 小时计）`,
+    anomalySubject: (scope, a) =>
+      `${scope} 用量突增：${a.ratio === null ? '此前没有用量' : `平时每小时的 ${formatRatio(a.ratio)}`}（最近一小时 ${formatAmount(a.lastHourTokens, 'tokens')}）`,
+    rateText: (tokens, hours) => `${tokens} tokens/小时（前 ${hours} 小时）`,
+    tripText: (tokens, factor) => `${tokens}（平时的 ${formatRatio(factor)}，或最低值）`,
+    lastHour: '最近一小时',
+    usualRate: '平时用量',
+    alertsAbove: '告警线',
     budgetNoun: (window) => {
       switch (window.kind) {
         case 'rolling':

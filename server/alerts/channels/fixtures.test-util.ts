@@ -48,3 +48,26 @@ export const projectedAlert = (over: Partial<AlertEvent> = {}): AlertEvent => ({
 
 /** A fixed instant for signing timestamps: 2026-11-22T12:00:00.123Z. */
 export const NOW_MS = Date.parse('2026-11-22T12:00:00.123Z');
+
+/** Alice's last hour at 12.5× her usual rate. */
+export const anomalyAlert = (over: Partial<AlertEvent> = {}): AlertEvent => ({
+  id: 'alt_03',
+  kind: 'anomaly',
+  scope: 'user:alice',
+  subjectName: 'Alice',
+  window: { kind: 'rolling', hours: 1 },
+  threshold: null,
+  percentage: 208.3,
+  usage: 25_000,
+  limit: 12_000,
+  unit: 'tokens',
+  resetsAt: null,
+  firedAt: '2026-11-22T12:00:00.000Z',
+  projectedAt: null,
+  topConsumers: [
+    { kind: 'user', id: 'alice', usage: 25_000 },
+    { kind: 'model', id: 'o3', usage: 25_000 },
+  ],
+  anomaly: { lastHourTokens: 25_000, baselineHourlyTokens: 2_000, ratio: 12.5, baselineHours: 24, factor: 6 },
+  ...over,
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { projectedAlert, thresholdAlert } from './fixtures.test-util.js';
+import { anomalyAlert, projectedAlert, thresholdAlert } from './fixtures.test-util.js';
 import { acceptsAlert, channelConfigSchema, channelConfigsSchema, createChannels, type ChannelConfig } from './index.js';
 
 const hook = 'https://example.com/hook';
@@ -30,6 +30,12 @@ describe('accepts', () => {
     expect(acceptsAlert({ levels: [100] }, projectedAlert())).toBe(false);
     expect(acceptsAlert({ levels: [0, 100] }, projectedAlert())).toBe(true);
     expect(acceptsAlert({ levels: [0] }, thresholdAlert({ threshold: 80 }))).toBe(false);
+  });
+
+  it('treats spike anomalies like projections: level 0', () => {
+    expect(acceptsAlert({}, anomalyAlert())).toBe(true);
+    expect(acceptsAlert({ levels: [100] }, anomalyAlert())).toBe(false);
+    expect(acceptsAlert({ levels: [0] }, anomalyAlert())).toBe(true);
   });
 
   it('needs both scope and level to match', () => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { AlertEvent, AlertKind, TopConsumer } from '../../alerts/alert-event.js';
+import type { Spike, SpikeConfig } from '../../alerts/spikes.js';
 import { crossedThresholds, projectable, projectedExhaustion } from '../../alerts/thresholds.js';
 import type { Budget } from '../../quota/budgets.js';
 import { formatScope, type Scope } from '../../quota/scope.js';
 import { microsToUsd, percentageOf } from '../../quota/status.js';
-import { bucketAt, formatInstant, nextResetAt } from '../../quota/window.js';
+import { bucketAt, formatInstant, nextResetAt, type WindowSpec } from '../../quota/window.js';
 
 export interface AlertOptions {
   /** The channels (by name) an alert goes to, decided when it fires. */
@@ -32,6 +33,12 @@ export interface BudgetMove {
 
 const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
 const HOUR = 3_600_000;
+
+/** A spike's scope is always a subject's ('user:alice'), never 'global'. */
+const subjectScope = (text: string): Scope => {
+  const colon = text.indexOf(':');
+  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
+};
 
 /**
  * Turns budget moves into alert rows, inside the settling transaction. Each alert is unique per
@@ -113,11 +120,50 @@ export class AlertRecorder {
       resetsAt: resetsAt === null ? null : formatInstant(resetsAt, budget.window),
       firedAt: new Date(now).toISOString(),
       projectedAt: projectedAt === null ? null : formatInstant(projectedAt, budget.window),
-      topConsumers: this.topConsumers(budget, now, u.unit),
+      topConsumers: this.topConsumers(budget.scope, budget.window, now, u.unit),
     };
-    const inserted = this.insertAlert.run(event.id, budget.key, event.scope, windowStartOf(budget, now), kind, threshold, now, JSON.stringify(event));
-    if (inserted.changes === 0) return; // fired before in this window
+    this.insert(event, budget.key, windowStartOf(budget, now), threshold, now);
+  }
+
+  /**
+   * One anomaly alert per subject and clock hour (the UNIQUE key), queued like any other. Its
+   * window is the last hour: `usage` is that hour's tokens, `limit` the level they went over.
+   * Returns the event when it is new.
+   */
+  recordAnomaly(spike: Spike, config: SpikeConfig, now: number): AlertEvent | null {
+    const scope = subjectScope(spike.scope);
+    const window: WindowSpec = { kind: 'rolling', hours: 1 };
+    const event: AlertEvent = {
+      id: `alert_${randomUUID()}`,
+      kind: 'anomaly',
+      scope: spike.scope,
+      subjectName: this.nameOf(scope),
+      window,
+      threshold: null,
+      percentage: percentageOf(spike.lastHourTokens, spike.tripTokens),
+      usage: spike.lastHourTokens,
+      limit: spike.tripTokens,
+      unit: 'tokens',
+      resetsAt: null,
+      firedAt: new Date(now).toISOString(),
+      projectedAt: null,
+      topConsumers: this.topConsumers(scope, window, now, 'tokens'),
+      anomaly: {
+        lastHourTokens: spike.lastHourTokens,
+        baselineHourlyTokens: spike.baselineHourlyTokens,
+        ratio: spike.ratio,
+        baselineHours: config.baselineHours,
+        factor: config.factor,
+      },
+    };
+    return this.insert(event, `${spike.scope}|anomaly`, Math.floor(now / HOUR) * HOUR, 0, now) ? event : null;
+  }
+
+  private insert(event: AlertEvent, key: string, windowStart: number, threshold: number, now: number): boolean {
+    const inserted = this.insertAlert.run(event.id, key, event.scope, windowStart, event.kind, threshold, now, JSON.stringify(event));
+    if (inserted.changes === 0) return false; // fired before in this window
     for (const channel of this.options.channelsFor(event)) this.insertDelivery.run(event.id, channel, now);
+    return true;
   }
 
   private nameOf(scope: Scope): string {
@@ -126,12 +172,12 @@ export class AlertRecorder {
   }
 
   /** The three biggest users and models of the window, by the unit that alerted. */
-  private topConsumers(budget: Budget, now: number, unit: 'tokens' | 'usd'): TopConsumer[] {
-    const [from, to] = windowRange(budget, now);
-    const scope = budget.scope;
+  private topConsumers(scope: Scope, window: WindowSpec, now: number, unit: 'tokens' | 'usd'): TopConsumer[] {
+    const [from, to] = windowRange(window, now);
     const consumers: TopConsumer[] = [];
+    const args = scope.kind === 'global' ? [from, to] : [scope.id, from, to];
     for (const kind of ['user', 'model'] as const) {
-      const rows = this.topStatement(scope, kind, unit).all(...(scope.kind === 'global' ? [from, to] : [scope.id, from, to]));
+      const rows = this.topStatement(scope, kind, unit).all(...args, ...args);
       for (const row of rows) consumers.push({ kind, id: row.id, usage: unit === 'usd' ? microsToUsd(row.micros) : row.tokens });
     }
     return consumers;
@@ -142,9 +188,12 @@ export class AlertRecorder {
     const cacheKey = `${column}|${kind}|${unit}`;
     let statement = this.topStatements.get(cacheKey);
     if (!statement) {
+      // The ledger and its rollup (entries past retention, which a total budget still counts).
+      const part = (table: string, at: string) =>
+        `SELECT ${kind === 'user' ? 'user_id' : 'model'} AS id, input_tokens + output_tokens AS tokens, cost_micros AS micros
+         FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${at} >= ? AND ${at} < ?`;
       statement = this.db.prepare<unknown[], { id: string; tokens: number; micros: number }>(
-        `SELECT ${kind === 'user' ? 'user_id' : 'model'} AS id, SUM(input_tokens + output_tokens) AS tokens, SUM(cost_micros) AS micros
-         FROM ledger WHERE ${column === null ? '' : `${column} = ? AND `}at >= ? AND at < ?
+        `SELECT id, SUM(tokens) AS tokens, SUM(micros) AS micros FROM (${part('ledger', 'at')} UNION ALL ${part('ledger_rollup', 'slot_at')})
          GROUP BY 1 ORDER BY ${unit === 'usd' ? 'micros' : 'tokens'} DESC, 1 LIMIT 3`,
       );
       this.topStatements.set(cacheKey, statement);
@@ -164,8 +213,7 @@ export function windowStartOf(budget: Budget, now: number): number {
   return bucketAt(w, now).start;
 }
 
-function windowRange(budget: Budget, now: number): [number, number] {
-  const w = budget.window;
+function windowRange(w: WindowSpec, now: number): [number, number] {
   if (w.kind === 'total') return [0, now + 1];
   if (w.kind === 'rolling') return [now - w.hours * HOUR, now + 1];
   const bucket = bucketAt(w, now);

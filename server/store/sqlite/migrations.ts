@@ -132,20 +132,76 @@ const MIGRATIONS: readonly string[] = [
     input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_micros);
   DROP INDEX ledger_at;
   `,
+  /* 4: anomaly alerts, and the ledger's rollup for retention */ `
+  -- SQLite cannot change a CHECK in place: the alerts table is rebuilt (migrate() turns foreign keys
+  -- off around it and checks them before committing), with the same columns, UNIQUE and index.
+  CREATE TABLE alerts_new (
+    id           TEXT PRIMARY KEY,
+    budget_key   TEXT NOT NULL,      -- for 'anomaly': the subject's scope + '|anomaly'
+    scope        TEXT NOT NULL,
+    window_start INTEGER NOT NULL,   -- for 'anomaly': the hour it fired in (once per subject and hour)
+    kind         TEXT NOT NULL CHECK (kind IN ('threshold', 'projected', 'anomaly')),
+    threshold    INTEGER NOT NULL,   -- percent; 0 for 'projected' and 'anomaly'
+    fired_at     INTEGER NOT NULL,
+    payload      TEXT NOT NULL,
+    UNIQUE (budget_key, window_start, kind, threshold)
+  ) STRICT;
+  INSERT INTO alerts_new SELECT id, budget_key, scope, window_start, kind, threshold, fired_at, payload FROM alerts;
+  DROP TABLE alerts;
+  ALTER TABLE alerts_new RENAME TO alerts;
+  CREATE INDEX alerts_fired ON alerts(fired_at);
+
+  -- Ledger entries past the retention age, summed per 15-minute slot and user, project, key and
+  -- model. Every IANA zone in use today is offset from UTC by whole quarter hours, so any local day,
+  -- week or month (reports, calendar budgets) starts on a slot boundary and sums stay exact.
+  -- project_id is '' for none (not NULL), so the primary key can merge two batches of one slot.
+  CREATE TABLE ledger_rollup (
+    slot_at          INTEGER NOT NULL,  -- start of the slot, epoch ms
+    user_id          TEXT NOT NULL,
+    project_id       TEXT NOT NULL,
+    key_id           TEXT NOT NULL,
+    model            TEXT NOT NULL,
+    requests         INTEGER NOT NULL,
+    input_tokens     INTEGER NOT NULL,
+    output_tokens    INTEGER NOT NULL,
+    cached_tokens    INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    cost_micros      INTEGER NOT NULL,
+    latency_ms       INTEGER NOT NULL,
+    PRIMARY KEY (slot_at, user_id, project_id, key_id, model)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX ledger_rollup_user ON ledger_rollup(user_id, slot_at);
+  CREATE INDEX ledger_rollup_project ON ledger_rollup(project_id, slot_at);
+  CREATE INDEX ledger_rollup_key ON ledger_rollup(key_id, slot_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the database to the newest schema, each step in its own transaction. */
-export function migrate(db: Database): void {
+/**
+ * Brings the database to the newest schema, each step in its own transaction. Foreign keys are off
+ * meanwhile (a pragma that cannot change inside a transaction) so a table can be rebuilt under its
+ * children, as SQLite's own ALTER TABLE procedure does; each step is checked before it commits.
+ * `target` (tests) stops at an older version.
+ */
+export function migrate(db: Database, target = MIGRATIONS.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`database schema ${current} is newer than this lobe-quota (${MIGRATIONS.length}); upgrade lobe-quota`);
   }
-  MIGRATIONS.slice(current).forEach((sql, i) => {
-    db.transaction(() => {
-      db.exec(sql);
-      db.pragma(`user_version = ${current + i + 1}`);
-    })();
-  });
+  if (current >= target) return;
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
+  db.pragma('foreign_keys = OFF');
+  try {
+    MIGRATIONS.slice(current, target).forEach((sql, i) => {
+      db.transaction(() => {
+        db.exec(sql);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`migration ${current + i + 1} broke ${broken.length} foreign keys`);
+        db.pragma(`user_version = ${current + i + 1}`);
+      })();
+    });
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys === 1 ? 'ON' : 'OFF'}`);
+  }
 }

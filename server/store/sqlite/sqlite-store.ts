@@ -15,6 +15,7 @@ import {
   type WindowSpec,
 } from '../../quota/window.js';
 import type { AlertEvent } from '../../alerts/alert-event.js';
+import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type {
   AlertQuery,
   AlertRecord,
@@ -123,8 +124,16 @@ interface QueuedSettle {
   reject: (error: unknown) => void;
 }
 
+/** Retention's rollup slot: a quarter hour, the finest step of any UTC offset in use (see migration 4). */
+export const ROLLUP_SLOT_MS = 15 * 60_000;
+
+/** Entries rolled up per transaction, so retention never holds the writer (and settles) for long. */
+const ROLLUP_BATCH = 5_000;
+
 /** Bounds one group commit, so a burst of settles does not hold the event loop for long. */
 const MAX_SETTLES_PER_COMMIT = 256;
+
+const HOUR_MS = 3_600_000;
 
 /** The ledger column a scope's usage is found under (global: every row). */
 const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
@@ -183,6 +192,7 @@ export class SqliteStore implements Store {
   private readonly defaultThresholds: number[];
   private storedBudgets: Budget[] | null = null;
   private readonly seedStatements = new Map<string, Statement<unknown[], Sums>>();
+  private readonly spikeStatements = new Map<string, Statement<unknown[], { id: string; last: number; base: number }>>();
   private readonly s;
   private readonly book = new HoldBook();
   /** Active keys by secret hash; entries leave when revoked (this process is the only writer). */
@@ -262,6 +272,22 @@ export class SqliteStore implements Store {
       deliveriesOf: db.prepare<[string], { channel: string; state: Delivery['state']; attempts: number; next_attempt_at: number; last_error: string | null; delivered_at: number | null }>(
         'SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY channel',
       ),
+      rollupInRange: db.prepare<[number, number], { one: number }>('SELECT 1 AS one FROM ledger_rollup WHERE slot_at >= ? AND slot_at < ? LIMIT 1'),
+      // One batch of retention: the oldest entries before the cutoff, in a fixed order so that the
+      // sum and the delete in the same transaction see the same rows.
+      rollUp: db.prepare<[number, number], never>(
+        `INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, requests, input_tokens, output_tokens,
+           cached_tokens, reasoning_tokens, cost_micros, latency_ms)
+         SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COUNT(*), SUM(input_tokens),
+           SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_micros), SUM(latency_ms)
+         FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)
+         GROUP BY 1, 2, 3, 4, 5
+         ON CONFLICT (slot_at, user_id, project_id, key_id, model) DO UPDATE SET requests = requests + excluded.requests,
+           input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+           cached_tokens = cached_tokens + excluded.cached_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+           cost_micros = cost_micros + excluded.cost_micros, latency_ms = latency_ms + excluded.latency_ms`,
+      ),
+      deleteRolledUp: db.prepare<[number, number], never>('DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)'),
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -465,9 +491,13 @@ export class SqliteStore implements Store {
     const cacheKey = column ?? 'global';
     let statement = this.seedStatements.get(cacheKey);
     if (!statement) {
-      statement = this.db.prepare<unknown[], Sums>(
+      // The live ledger plus the rollup of entries past retention: a total budget (or any window
+      // reaching back past the cutoff) must still count them when its counter is seeded again.
+      const part = (table: string, at: string) =>
         `SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_micros), 0) AS micros
-         FROM ledger WHERE ${column === null ? '' : `${column} = ? AND `}at >= ? AND at < ?`,
+         FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${at} >= ? AND ${at} < ?`;
+      statement = this.db.prepare<unknown[], Sums>(
+        `SELECT SUM(tokens) AS tokens, SUM(micros) AS micros FROM (${part('ledger', 'at')} UNION ALL ${part('ledger_rollup', 'slot_at')})`,
       );
       this.seedStatements.set(cacheKey, statement);
     }
@@ -477,7 +507,7 @@ export class SqliteStore implements Store {
   private ledgerSums(scope: Scope, start: number, end: number | null): Sums {
     const until = end ?? Number.MAX_SAFE_INTEGER;
     const args = scope.kind === 'global' ? [start, until] : [scope.id, start, until];
-    return this.seedStatement(scope).get(...args) as Sums;
+    return this.seedStatement(scope).get(...args, ...args) as Sums;
   }
 
   /**
@@ -736,11 +766,73 @@ export class SqliteStore implements Store {
     return this.book.list();
   }
 
+  /* ── retention ─────────────────────────────────────────────────────────── */
+
+  /**
+   * Moves ledger entries older than `before` (rounded down to a slot, so a slot is never split
+   * between the two tables) into ledger_rollup, one batch per transaction, yielding to the event
+   * loop between batches. Sums do not change, so counters stay valid and nothing is forgotten.
+   */
+  async rollUpLedger(before: number, batchSize = ROLLUP_BATCH): Promise<number> {
+    const cutoff = Math.floor(before / ROLLUP_SLOT_MS) * ROLLUP_SLOT_MS;
+    let total = 0;
+    for (;;) {
+      const moved = this.db.transaction(() => {
+        this.s.rollUp.run(cutoff, batchSize);
+        return this.s.deleteRolledUp.run(cutoff, batchSize).changes;
+      }).immediate();
+      total += moved;
+      if (moved < batchSize) return total;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /* ── spike detection ───────────────────────────────────────────────────── */
+
+  /**
+   * Records an `anomaly` alert for each user, project and key whose last hour is a spike over its
+   * baseline (see detectSpikes); at most one per subject and clock hour. Returns the new alerts.
+   */
+  async recordSpikes(now: number, config: SpikeConfig): Promise<AlertEvent[]> {
+    if (!config.enabled) return [];
+    const hourAgo = now - HOUR_MS;
+    const from = hourAgo - config.baselineHours * HOUR_MS;
+    const usage: SubjectUsage[] = [];
+    for (const kind of ['user', 'project', 'key'] as const) {
+      const rows = this.spikeStatement(kind).all(hourAgo, hourAgo, from, now + 1, from, now + 1, config.minTokens);
+      for (const r of rows) usage.push({ scope: `${kind}:${r.id}`, lastHourTokens: r.last, baselineTokens: r.base });
+    }
+    const spikes = detectSpikes(usage, config);
+    if (spikes.length === 0) return [];
+    return this.db.transaction(() => spikes.flatMap((spike) => this.alerts.recordAnomaly(spike, config, now) ?? []))();
+  }
+
+  private spikeStatement(kind: 'user' | 'project' | 'key') {
+    let statement = this.spikeStatements.get(kind);
+    if (!statement) {
+      const column = SCOPE_COLUMN[kind];
+      // Only subjects over the floor in the last hour come back; the rollup joins in when the
+      // baseline reaches past retention.
+      statement = this.db.prepare<unknown[], { id: string; last: number; base: number }>(
+        `SELECT id, SUM(CASE WHEN t >= ? THEN tokens ELSE 0 END) AS last, SUM(CASE WHEN t < ? THEN tokens ELSE 0 END) AS base
+         FROM (SELECT ${column} AS id, at AS t, input_tokens + output_tokens AS tokens FROM ledger WHERE at >= ? AND at < ?
+               UNION ALL
+               SELECT ${column}, slot_at, input_tokens + output_tokens FROM ledger_rollup WHERE slot_at >= ? AND slot_at < ?)
+         WHERE id IS NOT NULL AND id != '' GROUP BY id HAVING last > ?`,
+      );
+      this.spikeStatements.set(kind, statement);
+    }
+    return statement;
+  }
+
   /* ── reports ───────────────────────────────────────────────────────────── */
 
   async usageReport(query: UsageQuery): Promise<UsageRow[]> {
     const dimensions = typeof query.groupBy === 'string' ? [query.groupBy] : [...query.groupBy];
-    const statement = this.db.prepare<unknown[], Record<string, string | number>>(usageSql(dimensions));
+    // The rollup is only joined in when retention has put something in the range, so a report on
+    // recent usage runs exactly the ledger-only query it always did.
+    const withRollup = this.s.rollupInRange.get(query.from, query.to) !== undefined;
+    const statement = this.db.prepare<unknown[], Record<string, string | number>>(usageSql(dimensions, withRollup));
     let days: LocalDay[] = [];
     let found: Array<Record<string, string | number>>;
     if (dimensions.includes('day')) {
@@ -753,7 +845,7 @@ export class SqliteStore implements Store {
         return statement.all();
       })();
     } else {
-      found = statement.all(query.from, query.to);
+      found = withRollup ? statement.all(query.from, query.to, query.from, query.to) : statement.all(query.from, query.to);
     }
     return found.map((r) => {
       const values = dimensions.map((d, i) => (d === 'day' ? (days[r[`g${i}`] as number] as LocalDay).day : String(r[`g${i}`])));
@@ -793,6 +885,7 @@ export class SqliteStore implements Store {
     const where: string[] = [];
     const args: unknown[] = [];
     if (query.scope !== undefined) (where.push('a.scope = ?'), args.push(query.scope));
+    if (query.kind !== undefined) (where.push('a.kind = ?'), args.push(query.kind));
     if (query.threshold !== undefined) (where.push('a.threshold = ?'), args.push(query.threshold));
     if (query.windowStart !== undefined) (where.push('a.window_start = ?'), args.push(query.windowStart));
     if (query.state !== undefined) {

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/** What the admin, quota and metrics routes answer on any error (server/http/errors.ts). */
+export const apiErrorSchema = z.strictObject({
+  error: z.strictObject({
+    code: z.enum(['invalid_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'payload_too_large', 'internal_error']),
+    message: z.string().describe('names the field at fault, e.g. "window.timeZone: unknown IANA time zone …"'),
+  }),
+});
+
+/** OpenAI's own error shape, which every `/v1` error takes so that SDKs and LobeChat show it. */
+export const openAIErrorSchema = z.looseObject({
+  error: z.looseObject({
+    message: z.string(),
+    type: z.string().describe('e.g. insufficient_quota, invalid_request_error'),
+    param: z.string().nullable(),
+    code: z.string().nullable(),
+  }),
+});
+
+/** The LobeChat plugin SDK's error answer (`createErrorResponse`). */
+export const pluginErrorSchema = z.looseObject({
+  errorType: z.string().describe('e.g. PluginSettingsInvalid, PluginApiParamsError'),
+  body: z.looseObject({ message: z.string() }),
+});
+
+/** A JSON-RPC error, as `/mcp` answers before the MCP server is reached. */
+export const jsonRpcErrorSchema = z.looseObject({
+  jsonrpc: z.literal('2.0'),
+  error: z.looseObject({ code: z.number().int(), message: z.string() }),
+  id: z.null(),
+});

@@ -1,0 +1,336 @@
+import { z } from 'zod';
+import { alertsQuerySchema } from '../admin/report-routes.js';
+import { createKeyBody, createProjectBody, createUserBody, putBudgetBody } from '../admin/schemas.js';
+import { chatRequestSchema } from '../proxy/chat-completions.js';
+import { embeddingsRequestSchema } from '../proxy/embeddings.js';
+import { responsesRequestSchema } from '../proxy/responses.js';
+import { usageQuerySchema } from '../reports/usage-report.js';
+import { apiErrorSchema, jsonRpcErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
+import { quotaStatusListSchema, quotaStatusSchema } from './quota-status-schema.js';
+
+/**
+ * Every route of the HTTP surface, described once, beside the zod schemas the routes validate with.
+ * A registry rather than `@hono/zod-openapi`: that would mean rewriting every route as an OpenAPI
+ * route; here the routes stay as they are, the schemas are shared by import, and a test compares
+ * this list with the routes the Hono app really has, so neither can drift from the other.
+ */
+
+/** Request bodies, converted as zod's *input* (what a client sends: defaults optional). */
+export const REQUEST_SCHEMAS = {
+  CreateProjectBody: createProjectBody,
+  CreateUserBody: createUserBody,
+  CreateKeyBody: createKeyBody,
+  PutBudgetBody: putBudgetBody,
+  ChatCompletionRequest: chatRequestSchema,
+  ResponsesRequest: responsesRequestSchema,
+  EmbeddingsRequest: embeddingsRequestSchema,
+} satisfies Record<string, z.ZodType>;
+
+/** Answers with a zod schema; the rest are described in words (no schema exists for them yet). */
+export const RESPONSE_SCHEMAS = {
+  QuotaStatus: quotaStatusSchema,
+  QuotaStatusList: quotaStatusListSchema,
+  ApiError: apiErrorSchema,
+  OpenAIError: openAIErrorSchema,
+  PluginError: pluginErrorSchema,
+  JsonRpcError: jsonRpcErrorSchema,
+  Health: z.strictObject({ ok: z.literal(true), store: z.string().describe('the store kind, e.g. sqlite') }),
+} satisfies Record<string, z.ZodType>;
+
+export type RequestSchemaName = keyof typeof REQUEST_SCHEMAS;
+export type ResponseSchemaName = keyof typeof RESPONSE_SCHEMAS;
+
+/**
+ * admin: the admin token. userKey: a personal `lq-` key. quota: either of those. metrics: the admin
+ * token or METRICS_TOKEN. none: public (it holds no one's data).
+ */
+export type Security = 'admin' | 'userKey' | 'quota' | 'metrics' | 'none';
+
+export interface ResponseDoc {
+  description: string;
+  schema?: ResponseSchemaName;
+  /** Defaults to application/json. */
+  contentType?: string;
+}
+
+export interface ParameterDoc {
+  name: string;
+  description: string;
+  required?: boolean;
+}
+
+export interface RouteDoc {
+  method: 'get' | 'post' | 'put' | 'delete';
+  /** OpenAPI form: `/admin/keys/{id}`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  security: Security;
+  pathParams?: ParameterDoc[];
+  /** Query parameters from the zod schema the route parses its query with. */
+  query?: z.ZodObject;
+  /** Words for the query fields whose zod schema carries no `.describe()`. */
+  queryNotes?: Record<string, string>;
+  /** Query parameters of routes that read them by hand. */
+  queryParams?: ParameterDoc[];
+  headers?: ParameterDoc[];
+  body?: { schema: RequestSchemaName; example: unknown };
+  /** A body the route reads as text (not validated by a schema), described by hand. */
+  rawBody?: { contentType: string; description: string; example: string };
+  responses: Record<number, ResponseDoc>;
+}
+
+// Answers that many routes share.
+const error = (description: string): ResponseDoc => ({ description, schema: 'ApiError' });
+const adminErrors = {
+  401: error('missing, unknown or revoked token'),
+  403: error('a user key: only the admin token may call this'),
+} satisfies Record<number, ResponseDoc>;
+const badRequest = error('a field is missing or invalid; the message names it');
+const tooLarge = error('body larger than 64 KiB');
+const openAI = (description: string): ResponseDoc => ({ description, schema: 'OpenAIError' });
+const proxyErrors = {
+  400: openAI('invalid body; the message names the field'),
+  401: openAI('missing, unknown or revoked key'),
+  403: openAI('a personal key naming another user with X-Quota-User'),
+  404: openAI('no upstream serves this model (`model_not_found`)'),
+  413: openAI('body larger than proxy.maxBodyBytes'),
+  429: openAI(
+    'a budget is exhausted (`insufficient_quota`, with Retry-After and x-should-retry: false) or a rate limit is hit (`rate_limit_exceeded`)',
+  ),
+  502: openAI('the upstream failed (costs nothing)'),
+  504: openAI('the upstream did not answer in time (costs nothing)'),
+} satisfies Record<number, ResponseDoc>;
+const proxyHeaders: ParameterDoc[] = [
+  { name: 'X-Quota-User', description: 'with a service key: the end user this request is for' },
+  { name: 'X-Quota-Session', description: 'a session id recorded with the ledger entry, for reports' },
+  { name: 'X-Quota-Tags', description: 'comma-separated key=value tags recorded with the ledger entry, e.g. task=summarize,env=dev' },
+];
+const streamOrJson =
+  'the upstream answer, with x-quota-limit, x-quota-remaining, x-quota-reset and x-quota-unit headers; ' +
+  'an SSE stream (text/event-stream) when `stream` is true';
+const idParam = (what: string): ParameterDoc[] => [{ name: 'id', description: what, required: true }];
+const mcpNotAllowed: ResponseDoc = { description: 'this MCP server is stateless: no stream to open and no session to end; use POST', schema: 'JsonRpcError' };
+
+export const ROUTES: readonly RouteDoc[] = [
+  // --- public ---
+  {
+    method: 'get', path: '/health', summary: 'Liveness', tags: ['service'], security: 'none',
+    responses: { 200: { description: 'the server is up', schema: 'Health' } },
+  },
+  {
+    method: 'get', path: '/openapi.json', summary: 'This OpenAPI document', tags: ['service'], security: 'none',
+    responses: { 200: { description: 'OpenAPI 3.1, generated from the zod schemas the routes validate with' } },
+  },
+  {
+    method: 'get', path: '/docs', summary: 'A readable page of this document', tags: ['service'], security: 'none',
+    responses: { 200: { description: 'an HTML page that renders /openapi.json', contentType: 'text/html' } },
+  },
+  {
+    method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['metrics'], security: 'metrics',
+    description: 'Per budget: used, limit, ratio, reserved, seconds until reset; request, token and cost counters; the proxy’s own latency.',
+    responses: {
+      200: { description: 'Prometheus text exposition format', contentType: 'text/plain' },
+      401: error('missing, unknown or revoked token'),
+      403: error('a user key: /metrics needs the admin token or METRICS_TOKEN'),
+    },
+  },
+
+  // --- admin: the dashboard (server/dashboard) ---
+  {
+    method: 'get', path: '/admin', summary: 'The operators’ dashboard page', tags: ['admin'], security: 'none',
+    description: 'The page holds no data: it asks for the admin token and calls the admin API with it.',
+    responses: { 200: { description: 'an HTML page', contentType: 'text/html' } },
+  },
+  {
+    method: 'get', path: '/admin/outcomes', summary: 'Settled requests by outcome', tags: ['admin', 'reports'], security: 'admin',
+    queryParams: [
+      { name: 'from', description: 'ISO 8601 with offset; default: the start of this month (UTC)' },
+      { name: 'to', description: 'ISO 8601 with offset; default: now' },
+    ],
+    responses: { 200: { description: 'counts by outcome (ok, refused, cut off, upstream error, client abort)' }, 400: badRequest, ...adminErrors },
+  },
+
+  // --- admin: directory ---
+  {
+    method: 'post', path: '/admin/projects', summary: 'Create a project', tags: ['admin'], security: 'admin',
+    body: { schema: 'CreateProjectBody', example: { id: 'research', name: 'Research' } },
+    responses: { 201: { description: 'the project' }, 400: badRequest, ...adminErrors, 409: error('the id is taken'), 413: tooLarge },
+  },
+  {
+    method: 'get', path: '/admin/projects', summary: 'List projects', tags: ['admin'], security: 'admin',
+    responses: { 200: { description: '`{"projects": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'post', path: '/admin/users', summary: 'Create a user', tags: ['admin'], security: 'admin',
+    body: { schema: 'CreateUserBody', example: { id: 'alice', name: 'Alice', projectId: 'research' } },
+    responses: {
+      201: { description: 'the user' }, 400: badRequest, ...adminErrors,
+      404: error('unknown projectId'), 409: error('the id is taken'), 413: tooLarge,
+    },
+  },
+  {
+    method: 'get', path: '/admin/users', summary: 'List users', tags: ['admin'], security: 'admin',
+    responses: { 200: { description: '`{"users": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'get', path: '/admin/users/{id}', summary: 'One user', tags: ['admin'], security: 'admin',
+    pathParams: idParam('the user id'),
+    responses: { 200: { description: 'the user' }, ...adminErrors, 404: error('no such user') },
+  },
+  {
+    method: 'post', path: '/admin/keys', summary: 'Create a key (its secret is shown once)', tags: ['admin'], security: 'admin',
+    body: { schema: 'CreateKeyBody', example: { userId: 'alice', name: 'laptop' } },
+    responses: {
+      201: { description: '`{"id", "key": "lq-…", "prefix", …}`: the only time the secret is shown' },
+      400: badRequest, ...adminErrors, 404: error('unknown userId'), 413: tooLarge,
+    },
+  },
+  {
+    method: 'get', path: '/admin/keys', summary: 'List keys (never their secrets)', tags: ['admin'], security: 'admin',
+    queryParams: [{ name: 'userId', description: 'only this user’s keys' }],
+    responses: { 200: { description: '`{"keys": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'delete', path: '/admin/keys/{id}', summary: 'Revoke a key (it stops working at once)', tags: ['admin'], security: 'admin',
+    pathParams: idParam('the key id (key_…)'),
+    responses: { 200: { description: 'the revoked key' }, ...adminErrors, 404: error('no such key') },
+  },
+
+  // --- admin: budgets ---
+  {
+    method: 'put', path: '/admin/budgets', summary: 'Create or replace a budget', tags: ['admin'], security: 'admin',
+    description: 'One budget per scope and window period; a second PUT for the same pair replaces the first.',
+    body: {
+      schema: 'PutBudgetBody',
+      example: { scope: 'user:alice', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 100000 },
+    },
+    responses: {
+      200: { description: 'the budget, replaced' }, 201: { description: 'the budget, created' },
+      400: badRequest, ...adminErrors, 404: error('the scope’s subject does not exist'), 413: tooLarge,
+    },
+  },
+  {
+    method: 'get', path: '/admin/budgets', summary: 'List budgets and the config’s defaults', tags: ['admin'], security: 'admin',
+    responses: { 200: { description: '`{"budgets": […], "defaults": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'delete', path: '/admin/budgets/{id}', summary: 'Delete a budget', tags: ['admin'], security: 'admin',
+    pathParams: idParam('the budget id'),
+    responses: { 200: { description: 'the deleted budget' }, ...adminErrors, 404: error('no such budget') },
+  },
+
+  // --- admin: reports ---
+  {
+    method: 'get', path: '/admin/usage', summary: 'Usage report (JSON or CSV)', tags: ['admin', 'reports'], security: 'admin',
+    description: 'Grouped by one dimension or two comma-separated (`user,model`); the range defaults to this month so far in `tz`.',
+    query: usageQuerySchema,
+    queryNotes: {
+      groupBy: 'user, project, key, model or day, or two of them comma-separated (user,model); default user',
+      from: 'ISO 8601 with offset; default: the start of this month in tz',
+      to: 'ISO 8601 with offset, exclusive; default: now',
+      tz: 'IANA time zone of day buckets and of the default range; default UTC',
+      format: 'json (default) or csv',
+    },
+    responses: {
+      200: { description: '`{"groupBy", "from", "to", "rows": […], "totals"}`, or CSV with `format=csv`' },
+      400: badRequest, ...adminErrors,
+    },
+  },
+  {
+    method: 'get', path: '/admin/holds', summary: 'Reservations of requests in flight', tags: ['admin', 'reports'], security: 'admin',
+    responses: { 200: { description: '`{"holds": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'get', path: '/admin/alerts', summary: 'Alerts, newest first, with their deliveries', tags: ['admin', 'reports'], security: 'admin',
+    query: alertsQuerySchema,
+    queryNotes: {
+      scope: 'global, project:ID, user:ID or key:ID',
+      level: 'a threshold percent, projected or anomaly',
+      window: 'the start of the budget window the alerts belong to (ISO, as listed in windowStart)',
+      state: 'pending or delivered',
+      limit: 'at most this many (default 100)',
+    },
+    responses: { 200: { description: '`{"alerts": […]}`' }, 400: badRequest, ...adminErrors },
+  },
+
+  // --- quota ---
+  {
+    method: 'get', path: '/quota', summary: 'Quota status', tags: ['quota'], security: 'quota',
+    description: 'A user key: its own status, the binding budget on top. The admin token: every subject.',
+    responses: {
+      200: { description: 'a user key’s own status (the admin token gets `{"subjects": [QuotaStatus…]}`, schema QuotaStatusList)', schema: 'QuotaStatus' },
+      401: error('missing, unknown or revoked token'),
+    },
+  },
+  {
+    method: 'get', path: '/quota/{subject}', summary: 'Quota status of one subject', tags: ['quota'], security: 'quota',
+    pathParams: [{ name: 'subject', description: '`user:ID`, `project:ID`, `key:ID`, `global`, or a bare user id', required: true }],
+    responses: {
+      200: { description: 'the subject’s status', schema: 'QuotaStatus' },
+      400: error('not a subject'),
+      401: error('missing, unknown or revoked token'),
+      403: error('a user key naming anyone but itself or its own user'),
+      404: error('no such subject'),
+    },
+  },
+
+  // --- proxy ---
+  {
+    method: 'post', path: '/v1/chat/completions', summary: 'OpenAI chat completions, metered', tags: ['proxy'], security: 'userKey',
+    headers: proxyHeaders,
+    body: { schema: 'ChatCompletionRequest', example: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }] } },
+    responses: { 200: { description: streamOrJson }, ...proxyErrors },
+  },
+  {
+    method: 'post', path: '/v1/responses', summary: 'OpenAI Responses API, metered', tags: ['proxy'], security: 'userKey',
+    headers: proxyHeaders,
+    body: { schema: 'ResponsesRequest', example: { model: 'gpt-4o-mini', input: 'Hello' } },
+    responses: { 200: { description: streamOrJson }, ...proxyErrors },
+  },
+  {
+    method: 'post', path: '/v1/embeddings', summary: 'OpenAI embeddings, metered', tags: ['proxy'], security: 'userKey',
+    headers: proxyHeaders,
+    body: { schema: 'EmbeddingsRequest', example: { model: 'text-embedding-3-small', input: 'Hello' } },
+    responses: { 200: { description: 'the upstream answer, with the x-quota-* headers' }, ...proxyErrors },
+  },
+  {
+    method: 'get', path: '/v1/models', summary: 'The upstreams’ models', tags: ['proxy'], security: 'userKey',
+    responses: { 200: { description: 'OpenAI’s `{"object": "list", "data": […]}`' }, 401: proxyErrors[401], 502: proxyErrors[502] },
+  },
+
+  // --- LobeChat plugin and MCP ---
+  {
+    method: 'get', path: '/manifest.json', summary: 'The LobeChat plugin manifest (CORS open)', tags: ['plugin'], security: 'none',
+    responses: { 200: { description: 'the manifest, with absolute URLs from PUBLIC_URL or the request’s origin' } },
+  },
+  {
+    method: 'post', path: '/plugin/check-quota', summary: 'checkQuota, called by LobeChat’s plugin gateway', tags: ['plugin'], security: 'none',
+    description: 'The identity is the `lq-` key in the plugin settings header, not an Authorization header.',
+    headers: [{ name: 'X-Lobe-Plugin-Settings', description: 'JSON: `{"apiKey": "lq-…"}`', required: true }],
+    rawBody: { contentType: 'text/plain', description: 'the tool-call arguments as JSON text: `{}` or nothing', example: '{}' },
+    responses: {
+      200: { description: 'the key’s own /quota status', schema: 'QuotaStatus' },
+      422: {
+        description: 'PluginSettingsInvalid (no key, not an lq- key, unknown or revoked) or PluginApiParamsError (arguments not a JSON object)',
+        schema: 'PluginError',
+      },
+      405: { description: 'MethodNotAllowed: only POST (any other method)', schema: 'PluginError' },
+    },
+  },
+  {
+    method: 'post', path: '/mcp', summary: 'MCP over streamable HTTP (stateless): tool check_quota', tags: ['plugin'], security: 'userKey',
+    rawBody: {
+      contentType: 'application/json',
+      description: 'a JSON-RPC message of the Model Context Protocol',
+      example: '{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}',
+    },
+    responses: {
+      200: { description: 'the JSON-RPC answer' },
+      401: { description: 'missing, unknown or revoked key, or the admin token', schema: 'JsonRpcError' },
+    },
+  },
+  { method: 'get', path: '/mcp', summary: 'Not supported (stateless server)', tags: ['plugin'], security: 'none', responses: { 405: mcpNotAllowed } },
+  { method: 'delete', path: '/mcp', summary: 'Not supported (stateless server)', tags: ['plugin'], security: 'none', responses: { 405: mcpNotAllowed } },
+];
