@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ADMIN_TOKEN_PREFIX, bearerToken, hashSecret, USER_KEY_PREFIX } from '../server/auth/secrets.js';
 import type { AppEnv, Services } from '../server/http/app-env.js';
 import { ownQuotaStatus } from '../server/quota/own-status.js';
+import { budgetStatusLooseSchema, quotaStatusLooseSchema } from '../server/quota/quota-status-schema.js';
 import type { KeyIdentity } from '../server/store/types.js';
 import { quotaMarkdown } from './quota-markdown.js';
 
@@ -97,42 +98,12 @@ function jsonRpcError(status: number, code: number, message: string, headers: Re
   });
 }
 
-const levelSchema = z.enum(['normal', 'warning', 'critical', 'exceeded']);
-
 /**
- * The `/quota` JSON as an MCP output schema. Objects are loose: clients validate structured content
- * against this, and a field added to `/quota` later must not make every call fail validation.
+ * The `/quota` JSON as the tool's output schema: the loose variant, so a field added to `/quota`
+ * later does not make clients' validation of every call fail.
  */
-export const budgetOutputSchema = z.looseObject({
-  id: z.string(),
-  scope: z.string().describe('global, project:ID, user:ID or key:ID'),
-  window: z
-    .looseObject({ kind: z.enum(['day', 'week', 'month', 'rolling', 'total']) })
-    .describe('day/week/month carry timeZone (IANA); rolling carries hours; total never resets'),
-  usedTokens: z.number(),
-  reservedTokens: z.number().describe('held by requests still running'),
-  limitTokens: z.number().nullable(),
-  remainingTokens: z.number().nullable(),
-  usedUsd: z.number(),
-  reservedUsd: z.number(),
-  limitUsd: z.number().nullable(),
-  remainingUsd: z.number().nullable(),
-  percentage: z.number().describe('of the unit nearest to its limit; one decimal'),
-  status: levelSchema,
-  resetsAt: z.string().nullable().describe('ISO 8601 with offset; null for rolling and all-time windows'),
-});
-
-export const quotaOutputSchema = z.looseObject({
-  subject: z.looseObject({ kind: z.enum(['global', 'project', 'user', 'key']), id: z.string(), name: z.string() }),
-  usage: z.number().nullable().describe('used in the binding budget (the one nearest to its limit); null without budgets'),
-  limit: z.number().nullable(),
-  unit: z.enum(['tokens', 'usd']).nullable(),
-  percentage: z.number().nullable(),
-  remaining: z.number().nullable().describe('limit minus used minus held by running requests'),
-  status: levelSchema.describe('normal, warning (from 80 %), critical (from 95 %) or exceeded (100 %)'),
-  nextReset: z.string().nullable().describe('ISO 8601 with offset; null when the binding budget has no fixed reset'),
-  budgets: z.array(budgetOutputSchema).describe('every budget that applies: key, user, project and global'),
-});
+export const quotaOutputSchema = quotaStatusLooseSchema;
+export const budgetOutputSchema = budgetStatusLooseSchema;
 
 export const CHECK_QUOTA_DESCRIPTION =
   "Shows the user's own LLM quota in lobe-quota: how much of their token or dollar budget is used, " +

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CARD_CSP } from '../../plugin/card-route.js';
 import { testService, userWithKey } from '../testing/harness.js';
 import { openApiDocument } from './openapi-document.js';
-import { quotaStatusListSchema, quotaStatusSchema } from './quota-status-schema.js';
+import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-schema.js';
 import { REQUEST_SCHEMAS, ROUTES } from './routes-registry.js';
 
 type Json = Record<string, unknown>;

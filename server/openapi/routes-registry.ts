@@ -6,7 +6,7 @@ import { embeddingsRequestSchema } from '../proxy/embeddings.js';
 import { responsesRequestSchema } from '../proxy/responses.js';
 import { usageQuerySchema } from '../reports/usage-report.js';
 import { apiErrorSchema, jsonRpcErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
-import { quotaStatusListSchema, quotaStatusSchema } from './quota-status-schema.js';
+import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-schema.js';
 
 /**
  * Every route of the HTTP surface, described once, beside the zod schemas the routes validate with.
