@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
 import type { AppEnv } from '../server/http/app-env.js';
+import { staticFile } from '../server/http/static-file.js';
 import { projectRoot } from './project-root.js';
 
 /**
@@ -19,25 +19,10 @@ export const CARD_CSP = [
   "form-action 'none'",
 ].join('; ');
 
-const FILES = {
-  'card.html': 'text/html; charset=utf-8',
-  'card.js': 'text/javascript; charset=utf-8',
-  'card.css': 'text/css; charset=utf-8',
-} as const;
-
 /** `GET /plugin/card.html|js|css`: the plugin card LobeChat shows in its iframe, from `public/`. */
 export function cardRoutes(publicDir: string = path.join(projectRoot(), 'public')) {
-  const app = new Hono<AppEnv>();
-  for (const [name, type] of Object.entries(FILES)) {
-    app.get(`/plugin/${name}`, async (c) => {
-      // Read on each request: three small files, fetched once per card, and edits show at once.
-      const body = await readFile(path.join(publicDir, name));
-      c.header('content-type', type);
-      c.header('cache-control', 'no-cache');
-      c.header('x-content-type-options', 'nosniff');
-      if (name === 'card.html') c.header('content-security-policy', CARD_CSP);
-      return c.body(body);
-    });
-  }
-  return app;
+  return new Hono<AppEnv>()
+    .get('/plugin/card.html', staticFile(path.join(publicDir, 'card.html'), { 'content-security-policy': CARD_CSP }))
+    .get('/plugin/card.js', staticFile(path.join(publicDir, 'card.js')))
+    .get('/plugin/card.css', staticFile(path.join(publicDir, 'card.css')));
 }

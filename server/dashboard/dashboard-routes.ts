@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { DateTime } from 'luxon';
@@ -7,6 +6,7 @@ import { projectRoot } from '../../plugin/project-root.js';
 import type { AppEnv, Services } from '../http/app-env.js';
 import { authenticate, requireAdmin } from '../http/authenticate.js';
 import { ApiError } from '../http/errors.js';
+import { staticFile } from '../http/static-file.js';
 import { queryOf } from '../http/validate.js';
 import { countOutcomes, OUTCOME_SCAN_LIMIT } from './outcomes.js';
 
@@ -21,24 +21,23 @@ export const DASHBOARD_CSP = [
   "form-action 'none'",
 ].join('; ');
 
-const JS = 'text/javascript; charset=utf-8';
-const CSS = 'text/css; charset=utf-8';
-
 /**
  * The static files, by the exact path they are served at. They hold no data (the page asks for the
  * admin token and calls the admin API with it), so they are the only `/admin` paths without auth.
  */
-function staticFiles(root: string): Record<string, { file: string; type: string }> {
+function staticFiles(root: string): Record<string, string> {
   const pub = path.join(root, 'public');
   const uplot = path.join(root, 'node_modules', 'uplot', 'dist');
   return {
-    '/admin': { file: path.join(pub, 'dashboard.html'), type: 'text/html; charset=utf-8' },
-    '/admin/dashboard.js': { file: path.join(pub, 'dashboard.js'), type: JS },
-    '/admin/dashboard.css': { file: path.join(pub, 'dashboard.css'), type: CSS },
-    '/admin/vendor/uPlot.iife.min.js': { file: path.join(uplot, 'uPlot.iife.min.js'), type: JS },
-    '/admin/vendor/uPlot.min.css': { file: path.join(uplot, 'uPlot.min.css'), type: CSS },
+    '/admin': path.join(pub, 'dashboard.html'),
+    '/admin/dashboard.js': path.join(pub, 'dashboard.js'),
+    '/admin/dashboard.css': path.join(pub, 'dashboard.css'),
+    '/admin/vendor/uPlot.iife.min.js': path.join(uplot, 'uPlot.iife.min.js'),
+    '/admin/vendor/uPlot.min.css': path.join(uplot, 'uPlot.min.css'),
   };
 }
+
+const PAGE_HEADERS = { 'content-security-policy': DASHBOARD_CSP, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' };
 
 const instant = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const outcomesQuerySchema = z.object({ from: instant.optional(), to: instant.optional() });
@@ -50,19 +49,8 @@ const outcomesQuerySchema = z.object({ from: instant.optional(), to: instant.opt
  */
 export function dashboardRoutes(services: Services, root: string = projectRoot()) {
   const app = new Hono<AppEnv>();
-  for (const [route, { file, type }] of Object.entries(staticFiles(root))) {
-    app.get(route, async (c) => {
-      const body = await readFile(file);
-      c.header('content-type', type);
-      c.header('cache-control', 'no-cache');
-      c.header('x-content-type-options', 'nosniff');
-      if (route === '/admin') {
-        c.header('content-security-policy', DASHBOARD_CSP);
-        c.header('referrer-policy', 'no-referrer');
-        c.header('x-frame-options', 'DENY');
-      }
-      return c.body(body);
-    });
+  for (const [route, file] of Object.entries(staticFiles(root))) {
+    app.get(route, staticFile(file, route === '/admin' ? PAGE_HEADERS : {}));
   }
   app.get('/admin/outcomes', authenticate(services), requireAdmin, async (c) => {
     const q = queryOf(c, outcomesQuerySchema);
