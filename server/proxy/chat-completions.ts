@@ -5,7 +5,7 @@ import type { UpstreamUsage } from './meter.js';
 import { readJsonBody } from './request-body.js';
 import type { StreamSink } from './response-sink.js';
 import { SSE_DONE, sseData, SseSplitter } from './sse.js';
-import { finishWholeAnswer, isEventStream, sendUpstream, startStream, usageCount } from './upstream-answer.js';
+import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
 import type { UpstreamResponse } from './upstream-call.js';
 
 const maxTokensField = z.number().int().min(1).nullable().optional();
@@ -41,23 +41,15 @@ export function upstreamChatBody(request: ChatRequest, outputLimit: number, want
   return body;
 }
 
+const CHAT_USAGE_FIELDS = {
+  input: 'prompt_tokens',
+  output: 'completion_tokens',
+  inputDetails: 'prompt_tokens_details',
+  outputDetails: 'completion_tokens_details',
+};
+
 /** OpenAI's chat usage object, as the ledger wants it. */
-export function chatUsage(usage: unknown): UpstreamUsage | null {
-  if (typeof usage !== 'object' || usage === null) return null;
-  const u = usage as {
-    prompt_tokens?: unknown;
-    completion_tokens?: unknown;
-    prompt_tokens_details?: { cached_tokens?: unknown } | null;
-    completion_tokens_details?: { reasoning_tokens?: unknown } | null;
-  };
-  if (typeof u.prompt_tokens !== 'number' && typeof u.completion_tokens !== 'number') return null;
-  return {
-    inputTokens: usageCount(u.prompt_tokens),
-    outputTokens: usageCount(u.completion_tokens),
-    cachedTokens: usageCount(u.prompt_tokens_details?.cached_tokens),
-    reasoningTokens: usageCount(u.completion_tokens_details?.reasoning_tokens),
-  };
-}
+export const chatUsage = (usage: unknown): UpstreamUsage | null => readUsage(usage, CHAT_USAGE_FIELDS);
 
 interface ChunkDelta {
   content?: unknown;

@@ -5,7 +5,7 @@ import type { UpstreamUsage } from './meter.js';
 import { readJsonBody } from './request-body.js';
 import type { StreamSink } from './response-sink.js';
 import { sseNamed, SseSplitter, type SseEvent } from './sse.js';
-import { finishWholeAnswer, isEventStream, sendUpstream, startStream, usageCount } from './upstream-answer.js';
+import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
 import type { UpstreamResponse } from './upstream-call.js';
 
 /** What the proxy reads of a Responses API request; everything else passes through untouched. */
@@ -33,23 +33,15 @@ export function upstreamResponsesBody(request: ResponsesRequest, outputLimit: nu
   return body;
 }
 
+const RESPONSES_USAGE_FIELDS = {
+  input: 'input_tokens',
+  output: 'output_tokens',
+  inputDetails: 'input_tokens_details',
+  outputDetails: 'output_tokens_details',
+};
+
 /** The Responses API usage object, as the ledger wants it. */
-export function responsesUsage(usage: unknown): UpstreamUsage | null {
-  if (typeof usage !== 'object' || usage === null) return null;
-  const u = usage as {
-    input_tokens?: unknown;
-    output_tokens?: unknown;
-    input_tokens_details?: { cached_tokens?: unknown } | null;
-    output_tokens_details?: { reasoning_tokens?: unknown } | null;
-  };
-  if (typeof u.input_tokens !== 'number' && typeof u.output_tokens !== 'number') return null;
-  return {
-    inputTokens: usageCount(u.input_tokens),
-    outputTokens: usageCount(u.output_tokens),
-    cachedTokens: usageCount(u.input_tokens_details?.cached_tokens),
-    reasoningTokens: usageCount(u.output_tokens_details?.reasoning_tokens),
-  };
-}
+export const responsesUsage = (usage: unknown): UpstreamUsage | null => readUsage(usage, RESPONSES_USAGE_FIELDS);
 
 /** Stream events whose `delta` string is generated output, counted as it arrives. */
 export const OUTPUT_DELTA_EVENTS: ReadonlySet<string> = new Set([

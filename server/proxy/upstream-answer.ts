@@ -8,6 +8,31 @@ import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstr
 /** A token count from an upstream usage object: a whole number ≥ 0, or 0 when absent or odd. */
 export const usageCount = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 
+/** Where an API puts its token counts: chat uses prompt/completion, the Responses API input/output. */
+export interface UsageFields {
+  input: string;
+  output: string;
+  inputDetails: string;
+  outputDetails: string;
+}
+
+/**
+ * An upstream usage object as the ledger wants it; null when it carries neither count. Cached
+ * tokens are part of the input, reasoning tokens part of the output, as OpenAI reports them.
+ */
+export function readUsage(usage: unknown, fields: UsageFields): UpstreamUsage | null {
+  if (typeof usage !== 'object' || usage === null) return null;
+  const u = usage as Record<string, unknown>;
+  if (typeof u[fields.input] !== 'number' && typeof u[fields.output] !== 'number') return null;
+  const details = (key: string) => (typeof u[key] === 'object' && u[key] !== null ? (u[key] as Record<string, unknown>) : {});
+  return {
+    inputTokens: usageCount(u[fields.input]),
+    outputTokens: usageCount(u[fields.output]),
+    cachedTokens: usageCount(details(fields.inputDetails).cached_tokens),
+    reasoningTokens: usageCount(details(fields.outputDetails).reasoning_tokens),
+  };
+}
+
 /** Sends an admitted request upstream; when that fails the hold goes back before the error does. */
 export async function sendUpstream(admitted: AdmittedRequest, path: string, body: unknown, signal?: AbortSignal): Promise<UpstreamResponse> {
   try {
