@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
@@ -10,6 +9,7 @@ import { Meter } from './meter.js';
 import { OpenAIError } from './openai-error.js';
 import type { PriceBook } from './pricing.js';
 import { quotaHeaders } from './quota-headers.js';
+import { newRequestId } from './request-id.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { quotaRefusal, rateRefusal } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
@@ -124,7 +124,7 @@ async function admitAs(
   const admitted = await Meter.admit(
     { store, clock, metrics: services.metrics, holdTtlMs: config.holdTtlMs, leaseTokens: config.proxy.leaseTokens },
     {
-      holdId: `req_${randomUUID()}`,
+      holdId: newRequestId(clock.now()),
       subject,
       model,
       promptTokens,
