@@ -7,13 +7,31 @@ import { OpenAIError } from './openai-error.js';
 const END_USER_HEADER = 'x-quota-user';
 
 /**
+ * SHA-256 of the keys seen lately. Hashing costs more than the rest of identifying a request, and
+ * a key's hash never changes, so this memo needs no invalidation (revocation is the store's: a
+ * revoked key's hash finds no identity). Bounded: cleared whole when full, like the store's cache.
+ */
+const recentKeyHashes = new Map<string, string>();
+const RECENT_KEY_HASHES_MAX = 10_000;
+
+function keyHash(token: string): string {
+  let hash = recentKeyHashes.get(token);
+  if (hash === undefined) {
+    hash = hashSecret(token);
+    if (recentKeyHashes.size >= RECENT_KEY_HASHES_MAX) recentKeyHashes.clear();
+    recentKeyHashes.set(token, hash);
+  }
+  return hash;
+}
+
+/**
  * Who pays for a request: the key's user, or — for a service key only — the end user it names in
  * `X-Quota-User` (or the body's OpenAI `user` field). An ordinary key naming someone is refused:
  * otherwise anyone could spend a colleague's budget.
  */
 export async function identify(c: Context, store: Store, bodyUser: unknown): Promise<RequestSubject> {
   const token = bearerToken(c.req.header('authorization'));
-  const identity = token?.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(hashSecret(token)) : null;
+  const identity = token?.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(keyHash(token)) : null;
   if (!identity) {
     throw new OpenAIError(
       401,

@@ -67,6 +67,8 @@ export interface TokenCounterOptions {
 }
 
 export const DEFAULT_CACHE_SIZE = 10_000;
+/** Items whose JSON is at most this long are cached under the JSON itself, longer ones under its sha1. */
+const KEY_TEXT_MAX = 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Encodings
@@ -282,6 +284,20 @@ function responsesItemTokens(encoding: TokenEncoding, item: unknown): number {
 // ---------------------------------------------------------------------------------------------
 // The counter
 
+/** A cache key part for a text: the text itself when short, else its sha1 (tagged, so neither can pass for the other). */
+const shortOrHashed = (text: string): string =>
+  text.length <= KEY_TEXT_MAX ? `t:${text}` : `h:${createHash('sha1').update(text).digest('base64')}`;
+
+const PLAIN_ROLES = new Set(['system', 'developer', 'user', 'assistant']);
+
+/** `{role, content}` and nothing else, with a known role (so the role cannot run into the key's text) and text content. */
+function isPlainTextMessage(message: unknown): message is { role: string; content: string } {
+  if (!isRecord(message) || typeof message.content !== 'string' || typeof message.role !== 'string' || !PLAIN_ROLES.has(message.role)) return false;
+  let fields = 0;
+  for (const _ in message) fields++;
+  return fields === 2;
+}
+
 class LruCounts {
   private readonly map = new Map<string, number>();
   hits = 0;
@@ -320,13 +336,24 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
 
   /**
    * The count of one item (a message, a tools block, …), cached under its encoding, its kind and
-   * a sha1 of its JSON so that a conversation's repeated history is counted once.
+   * its JSON so that a conversation's repeated history is counted once. A short JSON is its own
+   * key (a Map hashes a short string faster than sha1 can be set up); a long one goes by its sha1,
+   * so the cache never holds more than ~KEY_TEXT_MAX characters per entry.
    */
   const cached = (encoding: TokenEncoding, kind: string, item: unknown, count: () => number): number => {
     const json = safeJson(item);
     if (json === '') return count();
-    const hash = createHash('sha1').update(json).digest('base64');
-    return cache.through(`${encoding}:${kind}:${hash}`, count);
+    return cache.through(`${encoding}:${kind}:${shortOrHashed(json)}`, count);
+  };
+
+  /**
+   * A chat message: a plain one (`{role, content}` with a text content, most of any conversation)
+   * is keyed by its role and text without writing its JSON; anything else goes through `cached`.
+   */
+  const cachedMessage = (encoding: TokenEncoding, message: unknown): number => {
+    const count = () => chatMessageTokens(encoding, message);
+    if (!isPlainTextMessage(message)) return cached(encoding, 'chat', message, count);
+    return cache.through(`${encoding}:chat-text:${message.role}:${shortOrHashed(message.content)}`, count);
   };
 
   /** A JSON-schema-like block (tools, functions, response formats): its JSON text, cached. */
@@ -350,7 +377,7 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
       let total = REPLY_PRIMING_TOKENS;
       if (Array.isArray(body.messages)) {
         for (const message of body.messages) {
-          total += cached(encoding, 'chat', message, () => chatMessageTokens(encoding, message));
+          total += cachedMessage(encoding, message);
         }
       } else {
         total += countValue(encoding, body.messages);
