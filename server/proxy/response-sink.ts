@@ -19,8 +19,23 @@ export interface StreamSink {
   readonly response: Response;
 }
 
+const outgoingOf = (c: Context): ServerResponse | undefined => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+
+/**
+ * Sends a whole answer. On @hono/node-server it goes straight to the socket's response, without a
+ * web Response and Headers to build and take apart again for every request; elsewhere (tests with
+ * `app.request`) as a Response.
+ */
+export function sendWhole(c: Context, status: number, headers: Record<string, string>, body: Buffer): Response {
+  const outgoing = outgoingOf(c);
+  if (!outgoing) return c.body(Uint8Array.from(body), status as 200, headers);
+  outgoing.writeHead(status, { ...headers, 'content-length': String(body.length) });
+  outgoing.end(body);
+  return RESPONSE_ALREADY_SENT;
+}
+
 export function streamSinkFor(c: Context): StreamSink {
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = outgoingOf(c);
   return outgoing ? nodeSink(outgoing) : webSink();
 }
 

@@ -106,13 +106,11 @@ export function responses(services: ProxyServices) {
     // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
     const abort = streaming ? new AbortController() : null;
     services.metrics.observeAddedLatency(receivedAt);
-    const response = await sendUpstream(admitted, '/responses', upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput), abort?.signal);
+    const response = await sendUpstream(admitted, '/responses', JSON.stringify(upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput)), abort?.signal);
     if (!abort || !isEventStream(streaming, response)) {
-      return finishWholeAnswer(c, admitted, response, (json) => {
-        const body = (typeof json === 'object' && json !== null ? json : {}) as { usage?: unknown; output?: unknown };
-        const usage = responsesUsage(body.usage);
-        const estimate = usage ? 0 : responseOutputText(body.output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0);
-        return { usage, estimate };
+      return finishWholeAnswer(c, admitted, response, {
+        usageOf: responsesUsage,
+        estimateOf: (answer) => responseOutputText((answer as { output?: unknown }).output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0),
       });
     }
     const sink = startStream(c, admitted, response);

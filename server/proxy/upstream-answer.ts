@@ -2,7 +2,8 @@ import type { Context } from 'hono';
 import type { AdmittedRequest } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
 import { OpenAIError, renderOpenAIError } from './openai-error.js';
-import { streamSinkFor, type StreamSink } from './response-sink.js';
+import { topLevelField } from './json-field.js';
+import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
 import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
 
 /** A token count from an upstream usage object: a whole number ≥ 0, or 0 when absent or odd. */
@@ -34,9 +35,9 @@ export function readUsage(usage: unknown, fields: UsageFields): UpstreamUsage | 
 }
 
 /** Sends an admitted request upstream; when that fails the hold goes back before the error does. */
-export async function sendUpstream(admitted: AdmittedRequest, path: string, body: unknown, signal?: AbortSignal): Promise<UpstreamResponse> {
+export async function sendUpstream(admitted: AdmittedRequest, path: string, body: string, signal?: AbortSignal): Promise<UpstreamResponse> {
   try {
-    return await callUpstream(admitted.upstream, path, { method: 'POST', body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+    return await callUpstream(admitted.upstream, path, { method: 'POST', body, ...(signal ? { signal } : {}) });
   } catch (error) {
     await admitted.meter.release();
     throw error;
@@ -59,20 +60,52 @@ export function startStream(c: Context, admitted: AdmittedRequest, response: Ups
   return sink;
 }
 
+/** The whole body of an upstream answer, as the bytes that came (a whole answer is small). */
+function readWholeBody(response: UpstreamResponse): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    response.body.once('error', reject);
+  });
+}
+
+/** How an API's whole answer is charged: its usage object read, or its output counted when it has none. */
+export interface WholeAnswerUsage {
+  /** The ledger's usage from the answer's top-level `usage` value; null when it carries no counts. */
+  usageOf(usage: unknown): UpstreamUsage | null;
+  /** Output tokens counted from the parsed answer (an object), for one that reported no usage. */
+  estimateOf(answer: object): number;
+}
+
+function parseOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** The estimate of an answer without usage; 0 when the text is not JSON or not of the API's shape. */
+function estimateOutput(answer: WholeAnswerUsage, text: string): number {
+  try {
+    const parsed = parseOrNull(text);
+    return typeof parsed === 'object' && parsed !== null ? answer.estimateOf(parsed) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * A whole (non-streamed) answer: an upstream error passes through and nothing is charged; a success
- * is settled before the body goes back unchanged — on the usage `readUsage` finds in it, else on our
- * prompt count plus the estimate it gives for the output.
+ * is settled before the body goes back unchanged, byte for byte. The usage is read from the answer's
+ * top-level `usage` alone (see topLevelField); only an answer without one is parsed whole, for the
+ * estimate of its output that is then charged with our prompt count.
  */
-export async function finishWholeAnswer(
-  c: Context,
-  admitted: AdmittedRequest,
-  response: UpstreamResponse,
-  readUsage: (json: unknown) => { usage: UpstreamUsage | null; estimate: number },
-) {
-  let text: string;
+export async function finishWholeAnswer(c: Context, admitted: AdmittedRequest, response: UpstreamResponse, answer: WholeAnswerUsage) {
+  let body: Buffer;
   try {
-    text = await response.body.text();
+    body = await readWholeBody(response);
   } catch (error) {
     await admitted.meter.release();
     return renderOpenAIError(c, new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${admitted.upstream.name}" broke off its answer: ${(error as Error).message}`));
@@ -80,17 +113,15 @@ export async function finishWholeAnswer(
   const headers = { ...passThroughHeaders(response.headers), ...admitted.headers };
   if (response.statusCode >= 400) {
     await admitted.meter.release();
-    return c.body(text, response.statusCode as 400, headers);
+    return sendWhole(c, response.statusCode, headers, body);
   }
-  let usage: UpstreamUsage | null = null;
-  let estimate = 0;
-  try {
-    ({ usage, estimate } = readUsage(JSON.parse(text)));
-  } catch {
-    // Not JSON: nothing to count; our prompt count stands.
+  const usageText = topLevelField(body, 'usage');
+  const usage = usageText === null ? null : answer.usageOf(parseOrNull(usageText));
+  if (!usage) {
+    // Charged on our prompt count, plus the output counted when the answer lets us.
+    const estimate = estimateOutput(answer, body.toString('utf8'));
+    if (estimate > 0) await admitted.meter.addOutput(estimate).catch(() => false);
   }
-  if (!usage && estimate > 0) await admitted.meter.addOutput(estimate).catch(() => false);
   await admitted.meter.settle(usage, 'ok');
-  return c.body(text, response.statusCode as 200, headers);
+  return sendWhole(c, response.statusCode, headers, body);
 }
-
