@@ -13,7 +13,7 @@
 // round over 1 connection; streams get N/5; 0 skips), --token-runs N (0 skips the token counting),
 // --targets direct,bare,lobe-quota (e.g. only lobe-quota, to profile it with `node --cpu-prof`).
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,8 +31,10 @@ import { hashSecret, newUserKey } from '../server/auth/secrets.js';
 import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
 import type { DefaultBudget } from '../server/config/schema.js';
+import { newRequestId } from '../server/proxy/request-id.js';
 import { createTokenCounter } from '../server/proxy/token-count.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
+import { migrate } from '../server/store/sqlite/migrations.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
 
 const MODEL = 'gpt-4o-mini';
@@ -240,9 +242,14 @@ interface WorkerInput {
   fakeOrigin: string;
 }
 type ToWorker = { type: 'elu' } | { type: 'close' };
+/** A thread's event-loop utilisation and the CPU time it has used (null where the OS does not tell). */
+interface ThreadUse {
+  elu: EventLoopUtilization;
+  cpuMs: number | null;
+}
 type FromWorker =
-  | { type: 'ready'; bare: string; lobeQuota: string; key: string }
-  | { type: 'elu'; elu: EventLoopUtilization }
+  | { type: 'ready'; bare: string; floor: string; lobeQuota: string; key: string }
+  | { type: 'elu'; use: ThreadUse }
   | { type: 'closed'; ledger: LedgerSummary };
 
 interface LedgerSummary {
@@ -250,6 +257,21 @@ interface LedgerSummary {
   outputTokens: number;
   outcomes: Record<string, number>;
   sources: Record<string, number>;
+}
+
+/**
+ * CPU time this thread has used, in ms, from Linux's /proc/thread-self/stat (utime + stime, in
+ * clock ticks of 10 ms); null where that file does not exist. Rounds are seconds long, so the tick
+ * is fine enough, and unlike event-loop busy time it does not count time the OS gave to others.
+ */
+function threadCpuMs(): number | null {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer', 'host']);
@@ -301,6 +323,73 @@ async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: stri
   };
 }
 
+/**
+ * The least a *metering* proxy must do for a whole answer, as a reference between the bare
+ * pass-through and lobe-quota: the bare pass-through, plus parsing the request's JSON, parsing the
+ * answer's JSON for its usage, and one durable ledger row per request (lobe-quota's own ledger
+ * table and indexes, group-committed per event-loop turn) before the answer goes back. No keys,
+ * budgets, counting, headers or framework. Whole answers only: the stream tables leave it out.
+ */
+async function startFloor(upstreamOrigin: string, dbFile: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const pool = new Pool(upstreamOrigin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  const db = new Database(dbFile);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  migrate(db);
+  db.prepare("INSERT INTO users (id, name, project_id, created_at) VALUES ('floor', 'Floor', NULL, 0)").run();
+  const insert = db.prepare(
+    `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
+       reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
+     VALUES (?, ?, 'floor', NULL, 'floor', ?, ?, ?, 0, 0, 0, 'upstream', 'ok', 0, NULL, NULL)`,
+  );
+  type Row = { model: string; input: number; output: number; done: () => void };
+  let queue: Row[] = [];
+  const commit = db.transaction((rows: Row[]) => {
+    for (const row of rows) insert.run(newRequestId(), Date.now(), row.model, row.input, row.output);
+  });
+  const settle = (row: Omit<Row, 'done'>) =>
+    new Promise<void>((done) => {
+      queue.push({ ...row, done });
+      if (queue.length > 1) return;
+      setImmediate(() => {
+        const rows = queue;
+        queue = [];
+        commit(rows);
+        for (const r of rows) r.done();
+      });
+    });
+  const collect = (stream: NodeJS.ReadableStream): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.once('end', () => resolve(Buffer.concat(chunks)));
+      stream.once('error', reject);
+    });
+  const server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      const body = await collect(req);
+      const { model } = JSON.parse(body.toString('utf8')) as { model: string };
+      const up = await pool.request({ path: req.url ?? '/', method: 'POST', headers: { authorization: 'Bearer sk-bench-upstream', 'content-type': 'application/json' }, body });
+      const answer = await collect(up.body);
+      const { usage } = JSON.parse(answer.toString('utf8')) as { usage: { prompt_tokens: number; completion_tokens: number } };
+      await settle({ model, input: usage.prompt_tokens, output: usage.completion_tokens });
+      res.writeHead(up.statusCode, responseHeaders(up.headers));
+      res.end(answer);
+    })().catch(() => res.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      await closeServer(server);
+      await pool.close();
+      db.close();
+    },
+  };
+}
+
 function responseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -316,6 +405,7 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   const file = path.join(dir, 'lobe-quota.db');
 
   const bare = await startBarePassThrough(input.fakeOrigin);
+  const floor = await startFloor(input.fakeOrigin, path.join(dir, 'floor.db'));
 
   const loaded = loadConfig({ env: {}, cwd: dir });
   if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
@@ -338,16 +428,17 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   const lobeQuota = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const post = (message: FromWorker) => port.postMessage(message);
-  post({ type: 'ready', bare: bare.url, lobeQuota, key: secret });
+  post({ type: 'ready', bare: bare.url, floor: floor.url, lobeQuota, key: secret });
   for (;;) {
     const [message] = (await once(port, 'message')) as [ToWorker];
-    if (message.type === 'elu') post({ type: 'elu', elu: performance.eventLoopUtilization() });
+    if (message.type === 'elu') post({ type: 'elu', use: { elu: performance.eventLoopUtilization(), cpuMs: threadCpuMs() } });
     else break;
   }
 
   await closeServer(server as Server);
   await upstreams.close();
   await bare.close();
+  await floor.close();
   await store.close();
   const db = new Database(file, { readonly: true });
   const totals = db.prepare('SELECT count(*) AS rows, coalesce(sum(output_tokens), 0) AS output FROM ledger').get() as { rows: number; output: number };
@@ -387,10 +478,10 @@ class ProxyThread {
     return answer;
   }
 
-  async elu(): Promise<EventLoopUtilization> {
+  async use(): Promise<ThreadUse> {
     const m = await this.ask({ type: 'elu' });
     if (m.type !== 'elu') throw new Error(`proxy thread: expected elu, got ${m.type}`);
-    return m.elu;
+    return m.use;
   }
 
   async close(): Promise<LedgerSummary> {
@@ -405,10 +496,11 @@ class ProxyThread {
 // Load generation (main thread)
 
 type Kind = 'nonstream' | 'stream';
-type TargetName = 'direct' | 'bare' | 'lobe-quota';
+type TargetName = 'direct' | 'bare' | 'floor' | 'lobe-quota';
 const TARGET_LABEL: Record<TargetName, string> = {
   direct: 'fake upstream directly',
   bare: 'bare pass-through',
+  floor: 'floor: parse + ledger',
   'lobe-quota': 'lobe-quota',
 };
 
@@ -470,6 +562,8 @@ interface RoundResult {
   /** Busy ms of each thread during the round. */
   mainBusyMs: number;
   proxyBusyMs: number | null;
+  /** CPU ms the proxy thread used during the round. */
+  proxyCpuMs: number | null;
   mainUtilisation: number;
   proxyUtilisation: number | null;
 }
@@ -495,18 +589,20 @@ async function runRound(
       quickCheck(kind, res.statusCode, text);
     }
   };
-  const proxyStart = target.proxied ? await proxy.elu() : null;
+  const proxyStart = target.proxied ? await proxy.use() : null;
   const mainStart = performance.eventLoopUtilization();
   const start = performance.now();
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
   const seconds = (performance.now() - start) / 1000;
   const main = performance.eventLoopUtilization(mainStart);
-  const proxyElu = proxyStart ? performance.eventLoopUtilization(await proxy.elu(), proxyStart) : null;
+  const proxyEnd = proxyStart ? await proxy.use() : null;
+  const proxyElu = proxyStart && proxyEnd ? performance.eventLoopUtilization(proxyEnd.elu, proxyStart.elu) : null;
   return {
     rps: count / seconds,
     latencies,
     mainBusyMs: main.active,
     proxyBusyMs: proxyElu?.active ?? null,
+    proxyCpuMs: proxyStart?.cpuMs != null && proxyEnd?.cpuMs != null ? proxyEnd.cpuMs - proxyStart.cpuMs : null,
     mainUtilisation: main.utilization,
     proxyUtilisation: proxyElu?.utilization ?? null,
   };
@@ -520,6 +616,8 @@ interface Figures {
   /** Busy µs per request of each thread, and utilisation (0–1), medians over rounds. */
   mainUsPerRequest: number;
   proxyUsPerRequest: number | null;
+  /** The proxy thread's CPU µs per request, from the OS: unlike busy time, not inflated by other processes. */
+  proxyCpuUsPerRequest: number | null;
   mainUtilisation: number;
   proxyUtilisation: number | null;
 }
@@ -533,6 +631,7 @@ function summarise(rounds: RoundResult[], count: number): Figures {
     p99: median(rounds.map((r) => percentile(r.latencies, 99))),
     mainUsPerRequest: median(rounds.map((r) => (r.mainBusyMs * 1000) / count)),
     proxyUsPerRequest: proxied ? median(rounds.map((r) => ((r.proxyBusyMs as number) * 1000) / count)) : null,
+    proxyCpuUsPerRequest: rounds.every((r) => r.proxyCpuMs !== null) && rounds.length > 0 ? median(rounds.map((r) => ((r.proxyCpuMs as number) * 1000) / count)) : null,
     mainUtilisation: median(rounds.map((r) => r.mainUtilisation)),
     proxyUtilisation: proxied ? median(rounds.map((r) => r.proxyUtilisation as number)) : null,
   };
@@ -543,7 +642,7 @@ function summarise(rounds: RoundResult[], count: number): Figures {
  * up (JIT, connections, caches) and is not counted.
  */
 async function measure(
-  targets: Target[],
+  allTargets: Target[],
   proxy: ProxyThread,
   kind: Kind,
   key: string,
@@ -551,6 +650,7 @@ async function measure(
   concurrency: number,
   rounds: number,
 ): Promise<Map<TargetName, Figures>> {
+  const targets = kind === 'stream' ? allTargets.filter((t) => t.name !== 'floor') : allTargets;
   const body = requestBody(kind);
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   for (const target of targets) {
@@ -598,6 +698,18 @@ function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): voi
   if (lq.proxyUsPerRequest !== null && bare.proxyUsPerRequest !== null) {
     console.log(
       `  proxy-thread busy time per request: lobe-quota ${fmt(lq.proxyUsPerRequest)} µs vs bare ${fmt(bare.proxyUsPerRequest)} µs (${fmt(lq.proxyUsPerRequest / bare.proxyUsPerRequest, 2)}×, ${signed(lq.proxyUsPerRequest - bare.proxyUsPerRequest, 0)} µs)`,
+    );
+  }
+  const floor = figures.get('floor');
+  if (floor && checkRps) {
+    console.log(
+      `  floor vs bare:      RPS ${fmt(floor.rps / bare.rps, 2)}×` +
+        (floor.proxyCpuUsPerRequest !== null && bare.proxyCpuUsPerRequest !== null ? `, CPU ${fmt(floor.proxyCpuUsPerRequest / bare.proxyCpuUsPerRequest, 2)}× the bare pass-through's` : ''),
+    );
+  }
+  if (lq.proxyCpuUsPerRequest !== null && bare.proxyCpuUsPerRequest !== null) {
+    console.log(
+      `  proxy-thread CPU time per request:  lobe-quota ${fmt(lq.proxyCpuUsPerRequest)} µs vs bare ${fmt(bare.proxyCpuUsPerRequest)} µs (${fmt(lq.proxyCpuUsPerRequest / bare.proxyCpuUsPerRequest, 2)}×, ${signed(lq.proxyCpuUsPerRequest - bare.proxyCpuUsPerRequest, 0)} µs)`,
     );
   }
   if (checkRps && bare.mainUtilisation >= 0.95) {
@@ -715,7 +827,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '5' },
       serial: { type: 'string', default: '500' },
       'token-runs': { type: 'string', default: '21' },
-      targets: { type: 'string', default: 'direct,bare,lobe-quota' },
+      targets: { type: 'string', default: 'direct,bare,floor,lobe-quota' },
     },
   });
   const NONSTREAM = Number(args.nonstream);
@@ -728,15 +840,15 @@ async function main(): Promise<void> {
   for (const [name, v] of Object.entries({ NONSTREAM, STREAM, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS })) {
     if (!Number.isInteger(v) || v < 0 || (name === 'CONCURRENCY' && v < 1) || (name === 'ROUNDS' && v < 1)) throw new Error(`--${name.toLowerCase()}: bad value ${v}`);
   }
-  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, lobe-quota)`);
+  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, lobe-quota)`);
 
   const started = performance.now();
   console.log(
     `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS}` +
-      (args.targets === 'direct,bare,lobe-quota' ? '' : ` --targets ${args.targets}`),
+      (args.targets === 'direct,bare,floor,lobe-quota' ? '' : ` --targets ${args.targets}`),
   );
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
-  console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, lobe-quota) on a worker thread');
+  console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, floor, lobe-quota) on a worker thread');
   console.log(
     `lobe-quota: 1 user key, ${BUDGETS.length} budgets (user month tokens, global month $), SQLite in a temp dir; model ${MODEL}; answers of ${PIECES} content pieces\n`,
   );
@@ -745,7 +857,7 @@ async function main(): Promise<void> {
   const proxy = new ProxyThread({ fakeOrigin: fake.origin });
   const ready = await proxy.next();
   if (ready.type !== 'ready') throw new Error(`proxy thread: expected ready, got ${ready.type}`);
-  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, 'lobe-quota': ready.lobeQuota };
+  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, floor: ready.floor, 'lobe-quota': ready.lobeQuota };
   const makeTargets = (connections: number): Target[] =>
     names.map((name) => ({ name, pool: new Pool(origins[name], { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 }), proxied: name !== 'direct' }));
 
