@@ -122,6 +122,25 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
     expect(entry).toMatchObject({ source: 'estimated', outputTokens: expected, outcome: 'ok' });
   });
 
+  it('a whole answer without usage is charged on our count of its text, never on "usage" look-alikes inside it', async () => {
+    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    // The answer's text and tool arguments hold JSON that looks like usage; only a top-level field counts.
+    const text = [' "usage":', '{"prompt_tokens":', '1,', '"completion_tokens":', '1}'];
+    const args = ['{"usage":', '{"prompt_tokens":9}}'];
+    proxy.fake.enqueue({ kind: 'reply', text, toolCall: { name: 'record', arguments: args }, reportUsage: false });
+    const answer = await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages });
+    expect(answer.usage).toBeUndefined();
+    expect(answer.choices[0]?.message.content).toBe(text.join(''));
+    const counter = createTokenCounter();
+    const [entry] = await proxy.svc.store.recentEntries(1);
+    expect(entry).toMatchObject({
+      source: 'estimated',
+      inputTokens: counter.countChatPrompt('gpt-4o-mini', { model: 'gpt-4o-mini', messages }),
+      outputTokens: counter.countText('gpt-4o-mini', text.join('')) + counter.countText('gpt-4o-mini', 'record') + counter.countText('gpt-4o-mini', args.join('')),
+      outcome: 'ok',
+    });
+  });
+
   it('never sends the user’s key upstream, only the upstream’s own', async () => {
     proxy = await startProxy();
     await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages });
