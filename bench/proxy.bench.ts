@@ -311,6 +311,11 @@ async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: stri
       );
     });
   });
+  return listenLocally(server, () => pool.close());
+}
+
+/** Listens on 127.0.0.1 at a port the OS picks; `close` stops the server, then runs `closeRest`. */
+async function listenLocally(server: Server, closeRest: () => Promise<void>): Promise<{ url: string; close: () => Promise<void> }> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
@@ -318,7 +323,7 @@ async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: stri
     url: `http://127.0.0.1:${port}`,
     close: async () => {
       await closeServer(server);
-      await pool.close();
+      await closeRest();
     },
   };
 }
@@ -377,17 +382,10 @@ async function startFloor(upstreamOrigin: string, dbFile: string): Promise<{ url
       res.end(answer);
     })().catch(() => res.destroy());
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await closeServer(server);
-      await pool.close();
-      db.close();
-    },
-  };
+  return listenLocally(server, async () => {
+    await pool.close();
+    db.close();
+  });
 }
 
 function responseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
