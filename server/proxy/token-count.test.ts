@@ -86,6 +86,19 @@ describe('countText', () => {
     expect(countText('gpt-4o', text)).toBeGreaterThan(4);
   });
 
+  it('counts a short text again from its cache, per encoding: one text, two vocabularies, two counts', () => {
+    const counter = createTokenCounter();
+    const text = '你好，世界'; // 3 tokens in o200k_base, 6 in cl100k_base
+    for (let round = 0; round < 3; round++) {
+      expect(counter.countText('gpt-4o', text)).toBe(ref('o200k_base', text));
+      expect(counter.countText('gpt-4', text)).toBe(ref('cl100k_base', text));
+    }
+    // Just over the cached length, counted afresh each time, the same way.
+    const longer = `${text}${' word'.repeat(5)}`;
+    expect(counter.countText('gpt-4o', longer)).toBe(ref('o200k_base', longer));
+    expect(counter.countText('gpt-4', longer)).toBe(ref('cl100k_base', longer));
+  });
+
   it('does not throw on a non-string', () => {
     expect(countText('gpt-4o', undefined as unknown as string)).toBe(0);
     expect(countText(42 as unknown as string, 42 as unknown as string)).toBe(1);

@@ -50,7 +50,7 @@ export interface TokenCountStats {
 }
 
 export interface TokenCounter {
-  /** Tokens of plain text, e.g. one streamed delta. Not cached (the text is new every time). */
+  /** Tokens of plain text, e.g. one streamed delta. Short texts are cached (see `shortTexts`). */
   countText(model: string, text: string): number;
   /** Prompt tokens of an OpenAI chat-completions request body. */
   countChatPrompt(model: string, body: unknown): number;
@@ -69,6 +69,9 @@ export interface TokenCounterOptions {
 export const DEFAULT_CACHE_SIZE = 10_000;
 /** Items whose JSON is at most this long are cached under the JSON itself, longer ones under its sha1. */
 const KEY_TEXT_MAX = 1024;
+/** Texts this short (most stream deltas: a token or two) have their counts cached, at most SHORT_TEXTS_MAX of them. */
+const SHORT_TEXT_MAX = 24;
+const SHORT_TEXTS_MAX = 50_000;
 
 // ---------------------------------------------------------------------------------------------
 // Encodings
@@ -99,6 +102,19 @@ function baseModelId(model: unknown): string {
  * family prefixes, and o200k_base for anything else (for non-OpenAI models the count is an estimate).
  */
 export function encodingFor(model: string): TokenEncoding {
+  let encoding = encodingsByModel.get(model);
+  if (encoding === undefined) {
+    encoding = lookUpEncoding(model);
+    // A model id is looked up for every streamed delta; ids are few, but come from clients: bounded.
+    if (encodingsByModel.size >= 1_000) encodingsByModel.clear();
+    encodingsByModel.set(model, encoding);
+  }
+  return encoding;
+}
+
+const encodingsByModel = new Map<string, TokenEncoding>();
+
+function lookUpEncoding(model: string): TokenEncoding {
   const id = baseModelId(model);
   if (Object.hasOwn(modelToEncodingMap, id)) {
     const known = ENCODING_ALIASES[(modelToEncodingMap as Record<string, string>)[id] ?? ''];
@@ -362,9 +378,24 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     return cached(encoding, kind, value, () => countValue(encoding, value));
   };
 
+  /**
+   * Counts of short texts. A stream is counted delta by delta and most deltas are one common token
+   * (" the", ","), so the same few thousand texts come back all the time; cleared whole when full.
+   */
+  const shortTexts = new Map<string, number>();
+
   const countText = (model: string, text: string): number => {
     try {
-      return countValue(encodingFor(model), text);
+      const encoding = encodingFor(model);
+      if (typeof text !== 'string' || text.length > SHORT_TEXT_MAX) return countValue(encoding, text);
+      const key = `${encoding}:${text}`;
+      let count = shortTexts.get(key);
+      if (count === undefined) {
+        count = countValue(encoding, text);
+        if (shortTexts.size >= SHORT_TEXTS_MAX) shortTexts.clear();
+        shortTexts.set(key, count);
+      }
+      return count;
     } catch {
       return 0;
     }
