@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
-import { readJsonRequest } from './request-body.js';
+import { readJsonBody } from './request-body.js';
 import type { StreamSink } from './response-sink.js';
 import { SSE_DONE, sseData, SseSplitter } from './sse.js';
 import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
@@ -28,28 +28,20 @@ type ChatRequest = z.infer<typeof chatRequestSchema>;
 const COMPLETION_TOKENS_ONLY = /^(o\d|gpt-5|gpt-4\.1|gpt-4o|chatgpt-)/;
 
 /**
- * What the proxy changes in a chat request before it goes upstream: the model when a budget
- * downgraded it, the output limit clamped to the budget and, for a stream, usage requested so the
- * proxy can settle on the upstream's own numbers. Empty when the request may go as it came.
+ * The body sent upstream: the client's, with its output limit clamped to the budget and, for a
+ * stream, usage requested so the proxy can settle on the upstream's own numbers. Always written
+ * from what was parsed, never the client's own text: a key given twice (`"stream"`, `"model"`)
+ * must reach the upstream as the value that was admitted and priced, whichever of the two its
+ * JSON parser would have kept.
  */
-export function chatBodyChanges(request: ChatRequest, model: string, outputLimit: number, wantOutput: number): Record<string, unknown> {
-  const changes: Record<string, unknown> = {};
-  if (model !== request.model) changes.model = model;
+export function upstreamChatBody(request: ChatRequest, outputLimit: number, wantOutput: number): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...request };
   const perChoice = Math.max(1, Math.floor(outputLimit / (request.n ?? 1)));
-  if (typeof request.max_completion_tokens === 'number') {
-    if (perChoice < request.max_completion_tokens) changes.max_completion_tokens = perChoice;
-  } else if (typeof request.max_tokens === 'number') {
-    if (perChoice < request.max_tokens) changes.max_tokens = perChoice;
-  } else if (outputLimit < wantOutput) {
-    changes[COMPLETION_TOKENS_ONLY.test(model) ? 'max_completion_tokens' : 'max_tokens'] = perChoice;
-  }
-  if (request.stream) changes.stream_options = { ...request.stream_options, include_usage: true };
-  return changes;
-}
-
-/** The body to send upstream: the client's own text when nothing changes, else the changed JSON. */
-function upstreamChatBody(request: ChatRequest, text: string, changes: Record<string, unknown>): string {
-  return Object.keys(changes).length === 0 ? text : JSON.stringify({ ...request, ...changes });
+  if (typeof request.max_completion_tokens === 'number') body.max_completion_tokens = Math.min(request.max_completion_tokens, perChoice);
+  else if (typeof request.max_tokens === 'number') body.max_tokens = Math.min(request.max_tokens, perChoice);
+  else if (outputLimit < wantOutput) body[COMPLETION_TOKENS_ONLY.test(request.model) ? 'max_completion_tokens' : 'max_tokens'] = perChoice;
+  if (request.stream) body.stream_options = { ...request.stream_options, include_usage: true };
+  return body;
 }
 
 const CHAT_USAGE_FIELDS = {
@@ -95,7 +87,7 @@ export function chunkOutputText(chunk: { choices?: Array<{ delta?: ChunkDelta | 
 export function chatCompletions(services: ProxyServices) {
   return async function chatCompletions(c: Context) {
     const receivedAt = performance.now();
-    const { value: request, text } = await readJsonRequest(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
+    const request = await readJsonBody(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const n = request.n ?? 1;
     const wantOutput = (request.max_completion_tokens ?? request.max_tokens ?? services.prices.outputCapOf(request.model)) * n;
@@ -110,8 +102,8 @@ export function chatCompletions(services: ProxyServices) {
     // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
     const abort = streaming ? new AbortController() : null;
     services.metrics.observeAddedLatency(receivedAt);
-    const changes = chatBodyChanges(request, admitted.model, admitted.outputLimit, wantOutput);
-    const response = await sendUpstream(admitted, '/chat/completions', upstreamChatBody(request, text, changes), abort?.signal);
+    const body = upstreamChatBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput);
+    const response = await sendUpstream(admitted, '/chat/completions', JSON.stringify(body), abort?.signal);
     if (!abort || !isEventStream(streaming, response)) {
       return finishWholeAnswer(c, admitted, response, {
         usageOf: chatUsage,

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { admitRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
-import { readJsonRequest } from './request-body.js';
+import { readJsonBody } from './request-body.js';
 import { finishWholeAnswer, sendUpstream, usageCount } from './upstream-answer.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
@@ -28,7 +28,7 @@ export function embeddingsUsage(usage: unknown): UpstreamUsage | null {
 export function embeddings(services: ProxyServices) {
   return async function embeddings(c: Context) {
     const receivedAt = performance.now();
-    const { value: request, text } = await readJsonRequest(c, embeddingsRequestSchema, services.config.proxy.maxBodyBytes);
+    const request = await readJsonBody(c, embeddingsRequestSchema, services.config.proxy.maxBodyBytes);
     const admitted = await admitRequest(c, services, {
       model: request.model,
       bodyUser: request.user,
@@ -40,7 +40,7 @@ export function embeddings(services: ProxyServices) {
     });
     // The body goes as the client sent it: the vectors come back in the format it asked for.
     services.metrics.observeAddedLatency(receivedAt);
-    const response = await sendUpstream(admitted, '/embeddings', text);
+    const response = await sendUpstream(admitted, '/embeddings', JSON.stringify(request));
     return finishWholeAnswer(c, admitted, response, { usageOf: embeddingsUsage, estimateOf: () => 0 });
   };
 }

@@ -50,11 +50,6 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
  * names the first bad field; a body over the limit is a 413.
  */
 export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<z.output<S>> {
-  return (await readJsonRequest(c, schema, maxBytes)).value;
-}
-
-/** As readJsonBody, with the body's text too: a request that goes upstream unchanged is sent as it came. */
-export async function readJsonRequest<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<{ value: z.output<S>; text: string }> {
   const text = await readBodyText(c, maxBytes);
   let value: unknown;
   try {
@@ -67,5 +62,5 @@ export async function readJsonRequest<S extends z.ZodType>(c: Context, schema: S
     const first = parsed.error.issues[0];
     throw invalidRequest(`Invalid request: ${describeZodError(parsed.error)}`, first && first.path.length > 0 ? first.path.map(String).join('.') : null);
   }
-  return { value: parsed.data, text };
+  return parsed.data;
 }
