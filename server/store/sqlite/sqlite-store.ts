@@ -43,7 +43,8 @@ import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
 import { localDays, type LocalDay } from './local-day.js';
 import { migrate } from './migrations.js';
-import { REPORT_DAYS_DDL, usageSql } from './usage-sql.js';
+import { SCOPE_COLUMN, scopeSumsSql, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
+import { REPORT_DAYS_DDL, usageSql } from '../sql/usage-sql.js';
 
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:'. */
@@ -134,9 +135,6 @@ const ROLLUP_BATCH = 5_000;
 const MAX_SETTLES_PER_COMMIT = 256;
 
 const HOUR_MS = 3_600_000;
-
-/** The ledger column a scope's usage is found under (global: every row). */
-const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
 
 const parseScopeText = (text: string): Scope => {
   if (text === 'global') return { kind: 'global' };
@@ -491,14 +489,7 @@ export class SqliteStore implements Store {
     const cacheKey = column ?? 'global';
     let statement = this.seedStatements.get(cacheKey);
     if (!statement) {
-      // The live ledger plus the rollup of entries past retention: a total budget (or any window
-      // reaching back past the cutoff) must still count them when its counter is seeded again.
-      const part = (table: string, at: string) =>
-        `SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_micros), 0) AS micros
-         FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${at} >= ? AND ${at} < ?`;
-      statement = this.db.prepare<unknown[], Sums>(
-        `SELECT SUM(tokens) AS tokens, SUM(micros) AS micros FROM (${part('ledger', 'at')} UNION ALL ${part('ledger_rollup', 'slot_at')})`,
-      );
+      statement = this.db.prepare<unknown[], Sums>(scopeSumsSql(column));
       this.seedStatements.set(cacheKey, statement);
     }
     return statement;
@@ -799,7 +790,7 @@ export class SqliteStore implements Store {
     const from = hourAgo - config.baselineHours * HOUR_MS;
     const usage: SubjectUsage[] = [];
     for (const kind of ['user', 'project', 'key'] as const) {
-      const rows = this.spikeStatement(kind).all(hourAgo, hourAgo, from, now + 1, from, now + 1, config.minTokens);
+      const rows = this.spikeStatement(kind).all(...spikeUsageArgs(hourAgo, from, now + 1, config.minTokens));
       for (const r of rows) usage.push({ scope: `${kind}:${r.id}`, lastHourTokens: r.last, baselineTokens: r.base });
     }
     const spikes = detectSpikes(usage, config);
@@ -810,16 +801,8 @@ export class SqliteStore implements Store {
   private spikeStatement(kind: 'user' | 'project' | 'key') {
     let statement = this.spikeStatements.get(kind);
     if (!statement) {
-      const column = SCOPE_COLUMN[kind];
-      // Only subjects over the floor in the last hour come back; the rollup joins in when the
-      // baseline reaches past retention.
-      statement = this.db.prepare<unknown[], { id: string; last: number; base: number }>(
-        `SELECT id, SUM(CASE WHEN t >= ? THEN tokens ELSE 0 END) AS last, SUM(CASE WHEN t < ? THEN tokens ELSE 0 END) AS base
-         FROM (SELECT ${column} AS id, at AS t, input_tokens + output_tokens AS tokens FROM ledger WHERE at >= ? AND at < ?
-               UNION ALL
-               SELECT ${column}, slot_at, input_tokens + output_tokens FROM ledger_rollup WHERE slot_at >= ? AND slot_at < ?)
-         WHERE id IS NOT NULL AND id != '' GROUP BY id HAVING last > ?`,
-      );
+      // Only subjects over the floor in the last hour come back.
+      statement = this.db.prepare<unknown[], { id: string; last: number; base: number }>(spikeUsageSql(SCOPE_COLUMN[kind]));
       this.spikeStatements.set(kind, statement);
     }
     return statement;
