@@ -185,7 +185,9 @@ export type Created<T> = { ok: true; value: T } | { ok: false; reason: 'exists' 
  * (one synchronous SQLite transaction; row locks on PostgreSQL), not in what they guarantee.
  */
 export interface Store {
-  readonly kind: 'sqlite';
+  readonly kind: 'sqlite' | 'postgres';
+  /** Throws when the store cannot answer right now (for the health check). */
+  ping(): Promise<void>;
 
   createProject(project: { id: string; name: string }, now: number): Promise<Created<Project>>;
   listProjects(): Promise<Project[]>;

@@ -318,6 +318,9 @@ export class SqliteStore implements Store {
     return store;
   }
 
+  /** The file is this process's own: it answers whenever the process does. */
+  async ping(): Promise<void> {}
+
   /* ── directory ─────────────────────────────────────────────────────────── */
 
   async createProject(project: { id: string; name: string }, now: number): Promise<Created<Project>> {
