@@ -8,7 +8,7 @@ import { budgetKey, resolveBudgets, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
 import { bucketAt, bucketRetiresAt, bucketsAt, nextResetAt, windowPeriod, type WindowSpec } from '../../quota/window.js';
 import { localDays } from '../sqlite/local-day.js';
-import { SCOPE_COLUMN, scopeSumsSql, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
+import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
 import { usageSql } from '../sql/usage-sql.js';
 import type {
   AlertQuery,
@@ -956,20 +956,25 @@ export class PostgresStore implements Store {
    * the copy admission reads (`cached`, in SqliteStore's terms) is the row itself.
    */
   async counterAudit(): Promise<Array<{ budgetKey: string; bucketStart: number; stored: Sums | null; cached: Sums | null; ledger: Sums }>> {
-    return withClient(this.pool, async (db) => {
-      const rows = await db.query<{ budget_key: string; bucket_start: number; bucket_end: number | null; tokens: number; micros: number }>(
-        'SELECT * FROM usage_counters ORDER BY budget_key, bucket_start',
-      );
-      const audit = [];
-      for (const r of rows.rows) {
-        const scope = parseScopeText(r.budget_key.slice(0, r.budget_key.indexOf('|')));
-        const column = scope.kind === 'global' ? null : SCOPE_COLUMN[scope.kind];
-        const args = [...(scope.kind === 'global' ? [] : [scope.id]), r.bucket_start, r.bucket_end ?? END_OF_TIME];
-        const ledger = (await db.query<Sums>(numbered(scopeSumsSql(column)), [...args, ...args])).rows[0] as Sums;
-        const stored = { tokens: r.tokens, micros: r.micros };
-        audit.push({ budgetKey: r.budget_key, bucketStart: r.bucket_start, stored, cached: stored, ledger });
-      }
-      return audit;
+    // One statement: a scope is the budget key up to its last '|' (a period never contains one).
+    const scopeMatches = `(s.scope = 'global' OR s.scope = 'user:' || l.user_id OR s.scope = 'project:' || l.project_id OR s.scope = 'key:' || l.key_id)`;
+    const rows = await query<{ budget_key: string; bucket_start: number; tokens: number; micros: number; ledger_tokens: number; ledger_micros: number }>(
+      this.pool,
+      `SELECT c.budget_key, c.bucket_start, c.tokens, c.micros, x.tokens AS ledger_tokens, x.micros AS ledger_micros
+       FROM usage_counters c CROSS JOIN LATERAL (SELECT substring(c.budget_key FROM '^(.*)\\|[^|]*$') AS scope) s
+       CROSS JOIN LATERAL (
+         SELECT SUM(t) AS tokens, SUM(m) AS micros FROM (
+           SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS t, COALESCE(SUM(cost_micros), 0) AS m FROM ledger l
+           WHERE l.at >= c.bucket_start AND l.at < COALESCE(c.bucket_end, $1) AND ${scopeMatches}
+           UNION ALL
+           SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM ledger_rollup l
+           WHERE l.slot_at >= c.bucket_start AND l.slot_at < COALESCE(c.bucket_end, $1) AND ${scopeMatches}) AS parts
+       ) AS x ORDER BY c.budget_key, c.bucket_start`,
+      [END_OF_TIME],
+    );
+    return rows.rows.map((r) => {
+      const stored = { tokens: r.tokens, micros: r.micros };
+      return { budgetKey: r.budget_key, bucketStart: r.bucket_start, stored, cached: stored, ledger: { tokens: r.ledger_tokens, micros: r.ledger_micros } };
     });
   }
 }

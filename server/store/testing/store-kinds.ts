@@ -26,7 +26,11 @@ export interface CounterAuditRow {
 }
 
 /** A store the shared suites can audit. */
-export type AuditedStore = Store & { counterAudit(): CounterAuditRow[] | Promise<CounterAuditRow[]> };
+export type AuditedStore = Store & {
+  counterAudit(): CounterAuditRow[] | Promise<CounterAuditRow[]>;
+  /** Retention in batches of `batchSize` (tests use small ones, so a quarter hour spans two). */
+  rollUpLedger(before: number, batchSize?: number): Promise<number>;
+};
 
 export interface OpenOptions {
   defaultBudgets?: DefaultBudget[];
