@@ -1,20 +1,38 @@
 import { formatScope, scopesOf } from '../quota/scope.js';
 import { StoreUnavailableError } from './store-unavailable.js';
-import type { Hold, Store } from './types.js';
+import type { Hold, KeyIdentity, Store } from './types.js';
 
-type Metering = Pick<Store, 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
+type Metering = Pick<Store, 'findKeyByHash' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
+
+/** Keys seen recently enough to be let in by memory while the database is away. */
+const REMEMBERED_KEYS = 10_000;
 
 /**
  * `database.failOpen`: while the database is unreachable, requests are admitted without a budget
  * check instead of refused with 503. Their holds exist only here; a settle that cannot be written
- * is logged with its numbers (for reconciliation) and not recorded. Everything else, /quota and
- * the admin API included, still fails as it would: only the proxy's metering opens.
+ * is logged with its numbers (for reconciliation) and not recorded. A key is recognised from
+ * memory if this instance saw it while the database was up (revocations apply again as soon as it
+ * is back). Everything else, /quota and the admin API included, still fails as it would: only the
+ * proxy's way in opens.
  */
 export function failOpen(store: Store, log: (message: string) => void = (m) => console.warn(`[lobe-quota] ${m}`)): Store {
   const openHolds = new Map<string, Hold>();
   const unavailable = (error: unknown): boolean => error instanceof StoreUnavailableError;
 
+  const knownKeys = new Map<string, KeyIdentity | null>();
+
   const metering: Metering = {
+    async findKeyByHash(secretHash) {
+      try {
+        const identity = await store.findKeyByHash(secretHash);
+        if (knownKeys.size >= REMEMBERED_KEYS) knownKeys.clear();
+        knownKeys.set(secretHash, identity);
+        return identity;
+      } catch (error) {
+        if (!unavailable(error) || !knownKeys.has(secretHash)) throw error;
+        return knownKeys.get(secretHash) ?? null;
+      }
+    },
     async reserve(request) {
       try {
         return await store.reserve(request);

@@ -102,18 +102,24 @@ async function run<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>, transaction: 
   for (let attempt = 0; ; attempt++) {
     let client: pg.PoolClient | undefined;
     let committing = false;
+    // A connection that drops between two statements is reported as an 'error' event on the
+    // client: the statement that follows fails and is handled below; the event must not crash us.
+    const ignoreDrop = () => undefined;
     try {
       client = await pool.connect();
+      client.on('error', ignoreDrop);
       if (transaction) await client.query('BEGIN');
       const result = await work(client);
       committing = true;
       if (transaction) await client.query('COMMIT');
+      client.off('error', ignoreDrop);
       client.release();
       return result;
     } catch (error) {
       if (client) {
         const broken = isConnectionError(error);
         if (transaction && !broken && !committing) await client.query('ROLLBACK').catch(() => undefined);
+        client.off('error', ignoreDrop);
         client.release(broken ? (error as Error) : undefined);
       }
       const transient = isConnectionError(error) || isRetryableConflict(error) || isStatementTimeout(error);

@@ -49,15 +49,30 @@ export const testSchemaName = (): string => `lq_test_${randomBytes(6).toString('
 
 const TABLES = 'meta, projects, users, api_keys, budgets, budget_guards, usage_counters, instances, holds, hold_budgets, ledger, alerts, alert_deliveries, ledger_rollup';
 
+/** Options of a PostgreSQL store in a test schema; several may share it, as instances would. */
+export interface PostgresTestOptions extends OpenOptions {
+  instanceId?: string;
+  instanceTimeoutMs?: number;
+  /** Another route to the same database (e.g. through a forwarder that a test cuts). */
+  url?: string;
+  connectTimeoutMs?: number;
+}
+
+export interface PostgresTestSchema {
+  schema: string;
+  open(options?: PostgresTestOptions): Promise<PostgresStore>;
+  /** Empties every table (the schema is migrated by the first open). */
+  reset(): Promise<void>;
+}
+
 /**
- * Both stores, for `describe.each`: the same suite runs against SQLite (in memory) and PostgreSQL
- * (this file's own schema, emptied before each store is opened and dropped after the file). Stores
- * a test leaves open are closed after it. Call at the top level of a test file.
+ * One schema for a test file, dropped after it; stores opened in it are closed after each test.
+ * Call at the top level of a test file.
  */
-export function storeKinds(): StoreKind[] {
+export function postgresTestSchema(): PostgresTestSchema {
   const schema = testSchemaName();
   const admin = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
-  const open: AuditedStore[] = [];
+  const open: PostgresStore[] = [];
   let migrated = false;
   afterEach(async () => {
     for (const store of open.splice(0)) await store.close().catch(() => undefined);
@@ -66,49 +81,76 @@ export function storeKinds(): StoreKind[] {
     await admin.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
     await admin.end();
   });
-  const opened = <T extends AuditedStore>(store: T): T => {
-    const close = store.close.bind(store);
-    let closed = false;
-    // Closing twice (the test, then afterEach) must not end a pool twice.
-    store.close = async () => {
-      if (closed) return;
-      closed = true;
-      await close();
-    };
-    open.push(store);
-    return store;
+  return {
+    schema,
+    async open(o = {}) {
+      const store = await PostgresStore.open({
+        url: o.url ?? TEST_DATABASE_URL,
+        schema,
+        poolSize: 4,
+        statementTimeoutMs: 10_000,
+        connectTimeoutMs: o.connectTimeoutMs ?? 5_000,
+        defaultBudgets: o.defaultBudgets ?? [],
+        defaultThresholds: o.defaultThresholds ?? [50, 80, 90, 95, 100],
+        ...(o.alerts ? { alerts: o.alerts } : {}),
+        instanceId: o.instanceId ?? `test-${randomBytes(4).toString('hex')}`,
+        instanceTimeoutMs: o.instanceTimeoutMs ?? 30_000,
+      });
+      migrated = true;
+      open.push(closeOnce(store));
+      return store;
+    },
+    async reset() {
+      if (!migrated) return;
+      await admin.query(`TRUNCATE ${TABLES.split(', ').map((t) => `${quoteIdent(schema)}.${t}`).join(', ')} RESTART IDENTITY CASCADE`);
+    },
   };
+}
+
+/** Closing twice (the test, then afterEach) must not end a pool twice. */
+function closeOnce<T extends Store>(store: T): T {
+  const close = store.close.bind(store);
+  let closed = false;
+  store.close = async () => {
+    if (closed) return;
+    closed = true;
+    await close();
+  };
+  return store;
+}
+
+/**
+ * Both stores, for `describe.each`: the same suite runs against SQLite (in memory) and PostgreSQL
+ * (this file's own schema, emptied before each store is opened and dropped after the file). Stores
+ * a test leaves open are closed after it. Call at the top level of a test file.
+ */
+export function storeKinds(): StoreKind[] {
+  const postgres = postgresTestSchema();
+  const open: Store[] = [];
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close().catch(() => undefined);
+  });
   return [
     {
       name: 'sqlite',
-      open: async (o = {}) =>
-        opened(
+      open: async (o = {}) => {
+        const store = closeOnce(
           SqliteStore.open({
             file: ':memory:',
             defaultBudgets: o.defaultBudgets ?? [],
             defaultThresholds: o.defaultThresholds ?? [50, 80, 90, 95, 100],
             ...(o.alerts ? { alerts: o.alerts } : {}),
           }),
-        ),
+        );
+        open.push(store);
+        return store;
+      },
     },
     {
       name: 'postgres',
       open: async (o = {}) => {
-        if (migrated) await admin.query(`TRUNCATE ${TABLES.split(', ').map((t) => `${quoteIdent(schema)}.${t}`).join(', ')} RESTART IDENTITY CASCADE`);
-        const store = await PostgresStore.open({
-          url: TEST_DATABASE_URL,
-          schema,
-          poolSize: 4,
-          statementTimeoutMs: 10_000,
-          connectTimeoutMs: 5_000,
-          defaultBudgets: o.defaultBudgets ?? [],
-          defaultThresholds: o.defaultThresholds ?? [50, 80, 90, 95, 100],
-          ...(o.alerts ? { alerts: o.alerts } : {}),
-          instanceId: `test-${randomBytes(4).toString('hex')}`,
-          instanceTimeoutMs: 30_000,
-        });
-        migrated = true;
-        return opened(store);
+        await postgres.reset();
+        return postgres.open(o);
       },
     },
   ];
