@@ -57,11 +57,12 @@ const MIGRATIONS: readonly string[] = [
     CHECK (limit_tokens IS NOT NULL OR limit_micros IS NOT NULL)
   );
 
-  -- One row per budget key (stored or config default), locked FOR UPDATE by every transaction
-  -- that checks or changes the budget's usage: admission, extension, settlement, budget changes.
-  -- Rows are locked in key order, so two transactions never wait on each other in a cycle.
-  CREATE TABLE budget_guards (
-    budget_key TEXT COLLATE "C" PRIMARY KEY
+  -- One row per scope ('user:alice', 'global', …), locked FOR UPDATE by every transaction that
+  -- checks or changes the usage of a budget of that scope: admission, extension, settlement and
+  -- budget changes. A request locks its scopes in text order, so two transactions never wait on
+  -- each other in a cycle.
+  CREATE TABLE scope_locks (
+    scope TEXT COLLATE "C" PRIMARY KEY
   );
 
   CREATE TABLE usage_counters (

@@ -180,18 +180,20 @@ const toEntry = (r: LedgerRow): LedgerEntry => ({
  * The store on PostgreSQL, for several instances behind a load balancer. Nothing that decides
  * admission is kept in memory: holds, counters and budgets are rows every instance reads.
  *
- * Admission across instances: a transaction that checks or changes a budget's usage (reserve,
- * extend, settle, putBudget, deleteBudget) first locks that budget's row in `budget_guards` with
- * SELECT … FOR UPDATE, all of a request's budgets in key order (so two transactions never wait on
- * each other in a cycle). Between that lock and COMMIT nobody else can add a hold or a settled
- * entry to those budgets, so check-then-insert is as atomic as SQLite's synchronous step, whichever
- * instance the requests arrive at. Reads (/quota) take no lock: they see the last committed state.
+ * Admission across instances: a transaction that checks or changes the usage of a budget (reserve,
+ * extend, settle, putBudget, deleteBudget) first locks the row of each scope involved in
+ * `scope_locks` (the request's key, user, project and global) with SELECT … FOR UPDATE, in text
+ * order, so two transactions never wait on each other in a cycle. Every budget belongs to one
+ * scope, so between that lock and COMMIT nobody else can add a hold or a settled entry to any of the
+ * request's budgets, or change them: the budgets, counters and holds read next, the decision and
+ * the writes are as atomic as SQLite's synchronous step, whichever instance the requests arrive
+ * at. Reads (/quota) take no lock: they see the last committed state.
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly alerts: PgAlertRecorder;
-  /** Guard rows known to exist, so admission skips their INSERT … ON CONFLICT. */
-  private readonly guards = new Set<string>();
+  /** Scope rows known to exist, so admission skips their INSERT … ON CONFLICT. */
+  private readonly lockRows = new Set<string>();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -355,8 +357,8 @@ export class PostgresStore implements Store {
     const scope = formatScope(input.scope);
     const period = windowPeriod(input.window);
     return inTransaction(this.pool, async (tx) => {
-      // Under the budget's lock: no admission or settle of it runs while its counters are dropped.
-      await this.lockBudgets(tx, [`${scope}|${period}`]);
+      // Under the scope's lock: no admission or settle of it runs while its counters are dropped.
+      await this.lockScopes(tx, [input.scope]);
       const existing = (await tx.query<{ id: string }>('SELECT id FROM budgets WHERE scope = $1 AND period = $2', [scope, period])).rows[0];
       const id = existing?.id ?? `bud_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
       const row = (
@@ -396,7 +398,7 @@ export class PostgresStore implements Store {
       const row = (await tx.query<BudgetRow>('SELECT * FROM budgets WHERE id = $1', [id])).rows[0];
       if (!row) return null;
       const budget = this.toBudget(row);
-      await this.lockBudgets(tx, [budget.key]);
+      await this.lockScopes(tx, [budget.scope]);
       await tx.query('DELETE FROM budgets WHERE id = $1', [id]);
       await tx.query('DELETE FROM usage_counters WHERE budget_key = $1', [budget.key]);
       return budget;
@@ -432,22 +434,20 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Locks the guard rows of these budgets, in key order, until the transaction ends (see the class
-   * comment). A guard row is created the first time its budget is seen.
+   * Locks the rows of these scopes, in text order, until the transaction ends (see the class
+   * comment). A scope's row is created the first time it is seen.
    */
-  private async lockBudgets(tx: Tx, budgetKeys: readonly string[]): Promise<void> {
-    const keys = [...new Set(budgetKeys)].sort();
-    if (keys.length === 0) return;
-    const lock = () =>
-      tx.query<{ budget_key: string }>('SELECT budget_key FROM budget_guards WHERE budget_key = ANY($1) ORDER BY budget_key FOR UPDATE', [keys]);
-    const create = () => tx.query('INSERT INTO budget_guards (budget_key) SELECT k FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT DO NOTHING', [keys]);
-    if (keys.some((k) => !this.guards.has(k))) await create();
+  private async lockScopes(tx: Tx, scopes: readonly Scope[]): Promise<void> {
+    const names = [...new Set(scopes.map(formatScope))].sort();
+    const lock = () => tx.query('SELECT scope FROM scope_locks WHERE scope = ANY($1) ORDER BY scope FOR UPDATE', [names]);
+    const create = () => tx.query('INSERT INTO scope_locks (scope) SELECT s FROM unnest($1::text[]) AS s ORDER BY s ON CONFLICT DO NOTHING', [names]);
+    if (names.some((n) => !this.lockRows.has(n))) await create();
     let locked = await lock();
-    if ((locked.rowCount ?? 0) < keys.length) {
+    if ((locked.rowCount ?? 0) < names.length) {
       await create();
       locked = await lock();
     }
-    for (const k of keys) this.guards.add(k);
+    for (const n of names) this.lockRows.add(n);
   }
 
   /* ── counters ──────────────────────────────────────────────────────────── */
@@ -458,19 +458,25 @@ export class PostgresStore implements Store {
    * without the budget's lock: every settle into it holds that lock, so the ledger for it does not
    * move except by a settle that adds to the stored row (ON CONFLICT keeps whichever came first).
    */
-  private async windowUsages(db: Tx, budgets: readonly Budget[], now: number): Promise<WindowUsage[]> {
+  private async windowUsages(db: Tx, budgets: readonly Budget[], now: number, reserved?: Map<string, Sums>): Promise<WindowUsage[]> {
     const wanted = budgets.map((budget) => ({ budget, buckets: bucketsAt(budget.window, now) }));
     const keys: string[] = [];
     const starts: number[] = [];
     for (const { budget, buckets } of wanted) for (const b of buckets) (keys.push(budget.key), starts.push(b.start));
     const stored = new Map<string, Sums>();
     if (keys.length > 0) {
-      const rows = await db.query<{ budget_key: string; bucket_start: number; tokens: number; micros: number }>(
+      // With `reserved`, what live holds set aside per budget comes back in the same round trip
+      // (rows with a null bucket).
+      const rows = await db.query<{ budget_key: string; bucket_start: number | null; tokens: number; micros: number }>(
         `SELECT c.budget_key, c.bucket_start, c.tokens, c.micros FROM usage_counters c
-         JOIN unnest($1::text[], $2::bigint[]) AS w(k, s) ON c.budget_key = w.k AND c.bucket_start = w.s`,
+         JOIN unnest($1::text[], $2::bigint[]) AS w(k, s) ON c.budget_key = w.k AND c.bucket_start = w.s
+         ${reserved ? 'UNION ALL SELECT budget_key, NULL, SUM(tokens), SUM(micros) FROM hold_budgets WHERE budget_key = ANY($1) GROUP BY budget_key' : ''}`,
         [keys, starts],
       );
-      for (const r of rows.rows) stored.set(`${r.budget_key}@${r.bucket_start}`, { tokens: r.tokens, micros: r.micros });
+      for (const r of rows.rows) {
+        if (r.bucket_start === null) reserved?.set(r.budget_key, { tokens: r.tokens, micros: r.micros });
+        else stored.set(`${r.budget_key}@${r.bucket_start}`, { tokens: r.tokens, micros: r.micros });
+      }
     }
     const seeds = { keys: [] as string[], starts: [] as number[], ends: [] as Array<number | null>, retires: [] as Array<number | null>, tokens: [] as number[], micros: [] as number[] };
     const result: WindowUsage[] = [];
@@ -528,21 +534,9 @@ export class PostgresStore implements Store {
     return rows.rows.map((r) => ({ tokens: r.tokens, micros: r.micros }));
   }
 
-  /** What live holds set aside against each budget. */
-  private async reservedOf(db: Tx, budgetKeys: readonly string[]): Promise<Map<string, Sums>> {
-    const rows = await db.query<{ budget_key: string; tokens: number; micros: number }>(
-      'SELECT budget_key, SUM(tokens) AS tokens, SUM(micros) AS micros FROM hold_budgets WHERE budget_key = ANY($1) GROUP BY budget_key',
-      [budgetKeys],
-    );
-    return new Map(rows.rows.map((r) => [r.budget_key, { tokens: r.tokens, micros: r.micros }]));
-  }
-
   private async statesOf(db: Tx, budgets: readonly Budget[], now: number): Promise<{ states: BudgetState[]; used: WindowUsage[] }> {
-    const used = await this.windowUsages(db, budgets, now);
-    const reserved = await this.reservedOf(
-      db,
-      budgets.map((b) => b.key),
-    );
+    const reserved = new Map<string, Sums>();
+    const used = await this.windowUsages(db, budgets, now, reserved);
     const states = budgets.map((budget, i): BudgetState => {
       const u = used[i] as WindowUsage;
       const r = reserved.get(budget.key);
@@ -561,11 +555,9 @@ export class PostgresStore implements Store {
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const { subject, quote, now } = request;
     return inTransaction(this.pool, async (tx): Promise<ReserveResult> => {
-      const budgets = await this.budgetsFor(tx, scopesOf(subject));
-      await this.lockBudgets(
-        tx,
-        budgets.map((b) => b.key),
-      );
+      const scopes = scopesOf(subject);
+      await this.lockScopes(tx, scopes);
+      const budgets = await this.budgetsFor(tx, scopes);
       const { states } = await this.statesOf(tx, budgets, now);
       const decision = admit(states, quote);
       if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
@@ -578,18 +570,30 @@ export class PostgresStore implements Store {
         createdAt: now,
         expiresAt: now + request.ttlMs,
       };
-      const inserted = await tx.query(
-        `INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-        [hold.id, this.options.instanceId, subject.userId, subject.projectId, subject.keyId, hold.tokens, hold.micros, hold.outputTokens, now, hold.expiresAt],
+      // The hold and what it sets aside per budget, in one statement.
+      const inserted = await tx.query<{ inserted: number }>(
+        `WITH hold AS (
+           INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id
+         ), per_budget AS (
+           INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) SELECT hold.id, k, $6, $7 FROM hold, unnest($11::text[]) AS k
+         )
+         SELECT COUNT(*) AS inserted FROM hold`,
+        [
+          hold.id,
+          this.options.instanceId,
+          subject.userId,
+          subject.projectId,
+          subject.keyId,
+          hold.tokens,
+          hold.micros,
+          hold.outputTokens,
+          now,
+          hold.expiresAt,
+          [...new Set(budgets.map((b) => b.key))],
+        ],
       );
-      if (inserted.rowCount === 0) throw new Error(`hold ${request.holdId} already exists`);
-      await this.addToHold(
-        tx,
-        hold.id,
-        budgets.map((b) => b.key),
-        { tokens: decision.tokens, micros: decision.micros },
-      );
+      if (inserted.rows[0]?.inserted !== 1) throw new Error(`hold ${request.holdId} already exists`);
       for (const state of states) {
         state.usage.reservedTokens += decision.tokens;
         state.usage.reservedMicros += decision.micros;
@@ -612,11 +616,9 @@ export class PostgresStore implements Store {
     return inTransaction(this.pool, async (tx): Promise<ExtendResult> => {
       const before = (await tx.query<HoldRow>('SELECT * FROM holds WHERE id = $1', [holdId])).rows[0];
       if (!before) return { ok: false, reason: 'unknown-hold' };
-      const budgets = await this.budgetsFor(tx, scopesOf(toHold(before).subject));
-      await this.lockBudgets(
-        tx,
-        budgets.map((b) => b.key),
-      );
+      const scopes = scopesOf(toHold(before).subject);
+      await this.lockScopes(tx, scopes);
+      const budgets = await this.budgetsFor(tx, scopes);
       const { states } = await this.statesOf(tx, budgets, now);
       const decision = admit(states, { tokens: amount.tokens, micros: amount.micros });
       if (!decision.ok) return { ok: false, reason: 'exceeded', blocking: states[decision.blockingIndex] as BudgetState };
@@ -647,22 +649,17 @@ export class PostgresStore implements Store {
   async settle(request: SettleRequest): Promise<SettleResult> {
     const { holdId, subject, usage, now } = request;
     return inTransaction(this.pool, async (tx): Promise<SettleResult> => {
-      const budgets = await this.budgetsFor(tx, scopesOf(subject));
-      await this.lockBudgets(
-        tx,
-        budgets.map((b) => b.key),
-      );
-      const previous = (await tx.query<LedgerRow>('SELECT * FROM ledger WHERE request_id = $1', [holdId])).rows[0];
-      if (previous) {
-        await tx.query('DELETE FROM holds WHERE id = $1', [holdId]);
-        return { entry: toEntry(previous), duplicate: true };
-      }
+      const scopes = scopesOf(subject);
+      await this.lockScopes(tx, scopes);
+      const budgets = await this.budgetsFor(tx, scopes);
       const used = await this.windowUsages(tx, budgets, now);
+      // Unique per request: a second settle of it (on any instance) finds the first under the lock.
       const row = (
         await tx.query<LedgerRow>(
           `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
              reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+           ON CONFLICT (request_id) DO NOTHING RETURNING *`,
           [
             holdId,
             now,
@@ -682,16 +679,22 @@ export class PostgresStore implements Store {
             Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
           ],
         )
-      ).rows[0] as LedgerRow;
-      const added = { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros };
-      if (budgets.length > 0) {
-        // windowUsages stored every bucket it read, so the bucket at `now` has a row to add to.
-        await tx.query(
-          `UPDATE usage_counters c SET tokens = c.tokens + $3, micros = c.micros + $4
-           FROM unnest($1::text[], $2::bigint[]) AS w(k, s) WHERE c.budget_key = w.k AND c.bucket_start = w.s`,
-          [budgets.map((b) => b.key), used.map((u) => u.current.start), added.tokens, added.micros],
-        );
+      ).rows[0];
+      if (!row) {
+        const previous = (await tx.query<LedgerRow>('WITH gone AS (DELETE FROM holds WHERE id = $1) SELECT * FROM ledger WHERE request_id = $1', [holdId])).rows[0];
+        return { entry: toEntry(previous as LedgerRow), duplicate: true };
       }
+      const added = { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros };
+      // The counters of the bucket at `now` (windowUsages stored every bucket it read, so each has a
+      // row to add to), and the hold gone, in one statement.
+      await tx.query(
+        `WITH counted AS (
+           UPDATE usage_counters c SET tokens = c.tokens + $3, micros = c.micros + $4
+           FROM unnest($1::text[], $2::bigint[]) AS w(k, s) WHERE c.budget_key = w.k AND c.bucket_start = w.s
+         )
+         DELETE FROM holds WHERE id = $5`,
+        [budgets.map((b) => b.key), used.map((u) => u.current.start), added.tokens, added.micros, holdId],
+      );
       // Alerts are written with the usage that caused them: both commit, or neither.
       if (added.tokens > 0 || added.micros > 0) {
         for (const [i, budget] of budgets.entries()) {
@@ -700,7 +703,6 @@ export class PostgresStore implements Store {
           await this.alerts.record(tx, move);
         }
       }
-      await tx.query('DELETE FROM holds WHERE id = $1', [holdId]);
       return { entry: toEntry(row), duplicate: false };
     });
   }
