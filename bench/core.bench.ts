@@ -10,13 +10,13 @@ import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import Database from 'better-sqlite3';
 import { createApp } from '../server/app.js';
-import { hashSecret, newUserKey } from '../server/auth/secrets.js';
+import { hashSecret } from '../server/auth/secrets.js';
 import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
-import type { DefaultBudget } from '../server/config/schema.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import type { RequestSubject } from '../server/quota/scope.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
 import { fmt, httpLatency, latencyLine, latencyOf, median, type Latency } from './figures.js';
 
 const { values: args } = parseArgs({
@@ -34,16 +34,8 @@ const REQUESTS = Number(args.requests);
 const ROUNDS = Number(args.rounds);
 const CONCURRENCY = Number(args.concurrency);
 
-const USERS = 200;
-const PROJECTS = 20;
 
-/** Every user 1M tokens a month, every project $50 a day, everyone together $2000 a month, keys 5 h rolling. */
-const DEFAULTS: DefaultBudget[] = [
-  { scope: 'user', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
-  { scope: 'project', window: { kind: 'day', timeZone: 'America/New_York' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
-  { scope: 'global', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
-  { scope: 'key', window: { kind: 'rolling', hours: 5 }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
-];
+const DEFAULTS = BENCH_BUDGETS;
 
 interface Fixture {
   store: SqliteStore;
@@ -58,18 +50,8 @@ async function fixture(rows: number): Promise<Fixture> {
   const file = path.join(dir, 'lobe-quota.db');
   const open = () => SqliteStore.open({ file, defaultBudgets: DEFAULTS, defaultThresholds: [50, 80, 90, 95, 100] });
   let store = open();
-  const subjects: RequestSubject[] = [];
-  const secrets: string[] = [];
   const now = Date.now();
-  for (let p = 0; p < PROJECTS; p++) await store.createProject({ id: `p${p}`, name: `Project ${p}` }, now);
-  for (let u = 0; u < USERS; u++) {
-    const projectId = `p${u % PROJECTS}`;
-    await store.createUser({ id: `u${u}`, name: `User ${u}`, projectId }, now);
-    const { secret, prefix } = newUserKey();
-    await store.createKey({ id: `key_u${u}`, userId: `u${u}`, name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
-    subjects.push({ userId: `u${u}`, projectId, keyId: `key_u${u}` });
-    secrets.push(secret);
-  }
+  const { subjects, secrets } = await seedDirectory(store, now);
   await store.close();
 
   if (rows > 0) {

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
 import { createApp } from '../server/app.js';
-import { hashSecret, newUserKey } from '../server/auth/secrets.js';
+import { hashSecret } from '../server/auth/secrets.js';
 import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
 import type { DefaultBudget } from '../server/config/schema.js';
@@ -16,6 +16,7 @@ import { Upstreams } from '../server/proxy/upstreams.js';
 import type { RequestSubject } from '../server/quota/scope.js';
 import { PostgresStore } from '../server/store/postgres/postgres-store.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
+import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
 import { fmt, httpLatency, latencyLine, latencyOf, median } from './figures.js';
 
 const { values: args } = parseArgs({
@@ -34,16 +35,9 @@ const ROUNDS = Number(args.rounds);
 const CONCURRENCY = Number(args.concurrency);
 const URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
-const USERS = 200;
-const PROJECTS = 20;
 
 /** core.bench.ts's budgets: four per request, one of them global (every admission locks its row). */
-const WITH_GLOBAL: DefaultBudget[] = [
-  { scope: 'user', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
-  { scope: 'project', window: { kind: 'day', timeZone: 'America/New_York' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
-  { scope: 'global', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
-  { scope: 'key', window: { kind: 'rolling', hours: 5 }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
-];
+const WITH_GLOBAL = BENCH_BUDGETS;
 /** The same without the global budget: requests of different projects lock nothing in common. */
 const WITHOUT_GLOBAL = WITH_GLOBAL.filter((b) => b.scope !== 'global');
 
@@ -66,18 +60,8 @@ const open = (defaultBudgets: DefaultBudget[]) =>
 /** Users, projects and keys, and `rows` ledger entries over the last 60 days (generated in the database). */
 async function fixture(rows: number): Promise<{ subjects: RequestSubject[]; secrets: string[] }> {
   const store = await open(WITH_GLOBAL);
-  const subjects: RequestSubject[] = [];
-  const secrets: string[] = [];
   const now = Date.now();
-  for (let p = 0; p < PROJECTS; p++) await store.createProject({ id: `p${p}`, name: `Project ${p}` }, now);
-  for (let u = 0; u < USERS; u++) {
-    const projectId = `p${u % PROJECTS}`;
-    await store.createUser({ id: `u${u}`, name: `User ${u}`, projectId }, now);
-    const { secret, prefix } = newUserKey();
-    await store.createKey({ id: `key_u${u}`, userId: `u${u}`, name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
-    subjects.push({ userId: `u${u}`, projectId, keyId: `key_u${u}` });
-    secrets.push(secret);
-  }
+  const { subjects, secrets } = await seedDirectory(store, now);
   await store.close();
   if (rows > 0) {
     const db = new pg.Client({ connectionString: URL, options: `-c search_path=${quoteIdent(schema)}` });

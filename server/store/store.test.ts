@@ -1,48 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
-import type { Scope } from '../quota/scope.js';
+import { monthlyUserTokens, spend, TTL, usage, userScopes } from './testing/store-fixtures.js';
 import { T0, userWithKey } from '../testing/harness.js';
-import type { RequestSubject } from '../quota/scope.js';
-import type { Usage } from './types.js';
-import { storeKinds, type AuditedStore } from './testing/store-kinds.js';
+import { storeKinds } from './testing/store-kinds.js';
 
-const TTL = 60_000;
 const HOUR = 3_600_000;
-
-const usage = (inputTokens: number, outputTokens: number, costMicros = 0): Usage => ({
-  model: 'gpt-4o-mini',
-  inputTokens,
-  outputTokens,
-  cachedTokens: 0,
-  reasoningTokens: 0,
-  costMicros,
-  source: 'upstream',
-  outcome: 'ok',
-  latencyMs: 12,
-  sessionId: null,
-  tags: {},
-});
-
-const userScopes = (s: RequestSubject): Scope[] => [
-  { kind: 'key', id: s.keyId },
-  { kind: 'user', id: s.userId },
-  { kind: 'global' },
-];
-
-const monthlyUserTokens = (limitTokens: number, timeZone = 'UTC'): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
-
-/** Reserves and settles one request of `tokens` (all output) at `now`. */
-async function spend(store: AuditedStore, subject: RequestSubject, id: string, tokens: number, now: number) {
-  const held = await store.reserve({ holdId: id, subject, quote: { tokens, micros: 0 }, now, ttlMs: TTL });
-  expect(held.ok).toBe(true);
-  return store.settle({ holdId: id, subject, usage: usage(0, tokens), now });
-}
 
 /** The same suite for SQLite and PostgreSQL: they differ in how, never in what they guarantee. */
 const kinds = storeKinds();

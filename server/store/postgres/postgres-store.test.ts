@@ -9,7 +9,8 @@ import { startTcpForwarder, type TcpForwarder } from '../../testing/tcp-forwarde
 import { failOpen } from '../fail-open-store.js';
 import { StoreUnavailableError } from '../store-unavailable.js';
 import { postgresTestSchema } from '../testing/store-kinds.js';
-import type { Store, Usage } from '../types.js';
+import type { Store } from '../types.js';
+import { usage as usageOf } from '../testing/store-fixtures.js';
 
 /**
  * What only PostgreSQL has to show: several instances on one database. Each "instance" here is a
@@ -22,19 +23,7 @@ beforeEach(() => db.reset());
 
 const userTokens = (limitTokens: number): DefaultBudget => ({ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens, limitUsd: null, onLimit: 'reject' });
 
-const usage = (outputTokens: number): Usage => ({
-  model: 'gpt-4o-mini',
-  inputTokens: 0,
-  outputTokens,
-  cachedTokens: 0,
-  reasoningTokens: 0,
-  costMicros: 0,
-  source: 'upstream',
-  outcome: 'ok',
-  latencyMs: 1,
-  sessionId: null,
-  tags: {},
-});
+const usage = (outputTokens: number) => usageOf(0, outputTokens);
 
 describe('PostgresStore across instances', () => {
   it('two instances admitting 200 concurrent requests against one budget never reserve or charge past it', async () => {

@@ -9,6 +9,7 @@ import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
 import { bucketAt, bucketRetiresAt, bucketsAt, nextResetAt, windowPeriod, type WindowSpec } from '../../quota/window.js';
 import { localDays } from '../sqlite/local-day.js';
 import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
+import { parseScopeText, toEntry, toKey, toProject, toUser, type KeyRow, type LedgerRow, type ProjectRow, type UserRow } from '../sql/rows.js';
 import { usageSql } from '../sql/usage-sql.js';
 import type {
   AlertQuery,
@@ -81,36 +82,6 @@ interface HoldRow {
   expires_at: number;
 }
 
-interface LedgerRow {
-  id: number;
-  request_id: string;
-  at: number;
-  user_id: string;
-  project_id: string | null;
-  key_id: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  cost_micros: number;
-  source: LedgerEntry['source'];
-  outcome: LedgerEntry['outcome'];
-  latency_ms: number;
-  session_id: string | null;
-  tags: string | null;
-}
-
-interface KeyRow {
-  id: string;
-  user_id: string;
-  name: string;
-  prefix: string;
-  service: boolean;
-  created_at: number;
-  revoked_at: number | null;
-}
-
 /** Same slots as SQLite's retention (a quarter hour), so both stores roll up alike. */
 const ROLLUP_SLOT_MS = 15 * 60_000;
 const ROLLUP_BATCH = 5_000;
@@ -125,28 +96,6 @@ const DELIVERY_LEASE_MS = 5 * 60_000;
 /** Serialises the one-time cleanup when the config's default budgets changed. */
 const DEFAULTS_LOCK = 0x6c71_6466; // 'lqdf'
 
-const parseScopeText = (text: string): Scope => {
-  if (text === 'global') return { kind: 'global' };
-  const colon = text.indexOf(':');
-  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
-};
-
-const toProject = (r: { id: string; name: string; created_at: number }): Project => ({ id: r.id, name: r.name, createdAt: r.created_at });
-const toUser = (r: { id: string; name: string; project_id: string | null; created_at: number }): User => ({
-  id: r.id,
-  name: r.name,
-  projectId: r.project_id,
-  createdAt: r.created_at,
-});
-const toKey = (r: KeyRow): ApiKey => ({
-  id: r.id,
-  userId: r.user_id,
-  name: r.name,
-  prefix: r.prefix,
-  service: r.service,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-});
 const toHold = (r: HoldRow): Hold => ({
   id: r.id,
   subject: { userId: r.user_id, projectId: r.project_id, keyId: r.key_id },
@@ -156,26 +105,6 @@ const toHold = (r: HoldRow): Hold => ({
   createdAt: r.created_at,
   expiresAt: r.expires_at,
 });
-const toEntry = (r: LedgerRow): LedgerEntry => ({
-  id: r.id,
-  requestId: r.request_id,
-  at: r.at,
-  userId: r.user_id,
-  projectId: r.project_id,
-  keyId: r.key_id,
-  model: r.model,
-  inputTokens: r.input_tokens,
-  outputTokens: r.output_tokens,
-  cachedTokens: r.cached_tokens,
-  reasoningTokens: r.reasoning_tokens,
-  costMicros: r.cost_micros,
-  source: r.source,
-  outcome: r.outcome,
-  latencyMs: r.latency_ms,
-  sessionId: r.session_id,
-  tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
-});
-
 /**
  * The store on PostgreSQL, for several instances behind a load balancer. Nothing that decides
  * admission is kept in memory: holds, counters and budgets are rows every instance reads.
@@ -263,11 +192,11 @@ export class PostgresStore implements Store {
   }
 
   async listProjects(): Promise<Project[]> {
-    return (await query<{ id: string; name: string; created_at: number }>(this.pool, 'SELECT * FROM projects ORDER BY id')).rows.map(toProject);
+    return (await query<ProjectRow>(this.pool, 'SELECT * FROM projects ORDER BY id')).rows.map(toProject);
   }
 
   async getProject(id: string): Promise<Project | null> {
-    const row = (await query<{ id: string; name: string; created_at: number }>(this.pool, 'SELECT * FROM projects WHERE id = $1', [id])).rows[0];
+    const row = (await query<ProjectRow>(this.pool, 'SELECT * FROM projects WHERE id = $1', [id])).rows[0];
     return row ? toProject(row) : null;
   }
 
@@ -288,11 +217,11 @@ export class PostgresStore implements Store {
   }
 
   async listUsers(): Promise<User[]> {
-    return (await query<{ id: string; name: string; project_id: string | null; created_at: number }>(this.pool, 'SELECT * FROM users ORDER BY id')).rows.map(toUser);
+    return (await query<UserRow>(this.pool, 'SELECT * FROM users ORDER BY id')).rows.map(toUser);
   }
 
   async getUser(id: string): Promise<User | null> {
-    const row = (await query<{ id: string; name: string; project_id: string | null; created_at: number }>(this.pool, 'SELECT * FROM users WHERE id = $1', [id]))
+    const row = (await query<UserRow>(this.pool, 'SELECT * FROM users WHERE id = $1', [id]))
       .rows[0];
     return row ? toUser(row) : null;
   }

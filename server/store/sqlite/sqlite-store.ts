@@ -43,6 +43,7 @@ import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
 import { localDays, type LocalDay } from './local-day.js';
 import { migrate } from './migrations.js';
+import { parseScopeText, toEntry, toKey, toProject, toUser, type KeyRow, type LedgerRow } from '../sql/rows.js';
 import { SCOPE_COLUMN, scopeSumsSql, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
 import { REPORT_DAYS_DDL, usageSql } from '../sql/usage-sql.js';
 
@@ -64,36 +65,6 @@ interface BudgetRow {
   thresholds: string | null;
   on_limit: Budget['onLimit'];
   downgrade_to: string | null;
-}
-
-interface LedgerRow {
-  id: number;
-  request_id: string;
-  at: number;
-  user_id: string;
-  project_id: string | null;
-  key_id: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  cost_micros: number;
-  source: LedgerEntry['source'];
-  outcome: LedgerEntry['outcome'];
-  latency_ms: number;
-  session_id: string | null;
-  tags: string | null;
-}
-
-interface KeyRow {
-  id: string;
-  user_id: string;
-  name: string;
-  prefix: string;
-  service: number;
-  created_at: number;
-  revoked_at: number | null;
 }
 
 interface Sums {
@@ -135,48 +106,6 @@ const ROLLUP_BATCH = 5_000;
 const MAX_SETTLES_PER_COMMIT = 256;
 
 const HOUR_MS = 3_600_000;
-
-const parseScopeText = (text: string): Scope => {
-  if (text === 'global') return { kind: 'global' };
-  const colon = text.indexOf(':');
-  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
-};
-
-const toProject = (r: { id: string; name: string; created_at: number }): Project => ({ id: r.id, name: r.name, createdAt: r.created_at });
-const toUser = (r: { id: string; name: string; project_id: string | null; created_at: number }): User => ({
-  id: r.id,
-  name: r.name,
-  projectId: r.project_id,
-  createdAt: r.created_at,
-});
-const toKey = (r: KeyRow): ApiKey => ({
-  id: r.id,
-  userId: r.user_id,
-  name: r.name,
-  prefix: r.prefix,
-  service: r.service === 1,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-});
-const toEntry = (r: LedgerRow): LedgerEntry => ({
-  id: r.id,
-  requestId: r.request_id,
-  at: r.at,
-  userId: r.user_id,
-  projectId: r.project_id,
-  keyId: r.key_id,
-  model: r.model,
-  inputTokens: r.input_tokens,
-  outputTokens: r.output_tokens,
-  cachedTokens: r.cached_tokens,
-  reasoningTokens: r.reasoning_tokens,
-  costMicros: r.cost_micros,
-  source: r.source,
-  outcome: r.outcome,
-  latencyMs: r.latency_ms,
-  sessionId: r.session_id,
-  tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
-});
 
 /**
  * The embedded store. Every method is one synchronous better-sqlite3 transaction, which is what
