@@ -53,10 +53,11 @@ interface Sums {
   micros: number;
 }
 
-/** A window's settled usage, and the counter row of the bucket a settle at `now` adds to. */
+/** A window's settled usage, and the counter of the bucket a settle at `now` adds to. */
 interface WindowUsage extends Sums {
+  /** Start of the oldest bucket with usage (rolling windows), for the reset time. */
   oldestUsed: number | null;
-  current: { start: number; end: number | null; retiresAt: number | null };
+  current: { start: number; end: number | null; retiresAt: number | null; sums: Sums };
 }
 
 interface BudgetRow {
@@ -424,7 +425,9 @@ export class PostgresStore implements Store {
           seeds.micros.push(sums.micros);
         });
       }
-      const usage: WindowUsage = { tokens: 0, micros: 0, oldestUsed: null, current: { start: 0, end: null, retiresAt: null } };
+      const bucket = bucketAt(budget.window, now);
+      const current = { start: bucket.start, end: bucket.end, retiresAt: bucketRetiresAt(budget.window, bucket), sums: stored.get(`${budget.key}@${bucket.start}`) as Sums };
+      const usage: WindowUsage = { tokens: 0, micros: 0, oldestUsed: null, current };
       for (const b of buckets) {
         const sums = stored.get(`${budget.key}@${b.start}`) as Sums;
         usage.tokens += sums.tokens;
@@ -432,8 +435,6 @@ export class PostgresStore implements Store {
         if (usage.oldestUsed === null && (sums.tokens > 0 || sums.micros > 0)) usage.oldestUsed = b.start;
       }
       if (budget.window.kind !== 'rolling') usage.oldestUsed = null;
-      const current = bucketAt(budget.window, now);
-      usage.current = { start: current.start, end: current.end, retiresAt: bucketRetiresAt(budget.window, current) };
       result.push(usage);
     }
     if (seeds.keys.length > 0) {
@@ -614,15 +615,28 @@ export class PostgresStore implements Store {
         return { entry: toEntry(previous as LedgerRow), duplicate: true };
       }
       const added = { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros };
-      // The counters of the bucket at `now` (windowUsages stored every bucket it read, so each has a
-      // row to add to), and the hold gone, in one statement.
+      // The counters of the bucket at `now`, and the hold gone, in one statement. A counter normally
+      // exists (windowUsages stored every bucket it read) and is added to; one deleted meanwhile (its
+      // window retired by an instance whose clock is ahead, or counters dropped at a start with
+      // other defaults) is written again whole, so no increment is ever lost.
       await tx.query(
         `WITH counted AS (
-           UPDATE usage_counters c SET tokens = c.tokens + $3, micros = c.micros + $4
-           FROM unnest($1::text[], $2::bigint[]) AS w(k, s) WHERE c.budget_key = w.k AND c.bucket_start = w.s
+           INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+           ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = usage_counters.tokens + $7, micros = usage_counters.micros + $8
          )
-         DELETE FROM holds WHERE id = $5`,
-        [budgets.map((b) => b.key), used.map((u) => u.current.start), added.tokens, added.micros, holdId],
+         DELETE FROM holds WHERE id = $9`,
+        [
+          budgets.map((b) => b.key),
+          used.map((u) => u.current.start),
+          used.map((u) => u.current.end),
+          used.map((u) => u.current.retiresAt),
+          used.map((u) => u.current.sums.tokens + added.tokens),
+          used.map((u) => u.current.sums.micros + added.micros),
+          added.tokens,
+          added.micros,
+          holdId,
+        ],
       );
       // Alerts are written with the usage that caused them: both commit, or neither.
       if (added.tokens > 0 || added.micros > 0) {
