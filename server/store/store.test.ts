@@ -184,3 +184,14 @@ describe.each(kinds)('$name store: windows', ({ open }) => {
   });
 });
 
+
+describe.each(kinds)('$name store: meta', ({ open }) => {
+  it('claimMeta keeps the first value stored; setMeta replaces it', async () => {
+    const store = await open();
+    expect(await store.getMeta('k')).toBeNull();
+    expect(await store.claimMeta('k', 'first')).toBe('first');
+    expect(await store.claimMeta('k', 'second')).toBe('first');
+    await store.setMeta('k', 'third');
+    expect(await store.getMeta('k')).toBe('third');
+  });
+});

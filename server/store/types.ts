@@ -244,5 +244,7 @@ export interface Store {
 
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Stores `value` unless `key` has one already; returns the value stored (first writer wins, across instances). */
+  claimMeta(key: string, value: string): Promise<string>;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureAdminToken } from '../../auth/admin-token.js';
 import { hashSecret } from '../../auth/secrets.js';
 import { createApp } from '../../app.js';
 import { ManualClock } from '../../clock.js';
@@ -102,6 +103,14 @@ describe('PostgresStore across instances', () => {
     expect(state?.usage.reservedTokens).toBe(300);
     // An instance never declares itself gone, whatever the clock says.
     expect(await b.expireHolds(T0 + 30 * 60_000)).toBe(0);
+  });
+
+  it('instances starting together on a new database make one admin token: only one prints it, both accept it', async () => {
+    const [a, b] = await Promise.all([db.open({ instanceId: 'a' }), db.open({ instanceId: 'b' })]);
+    const [fromA, fromB] = await Promise.all([ensureAdminToken(a, undefined), ensureAdminToken(b, undefined)]);
+    expect([fromA.generated, fromB.generated].filter((t) => t !== null)).toHaveLength(1);
+    expect(fromA.hash).toBe(fromB.hash);
+    expect(hashSecret((fromA.generated ?? fromB.generated) as string)).toBe(fromA.hash);
   });
 
   it('closing an instance releases its own holds at once', async () => {

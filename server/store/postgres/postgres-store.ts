@@ -879,6 +879,16 @@ export class PostgresStore implements Store {
     await query(this.pool, 'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
 
+  async claimMeta(key: string, value: string): Promise<string> {
+    // DO UPDATE with no change, so RETURNING gives the row whether this call wrote it or not.
+    const row = await query<{ value: string }>(
+      this.pool,
+      'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = meta.value RETURNING value',
+      [key, value],
+    );
+    return row.rows[0]?.value as string;
+  }
+
   /**
    * Leaves the cluster: this instance's holds (of requests cut by the shutdown) and its heartbeat
    * row go at once, rather than when the others notice the silence.

@@ -837,6 +837,15 @@ export class SqliteStore implements Store {
     this.s.setMeta.run(key, value);
   }
 
+  async claimMeta(key: string, value: string): Promise<string> {
+    return this.db.transaction(() => {
+      const stored = this.s.getMeta.get(key)?.value;
+      if (stored !== undefined) return stored;
+      this.s.setMeta.run(key, value);
+      return value;
+    })();
+  }
+
   async close(): Promise<void> {
     this.flushSettles();
     this.db.close();
