@@ -1,11 +1,11 @@
 import { serve } from '@hono/node-server';
+import type { AlertEvent } from './alerts/alert-event.js';
 import { AlertSender } from './alerts/alert-sender.js';
 import { createChannels } from './alerts/channels/index.js';
 import { createApp } from './app.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
 import { loadConfig, publicUrlOf, type Config } from './config/load.js';
-import type { AlertEvent } from './alerts/alert-event.js';
 import { startMaintenance } from './maintenance.js';
 import { preloadEncodings } from './proxy/token-count.js';
 import { Upstreams } from './proxy/upstreams.js';
