@@ -4,13 +4,13 @@ import type { AlertOptions, BudgetMove } from '../../alerts/alert-planning.js';
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
-import { budgetKey, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { resolveBudgets, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
-import { bucketAt, bucketRetiresAt, bucketsAt, nextResetAt, windowPeriod, type WindowSpec } from '../../quota/window.js';
-import { localDays } from '../sqlite/local-day.js';
+import { bucketAt, bucketRetiresAt, bucketsAt, nextResetAt, windowPeriod } from '../../quota/window.js';
+import { localDays } from '../sql/local-day.js';
 import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
-import { parseScopeText, toEntry, toKey, toProject, toUser, type KeyRow, type LedgerRow, type ProjectRow, type UserRow } from '../sql/rows.js';
-import { usageSql } from '../sql/usage-sql.js';
+import { toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow, type ProjectRow, type UserRow } from '../sql/rows.js';
+import { toUsageRows, usageSql } from '../sql/usage-sql.js';
 import type {
   AlertQuery,
   AlertRecord,
@@ -18,7 +18,6 @@ import type {
   BudgetInput,
   BudgetState,
   Created,
-  Delivery,
   DueDelivery,
   ExtendResult,
   Hold,
@@ -60,17 +59,6 @@ interface WindowUsage extends Sums {
   current: { start: number; end: number | null; retiresAt: number | null; sums: Sums };
 }
 
-interface BudgetRow {
-  id: string;
-  scope: string;
-  window_spec: string;
-  limit_tokens: number | null;
-  limit_micros: number | null;
-  thresholds: string | null;
-  on_limit: Budget['onLimit'];
-  downgrade_to: string | null;
-}
-
 interface HoldRow {
   id: string;
   user_id: string;
@@ -82,6 +70,9 @@ interface HoldRow {
   created_at: number;
   expires_at: number;
 }
+
+/** A budget row as rows.ts reads it ("window" is a keyword in PostgreSQL, so the column is window_spec). */
+const BUDGET_COLUMNS = 'id, scope, window_spec AS "window", limit_tokens, limit_micros, thresholds, on_limit, downgrade_to';
 
 /** Same slots as SQLite's retention (a quarter hour), so both stores roll up alike. */
 const ROLLUP_SLOT_MS = 15 * 60_000;
@@ -298,7 +289,7 @@ export class PostgresStore implements Store {
            ON CONFLICT (scope, period) DO UPDATE SET window_spec = excluded.window_spec, limit_tokens = excluded.limit_tokens,
              limit_micros = excluded.limit_micros, thresholds = excluded.thresholds, on_limit = excluded.on_limit,
              downgrade_to = excluded.downgrade_to, updated_at = excluded.updated_at
-           RETURNING *`,
+           RETURNING ${BUDGET_COLUMNS}`,
           [
             id,
             scope,
@@ -320,12 +311,12 @@ export class PostgresStore implements Store {
   }
 
   async listBudgets(): Promise<Budget[]> {
-    return (await query<BudgetRow>(this.pool, 'SELECT * FROM budgets ORDER BY scope, period')).rows.map((r) => this.toBudget(r));
+    return (await query<BudgetRow>(this.pool, `SELECT ${BUDGET_COLUMNS} FROM budgets ORDER BY scope, period`)).rows.map((r) => this.toBudget(r));
   }
 
   async deleteBudget(id: string): Promise<Budget | null> {
     return inTransaction(this.pool, async (tx) => {
-      const row = (await tx.query<BudgetRow>('SELECT * FROM budgets WHERE id = $1', [id])).rows[0];
+      const row = (await tx.query<BudgetRow>(`SELECT ${BUDGET_COLUMNS} FROM budgets WHERE id = $1`, [id])).rows[0];
       if (!row) return null;
       const budget = this.toBudget(row);
       await this.lockScopes(tx, [budget.scope]);
@@ -336,25 +327,12 @@ export class PostgresStore implements Store {
   }
 
   private toBudget(row: BudgetRow): Budget {
-    const scope = parseScopeText(row.scope);
-    const window = JSON.parse(row.window_spec) as WindowSpec;
-    return {
-      id: row.id,
-      source: 'admin',
-      scope,
-      window,
-      limitTokens: row.limit_tokens,
-      limitMicros: row.limit_micros,
-      thresholds: row.thresholds === null ? this.options.defaultThresholds : (JSON.parse(row.thresholds) as number[]),
-      onLimit: row.on_limit,
-      downgradeTo: row.downgrade_to,
-      key: budgetKey(scope, window),
-    };
+    return toBudget(row, this.options.defaultThresholds);
   }
 
   /** Budgets of these scopes, stored ones read fresh (another instance may have just changed them). */
   private async budgetsFor(db: Tx, scopes: readonly Scope[]): Promise<Budget[]> {
-    const stored = await db.query<BudgetRow>('SELECT * FROM budgets WHERE scope = ANY($1) ORDER BY scope, period', [scopes.map(formatScope)]);
+    const stored = await db.query<BudgetRow>(`SELECT ${BUDGET_COLUMNS} FROM budgets WHERE scope = ANY($1) ORDER BY scope, period`, [scopes.map(formatScope)]);
     return resolveBudgets(
       scopes,
       stored.rows.map((r) => this.toBudget(r)),
@@ -762,20 +740,7 @@ export class PostgresStore implements Store {
             days.map((d) => d.end),
           ])
         : await db.query<Record<string, string | number>>(numbered(usageSql(dimensions, withRollup)), withRollup ? [q.from, q.to, q.from, q.to] : [q.from, q.to]);
-      return found.rows.map((r) => {
-        const values = dimensions.map((d, i) => (d === 'day' ? (days[r[`g${i}`] as number] as (typeof days)[number]).day : String(r[`g${i}`])));
-        return {
-          group: values[0] as string,
-          groups: values,
-          requests: r.requests as number,
-          inputTokens: r.inputTokens as number,
-          outputTokens: r.outputTokens as number,
-          cachedTokens: r.cachedTokens as number,
-          reasoningTokens: r.reasoningTokens as number,
-          totalTokens: r.totalTokens as number,
-          costMicros: r.costMicros as number,
-        };
-      });
+      return toUsageRows(found.rows, dimensions, days);
     });
   }
 
@@ -843,28 +808,13 @@ export class PostgresStore implements Store {
          ORDER BY a.fired_at DESC, a.id LIMIT $${args.length}`,
         args,
       );
-      const deliveries = await db.query<{
-        alert_id: string;
-        channel: string;
-        state: Delivery['state'];
-        attempts: number;
-        next_attempt_at: number;
-        last_error: string | null;
-        delivered_at: number | null;
-      }>('SELECT * FROM alert_deliveries WHERE alert_id = ANY($1) ORDER BY channel', [alerts.rows.map((a) => a.id)]);
+      const deliveries = await db.query<DeliveryRow & { alert_id: string }>('SELECT * FROM alert_deliveries WHERE alert_id = ANY($1) ORDER BY channel', [alerts.rows.map((a) => a.id)]);
       return alerts.rows.map((r) => ({
         alert: JSON.parse(r.payload) as AlertEvent,
         windowStart: r.window_start,
         deliveries: deliveries.rows
           .filter((d) => d.alert_id === r.id)
-          .map((d) => ({
-            channel: d.channel,
-            state: d.state,
-            attempts: d.attempts,
-            nextAttemptAt: d.next_attempt_at,
-            lastError: d.last_error,
-            deliveredAt: d.delivered_at,
-          })),
+          .map(toDelivery),
       }));
     });
   }

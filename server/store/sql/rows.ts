@@ -1,5 +1,7 @@
+import { budgetKey, type Budget } from '../../quota/budgets.js';
 import type { Scope } from '../../quota/scope.js';
-import type { ApiKey, LedgerEntry, Project, User } from '../types.js';
+import type { WindowSpec } from '../../quota/window.js';
+import type { ApiKey, Delivery, LedgerEntry, Project, User } from '../types.js';
 
 /**
  * Rows as both stores read them (the same columns in SQLite and PostgreSQL), and what they become.
@@ -89,4 +91,51 @@ export const toEntry = (r: LedgerRow): LedgerEntry => ({
   latencyMs: r.latency_ms,
   sessionId: r.session_id,
   tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
+});
+
+/** A stored budget. PostgreSQL names its column window_spec ("window" is a keyword there) and reads it AS "window". */
+export interface BudgetRow {
+  id: string;
+  scope: string;
+  window: string;
+  limit_tokens: number | null;
+  limit_micros: number | null;
+  thresholds: string | null;
+  on_limit: Budget['onLimit'];
+  downgrade_to: string | null;
+}
+
+export function toBudget(row: BudgetRow, defaultThresholds: number[]): Budget {
+  const scope = parseScopeText(row.scope);
+  const window = JSON.parse(row.window) as WindowSpec;
+  return {
+    id: row.id,
+    source: 'admin',
+    scope,
+    window,
+    limitTokens: row.limit_tokens,
+    limitMicros: row.limit_micros,
+    thresholds: row.thresholds === null ? defaultThresholds : (JSON.parse(row.thresholds) as number[]),
+    onLimit: row.on_limit,
+    downgradeTo: row.downgrade_to,
+    key: budgetKey(scope, window),
+  };
+}
+
+export interface DeliveryRow {
+  channel: string;
+  state: Delivery['state'];
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+export const toDelivery = (d: DeliveryRow): Delivery => ({
+  channel: d.channel,
+  state: d.state,
+  attempts: d.attempts,
+  nextAttemptAt: d.next_attempt_at,
+  lastError: d.last_error,
+  deliveredAt: d.delivered_at,
 });

@@ -1,4 +1,5 @@
-import type { UsageGroupBy } from '../types.js';
+import type { UsageGroupBy, UsageRow } from '../types.js';
+import type { LocalDay } from './local-day.js';
 
 /**
  * The temp table of a report's local days (see localDays). Rows are numbered in date order, and
@@ -56,4 +57,22 @@ export function usageSql(dimensions: readonly UsageGroupBy[], withRollup = false
       SUM("cachedTokens") AS "cachedTokens", SUM("reasoningTokens") AS "reasoningTokens", SUM("totalTokens") AS "totalTokens",
       SUM("costMicros") AS "costMicros"
     FROM (${ledgerPart} UNION ALL ${rollupPart}) AS parts GROUP BY ${keys} ORDER BY ${order}`;
+}
+
+/** The rows of usageSql as reports read them: `day` groups (a day's number) named by their local date. */
+export function toUsageRows(found: ReadonlyArray<Record<string, string | number>>, dimensions: readonly UsageGroupBy[], days: readonly LocalDay[]): UsageRow[] {
+  return found.map((r) => {
+    const values = dimensions.map((d, i) => (d === 'day' ? (days[r[`g${i}`] as number] as LocalDay).day : String(r[`g${i}`])));
+    return {
+      group: values[0] as string,
+      groups: values,
+      requests: r.requests as number,
+      inputTokens: r.inputTokens as number,
+      outputTokens: r.outputTokens as number,
+      cachedTokens: r.cachedTokens as number,
+      reasoningTokens: r.reasoningTokens as number,
+      totalTokens: r.totalTokens as number,
+      costMicros: r.costMicros as number,
+    };
+  });
 }

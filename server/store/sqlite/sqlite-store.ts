@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
-import { budgetKey, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { resolveBudgets, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
 import {
   bucketAt,
@@ -12,7 +12,6 @@ import {
   nextResetAt,
   windowPeriod,
   type Bucket,
-  type WindowSpec,
 } from '../../quota/window.js';
 import type { AlertEvent } from '../../alerts/alert-event.js';
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
@@ -23,7 +22,6 @@ import type {
   BudgetInput,
   BudgetState,
   Created,
-  Delivery,
   DueDelivery,
   ExtendResult,
   Hold,
@@ -41,11 +39,11 @@ import type {
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
-import { localDays, type LocalDay } from './local-day.js';
+import { localDays, type LocalDay } from '../sql/local-day.js';
 import { migrate } from './migrations.js';
-import { parseScopeText, toEntry, toKey, toProject, toUser, type KeyRow, type LedgerRow } from '../sql/rows.js';
+import { parseScopeText, toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow } from '../sql/rows.js';
 import { SCOPE_COLUMN, scopeSumsSql, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
-import { REPORT_DAYS_DDL, usageSql } from '../sql/usage-sql.js';
+import { REPORT_DAYS_DDL, toUsageRows, usageSql } from '../sql/usage-sql.js';
 
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:'. */
@@ -54,17 +52,6 @@ export interface SqliteStoreOptions {
   defaultThresholds: number[];
   /** Where alerts go. Without it alerts are still recorded (for audit), with no deliveries. */
   alerts?: AlertOptions;
-}
-
-interface BudgetRow {
-  id: string;
-  scope: string;
-  window: string;
-  limit_tokens: number | null;
-  limit_micros: number | null;
-  thresholds: string | null;
-  on_limit: Budget['onLimit'];
-  downgrade_to: string | null;
 }
 
 interface Sums {
@@ -196,7 +183,7 @@ export class SqliteStore implements Store {
       markFailed: db.prepare(
         `UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE alert_id = ? AND channel = ? AND state = 'pending'`,
       ),
-      deliveriesOf: db.prepare<[string], { channel: string; state: Delivery['state']; attempts: number; next_attempt_at: number; last_error: string | null; delivered_at: number | null }>(
+      deliveriesOf: db.prepare<[string], DeliveryRow>(
         'SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY channel',
       ),
       rollupInRange: db.prepare<[number, number], { one: number }>('SELECT 1 AS one FROM ledger_rollup WHERE slot_at >= ? AND slot_at < ? LIMIT 1'),
@@ -377,20 +364,7 @@ export class SqliteStore implements Store {
   }
 
   private toBudget(row: BudgetRow): Budget {
-    const scope = parseScopeText(row.scope);
-    const window = JSON.parse(row.window) as WindowSpec;
-    return {
-      id: row.id,
-      source: 'admin',
-      scope,
-      window,
-      limitTokens: row.limit_tokens,
-      limitMicros: row.limit_micros,
-      thresholds: row.thresholds === null ? this.defaultThresholds : (JSON.parse(row.thresholds) as number[]),
-      onLimit: row.on_limit,
-      downgradeTo: row.downgrade_to,
-      key: budgetKey(scope, window),
-    };
+    return toBudget(row, this.defaultThresholds);
   }
 
   private stored(): Budget[] {
@@ -762,20 +736,7 @@ export class SqliteStore implements Store {
     } else {
       found = withRollup ? statement.all(query.from, query.to, query.from, query.to) : statement.all(query.from, query.to);
     }
-    return found.map((r) => {
-      const values = dimensions.map((d, i) => (d === 'day' ? (days[r[`g${i}`] as number] as LocalDay).day : String(r[`g${i}`])));
-      return {
-        group: values[0] as string,
-        groups: values,
-        requests: r.requests as number,
-        inputTokens: r.inputTokens as number,
-        outputTokens: r.outputTokens as number,
-        cachedTokens: r.cachedTokens as number,
-        reasoningTokens: r.reasoningTokens as number,
-        totalTokens: r.totalTokens as number,
-        costMicros: r.costMicros as number,
-      };
-    });
+    return toUsageRows(found, dimensions, days);
   }
 
   async recentEntries(limit: number): Promise<LedgerEntry[]> {
@@ -816,14 +777,7 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({
       alert: JSON.parse(r.payload) as AlertEvent,
       windowStart: r.window_start,
-      deliveries: this.s.deliveriesOf.all(r.id).map((d) => ({
-        channel: d.channel,
-        state: d.state,
-        attempts: d.attempts,
-        nextAttemptAt: d.next_attempt_at,
-        lastError: d.last_error,
-        deliveredAt: d.delivered_at,
-      })),
+      deliveries: this.s.deliveriesOf.all(r.id).map(toDelivery),
     }));
   }
 
