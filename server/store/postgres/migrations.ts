@@ -200,6 +200,8 @@ const MIGRATION_LOCK = 0x6c71_6d67; // 'lqmg'
 export async function migrate(client: pg.ClientBase, schema: string, target = MIGRATIONS.length): Promise<void> {
   await client.query('BEGIN');
   try {
+    // A migration (or waiting for another instance's) may take longer than any request should.
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
     await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
