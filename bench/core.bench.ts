@@ -9,15 +9,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import Database from 'better-sqlite3';
-import { Agent, request } from 'undici';
 import { createApp } from '../server/app.js';
-import { hashSecret, newUserKey } from '../server/auth/secrets.js';
+import { hashSecret } from '../server/auth/secrets.js';
 import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
-import type { DefaultBudget } from '../server/config/schema.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import type { RequestSubject } from '../server/quota/scope.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
+import { fmt, httpLatency, latencyLine, latencyOf, median, type Latency } from './figures.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,27 +34,8 @@ const REQUESTS = Number(args.requests);
 const ROUNDS = Number(args.rounds);
 const CONCURRENCY = Number(args.concurrency);
 
-const USERS = 200;
-const PROJECTS = 20;
 
-/** Every user 1M tokens a month, every project $50 a day, everyone together $2000 a month, keys 5 h rolling. */
-const DEFAULTS: DefaultBudget[] = [
-  { scope: 'user', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
-  { scope: 'project', window: { kind: 'day', timeZone: 'America/New_York' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
-  { scope: 'global', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 1e9, onLimit: 'reject' },
-  { scope: 'key', window: { kind: 'rolling', hours: 5 }, limitTokens: 1e12, limitUsd: null, onLimit: 'reject' },
-];
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-const percentile = (xs: number[], p: number): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-};
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const DEFAULTS = BENCH_BUDGETS;
 
 interface Fixture {
   store: SqliteStore;
@@ -69,18 +50,8 @@ async function fixture(rows: number): Promise<Fixture> {
   const file = path.join(dir, 'lobe-quota.db');
   const open = () => SqliteStore.open({ file, defaultBudgets: DEFAULTS, defaultThresholds: [50, 80, 90, 95, 100] });
   let store = open();
-  const subjects: RequestSubject[] = [];
-  const secrets: string[] = [];
   const now = Date.now();
-  for (let p = 0; p < PROJECTS; p++) await store.createProject({ id: `p${p}`, name: `Project ${p}` }, now);
-  for (let u = 0; u < USERS; u++) {
-    const projectId = `p${u % PROJECTS}`;
-    await store.createUser({ id: `u${u}`, name: `User ${u}`, projectId }, now);
-    const { secret, prefix } = newUserKey();
-    await store.createKey({ id: `key_u${u}`, userId: `u${u}`, name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
-    subjects.push({ userId: `u${u}`, projectId, keyId: `key_u${u}` });
-    secrets.push(secret);
-  }
+  const { subjects, secrets } = await seedDirectory(store, now);
   await store.close();
 
   if (rows > 0) {
@@ -139,52 +110,15 @@ async function reserveSettlePairs(f: Fixture, concurrency: number): Promise<numb
   return median(rates);
 }
 
-interface Latency {
-  p50: number;
-  p99: number;
-}
-
-/** Sequential GETs over one keep-alive connection; latencies in ms, median of the rounds' p50/p99. */
-async function httpLatency(url: string, token: string): Promise<Latency> {
-  const agent = new Agent({ connections: 1, pipelining: 1 });
-  const p50s: number[] = [];
-  const p99s: number[] = [];
-  // Round 0 warms up the JIT and the connection; it is not counted.
-  for (let round = 0; round <= ROUNDS; round++) {
-    const samples: number[] = [];
-    for (let i = 0; i < REQUESTS; i++) {
-      const t = process.hrtime.bigint();
-      const res = await request(url, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
-      await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
-      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    if (round === 0) continue;
-    p50s.push(percentile(samples, 50));
-    p99s.push(percentile(samples, 99));
-  }
-  await agent.close();
-  return { p50: median(p50s), p99: median(p99s) };
-}
-
 /** The /quota handler alone (no socket), to separate our work from HTTP's. */
-async function inProcessLatency(app: ReturnType<typeof createApp>, token: string): Promise<Latency> {
-  const p50s: number[] = [];
-  const p99s: number[] = [];
-  for (let round = 0; round <= ROUNDS; round++) {
-    const samples: number[] = [];
-    for (let i = 0; i < REQUESTS; i++) {
-      const t = process.hrtime.bigint();
-      const res = await app.request('/quota', { headers: { authorization: `Bearer ${token}` } });
-      await res.text();
-      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    if (round === 0) continue;
-    p50s.push(percentile(samples, 50));
-    p99s.push(percentile(samples, 99));
-  }
-  return { p50: median(p50s), p99: median(p99s) };
-}
+const inProcessLatency = (app: ReturnType<typeof createApp>, token: string): Promise<Latency> =>
+  latencyOf(
+    async () => {
+      await (await app.request('/quota', { headers: { authorization: `Bearer ${token}` } })).text();
+    },
+    ROUNDS,
+    REQUESTS,
+  );
 
 async function quotaFigures(f: Fixture) {
   const loaded = loadConfig({ env: {}, cwd: f.dir });
@@ -198,14 +132,14 @@ async function quotaFigures(f: Fixture) {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const token = f.secrets[0] as string;
   const inProcess = await inProcessLatency(app, token);
-  const health = await httpLatency(`${base}/health`, token);
-  const quota = await httpLatency(`${base}/quota`, token);
+  const health = await httpLatency(`${base}/health`, token, ROUNDS, REQUESTS);
+  const quota = await httpLatency(`${base}/quota`, token, ROUNDS, REQUESTS);
   await new Promise((resolve) => server.close(resolve));
   await upstreams.close();
   return { inProcess, health, quota };
 }
 
-const line = (label: string, l: Latency) => `  ${label.padEnd(34)} p50 ${fmt(l.p50, 3)} ms   p99 ${fmt(l.p99, 3)} ms`;
+const line = latencyLine;
 
 async function main() {
   console.log(`command: npm run bench:core -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY}`);

@@ -8,6 +8,7 @@ import { dashboardRoutes } from './dashboard/dashboard-routes.js';
 import type { AppEnv, Services } from './http/app-env.js';
 import { authenticate, requireAdmin } from './http/authenticate.js';
 import { ApiError, errorJson, renderError } from './http/errors.js';
+import { healthRoutes } from './http/health-routes.js';
 import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
@@ -27,7 +28,7 @@ export function createApp(services: Services) {
     c.req.path.startsWith('/v1/') ? proxyNotFound(c) : errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
   );
 
-  app.get('/health', (c) => c.json({ ok: true, store: services.store.kind }));
+  app.route('/', healthRoutes(services)); // for load balancers: 503 when the store is unreachable
   app.route('/', openApiRoutes(services)); // GET /openapi.json and /docs: no token, no data
 
   // Per app, not module-level: its registry must not be shared by two apps in one process.

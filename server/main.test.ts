@@ -2,51 +2,17 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { repoRoot as root, startServerProcess } from './testing/server-process.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  baseUrl: string;
-}
-
-const running: ChildProcess[] = [];
 const dirs: string[] = [];
+const running: ChildProcess[] = [];
 afterEach(async () => {
   for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts the server the way `npm start` does, on a free port, and waits for its banner. */
-function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.push(child);
-  let out = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no banner within 15 s:\n${out}`)), 15_000);
-    const check = () => {
-      const match = /Next: add a user[\s\S]*budgets set/.exec(out) && /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve({ child, output: () => out, baseUrl: match[1] });
-      }
-    };
-    child.stdout?.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}:\n${out}`));
-    });
-  });
-}
+const start = (env: Record<string, string>) => startServerProcess(env, running);
 
 const stop = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import { serve } from '@hono/node-server';
+import type { AlertEvent } from './alerts/alert-event.js';
 import { AlertSender } from './alerts/alert-sender.js';
 import { createChannels } from './alerts/channels/index.js';
 import { createApp } from './app.js';
@@ -9,7 +9,7 @@ import { loadConfig, publicUrlOf, type Config } from './config/load.js';
 import { startMaintenance } from './maintenance.js';
 import { preloadEncodings } from './proxy/token-count.js';
 import { Upstreams } from './proxy/upstreams.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openStore, type OpenedStore } from './store/open-store.js';
 
 const MAINTENANCE_INTERVAL_MS = 15_000;
 /** Spike detection and retention: an anomaly is about an hour, so a minute's delay is nothing. */
@@ -17,9 +17,9 @@ const SLOW_MAINTENANCE_INTERVAL_MS = 60_000;
 /** How often the outbox is looked at; a failed delivery waits for its own backoff. */
 const ALERT_INTERVAL_MS = 5_000;
 
-function banner(config: Config, baseUrl: string, dbFile: string, generatedToken: string | null): string {
+function banner(config: Config, baseUrl: string, storeDescription: string, generatedToken: string | null): string {
   const lines = [
-    `lobe-quota listening on ${baseUrl}  (SQLite: ${dbFile})`,
+    `lobe-quota listening on ${baseUrl}  (${storeDescription})`,
     '',
     `  Proxy base URL   ${baseUrl}/v1`,
     `  Plugin manifest  ${baseUrl}/manifest.json`,
@@ -59,23 +59,27 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const config = loaded.config;
-  const dbFile = path.join(config.dataDir, 'lobe-quota.db');
   const channels = createChannels(config.alerts.channels, { locale: config.alerts.locale });
-  const store = SqliteStore.open({
-    file: dbFile,
-    defaultBudgets: config.defaultBudgets,
-    defaultThresholds: config.alertThresholds,
-    alerts: { channelsFor: (alert) => channels.filter((c) => c.accepts(alert)).map((c) => c.name), projection: config.alerts.projection },
-  });
-  const adminToken = await ensureAdminToken(store, config.adminToken);
+  const alerts = { channelsFor: (alert: AlertEvent) => channels.filter((c) => c.accepts(alert)).map((c) => c.name), projection: config.alerts.projection };
+  let opened: OpenedStore;
+  try {
+    opened = await openStore(config, alerts, MAINTENANCE_INTERVAL_MS);
+  } catch (error) {
+    console.error(`lobe-quota cannot open its store: ${(error as Error).message}`);
+    process.exit(1);
+  }
+  const { store, upkeep } = opened;
   const clock = systemClock;
+  // On PostgreSQL the first heartbeat says this instance is alive before it takes any hold.
+  await upkeep.run(clock.now());
+  const adminToken = await ensureAdminToken(store, config.adminToken);
   const alertSender = new AlertSender({ store, channels, clock });
   alertSender.start(ALERT_INTERVAL_MS);
   const upstreams = Upstreams.fromConfig(config);
   const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams });
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    process.stdout.write(banner(config, publicUrlOf(config, info.port), dbFile, adminToken.generated));
+    process.stdout.write(banner(config, publicUrlOf(config, info.port), opened.description, adminToken.generated));
     // The tokenizer's tables take a few hundred ms to load: not on the first user's request.
     setImmediate(() => preloadEncodings(['o200k_base']));
   });
@@ -84,10 +88,11 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  // Holds of requests that stopped renewing them (a stuck upstream) are released here.
+  // Holds of requests that stopped renewing them (a stuck upstream) are released here; on
+  // PostgreSQL also those of instances whose heartbeat stopped, after this one's own heartbeat.
   const maintenance = setInterval(() => {
-    store.expireHolds(clock.now()).catch((error: unknown) => console.error('[lobe-quota] hold expiry failed:', error));
-  }, MAINTENANCE_INTERVAL_MS);
+    upkeep.run(clock.now()).catch((error: unknown) => console.error('[lobe-quota] hold upkeep failed:', (error as Error).message));
+  }, upkeep.intervalMs);
   maintenance.unref();
   const stopSlowMaintenance = startMaintenance(store, config, () => clock.now(), SLOW_MAINTENANCE_INTERVAL_MS);
 

@@ -11,7 +11,7 @@ export interface AdminToken {
 
 /**
  * ADMIN_TOKEN wins when set. Otherwise the first start makes a token, stores only its hash and hands
- * it back once for printing; later starts reuse the stored hash.
+ * it back once for printing; later starts (and other instances) reuse the stored hash.
  */
 export async function ensureAdminToken(store: Store, fromEnv: string | undefined): Promise<AdminToken> {
   if (fromEnv !== undefined) return { hash: hashSecret(fromEnv), generated: null };
@@ -19,6 +19,8 @@ export async function ensureAdminToken(store: Store, fromEnv: string | undefined
   if (stored !== null) return { hash: stored, generated: null };
   const token = newAdminToken();
   const hash = hashSecret(token);
-  await store.setMeta(META_KEY, hash);
-  return { hash, generated: token };
+  // Replicas starting together on one database: the first to store its hash wins, and only it
+  // prints its token; the others use the winner's.
+  const kept = await store.claimMeta(META_KEY, hash);
+  return kept === hash ? { hash, generated: token } : { hash: kept, generated: null };
 }

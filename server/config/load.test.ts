@@ -39,6 +39,7 @@ describe('loadConfig: defaults', () => {
       host: '127.0.0.1',
       publicUrl: null,
       dataDir: path.join(dir, 'data'),
+      database: { url: null, schema: 'public', poolSize: 10, statementTimeoutMs: 5_000, connectTimeoutMs: 2_000, heartbeatSeconds: 5, failOpen: false },
       adminToken: undefined,
       metricsToken: undefined,
       upstreams: [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: undefined, models: ['*'] }],
@@ -80,7 +81,8 @@ describe('loadConfig: defaults', () => {
     ['ADMIN_TOKEN', { ADMIN_TOKEN: '' }],
     ['OPENAI_BASE_URL and OPENAI_API_KEY', { OPENAI_BASE_URL: '', OPENAI_API_KEY: '' }],
     ['LOBE_QUOTA_CONFIG', { LOBE_QUOTA_CONFIG: '' }],
-    ['all at once', { PORT: '', HOST: '', DATA_DIR: '', PUBLIC_URL: '', ADMIN_TOKEN: '', LOBE_QUOTA_CONFIG: '' }],
+    ['DATABASE_URL', { DATABASE_URL: '' }],
+    ['all at once', { PORT: '', HOST: '', DATA_DIR: '', DATABASE_URL: '', PUBLIC_URL: '', ADMIN_TOKEN: '', LOBE_QUOTA_CONFIG: '' }],
   ])('empty %s means unset', (_label, env) => {
     const config = expectOk(loadConfig({ env, cwd: dir }));
     expect(config.port).toBe(3400);
@@ -154,6 +156,14 @@ describe('loadConfig: file and environment', () => {
     writeFile(DEFAULT_CONFIG_FILE, FILE);
     const config = expectOk(loadConfig({ env, cwd: dir }));
     expect(config).toMatchObject(expected(dir));
+  });
+
+  it('DATABASE_URL chooses PostgreSQL over the file\'s database.url; anything but postgres:// is refused', () => {
+    writeFile('lobe-quota.config.json', { database: { url: 'postgres://file@db/one', schema: 'lq', heartbeatSeconds: 2 } });
+    expect(expectOk(loadConfig({ env: {}, cwd: dir })).database).toMatchObject({ url: 'postgres://file@db/one', schema: 'lq', heartbeatSeconds: 2 });
+    expect(expectOk(loadConfig({ env: { DATABASE_URL: 'postgresql://env@db/two' }, cwd: dir })).database.url).toBe('postgresql://env@db/two');
+    const bad = loadConfig({ env: { DATABASE_URL: 'mysql://x@db/three' }, cwd: dir });
+    expect(bad.ok === false && bad.problems).toEqual(['environment: DATABASE_URL: must be a postgres:// URL']);
   });
 
   it('an absolute DATA_DIR is kept as is', () => {

@@ -6,6 +6,7 @@ import {
   configFileSchema,
   envSchema,
   type AlertsConfig,
+  type DatabaseConfig,
   type DefaultBudget,
   type PriceOverrides,
   type ProxySettings,
@@ -23,6 +24,8 @@ export interface Config {
   /** The URL clients reach the service at, when the operator set one (see `publicUrlOf`). */
   publicUrl: string | null;
   dataDir: string;
+  /** PostgreSQL settings; `url` null means SQLite in `dataDir`. */
+  database: Omit<DatabaseConfig, 'url'> & { url: string | null };
   /** Set when the operator supplies the admin token; otherwise one is generated on first start. */
   adminToken: string | undefined;
   /** METRICS_TOKEN: reads `GET /metrics` and nothing else (the admin token reads it too). */
@@ -111,6 +114,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       host,
       publicUrl: publicUrl === null ? null : publicUrl.replace(/\/+$/, ''),
       dataDir: path.resolve(cwd, vars.DATA_DIR ?? file.data.dataDir),
+      database: { ...file.data.database, url: vars.DATABASE_URL ?? file.data.database.url ?? null },
       adminToken: vars.ADMIN_TOKEN,
       metricsToken: vars.METRICS_TOKEN,
       upstreams,

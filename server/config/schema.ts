@@ -58,6 +58,34 @@ const spikeSchema = z
   })
   .describe('Anomaly alerts for a user, project or key whose last hour jumps above its usual rate.');
 
+const DATABASE_DEFAULTS = { schema: 'public', poolSize: 10, statementTimeoutMs: 5_000, connectTimeoutMs: 2_000, heartbeatSeconds: 5, failOpen: false };
+
+const databaseSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional()
+      .describe('PostgreSQL for several instances (env DATABASE_URL wins). Unset: SQLite in dataDir.'),
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('public').describe('The PostgreSQL schema the tables live in.'),
+    poolSize: z.number().int().min(1).max(200).default(10).describe('Connections per instance.'),
+    statementTimeoutMs: z.number().int().min(100).default(5_000).describe('Longest any one statement may run.'),
+    connectTimeoutMs: z.number().int().min(100).default(2_000).describe('How long to wait for a connection before retrying.'),
+    heartbeatSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3_600)
+      .default(5)
+      .describe('How often an instance says it is alive; after three beats of silence, any instance releases its holds.'),
+    failOpen: z
+      .boolean()
+      .default(false)
+      .describe('When the database is unreachable: false refuses proxy requests with 503; true lets them through unmetered.'),
+  })
+  .default(DATABASE_DEFAULTS)
+  .describe('PostgreSQL, for several instances sharing one store.');
+
 export const configFileSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -65,6 +93,7 @@ export const configFileSchema = z
     host: z.string().min(1).default('127.0.0.1').describe('Interface to bind (env HOST). Use 0.0.0.0 to accept remote clients.'),
     publicUrl: z.url().optional().describe('Base URL clients reach the service at (env PUBLIC_URL); defaults to http://HOST:PORT.'),
     dataDir: z.string().min(1).default('./data').describe('Where the SQLite database lives (env DATA_DIR).'),
+    database: databaseSchema,
     statusLevels: statusLevelsSchema
       .default({ warning: 80, critical: 95, exceeded: 100 })
       .describe('Percentages at which /quota reports warning, critical and exceeded.'),
@@ -155,6 +184,7 @@ export type PriceOverrides = ConfigFile['prices'];
 export type RateLimitsConfig = ConfigFile['rateLimits'];
 export type AlertsConfig = Omit<ConfigFile['alerts'], 'thresholds'>;
 export type RetentionConfig = ConfigFile['retention'];
+export type DatabaseConfig = ConfigFile['database'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
@@ -168,6 +198,7 @@ export const envSchema = z.object({
   HOST: envString,
   PUBLIC_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url().optional()),
   DATA_DIR: envString,
+  DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional()),
   ADMIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
   /** A token that may read `GET /metrics` only, so a Prometheus server need not hold the admin token. */
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /** What the admin, quota and metrics routes answer on any error (server/http/errors.ts). */
 export const apiErrorSchema = z.strictObject({
   error: z.strictObject({
-    code: z.enum(['invalid_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'payload_too_large', 'internal_error']),
+    code: z.enum(['invalid_request', 'unauthorized', 'forbidden', 'not_found', 'conflict', 'payload_too_large', 'internal_error', 'unavailable']),
     message: z.string().describe('names the field at fault, e.g. "window.timeZone: unknown IANA time zone …"'),
   }),
 });

@@ -34,7 +34,8 @@ export const RESPONSE_SCHEMAS = {
   OpenAIError: openAIErrorSchema,
   PluginError: pluginErrorSchema,
   JsonRpcError: jsonRpcErrorSchema,
-  Health: z.strictObject({ ok: z.literal(true), store: z.string().describe('the store kind, e.g. sqlite') }),
+  Health: z.strictObject({ ok: z.literal(true), store: z.string().describe('the store kind: sqlite or postgres') }),
+  Unhealthy: z.strictObject({ ok: z.literal(false), store: z.string(), error: z.string().describe('why the store did not answer') }),
 } satisfies Record<string, z.ZodType>;
 
 export type RequestSchemaName = keyof typeof REQUEST_SCHEMAS;
@@ -100,6 +101,7 @@ const proxyErrors = {
     'a budget is exhausted (`insufficient_quota`, with Retry-After and x-should-retry: false) or a rate limit is hit (`rate_limit_exceeded`)',
   ),
   502: openAI('the upstream failed (costs nothing)'),
+  503: openAI('the database cannot be reached, so the request cannot be metered (`store_unavailable`; not sent upstream unless database.failOpen)'),
   504: openAI('the upstream did not answer in time (costs nothing)'),
 } satisfies Record<number, ResponseDoc>;
 const proxyHeaders: ParameterDoc[] = [
@@ -116,8 +118,11 @@ const mcpNotAllowed: ResponseDoc = { description: 'this MCP server is stateless:
 export const ROUTES: readonly RouteDoc[] = [
   // --- public ---
   {
-    method: 'get', path: '/health', summary: 'Liveness', tags: ['service'], security: 'none',
-    responses: { 200: { description: 'the server is up', schema: 'Health' } },
+    method: 'get', path: '/health', summary: 'Health, for load balancers', tags: ['service'], security: 'none',
+    responses: {
+      200: { description: 'the server is up and reaches its store', schema: 'Health' },
+      503: { description: 'the store (PostgreSQL) is unreachable: take this instance out of rotation', schema: 'Unhealthy' },
+    },
   },
   {
     method: 'get', path: '/openapi.json', summary: 'This OpenAPI document', tags: ['service'], security: 'none',

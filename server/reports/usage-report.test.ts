@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { localDays } from '../store/sqlite/local-day.js';
+import { localDays } from '../store/sql/local-day.js';
 import { testService, type TestService } from '../testing/harness.js';
 
 interface Entry {

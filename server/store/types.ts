@@ -185,7 +185,9 @@ export type Created<T> = { ok: true; value: T } | { ok: false; reason: 'exists' 
  * (one synchronous SQLite transaction; row locks on PostgreSQL), not in what they guarantee.
  */
 export interface Store {
-  readonly kind: 'sqlite';
+  readonly kind: 'sqlite' | 'postgres';
+  /** Throws when the store cannot answer right now (for the health check). */
+  ping(): Promise<void>;
 
   createProject(project: { id: string; name: string }, now: number): Promise<Created<Project>>;
   listProjects(): Promise<Project[]>;
@@ -242,5 +244,7 @@ export interface Store {
 
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+  /** Stores `value` unless `key` has one already; returns the value stored (first writer wins, across instances). */
+  claimMeta(key: string, value: string): Promise<string>;
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import type { DefaultBudget } from '../config/schema.js';
 import { Upstreams } from '../proxy/upstreams.js';
 import type { RequestSubject } from '../quota/scope.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/types.js';
 
 /** 2026-11-22T12:00:00Z: a fixed instant for tests. */
 export const T0 = Date.parse('2026-11-22T12:00:00Z');
@@ -60,7 +61,7 @@ export function testService(options: { defaultBudgets?: DefaultBudget[]; config?
 
 /** A user (optionally in a project) with one key, created straight in the store. */
 export async function userWithKey(
-  store: SqliteStore,
+  store: Store,
   userId: string,
   projectId: string | null = null,
   now = T0,

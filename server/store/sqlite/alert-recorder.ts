@@ -1,49 +1,29 @@
-import { randomUUID } from 'node:crypto';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import type { AlertEvent, AlertKind, TopConsumer } from '../../alerts/alert-event.js';
+import type { AlertEvent, TopConsumer } from '../../alerts/alert-event.js';
+import {
+  anomalyAlertRow,
+  budgetAlertRow,
+  planBudgetAlerts,
+  subjectScope,
+  topConsumersOf,
+  windowRange,
+  type AlertOptions,
+  type AlertRow,
+  type AlertUnit,
+  type BudgetMove,
+} from '../../alerts/alert-planning.js';
 import type { Spike, SpikeConfig } from '../../alerts/spikes.js';
-import { crossedThresholds, projectable, projectedExhaustion } from '../../alerts/thresholds.js';
-import type { Budget } from '../../quota/budgets.js';
-import { formatScope, type Scope } from '../../quota/scope.js';
-import { microsToUsd, percentageOf } from '../../quota/status.js';
-import { bucketAt, formatInstant, nextResetAt, type WindowSpec } from '../../quota/window.js';
+import type { Scope } from '../../quota/scope.js';
+import type { WindowSpec } from '../../quota/window.js';
+import { ANOMALY_WINDOW } from '../../alerts/alert-planning.js';
+import { SCOPE_COLUMN, topConsumersSql } from '../sql/ledger-sql.js';
 
-export interface AlertOptions {
-  /** The channels (by name) an alert goes to, decided when it fires. */
-  channelsFor(event: AlertEvent): string[];
-  /** Whether to fire `projected` alerts. */
-  projection: boolean;
-}
-
-interface Sums {
-  tokens: number;
-  micros: number;
-}
-
-/** What one settling transaction did to one budget. */
-export interface BudgetMove {
-  budget: Budget;
-  /** The window's settled usage before the transaction. */
-  before: Sums;
-  added: Sums;
-  /** Start of the oldest bucket with usage (rolling windows), for the reset time. */
-  oldestUsed: number | null;
-  now: number;
-}
-
-const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
-const HOUR = 3_600_000;
-
-/** A spike's scope is always a subject's ('user:alice'), never 'global'. */
-const subjectScope = (text: string): Scope => {
-  const colon = text.indexOf(':');
-  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
-};
+export type { AlertOptions, BudgetMove } from '../../alerts/alert-planning.js';
 
 /**
- * Turns budget moves into alert rows, inside the settling transaction. Each alert is unique per
- * budget, window, kind and threshold in the database, so it fires once whoever crosses it; its
- * deliveries are queued in the same transaction (the outbox).
+ * Turns budget moves into alert rows, inside the settling transaction (what fires and what it says
+ * is alert-planning's). Each alert is unique per budget, window, kind and threshold in the database,
+ * so it fires once whoever crosses it; its deliveries are queued in the same transaction (the outbox).
  */
 export class AlertRecorder {
   private readonly insertAlert: Statement;
@@ -70,97 +50,22 @@ export class AlertRecorder {
   }
 
   record(move: BudgetMove): void {
-    const { budget, before, added, now } = move;
-    const after = { tokens: before.tokens + added.tokens, micros: before.micros + added.micros };
-    const units: Array<{ unit: 'tokens' | 'usd'; before: number; after: number; limit: number }> = [];
-    if (budget.limitTokens !== null) units.push({ unit: 'tokens', before: before.tokens, after: after.tokens, limit: budget.limitTokens });
-    if (budget.limitMicros !== null) units.push({ unit: 'usd', before: before.micros, after: after.micros, limit: budget.limitMicros });
-
-    const fired = new Set<number>();
-    for (const u of units) {
-      for (const threshold of crossedThresholds(u.before, u.after, u.limit, budget.thresholds)) {
-        if (fired.has(threshold)) continue;
-        fired.add(threshold);
-        this.fire(move, 'threshold', threshold, u, null);
-      }
-    }
-    if (this.options.projection && projectable(budget.window)) {
-      const bucket = bucketAt(budget.window, now);
-      for (const u of units) {
-        const at = projectedExhaustion({ used: u.after, limit: u.limit, windowStart: bucket.start, now, resetsAt: bucket.end });
-        if (at !== null) {
-          this.fire(move, 'projected', 0, u, at);
-          break;
-        }
-      }
-    }
-  }
-
-  private fire(
-    move: BudgetMove,
-    kind: AlertKind,
-    threshold: number,
-    u: { unit: 'tokens' | 'usd'; after: number; limit: number },
-    projectedAt: number | null,
-  ): void {
     const { budget, now } = move;
-    const inUnit = (n: number) => (u.unit === 'usd' ? microsToUsd(n) : n);
-    const resetsAt = nextResetAt(budget.window, now, move.oldestUsed);
-    const event: AlertEvent = {
-      id: `alert_${randomUUID()}`,
-      kind,
-      scope: formatScope(budget.scope),
-      subjectName: this.nameOf(budget.scope),
-      window: budget.window,
-      threshold: kind === 'threshold' ? threshold : null,
-      percentage: percentageOf(u.after, u.limit),
-      usage: inUnit(u.after),
-      limit: inUnit(u.limit),
-      unit: u.unit,
-      resetsAt: resetsAt === null ? null : formatInstant(resetsAt, budget.window),
-      firedAt: new Date(now).toISOString(),
-      projectedAt: projectedAt === null ? null : formatInstant(projectedAt, budget.window),
-      topConsumers: this.topConsumers(budget.scope, budget.window, now, u.unit),
-    };
-    this.insert(event, budget.key, windowStartOf(budget, now), threshold, now);
+    for (const planned of planBudgetAlerts(move, this.options.projection)) {
+      const top = this.topConsumers(budget.scope, budget.window, now, planned.unit);
+      this.insert(budgetAlertRow(move, planned, this.nameOf(budget.scope), top), now);
+    }
   }
 
-  /**
-   * One anomaly alert per subject and clock hour (the UNIQUE key), queued like any other. Its
-   * window is the last hour: `usage` is that hour's tokens, `limit` the level they went over.
-   * Returns the event when it is new.
-   */
+  /** One anomaly alert per subject and clock hour; returns the event when it is new. */
   recordAnomaly(spike: Spike, config: SpikeConfig, now: number): AlertEvent | null {
     const scope = subjectScope(spike.scope);
-    const window: WindowSpec = { kind: 'rolling', hours: 1 };
-    const event: AlertEvent = {
-      id: `alert_${randomUUID()}`,
-      kind: 'anomaly',
-      scope: spike.scope,
-      subjectName: this.nameOf(scope),
-      window,
-      threshold: null,
-      percentage: percentageOf(spike.lastHourTokens, spike.tripTokens),
-      usage: spike.lastHourTokens,
-      limit: spike.tripTokens,
-      unit: 'tokens',
-      resetsAt: null,
-      firedAt: new Date(now).toISOString(),
-      projectedAt: null,
-      topConsumers: this.topConsumers(scope, window, now, 'tokens'),
-      anomaly: {
-        lastHourTokens: spike.lastHourTokens,
-        baselineHourlyTokens: spike.baselineHourlyTokens,
-        ratio: spike.ratio,
-        baselineHours: config.baselineHours,
-        factor: config.factor,
-      },
-    };
-    return this.insert(event, `${spike.scope}|anomaly`, Math.floor(now / HOUR) * HOUR, 0, now) ? event : null;
+    const row = anomalyAlertRow(spike, config, now, this.nameOf(scope), this.topConsumers(scope, ANOMALY_WINDOW, now, 'tokens'));
+    return this.insert(row, now) ? row.event : null;
   }
 
-  private insert(event: AlertEvent, key: string, windowStart: number, threshold: number, now: number): boolean {
-    const inserted = this.insertAlert.run(event.id, key, event.scope, windowStart, event.kind, threshold, now, JSON.stringify(event));
+  private insert({ event, budgetKey, windowStart, threshold }: AlertRow, now: number): boolean {
+    const inserted = this.insertAlert.run(event.id, budgetKey, event.scope, windowStart, event.kind, threshold, now, JSON.stringify(event));
     if (inserted.changes === 0) return false; // fired before in this window
     for (const channel of this.options.channelsFor(event)) this.insertDelivery.run(event.id, channel, now);
     return true;
@@ -172,50 +77,20 @@ export class AlertRecorder {
   }
 
   /** The three biggest users and models of the window, by the unit that alerted. */
-  private topConsumers(scope: Scope, window: WindowSpec, now: number, unit: 'tokens' | 'usd'): TopConsumer[] {
+  private topConsumers(scope: Scope, window: WindowSpec, now: number, unit: AlertUnit): TopConsumer[] {
     const [from, to] = windowRange(window, now);
-    const consumers: TopConsumer[] = [];
     const args = scope.kind === 'global' ? [from, to] : [scope.id, from, to];
-    for (const kind of ['user', 'model'] as const) {
-      const rows = this.topStatement(scope, kind, unit).all(...args, ...args);
-      for (const row of rows) consumers.push({ kind, id: row.id, usage: unit === 'usd' ? microsToUsd(row.micros) : row.tokens });
-    }
-    return consumers;
+    return (['user', 'model'] as const).flatMap((kind) => topConsumersOf(kind, this.topStatement(scope, kind, unit).all(...args, ...args), unit));
   }
 
-  private topStatement(scope: Scope, kind: 'user' | 'model', unit: 'tokens' | 'usd') {
+  private topStatement(scope: Scope, kind: 'user' | 'model', unit: AlertUnit) {
     const column = scope.kind === 'global' ? null : SCOPE_COLUMN[scope.kind];
     const cacheKey = `${column}|${kind}|${unit}`;
     let statement = this.topStatements.get(cacheKey);
     if (!statement) {
-      // The ledger and its rollup (entries past retention, which a total budget still counts).
-      const part = (table: string, at: string) =>
-        `SELECT ${kind === 'user' ? 'user_id' : 'model'} AS id, input_tokens + output_tokens AS tokens, cost_micros AS micros
-         FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${at} >= ? AND ${at} < ?`;
-      statement = this.db.prepare<unknown[], { id: string; tokens: number; micros: number }>(
-        `SELECT id, SUM(tokens) AS tokens, SUM(micros) AS micros FROM (${part('ledger', 'at')} UNION ALL ${part('ledger_rollup', 'slot_at')})
-         GROUP BY 1 ORDER BY ${unit === 'usd' ? 'micros' : 'tokens'} DESC, 1 LIMIT 3`,
-      );
+      statement = this.db.prepare<unknown[], { id: string; tokens: number; micros: number }>(topConsumersSql(column, kind, unit));
       this.topStatements.set(cacheKey, statement);
     }
     return statement;
   }
-}
-
-/**
- * The window an alert belongs to, for "once per window": a calendar window's start; 0 for a total
- * budget (once ever); for a rolling window, consecutive blocks of its length (it never restarts).
- */
-export function windowStartOf(budget: Budget, now: number): number {
-  const w = budget.window;
-  if (w.kind === 'total') return 0;
-  if (w.kind === 'rolling') return Math.floor(now / (w.hours * HOUR)) * w.hours * HOUR;
-  return bucketAt(w, now).start;
-}
-
-function windowRange(w: WindowSpec, now: number): [number, number] {
-  if (w.kind === 'total') return [0, now + 1];
-  if (w.kind === 'rolling') return [now - w.hours * HOUR, now + 1];
-  const bucket = bucketAt(w, now);
-  return [bucket.start, bucket.end ?? now + 1];
 }

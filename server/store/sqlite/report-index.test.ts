@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UsageGroupBy } from '../types.js';
 import { SqliteStore } from './sqlite-store.js';
-import { REPORT_DAYS_DDL, usageSql } from './usage-sql.js';
+import { REPORT_DAYS_DDL, usageSql } from '../sql/usage-sql.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
-import { budgetKey, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { resolveBudgets, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
 import {
   bucketAt,
@@ -12,7 +12,6 @@ import {
   nextResetAt,
   windowPeriod,
   type Bucket,
-  type WindowSpec,
 } from '../../quota/window.js';
 import type { AlertEvent } from '../../alerts/alert-event.js';
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
@@ -23,7 +22,6 @@ import type {
   BudgetInput,
   BudgetState,
   Created,
-  Delivery,
   DueDelivery,
   ExtendResult,
   Hold,
@@ -41,9 +39,11 @@ import type {
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
-import { localDays, type LocalDay } from './local-day.js';
+import { localDays, type LocalDay } from '../sql/local-day.js';
 import { migrate } from './migrations.js';
-import { REPORT_DAYS_DDL, usageSql } from './usage-sql.js';
+import { parseScopeText, toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow } from '../sql/rows.js';
+import { SCOPE_COLUMN, scopeSumsSql, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
+import { REPORT_DAYS_DDL, toUsageRows, usageSql } from '../sql/usage-sql.js';
 
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:'. */
@@ -52,47 +52,6 @@ export interface SqliteStoreOptions {
   defaultThresholds: number[];
   /** Where alerts go. Without it alerts are still recorded (for audit), with no deliveries. */
   alerts?: AlertOptions;
-}
-
-interface BudgetRow {
-  id: string;
-  scope: string;
-  window: string;
-  limit_tokens: number | null;
-  limit_micros: number | null;
-  thresholds: string | null;
-  on_limit: Budget['onLimit'];
-  downgrade_to: string | null;
-}
-
-interface LedgerRow {
-  id: number;
-  request_id: string;
-  at: number;
-  user_id: string;
-  project_id: string | null;
-  key_id: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  cost_micros: number;
-  source: LedgerEntry['source'];
-  outcome: LedgerEntry['outcome'];
-  latency_ms: number;
-  session_id: string | null;
-  tags: string | null;
-}
-
-interface KeyRow {
-  id: string;
-  user_id: string;
-  name: string;
-  prefix: string;
-  service: number;
-  created_at: number;
-  revoked_at: number | null;
 }
 
 interface Sums {
@@ -134,51 +93,6 @@ const ROLLUP_BATCH = 5_000;
 const MAX_SETTLES_PER_COMMIT = 256;
 
 const HOUR_MS = 3_600_000;
-
-/** The ledger column a scope's usage is found under (global: every row). */
-const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
-
-const parseScopeText = (text: string): Scope => {
-  if (text === 'global') return { kind: 'global' };
-  const colon = text.indexOf(':');
-  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
-};
-
-const toProject = (r: { id: string; name: string; created_at: number }): Project => ({ id: r.id, name: r.name, createdAt: r.created_at });
-const toUser = (r: { id: string; name: string; project_id: string | null; created_at: number }): User => ({
-  id: r.id,
-  name: r.name,
-  projectId: r.project_id,
-  createdAt: r.created_at,
-});
-const toKey = (r: KeyRow): ApiKey => ({
-  id: r.id,
-  userId: r.user_id,
-  name: r.name,
-  prefix: r.prefix,
-  service: r.service === 1,
-  createdAt: r.created_at,
-  revokedAt: r.revoked_at,
-});
-const toEntry = (r: LedgerRow): LedgerEntry => ({
-  id: r.id,
-  requestId: r.request_id,
-  at: r.at,
-  userId: r.user_id,
-  projectId: r.project_id,
-  keyId: r.key_id,
-  model: r.model,
-  inputTokens: r.input_tokens,
-  outputTokens: r.output_tokens,
-  cachedTokens: r.cached_tokens,
-  reasoningTokens: r.reasoning_tokens,
-  costMicros: r.cost_micros,
-  source: r.source,
-  outcome: r.outcome,
-  latencyMs: r.latency_ms,
-  sessionId: r.session_id,
-  tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
-});
 
 /**
  * The embedded store. Every method is one synchronous better-sqlite3 transaction, which is what
@@ -270,7 +184,7 @@ export class SqliteStore implements Store {
       markFailed: db.prepare(
         `UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE alert_id = ? AND channel = ? AND state = 'pending'`,
       ),
-      deliveriesOf: db.prepare<[string], { channel: string; state: Delivery['state']; attempts: number; next_attempt_at: number; last_error: string | null; delivered_at: number | null }>(
+      deliveriesOf: db.prepare<[string], DeliveryRow>(
         'SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY channel',
       ),
       rollupInRange: db.prepare<[number, number], { one: number }>('SELECT 1 AS one FROM ledger_rollup WHERE slot_at >= ? AND slot_at < ? LIMIT 1'),
@@ -320,6 +234,9 @@ export class SqliteStore implements Store {
     })();
     return store;
   }
+
+  /** The file is this process's own: it answers whenever the process does. */
+  async ping(): Promise<void> {}
 
   /* ── directory ─────────────────────────────────────────────────────────── */
 
@@ -448,20 +365,7 @@ export class SqliteStore implements Store {
   }
 
   private toBudget(row: BudgetRow): Budget {
-    const scope = parseScopeText(row.scope);
-    const window = JSON.parse(row.window) as WindowSpec;
-    return {
-      id: row.id,
-      source: 'admin',
-      scope,
-      window,
-      limitTokens: row.limit_tokens,
-      limitMicros: row.limit_micros,
-      thresholds: row.thresholds === null ? this.defaultThresholds : (JSON.parse(row.thresholds) as number[]),
-      onLimit: row.on_limit,
-      downgradeTo: row.downgrade_to,
-      key: budgetKey(scope, window),
-    };
+    return toBudget(row, this.defaultThresholds);
   }
 
   private stored(): Budget[] {
@@ -492,14 +396,7 @@ export class SqliteStore implements Store {
     const cacheKey = column ?? 'global';
     let statement = this.seedStatements.get(cacheKey);
     if (!statement) {
-      // The live ledger plus the rollup of entries past retention: a total budget (or any window
-      // reaching back past the cutoff) must still count them when its counter is seeded again.
-      const part = (table: string, at: string) =>
-        `SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_micros), 0) AS micros
-         FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${at} >= ? AND ${at} < ?`;
-      statement = this.db.prepare<unknown[], Sums>(
-        `SELECT SUM(tokens) AS tokens, SUM(micros) AS micros FROM (${part('ledger', 'at')} UNION ALL ${part('ledger_rollup', 'slot_at')})`,
-      );
+      statement = this.db.prepare<unknown[], Sums>(scopeSumsSql(column));
       this.seedStatements.set(cacheKey, statement);
     }
     return statement;
@@ -819,7 +716,7 @@ export class SqliteStore implements Store {
     const from = hourAgo - config.baselineHours * HOUR_MS;
     const usage: SubjectUsage[] = [];
     for (const kind of ['user', 'project', 'key'] as const) {
-      const rows = this.spikeStatement(kind).all(hourAgo, hourAgo, from, now + 1, from, now + 1, config.minTokens);
+      const rows = this.spikeStatement(kind).all(...spikeUsageArgs(hourAgo, from, now + 1, config.minTokens));
       for (const r of rows) usage.push({ scope: `${kind}:${r.id}`, lastHourTokens: r.last, baselineTokens: r.base });
     }
     const spikes = detectSpikes(usage, config);
@@ -830,16 +727,8 @@ export class SqliteStore implements Store {
   private spikeStatement(kind: 'user' | 'project' | 'key') {
     let statement = this.spikeStatements.get(kind);
     if (!statement) {
-      const column = SCOPE_COLUMN[kind];
-      // Only subjects over the floor in the last hour come back; the rollup joins in when the
-      // baseline reaches past retention.
-      statement = this.db.prepare<unknown[], { id: string; last: number; base: number }>(
-        `SELECT id, SUM(CASE WHEN t >= ? THEN tokens ELSE 0 END) AS last, SUM(CASE WHEN t < ? THEN tokens ELSE 0 END) AS base
-         FROM (SELECT ${column} AS id, at AS t, input_tokens + output_tokens AS tokens FROM ledger WHERE at >= ? AND at < ?
-               UNION ALL
-               SELECT ${column}, slot_at, input_tokens + output_tokens FROM ledger_rollup WHERE slot_at >= ? AND slot_at < ?)
-         WHERE id IS NOT NULL AND id != '' GROUP BY id HAVING last > ?`,
-      );
+      // Only subjects over the floor in the last hour come back.
+      statement = this.db.prepare<unknown[], { id: string; last: number; base: number }>(spikeUsageSql(SCOPE_COLUMN[kind]));
       this.spikeStatements.set(kind, statement);
     }
     return statement;
@@ -867,20 +756,7 @@ export class SqliteStore implements Store {
     } else {
       found = withRollup ? statement.all(query.from, query.to, query.from, query.to) : statement.all(query.from, query.to);
     }
-    return found.map((r) => {
-      const values = dimensions.map((d, i) => (d === 'day' ? (days[r[`g${i}`] as number] as LocalDay).day : String(r[`g${i}`])));
-      return {
-        group: values[0] as string,
-        groups: values,
-        requests: r.requests as number,
-        inputTokens: r.inputTokens as number,
-        outputTokens: r.outputTokens as number,
-        cachedTokens: r.cachedTokens as number,
-        reasoningTokens: r.reasoningTokens as number,
-        totalTokens: r.totalTokens as number,
-        costMicros: r.costMicros as number,
-      };
-    });
+    return toUsageRows(found, dimensions, days);
   }
 
   async recentEntries(limit: number): Promise<LedgerEntry[]> {
@@ -921,14 +797,7 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({
       alert: JSON.parse(r.payload) as AlertEvent,
       windowStart: r.window_start,
-      deliveries: this.s.deliveriesOf.all(r.id).map((d) => ({
-        channel: d.channel,
-        state: d.state,
-        attempts: d.attempts,
-        nextAttemptAt: d.next_attempt_at,
-        lastError: d.last_error,
-        deliveredAt: d.delivered_at,
-      })),
+      deliveries: this.s.deliveriesOf.all(r.id).map(toDelivery),
     }));
   }
 
@@ -940,6 +809,15 @@ export class SqliteStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     this.s.setMeta.run(key, value);
+  }
+
+  async claimMeta(key: string, value: string): Promise<string> {
+    return this.db.transaction(() => {
+      const stored = this.s.getMeta.get(key)?.value;
+      if (stored !== undefined) return stored;
+      this.s.setMeta.run(key, value);
+      return value;
+    })();
   }
 
   async close(): Promise<void> {

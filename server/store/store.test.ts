@@ -1,65 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../../config/schema.js';
-import type { Scope } from '../../quota/scope.js';
-import { memoryStore, T0, userWithKey } from '../../testing/harness.js';
-import type { RequestSubject } from '../../quota/scope.js';
-import type { Usage } from '../types.js';
-import { SqliteStore } from './sqlite-store.js';
+import { describe, expect, it } from 'vitest';
+import { monthlyUserTokens, spend, TTL, usage, userScopes } from './testing/store-fixtures.js';
+import { T0, userWithKey } from '../testing/harness.js';
+import { storeKinds } from './testing/store-kinds.js';
 
-const TTL = 60_000;
 const HOUR = 3_600_000;
 
-const usage = (inputTokens: number, outputTokens: number, costMicros = 0): Usage => ({
-  model: 'gpt-4o-mini',
-  inputTokens,
-  outputTokens,
-  cachedTokens: 0,
-  reasoningTokens: 0,
-  costMicros,
-  source: 'upstream',
-  outcome: 'ok',
-  latencyMs: 12,
-  sessionId: null,
-  tags: {},
-});
+/** The same suite for SQLite and PostgreSQL: they differ in how, never in what they guarantee. */
+const kinds = storeKinds();
 
-const userScopes = (s: RequestSubject): Scope[] => [
-  { kind: 'key', id: s.keyId },
-  { kind: 'user', id: s.userId },
-  { kind: 'global' },
-];
-
-const monthlyUserTokens = (limitTokens: number, timeZone = 'UTC'): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
-
-/** Reserves and settles one request of `tokens` (all output) at `now`. */
-async function spend(store: SqliteStore, subject: RequestSubject, id: string, tokens: number, now: number) {
-  const held = await store.reserve({ holdId: id, subject, quote: { tokens, micros: 0 }, now, ttlMs: TTL });
-  expect(held.ok).toBe(true);
-  return store.settle({ holdId: id, subject, usage: usage(0, tokens), now });
-}
-
-const tmpDirs: string[] = [];
-afterEach(() => {
-  for (const dir of tmpDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-const tmpDb = () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-store-'));
-  tmpDirs.push(dir);
-  return path.join(dir, 'lobe-quota.db');
-};
-
-describe('SqliteStore settlement', () => {
+describe.each(kinds)('$name store: settlement', ({ open }) => {
   it('settles a request once: a second settle returns the first entry and changes nothing', async () => {
-    const store = memoryStore([monthlyUserTokens(1_000)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000)] });
     const { subject } = await userWithKey(store, 'alice');
     const first = await spend(store, subject, 'req-1', 300, T0);
     const again = await store.settle({ holdId: 'req-1', subject, usage: usage(0, 900), now: T0 });
@@ -69,7 +20,7 @@ describe('SqliteStore settlement', () => {
   });
 
   it('records a settle whose hold already expired: the tokens were spent upstream', async () => {
-    const store = memoryStore([monthlyUserTokens(1_000)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000)] });
     const { subject } = await userWithKey(store, 'alice');
     await store.reserve({ holdId: 'slow', subject, quote: { tokens: 400, micros: 0 }, now: T0, ttlMs: TTL });
     expect(await store.expireHolds(T0 + TTL)).toBe(1);
@@ -80,7 +31,7 @@ describe('SqliteStore settlement', () => {
   });
 
   it('records usage above the hold truthfully, and the budget then reads as over its limit', async () => {
-    const store = memoryStore([monthlyUserTokens(100)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(100)] });
     const { subject } = await userWithKey(store, 'alice');
     await store.reserve({ holdId: 'r', subject, quote: { tokens: 90, micros: 0 }, now: T0, ttlMs: TTL });
     await store.settle({ holdId: 'r', subject, usage: usage(60, 60), now: T0 });
@@ -91,7 +42,7 @@ describe('SqliteStore settlement', () => {
   });
 
   it('release always frees the hold, and a released hold cannot be released twice', async () => {
-    const store = memoryStore([monthlyUserTokens(100)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(100)] });
     const { subject } = await userWithKey(store, 'alice');
     await store.reserve({ holdId: 'r', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
     expect((await store.reserve({ holdId: 'r2', subject, quote: { tokens: 1, micros: 0 }, now: T0, ttlMs: TTL })).ok).toBe(false);
@@ -101,7 +52,7 @@ describe('SqliteStore settlement', () => {
   });
 
   it('clamps the output allowance to the tightest budget and refuses below the minimum', async () => {
-    const store = memoryStore([monthlyUserTokens(1_000), { ...monthlyUserTokens(5_000), scope: 'global' }]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000), { ...monthlyUserTokens(5_000), scope: 'global' }] });
     const { subject } = await userWithKey(store, 'alice');
     const quote = (want: number) => ({ tokens: 200, micros: 0, output: { wantTokens: want, minTokens: 1, microsPerMillion: 0 } });
     const first = await store.reserve({ holdId: 'a', subject, quote: quote(4_096), now: T0, ttlMs: TTL });
@@ -112,7 +63,7 @@ describe('SqliteStore settlement', () => {
   });
 
   it('renews a live request’s hold, even when its budget is full, so it does not expire under it', async () => {
-    const store = memoryStore([monthlyUserTokens(100)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(100)] });
     const { subject } = await userWithKey(store, 'alice');
     await store.reserve({ holdId: 'slow', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
     expect(await store.renew('slow', T0 + TTL - 1, TTL)).toBe(true);
@@ -122,7 +73,7 @@ describe('SqliteStore settlement', () => {
   });
 
   it('extends a lease only while every budget has room, and renews its expiry', async () => {
-    const store = memoryStore([monthlyUserTokens(100)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(100)] });
     const { subject } = await userWithKey(store, 'alice');
     await store.reserve({ holdId: 's', subject, quote: { tokens: 50, micros: 0 }, now: T0, ttlMs: TTL });
     const ok = await store.extend('s', { tokens: 50, micros: 0 }, T0 + 1_000, TTL);
@@ -133,9 +84,9 @@ describe('SqliteStore settlement', () => {
   });
 });
 
-describe('SqliteStore group commit', () => {
+describe.each(kinds)('$name store: settles that arrive together', ({ open }) => {
   it('commits settles that arrive together in one go, each exactly once, duplicates included', async () => {
-    const store = memoryStore([monthlyUserTokens(10_000)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(10_000)] });
     const { subject } = await userWithKey(store, 'alice');
     for (let i = 0; i < 50; i++) await store.reserve({ holdId: `r${i}`, subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
     const settles = Array.from({ length: 50 }, (_, i) => store.settle({ holdId: `r${i}`, subject, usage: usage(10, 20 + i), now: T0 }));
@@ -147,11 +98,11 @@ describe('SqliteStore group commit', () => {
     const [state] = await store.budgetStates(userScopes(subject), T0);
     const expected = Array.from({ length: 50 }, (_, i) => 30 + i).reduce((a, b) => a + b, 0);
     expect(state?.usage).toEqual({ usedTokens: expected, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
-    for (const row of store.counterAudit()) expect([row.stored, row.cached]).toEqual([row.ledger, row.ledger]);
+    for (const row of await store.counterAudit()) expect([row.stored, row.cached]).toEqual([row.ledger, row.ledger]);
   });
 
   it('a settle the database refuses fails alone; the others of its commit are kept', async () => {
-    const store = memoryStore([monthlyUserTokens(10_000)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(10_000)] });
     const { subject } = await userWithKey(store, 'alice');
     for (const id of ['good-1', 'bad', 'good-2']) await store.reserve({ holdId: id, subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL });
     const outcomes = await Promise.allSettled([
@@ -164,13 +115,13 @@ describe('SqliteStore group commit', () => {
     expect((await store.listHolds()).map((h) => h.id)).toEqual(['bad']);
     const [state] = await store.budgetStates(userScopes(subject), T0);
     expect(state?.usage).toMatchObject({ usedTokens: 10, reservedTokens: 100 });
-    for (const row of store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
+    for (const row of await store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
   });
 });
 
-describe('SqliteStore windows', () => {
+describe.each(kinds)('$name store: windows', ({ open }) => {
   it('starts a month budget afresh at midnight of the first in its time zone', async () => {
-    const store = memoryStore([monthlyUserTokens(1_000, 'Asia/Shanghai')]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000, 'Asia/Shanghai')] });
     const { subject } = await userWithKey(store, 'alice');
     const lastMinute = Date.parse('2026-11-30T23:59:00+08:00');
     await spend(store, subject, 'nov', 700, lastMinute);
@@ -182,7 +133,7 @@ describe('SqliteStore windows', () => {
   });
 
   it('lets usage slide out of a rolling window bucket by bucket', async () => {
-    const store = memoryStore([{ scope: 'user', window: { kind: 'rolling', hours: 5 }, limitTokens: 1_000, limitUsd: null, onLimit: 'reject' }]);
+    const store = await open({ defaultBudgets: [{ scope: 'user', window: { kind: 'rolling', hours: 5 }, limitTokens: 1_000, limitUsd: null, onLimit: 'reject' }] });
     const { subject } = await userWithKey(store, 'alice');
     await spend(store, subject, 'early', 300, T0);
     await spend(store, subject, 'later', 200, T0 + 2 * HOUR);
@@ -196,7 +147,7 @@ describe('SqliteStore windows', () => {
   });
 
   it('re-counts from the ledger when an admin moves a budget to another time zone', async () => {
-    const store = memoryStore();
+    const store = await open();
     const { subject } = await userWithKey(store, 'alice');
     // 2026-11-22 in UTC; 23:30 UTC on the 21st is already the 22nd in Shanghai.
     await spend(store, subject, 'a', 100, Date.parse('2026-11-21T23:30:00Z'));
@@ -216,11 +167,11 @@ describe('SqliteStore windows', () => {
     const replaced = await store.putBudget(day('Asia/Shanghai'), now);
     expect(replaced.created).toBe(false);
     expect((await store.budgetStates(userScopes(subject), now))[0]?.usage.usedTokens).toBe(110);
-    for (const row of store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
+    for (const row of await store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
   });
 
   it('an admin budget replaces the config default of the same period, and deleting it brings the default back', async () => {
-    const store = memoryStore([monthlyUserTokens(1_000_000)]);
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000_000)] });
     const { subject } = await userWithKey(store, 'alice');
     const { budget } = await store.putBudget(
       { scope: { kind: 'user', id: 'alice' }, window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 5, limitMicros: null, thresholds: null, onLimit: 'reject', downgradeTo: null },
@@ -233,26 +184,14 @@ describe('SqliteStore windows', () => {
   });
 });
 
-describe('SqliteStore restart', () => {
-  it('keeps every settled entry, clears the holds of the dead process, and rebuilds counters of changed defaults', async () => {
-    const file = tmpDb();
-    const defaults = [monthlyUserTokens(1_000)];
-    let store = SqliteStore.open({ file, defaultBudgets: defaults, defaultThresholds: [] });
-    const { subject } = await userWithKey(store, 'alice');
-    await spend(store, subject, 'a', 100, T0);
-    await store.reserve({ holdId: 'in-flight', subject, quote: { tokens: 500, micros: 0 }, now: T0, ttlMs: TTL });
-    await store.close();
 
-    // Restart without the default: usage goes on, but no budget counts it.
-    store = SqliteStore.open({ file, defaultBudgets: [], defaultThresholds: [] });
-    expect(await store.listHolds()).toEqual([]);
-    await spend(store, subject, 'b', 50, T0 + 1);
-    await store.close();
-
-    // The default comes back: its counter must include 'b', not resume a stale 100.
-    store = SqliteStore.open({ file, defaultBudgets: defaults, defaultThresholds: [] });
-    const [state] = await store.budgetStates(userScopes(subject), T0 + 2);
-    expect(state?.usage).toEqual({ usedTokens: 150, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
-    await store.close();
+describe.each(kinds)('$name store: meta', ({ open }) => {
+  it('claimMeta keeps the first value stored; setMeta replaces it', async () => {
+    const store = await open();
+    expect(await store.getMeta('k')).toBeNull();
+    expect(await store.claimMeta('k', 'first')).toBe('first');
+    expect(await store.claimMeta('k', 'second')).toBe('first');
+    await store.setMeta('k', 'third');
+    expect(await store.getMeta('k')).toBe('third');
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { SpikeConfig } from '../../alerts/spikes.js';
-import { describeAlert } from '../../alerts/channels/alert-text.js';
-import { plainText } from '../../alerts/channels/escape.js';
-import type { RequestSubject } from '../../quota/scope.js';
-import { T0, userWithKey } from '../../testing/harness.js';
-import { SqliteStore } from './sqlite-store.js';
+import type { SpikeConfig } from '../alerts/spikes.js';
+import { describeAlert } from '../alerts/channels/alert-text.js';
+import { plainText } from '../alerts/channels/escape.js';
+import type { RequestSubject } from '../quota/scope.js';
+import { T0, userWithKey } from '../testing/harness.js';
+import { storeKinds, type StoreKind } from './testing/store-kinds.js';
+import type { Store } from './types.js';
 
 const HOUR = 3_600_000;
 const CONFIG: SpikeConfig = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
@@ -12,7 +13,7 @@ const CONFIG: SpikeConfig = { enabled: true, factor: 5, baselineHours: 24, minTo
 const NOW = T0 + 40 * 60_000;
 
 let n = 0;
-const spend = (store: SqliteStore, subject: RequestSubject, tokens: number, at: number) =>
+const spend = (store: Store, subject: RequestSubject, tokens: number, at: number) =>
   store.settle({
     holdId: `req-${n++}`,
     subject,
@@ -32,13 +33,8 @@ const spend = (store: SqliteStore, subject: RequestSubject, tokens: number, at: 
     },
   });
 
-async function seeded() {
-  const store = SqliteStore.open({
-    file: ':memory:',
-    defaultBudgets: [],
-    defaultThresholds: [],
-    alerts: { channelsFor: () => ['ops'], projection: false },
-  });
+async function seeded(open: StoreKind['open']) {
+  const store = await open({ defaultThresholds: [], alerts: { channelsFor: () => ['ops'], projection: false } });
   const alice = (await userWithKey(store, 'alice', 'research')).subject;
   const bob = (await userWithKey(store, 'bob', 'research')).subject;
   // The 24 hours before the last hour: Alice 1,000 tokens an hour, Bob 20,000.
@@ -52,9 +48,11 @@ async function seeded() {
   return { store, alice, bob };
 }
 
-describe('spike detection in the store (fixed clock)', () => {
+const kinds = storeKinds();
+
+describe.each(kinds)('$name store: spike detection (fixed clock)', ({ open }) => {
   it('raises one anomaly per spiking subject, queued for the channels, with the numbers', async () => {
-    const { store, alice } = await seeded();
+    const { store, alice } = await seeded(open);
     const events = await store.recordSpikes(NOW, CONFIG);
     // Alice and her key spike; Bob does not, nor the project (80,000 against 21,000 an hour: 3.8×).
     expect(events.map((e) => e.scope).sort()).toEqual([`key:${alice.keyId}`, 'user:alice']);
@@ -88,7 +86,7 @@ describe('spike detection in the store (fixed clock)', () => {
   });
 
   it('alerts at most once per subject and clock hour', async () => {
-    const { store, alice } = await seeded();
+    const { store, alice } = await seeded(open);
     expect(await store.recordSpikes(NOW, CONFIG)).toHaveLength(2);
     await spend(store, alice, 60_000, NOW + 60_000);
     // Alice and her key already alerted this hour; the project only now goes over 5× its rate.
@@ -101,7 +99,7 @@ describe('spike detection in the store (fixed clock)', () => {
   });
 
   it('records nothing when disabled, or when the factor is not reached', async () => {
-    const { store } = await seeded();
+    const { store } = await seeded(open);
     expect(await store.recordSpikes(NOW, { ...CONFIG, enabled: false })).toEqual([]);
     expect(await store.recordSpikes(NOW, { ...CONFIG, factor: 100 })).toEqual([]);
     expect(await store.listAlerts({ limit: 10 })).toEqual([]);

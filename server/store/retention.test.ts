@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { RequestSubject, Scope } from '../../quota/scope.js';
-import { T0, userWithKey } from '../../testing/harness.js';
-import type { BudgetInput, UsageGroupBy, UsageQuery } from '../types.js';
-import { SqliteStore } from './sqlite-store.js';
+import type { RequestSubject, Scope } from '../quota/scope.js';
+import { T0, userWithKey } from '../testing/harness.js';
+import type { BudgetInput, UsageGroupBy, UsageQuery } from './types.js';
+import { storeKinds, type AuditedStore } from './testing/store-kinds.js';
 
 const DAY = 86_400_000;
 const NOW = T0; // 2026-11-22T12:00:00Z: the fixed clock of every step below
 
 /** 100 days of traffic, about 13 entries a day at irregular minutes, over three users, two models. */
-async function seed(store: SqliteStore): Promise<RequestSubject[]> {
+async function seed(store: AuditedStore): Promise<RequestSubject[]> {
   const subjects = [
     (await userWithKey(store, 'alice', 'research')).subject,
     (await userWithKey(store, 'bob', 'research')).subject,
@@ -58,7 +58,7 @@ const BUDGETS: BudgetInput[] = [
 const GROUPINGS: UsageGroupBy[][] = [['user'], ['project'], ['key'], ['model'], ['user', 'model'], ['project', 'key'], ['day'], ['day', 'model'], ['user', 'day']];
 const ZONES = ['UTC', 'Asia/Kolkata', 'Asia/Kathmandu', 'America/New_York', 'Australia/Adelaide'];
 
-async function reports(store: SqliteStore): Promise<unknown[]> {
+async function reports(store: AuditedStore): Promise<unknown[]> {
   const out: unknown[] = [];
   for (const groupBy of GROUPINGS) {
     for (const timeZone of groupBy.includes('day') ? ZONES : ['UTC']) {
@@ -73,20 +73,24 @@ async function reports(store: SqliteStore): Promise<unknown[]> {
 
 const SCOPES: Scope[] = [{ kind: 'user', id: 'alice' }, { kind: 'project', id: 'research' }, { kind: 'global' }];
 
-async function usage(store: SqliteStore) {
+async function usage(store: AuditedStore) {
   const states = await store.budgetStates(SCOPES, NOW);
   return states.map((s) => ({ key: s.budget.key, usedTokens: s.usage.usedTokens, usedMicros: s.usage.usedMicros })).sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
 /** Budgets put again are counted from scratch: from the ledger and its rollup, not a cached counter. */
-async function recountedUsage(store: SqliteStore) {
+async function recountedUsage(store: AuditedStore) {
   for (const b of BUDGETS) await store.putBudget(b, NOW);
   return usage(store);
 }
 
-describe('retention (fixed clock)', () => {
+const kinds = storeKinds();
+/** What each store reported, so the two can be compared with each other at the end. */
+const seen = new Map<string, unknown>();
+
+describe.each(kinds)('$name store: retention (fixed clock)', ({ name, open }) => {
   it('rolls old entries up and deletes them, leaving every report and budget exactly as it was', async () => {
-    const store = SqliteStore.open({ file: ':memory:', defaultBudgets: [], defaultThresholds: [] });
+    const store = await open({ defaultThresholds: [] });
     for (const b of BUDGETS) await store.putBudget(b, NOW - 101 * DAY);
     await seed(store);
     const all = await store.recentEntries(1_000_000);
@@ -94,6 +98,10 @@ describe('retention (fixed clock)', () => {
     const usageBefore = await usage(store);
     expect(usageBefore.find((u) => u.key === 'user:alice|total')?.usedTokens).toBeGreaterThan(0);
     expect(await recountedUsage(store)).toEqual(usageBefore);
+    // Key ids are random per store: name each by its user, so the two stores compare.
+    let facts = JSON.stringify({ reportsBefore, usageBefore });
+    for (const key of await store.listKeys()) facts = facts.replaceAll(key.id, `key-of-${key.userId}`);
+    seen.set(name, JSON.parse(facts));
 
     // 90 days, then 5 (inside the current month and week: the month and week budgets read the rollup too).
     for (const days of [90, 5]) {
@@ -111,10 +119,17 @@ describe('retention (fixed clock)', () => {
       expect(await reports(store)).toEqual(reportsBefore);
       expect(await usage(store)).toEqual(usageBefore);
       expect(await recountedUsage(store)).toEqual(usageBefore);
-      for (const c of store.counterAudit()) expect(c.cached ?? c.stored, `${c.budgetKey}@${c.bucketStart}`).toEqual(c.ledger);
+      for (const c of await store.counterAudit()) expect(c.cached ?? c.stored, `${c.budgetKey}@${c.bucketStart}`).toEqual(c.ledger);
     }
     // Nothing left to do: a second pass moves nothing.
     expect(await store.rollUpLedger(NOW - 5 * DAY)).toBe(0);
     await store.close();
+  });
+});
+
+describe('SQLite and PostgreSQL agree', () => {
+  it('give the same reports (every grouping and zone) and the same budget usage for the same ledger', () => {
+    expect(seen.size).toBe(2);
+    expect(seen.get('postgres')).toEqual(seen.get('sqlite'));
   });
 });

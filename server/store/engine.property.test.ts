@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../../config/schema.js';
-import { usdToMicros } from '../../quota/status.js';
-import type { WindowSpec } from '../../quota/window.js';
-import { memoryStore, T0, userWithKey } from '../../testing/harness.js';
-import type { Hold, Usage } from '../types.js';
-import type { SqliteStore } from './sqlite-store.js';
+import type { DefaultBudget } from '../config/schema.js';
+import { usdToMicros } from '../quota/status.js';
+import type { WindowSpec } from '../quota/window.js';
+import { T0, userWithKey } from '../testing/harness.js';
+import type { Hold, Usage } from './types.js';
+import { storeKinds, type AuditedStore } from './testing/store-kinds.js';
 
 /**
  * The engine's contract, for any interleaving of reserve / extend / settle / release / expire over
@@ -73,7 +73,7 @@ const budgetArb = (scope: DefaultBudget['scope']) =>
 /** One default budget per scope kind, each on its own window: every request meets four budgets. */
 const defaultsArb = fc.tuple(budgetArb('global'), budgetArb('project'), budgetArb('user'), budgetArb('key'));
 
-async function checkInvariants(store: SqliteStore, subjects: Awaited<ReturnType<typeof userWithKey>>['subject'][], live: Map<string, Hold>, now: number) {
+async function checkInvariants(store: AuditedStore, subjects: Awaited<ReturnType<typeof userWithKey>>['subject'][], live: Map<string, Hold>, now: number) {
   const seen = new Set<string>();
   for (const subject of subjects) {
     const scopes = [
@@ -95,7 +95,7 @@ async function checkInvariants(store: SqliteStore, subjects: Awaited<ReturnType<
       expect({ tokens: usage.reservedTokens, micros: usage.reservedMicros }).toEqual(expected);
     }
   }
-  for (const row of store.counterAudit()) {
+  for (const row of await store.counterAudit()) {
     expect(row.stored ?? row.ledger, `${row.budgetKey}@${row.bucketStart} stored`).toEqual(row.ledger);
     expect(row.cached ?? row.ledger, `${row.budgetKey}@${row.bucketStart} in memory`).toEqual(row.ledger);
   }
@@ -107,11 +107,19 @@ function appliesTo(budgetKey: string, hold: Hold): boolean {
   return scope === 'global' || scope === `user:${s.userId}` || scope === `key:${s.keyId}` || (s.projectId !== null && scope === `project:${s.projectId}`);
 }
 
-describe('budget engine (property)', () => {
+const kinds = storeKinds();
+
+/**
+ * PostgreSQL takes a few round trips per step where SQLite reads memory: fewer runs there, so the
+ * suite stays within minutes (every run is still up to 60 steps with all invariants checked).
+ */
+const RUNS = { sqlite: 150, postgres: 60 };
+
+describe.each(kinds)('$name store: budget engine (property)', ({ name, open }) => {
   it('never lets used + reserved pass a limit, settles once, and keeps counters equal to the ledger', async () => {
     await fc.assert(
       fc.asyncProperty(defaultsArb, fc.array(opArb, { minLength: 1, maxLength: 60 }), async (defaults, ops) => {
-        const store = memoryStore(defaults);
+        const store = await open({ defaultBudgets: defaults });
         try {
           const subjects = [
             (await userWithKey(store, 'u1', 'p1')).subject,
@@ -182,7 +190,7 @@ describe('budget engine (property)', () => {
               case 'settleAgain': {
                 const id = pick(settled, step.entry);
                 if (!id) break;
-                const before = store.counterAudit();
+                const before = await store.counterAudit();
                 const again = await store.settle({
                   holdId: id,
                   subject: subjects[0] as (typeof subjects)[0],
@@ -204,7 +212,7 @@ describe('budget engine (property)', () => {
                 expect(again.duplicate).toBe(true);
                 expect(again.entry.requestId).toBe(id);
                 expect(again.entry.model).toBe('gpt-test');
-                expect(store.counterAudit()).toEqual(before);
+                expect(await store.counterAudit()).toEqual(before);
                 break;
               }
               case 'release': {
@@ -236,12 +244,12 @@ describe('budget engine (property)', () => {
           await store.close();
         }
       }),
-      { numRuns: 150 },
+      { numRuns: RUNS[name] },
     );
-  });
+  }, 120_000);
 
   it('dollar limits are enforced in micro-dollars', async () => {
-    const store = memoryStore([{ scope: 'user', window: { kind: 'total' }, limitTokens: null, limitUsd: 0.01, onLimit: 'reject' }]);
+    const store = await open({ defaultBudgets: [{ scope: 'user', window: { kind: 'total' }, limitTokens: null, limitUsd: 0.01, onLimit: 'reject' }] });
     const { subject } = await userWithKey(store, 'alice');
     const limit = usdToMicros(0.01);
     const first = await store.reserve({ holdId: 'a', subject, quote: { tokens: 0, micros: limit - 1 }, now: T0, ttlMs: TTL });

@@ -1,0 +1,57 @@
+// What the benchmarks share: medians and percentiles, number formatting, and sequential HTTP GET
+// latency over one keep-alive connection.
+import { Agent, request } from 'undici';
+
+export const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+export const percentile = (xs: number[], p: number): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+};
+
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+export interface Latency {
+  p50: number;
+  p99: number;
+}
+
+/** Median over `rounds` of each round's p50 and p99 of `requests` sequential calls; round 0 warms up and is not counted. */
+export async function latencyOf(call: () => Promise<void>, rounds: number, requests: number): Promise<Latency> {
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  for (let round = 0; round <= rounds; round++) {
+    const samples: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const t = process.hrtime.bigint();
+      await call();
+      samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    if (round === 0) continue;
+    p50s.push(percentile(samples, 50));
+    p99s.push(percentile(samples, 99));
+  }
+  return { p50: median(p50s), p99: median(p99s) };
+}
+
+/** Sequential GETs over one keep-alive connection; latencies in ms. */
+export async function httpLatency(url: string, token: string, rounds: number, requests: number): Promise<Latency> {
+  const agent = new Agent({ connections: 1, pipelining: 1 });
+  const latency = await latencyOf(
+    async () => {
+      const res = await request(url, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
+    },
+    rounds,
+    requests,
+  );
+  await agent.close();
+  return latency;
+}
+
+export const latencyLine = (label: string, l: Latency) => `  ${label.padEnd(34)} p50 ${fmt(l.p50, 3)} ms   p99 ${fmt(l.p99, 3)} ms`;

@@ -1,0 +1,186 @@
+// `npm run bench:postgres`: the PostgreSQL store's figures, beside core.bench.ts's SQLite ones.
+// Reserve+settle pairs per second (one at a time, and with 64 in flight over one instance and over
+// two), and GET /quota latency, on a schema of its own that is dropped afterwards. Needs the
+// PostgreSQL of DATABASE_URL (default: postgres://postgres@127.0.0.1:5432/test).
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { serve } from '@hono/node-server';
+import pg from 'pg';
+import { createApp } from '../server/app.js';
+import { hashSecret } from '../server/auth/secrets.js';
+import { systemClock } from '../server/clock.js';
+import { loadConfig } from '../server/config/load.js';
+import type { DefaultBudget } from '../server/config/schema.js';
+import { Upstreams } from '../server/proxy/upstreams.js';
+import type { RequestSubject } from '../server/quota/scope.js';
+import { PostgresStore } from '../server/store/postgres/postgres-store.js';
+import { quoteIdent } from '../server/store/postgres/pg-pool.js';
+import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
+import { fmt, httpLatency, latencyLine, latencyOf, median } from './figures.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    pairs: { type: 'string', default: '4000' },
+    requests: { type: 'string', default: '2000' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '64' },
+  },
+});
+const ROWS = Number(args.rows);
+const PAIRS = Number(args.pairs);
+const REQUESTS = Number(args.requests);
+const ROUNDS = Number(args.rounds);
+const CONCURRENCY = Number(args.concurrency);
+const URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+
+
+/** core.bench.ts's budgets: four per request, one of them global (every admission locks its row). */
+const WITH_GLOBAL = BENCH_BUDGETS;
+/** The same without the global budget: requests of different projects lock nothing in common. */
+const WITHOUT_GLOBAL = WITH_GLOBAL.filter((b) => b.scope !== 'global');
+
+const schema = `lq_bench_${process.pid}`;
+let instances = 0;
+
+const open = (defaultBudgets: DefaultBudget[]) =>
+  PostgresStore.open({
+    url: URL,
+    schema,
+    poolSize: 32,
+    statementTimeoutMs: 30_000,
+    connectTimeoutMs: 5_000,
+    defaultBudgets,
+    defaultThresholds: [50, 80, 90, 95, 100],
+    instanceId: `bench-${++instances}`,
+    instanceTimeoutMs: 60_000,
+  });
+
+/** Users, projects and keys, and `rows` ledger entries over the last 60 days (generated in the database). */
+async function fixture(rows: number): Promise<{ subjects: RequestSubject[]; secrets: string[] }> {
+  const store = await open(WITH_GLOBAL);
+  const now = Date.now();
+  const { subjects, secrets } = await seedDirectory(store, now);
+  await store.close();
+  if (rows > 0) {
+    const db = new pg.Client({ connectionString: URL, options: `-c search_path=${quoteIdent(schema)}` });
+    await db.connect();
+    await db.query(
+      `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens,
+         cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms)
+       SELECT 'seed-' || i, $1::bigint - (i * $2::bigint) / $3::bigint, 'u' || (i % ${USERS}), 'p' || ((i % ${USERS}) % ${PROJECTS}), 'key_u' || (i % ${USERS}),
+         'gpt-4o-mini', 400 + i % 300, 150 + i % 200, 0, 0, 90 + i % 50, 'upstream', 'ok', 800
+       FROM generate_series(0, $3::bigint - 1) AS i`,
+      [now, 60 * 86_400_000, rows],
+    );
+    await db.query('ANALYZE');
+    await db.end();
+  }
+  return { subjects, secrets };
+}
+
+/**
+ * Reserve+settle pairs per second with `concurrency` requests in flight, spread over `stores` (one
+ * per instance). Each request awaits its durable settle before the next one starts on its lane.
+ */
+async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[], concurrency: number): Promise<number> {
+  const rates: number[] = [];
+  let seq = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const perLane = Math.ceil(PAIRS / concurrency);
+    const lane = async (laneIndex: number) => {
+      const store = stores[laneIndex % stores.length] as PostgresStore;
+      for (let i = 0; i < perLane; i++) {
+        const subject = subjects[(laneIndex * 7 + i) % subjects.length] as RequestSubject;
+        const holdId = `bench-${process.pid}-${round}-${seq++}`;
+        const now = Date.now();
+        const held = await store.reserve({
+          holdId,
+          subject,
+          quote: { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens: 1, microsPerMillion: 600_000 } },
+          now,
+          ttlMs: 600_000,
+        });
+        if (!held.ok) throw new Error('bench budget refused a request');
+        await store.settle({
+          holdId,
+          subject,
+          usage: { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} },
+          now,
+        });
+      }
+    };
+    const start = process.hrtime.bigint();
+    await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
+    rates.push((perLane * concurrency) / (Number(process.hrtime.bigint() - start) / 1e9));
+  }
+  return median(rates);
+}
+
+async function quotaLatency(store: PostgresStore, secret: string) {
+  const loaded = loadConfig({ env: {}, cwd: os.tmpdir() });
+  if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
+  const config = { ...loaded.config, defaultBudgets: WITH_GLOBAL };
+  const upstreams = Upstreams.fromConfig(config);
+  const app = createApp({ store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const inProcess = await latencyOf(
+    async () => {
+      await (await app.request('/quota', { headers: { authorization: `Bearer ${secret}` } })).text();
+    },
+    ROUNDS,
+    REQUESTS,
+  );
+  const health = await httpLatency(`${base}/health`, secret, ROUNDS, REQUESTS);
+  const quota = await httpLatency(`${base}/quota`, secret, ROUNDS, REQUESTS);
+  await new Promise((resolve) => server.close(resolve));
+  await upstreams.close();
+  return { inProcess, health, quota };
+}
+
+async function main() {
+  const server = new pg.Client({ connectionString: URL });
+  await server.connect();
+  const version = (await server.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
+  console.log(`command: npm run bench:postgres -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY}`);
+  console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, PostgreSQL ${version} on 127.0.0.1 (same machine)`);
+  console.log(`budgets per request: 4 (key rolling 5 h, user month, project day in $, global month in $), or 3 without the global one; ${USERS} users\n`);
+  try {
+    const t = Date.now();
+    const { subjects, secrets } = await fixture(ROWS);
+    const loadSeconds = (Date.now() - t) / 1000;
+
+    const one = await open(WITH_GLOBAL);
+    const two = await open(WITH_GLOBAL);
+    const single = await pairsPerSecond([one], subjects, 1);
+    const concurrent = await pairsPerSecond([one], subjects, CONCURRENCY);
+    const twoInstances = await pairsPerSecond([one, two], subjects, CONCURRENCY);
+    const latency = await quotaLatency(one, secrets[0] as string);
+    await Promise.all([one.close(), two.close()]);
+
+    const noGlobalOne = await open(WITHOUT_GLOBAL);
+    const noGlobalTwo = await open(WITHOUT_GLOBAL);
+    const noGlobalConcurrent = await pairsPerSecond([noGlobalOne, noGlobalTwo], subjects, CONCURRENCY);
+    await Promise.all([noGlobalOne.close(), noGlobalTwo.close()]);
+
+    console.log(`reserve+settle pairs per second (each a committed transaction; ${fmt(ROWS)} ledger rows; median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
+    console.log(`  4 budgets, one at a time                    ${fmt(single)} /s`);
+    console.log(`  4 budgets, ${CONCURRENCY} in flight, one instance       ${fmt(concurrent)} /s`);
+    console.log(`  4 budgets, ${CONCURRENCY} in flight, two instances      ${fmt(twoInstances)} /s`);
+    console.log(`  3 budgets (no global), ${CONCURRENCY} in flight, two    ${fmt(noGlobalConcurrent)} /s`);
+    console.log(`\nGET /quota latency with a user key (median of ${ROUNDS} rounds of ${fmt(REQUESTS)} sequential requests):`);
+    console.log(latencyLine('handler in-process', latency.inProcess));
+    console.log(latencyLine('HTTP /health (pings the database)', latency.health));
+    console.log(latencyLine('HTTP /quota', latency.quota));
+    console.log(`\n(ledger of ${fmt(ROWS)} rows loaded in ${fmt(loadSeconds, 1)} s)`);
+  } finally {
+    await server.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+    await server.end();
+  }
+}
+
+await main();

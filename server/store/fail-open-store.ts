@@ -1,0 +1,108 @@
+import { formatScope, scopesOf } from '../quota/scope.js';
+import { StoreUnavailableError } from './store-unavailable.js';
+import type { Hold, KeyIdentity, Store } from './types.js';
+
+type Metering = Pick<Store, 'findKeyByHash' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
+
+/** Keys seen recently enough to be let in by memory while the database is away. */
+const REMEMBERED_KEYS = 10_000;
+
+/**
+ * `database.failOpen`: while the database is unreachable, requests are admitted without a budget
+ * check instead of refused with 503. Their holds exist only here; a settle that cannot be written
+ * is logged with its numbers (for reconciliation) and not recorded. A key is recognised from
+ * memory if this instance saw it while the database was up (revocations apply again as soon as it
+ * is back). Everything else, /quota and the admin API included, still fails as it would: only the
+ * proxy's way in opens.
+ */
+export function failOpen(store: Store, log: (message: string) => void = (m) => console.warn(`[lobe-quota] ${m}`)): Store {
+  const openHolds = new Map<string, Hold>();
+  const unavailable = (error: unknown): boolean => error instanceof StoreUnavailableError;
+
+  const knownKeys = new Map<string, KeyIdentity | null>();
+
+  const metering: Metering = {
+    async findKeyByHash(secretHash) {
+      try {
+        const identity = await store.findKeyByHash(secretHash);
+        if (knownKeys.size >= REMEMBERED_KEYS) knownKeys.clear();
+        knownKeys.set(secretHash, identity);
+        return identity;
+      } catch (error) {
+        if (!unavailable(error) || !knownKeys.has(secretHash)) throw error;
+        return knownKeys.get(secretHash) ?? null;
+      }
+    },
+    async reserve(request) {
+      try {
+        return await store.reserve(request);
+      } catch (error) {
+        if (!unavailable(error)) throw error;
+        const want = request.quote.output?.wantTokens ?? 0;
+        const hold: Hold = {
+          id: request.holdId,
+          subject: request.subject,
+          tokens: request.quote.tokens + want,
+          micros: request.quote.micros,
+          outputTokens: want,
+          createdAt: request.now,
+          expiresAt: request.now + request.ttlMs,
+        };
+        openHolds.set(hold.id, hold);
+        log(`database unreachable: admitting ${hold.id} of ${scopesOf(request.subject).map(formatScope).join(', ')} unmetered (failOpen)`);
+        return { ok: true, hold, budgets: [], outputRoom: Infinity };
+      }
+    },
+    async extend(holdId, amount, now, ttlMs) {
+      const open = openHolds.get(holdId);
+      if (open) {
+        const grown = { ...open, tokens: open.tokens + amount.tokens, outputTokens: open.outputTokens + amount.tokens, expiresAt: now + ttlMs };
+        openHolds.set(holdId, grown);
+        return { ok: true, hold: grown };
+      }
+      try {
+        return await store.extend(holdId, amount, now, ttlMs);
+      } catch (error) {
+        if (!unavailable(error)) throw error;
+        // A stream admitted while the database was up goes on while it is down.
+        return { ok: true, hold: { id: holdId, subject: { userId: '', projectId: null, keyId: '' }, tokens: amount.tokens, micros: amount.micros, outputTokens: amount.tokens, createdAt: now, expiresAt: now + ttlMs } };
+      }
+    },
+    async settle(request) {
+      openHolds.delete(request.holdId);
+      try {
+        return await store.settle(request);
+      } catch (error) {
+        if (!unavailable(error)) throw error;
+        const { usage, subject } = request;
+        log(
+          `database unreachable: NOT recorded (failOpen): request ${request.holdId} of user ${subject.userId} key ${subject.keyId}, ` +
+            `${usage.model}, ${usage.inputTokens} in + ${usage.outputTokens} out tokens, ${usage.costMicros} micro-dollars`,
+        );
+        return { entry: { ...usage, ...subject, id: 0, requestId: request.holdId, at: request.now }, duplicate: false };
+      }
+    },
+    async renew(holdId, now, ttlMs) {
+      if (openHolds.has(holdId)) return true;
+      return store.renew(holdId, now, ttlMs).catch((error: unknown) => {
+        if (unavailable(error)) return true;
+        throw error;
+      });
+    },
+    async release(holdId) {
+      if (openHolds.delete(holdId)) return true;
+      return store.release(holdId).catch((error: unknown) => {
+        if (unavailable(error)) return false;
+        throw error;
+      });
+    },
+  };
+
+  return new Proxy(store, {
+    get(target, property) {
+      if (typeof property === 'string' && property in metering) return metering[property as keyof Metering];
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

@@ -1,0 +1,204 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureAdminToken } from '../../auth/admin-token.js';
+import { hashSecret } from '../../auth/secrets.js';
+import { createApp } from '../../app.js';
+import { ManualClock } from '../../clock.js';
+import type { DefaultBudget } from '../../config/schema.js';
+import { Upstreams } from '../../proxy/upstreams.js';
+import { ADMIN_TOKEN, T0, testConfig, userWithKey } from '../../testing/harness.js';
+import { startTcpForwarder, type TcpForwarder } from '../../testing/tcp-forwarder.js';
+import { failOpen } from '../fail-open-store.js';
+import { StoreUnavailableError } from '../store-unavailable.js';
+import { postgresTestSchema } from '../testing/store-kinds.js';
+import type { Store } from '../types.js';
+import { usage as usageOf } from '../testing/store-fixtures.js';
+
+/**
+ * What only PostgreSQL has to show: several instances on one database. Each "instance" here is a
+ * PostgresStore with its own pool and id, as two processes would have.
+ */
+
+const TTL = 60_000;
+const db = postgresTestSchema();
+beforeEach(() => db.reset());
+
+const userTokens = (limitTokens: number): DefaultBudget => ({ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens, limitUsd: null, onLimit: 'reject' });
+
+const usage = (outputTokens: number) => usageOf(0, outputTokens);
+
+describe('PostgresStore across instances', () => {
+  it('two instances admitting 200 concurrent requests against one budget never reserve or charge past it', async () => {
+    const a = await db.open({ defaultBudgets: [userTokens(10_000)], instanceId: 'a' });
+    const b = await db.open({ defaultBudgets: [userTokens(10_000)], instanceId: 'b' });
+    const { subject } = await userWithKey(a, 'alice');
+    // Each asks for 100 tokens of prompt and up to 200 of output: at most ~33 whole requests fit.
+    const quote = { tokens: 100, micros: 0, output: { wantTokens: 200, minTokens: 1, microsPerMillion: 0 } };
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).reserve({ holdId: `r${i}`, subject, quote, now: T0, ttlMs: TTL })),
+    );
+    const admitted = results.flatMap((r) => (r.ok ? [r.hold] : []));
+    const reserved = admitted.reduce((sum, h) => sum + h.tokens, 0);
+    expect(reserved).toBeLessThanOrEqual(10_000);
+    // The last ones in took what was left (clamped allowance): refused only once less than a
+    // prompt plus one output token (101) remained.
+    expect(reserved).toBeGreaterThan(10_000 - 101);
+    expect(admitted.length).toBeGreaterThanOrEqual(33);
+    const [state] = await b.budgetStates([{ kind: 'user', id: 'alice' }], T0);
+    expect(state?.usage).toMatchObject({ usedTokens: 0, reservedTokens: reserved });
+
+    // Settle everything, each on the other instance, at its full hold: what was reserved is charged.
+    await Promise.all(admitted.map((h, i) => (i % 2 === 0 ? b : a).settle({ holdId: h.id, subject, usage: usage(h.tokens), now: T0 })));
+    const [after] = await a.budgetStates([{ kind: 'user', id: 'alice' }], T0);
+    expect(after?.usage).toEqual({ usedTokens: reserved, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
+    expect(await a.listHolds()).toEqual([]);
+    for (const row of await a.counterAudit()) expect(row.stored).toEqual(row.ledger);
+  });
+
+  it('each threshold fires once in total when instances settle across it at the same moment', async () => {
+    const alerts = { channelsFor: () => ['ops'], projection: false };
+    const a = await db.open({ defaultBudgets: [userTokens(1_000)], alerts, instanceId: 'a' });
+    const b = await db.open({ defaultBudgets: [userTokens(1_000)], alerts, instanceId: 'b' });
+    const { subject } = await userWithKey(a, 'alice');
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).settle({ holdId: `s${i}`, subject, usage: usage(50), now: T0 })),
+    );
+    const fired = await a.listAlerts({ limit: 100 });
+    expect(fired.map((r) => r.alert.threshold).sort((x, y) => (x ?? 0) - (y ?? 0))).toEqual([50, 80, 90, 95, 100]);
+  });
+
+  it('outbox: two instances polling at once claim different deliveries; an unanswered claim is taken again after its lease', async () => {
+    const alerts = { channelsFor: () => ['ops', 'mail'], projection: false };
+    const a = await db.open({ defaultBudgets: [userTokens(1_000)], alerts, instanceId: 'a' });
+    const b = await db.open({ defaultBudgets: [userTokens(1_000)], alerts, instanceId: 'b' });
+    const { subject } = await userWithKey(a, 'alice');
+    await a.settle({ holdId: 'big', subject, usage: usage(1_000), now: T0 }); // 50, 80, 90, 95, 100: 10 deliveries
+    const [fromA, fromB] = await Promise.all([a.dueDeliveries(T0, 6), b.dueDeliveries(T0, 6)]);
+    const claimed = [...fromA, ...fromB].map((d) => `${d.alert.id}/${d.channel}`);
+    expect(claimed).toHaveLength(10);
+    expect(new Set(claimed).size).toBe(10);
+    expect(await a.dueDeliveries(T0 + 1_000, 100)).toEqual([]);
+
+    for (const d of fromA) await a.markDelivered(d.alert.id, d.channel, T0 + 1);
+    // b died mid-send: its claims come back once the lease (5 minutes) is over, and only those.
+    const again = await a.dueDeliveries(T0 + 5 * 60_000, 100);
+    expect(again.map((d) => `${d.alert.id}/${d.channel}`).sort()).toEqual(fromB.map((d) => `${d.alert.id}/${d.channel}`).sort());
+  });
+
+  it('an instance whose heartbeat stopped loses its holds to any other; a live one keeps them until their own expiry', async () => {
+    const a = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'a', instanceTimeoutMs: 15_000 });
+    const b = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'b', instanceTimeoutMs: 15_000 });
+    const { subject } = await userWithKey(a, 'alice');
+    await a.heartbeat(T0);
+    await b.heartbeat(T0);
+    const long = 3_600_000;
+    expect((await a.reserve({ holdId: 'on-a', subject, quote: { tokens: 600, micros: 0 }, now: T0, ttlMs: long })).ok).toBe(true);
+    expect((await b.reserve({ holdId: 'on-b', subject, quote: { tokens: 300, micros: 0 }, now: T0, ttlMs: long })).ok).toBe(true);
+    // a is killed: no more heartbeats. b beats on; 15 s later a counts as gone.
+    await b.heartbeat(T0 + 14_000);
+    expect(await b.expireHolds(T0 + 14_000)).toBe(0);
+    await b.heartbeat(T0 + 15_000);
+    expect(await b.expireHolds(T0 + 15_000)).toBe(1);
+    expect((await b.listHolds()).map((h) => h.id)).toEqual(['on-b']);
+    const [state] = await b.budgetStates([{ kind: 'user', id: 'alice' }], T0 + 15_000);
+    expect(state?.usage.reservedTokens).toBe(300);
+    // An instance never declares itself gone, whatever the clock says.
+    expect(await b.expireHolds(T0 + 30 * 60_000)).toBe(0);
+  });
+
+  it('instances starting together on a new database make one admin token: only one prints it, both accept it', async () => {
+    const [a, b] = await Promise.all([db.open({ instanceId: 'a' }), db.open({ instanceId: 'b' })]);
+    const [fromA, fromB] = await Promise.all([ensureAdminToken(a, undefined), ensureAdminToken(b, undefined)]);
+    expect([fromA.generated, fromB.generated].filter((t) => t !== null)).toHaveLength(1);
+    expect(fromA.hash).toBe(fromB.hash);
+    expect(hashSecret((fromA.generated ?? fromB.generated) as string)).toBe(fromA.hash);
+  });
+
+  it('closing an instance releases its own holds at once', async () => {
+    const a = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'a' });
+    const b = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'b' });
+    const { subject } = await userWithKey(a, 'alice');
+    await a.reserve({ holdId: 'on-a', subject, quote: { tokens: 600, micros: 0 }, now: T0, ttlMs: TTL });
+    await b.reserve({ holdId: 'on-b', subject, quote: { tokens: 300, micros: 0 }, now: T0, ttlMs: TTL });
+    await a.close();
+    expect((await b.listHolds()).map((h) => h.id)).toEqual(['on-b']);
+  });
+
+  it('reads back BIGINT money as numbers, and refuses one it could not represent exactly', async () => {
+    const a = await db.open({ instanceId: 'a' });
+    const { subject } = await userWithKey(a, 'alice');
+    const big = 2 ** 52; // micro-dollars: far beyond any real bill, still exact
+    const settled = await a.settle({ holdId: 'x', subject, usage: { ...usage(1), costMicros: big }, now: T0 });
+    expect(settled.entry.costMicros).toBe(big);
+    await a.settle({ holdId: 'y', subject, usage: { ...usage(1), costMicros: big }, now: T0 });
+    // The sum no longer fits in a double exactly: an error, never a rounded total.
+    await expect(a.usageReport({ groupBy: 'user', from: 0, to: T0 + 1, timeZone: 'UTC' })).rejects.toThrow(/not a safe integer/);
+  });
+});
+
+describe('PostgreSQL briefly unreachable', () => {
+  let forwarder: TcpForwarder | undefined;
+  afterEach(async () => {
+    await forwarder?.close();
+    forwarder = undefined;
+  });
+
+  async function throughForwarder() {
+    const target = new URL(process.env.LQ_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test');
+    forwarder = await startTcpForwarder(target.hostname, Number(target.port || 5432));
+    const url = new URL(target);
+    url.port = String(forwarder.port);
+    return db.open({ defaultBudgets: [userTokens(100_000)], url: url.toString(), connectTimeoutMs: 300 });
+  }
+
+  it('retries, then refuses with StoreUnavailableError; works again once the database is back', async () => {
+    const store = await throughForwarder();
+    const { subject } = await userWithKey(store, 'alice');
+    await forwarder?.cut();
+    const started = Date.now();
+    const refused = await store.reserve({ holdId: 'r1', subject, quote: { tokens: 10, micros: 0 }, now: T0, ttlMs: TTL }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500); // 100 + 400 ms of retries
+    await expect(store.ping()).rejects.toThrow();
+
+    await forwarder?.restore();
+    expect((await store.reserve({ holdId: 'r2', subject, quote: { tokens: 10, micros: 0 }, now: T0, ttlMs: TTL })).ok).toBe(true);
+    await store.close();
+  });
+
+  it('the proxy answers 503 in OpenAI’s shape and /health 503, and nothing is sent upstream; failOpen admits instead', async () => {
+    const store = await throughForwarder();
+    const { secret } = await userWithKey(store, 'alice');
+    const config = testConfig({ upstreams: [{ name: 'nowhere', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-x', models: ['*'] }] });
+    const upstreams = Upstreams.fromConfig(config);
+    const app = (s: Store) => createApp({ store: s, config, clock: new ManualClock(T0), adminTokenHash: hashSecret(ADMIN_TOKEN), upstreams });
+    const ask = (a: ReturnType<typeof app>) =>
+      a.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const closed = app(store);
+    const open = app(failOpen(store, () => undefined));
+    // failOpen remembers keys it has seen while the database was up.
+    expect((await open.request('/quota', { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+    await forwarder?.cut();
+    const refused = await ask(closed);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.json()).toEqual({
+      error: { message: expect.stringContaining('cannot reach its database') as string, type: 'server_error', param: null, code: 'store_unavailable' },
+    });
+    const health = await closed.request('/health');
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({ ok: false, store: 'postgres' });
+
+    // failOpen: the request goes through unmetered (here to an upstream that is not there: 502, not 503).
+    const forwarded = await ask(open);
+    expect(forwarded.status).toBe(502);
+    await forwarder?.restore();
+    expect((await open.request('/health')).status).toBe(200);
+    expect(await store.listHolds()).toEqual([]);
+    await upstreams.close();
+    await store.close();
+  });
+});

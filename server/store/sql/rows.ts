@@ -1,0 +1,141 @@
+import { budgetKey, type Budget } from '../../quota/budgets.js';
+import type { Scope } from '../../quota/scope.js';
+import type { WindowSpec } from '../../quota/window.js';
+import type { ApiKey, Delivery, LedgerEntry, Project, User } from '../types.js';
+
+/**
+ * Rows as both stores read them (the same columns in SQLite and PostgreSQL), and what they become.
+ * Only a key's `service` differs: an INTEGER 0/1 in SQLite, a BOOLEAN in PostgreSQL.
+ */
+
+export interface LedgerRow {
+  id: number;
+  request_id: string;
+  at: number;
+  user_id: string;
+  project_id: string | null;
+  key_id: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  cost_micros: number;
+  source: LedgerEntry['source'];
+  outcome: LedgerEntry['outcome'];
+  latency_ms: number;
+  session_id: string | null;
+  tags: string | null;
+}
+
+export interface KeyRow {
+  id: string;
+  user_id: string;
+  name: string;
+  prefix: string;
+  service: number | boolean;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface ProjectRow {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface UserRow {
+  id: string;
+  name: string;
+  project_id: string | null;
+  created_at: number;
+}
+
+export const parseScopeText = (text: string): Scope => {
+  if (text === 'global') return { kind: 'global' };
+  const colon = text.indexOf(':');
+  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
+};
+
+export const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, createdAt: r.created_at });
+export const toUser = (r: UserRow): User => ({
+  id: r.id,
+  name: r.name,
+  projectId: r.project_id,
+  createdAt: r.created_at,
+});
+export const toKey = (r: KeyRow): ApiKey => ({
+  id: r.id,
+  userId: r.user_id,
+  name: r.name,
+  prefix: r.prefix,
+  service: r.service === 1 || r.service === true,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+});
+export const toEntry = (r: LedgerRow): LedgerEntry => ({
+  id: r.id,
+  requestId: r.request_id,
+  at: r.at,
+  userId: r.user_id,
+  projectId: r.project_id,
+  keyId: r.key_id,
+  model: r.model,
+  inputTokens: r.input_tokens,
+  outputTokens: r.output_tokens,
+  cachedTokens: r.cached_tokens,
+  reasoningTokens: r.reasoning_tokens,
+  costMicros: r.cost_micros,
+  source: r.source,
+  outcome: r.outcome,
+  latencyMs: r.latency_ms,
+  sessionId: r.session_id,
+  tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
+});
+
+/** A stored budget. PostgreSQL names its column window_spec ("window" is a keyword there) and reads it AS "window". */
+export interface BudgetRow {
+  id: string;
+  scope: string;
+  window: string;
+  limit_tokens: number | null;
+  limit_micros: number | null;
+  thresholds: string | null;
+  on_limit: Budget['onLimit'];
+  downgrade_to: string | null;
+}
+
+export function toBudget(row: BudgetRow, defaultThresholds: number[]): Budget {
+  const scope = parseScopeText(row.scope);
+  const window = JSON.parse(row.window) as WindowSpec;
+  return {
+    id: row.id,
+    source: 'admin',
+    scope,
+    window,
+    limitTokens: row.limit_tokens,
+    limitMicros: row.limit_micros,
+    thresholds: row.thresholds === null ? defaultThresholds : (JSON.parse(row.thresholds) as number[]),
+    onLimit: row.on_limit,
+    downgradeTo: row.downgrade_to,
+    key: budgetKey(scope, window),
+  };
+}
+
+export interface DeliveryRow {
+  channel: string;
+  state: Delivery['state'];
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+export const toDelivery = (d: DeliveryRow): Delivery => ({
+  channel: d.channel,
+  state: d.state,
+  attempts: d.attempts,
+  nextAttemptAt: d.next_attempt_at,
+  lastError: d.last_error,
+  deliveredAt: d.delivered_at,
+});
