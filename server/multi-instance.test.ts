@@ -6,9 +6,9 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from './alerts/channels/receiver.test-util.js';
-import { createTokenCounter } from './proxy/token-count.js';
 import { quoteIdent } from './store/postgres/pg-pool.js';
 import { TEST_DATABASE_URL, testSchemaName } from './store/testing/store-kinds.js';
+import { streamStories } from './testing/concurrent-streams.js';
 import { startFakeOpenAI, type FakeOpenAI } from './testing/fake-openai.js';
 import { eventually } from './testing/harness.js';
 import { startServerProcess, type ServerProcess } from './testing/server-process.js';
@@ -85,28 +85,7 @@ describe('two instances on one PostgreSQL', () => {
     expect(a.output()).toContain(`schema ${schema}`);
     expect(await (await fetch(`${a.baseUrl}/health`)).json()).toEqual({ ok: true, store: 'postgres' });
     const key = await userKey(a.baseUrl, 'alice');
-    const counter = createTokenCounter();
-    const body = (i: number) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: `Tell story number ${i}.` }], stream: true as const });
-    for (let i = 0; i < 60; i++) {
-      fake.enqueue({ kind: 'reply', outputTokens: 500, chunkDelayMs: 1, usage: { prompt_tokens: counter.countChatPrompt('gpt-4o-mini', body(i)) } });
-    }
-    const outcomes = await Promise.all(
-      Array.from({ length: 60 }, async (_, i) => {
-        try {
-          const stream = await client(i % 2 === 0 ? a.baseUrl : b.baseUrl, key).chat.completions.create(body(i));
-          let pieces = 0;
-          let finish: string | null = null;
-          for await (const chunk of stream) {
-            if (chunk.choices[0]?.delta.content) pieces++;
-            finish = chunk.choices[0]?.finish_reason ?? finish;
-          }
-          return { pieces, finish, refused: false };
-        } catch (error) {
-          if (error instanceof OpenAI.RateLimitError) return { pieces: 0, finish: null, refused: true };
-          throw error;
-        }
-      }),
-    );
+    const outcomes = await streamStories(fake, (i) => client(i % 2 === 0 ? a.baseUrl : b.baseUrl, key), 60, 500);
     const report = (await (await admin(b.baseUrl, '/admin/usage?by=user')).json()) as { totals: { totalTokens: number; outputTokens: number; requests: number } };
     expect(report.totals.totalTokens).toBeLessThanOrEqual(LIMIT);
     expect(report.totals.totalTokens).toBeGreaterThanOrEqual(18_000);

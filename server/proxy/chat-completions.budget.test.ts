@@ -4,8 +4,8 @@ import type { DefaultBudget } from '../config/schema.js';
 import { hashSecret, newUserKey } from '../auth/secrets.js';
 import { waitFor } from '../testing/fake-openai.js';
 import { eventually, testConfig } from '../testing/harness.js';
+import { streamStories } from '../testing/concurrent-streams.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
-import { createTokenCounter } from './token-count.js';
 
 const userTokens = (limitTokens: number): DefaultBudget => ({
   scope: 'user',
@@ -103,31 +103,9 @@ describe('budgets at the proxy', () => {
   });
 
   it('60 concurrent streams of ~500 tokens share a 20,000-token budget: never over, at least 18,000 served', async () => {
-    const counter = createTokenCounter();
     proxy = await startProxy({ defaultBudgets: [userTokens(20_000)] });
-    const body = (i: number) => ({ model: 'gpt-4o-mini', messages: ask(`Tell story number ${i}.`), stream: true as const });
-    // The fake reports the prompt as OpenAI would: the same count the proxy made at admission.
-    for (let i = 0; i < 60; i++) {
-      proxy.fake.enqueue({ kind: 'reply', outputTokens: 500, chunkDelayMs: 1, usage: { prompt_tokens: counter.countChatPrompt('gpt-4o-mini', body(i)) } });
-    }
     const client = proxy.client(proxy.alice.secret);
-    const outcomes = await Promise.all(
-      Array.from({ length: 60 }, async (_, i) => {
-        try {
-          const stream = await client.chat.completions.create(body(i));
-          let pieces = 0;
-          let finish: string | null = null;
-          for await (const chunk of stream) {
-            if (chunk.choices[0]?.delta.content) pieces++;
-            finish = chunk.choices[0]?.finish_reason ?? finish;
-          }
-          return { pieces, finish, refused: false };
-        } catch (error) {
-          if (error instanceof OpenAI.RateLimitError) return { pieces: 0, finish: null, refused: true };
-          throw error;
-        }
-      }),
-    );
+    const outcomes = await streamStories(proxy.fake, () => client, 60, 500);
     const total = await charged(proxy);
     expect(total.total).toBeLessThanOrEqual(20_000);
     expect(total.total).toBeGreaterThanOrEqual(18_000);
