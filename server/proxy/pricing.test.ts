@@ -56,6 +56,17 @@ describe('priceOf', () => {
     },
   );
 
+  it('gives the same answer every time an id is asked again, however many other ids came between', () => {
+    const asked = createPriceBook({ 'my-model': { input: 1, output: 2 } });
+    const ids = ['gpt-4o-2024-08-06', 'o3-mini-2025-01-31', 'llama-3.1-70b', 'my-model-2025-01-01', 'GPT-4o-Mini', ''];
+    const first = ids.map((id) => [asked.priceOf(id), asked.outputCapOf(id)]);
+    for (let i = 0; i < 1_500; i++) asked.priceOf(`client-model-${i}`); // more ids than the memo keeps
+    expect(ids.map((id) => [asked.priceOf(id), asked.outputCapOf(id)])).toEqual(first);
+    const fresh = createPriceBook({ 'my-model': { input: 1, output: 2 } });
+    expect(ids.map((id) => [fresh.priceOf(id), fresh.outputCapOf(id)])).toEqual(first);
+    expect(first[3]?.[0]).toEqual(usd(1, 1, 2));
+  });
+
   it('returns a price the caller cannot corrupt', () => {
     const price = book.priceOf('gpt-4o')!;
     expect(() => {

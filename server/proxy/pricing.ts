@@ -162,13 +162,24 @@ export function createPriceBook(overrides: Record<string, PriceOverride> = {}): 
     if (override.output !== undefined) checkDollars(rawId, 'output', override.output);
     prices.set(id, priceFromDollars(override.input, override.cachedInput, override.output ?? override.input));
   }
-  return {
-    priceOf(model) {
-      return resolve(prices, normalize(model)) ?? null;
-    },
-    outputCapOf(model) {
-      return resolve(catalogCaps, normalize(model)) ?? DEFAULT_OUTPUT_CAP;
-    },
+  const priceOf = resolvedOnce((model) => resolve(prices, normalize(model)) ?? null);
+  const outputCapOf = resolvedOnce((model) => resolve(catalogCaps, normalize(model)) ?? DEFAULT_OUTPUT_CAP);
+  return { priceOf, outputCapOf };
+}
+
+/**
+ * `lookUp` remembered per model id. A model that is not listed as sent (a dated snapshot, or one
+ * with no price) is otherwise resolved by scanning the whole table on every request. The ids come
+ * from clients, so the memo is bounded: cleared whole when full.
+ */
+function resolvedOnce<T>(lookUp: (model: string) => T): (model: string) => T {
+  const resolved = new Map<string, T>();
+  return (model) => {
+    if (resolved.has(model)) return resolved.get(model) as T;
+    const value = lookUp(model);
+    if (resolved.size >= 1_000) resolved.clear();
+    resolved.set(model, value);
+    return value;
   };
 }
 
