@@ -274,14 +274,14 @@ export const METERING_FUNCTIONS_SQL = `
     RETURN false;
   END $fn$;
 
-  -- A settlement: under the scope locks, the entry (unique per request: a second settle finds the
-  -- first and only clears the hold), the counters of the buckets at now, and the hold gone.
-  -- Durable: no synchronous_commit here. Alerts are planned in TypeScript and written in the
-  -- settling transaction, so when one may fire (lq_alerts_due) and p.inTransaction is false,
-  -- nothing is written and {"alerts": true} asks the caller to settle again inside a transaction
-  -- of its own, with p.inTransaction true, and to record the alerts before it commits.
-  -- p.entry: the ledger row's columns.
-  CREATE FUNCTION lq_settle(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
+  -- One settlement, under the scope locks its caller took: the entry (unique per request: a
+  -- second settle finds the first and only clears the hold), the counters of the buckets at now,
+  -- and the hold gone. Alerts are planned in TypeScript and written in the settling transaction,
+  -- so when one may fire (lq_alerts_due) and p_in_transaction is false, nothing is written and
+  -- {"alerts": true} asks the caller to settle again inside a transaction of its own, with
+  -- p_in_transaction true, and to record the alerts before it commits. p: {scopes, fingerprint,
+  -- budgets, entry}, entry holding the ledger row's columns.
+  CREATE FUNCTION lq_settle_one(p jsonb, p_in_transaction boolean) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
   DECLARE
     scopes text[] := ARRAY(SELECT jsonb_array_elements_text(p->'scopes'));
     e jsonb := p->'entry';
@@ -290,7 +290,6 @@ export const METERING_FUNCTIONS_SQL = `
     entry ledger;
     sums record;
   BEGIN
-    PERFORM lq_lock_scopes(scopes);
     IF lq_budget_fingerprint(scopes) IS DISTINCT FROM p->>'fingerprint' THEN
       RETURN '{"stale": true}';
     END IF;
@@ -300,7 +299,7 @@ export const METERING_FUNCTIONS_SQL = `
       RETURN jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry));
     END IF;
     sums := lq_bucket_sums(p->'budgets');
-    IF NOT (p->>'inTransaction')::boolean AND (added_t > 0 OR added_m > 0)
+    IF NOT p_in_transaction AND (added_t > 0 OR added_m > 0)
        AND lq_alerts_due(p->'budgets', lq_used(p->'budgets', sums.tokens), lq_used(p->'budgets', sums.micros),
                          added_t, added_m, (e->>'at')::bigint) THEN
       RETURN '{"alerts": true}';
@@ -326,5 +325,21 @@ export const METERING_FUNCTIONS_SQL = `
     ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = usage_counters.tokens + added_t, micros = usage_counters.micros + added_m;
     DELETE FROM holds WHERE id = e->>'request_id';
     RETURN jsonb_build_object('entry', to_jsonb(entry), 'tokens', sums.tokens, 'micros', sums.micros);
+  END $fn$;
+
+  -- Settlements, durable at commit (no synchronous_commit here): those that arrived together share
+  -- one call and one commit (group commit). The scopes of all of them (p.scopes, in text order) are
+  -- locked first, then each is settled in turn, so one settled later in the call sees the ones
+  -- before it. p: {scopes, inTransaction, settles: [...]}; answers one object per settle, in order.
+  CREATE FUNCTION lq_settle(p jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+  DECLARE
+    one jsonb;
+    answers jsonb := '[]';
+  BEGIN
+    PERFORM lq_lock_scopes(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
+    FOR one IN SELECT value FROM jsonb_array_elements(p->'settles') LOOP
+      answers := answers || jsonb_build_array(lq_settle_one(one, (p->>'inTransaction')::boolean));
+    END LOOP;
+    RETURN answers;
   END $fn$;
 `;

@@ -33,6 +33,7 @@ import type {
   UsageRow,
   User,
 } from '../types.js';
+import { StoreUnavailableError } from '../store-unavailable.js';
 import { migrate } from './migrations.js';
 import { PgAlertRecorder } from './pg-alert-recorder.js';
 import { meteringArgs, quoteArg, safeIntegers, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
@@ -68,7 +69,7 @@ interface ResolvedBudgets {
   fingerprint: string;
 }
 
-type MeteringFunction = 'lq_usage' | 'lq_reserve' | 'lq_extend' | 'lq_settle';
+type MeteringFunction = 'lq_usage' | 'lq_reserve' | 'lq_extend';
 
 /** What a metering function answers (see metering-functions.ts); each reads its own fields. */
 interface MeteringAnswer {
@@ -96,10 +97,30 @@ interface Metered {
   answer: MeteringAnswer;
 }
 
+/** A settle waiting for its group commit; `attempt` counts the times its budgets were stale. */
+interface QueuedSettle {
+  request: SettleRequest;
+  attempt: number;
+  resolve: (result: SettleResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A settle with what lq_settle_one is given for it (see metering-functions.ts). */
+interface PreparedSettle {
+  request: SettleRequest;
+  budgets: Budget[];
+  added: Sums;
+  arg: { scopes: string[]; fingerprint: string; entry: object } & ReturnType<typeof meteringArgs>;
+}
+
 type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
 
 /** Bounds the in-memory caches (budgets per scope set, subjects of this instance's holds). */
 const CACHE_LIMIT = 10_000;
+/** Bounds one group commit, as SqliteStore's does. */
+const MAX_SETTLES_PER_COMMIT = 256;
+/** Group commits one instance runs at once (see flushSettles). */
+const SETTLE_CALLS = 2;
 /** Budgets changed under a call this many times in a row is an error, not a race to keep losing. */
 const STALE_RETRIES = 5;
 
@@ -167,6 +188,10 @@ export class PostgresStore implements Store {
   /** By the request's scope names in order (see `resolved`). */
   private readonly budgetCache = new Map<string, ResolvedBudgets>();
   private readonly holdSubjects = new Map<string, RequestSubject>();
+  private readonly settleQueue: QueuedSettle[] = [];
+  private flushScheduled = false;
+  /** Group commits under way, which close() waits for. */
+  private readonly settling = new Set<Promise<void>>();
 
   /** Whether settles fire projected-exhaustion alerts. */
   private readonly projection: boolean;
@@ -531,14 +556,96 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One round trip when it fires no alert: lq_settle writes, under the budgets' locks, the entry
-   * (unique per request, so a second settle finds the first), the counters of the buckets at `now`
-   * and the hold gone, durably. When an alert may fire, it writes nothing and the settle runs again
-   * in a transaction that records the alerts before it commits: both commit, or neither.
+   * Durable before the promise resolves. Settles that arrive in the same turn of the event loop
+   * share one call of lq_settle and one commit (group commit, as SqliteStore does): under the locks
+   * of all their scopes, each writes its entry (unique per request, so a second settle finds the
+   * first), the counters of the buckets at `now`, and its hold gone. One that may fire an alert is
+   * left out by the call and settled again in a transaction that records its alerts before it
+   * commits: both commit, or neither.
    */
-  async settle(request: SettleRequest): Promise<SettleResult> {
+  settle(request: SettleRequest): Promise<SettleResult> {
+    this.holdSubjects.delete(request.holdId);
+    return new Promise((resolve, reject) => this.queueSettle({ request, attempt: 0, resolve, reject }));
+  }
+
+  private queueSettle(queued: QueuedSettle): void {
+    this.settleQueue.push(queued);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flushSettles());
+  }
+
+  /**
+   * Starts a group commit of what is queued, unless SETTLE_CALLS are under way already: then the
+   * first to finish starts the next, with everything that arrived meanwhile. Under load, settles
+   * thus share commits (and one wait for the disk under the scope locks) instead of queueing for
+   * the same locks one by one; alone, a settle starts at once.
+   */
+  private flushSettles(): void {
+    this.flushScheduled = false;
+    while (this.settleQueue.length > 0 && this.settling.size < SETTLE_CALLS) {
+      const committing = this.commitSettles(this.settleQueue.splice(0, MAX_SETTLES_PER_COMMIT));
+      this.settling.add(committing);
+      void committing.finally(() => {
+        this.settling.delete(committing);
+        this.flushSettles();
+      });
+    }
+  }
+
+  private async commitSettles(batch: QueuedSettle[]): Promise<void> {
+    let prepared: PreparedSettle[];
+    let answers: MeteringAnswer[];
+    try {
+      prepared = await Promise.all(batch.map((q) => this.prepareSettle(q.request, q.attempt > 0)));
+      answers = await this.callSettle(prepared, false, this.applyOnce);
+    } catch (error) {
+      // One bad settle must not fail the others that shared its call: retry them one by one. When
+      // the outcome is unknown (the connection dropped mid-call), none is run again.
+      if (batch.length > 1 && !(error instanceof StoreUnavailableError)) await Promise.all(batch.map((q) => this.commitSettles([q])));
+      else for (const q of batch) q.reject(error);
+      return;
+    }
+    await Promise.all(batch.map((q, i) => this.finishSettle(q, prepared[i] as PreparedSettle, answers[i] as MeteringAnswer).then(q.resolve, q.reject)));
+  }
+
+  private async finishSettle(queued: QueuedSettle, prepared: PreparedSettle, answer: MeteringAnswer): Promise<SettleResult> {
+    if (answer.stale === true) {
+      if (queued.attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
+      return new Promise((resolve, reject) => this.queueSettle({ ...queued, attempt: queued.attempt + 1, resolve, reject }));
+    }
+    if (answer.alerts === true) return this.settleWithAlerts(queued.request);
+    const settled = this.settled(answer);
+    // lq_alerts_due is planBudgetAlerts reduced to a yes or no: should they ever disagree, the
+    // alerts are still recorded (once each: the UNIQUE key), just not in the same transaction.
+    const moves = settled.duplicate ? [] : this.movesOf(prepared, answer);
+    if (moves.some((move) => planBudgetAlerts(move, this.projection).length > 0)) {
+      console.error('[lobe-quota] lq_alerts_due missed an alert; recording it after the settle');
+      await inTransaction(this.pool, (tx) => this.recordAlerts(tx, moves));
+    }
+    return settled;
+  }
+
+  /** A settle that may fire an alert, alone in a transaction that records its alerts too. */
+  private settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
+    return inTransaction(this.pool, async (tx) => {
+      const run: RunStatement = (sql, args) => tx.query(sql, args);
+      for (let attempt = 0; ; attempt++) {
+        const prepared = await this.prepareSettle(request, attempt > 0);
+        const [answer] = (await this.callSettle([prepared], true, run)) as [MeteringAnswer];
+        if (answer.stale !== true) {
+          const settled = this.settled(answer);
+          if (!settled.duplicate) await this.recordAlerts(tx, this.movesOf(prepared, answer));
+          return settled;
+        }
+        if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
+      }
+    });
+  }
+
+  private async prepareSettle(request: SettleRequest, fresh: boolean): Promise<PreparedSettle> {
     const { holdId, subject, usage, now } = request;
-    this.holdSubjects.delete(holdId);
+    const { names, budgets, fingerprint } = await this.resolved(scopesOf(subject), fresh);
     const entry = {
       request_id: holdId,
       at: now,
@@ -557,25 +664,21 @@ export class PostgresStore implements Store {
       session_id: usage.sessionId,
       tags: Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
     };
-    const added = { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros };
-    const scopes = scopesOf(subject);
-    const fast = await this.meter('lq_settle', scopes, now, { entry, inTransaction: false }, this.applyOnce);
-    if (fast.answer.alerts !== true) {
-      const settled = this.settled(fast.answer);
-      // lq_alerts_due is planBudgetAlerts reduced to a yes or no: should they ever disagree, the
-      // alerts are still recorded (once each: the UNIQUE key), just not in the same transaction.
-      if (!settled.duplicate && this.movesOf(fast, added, now).some((move) => planBudgetAlerts(move, this.projection).length > 0)) {
-        console.error('[lobe-quota] lq_alerts_due missed an alert; recording it after the settle');
-        await inTransaction(this.pool, (tx) => this.recordAlerts(tx, this.movesOf(fast, added, now)));
-      }
-      return settled;
-    }
-    return inTransaction(this.pool, async (tx) => {
-      const slow = await this.meter('lq_settle', scopes, now, { entry, inTransaction: true }, (sql, args) => tx.query(sql, args));
-      const settled = this.settled(slow.answer);
-      if (!settled.duplicate) await this.recordAlerts(tx, this.movesOf(slow, added, now));
-      return settled;
-    });
+    return {
+      request,
+      budgets,
+      added: { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros },
+      arg: { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), entry },
+    };
+  }
+
+  /** One lq_settle call for these settles: the locks of all their scopes, in text order. */
+  private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
+    const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
+    const arg = { scopes, inTransaction, settles: settles.map((s) => s.arg) };
+    const answers = (await run('SELECT lq_settle($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer;
+    if (!Array.isArray(answers) || answers.length !== settles.length) throw new Error('lq_settle answered for other settles than it was given');
+    return answers as MeteringAnswer[];
   }
 
   private settled(answer: MeteringAnswer): SettleResult {
@@ -583,14 +686,16 @@ export class PostgresStore implements Store {
   }
 
   /** What the settle did to each budget, for alert planning. */
-  private movesOf({ budgets, answer }: Metered, added: Sums, now: number): BudgetMove[] {
+  private movesOf({ budgets, added, request }: PreparedSettle, answer: MeteringAnswer): BudgetMove[] {
     if (added.tokens <= 0 && added.micros <= 0) return [];
+    const { now } = request;
     const { used } = this.statesOf(budgets, now, answer);
     return budgets.map((budget, i) => {
       const u = used[i] as WindowUsage;
       return { budget, before: { tokens: u.tokens, micros: u.micros }, added, oldestUsed: u.oldestUsed, now };
     });
   }
+
 
   /** Alerts are written with the usage that caused them, in its transaction. */
   private async recordAlerts(tx: Tx, moves: readonly BudgetMove[]): Promise<void> {
@@ -814,6 +919,8 @@ export class PostgresStore implements Store {
    * row go at once, rather than when the others notice the silence.
    */
   async close(): Promise<void> {
+    this.flushSettles();
+    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     try {
       await inTransaction(this.pool, async (tx) => {
         await tx.query('DELETE FROM holds WHERE instance_id = $1', [this.options.instanceId]);
