@@ -156,26 +156,46 @@ export const METERING_FUNCTIONS_SQL = `
     RETURN jsonb_build_object('tokens', sums.tokens, 'micros', sums.micros, 'reservedTokens', reserved.tokens, 'reservedMicros', reserved.micros);
   END $fn$;
 
-  -- A reservation: under the scope locks, the states, the decision and (when admitted) the hold
-  -- with what it sets aside per budget. p.hold: {id, instance, user, project, key, createdAt, expiresAt}.
-  CREATE FUNCTION lq_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
+  -- What lq_reserve and lq_extend share: under the scope locks (and the budgets' fingerprint
+  -- checked), the states read and lq_admit's decision on p.quote. states is null when the budgets
+  -- are stale, else the jsonb both answer with.
+  CREATE FUNCTION lq_locked_admission(p jsonb, OUT states jsonb, OUT ok boolean, OUT blocking int, OUT tokens bigint,
+    OUT micros bigint, OUT output_tokens bigint) LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
   DECLARE
     scopes text[] := ARRAY(SELECT jsonb_array_elements_text(p->'scopes'));
-    h jsonb := p->'hold';
     sums record;
     reserved record;
     d record;
   BEGIN
-    -- Holds only: a database crash may lose the last ones, as it loses the requests they hold for.
-    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM lq_lock_scopes(scopes);
     IF lq_budget_fingerprint(scopes) IS DISTINCT FROM p->>'fingerprint' THEN
-      RETURN '{"stale": true}';
+      RETURN;
     END IF;
     sums := lq_bucket_sums(p->'budgets');
     reserved := lq_reserved(p->'budgets');
     d := lq_admit(p->'budgets', lq_used(p->'budgets', sums.tokens),
       lq_used(p->'budgets', sums.micros), reserved.tokens, reserved.micros, p->'quote');
+    states := jsonb_build_object('tokens', sums.tokens, 'micros', sums.micros, 'reservedTokens', reserved.tokens, 'reservedMicros', reserved.micros);
+    ok := d.ok;
+    blocking := d.blocking;
+    tokens := d.tokens;
+    micros := d.micros;
+    output_tokens := d.output_tokens;
+  END $fn$;
+
+  -- A reservation: under the scope locks, the states, the decision and (when admitted) the hold
+  -- with what it sets aside per budget. p.hold: {id, instance, user, project, key, createdAt, expiresAt}.
+  CREATE FUNCTION lq_reserve(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
+  DECLARE
+    h jsonb := p->'hold';
+    d record;
+  BEGIN
+    -- Holds only: a database crash may lose the last ones, as it loses the requests they hold for.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    d := lq_locked_admission(p);
+    IF d.states IS NULL THEN
+      RETURN '{"stale": true}';
+    END IF;
     IF d.ok THEN
       INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at)
       VALUES (h->>'id', h->>'instance', h->>'user', h->>'project', h->>'key', d.tokens, d.micros, d.output_tokens,
@@ -187,22 +207,18 @@ export const METERING_FUNCTIONS_SQL = `
       INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
       SELECT DISTINCT h->>'id', w.key, d.tokens, d.micros FROM jsonb_to_recordset(p->'budgets') AS w(key text);
     END IF;
-    RETURN jsonb_build_object('tokens', sums.tokens, 'micros', sums.micros, 'reservedTokens', reserved.tokens, 'reservedMicros', reserved.micros,
-      'ok', d.ok, 'blocking', d.blocking, 'granted', jsonb_build_array(d.tokens, d.micros, d.output_tokens));
+    RETURN d.states || jsonb_build_object('ok', d.ok, 'blocking', d.blocking, 'granted', jsonb_build_array(d.tokens, d.micros, d.output_tokens));
   END $fn$;
 
   -- A stream's lease extension: admitted like a reservation of p.quote, then the hold grows by it
   -- (and a budget created while the request ran joins the hold). p: {holdId, subject, expiresAt}.
   CREATE FUNCTION lq_extend(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
   DECLARE
-    scopes text[] := ARRAY(SELECT jsonb_array_elements_text(p->'scopes'));
     grown_id text := p->>'holdId';
     amount_t bigint := (p->'quote'->>'tokens')::bigint;
     amount_m bigint := (p->'quote'->>'micros')::bigint;
     before holds;
     grown holds;
-    sums record;
-    reserved record;
     d record;
   BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
@@ -215,14 +231,10 @@ export const METERING_FUNCTIONS_SQL = `
        OR before.key_id IS DISTINCT FROM p->'subject'->>'key' THEN
       RETURN jsonb_build_object('subject', jsonb_build_object('user', before.user_id, 'project', before.project_id, 'key', before.key_id));
     END IF;
-    PERFORM lq_lock_scopes(scopes);
-    IF lq_budget_fingerprint(scopes) IS DISTINCT FROM p->>'fingerprint' THEN
+    d := lq_locked_admission(p);
+    IF d.states IS NULL THEN
       RETURN '{"stale": true}';
     END IF;
-    sums := lq_bucket_sums(p->'budgets');
-    reserved := lq_reserved(p->'budgets');
-    d := lq_admit(p->'budgets', lq_used(p->'budgets', sums.tokens),
-      lq_used(p->'budgets', sums.micros), reserved.tokens, reserved.micros, p->'quote');
     IF d.ok THEN
       -- Released or expired while this waited for the lock: nothing to grow.
       UPDATE holds SET tokens = tokens + amount_t, micros = micros + amount_m, output_tokens = output_tokens + amount_t,
@@ -234,8 +246,7 @@ export const METERING_FUNCTIONS_SQL = `
       SELECT DISTINCT grown_id, w.key, amount_t, amount_m FROM jsonb_to_recordset(p->'budgets') AS w(key text)
       ON CONFLICT (hold_id, budget_key) DO UPDATE SET tokens = hold_budgets.tokens + excluded.tokens, micros = hold_budgets.micros + excluded.micros;
     END IF;
-    RETURN jsonb_build_object('tokens', sums.tokens, 'micros', sums.micros, 'reservedTokens', reserved.tokens, 'reservedMicros', reserved.micros,
-      'ok', d.ok, 'blocking', d.blocking, 'hold', to_jsonb(grown));
+    RETURN d.states || jsonb_build_object('ok', d.ok, 'blocking', d.blocking, 'hold', to_jsonb(grown));
   END $fn$;
 
   -- Whether settling p.added on top of these sums may fire an alert: alerts/alert-planning.ts
