@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { METERING_FUNCTIONS_SQL } from './metering-functions.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -186,6 +187,7 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX ledger_rollup_project ON ledger_rollup(project_id, slot_at);
   CREATE INDEX ledger_rollup_key ON ledger_rollup(key_id, slot_at);
   `,
+  /* 2: reserve, extend, settle and budget states as functions, one round trip each */ METERING_FUNCTIONS_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

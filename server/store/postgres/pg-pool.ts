@@ -146,3 +146,45 @@ export async function query<R extends pg.QueryResultRow>(pool: pg.Pool, sql: str
     }
   }
 }
+
+/** node-postgres refuses a statement on a connection it already knows is broken: nothing was sent. */
+const NOT_SENT = /not queryable|Client was closed/;
+
+/**
+ * One statement that changes data, as a transaction of its own. Retried only when it surely did not
+ * run: no connection could be made, nothing was sent, or it was cancelled (statement timeout) or
+ * chosen as a deadlock victim. A connection lost while it ran leaves its outcome unknown, as a COMMIT
+ * without an answer does in `inTransaction`: StoreUnavailableError at once, never a second run.
+ */
+export async function applyOnce<R extends pg.QueryResultRow>(pool: pg.Pool, sql: string, args: unknown[]): Promise<pg.QueryResult<R>> {
+  for (let attempt = 0; ; attempt++) {
+    let sent = false;
+    try {
+      const client = await pool.connect();
+      // As in `run`: a drop mid-statement is reported by the statement, the event must not crash us.
+      const ignoreDrop = () => undefined;
+      client.on('error', ignoreDrop);
+      try {
+        sent = true;
+        const result = await client.query<R>(sql, args);
+        client.off('error', ignoreDrop);
+        client.release();
+        return result;
+      } catch (error) {
+        if (isConnectionError(error) && NOT_SENT.test((error as Error).message)) sent = false;
+        client.off('error', ignoreDrop);
+        client.release(isConnectionError(error) ? (error as Error) : undefined);
+        throw error;
+      }
+    } catch (error) {
+      const unknownOutcome = sent && isConnectionError(error);
+      const retryable = !unknownOutcome && (isConnectionError(error) || isRetryableConflict(error) || isStatementTimeout(error));
+      if (!retryable && !unknownOutcome) throw error;
+      if (unknownOutcome || attempt >= RETRY_DELAYS_MS.length) {
+        if (isRetryableConflict(error)) throw error;
+        throw new StoreUnavailableError(`PostgreSQL is unavailable: ${(error as Error).message}`, error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+    }
+  }
+}

@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import type { AlertEvent } from '../../alerts/alert-event.js';
-import type { AlertOptions, BudgetMove } from '../../alerts/alert-planning.js';
+import { planBudgetAlerts, type AlertOptions, type BudgetMove } from '../../alerts/alert-planning.js';
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type { DefaultBudget } from '../../config/schema.js';
-import { admit, type BudgetUsage } from '../../quota/admission.js';
+import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
 import { resolveBudgets, type Budget } from '../../quota/budgets.js';
-import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
-import { bucketAt, bucketRetiresAt, bucketsAt, nextResetAt, windowPeriod } from '../../quota/window.js';
+import { formatScope, scopesOf, type RequestSubject, type Scope } from '../../quota/scope.js';
+import { nextResetAt, windowPeriod } from '../../quota/window.js';
 import { localDays } from '../sql/local-day.js';
 import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
 import { toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow, type ProjectRow, type UserRow } from '../sql/rows.js';
@@ -33,9 +33,11 @@ import type {
   UsageRow,
   User,
 } from '../types.js';
+import { StoreUnavailableError } from '../store-unavailable.js';
 import { migrate } from './migrations.js';
 import { PgAlertRecorder } from './pg-alert-recorder.js';
-import { createPool, inTransaction, numbered, query, withClient, type PgConnectionOptions, type Tx } from './pg-pool.js';
+import { meteringArgs, quoteArg, safeIntegers, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
+import { applyOnce, createPool, inTransaction, numbered, query, withClient, type PgConnectionOptions, type Tx } from './pg-pool.js';
 
 export interface PostgresStoreOptions extends PgConnectionOptions {
   defaultBudgets: readonly DefaultBudget[];
@@ -45,18 +47,6 @@ export interface PostgresStoreOptions extends PgConnectionOptions {
   instanceId: string;
   /** An instance whose last heartbeat is older than this is gone: any instance releases its holds. */
   instanceTimeoutMs: number;
-}
-
-interface Sums {
-  tokens: number;
-  micros: number;
-}
-
-/** A window's settled usage, and the counter of the bucket a settle at `now` adds to. */
-interface WindowUsage extends Sums {
-  /** Start of the oldest bucket with usage (rolling windows), for the reset time. */
-  oldestUsed: number | null;
-  current: { start: number; end: number | null; retiresAt: number | null; sums: Sums };
 }
 
 interface HoldRow {
@@ -69,6 +59,81 @@ interface HoldRow {
   output_tokens: number;
   created_at: number;
   expires_at: number;
+}
+
+/** The budgets of a request's scopes, as resolved and cached (see PostgresStore.resolved). */
+interface ResolvedBudgets {
+  /** The scope names, distinct and in text order (the order their rows are locked in). */
+  names: string[];
+  budgets: Budget[];
+  fingerprint: string;
+}
+
+type MeteringFunction = 'lq_usage' | 'lq_reserve' | 'lq_extend';
+
+/** What a metering function answers (see metering-functions.ts); each reads its own fields. */
+interface MeteringAnswer {
+  stale?: true;
+  /** Settled usage per bucket, and what holds set aside per budget: read under the locks. */
+  tokens?: unknown;
+  micros?: unknown;
+  reservedTokens?: unknown;
+  reservedMicros?: unknown;
+  /** lq_admit's decision: the budget that refused, or what was granted (tokens, micros, output). */
+  ok?: boolean;
+  blocking?: number | null;
+  granted?: [number, number, number];
+  exists?: true;
+  unknown?: true;
+  subject?: { user: string; project: string | null; key: string };
+  hold?: HoldRow;
+  entry?: LedgerRow;
+  duplicate?: true;
+  alerts?: true;
+}
+
+interface Metered {
+  budgets: Budget[];
+  answer: MeteringAnswer;
+}
+
+/** A settle waiting for its group commit; `attempt` counts the times its budgets were stale. */
+interface QueuedSettle {
+  request: SettleRequest;
+  attempt: number;
+  resolve: (result: SettleResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A settle with what lq_settle_one is given for it (see metering-functions.ts). */
+interface PreparedSettle {
+  request: SettleRequest;
+  budgets: Budget[];
+  added: Sums;
+  arg: { scopes: string[]; fingerprint: string; entry: object } & ReturnType<typeof meteringArgs>;
+}
+
+type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
+
+/** Bounds the in-memory caches (budgets per scope set, subjects of this instance's holds). */
+const CACHE_LIMIT = 10_000;
+/** Bounds one group commit, as SqliteStore's does. */
+const MAX_SETTLES_PER_COMMIT = 256;
+/** Group commits one instance runs at once (see flushSettles). */
+const SETTLE_CALLS = 2;
+/** Budgets changed under a call this many times in a row is an error, not a race to keep losing. */
+const STALE_RETRIES = 5;
+
+/**
+ * admit() on the states lq_reserve or lq_extend read, which must be the decision lq_admit took on
+ * them: a port that drifted from admission.ts is an error, never a quietly different admission.
+ */
+function agreed(decision: Admission, answer: MeteringAnswer): Admission {
+  const same = decision.ok
+    ? answer.ok === true && (answer.granted === undefined || (answer.granted[0] === decision.tokens && answer.granted[1] === decision.micros && answer.granted[2] === decision.outputTokens))
+    : answer.ok === false && answer.blocking === decision.blockingIndex;
+  if (!same) throw new Error(`lq_admit decided ${JSON.stringify({ ok: answer.ok, blocking: answer.blocking, granted: answer.granted })}, admit() ${JSON.stringify(decision)}`);
+  return decision;
 }
 
 /** A budget row as rows.ts reads it ("window" is a keyword in PostgreSQL, so the column is window_spec). */
@@ -99,7 +164,9 @@ const toHold = (r: HoldRow): Hold => ({
 });
 /**
  * The store on PostgreSQL, for several instances behind a load balancer. Nothing that decides
- * admission is kept in memory: holds, counters and budgets are rows every instance reads.
+ * admission is kept in memory: holds, counters and budgets are rows every instance reads. (The
+ * budgets an instance resolved are cached, but every use is checked against the rows under the
+ * lock: see `resolved`.)
  *
  * Admission across instances: a transaction that checks or changes the usage of a budget (reserve,
  * extend, settle, putBudget, deleteBudget) first locks the row of each scope involved in
@@ -108,19 +175,34 @@ const toHold = (r: HoldRow): Hold => ({
  * scope, so between that lock and COMMIT nobody else can add a hold or a settled entry to any of the
  * request's budgets, or change them: the budgets, counters and holds read next, the decision and
  * the writes are as atomic as SQLite's synchronous step, whichever instance the requests arrive
- * at. Reads (/quota) take no lock: they see the last committed state.
+ * at. Reserve, extend and settle are each one call of a function of migration 2
+ * (metering-functions.ts) that takes the locks, reads, decides and writes inside the server, so a
+ * lock is held for well under a millisecond and never across a round trip to this process. Reads
+ * (/quota) take no lock: they see the last committed state.
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly alerts: PgAlertRecorder;
-  /** Scope rows known to exist, so admission skips their INSERT … ON CONFLICT. */
+  /** Scope rows known to exist, so a budget change skips their INSERT … ON CONFLICT. */
   private readonly lockRows = new Set<string>();
+  /** By the request's scope names in order (see `resolved`). */
+  private readonly budgetCache = new Map<string, ResolvedBudgets>();
+  private readonly holdSubjects = new Map<string, RequestSubject>();
+  private readonly settleQueue: QueuedSettle[] = [];
+  private flushScheduled = false;
+  /** Group commits under way, which close() waits for. */
+  private readonly settling = new Set<Promise<void>>();
+
+  /** Whether settles fire projected-exhaustion alerts. */
+  private readonly projection: boolean;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly options: PostgresStoreOptions,
   ) {
-    this.alerts = new PgAlertRecorder(options.alerts ?? { channelsFor: () => [], projection: true });
+    const alerts = options.alerts ?? { channelsFor: () => [], projection: true };
+    this.alerts = new PgAlertRecorder(alerts);
+    this.projection = alerts.projection;
   }
 
   /**
@@ -277,7 +359,7 @@ export class PostgresStore implements Store {
   async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; created: boolean }> {
     const scope = formatScope(input.scope);
     const period = windowPeriod(input.window);
-    return inTransaction(this.pool, async (tx) => {
+    const changed = await inTransaction(this.pool, async (tx) => {
       // Under the scope's lock: no admission or settle of it runs while its counters are dropped.
       await this.lockScopes(tx, [input.scope]);
       const existing = (await tx.query<{ id: string }>('SELECT id FROM budgets WHERE scope = $1 AND period = $2', [scope, period])).rows[0];
@@ -308,6 +390,9 @@ export class PostgresStore implements Store {
       await tx.query('DELETE FROM usage_counters WHERE budget_key = $1', [`${scope}|${period}`]);
       return { budget: this.toBudget(row), created: existing === undefined };
     });
+    // Other instances learn of it from the fingerprint; this one need not ask.
+    this.budgetCache.clear();
+    return changed;
   }
 
   async listBudgets(): Promise<Budget[]> {
@@ -315,7 +400,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteBudget(id: string): Promise<Budget | null> {
-    return inTransaction(this.pool, async (tx) => {
+    const deleted = await inTransaction(this.pool, async (tx) => {
       const row = (await tx.query<BudgetRow>(`SELECT ${BUDGET_COLUMNS} FROM budgets WHERE id = $1`, [id])).rows[0];
       if (!row) return null;
       const budget = this.toBudget(row);
@@ -324,21 +409,38 @@ export class PostgresStore implements Store {
       await tx.query('DELETE FROM usage_counters WHERE budget_key = $1', [budget.key]);
       return budget;
     });
+    this.budgetCache.clear();
+    return deleted;
   }
 
   private toBudget(row: BudgetRow): Budget {
     return toBudget(row, this.options.defaultThresholds);
   }
 
-  /** Budgets of these scopes, stored ones read fresh (another instance may have just changed them). */
-  private async budgetsFor(db: Tx, scopes: readonly Scope[]): Promise<Budget[]> {
-    const stored = await db.query<BudgetRow>(`SELECT ${BUDGET_COLUMNS} FROM budgets WHERE scope = ANY($1) ORDER BY scope, period`, [scopes.map(formatScope)]);
-    return resolveBudgets(
-      scopes,
-      stored.rows.map((r) => this.toBudget(r)),
-      this.options.defaultBudgets,
-      this.options.defaultThresholds,
-    );
+  /**
+   * Every budget that applies to these scopes, with the fingerprint of the stored ones. Cached:
+   * each metering function compares the fingerprint under the scope locks and answers `stale` when
+   * another instance changed a budget since, and the budgets are then read again.
+   */
+  private async resolved(scopes: readonly Scope[], fresh: boolean): Promise<ResolvedBudgets> {
+    const cacheKey = scopes.map(formatScope).join('\n');
+    const cached = fresh ? undefined : this.budgetCache.get(cacheKey);
+    if (cached) return cached;
+    const names = [...new Set(scopes.map(formatScope))].sort();
+    const found = (
+      await query<{ fingerprint: string; rows: BudgetRow[] }>(
+        this.pool,
+        `WITH b AS (SELECT ${BUDGET_COLUMNS}, period FROM budgets WHERE scope = ANY($1))
+         SELECT lq_budget_fingerprint($1) AS fingerprint, COALESCE(json_agg(b ORDER BY b.scope, b.period), '[]') AS rows FROM b`,
+        [names],
+      )
+    ).rows[0] as { fingerprint: string; rows: BudgetRow[] };
+    const stored = found.rows.map((r) => this.toBudget(r));
+    const budgets = resolveBudgets(scopes, stored, this.options.defaultBudgets, this.options.defaultThresholds);
+    const resolved = { names, budgets, fingerprint: found.fingerprint };
+    if (this.budgetCache.size >= CACHE_LIMIT) this.budgetCache.clear();
+    this.budgetCache.set(cacheKey, resolved);
+    return resolved;
   }
 
   /**
@@ -358,274 +460,246 @@ export class PostgresStore implements Store {
     for (const n of names) this.lockRows.add(n);
   }
 
-  /* ── counters ──────────────────────────────────────────────────────────── */
-
   /**
-   * Settled usage of each budget's window at `now`: its counter rows, and for buckets without one,
-   * sums from the ledger (and rollup) stored as new counters. Storing a counted bucket is safe
-   * without the budget's lock: every settle into it holds that lock, so the ledger for it does not
-   * move except by a settle that adds to the stored row (ON CONFLICT keeps whichever came first).
+   * Calls one metering function of migration 2 with the budgets of `scopes` at `now` and the
+   * operation's own `fields`, reading the budgets again while it answers `stale`.
    */
-  private async windowUsages(db: Tx, budgets: readonly Budget[], now: number, reserved?: Map<string, Sums>): Promise<WindowUsage[]> {
-    const wanted = budgets.map((budget) => ({ budget, buckets: bucketsAt(budget.window, now) }));
-    const keys: string[] = [];
-    const starts: number[] = [];
-    for (const { budget, buckets } of wanted) for (const b of buckets) (keys.push(budget.key), starts.push(b.start));
-    const stored = new Map<string, Sums>();
-    if (keys.length > 0) {
-      // With `reserved`, what live holds set aside per budget comes back in the same round trip
-      // (rows with a null bucket).
-      const rows = await db.query<{ budget_key: string; bucket_start: number | null; tokens: number; micros: number }>(
-        `SELECT c.budget_key, c.bucket_start, c.tokens, c.micros FROM usage_counters c
-         JOIN unnest($1::text[], $2::bigint[]) AS w(k, s) ON c.budget_key = w.k AND c.bucket_start = w.s
-         ${reserved ? 'UNION ALL SELECT budget_key, NULL, SUM(tokens), SUM(micros) FROM hold_budgets WHERE budget_key = ANY($1) GROUP BY budget_key' : ''}`,
-        [keys, starts],
-      );
-      for (const r of rows.rows) {
-        if (r.bucket_start === null) reserved?.set(r.budget_key, { tokens: r.tokens, micros: r.micros });
-        else stored.set(`${r.budget_key}@${r.bucket_start}`, { tokens: r.tokens, micros: r.micros });
-      }
+  private async meter(fn: MeteringFunction, scopes: readonly Scope[], now: number, fields: object, run: RunStatement): Promise<Metered> {
+    for (let attempt = 0; ; attempt++) {
+      const { names, budgets, fingerprint } = await this.resolved(scopes, attempt > 0);
+      const arg = { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), ...fields };
+      const answer = (await run(`SELECT ${fn}($1::jsonb) AS answer`, [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
+      if (answer.stale !== true) return { budgets, answer };
+      if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${names.join(', ')} kept changing during ${fn}`);
     }
-    const seeds = { keys: [] as string[], starts: [] as number[], ends: [] as Array<number | null>, retires: [] as Array<number | null>, tokens: [] as number[], micros: [] as number[] };
-    const result: WindowUsage[] = [];
-    for (const { budget, buckets } of wanted) {
-      const missing = buckets.filter((b) => !stored.has(`${budget.key}@${b.start}`));
-      if (missing.length > 0) {
-        const counted = await this.ledgerSums(db, budget.scope, missing);
-        missing.forEach((b, i) => {
-          const sums = counted[i] as Sums;
-          stored.set(`${budget.key}@${b.start}`, sums);
-          seeds.keys.push(budget.key);
-          seeds.starts.push(b.start);
-          seeds.ends.push(b.end);
-          seeds.retires.push(bucketRetiresAt(budget.window, b));
-          seeds.tokens.push(sums.tokens);
-          seeds.micros.push(sums.micros);
-        });
-      }
-      const bucket = bucketAt(budget.window, now);
-      const current = { start: bucket.start, end: bucket.end, retiresAt: bucketRetiresAt(budget.window, bucket), sums: stored.get(`${budget.key}@${bucket.start}`) as Sums };
-      const usage: WindowUsage = { tokens: 0, micros: 0, oldestUsed: null, current };
-      for (const b of buckets) {
-        const sums = stored.get(`${budget.key}@${b.start}`) as Sums;
-        usage.tokens += sums.tokens;
-        usage.micros += sums.micros;
-        if (usage.oldestUsed === null && (sums.tokens > 0 || sums.micros > 0)) usage.oldestUsed = b.start;
-      }
-      if (budget.window.kind !== 'rolling') usage.oldestUsed = null;
-      result.push(usage);
-    }
-    if (seeds.keys.length > 0) {
-      await db.query(
-        `INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) ON CONFLICT DO NOTHING`,
-        [seeds.keys, seeds.starts, seeds.ends, seeds.retires, seeds.tokens, seeds.micros],
-      );
-    }
-    return result;
   }
 
-  /** Ledger plus rollup sums of one scope over each bucket, in one statement. */
-  private async ledgerSums(db: Tx, scope: Scope, buckets: ReadonlyArray<{ start: number; end: number | null }>): Promise<Sums[]> {
-    const column = scope.kind === 'global' ? null : SCOPE_COLUMN[scope.kind];
-    const where = (at: string) => `${column === null ? '' : `${column} = $3 AND `}${at} >= b.s AND ${at} < b.e`;
-    const rows = await db.query<{ i: number; tokens: number; micros: number }>(
-      `SELECT b.i, x.tokens, x.micros FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS b(s, e, i)
-       CROSS JOIN LATERAL (
-         SELECT SUM(tokens) AS tokens, SUM(micros) AS micros FROM (
-           SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_micros), 0) AS micros FROM ledger WHERE ${where('at')}
-           UNION ALL
-           SELECT COALESCE(SUM(input_tokens + output_tokens), 0), COALESCE(SUM(cost_micros), 0) FROM ledger_rollup WHERE ${where('slot_at')}) AS parts
-       ) AS x ORDER BY b.i`,
-      [buckets.map((b) => b.start), buckets.map((b) => b.end ?? END_OF_TIME), ...(scope.kind === 'global' ? [] : [scope.id])],
-    );
-    return rows.rows.map((r) => ({ tokens: r.tokens, micros: r.micros }));
-  }
+  private readonly applyOnce: RunStatement = (sql, args) => applyOnce(this.pool, sql, args);
 
-  private async statesOf(db: Tx, budgets: readonly Budget[], now: number): Promise<{ states: BudgetState[]; used: WindowUsage[] }> {
-    const reserved = new Map<string, Sums>();
-    const used = await this.windowUsages(db, budgets, now, reserved);
+  /** The states a function read (before its own writes), as BudgetStates. */
+  private statesOf(budgets: readonly Budget[], now: number, answer: MeteringAnswer): { states: BudgetState[]; used: WindowUsage[] } {
+    const used = windowUsagesOf(budgets, now, safeIntegers(answer.tokens), safeIntegers(answer.micros));
+    const reservedTokens = answer.reservedTokens === undefined ? [] : safeIntegers(answer.reservedTokens);
+    const reservedMicros = answer.reservedMicros === undefined ? [] : safeIntegers(answer.reservedMicros);
     const states = budgets.map((budget, i): BudgetState => {
       const u = used[i] as WindowUsage;
-      const r = reserved.get(budget.key);
-      const usage: BudgetUsage = { usedTokens: u.tokens, usedMicros: u.micros, reservedTokens: r?.tokens ?? 0, reservedMicros: r?.micros ?? 0 };
+      const usage: BudgetUsage = { usedTokens: u.tokens, usedMicros: u.micros, reservedTokens: reservedTokens[i] ?? 0, reservedMicros: reservedMicros[i] ?? 0 };
       return { budget, usage, resetsAt: nextResetAt(budget.window, now, u.oldestUsed) };
     });
     return { states, used };
   }
 
+  /** GET /quota: one statement, no lock (the last committed state). */
   async budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]> {
-    return withClient(this.pool, async (db) => (await this.statesOf(db, await this.budgetsFor(db, scopes), now)).states);
+    const { budgets, answer } = await this.meter('lq_usage', scopes, now, {}, (sql, args) => query(this.pool, sql, args));
+    return this.statesOf(budgets, now, answer).states;
   }
 
   /* ── holds and settlement ──────────────────────────────────────────────── */
 
+  /**
+   * One round trip: lq_reserve locks the scopes, reads the states, decides (lq_admit) and writes
+   * the hold, all inside the server. admit() runs again here on the states it read, and must agree.
+   */
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const { subject, quote, now } = request;
-    return inTransaction(this.pool, async (tx): Promise<ReserveResult> => {
-      const scopes = scopesOf(subject);
-      await this.lockScopes(tx, scopes);
-      const budgets = await this.budgetsFor(tx, scopes);
-      const { states } = await this.statesOf(tx, budgets, now);
-      const decision = admit(states, quote);
-      if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
-      const hold: Hold = {
-        id: request.holdId,
-        subject,
-        tokens: decision.tokens,
-        micros: decision.micros,
-        outputTokens: decision.outputTokens,
-        createdAt: now,
-        expiresAt: now + request.ttlMs,
-      };
-      // The hold and what it sets aside per budget, in one statement.
-      const inserted = await tx.query<{ inserted: number }>(
-        `WITH hold AS (
-           INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING id
-         ), per_budget AS (
-           INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) SELECT hold.id, k, $6, $7 FROM hold, unnest($11::text[]) AS k
-         )
-         SELECT COUNT(*) AS inserted FROM hold`,
-        [
-          hold.id,
-          this.options.instanceId,
-          subject.userId,
-          subject.projectId,
-          subject.keyId,
-          hold.tokens,
-          hold.micros,
-          hold.outputTokens,
-          now,
-          hold.expiresAt,
-          [...new Set(budgets.map((b) => b.key))],
-        ],
-      );
-      if (inserted.rows[0]?.inserted !== 1) throw new Error(`hold ${request.holdId} already exists`);
-      for (const state of states) {
-        state.usage.reservedTokens += decision.tokens;
-        state.usage.reservedMicros += decision.micros;
-      }
-      return { ok: true, hold, budgets: states, outputRoom: decision.outputRoom };
-    });
+    const hold = { id: request.holdId, instance: this.options.instanceId, user: subject.userId, project: subject.projectId, key: subject.keyId, createdAt: now, expiresAt: now + request.ttlMs };
+    const { budgets, answer } = await this.meter('lq_reserve', scopesOf(subject), now, { quote: quoteArg(quote), hold }, this.applyOnce);
+    if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
+    const { states } = this.statesOf(budgets, now, answer);
+    const decision = agreed(admit(states, quote), answer);
+    if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
+    this.rememberHold(request.holdId, subject);
+    for (const state of states) {
+      state.usage.reservedTokens += decision.tokens;
+      state.usage.reservedMicros += decision.micros;
+    }
+    return {
+      ok: true,
+      hold: { id: request.holdId, subject, tokens: decision.tokens, micros: decision.micros, outputTokens: decision.outputTokens, createdAt: now, expiresAt: hold.expiresAt },
+      budgets: states,
+      outputRoom: decision.outputRoom,
+    };
   }
 
-  /** Records what a hold sets aside against each budget (growing what it already had). */
-  private async addToHold(tx: Tx, holdId: string, budgetKeys: readonly string[], amount: Sums): Promise<void> {
-    if (budgetKeys.length === 0) return;
-    await tx.query(
-      `INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) SELECT $1, k, $3, $4 FROM unnest($2::text[]) AS k
-       ON CONFLICT (hold_id, budget_key) DO UPDATE SET tokens = hold_budgets.tokens + excluded.tokens, micros = hold_budgets.micros + excluded.micros`,
-      [holdId, [...new Set(budgetKeys)], amount.tokens, amount.micros],
-    );
+  /** The subjects of this instance's live holds, so extend knows the scopes to lock without asking. */
+  private rememberHold(holdId: string, subject: RequestSubject): void {
+    if (this.holdSubjects.size >= CACHE_LIMIT) this.holdSubjects.clear();
+    this.holdSubjects.set(holdId, subject);
+  }
+
+  private async holdSubject(holdId: string): Promise<RequestSubject | null> {
+    const known = this.holdSubjects.get(holdId);
+    if (known) return known;
+    const row = (await query<HoldRow>(this.pool, 'SELECT * FROM holds WHERE id = $1', [holdId])).rows[0];
+    return row ? toHold(row).subject : null;
   }
 
   async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult> {
-    return inTransaction(this.pool, async (tx): Promise<ExtendResult> => {
-      const before = (await tx.query<HoldRow>('SELECT * FROM holds WHERE id = $1', [holdId])).rows[0];
-      if (!before) return { ok: false, reason: 'unknown-hold' };
-      const scopes = scopesOf(toHold(before).subject);
-      await this.lockScopes(tx, scopes);
-      const budgets = await this.budgetsFor(tx, scopes);
-      const { states } = await this.statesOf(tx, budgets, now);
-      const decision = admit(states, { tokens: amount.tokens, micros: amount.micros });
+    let subject = await this.holdSubject(holdId);
+    for (let attempt = 0; subject !== null; attempt++) {
+      const fields = { holdId, subject: { user: subject.userId, project: subject.projectId, key: subject.keyId }, quote: quoteArg(amount), expiresAt: now + ttlMs };
+      const { budgets, answer } = await this.meter('lq_extend', scopesOf(subject), now, fields, this.applyOnce);
+      if (answer.subject !== undefined && attempt === 0) {
+        // Not the subject remembered (cannot happen for a hold this instance made): lock its own.
+        subject = { userId: answer.subject.user, projectId: answer.subject.project, keyId: answer.subject.key };
+        continue;
+      }
+      if (answer.unknown === true || answer.subject !== undefined) break;
+      const { states } = this.statesOf(budgets, now, answer);
+      const decision = agreed(admit(states, { tokens: amount.tokens, micros: amount.micros }), answer);
       if (!decision.ok) return { ok: false, reason: 'exceeded', blocking: states[decision.blockingIndex] as BudgetState };
-      // Released or expired while this waited for the lock: nothing to grow.
-      const grown = (
-        await tx.query<HoldRow>(
-          `UPDATE holds SET tokens = tokens + $2, micros = micros + $3, output_tokens = output_tokens + $2, expires_at = $4 WHERE id = $1 RETURNING *`,
-          [holdId, amount.tokens, amount.micros, now + ttlMs],
-        )
-      ).rows[0];
-      if (!grown) return { ok: false, reason: 'unknown-hold' };
-      // A budget created while the request ran joins the hold from here on.
-      await this.addToHold(
-        tx,
-        holdId,
-        budgets.map((b) => b.key),
-        amount,
-      );
-      return { ok: true, hold: toHold(grown) };
-    });
+      return { ok: true, hold: toHold(answer.hold as HoldRow) };
+    }
+    this.holdSubjects.delete(holdId);
+    return { ok: false, reason: 'unknown-hold' };
   }
 
   /**
-   * One transaction per settle: under the budgets' locks, the entry (unique per request, so a second
-   * settle finds the first), the counters of the bucket at `now`, the alerts it fires, and the hold
-   * gone. Durable when the promise resolves.
+   * Durable before the promise resolves. Settles that arrive in the same turn of the event loop
+   * share one call of lq_settle and one commit (group commit, as SqliteStore does): under the locks
+   * of all their scopes, each writes its entry (unique per request, so a second settle finds the
+   * first), the counters of the buckets at `now`, and its hold gone. One that may fire an alert is
+   * left out by the call and settled again in a transaction that records its alerts before it
+   * commits: both commit, or neither.
    */
-  async settle(request: SettleRequest): Promise<SettleResult> {
-    const { holdId, subject, usage, now } = request;
-    return inTransaction(this.pool, async (tx): Promise<SettleResult> => {
-      const scopes = scopesOf(subject);
-      await this.lockScopes(tx, scopes);
-      const budgets = await this.budgetsFor(tx, scopes);
-      const used = await this.windowUsages(tx, budgets, now);
-      // Unique per request: a second settle of it (on any instance) finds the first under the lock.
-      const row = (
-        await tx.query<LedgerRow>(
-          `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-             reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-           ON CONFLICT (request_id) DO NOTHING RETURNING *`,
-          [
-            holdId,
-            now,
-            subject.userId,
-            subject.projectId,
-            subject.keyId,
-            usage.model,
-            usage.inputTokens,
-            usage.outputTokens,
-            usage.cachedTokens,
-            usage.reasoningTokens,
-            usage.costMicros,
-            usage.source,
-            usage.outcome,
-            usage.latencyMs,
-            usage.sessionId,
-            Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
-          ],
-        )
-      ).rows[0];
-      if (!row) {
-        const previous = (await tx.query<LedgerRow>('WITH gone AS (DELETE FROM holds WHERE id = $1) SELECT * FROM ledger WHERE request_id = $1', [holdId])).rows[0];
-        return { entry: toEntry(previous as LedgerRow), duplicate: true };
-      }
-      const added = { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros };
-      // The counters of the bucket at `now`, and the hold gone, in one statement. A counter normally
-      // exists (windowUsages stored every bucket it read) and is added to; one deleted meanwhile (its
-      // window retired by an instance whose clock is ahead, or counters dropped at a start with
-      // other defaults) is written again whole, so no increment is ever lost.
-      await tx.query(
-        `WITH counted AS (
-           INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros)
-           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-           ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = usage_counters.tokens + $7, micros = usage_counters.micros + $8
-         )
-         DELETE FROM holds WHERE id = $9`,
-        [
-          budgets.map((b) => b.key),
-          used.map((u) => u.current.start),
-          used.map((u) => u.current.end),
-          used.map((u) => u.current.retiresAt),
-          used.map((u) => u.current.sums.tokens + added.tokens),
-          used.map((u) => u.current.sums.micros + added.micros),
-          added.tokens,
-          added.micros,
-          holdId,
-        ],
-      );
-      // Alerts are written with the usage that caused them: both commit, or neither.
-      if (added.tokens > 0 || added.micros > 0) {
-        for (const [i, budget] of budgets.entries()) {
-          const u = used[i] as WindowUsage;
-          const move: BudgetMove = { budget, before: { tokens: u.tokens, micros: u.micros }, added, oldestUsed: u.oldestUsed, now };
-          await this.alerts.record(tx, move);
+  settle(request: SettleRequest): Promise<SettleResult> {
+    this.holdSubjects.delete(request.holdId);
+    return new Promise((resolve, reject) => this.queueSettle({ request, attempt: 0, resolve, reject }));
+  }
+
+  private queueSettle(queued: QueuedSettle): void {
+    this.settleQueue.push(queued);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flushSettles());
+  }
+
+  /**
+   * Starts a group commit of what is queued, unless SETTLE_CALLS are under way already: then the
+   * first to finish starts the next, with everything that arrived meanwhile. Under load, settles
+   * thus share commits (and one wait for the disk under the scope locks) instead of queueing for
+   * the same locks one by one; alone, a settle starts at once.
+   */
+  private flushSettles(): void {
+    this.flushScheduled = false;
+    while (this.settleQueue.length > 0 && this.settling.size < SETTLE_CALLS) {
+      const committing = this.commitSettles(this.settleQueue.splice(0, MAX_SETTLES_PER_COMMIT));
+      this.settling.add(committing);
+      void committing.finally(() => {
+        this.settling.delete(committing);
+        this.flushSettles();
+      });
+    }
+  }
+
+  private async commitSettles(batch: QueuedSettle[]): Promise<void> {
+    let prepared: PreparedSettle[];
+    let answers: MeteringAnswer[];
+    try {
+      prepared = await Promise.all(batch.map((q) => this.prepareSettle(q.request, q.attempt > 0)));
+      answers = await this.callSettle(prepared, false, this.applyOnce);
+    } catch (error) {
+      // One bad settle must not fail the others that shared its call: retry them one by one. When
+      // the outcome is unknown (the connection dropped mid-call), none is run again.
+      if (batch.length > 1 && !(error instanceof StoreUnavailableError)) await Promise.all(batch.map((q) => this.commitSettles([q])));
+      else for (const q of batch) q.reject(error);
+      return;
+    }
+    await Promise.all(batch.map((q, i) => this.finishSettle(q, prepared[i] as PreparedSettle, answers[i] as MeteringAnswer).then(q.resolve, q.reject)));
+  }
+
+  private async finishSettle(queued: QueuedSettle, prepared: PreparedSettle, answer: MeteringAnswer): Promise<SettleResult> {
+    if (answer.stale === true) {
+      if (queued.attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
+      return new Promise((resolve, reject) => this.queueSettle({ ...queued, attempt: queued.attempt + 1, resolve, reject }));
+    }
+    if (answer.alerts === true) return this.settleWithAlerts(queued.request);
+    const settled = this.settled(answer);
+    // lq_alerts_due is planBudgetAlerts reduced to a yes or no: should they ever disagree, the
+    // alerts are still recorded (once each: the UNIQUE key), just not in the same transaction.
+    const moves = settled.duplicate ? [] : this.movesOf(prepared, answer);
+    if (moves.some((move) => planBudgetAlerts(move, this.projection).length > 0)) {
+      console.error('[lobe-quota] lq_alerts_due missed an alert; recording it after the settle');
+      await inTransaction(this.pool, (tx) => this.recordAlerts(tx, moves));
+    }
+    return settled;
+  }
+
+  /** A settle that may fire an alert, alone in a transaction that records its alerts too. */
+  private settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
+    return inTransaction(this.pool, async (tx) => {
+      const run: RunStatement = (sql, args) => tx.query(sql, args);
+      for (let attempt = 0; ; attempt++) {
+        const prepared = await this.prepareSettle(request, attempt > 0);
+        const [answer] = (await this.callSettle([prepared], true, run)) as [MeteringAnswer];
+        if (answer.stale !== true) {
+          const settled = this.settled(answer);
+          if (!settled.duplicate) await this.recordAlerts(tx, this.movesOf(prepared, answer));
+          return settled;
         }
+        if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
       }
-      return { entry: toEntry(row), duplicate: false };
     });
+  }
+
+  private async prepareSettle(request: SettleRequest, fresh: boolean): Promise<PreparedSettle> {
+    const { holdId, subject, usage, now } = request;
+    const { names, budgets, fingerprint } = await this.resolved(scopesOf(subject), fresh);
+    const entry = {
+      request_id: holdId,
+      at: now,
+      user_id: subject.userId,
+      project_id: subject.projectId,
+      key_id: subject.keyId,
+      model: usage.model,
+      input_tokens: usage.inputTokens,
+      output_tokens: usage.outputTokens,
+      cached_tokens: usage.cachedTokens,
+      reasoning_tokens: usage.reasoningTokens,
+      cost_micros: usage.costMicros,
+      source: usage.source,
+      outcome: usage.outcome,
+      latency_ms: usage.latencyMs,
+      session_id: usage.sessionId,
+      tags: Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+    };
+    return {
+      request,
+      budgets,
+      added: { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros },
+      arg: { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), entry },
+    };
+  }
+
+  /** One lq_settle call for these settles: the locks of all their scopes, in text order. */
+  private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
+    const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
+    const arg = { scopes, inTransaction, settles: settles.map((s) => s.arg) };
+    const answers = (await run('SELECT lq_settle($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer;
+    if (!Array.isArray(answers) || answers.length !== settles.length) throw new Error('lq_settle answered for other settles than it was given');
+    return answers as MeteringAnswer[];
+  }
+
+  private settled(answer: MeteringAnswer): SettleResult {
+    return { entry: toEntry(answer.entry as LedgerRow), duplicate: answer.duplicate === true };
+  }
+
+  /** What the settle did to each budget, for alert planning. */
+  private movesOf({ budgets, added, request }: PreparedSettle, answer: MeteringAnswer): BudgetMove[] {
+    if (added.tokens <= 0 && added.micros <= 0) return [];
+    const { now } = request;
+    const { used } = this.statesOf(budgets, now, answer);
+    return budgets.map((budget, i) => {
+      const u = used[i] as WindowUsage;
+      return { budget, before: { tokens: u.tokens, micros: u.micros }, added, oldestUsed: u.oldestUsed, now };
+    });
+  }
+
+
+  /** Alerts are written with the usage that caused them, in its transaction. */
+  private async recordAlerts(tx: Tx, moves: readonly BudgetMove[]): Promise<void> {
+    for (const move of moves) await this.alerts.record(tx, move);
   }
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
@@ -634,6 +708,7 @@ export class PostgresStore implements Store {
   }
 
   async release(holdId: string): Promise<boolean> {
+    this.holdSubjects.delete(holdId);
     const deleted = await query(this.pool, 'DELETE FROM holds WHERE id = $1', [holdId]);
     return (deleted.rowCount ?? 0) > 0;
   }
@@ -844,6 +919,8 @@ export class PostgresStore implements Store {
    * row go at once, rather than when the others notice the silence.
    */
   async close(): Promise<void> {
+    this.flushSettles();
+    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     try {
       await inTransaction(this.pool, async (tx) => {
         await tx.query('DELETE FROM holds WHERE instance_id = $1', [this.options.instanceId]);

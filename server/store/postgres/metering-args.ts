@@ -1,0 +1,127 @@
+import { projectable } from '../../alerts/thresholds.js';
+import type { Quote } from '../../quota/admission.js';
+import type { Budget } from '../../quota/budgets.js';
+import { bucketAt, bucketRetiresAt, bucketsAt, type Bucket } from '../../quota/window.js';
+import { SCOPE_COLUMN } from '../sql/ledger-sql.js';
+
+/**
+ * What the metering functions of migration 2 (metering-functions.ts) are given and give back. The
+ * window arithmetic (time zones, rolling buckets) stays here: the functions receive every budget's
+ * buckets at `now` and answer their sums, from which the usages are built as before.
+ */
+
+export interface Sums {
+  tokens: number;
+  micros: number;
+}
+
+/** A window's settled usage. */
+export interface WindowUsage extends Sums {
+  /** Start of the oldest bucket with usage (rolling windows), for the reset time. */
+  oldestUsed: number | null;
+}
+
+interface BudgetArg {
+  i: number;
+  key: string;
+  onLimit: Budget['onLimit'];
+  limitTokens: number | null;
+  limitMicros: number | null;
+  thresholds: number[];
+  /** Whether a settle may fire a projected-exhaustion alert for it (projection on, calendar window). */
+  projectable: boolean;
+  /** The ledger column of the budget's scope; null for global (every row). */
+  col: string | null;
+  id: string | null;
+  /**
+   * Its window's buckets, which lq_buckets lists again: numbered from `first`, `count` of them,
+   * each `step` after the one before, the first one [start, end) retiring at `retires`. The last
+   * is the bucket at `now`.
+   */
+  first: number;
+  count: number;
+  start: number;
+  end: number | null;
+  retires: number | null;
+  step: number;
+}
+
+export interface MeteringArgs {
+  budgets: BudgetArg[];
+}
+
+/** The budgets of a call, in the order of `budgets`, with their buckets at `now`. */
+export function meteringArgs(budgets: readonly Budget[], now: number, projection: boolean): MeteringArgs {
+  let first = 0;
+  return {
+    budgets: budgets.map((budget, i): BudgetArg => {
+      const buckets = bucketsAt(budget.window, now);
+      const [oldest] = buckets as [Bucket, ...Bucket[]];
+      const step = buckets.length > 1 ? (buckets[1] as Bucket).start - oldest.start : 0;
+      assertEvenlySpaced(buckets, step, bucketAt(budget.window, now));
+      const scope = budget.scope;
+      const arg: BudgetArg = {
+        i,
+        key: budget.key,
+        onLimit: budget.onLimit,
+        limitTokens: budget.limitTokens,
+        limitMicros: budget.limitMicros,
+        thresholds: budget.thresholds,
+        projectable: projection && projectable(budget.window),
+        col: scope.kind === 'global' ? null : SCOPE_COLUMN[scope.kind],
+        id: scope.kind === 'global' ? null : scope.id,
+        first,
+        count: buckets.length,
+        start: oldest.start,
+        end: oldest.end,
+        retires: bucketRetiresAt(budget.window, oldest),
+        step,
+      };
+      first += buckets.length;
+      return arg;
+    }),
+  };
+}
+
+/** What lq_buckets assumes of a window's buckets: each `step` after the last, the one at `now` last. */
+function assertEvenlySpaced(buckets: readonly Bucket[], step: number, current: Bucket): void {
+  const even = buckets.every((b, k) => b.start === (buckets[0] as Bucket).start + k * step);
+  if (!even || buckets.at(-1)?.start !== current.start) throw new Error('counter buckets are not evenly spaced up to now');
+}
+
+/** A quote as lq_admit reads it (absent fields: no output allowance, not downgraded). */
+export const quoteArg = (quote: Quote) => ({
+  tokens: quote.tokens,
+  micros: quote.micros,
+  want: quote.output?.wantTokens,
+  min: quote.output?.minTokens,
+  price: quote.output?.microsPerMillion,
+  ceiling: quote.downgradeCeiling,
+});
+
+/**
+ * Amounts read back through jsonb arrive as JavaScript numbers: one that is not a safe integer was
+ * rounded, and is an error (as pg-pool.ts's parser makes it for BIGINT columns), never a balance.
+ */
+export function safeIntegers(values: unknown): number[] {
+  if (!Array.isArray(values)) throw new TypeError('database answer without its sums');
+  for (const v of values) if (!Number.isSafeInteger(v)) throw new RangeError(`database value ${String(v)} is not a safe integer`);
+  return values as number[];
+}
+
+/** Each budget's window usage from the bucket sums a function answered (in meteringArgs' order). */
+export function windowUsagesOf(budgets: readonly Budget[], now: number, tokens: readonly number[], micros: readonly number[]): WindowUsage[] {
+  let i = 0;
+  return budgets.map((budget) => {
+    const usage: WindowUsage = { tokens: 0, micros: 0, oldestUsed: null };
+    for (const bucket of bucketsAt(budget.window, now)) {
+      const [t, m] = [tokens[i] as number, micros[i] as number];
+      i++;
+      usage.tokens += t;
+      usage.micros += m;
+      if (usage.oldestUsed === null && (t > 0 || m > 0)) usage.oldestUsed = bucket.start;
+    }
+    if (budget.window.kind !== 'rolling') usage.oldestUsed = null;
+    return usage;
+  });
+}
