@@ -36,6 +36,7 @@ import { createTokenCounter } from '../server/proxy/token-count.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import { migrate } from '../server/store/sqlite/migrations.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import { fmt, median, percentile } from './figures.js';
 
 const MODEL = 'gpt-4o-mini';
 /** Content chunks of every answer (streamed one per event, or joined in a whole answer). */
@@ -54,16 +55,6 @@ const GOAL = { rpsRatio: 0.8, addedP50Ms: 1, addedP99Ms: 3 };
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-const percentile = (xs: number[], p: number): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-};
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const signed = (n: number, digits: number) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}`;
 const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
 import type { UsageGroupBy } from '../server/store/types.js';
+import { fmt, median } from './figures.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,12 +32,6 @@ const TO = Date.parse('2026-11-01T00:00:00+08:00');
 
 const GROUPINGS: UsageGroupBy[][] = [['user'], ['model'], ['user', 'model'], ['day'], ['day', 'model']];
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 /** A migrated database whose ledger holds `rows` entries spread evenly over the 60 days before NOW. */
 async function seed(file: string): Promise<number> {
