@@ -4,7 +4,7 @@
  * millisecond), never across a round trip to Node. Released with migration 2: never edited, a
  * change is a new migration.
  *
- * Each function takes one jsonb argument that PostgresStore builds (see metering-call.ts): the
+ * Each function takes one jsonb argument that PostgresStore builds (see metering-args.ts): the
  * request's scope names in text order, the fingerprint of the stored budgets the caller resolved,
  * its budgets and the counter buckets of their windows (window arithmetic stays in TypeScript), and
  * the operation's own fields. It answers jsonb: the bucket sums and reserved sums it read under the
