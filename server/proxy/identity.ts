@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { bearerToken, hashSecret, USER_KEY_PREFIX } from '../auth/secrets.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { Store } from '../store/types.js';
+import { BoundedMemo } from '../util/bounded-memo.js';
 import { OpenAIError } from './openai-error.js';
 
 const END_USER_HEADER = 'x-quota-user';
@@ -9,20 +10,9 @@ const END_USER_HEADER = 'x-quota-user';
 /**
  * SHA-256 of the keys seen lately. Hashing costs more than the rest of identifying a request, and
  * a key's hash never changes, so this memo needs no invalidation (revocation is the store's: a
- * revoked key's hash finds no identity). Bounded: cleared whole when full, like the store's cache.
+ * revoked key's hash finds no identity).
  */
-const recentKeyHashes = new Map<string, string>();
-const RECENT_KEY_HASHES_MAX = 10_000;
-
-function keyHash(token: string): string {
-  let hash = recentKeyHashes.get(token);
-  if (hash === undefined) {
-    hash = hashSecret(token);
-    if (recentKeyHashes.size >= RECENT_KEY_HASHES_MAX) recentKeyHashes.clear();
-    recentKeyHashes.set(token, hash);
-  }
-  return hash;
-}
+const recentKeyHashes = new BoundedMemo<string, string>(10_000);
 
 /**
  * Who pays for a request: the key's user, or — for a service key only — the end user it names in
@@ -31,7 +21,7 @@ function keyHash(token: string): string {
  */
 export async function identify(c: Context, store: Store, bodyUser: unknown): Promise<RequestSubject> {
   const token = bearerToken(c.req.header('authorization'));
-  const identity = token?.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(keyHash(token)) : null;
+  const identity = token?.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(recentKeyHashes.through(token, hashSecret)) : null;
   if (!identity) {
     throw new OpenAIError(
       401,

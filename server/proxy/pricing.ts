@@ -12,6 +12,7 @@
  * Output caps: gpt-tokenizer's catalog (`max_output_tokens`), which matches OpenAI's model pages.
  */
 import * as catalog from 'gpt-tokenizer/models';
+import { BoundedMemo } from '../util/bounded-memo.js';
 
 export interface ModelPrice {
   inputMicrosPerMillion: number;
@@ -162,24 +163,13 @@ export function createPriceBook(overrides: Record<string, PriceOverride> = {}): 
     if (override.output !== undefined) checkDollars(rawId, 'output', override.output);
     prices.set(id, priceFromDollars(override.input, override.cachedInput, override.output ?? override.input));
   }
-  const priceOf = resolvedOnce((model) => resolve(prices, normalize(model)) ?? null);
-  const outputCapOf = resolvedOnce((model) => resolve(catalogCaps, normalize(model)) ?? DEFAULT_OUTPUT_CAP);
-  return { priceOf, outputCapOf };
-}
-
-/**
- * `lookUp` remembered per model id. A model that is not listed as sent (a dated snapshot, or one
- * with no price) is otherwise resolved by scanning the whole table on every request. The ids come
- * from clients, so the memo is bounded: cleared whole when full.
- */
-function resolvedOnce<T>(lookUp: (model: string) => T): (model: string) => T {
-  const resolved = new Map<string, T>();
-  return (model) => {
-    if (resolved.has(model)) return resolved.get(model) as T;
-    const value = lookUp(model);
-    if (resolved.size >= 1_000) resolved.clear();
-    resolved.set(model, value);
-    return value;
+  // Remembered per model id: one not listed as sent (a dated snapshot, or one with no price) would
+  // otherwise be resolved by scanning the whole table on every request.
+  const resolvedPrices = new BoundedMemo<string, ModelPrice | null>(1_000);
+  const resolvedCaps = new BoundedMemo<string, number>(1_000);
+  return {
+    priceOf: (model) => resolvedPrices.through(model, () => resolve(prices, normalize(model)) ?? null),
+    outputCapOf: (model) => resolvedCaps.through(model, () => resolve(catalogCaps, normalize(model)) ?? DEFAULT_OUTPUT_CAP),
   };
 }
 

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
+import { BoundedMemo } from '../util/bounded-memo.js';
 
 /** The BPE vocabularies we count with (aliases sharing a vocabulary are folded into one). */
 export type TokenEncoding = 'o200k_base' | 'cl100k_base' | 'p50k_base' | 'r50k_base';
@@ -102,17 +103,11 @@ function baseModelId(model: unknown): string {
  * family prefixes, and o200k_base for anything else (for non-OpenAI models the count is an estimate).
  */
 export function encodingFor(model: string): TokenEncoding {
-  let encoding = encodingsByModel.get(model);
-  if (encoding === undefined) {
-    encoding = lookUpEncoding(model);
-    // A model id is looked up for every streamed delta; ids are few, but come from clients: bounded.
-    if (encodingsByModel.size >= 1_000) encodingsByModel.clear();
-    encodingsByModel.set(model, encoding);
-  }
-  return encoding;
+  return encodingsByModel.through(model, lookUpEncoding);
 }
 
-const encodingsByModel = new Map<string, TokenEncoding>();
+/** A model id is looked up for every streamed delta. */
+const encodingsByModel = new BoundedMemo<string, TokenEncoding>(1_000);
 
 function lookUpEncoding(model: string): TokenEncoding {
   const id = baseModelId(model);
@@ -382,20 +377,13 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
    * Counts of short texts. A stream is counted delta by delta and most deltas are one common token
    * (" the", ","), so the same few thousand texts come back all the time; cleared whole when full.
    */
-  const shortTexts = new Map<string, number>();
+  const shortTexts = new BoundedMemo<string, number>(SHORT_TEXTS_MAX);
 
   const countText = (model: string, text: string): number => {
     try {
       const encoding = encodingFor(model);
       if (typeof text !== 'string' || text.length > SHORT_TEXT_MAX) return countValue(encoding, text);
-      const key = `${encoding}:${text}`;
-      let count = shortTexts.get(key);
-      if (count === undefined) {
-        count = countValue(encoding, text);
-        if (shortTexts.size >= SHORT_TEXTS_MAX) shortTexts.clear();
-        shortTexts.set(key, count);
-      }
-      return count;
+      return shortTexts.through(`${encoding}:${text}`, () => countValue(encoding, text));
     } catch {
       return 0;
     }

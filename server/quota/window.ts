@@ -1,4 +1,5 @@
 import { DateTime, IANAZone } from 'luxon';
+import { BoundedMemo } from '../util/bounded-memo.js';
 
 /** How a budget's usage is grouped in time. */
 export type WindowSpec =
@@ -133,7 +134,7 @@ export function windowSpanMs(window: WindowSpec): number {
   }
 }
 
-const formatted = new Map<string, string>();
+const formatted = new BoundedMemo<string, string>(10_000);
 
 /**
  * An instant as ISO 8601 with the offset of the budget's time zone (UTC for rolling and total).
@@ -142,12 +143,9 @@ const formatted = new Map<string, string>();
  */
 export function formatInstant(epochMs: number, window: WindowSpec): string {
   const zone = window.kind === 'day' || window.kind === 'week' || window.kind === 'month' ? window.timeZone : 'UTC';
-  const cacheKey = `${epochMs}|${zone}`;
-  const known = formatted.get(cacheKey);
-  if (known !== undefined) return known;
-  const iso = DateTime.fromMillis(epochMs, { zone }).toISO({ suppressMilliseconds: true });
-  if (iso === null) throw new RangeError(`cannot format ${epochMs} in ${zone}`);
-  if (formatted.size >= 10_000) formatted.clear();
-  formatted.set(cacheKey, iso);
-  return iso;
+  return formatted.through(`${epochMs}|${zone}`, () => {
+    const iso = DateTime.fromMillis(epochMs, { zone }).toISO({ suppressMilliseconds: true });
+    if (iso === null) throw new RangeError(`cannot format ${epochMs} in ${zone}`);
+    return iso;
+  });
 }
