@@ -89,7 +89,7 @@ function parseOrNull(text: string): unknown {
 /** The estimate of an answer without usage; 0 when the text is not JSON or not of the API's shape. */
 function estimateOutput(answer: WholeAnswerUsage, text: string): number {
   try {
-    const parsed = parseOrNull(text);
+    const parsed: unknown = JSON.parse(text);
     return typeof parsed === 'object' && parsed !== null ? answer.estimateOf(parsed) : 0;
   } catch {
     return 0;
