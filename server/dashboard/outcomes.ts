@@ -16,7 +16,7 @@ export interface OutcomeCounts {
 
 /** Counts ledger entries (newest first, as `Store.recentEntries` gives them) in [from, to) by outcome. */
 export function countOutcomes(entries: readonly LedgerEntry[], from: number, to: number, limit: number): OutcomeCounts {
-  const outcomes: Record<Outcome, number> = { ok: 0, cut_off: 0, client_abort: 0 };
+  const outcomes: Record<Outcome, number> = { ok: 0, cut_off: 0, client_abort: 0, upstream_error: 0, interrupted: 0 };
   let reachedFrom = false;
   for (const entry of entries) {
     if (entry.at < from) {

@@ -5,7 +5,7 @@ import { windowPeriod } from '../quota/window.js';
 import type { BudgetState, LedgerEntry, Store } from '../store/types.js';
 
 /** How a proxied request ended, as counted by `lobe_quota_requests_total`. */
-export type RequestOutcome = 'ok' | 'refused' | 'cut_off' | 'upstream_error' | 'client_abort' | 'rate_limited';
+export type RequestOutcome = 'ok' | 'refused' | 'cut_off' | 'upstream_error' | 'client_abort' | 'rate_limited' | 'interrupted';
 
 /** What the Meter knew before the upstream reported its own usage (see `Meter.settle`). */
 export interface EstimateCheck {

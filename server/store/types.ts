@@ -61,6 +61,39 @@ export interface ReserveRequest {
   quote: Quote;
   now: number;
   ttlMs: number;
+  /**
+   * What to charge if the process dies before the request settles: kept with the hold, so that the
+   * hold of a dead process is settled at its last count (`recovered`) instead of vanishing. A hold
+   * without one is released when its process is found dead.
+   */
+  pending?: PendingCharge;
+}
+
+/** Micro-dollars per 1M tokens, as a model's price is kept (see proxy/pricing.ts). */
+export interface UnitPrices {
+  inputMicrosPerMillion: number;
+  cachedInputMicrosPerMillion: number;
+  outputMicrosPerMillion: number;
+}
+
+/** A live request's charge so far, short of its output (which the hold's `deliveredTokens` counts). */
+export interface PendingCharge {
+  model: string;
+  inputTokens: number;
+  /** null for an unpriced model, which costs nothing. */
+  price: UnitPrices | null;
+  sessionId: string | null;
+  tags: Record<string, string>;
+}
+
+/** The hold of a request whose process died: what it would have been charged when it was last counted. */
+export interface OrphanedHold {
+  hold: Hold;
+  pending: PendingCharge;
+  /** Output tokens counted when the hold last grew (0 for a request that never grew it). */
+  deliveredTokens: number;
+  /** When the hold last grew (or was taken): the request ran at least until then. */
+  updatedAt: number;
 }
 
 export type ReserveResult =
@@ -84,8 +117,14 @@ export type ExtendResult =
   | { ok: false; reason: 'unknown-hold' }
   | { ok: false; reason: 'exceeded'; blocking: BudgetState };
 
-export type Outcome = 'ok' | 'cut_off' | 'client_abort';
-export type UsageSource = 'upstream' | 'estimated';
+/**
+ * How a request ended: answered; cut at the budget; left by its client; broken off by its upstream
+ * after output was delivered (that output is charged); or interrupted by the death of the process
+ * that served it (settled later at its last count, with source `recovered`).
+ */
+export type Outcome = 'ok' | 'cut_off' | 'client_abort' | 'upstream_error' | 'interrupted';
+/** Whose numbers: the upstream's usage, our own count, or the last count of a dead process's hold. */
+export type UsageSource = 'upstream' | 'estimated' | 'recovered';
 
 export interface Usage {
   model: string;
@@ -99,6 +138,12 @@ export interface Usage {
   latencyMs: number;
   sessionId: string | null;
   tags: Record<string, string>;
+  /**
+   * Output tokens charged beyond what the request was allowed (its hold's output allowance): an
+   * upstream that ignored the output limit, or reported more than it was let produce. 0 when within.
+   * A settle with an overrun records an `overrun` alert. Optional on input; always set on entries.
+   */
+  overrunTokens?: number;
 }
 
 export interface SettleRequest {
@@ -213,7 +258,8 @@ export interface Store {
   budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]>;
 
   reserve(request: ReserveRequest): Promise<ReserveResult>;
-  extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult>;
+  /** Grows a hold; `deliveredTokens` is the request's output counted so far, kept for recovery. */
+  extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult>;
   settle(request: SettleRequest): Promise<SettleResult>;
   /** Keeps a live request's hold from expiring. Returns false when the hold is gone. */
   renew(holdId: string, now: number, ttlMs: number): Promise<boolean>;
@@ -222,6 +268,12 @@ export interface Store {
   /** Releases holds whose request stopped renewing them. Returns how many. */
   expireHolds(now: number): Promise<number>;
   listHolds(): Promise<Hold[]>;
+  /**
+   * Holds whose process died with their requests still running: on SQLite those an earlier process
+   * left in the file, on PostgreSQL those of instances whose heartbeat stopped. Each is handed to one
+   * caller only, which settles it (source `recovered`) or releases it.
+   */
+  orphanedHolds(now: number): Promise<OrphanedHold[]>;
 
   usageReport(query: UsageQuery): Promise<UsageRow[]>;
   /**

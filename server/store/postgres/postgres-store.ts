@@ -23,6 +23,7 @@ import type {
   Hold,
   KeyIdentity,
   LedgerEntry,
+  OrphanedHold,
   Project,
   ReserveRequest,
   ReserveResult,
@@ -733,6 +734,10 @@ export class PostgresStore implements Store {
   async listHolds(): Promise<Hold[]> {
     return (await query<HoldRow>(this.pool, 'SELECT * FROM holds ORDER BY created_at, id')).rows.map(toHold);
   }
+  async orphanedHolds(_now: number): Promise<OrphanedHold[]> {
+    return [];
+  }
+
 
   /* ── retention ─────────────────────────────────────────────────────────── */
 

@@ -27,6 +27,7 @@ import type {
   Hold,
   KeyIdentity,
   LedgerEntry,
+  OrphanedHold,
   Project,
   ReserveRequest,
   ReserveResult,
@@ -682,6 +683,10 @@ export class SqliteStore implements Store {
 
   async listHolds(): Promise<Hold[]> {
     return this.book.list();
+  }
+
+  async orphanedHolds(_now: number): Promise<OrphanedHold[]> {
+    return [];
   }
 
   /* ── retention ─────────────────────────────────────────────────────────── */
