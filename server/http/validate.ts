@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { ApiError } from './errors.js';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 /** "window.timeZone: unknown IANA time zone …; limitTokens: …" — every problem, each naming its field. */
 export function describeZodError(error: z.ZodError, root = 'body'): string {
@@ -24,6 +25,7 @@ export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Prom
   } catch {
     throw new ApiError('invalid_request', 'body: not valid JSON');
   }
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw new ApiError('invalid_request', `body: nests deeper than ${MAX_JSON_DEPTH} levels`);
   return parseWith(schema, value, 'body');
 }
 

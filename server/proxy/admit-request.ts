@@ -2,13 +2,14 @@ import type { Context } from 'hono';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { admit, costMicros } from '../quota/admission.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
-import type { BudgetState, Store } from '../store/types.js';
-import { identify, sessionAndTags } from './identity.js';
+import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
+import { payerOf, sessionAndTags } from './identity.js';
 import { Meter } from './meter.js';
 import { OpenAIError } from './openai-error.js';
 import type { PriceBook } from './pricing.js';
-import { quotaHeaders } from './quota-headers.js';
+import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { quotaRefusal, rateRefusal } from './refusals.js';
@@ -29,6 +30,8 @@ export interface ProxyServices {
 
 export interface AdmissionInput {
   model: string;
+  /** The request body's size: a large prompt is checked against the budgets before it is counted. */
+  bodyBytes: number;
   /** The body's OpenAI `user` field: a service key may name the end user with it. */
   bodyUser: unknown;
   /** Prompt tokens for a model, counted only once the request is known to be allowed this far. */
@@ -52,17 +55,31 @@ export interface AdmittedRequest {
   meter: Meter;
   /** The output limit to forward upstream (the tightest budget's room, at most what was asked). */
   outputLimit: number;
-  /** x-quota-* and x-ratelimit-* headers for the response. */
+  /**
+   * x-quota-* and x-ratelimit-* headers for a stream, whose headers go out before it is settled:
+   * `x-quota-remaining` counts the prompt as spent and the rest of its own hold as free again.
+   */
   headers: Record<string, string>;
+  /** The same headers once the request is settled with `entry` (null: released, nothing charged). */
+  headersAfter(entry: LedgerEntry | null): Record<string, string>;
 }
 
 /**
- * The steps every metered request takes before it goes upstream, in order: who pays, which
- * upstream, the model's price, the prompt's size, rate limits, and the atomic admission against
- * every budget that applies. Throws the OpenAI-shaped refusal of the first step that says no.
+ * Prompts at least this large (in body bytes) are checked against the budgets before they are
+ * counted: counting is linear, but a megabyte still costs milliseconds, which a caller whose budget
+ * is spent should not be able to make the server pay again and again. Smaller prompts are counted
+ * first, because the check costs a store read (a round trip on PostgreSQL).
  */
-export async function admitRequest(c: Context, services: ProxyServices, input: AdmissionInput): Promise<AdmittedRequest> {
-  const subject = await identify(c, services.store, input.bodyUser);
+export const PRECHECK_BODY_BYTES = 64 * 1024;
+
+/**
+ * The steps every metered request takes before it goes upstream, in order: who pays, which
+ * upstream, the model's price, a budget check that needs no count (large prompts only), the
+ * prompt's size, rate limits, and the atomic admission against every budget that applies. Throws
+ * the OpenAI-shaped refusal of the first step that says no.
+ */
+export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<AdmittedRequest> {
+  const subject = await payerOf(c, services.store, identity, input.bodyUser);
   const { sessionId, tags } = sessionAndTags(c);
   const first = await admitAs(services, input, subject, { sessionId, tags }, input.model, null);
   if (first.ok) return first.admitted;
@@ -73,7 +90,13 @@ export async function admitRequest(c: Context, services: ProxyServices, input: A
     const second = await admitAs(services, input, subject, { sessionId, tags }, budget.downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
     if (second.ok) {
       const { admitted } = second;
-      return { ...admitted, downgradedFrom: input.model, headers: { ...admitted.headers, 'x-quota-downgraded-from': input.model } };
+      const downgraded = { 'x-quota-downgraded-from': input.model };
+      return {
+        ...admitted,
+        downgradedFrom: input.model,
+        headers: { ...admitted.headers, ...downgraded },
+        headersAfter: (entry) => ({ ...admitted.headersAfter(entry), ...downgraded }),
+      };
     }
     services.metrics.recordOutcome(budget.downgradeTo, 'refused');
     throw second.refusal;
@@ -100,9 +123,10 @@ async function admitAs(
   }
 
   const price = services.prices.priceOf(model);
+  const large = input.bodyBytes >= PRECHECK_BODY_BYTES;
+  const states = (price === null && config.proxy.unpricedModels === 'refuse') || large ? await store.budgetStates(scopesOf(subject), clock.now()) : null;
   if (price === null && config.proxy.unpricedModels === 'refuse') {
-    const states = await store.budgetStates(scopesOf(subject), clock.now());
-    const dollarBudget = states.find((s) => s.budget.limitMicros !== null && s.budget.onLimit !== 'alert-only');
+    const dollarBudget = states?.find((s) => s.budget.limitMicros !== null && s.budget.onLimit !== 'alert-only');
     if (dollarBudget) {
       throw new OpenAIError(
         400,
@@ -111,6 +135,18 @@ async function admitAs(
         `The model \`${model}\` has no price, so the dollar budget of ${formatScope(dollarBudget.budget.scope)} cannot be kept. Ask your admin to add it under "prices" in the config.`,
         'model',
       );
+    }
+  }
+  if (large && states) {
+    // The least this request could need: no prompt at all, and its minimum output.
+    const minOutput = Math.min(Math.max(0, input.wantOutput), input.minOutput ?? 1);
+    const least = { tokens: 0, micros: 0, output: { wantTokens: minOutput, minTokens: minOutput, microsPerMillion: price?.outputMicrosPerMillion ?? 0 }, ...(downgradeCeiling === null ? {} : { downgradeCeiling }) };
+    const decision = admit(states, least);
+    if (!decision.ok) {
+      const blocking = states[decision.blockingIndex] as BudgetState;
+      const refusal = quotaRefusal(blocking, config.statusLevels, clock.now(), { quote: least, prompt: 'unknown' });
+      Object.assign(refusal.headers, quotaHeaders(subject, states, config.statusLevels));
+      return { ok: false, refusal, blocking };
     }
   }
 
@@ -137,10 +173,12 @@ async function admitAs(
     },
   );
   if (!admitted.ok) {
-    const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now());
+    const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' });
     Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rate?.headers);
     return { ok: false, refusal, blocking: admitted.blocking };
   }
+  const { meter, budgets } = admitted;
+  const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rate?.headers });
   return {
     ok: true,
     admitted: {
@@ -148,9 +186,10 @@ async function admitAs(
       model,
       downgradedFrom: null,
       upstream,
-      meter: admitted.meter,
+      meter,
       outputLimit: admitted.outputLimit,
-      headers: { ...quotaHeaders(subject, admitted.budgets, config.statusLevels), ...rate?.headers },
+      headers: headersWith({ tokens: promptTokens, micros: costMicros(promptTokens, price?.inputMicrosPerMillion ?? 0) }),
+      headersAfter: (entry) => headersWith(entry ? { tokens: entry.inputTokens + entry.outputTokens, micros: entry.costMicros } : { tokens: 0, micros: 0 }),
     },
   };
 }

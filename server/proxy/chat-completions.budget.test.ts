@@ -42,7 +42,8 @@ describe('budgets at the proxy', () => {
     expect(e.code).toBe('insufficient_quota');
     expect(e.type).toBe('insufficient_quota');
     expect(e.message).toContain('user:alice');
-    expect(e.message).toMatch(/0 tokens of 50 tokens used this month \(UTC\)\. It resets at 2026-12-01T00:00:00Z\./);
+    // Nothing is spent yet: the request does not fit, and the message says so and what remains.
+    expect(e.message).toMatch(/^429 This request does not fit in your lobe-quota budget user:alice: it needs about \d+ tokens \(its prompt and at least 1 output tokens\), but only 50 tokens remain \(0 tokens of 50 tokens used this month \(UTC\)\)\. It resets at 2026-12-01T00:00:00Z\.$/);
     expect(e.headers?.get('x-should-retry')).toBe('false');
     expect(Number(e.headers?.get('retry-after'))).toBe((Date.parse('2026-12-01T00:00:00Z') - proxy.svc.clock.now()) / 1000);
     expect(client.calls()).toBe(1);

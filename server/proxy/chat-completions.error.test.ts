@@ -21,7 +21,7 @@ async function expectNothingCharged(p: ProxyHarness) {
   await eventually(async () => (await store.listHolds()).length === 0, 1_000, 'no hold left');
 }
 
-describe('upstream failures: passed on in OpenAI’s shape, nothing charged', () => {
+describe('upstream failures: passed on in OpenAI’s shape, nothing charged but what was delivered', () => {
   it.each([
     [500, OpenAI.InternalServerError],
     [429, OpenAI.RateLimitError],
@@ -63,7 +63,7 @@ describe('upstream failures: passed on in OpenAI’s shape, nothing charged', ()
     await expectNothingCharged(proxy);
   });
 
-  it('a stream the upstream breaks off: the client gets an error event, nothing is charged', async () => {
+  it('a stream the upstream breaks off: the client gets an error event and is charged what it was sent', async () => {
     proxy = await startProxy({ defaultBudgets: [monthly] });
     proxy.fake.enqueue({ kind: 'drop', afterPieces: 5 });
     const stream = await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
@@ -74,7 +74,12 @@ describe('upstream failures: passed on in OpenAI’s shape, nothing charged', ()
     })().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(String((error as Error).message)).toContain('broke off the stream');
-    await expectNothingCharged(proxy);
+    // The five pieces reached the client (and the provider bills them): prompt plus those five.
+    const [entry, ...others] = await proxy.svc.store.recentEntries(10);
+    expect(others).toEqual([]);
+    expect(entry).toMatchObject({ outputTokens: 5, source: 'estimated', outcome: 'upstream_error' });
+    expect(entry?.inputTokens).toBeGreaterThan(0);
+    expect(await proxy.svc.store.listHolds()).toEqual([]);
   });
 });
 

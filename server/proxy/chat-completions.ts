@@ -2,7 +2,9 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
-import { readJsonBody } from './request-body.js';
+import { authenticate } from './identity.js';
+import { modelIdSchema, readJsonBody } from './request-body.js';
+import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { SSE_DONE, sseData, SseSplitter } from './sse.js';
 import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
@@ -12,7 +14,7 @@ const maxTokensField = z.number().int().min(1).nullable().optional();
 
 /** What the proxy reads of a chat request; everything else passes through untouched. */
 export const chatRequestSchema = z.looseObject({
-  model: z.string().min(1),
+  model: modelIdSchema,
   messages: z.array(z.looseObject({ role: z.string() })).min(1),
   stream: z.boolean().nullable().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
@@ -87,39 +89,42 @@ export function chunkOutputText(chunk: { choices?: Array<{ delta?: ChunkDelta | 
 export function chatCompletions(services: ProxyServices) {
   return async function chatCompletions(c: Context) {
     const receivedAt = performance.now();
-    const request = await readJsonBody(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
+    const identity = await authenticate(c, services.store);
+    const { request, bytes } = await readJsonBody(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const n = request.n ?? 1;
     const wantOutput = (request.max_completion_tokens ?? request.max_tokens ?? services.prices.outputCapOf(request.model)) * n;
-    const admitted = await admitRequest(c, services, {
+    const admitted = await admitRequest(c, services, identity, {
       model: request.model,
+      bodyBytes: bytes,
       bodyUser: request.user,
       countPrompt: (model) => services.tokens.countChatPrompt(model, request),
       wantOutput,
       streaming,
       downgradable: true,
     });
-    // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
-    const abort = streaming ? new AbortController() : null;
-    services.metrics.observeAddedLatency(receivedAt);
-    const body = upstreamChatBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput);
-    const response = await sendUpstream(admitted, '/chat/completions', JSON.stringify(body), abort?.signal);
-    if (!abort || !isEventStream(streaming, response)) {
-      return finishWholeAnswer(c, admitted, response, {
-        usageOf: chatUsage,
-        // Without usage, count the answer's text as a stream's deltas would have been counted.
-        estimateOf: (answer) => {
-          const { choices } = answer as { choices?: Array<{ message?: ChunkDelta }> };
-          const message = { choices: (choices ?? []).map((choice) => ({ delta: choice.message ?? null })) };
-          return chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0);
-        },
-      });
-    }
-    const sink = startStream(c, admitted, response);
-    void relayChatStream({ services, admitted, response, sink, abort, model: admitted.model, clientWantsUsage: request.stream_options?.include_usage === true }).catch(
-      (error: unknown) => console.error('[lobe-quota] chat stream failed:', error),
-    );
-    return sink.response;
+    return afterAdmission(c, admitted.meter, async () => {
+      // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
+      const abort = streaming ? new AbortController() : null;
+      services.metrics.observeAddedLatency(receivedAt);
+      const body = upstreamChatBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput);
+      const response = await sendUpstream(admitted, '/chat/completions', JSON.stringify(body), abort?.signal);
+      if (!abort || !isEventStream(streaming, response)) {
+        return finishWholeAnswer(c, admitted, response, {
+          usageOf: chatUsage,
+          // Without usage, count the answer's text as a stream's deltas would have been counted.
+          estimateOf: (answer) => {
+            const { choices } = answer as { choices?: unknown };
+            const message = { choices: (Array.isArray(choices) ? (choices as Array<{ message?: ChunkDelta } | null>) : []).map((choice) => ({ delta: choice?.message ?? null })) };
+            return chunkOutputText(message).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0);
+          },
+        });
+      }
+      const sink = startStream(c, admitted, response);
+      const clientWantsUsage = request.stream_options?.include_usage === true;
+      relayInBackground(admitted.meter, sink, 'chat', () => relayChatStream({ services, admitted, response, sink, abort, model: admitted.model, clientWantsUsage }));
+      return sink.response;
+    });
   };
 }
 
@@ -203,8 +208,9 @@ async function relayChatStream({ services, admitted, response, sink, abort, mode
       await meter.settle(null, 'client_abort');
       return;
     }
-    // The upstream broke off or went quiet: nothing is charged, and the client hears why.
-    await meter.release();
+    // The upstream broke off or went quiet: what reached the client is charged (the provider
+    // bills it too), and the client hears why.
+    await meter.abandon();
     const failure = error instanceof Error ? error.message : String(error);
     await sink.write(sseData({ error: { message: `The upstream "${admitted.upstream.name}" broke off the stream: ${failure}`, type: 'server_error', param: null, code: 'upstream_failed' } }));
     sink.end();

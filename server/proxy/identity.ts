@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { bearerToken, hashSecret, USER_KEY_PREFIX } from '../auth/secrets.js';
 import type { RequestSubject } from '../quota/scope.js';
-import type { Store } from '../store/types.js';
+import type { KeyIdentity, Store } from '../store/types.js';
 import { BoundedMemo } from '../util/bounded-memo.js';
 import { OpenAIError } from './openai-error.js';
 
@@ -15,11 +15,10 @@ const END_USER_HEADER = 'x-quota-user';
 const recentKeyHashes = new BoundedMemo<string, string>(10_000);
 
 /**
- * Who pays for a request: the key's user, or — for a service key only — the end user it names in
- * `X-Quota-User` (or the body's OpenAI `user` field). An ordinary key naming someone is refused:
- * otherwise anyone could spend a colleague's budget.
+ * The key a request presents, or a 401. Runs before the body is read, so a caller without a valid
+ * key learns only that, whatever it sent.
  */
-export async function identify(c: Context, store: Store, bodyUser: unknown): Promise<RequestSubject> {
+export async function authenticate(c: Context, store: Store): Promise<KeyIdentity> {
   const token = bearerToken(c.req.header('authorization'));
   const identity = token?.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(recentKeyHashes.through(token, hashSecret)) : null;
   if (!identity) {
@@ -32,7 +31,15 @@ export async function identify(c: Context, store: Store, bodyUser: unknown): Pro
         : 'Incorrect API key provided: use an active lobe-quota key (lq-…).',
     );
   }
-  const { key, user } = identity;
+  return identity;
+}
+
+/**
+ * Who pays for a request: the key's user, or — for a service key only — the end user it names in
+ * `X-Quota-User` (or the body's OpenAI `user` field). An ordinary key naming someone is refused:
+ * otherwise anyone could spend a colleague's budget.
+ */
+export async function payerOf(c: Context, store: Store, { key, user }: KeyIdentity, bodyUser: unknown): Promise<RequestSubject> {
   const named = c.req.header(END_USER_HEADER) ?? (key.service && typeof bodyUser === 'string' && bodyUser !== '' ? bodyUser : undefined);
   if (named === undefined || (named === user.id && !key.service)) return { userId: user.id, projectId: user.projectId, keyId: key.id };
   if (!key.service) {

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { costMicros } from '../quota/admission.js';
+import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { BudgetState, Hold, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
 import { usageCostMicros, type ModelPrice } from './pricing.js';
@@ -47,9 +47,10 @@ export type Admitted =
       meter: Meter;
       /** The output limit to forward upstream, so the model itself stops at the budget. */
       outputLimit: number;
+      /** The budgets at admission, this request's hold included in what they have reserved. */
       budgets: BudgetState[];
     }
-  | { ok: false; blocking: BudgetState; budgets: BudgetState[] };
+  | { ok: false; blocking: BudgetState; budgets: BudgetState[]; quote: Quote };
 
 /**
  * One request's way through the budgets: admitted with a hold, its output counted as it arrives
@@ -60,15 +61,25 @@ export class Meter {
   private allowance: number;
   private finished = false;
   private readonly startedAt: number;
-  /** Renews the hold while the request runs, so only a request that died lets it expire. */
-  private readonly renewal: NodeJS.Timeout;
+  /**
+   * Renews the hold while the request runs, so only a request that died lets it expire. It stops
+   * when the request is settled or released, and when its connection is gone (`stopRenewing`):
+   * then a hold that something failed to settle still expires after `holdTtlMs`.
+   */
+  private renewal: NodeJS.Timeout | null;
 
   private constructor(
     private readonly services: MeterServices,
     private readonly request: MeterRequest,
-    hold: Hold,
+    /** What the hold set aside at admission (before any lease extension). */
+    readonly heldAtAdmission: Hold,
+    /**
+     * The most output the request may produce (forwarded upstream as its limit when the budget
+     * clamped it): output charged beyond it is an overrun, recorded with the entry.
+     */
+    readonly outputLimit: number,
   ) {
-    this.allowance = hold.outputTokens;
+    this.allowance = heldAtAdmission.outputTokens;
     this.startedAt = services.clock.now();
     this.renewal = setInterval(() => {
       void services.store.renew(request.holdId, services.clock.now(), services.holdTtlMs).catch(() => undefined);
@@ -81,29 +92,33 @@ export class Meter {
     const outputPrice = request.price?.outputMicrosPerMillion ?? 0;
     // Prompt plus one output token must fit (DESIGN); embeddings produce no output at all.
     const want = Math.max(0, request.wantOutput);
+    const quote: Quote = {
+      tokens: request.promptTokens,
+      micros: costMicros(request.promptTokens, inputPrice),
+      output: {
+        wantTokens: request.streaming ? Math.min(want, services.leaseTokens) : want,
+        minTokens: Math.min(want, request.minOutput ?? 1),
+        microsPerMillion: outputPrice,
+      },
+      ...(request.downgradeCeiling === undefined ? {} : { downgradeCeiling: request.downgradeCeiling }),
+    };
     const result = await services.store.reserve({
       holdId: request.holdId,
       subject: request.subject,
-      quote: {
-        tokens: request.promptTokens,
-        micros: costMicros(request.promptTokens, inputPrice),
-        output: {
-          wantTokens: request.streaming ? Math.min(want, services.leaseTokens) : want,
-          minTokens: Math.min(want, request.minOutput ?? 1),
-          microsPerMillion: outputPrice,
-        },
-        ...(request.downgradeCeiling === undefined ? {} : { downgradeCeiling: request.downgradeCeiling }),
-      },
+      quote,
       now: services.clock.now(),
       ttlMs: services.holdTtlMs,
+      pending: {
+        model: request.model,
+        inputTokens: request.promptTokens,
+        price: request.price,
+        sessionId: request.sessionId,
+        tags: request.tags,
+      },
     });
-    if (!result.ok) return result;
-    return {
-      ok: true,
-      meter: new Meter(services, request, result.hold),
-      outputLimit: Math.min(want, result.outputRoom),
-      budgets: result.budgets,
-    };
+    if (!result.ok) return { ...result, quote };
+    const outputLimit = Math.min(want, result.outputRoom);
+    return { ok: true, meter: new Meter(services, request, result.hold, outputLimit), outputLimit, budgets: result.budgets };
   }
 
   get model(): string {
@@ -115,6 +130,11 @@ export class Meter {
     return this.counted;
   }
 
+  /** Whether the request was settled or released. */
+  get done(): boolean {
+    return this.finished;
+  }
+
   /**
    * Counts output that is about to be delivered. Returns false when it does not fit and no budget
    * has room to grow the hold: the caller must cut the stream before delivering it.
@@ -123,17 +143,27 @@ export class Meter {
     const needed = this.counted + tokens - this.allowance;
     if (needed > 0) {
       // Grow by a whole lease when there is room, else by just what this piece needs.
-      const grown = (await this.grow(Math.max(needed, this.services.leaseTokens))) || (await this.grow(needed));
+      const deliveredAfter = this.counted + tokens;
+      const grown = (await this.grow(Math.max(needed, this.services.leaseTokens), deliveredAfter)) || (await this.grow(needed, deliveredAfter));
       if (!grown) return false;
     }
     this.counted += tokens;
     return true;
   }
 
-  private async grow(tokens: number): Promise<boolean> {
+  /**
+   * Counts output that was already produced and cannot be held back (a whole answer's, counted
+   * after it came): charged as it is, within the allowance or not (see `overrunTokens`).
+   */
+  recordOutput(tokens: number): void {
+    this.counted += Math.max(0, tokens);
+  }
+
+  /** Grows the hold by `tokens`; `deliveredAfter` (the count once the piece that needs it is out) is what a crash from here on still charges. */
+  private async grow(tokens: number, deliveredAfter: number): Promise<boolean> {
     const price = this.request.price?.outputMicrosPerMillion ?? 0;
     const now = this.services.clock.now();
-    const result = await this.services.store.extend(this.request.holdId, { tokens, micros: costMicros(tokens, price) }, now, this.services.holdTtlMs);
+    const result = await this.services.store.extend(this.request.holdId, { tokens, micros: costMicros(tokens, price) }, now, this.services.holdTtlMs, deliveredAfter);
     if (result.ok) this.allowance += tokens;
     return result.ok;
   }
@@ -144,8 +174,7 @@ export class Meter {
    */
   async settle(upstream: UpstreamUsage | null, outcome: Outcome): Promise<SettleResult | null> {
     if (this.finished) return null;
-    this.finished = true;
-    clearInterval(this.renewal);
+    this.finish();
     const source: UsageSource = upstream ? 'upstream' : 'estimated';
     const usage = upstream ?? { inputTokens: this.request.promptTokens, outputTokens: this.counted, cachedTokens: 0, reasoningTokens: 0 };
     const now = this.services.clock.now();
@@ -164,6 +193,7 @@ export class Meter {
           latencyMs: Math.max(0, now - this.startedAt),
           sessionId: this.request.sessionId,
           tags: this.request.tags,
+          overrunTokens: Math.max(0, usage.outputTokens - this.outputLimit),
         },
       });
     } catch (error) {
@@ -180,9 +210,30 @@ export class Meter {
   /** Gives the hold back without charging: the upstream failed, timed out or broke off. */
   async release(): Promise<void> {
     if (this.finished) return;
-    this.finished = true;
-    clearInterval(this.renewal);
+    this.finish();
     this.services.metrics.recordOutcome(this.request.model, 'upstream_error');
     await this.services.store.release(this.request.holdId);
+  }
+
+  /**
+   * Ends a request that stopped on an error after admission (ours or the upstream's): output already
+   * counted went to the client and is charged with the prompt (`upstream_error`); a request that
+   * delivered nothing is released. Does nothing once the request was settled or released.
+   */
+  async abandon(): Promise<void> {
+    if (this.finished) return;
+    if (this.counted > 0) await this.settle(null, 'upstream_error');
+    else await this.release();
+  }
+
+  /** The request's connection is gone: stop keeping its hold alive (see `renewal`). */
+  stopRenewing(): void {
+    if (this.renewal) clearInterval(this.renewal);
+    this.renewal = null;
+  }
+
+  private finish(): void {
+    this.finished = true;
+    this.stopRenewing();
   }
 }

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ProxyServices } from './admit-request.js';
-import { identify } from './identity.js';
+import { authenticate } from './identity.js';
 import { OpenAIError } from './openai-error.js';
 import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
@@ -59,7 +59,7 @@ export function upstreamModelList(upstream: Upstream, now: number): Promise<Mode
  */
 export function models(services: ProxyServices) {
   return async function models(c: Context) {
-    await identify(c, services.store, undefined);
+    await authenticate(c, services.store);
     const now = services.clock.now();
     const upstreams = services.upstreams.list;
     const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));

@@ -18,3 +18,25 @@ export function quotaHeaders(subject: RequestSubject, states: readonly BudgetSta
   if (status.nextReset !== null) headers['x-quota-reset'] = status.nextReset;
   return headers;
 }
+
+/** Tokens and micro-dollars, as a hold sets them aside and a settle charges them. */
+export interface Charge {
+  tokens: number;
+  micros: number;
+}
+
+/**
+ * The budgets once a request is settled: its hold (as taken at admission) gone and `charged` added
+ * to what is used; everything else as it was at admission.
+ */
+export function settledStates(states: readonly BudgetState[], held: Charge, charged: Charge): BudgetState[] {
+  return states.map((state) => ({
+    ...state,
+    usage: {
+      usedTokens: state.usage.usedTokens + charged.tokens,
+      usedMicros: state.usage.usedMicros + charged.micros,
+      reservedTokens: Math.max(0, state.usage.reservedTokens - held.tokens),
+      reservedMicros: Math.max(0, state.usage.reservedMicros - held.micros),
+    },
+  }));
+}

@@ -1,6 +1,7 @@
+import { costMicros, type Quote } from '../quota/admission.js';
 import { formatScope } from '../quota/scope.js';
 import { budgetStatus } from '../quota/status-report.js';
-import type { StatusLevels } from '../quota/status.js';
+import { microsToUsd, type StatusLevels } from '../quota/status.js';
 import type { BudgetState } from '../store/types.js';
 import { OpenAIError } from './openai-error.js';
 import type { RateDecision } from './rate-limiter.js';
@@ -14,24 +15,45 @@ const describeWindow = (state: BudgetState): string => {
 
 const amount = (n: number, unit: 'tokens' | 'usd') => (unit === 'usd' ? `$${n.toFixed(2)}` : `${n.toLocaleString('en-US')} tokens`);
 
+/** What the refused request asked to set aside, and whether its prompt was counted (see PRECHECK_BODY_BYTES). */
+export interface RefusedNeed {
+  quote: Quote;
+  prompt: 'counted' | 'unknown';
+}
+
 /**
  * 429 with OpenAI's own `insufficient_quota` body, which LobeChat and the SDKs already recognise;
  * `x-should-retry: false` stops the SDKs from retrying a request that cannot succeed before the reset.
- * The message names the budget, its usage, limit and reset.
+ * The message names the budget, its usage, limit and reset, and says which of three things
+ * happened: the budget is spent; requests in flight hold what is left; or something is left, but
+ * less than this request needs (its prompt and the least output it may start with).
  */
-export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number): OpenAIError {
+export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number, need: RefusedNeed): OpenAIError {
   const s = budgetStatus(blocking, levels);
   const tokens = s.limitTokens !== null && (s.limitUsd === null || (s.usedTokens + s.reservedTokens) / s.limitTokens >= (s.usedUsd + s.reservedUsd) / s.limitUsd);
   const unit = tokens ? 'tokens' : 'usd';
   const used = tokens ? s.usedTokens : s.usedUsd;
   const limit = tokens ? (s.limitTokens as number) : (s.limitUsd as number);
   const reserved = tokens ? s.reservedTokens : s.reservedUsd;
-  const inFlight = reserved > 0 ? ` (${amount(reserved, unit)} more held by requests in flight)` : '';
+  const remaining = Math.max(0, limit - used - reserved);
+  const name = `your lobe-quota budget ${formatScope(blocking.budget.scope)}`;
+  const usage = `${amount(used, unit)} of ${amount(limit, unit)} used ${describeWindow(blocking)}`;
+  const inFlight = reserved > 0 ? `, ${amount(reserved, unit)} more held by requests in flight` : '';
+  let what: string;
+  if (used >= limit) {
+    what = `You exceeded ${name}: ${usage}${inFlight}.`;
+  } else if (remaining <= 0) {
+    what = `No room is left in ${name} right now: ${usage}${inFlight}. Held room comes back as those requests end.`;
+  } else {
+    const minOutput = need.quote.output?.minTokens ?? 0;
+    const needed = tokens ? need.quote.tokens + minOutput : microsToUsd(need.quote.micros + costMicros(minOutput, need.quote.output?.microsPerMillion ?? 0));
+    const size = need.prompt === 'counted' ? `about ${amount(needed, unit)} (its prompt and at least ${minOutput.toLocaleString('en-US')} output tokens)` : `at least ${amount(needed, unit)} of output before its prompt`;
+    what = `This request does not fit in ${name}: it needs ${size}, but only ${amount(remaining, unit)} remain (${usage}${inFlight}).`;
+  }
   const reset = s.resetsAt === null ? 'It does not reset; ask your admin to raise it.' : `It resets at ${s.resetsAt}.`;
-  const message = `You exceeded your lobe-quota budget ${formatScope(blocking.budget.scope)}: ${amount(used, unit)} of ${amount(limit, unit)} used ${describeWindow(blocking)}${inFlight}. ${reset}`;
   const headers: Record<string, string> = { 'x-should-retry': 'false' };
   if (blocking.resetsAt !== null) headers['retry-after'] = String(Math.max(1, Math.ceil((blocking.resetsAt - now) / 1000)));
-  return new OpenAIError(429, 'insufficient_quota', 'insufficient_quota', message, null, headers);
+  return new OpenAIError(429, 'insufficient_quota', 'insufficient_quota', `${what} ${reset}`, null, headers);
 }
 
 /** 429 `rate_limit_exceeded`, with `Retry-After` and OpenAI's x-ratelimit-* headers. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../http/json-depth.js';
 import { describeZodError } from '../http/validate.js';
 import { invalidRequest, OpenAIError } from './openai-error.js';
 
@@ -46,10 +47,20 @@ export async function readBodyText(c: Context, maxBytes: number): Promise<string
 }
 
 /**
- * Reads, parses and checks a `/v1` JSON body. Problems are 400s in OpenAI's shape whose `param`
- * names the first bad field; a body over the limit is a 413.
+ * The longest model id a request may name. Real ids are short (the longest of OpenAI's are ~40
+ * characters, fine-tunes ~100); a longer one is not a model, and each distinct id costs memory in
+ * caches and metric labels.
  */
-export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<z.output<S>> {
+export const MAX_MODEL_ID_LENGTH = 256;
+
+/** The `model` field of every `/v1` request. */
+export const modelIdSchema = z.string().min(1).max(MAX_MODEL_ID_LENGTH, `must be at most ${MAX_MODEL_ID_LENGTH} characters`);
+
+/**
+ * Reads, parses and checks a `/v1` JSON body. Problems are 400s in OpenAI's shape whose `param`
+ * names the first bad field; a body over the limit is a 413, one nested too deep a 400.
+ */
+export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<{ request: z.output<S>; bytes: number }> {
   const text = await readBodyText(c, maxBytes);
   let value: unknown;
   try {
@@ -57,10 +68,14 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, m
   } catch {
     throw invalidRequest('We could not parse the JSON body of your request: it is not valid JSON.');
   }
+  if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
+    throw invalidRequest(`The JSON body of your request nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`, null, 'body_too_deep');
+  }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     throw invalidRequest(`Invalid request: ${describeZodError(parsed.error)}`, first && first.path.length > 0 ? first.path.map(String).join('.') : null);
   }
-  return parsed.data;
+  // UTF-16 code units: the same order as the bytes, without a pass over the text to count them.
+  return { request: parsed.data, bytes: text.length };
 }

@@ -166,7 +166,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
     expect(await proxy.svc.store.listHolds()).toEqual([]);
   });
 
-  it('a stream that ends without response.completed charges nothing and tells the client', async () => {
+  it('a stream that ends without response.completed tells the client and charges what it was sent', async () => {
     // An upstream that closes its stream cleanly after one delta, without a terminal event.
     const upstream = createServer((req, res) => {
       req.resume();
@@ -194,7 +194,9 @@ describe('POST /v1/responses through the official openai SDK', () => {
       expect(events[2]).toMatch(/^event: error\ndata: /);
       const data = JSON.parse(events[2]?.replace(/^event: error\ndata: /, '') ?? '{}') as Record<string, unknown>;
       expect(data).toMatchObject({ type: 'error', sequence_number: 2, code: 'upstream_failed', error: { type: 'server_error', code: 'upstream_failed' } });
-      expect(await ledger(proxy)).toEqual([]);
+      const entries = await proxy.svc.store.recentEntries(10);
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ outputTokens: 1, source: 'estimated', outcome: 'upstream_error' });
       expect(await proxy.svc.store.listHolds()).toEqual([]);
     } finally {
       await proxy?.close();
@@ -218,7 +220,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
     expect((await quota(proxy)).usage).toBe(0);
   });
 
-  it('an upstream that breaks off mid-stream: the SDK raises an error, nothing is charged', async () => {
+  it('an upstream that breaks off mid-stream: the SDK raises an error, the delivered deltas are charged', async () => {
     proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
     proxy.fake.enqueue({ kind: 'drop', afterPieces: 3 });
     const client = proxy.client(proxy.alice.secret);
@@ -230,7 +232,9 @@ describe('POST /v1/responses through the official openai SDK', () => {
     expect(deltas).toBe(3);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as APIError).message).toContain('broke off');
-    expect(await ledger(proxy)).toEqual([]);
+    const entries = await proxy.svc.store.recentEntries(10);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ outputTokens: 3, source: 'estimated', outcome: 'upstream_error' });
     expect(await proxy.svc.store.listHolds()).toEqual([]);
   });
 

@@ -2,7 +2,9 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
-import { readJsonBody } from './request-body.js';
+import { authenticate } from './identity.js';
+import { modelIdSchema, readJsonBody } from './request-body.js';
+import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { sseNamed, SseSplitter, type SseEvent } from './sse.js';
 import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
@@ -10,7 +12,7 @@ import type { UpstreamResponse } from './upstream-call.js';
 
 /** What the proxy reads of a Responses API request; everything else passes through untouched. */
 export const responsesRequestSchema = z.looseObject({
-  model: z.string().min(1),
+  model: modelIdSchema,
   // Optional: a request may continue from `previous_response_id` or a stored `prompt` alone.
   input: z.union([z.string(), z.array(z.unknown())], { error: 'must be a string or an array of input items' }).nullable().optional(),
   instructions: z.string().nullable().optional(),
@@ -90,11 +92,13 @@ export function responseOutputText(output: unknown): string[] {
 export function responses(services: ProxyServices) {
   return async function responses(c: Context) {
     const receivedAt = performance.now();
-    const request = await readJsonBody(c, responsesRequestSchema, services.config.proxy.maxBodyBytes);
+    const identity = await authenticate(c, services.store);
+    const { request, bytes } = await readJsonBody(c, responsesRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
     const wantOutput = request.max_output_tokens ?? services.prices.outputCapOf(request.model);
-    const admitted = await admitRequest(c, services, {
+    const admitted = await admitRequest(c, services, identity, {
       model: request.model,
+      bodyBytes: bytes,
       bodyUser: request.user,
       countPrompt: (model) => services.tokens.countResponsesInput(model, request),
       downgradable: true,
@@ -103,21 +107,22 @@ export function responses(services: ProxyServices) {
       // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
       minOutput: MIN_OUTPUT_TOKENS,
     });
-    // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
-    const abort = streaming ? new AbortController() : null;
-    services.metrics.observeAddedLatency(receivedAt);
-    const response = await sendUpstream(admitted, '/responses', JSON.stringify(upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput)), abort?.signal);
-    if (!abort || !isEventStream(streaming, response)) {
-      return finishWholeAnswer(c, admitted, response, {
-        usageOf: responsesUsage,
-        estimateOf: (answer) => responseOutputText((answer as { output?: unknown }).output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0),
-      });
-    }
-    const sink = startStream(c, admitted, response);
-    void relayResponsesStream({ services, admitted, response, sink, abort, model: admitted.model }).catch((error: unknown) =>
-      console.error('[lobe-quota] responses stream failed:', error),
-    );
-    return sink.response;
+    return afterAdmission(c, admitted.meter, async () => {
+      // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
+      const abort = streaming ? new AbortController() : null;
+      services.metrics.observeAddedLatency(receivedAt);
+      const body = upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput);
+      const response = await sendUpstream(admitted, '/responses', JSON.stringify(body), abort?.signal);
+      if (!abort || !isEventStream(streaming, response)) {
+        return finishWholeAnswer(c, admitted, response, {
+          usageOf: responsesUsage,
+          estimateOf: (answer) => responseOutputText((answer as { output?: unknown }).output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0),
+        });
+      }
+      const sink = startStream(c, admitted, response);
+      relayInBackground(admitted.meter, sink, 'responses', () => relayResponsesStream({ services, admitted, response, sink, abort, model: admitted.model }));
+      return sink.response;
+    });
   };
 }
 
@@ -233,8 +238,9 @@ async function relayResponsesStream({ services, admitted, response, sink, abort,
       await meter.settle(null, 'client_abort');
       return;
     }
-    // The upstream broke off or went quiet: nothing is charged, and the client hears why.
-    await meter.release();
+    // The upstream broke off or went quiet: what reached the client is charged (the provider
+    // bills it too), and the client hears why.
+    await meter.abandon();
     const failure = error instanceof Error ? error.message : String(error);
     await sink.write(errorEvent(nextSequence(), `The upstream "${admitted.upstream.name}" broke off the stream: ${failure}`));
     sink.end();
@@ -244,8 +250,9 @@ async function relayResponsesStream({ services, admitted, response, sink, abort,
     await meter.settle(null, 'client_abort');
     return;
   }
-  // The upstream ended without a terminal event, so without usage: nothing is charged.
-  await meter.release();
+  // The upstream ended without a terminal event, so without usage: what reached the client is
+  // charged on our count, and nothing when nothing did.
+  await meter.abandon();
   if (!upstreamReportedError) {
     await sink.write(errorEvent(nextSequence(), `The upstream "${admitted.upstream.name}" ended the stream before the response was complete.`));
   }

@@ -6,8 +6,21 @@ import { topLevelField } from './json-field.js';
 import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
 import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
 
-/** A token count from an upstream usage object: a whole number ≥ 0, or 0 when absent or odd. */
-export const usageCount = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+/**
+ * More tokens than any one request can use (context windows are at most a few million tokens, an
+ * embeddings batch a few tens of millions): a count above it is the upstream's error, not a bill.
+ */
+export const MAX_PLAUSIBLE_TOKENS = 100_000_000;
+
+/**
+ * A token count of an upstream usage object: a whole number from 0 to MAX_PLAUSIBLE_TOKENS;
+ * `undefined` when it is absent, `null` when it is there but cannot be a count (negative,
+ * fractional, absurd, not a number).
+ */
+export function usageCount(v: unknown): number | null | undefined {
+  if (v === undefined || v === null) return undefined;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_PLAUSIBLE_TOKENS ? v : null;
+}
 
 /** Where an API puts its token counts: chat uses prompt/completion, the Responses API input/output. */
 export interface UsageFields {
@@ -18,20 +31,22 @@ export interface UsageFields {
 }
 
 /**
- * An upstream usage object as the ledger wants it; null when it carries neither count. Cached
- * tokens are part of the input, reasoning tokens part of the output, as OpenAI reports them.
+ * An upstream usage object as the ledger wants it; null when it carries neither count, or when any
+ * count it carries is impossible — then the request is charged on our own count instead, as if the
+ * upstream had reported nothing. Cached tokens are part of the input, reasoning tokens part of the
+ * output, as OpenAI reports them.
  */
 export function readUsage(usage: unknown, fields: UsageFields): UpstreamUsage | null {
   if (typeof usage !== 'object' || usage === null) return null;
   const u = usage as Record<string, unknown>;
-  if (typeof u[fields.input] !== 'number' && typeof u[fields.output] !== 'number') return null;
   const details = (key: string) => (typeof u[key] === 'object' && u[key] !== null ? (u[key] as Record<string, unknown>) : {});
-  return {
-    inputTokens: usageCount(u[fields.input]),
-    outputTokens: usageCount(u[fields.output]),
-    cachedTokens: usageCount(details(fields.inputDetails).cached_tokens),
-    reasoningTokens: usageCount(details(fields.outputDetails).reasoning_tokens),
-  };
+  const input = usageCount(u[fields.input]);
+  const output = usageCount(u[fields.output]);
+  const cached = usageCount(details(fields.inputDetails).cached_tokens);
+  const reasoning = usageCount(details(fields.outputDetails).reasoning_tokens);
+  if (input === undefined && output === undefined) return null;
+  if (input === null || output === null || cached === null || reasoning === null) return null;
+  return { inputTokens: input ?? 0, outputTokens: output ?? 0, cachedTokens: cached ?? 0, reasoningTokens: reasoning ?? 0 };
 }
 
 /** Sends an admitted request upstream; when that fails the hold goes back before the error does. */
@@ -46,7 +61,7 @@ export async function sendUpstream(admitted: AdmittedRequest, path: string, body
 
 /** Whether the upstream answered a stream request with a stream (and not, say, an error). */
 export const isEventStream = (streaming: boolean, response: UpstreamResponse): boolean =>
-  streaming && response.statusCode < 400 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
+  streaming && response.statusCode >= 200 && response.statusCode < 300 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
 
 /** Starts the client's side of a stream with the upstream's status and headers plus ours. */
 export function startStream(c: Context, admitted: AdmittedRequest, response: UpstreamResponse): StreamSink {
@@ -86,42 +101,63 @@ function parseOrNull(text: string): unknown {
   }
 }
 
-/** The estimate of an answer without usage; 0 when the text is not JSON or not of the API's shape. */
-function estimateOutput(answer: WholeAnswerUsage, text: string): number {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null ? answer.estimateOf(parsed) : 0;
-  } catch {
-    return 0;
+/** A JSON object's text, parsed; null for anything else (an upstream's 2xx must be one). */
+function parseObject(body: Buffer): object | null {
+  const parsed = parseOrNull(body.toString('utf8'));
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : null;
+}
+
+/**
+ * What an upstream's non-2xx answer becomes. Its own errors pass through with their status, body
+ * and Retry-After; two are not the client's business and become a 502 of ours: a 401, which means
+ * the upstream refused lobe-quota's own key (the client's key was checked here and never leaves),
+ * and a 3xx, which means the configured base URL is wrong (a client must not follow it, and an
+ * empty 302 would read as success).
+ */
+function upstreamRefusal(admitted: AdmittedRequest, status: number): OpenAIError | null {
+  const name = admitted.upstream.name;
+  if (status === 401) {
+    return new OpenAIError(502, 'server_error', 'upstream_auth_failed', `The upstream "${name}" rejected lobe-quota's own key (HTTP 401), not yours: the server's upstream API key is missing or wrong. Tell your lobe-quota admin.`);
   }
+  if (status >= 300 && status < 400) {
+    return new OpenAIError(502, 'server_error', 'upstream_redirect', `The upstream "${name}" answered with a redirect (HTTP ${status}) instead of an answer: its base URL in lobe-quota's configuration is probably wrong. Tell your lobe-quota admin.`);
+  }
+  return null;
 }
 
 /**
  * A whole (non-streamed) answer: an upstream error passes through and nothing is charged; a success
  * is settled before the body goes back unchanged, byte for byte. The usage is read from the answer's
  * top-level `usage` alone (see topLevelField); only an answer without one is parsed whole, for the
- * estimate of its output that is then charged with our prompt count.
+ * estimate of its output that is then charged with our prompt count. An answer that is not a JSON
+ * object is the upstream's failure: a 502, nothing charged.
  */
 export async function finishWholeAnswer(c: Context, admitted: AdmittedRequest, response: UpstreamResponse, answer: WholeAnswerUsage) {
+  const failed = async (error: OpenAIError) => {
+    await admitted.meter.release();
+    Object.assign(error.headers, admitted.headersAfter(null));
+    return renderOpenAIError(c, error);
+  };
   let body: Buffer;
   try {
     body = await readWholeBody(response);
   } catch (error) {
-    await admitted.meter.release();
-    return renderOpenAIError(c, new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${admitted.upstream.name}" broke off its answer: ${(error as Error).message}`));
+    return failed(new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${admitted.upstream.name}" broke off its answer: ${(error as Error).message}`));
   }
-  const headers = { ...passThroughHeaders(response.headers), ...admitted.headers };
-  if (response.statusCode >= 400) {
+  if (response.statusCode < 200 || response.statusCode >= 300) {
+    const refusal = upstreamRefusal(admitted, response.statusCode);
+    if (refusal) return failed(refusal);
     await admitted.meter.release();
-    return sendWhole(c, response.statusCode, headers, body);
+    return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(null) }, body);
   }
   const usageText = topLevelField(body, 'usage');
   const usage = usageText === null ? null : answer.usageOf(parseOrNull(usageText));
   if (!usage) {
-    // Charged on our prompt count, plus the output counted when the answer lets us.
-    const estimate = estimateOutput(answer, body.toString('utf8'));
-    if (estimate > 0) await admitted.meter.addOutput(estimate).catch(() => false);
+    // Charged on our prompt count, plus the output counted in the answer's text.
+    const parsed = parseObject(body);
+    if (!parsed) return failed(new OpenAIError(502, 'server_error', 'upstream_bad_answer', `The upstream "${admitted.upstream.name}" answered with something that is not a JSON object.`));
+    admitted.meter.recordOutput(answer.estimateOf(parsed));
   }
-  await admitted.meter.settle(usage, 'ok');
-  return sendWhole(c, response.statusCode, headers, body);
+  const settled = await admitted.meter.settle(usage, 'ok');
+  return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(settled?.entry ?? null) }, body);
 }

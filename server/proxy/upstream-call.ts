@@ -28,13 +28,17 @@ export async function callUpstream(
   }
 }
 
-/** Headers of an upstream answer worth passing on to the client (not hop-by-hop or framing ones). */
+/**
+ * Headers of an upstream answer worth passing on to the client (not hop-by-hop or framing ones):
+ * its type, OpenAI's own and rate-limit headers, and Retry-After (with OpenAI's `retry-after-ms`),
+ * which the SDKs wait on before retrying an upstream 429 or 503.
+ */
 export function passThroughHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (lower === 'content-type' || lower.startsWith('openai-') || lower === 'x-request-id' || lower.startsWith('x-ratelimit-')) {
+    if (lower === 'content-type' || lower.startsWith('openai-') || lower === 'x-request-id' || lower.startsWith('x-ratelimit-') || lower.startsWith('retry-after')) {
       out[lower] = Array.isArray(value) ? value.join(', ') : value;
     }
   }
