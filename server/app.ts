@@ -54,7 +54,7 @@ export function createApp(services: Services) {
     proxyRoutes({
       ...services,
       prices: createPriceBook(services.config.prices),
-      tokens: createTokenCounter(),
+      tokens: services.tokens ?? createTokenCounter(),
       rateLimiter: new RateLimiter(services.config.rateLimits),
       metrics,
     }),

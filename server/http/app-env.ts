@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { Clock } from '../clock.js';
+import type { TokenCounter } from '../proxy/token-count.js';
 import type { Upstreams } from '../proxy/upstreams.js';
 import type { KeyIdentity, Store } from '../store/types.js';
 
@@ -12,6 +13,8 @@ export interface Services {
   adminTokenHash: string;
   /** Connection pools to the model upstreams (closed by whoever made them). */
   upstreams: Upstreams;
+  /** The proxy's token counter; by default one of its own per app (tests pass one to watch it). */
+  tokens?: TokenCounter;
 }
 
 /** Who is calling, once `authenticate` has run. */

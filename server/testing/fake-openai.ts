@@ -67,6 +67,17 @@ export interface ErrorBehaviour {
   firstByteDelayMs?: number;
 }
 
+/**
+ * An answer that is not OpenAI's: these bytes with this status and these headers (no defaults but
+ * the length), for an upstream that misbehaves (a redirect, a truncated or non-JSON body).
+ */
+export interface RawBehaviour {
+  kind: 'raw';
+  status: number;
+  headers?: Record<string, string>;
+  body: string;
+}
+
 /** Accept the request and never answer, until the client goes away or the fake is closed. */
 export interface HangBehaviour {
   kind: 'hang';
@@ -83,7 +94,7 @@ export interface DropBehaviour {
   chunkDelayMs?: number;
 }
 
-export type Behaviour = ReplyBehaviour | ErrorBehaviour | HangBehaviour | DropBehaviour;
+export type Behaviour = ReplyBehaviour | ErrorBehaviour | HangBehaviour | DropBehaviour | RawBehaviour;
 
 export interface FakeOpenAIOptions {
   defaultBehaviour?: Behaviour;
@@ -256,6 +267,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       case 'error':
         if (!(await sleep(behaviour.firstByteDelayMs ?? 0, ex.signal))) return;
         sendJson(res, behaviour.status, behaviour.body ?? openAIErrorBody(behaviour.status), behaviour.headers);
+        return;
+      case 'raw':
+        res.writeHead(behaviour.status, { ...behaviour.headers, 'content-length': Buffer.byteLength(behaviour.body) });
+        res.end(behaviour.body);
         return;
       case 'drop':
       case 'reply':

@@ -5,6 +5,7 @@ import { hashSecret, newId, newUserKey } from '../auth/secrets.js';
 import { ManualClock } from '../clock.js';
 import { loadConfig, type Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
+import type { TokenCounter } from '../proxy/token-count.js';
 import { Upstreams } from '../proxy/upstreams.js';
 import type { RequestSubject } from '../quota/scope.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
@@ -36,12 +37,12 @@ export interface TestService {
   as(token: string, path: string, init?: RequestInit): Promise<Response>;
 }
 
-export function testService(options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config> } = {}): TestService {
+export function testService(options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter } = {}): TestService {
   const config = testConfig({ defaultBudgets: options.defaultBudgets ?? [], ...options.config });
   const store = memoryStore(config.defaultBudgets, config.alertThresholds);
   const clock = new ManualClock(T0);
   const upstreams = Upstreams.fromConfig(config);
-  const app = createApp({ store, config, clock, adminTokenHash: hashSecret(ADMIN_TOKEN), upstreams });
+  const app = createApp({ store, config, clock, adminTokenHash: hashSecret(ADMIN_TOKEN), upstreams, ...(options.tokens ? { tokens: options.tokens } : {}) });
   const as = (token: string, path: string, init: RequestInit = {}) =>
     Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } }));
   return {

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
+import type { TokenCounter } from '../proxy/token-count.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from './fake-openai.js';
 import { listen, testService, userWithKey, type TestService } from './harness.js';
 
@@ -20,10 +21,11 @@ export interface ProxyHarness {
  * (alice, in project "research") and her key.
  */
 export async function startProxy(
-  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions } = {},
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions; tokens?: TokenCounter } = {},
 ): Promise<ProxyHarness> {
   const fake = await startFakeOpenAI(options.fake);
   const svc = testService({
+    ...(options.tokens ? { tokens: options.tokens } : {}),
     defaultBudgets: options.defaultBudgets ?? [],
     config: { upstreams: [{ name: 'fake', baseUrl: fake.baseUrl, apiKey: 'sk-upstream-secret', models: ['*'] }], ...options.config },
   });
