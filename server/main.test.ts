@@ -29,6 +29,8 @@ describe('the real server process', () => {
     expect(out).toContain(`(SQLite: ${path.join(dataDir, 'lobe-quota.db')})`);
     for (const suffix of ['/v1', '/manifest.json', '/mcp', '/quota']) expect(out).toContain(`${first.baseUrl}${suffix}`);
     expect(out).toContain('npx lobe-quota users add alice');
+    // Started without OPENAI_API_KEY: said at once, not learnt from every user's failed request.
+    expect(out).toContain('Warning: the upstream "openai" has no API key (set OPENAI_API_KEY)');
     const token = /Admin token\s+(lqa-\S+)/.exec(out)?.[1];
     expect(token).toBeDefined();
 

@@ -27,6 +27,11 @@ function banner(config: Config, baseUrl: string, storeDescription: string, gener
     `  Your quota       ${baseUrl}/quota`,
     '',
   ];
+  // Without its key an upstream refuses every request; users would see lobe-quota's 502 for each.
+  for (const upstream of config.upstreams.filter((u) => u.apiKey === undefined)) {
+    const variable = upstream.name === 'openai' ? 'OPENAI_API_KEY' : 'its apiKeyEnv';
+    lines.push(`  Warning: the upstream "${upstream.name}" has no API key (set ${variable}); unless it needs none, it will refuse every request.`, '');
+  }
   if (generatedToken !== null) {
     lines.push(
       `  Admin token      ${generatedToken}`,

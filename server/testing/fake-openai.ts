@@ -27,6 +27,12 @@ export interface RecordedRequest {
   rawBody: string;
   /** The bearer token of the Authorization header, or null when there is none. */
   apiKey: string | null;
+  /**
+   * Output pieces (one token each) written to the client so far: a whole answer's once it is sent,
+   * a stream's as they go out. What a proxy may charge for this request's output at most, unless
+   * the answer reported more.
+   */
+  servedPieces: number;
 }
 
 export interface UsageOverride {
@@ -219,7 +225,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   const server: Server = createServer({ noDelay: true }, (req, res) => {
     const controller = new AbortController();
     live.add(controller);
-    const state: Exchange = { req, res, signal: controller.signal, dropped: false };
+    const state: Exchange = { req, res, signal: controller.signal, dropped: false, recorded: null };
     res.on('close', () => {
       live.delete(controller);
       controller.abort();
@@ -252,7 +258,9 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
     }
     const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '');
-    record({ method, path, url, headers, body, rawBody, apiKey: bearer?.[1]?.trim() ?? null });
+    const recorded: RecordedRequest = { method, path, url, headers, body, rawBody, apiKey: bearer?.[1]?.trim() ?? null, servedPieces: 0 };
+    ex.recorded = recorded;
+    record(recorded);
 
     const route = routeOf(method, path);
     if (route === null) {
@@ -328,6 +336,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       if (stream) await streamResponse(ex, b, reply, plan, dropAfter);
       else sendJson(res, 200, responseObject(b, reply, plan, newIds()));
     }
+    if (!stream) recorded.servedPieces = plan.reasoning.length + plan.content.length + plan.toolArgs.length;
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -352,6 +361,8 @@ interface Exchange {
   signal: AbortSignal;
   /** Set when the fake destroyed the socket on purpose (not counted as aborted). */
   dropped: boolean;
+  /** The request as recorded, once its body was read. */
+  recorded: RecordedRequest | null;
 }
 
 type Route = 'chat' | 'responses' | 'embeddings' | 'models';
@@ -583,6 +594,8 @@ async function streamChat(ex: Exchange, body: Record<string, unknown>, reply: Re
     if (dropAfter !== null && sent >= dropAfter) return drop(ex);
     if (!(await send(choice(delta)))) return;
     sent += 1;
+    const announcement = plan.toolCall !== null && !toolOnly && sent === plan.reasoning.length + plan.content.length;
+    if (!announcement && ex.recorded) ex.recorded.servedPieces += 1;
   }
   if (dropAfter !== null) return drop(ex);
   if (!(await send(choice({}, chatFinishReason(plan))))) return;
@@ -712,6 +725,7 @@ async function streamResponse(ex: Exchange, body: Record<string, unknown>, reply
         if (dropNow()) return drop(ex);
         if (!(await send('response.output_text.delta', { ...at, delta: piece, logprobs: [], ...(obfuscate ? { obfuscation: randomId(4 + Math.floor(Math.random() * 12)) } : {}) }))) return;
         sent += 1;
+        if (ex.recorded) ex.recorded.servedPieces += 1;
       }
       if (dropAfter !== null) return drop(ex);
       if (!(await send('response.output_text.done', { ...at, text, logprobs: [] }))) return;
@@ -724,6 +738,7 @@ async function streamResponse(ex: Exchange, body: Record<string, unknown>, reply
         if (dropNow()) return drop(ex);
         if (!(await send('response.function_call_arguments.delta', { item_id: itemId, output_index: outputIndex, delta: piece, ...(obfuscate ? { obfuscation: randomId(8) } : {}) }))) return;
         sent += 1;
+        if (ex.recorded) ex.recorded.servedPieces += 1;
       }
       if (dropAfter !== null) return drop(ex);
       const args = plan.toolArgs.join('');
