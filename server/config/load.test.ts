@@ -51,6 +51,7 @@ describe('loadConfig: defaults', () => {
         maxBodyBytes: 32 * 1024 * 1024,
         unpricedModels: 'refuse',
         downgradeCeilingPercent: 120,
+        streamWholeAnswers: false,
       },
       prices: {},
       rateLimits: {},

@@ -126,6 +126,12 @@ export const configFileSchema = z
         maxBodyBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
         unpricedModels: z.enum(['refuse', 'allow']).default('refuse'),
         downgradeCeilingPercent: z.number().min(100).max(1000).default(120),
+        streamWholeAnswers: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Ask the upstream for a stream even when the client wants a whole answer, and assemble the answer here: it then holds a lease instead of its whole allowance and is cut at the budget like a stream, even from an upstream that ignores max_tokens. Costs proxy CPU (see BENCHMARKS.md); needs an upstream that streams usage.',
+          ),
       })
       .default({
         connectTimeoutMs: 10_000,
@@ -135,6 +141,7 @@ export const configFileSchema = z
         maxBodyBytes: 32 * 1024 * 1024,
         unpricedModels: 'refuse',
         downgradeCeilingPercent: 120,
+        streamWholeAnswers: false,
       })
       .describe(
         'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget.',

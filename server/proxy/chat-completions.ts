@@ -7,7 +7,8 @@ import { modelIdSchema, readJsonBody } from './request-body.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { SSE_DONE, sseData, SseSplitter } from './sse.js';
-import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
+import { answerAssembled, finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
+import { ChatAnswerAssembler } from './assembled-answer.js';
 import type { UpstreamResponse } from './upstream-call.js';
 
 const maxTokensField = z.number().int().min(1).nullable().optional();
@@ -92,6 +93,8 @@ export function chatCompletions(services: ProxyServices) {
     const identity = await authenticate(c, services.store);
     const { request, bytes } = await readJsonBody(c, chatRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
+    // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
+    const assembled = !streaming && services.config.proxy.streamWholeAnswers;
     const n = request.n ?? 1;
     const wantOutput = (request.max_completion_tokens ?? request.max_tokens ?? services.prices.outputCapOf(request.model)) * n;
     const admitted = await admitRequest(c, services, identity, {
@@ -100,16 +103,16 @@ export function chatCompletions(services: ProxyServices) {
       bodyUser: request.user,
       countPrompt: (model) => services.tokens.countChatPrompt(model, request),
       wantOutput,
-      streaming,
+      streaming: streaming || assembled,
       downgradable: true,
     });
     return afterAdmission(c, admitted.meter, async () => {
       // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
-      const abort = streaming ? new AbortController() : null;
+      const abort = streaming || assembled ? new AbortController() : null;
       services.metrics.observeAddedLatency(receivedAt);
-      const body = upstreamChatBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput);
+      const body = upstreamChatBody({ ...request, model: admitted.model, ...(assembled ? { stream: true } : {}) }, admitted.outputLimit, wantOutput);
       const response = await sendUpstream(admitted, '/chat/completions', JSON.stringify(body), abort?.signal);
-      if (!abort || !isEventStream(streaming, response)) {
+      if (!abort || !isEventStream(true, response)) {
         return finishWholeAnswer(c, admitted, response, {
           usageOf: chatUsage,
           // Without usage, count the answer's text as a stream's deltas would have been counted.
@@ -120,9 +123,11 @@ export function chatCompletions(services: ProxyServices) {
           },
         });
       }
+      const relay = (sink: StreamSink, clientWantsUsage: boolean) => relayChatStream({ services, admitted, response, sink, abort, model: admitted.model, clientWantsUsage });
+      // The assembled answer carries usage, as a whole answer does.
+      if (assembled) return answerAssembled(c, admitted, response, new ChatAnswerAssembler(), (sink) => relay(sink, true));
       const sink = startStream(c, admitted, response);
-      const clientWantsUsage = request.stream_options?.include_usage === true;
-      relayInBackground(admitted.meter, sink, 'chat', () => relayChatStream({ services, admitted, response, sink, abort, model: admitted.model, clientWantsUsage }));
+      relayInBackground(admitted.meter, sink, 'chat', () => relay(sink, request.stream_options?.include_usage === true));
       return sink.response;
     });
   };

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
-import type { BudgetState, Hold, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
+import type { BudgetState, Hold, LedgerEntry, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
 import { usageCostMicros, type ModelPrice } from './pricing.js';
 
 export interface MeterServices {
@@ -60,6 +60,8 @@ export class Meter {
   private counted = 0;
   private allowance: number;
   private finished = false;
+  /** The ledger entry this request was settled with, once it was (null when released). */
+  settledEntry: LedgerEntry | null = null;
   private readonly startedAt: number;
   /**
    * Renews the hold while the request runs, so only a request that died lets it expire. It stops
@@ -201,6 +203,7 @@ export class Meter {
       await this.services.store.release(this.request.holdId);
       throw error;
     }
+    this.settledEntry = settled.entry;
     // Our own output count is only worth comparing when we counted as it went (streams).
     const estimate = { promptTokens: this.request.promptTokens, outputTokens: this.request.streaming ? this.counted : null };
     if (!settled.duplicate) this.services.metrics.recordSettled(settled.entry, estimate);

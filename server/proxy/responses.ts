@@ -7,7 +7,8 @@ import { modelIdSchema, readJsonBody } from './request-body.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { sseNamed, SseSplitter, type SseEvent } from './sse.js';
-import { finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
+import { answerAssembled, finishWholeAnswer, isEventStream, readUsage, sendUpstream, startStream } from './upstream-answer.js';
+import { ResponsesAnswerAssembler } from './assembled-answer.js';
 import type { UpstreamResponse } from './upstream-call.js';
 
 /** What the proxy reads of a Responses API request; everything else passes through untouched. */
@@ -95,6 +96,8 @@ export function responses(services: ProxyServices) {
     const identity = await authenticate(c, services.store);
     const { request, bytes } = await readJsonBody(c, responsesRequestSchema, services.config.proxy.maxBodyBytes);
     const streaming = request.stream === true;
+    // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
+    const assembled = !streaming && services.config.proxy.streamWholeAnswers;
     const wantOutput = request.max_output_tokens ?? services.prices.outputCapOf(request.model);
     const admitted = await admitRequest(c, services, identity, {
       model: request.model,
@@ -103,24 +106,26 @@ export function responses(services: ProxyServices) {
       countPrompt: (model) => services.tokens.countResponsesInput(model, request),
       downgradable: true,
       wantOutput,
-      streaming,
+      streaming: streaming || assembled,
       // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
       minOutput: MIN_OUTPUT_TOKENS,
     });
     return afterAdmission(c, admitted.meter, async () => {
       // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
-      const abort = streaming ? new AbortController() : null;
+      const abort = streaming || assembled ? new AbortController() : null;
       services.metrics.observeAddedLatency(receivedAt);
-      const body = upstreamResponsesBody({ ...request, model: admitted.model }, admitted.outputLimit, wantOutput);
+      const body = upstreamResponsesBody({ ...request, model: admitted.model, ...(assembled ? { stream: true } : {}) }, admitted.outputLimit, wantOutput);
       const response = await sendUpstream(admitted, '/responses', JSON.stringify(body), abort?.signal);
-      if (!abort || !isEventStream(streaming, response)) {
+      if (!abort || !isEventStream(true, response)) {
         return finishWholeAnswer(c, admitted, response, {
           usageOf: responsesUsage,
           estimateOf: (answer) => responseOutputText((answer as { output?: unknown }).output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0),
         });
       }
+      const relay = (sink: StreamSink) => relayResponsesStream({ services, admitted, response, sink, abort, model: admitted.model });
+      if (assembled) return answerAssembled(c, admitted, response, new ResponsesAnswerAssembler(), relay);
       const sink = startStream(c, admitted, response);
-      relayInBackground(admitted.meter, sink, 'responses', () => relayResponsesStream({ services, admitted, response, sink, abort, model: admitted.model }));
+      relayInBackground(admitted.meter, sink, 'responses', () => relay(sink));
       return sink.response;
     });
   };

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { AdmittedRequest } from './admit-request.js';
+import { assemblingSink, type Assembler } from './assembled-answer.js';
 import type { UpstreamUsage } from './meter.js';
 import { OpenAIError, renderOpenAIError } from './openai-error.js';
 import { topLevelField } from './json-field.js';
@@ -160,4 +161,29 @@ export async function finishWholeAnswer(c: Context, admitted: AdmittedRequest, r
   }
   const settled = await admitted.meter.settle(usage, 'ok');
   return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(settled?.entry ?? null) }, body);
+}
+
+/**
+ * A whole answer served from an upstream stream (`proxy.streamWholeAnswers`): `relay` meters the
+ * stream into a sink that assembles it, and the assembled answer goes out once the request is
+ * settled. An error the stream ended in is a 502 in OpenAI's shape.
+ */
+export async function answerAssembled(
+  c: Context,
+  admitted: AdmittedRequest,
+  response: UpstreamResponse,
+  assembler: Assembler,
+  relay: (sink: StreamSink) => Promise<void>,
+): Promise<Response> {
+  await relay(assemblingSink(c, assembler));
+  await admitted.meter.abandon(); // nothing when the relay settled it, as it does unless it threw
+  const headers = { ...passThroughHeaders(response.headers), ...admitted.headersAfter(admitted.meter.settledEntry) };
+  if (assembler.error) {
+    const { message, type, code, param } = assembler.error;
+    const error = new OpenAIError(502, typeof type === 'string' ? type : 'server_error', typeof code === 'string' ? code : 'upstream_failed', typeof message === 'string' ? message : 'The upstream failed.', typeof param === 'string' ? param : null);
+    Object.assign(error.headers, headers);
+    delete error.headers['content-type'];
+    return renderOpenAIError(c, error);
+  }
+  return sendWhole(c, response.statusCode, { ...headers, 'content-type': 'application/json' }, Buffer.from(JSON.stringify(assembler.answer())));
 }
