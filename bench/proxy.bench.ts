@@ -239,7 +239,7 @@ interface ThreadUse {
   cpuMs: number | null;
 }
 type FromWorker =
-  | { type: 'ready'; bare: string; floor: string; lobeQuota: string; key: string }
+  | { type: 'ready'; bare: string; floor: string; lobeQuota: string; streamed: string; key: string }
   | { type: 'elu'; use: ThreadUse }
   | { type: 'closed'; ledger: LedgerSummary };
 
@@ -404,31 +404,43 @@ async function proxyThread(input: WorkerInput): Promise<void> {
     upstreams: [{ name: 'fake', baseUrl: `${input.fakeOrigin}/v1`, apiKey: 'sk-bench-upstream', models: ['*'] }],
     defaultBudgets: BUDGETS,
   };
-  const store = SqliteStore.open({ file, defaultBudgets: BUDGETS, defaultThresholds: config.alertThresholds });
   const now = Date.now();
-  await store.createUser({ id: 'bench', name: 'Bench', projectId: null }, now);
   const { secret, prefix } = newUserKey();
-  await store.createKey({ id: 'key_bench', userId: 'bench', name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
-  const upstreams = Upstreams.fromConfig(config);
-  const app = createApp({ store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
-  const lobeQuota = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  /** lobe-quota on a store of its own, with the bench user and key. */
+  const startLobeQuota = async (dbFile: string, streamWholeAnswers: boolean) => {
+    const store = SqliteStore.open({ file: dbFile, defaultBudgets: BUDGETS, defaultThresholds: config.alertThresholds });
+    await store.createUser({ id: 'bench', name: 'Bench', projectId: null }, now);
+    await store.createKey({ id: 'key_bench', userId: 'bench', name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
+    const upstreams = Upstreams.fromConfig(config);
+    const app = createApp({ store, config: { ...config, proxy: { ...config.proxy, streamWholeAnswers } }, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async close() {
+        await closeServer(server as Server);
+        await upstreams.close();
+        await store.close();
+      },
+    };
+  };
+  const lobeQuota = await startLobeQuota(file, false);
+  // The same, asking the upstream for a stream when the client wants a whole answer (proxy.streamWholeAnswers).
+  const streamed = await startLobeQuota(path.join(dir, 'streamed.db'), true);
 
   const post = (message: FromWorker) => port.postMessage(message);
-  post({ type: 'ready', bare: bare.url, floor: floor.url, lobeQuota, key: secret });
+  post({ type: 'ready', bare: bare.url, floor: floor.url, lobeQuota: lobeQuota.url, streamed: streamed.url, key: secret });
   for (;;) {
     const [message] = (await once(port, 'message')) as [ToWorker];
     if (message.type === 'elu') post({ type: 'elu', use: { elu: performance.eventLoopUtilization(), cpuMs: threadCpuMs() } });
     else break;
   }
 
-  await closeServer(server as Server);
-  await upstreams.close();
+  await lobeQuota.close();
+  await streamed.close();
   await bare.close();
   await floor.close();
-  await store.close();
   const db = new Database(file, { readonly: true });
   const totals = db.prepare('SELECT count(*) AS rows, coalesce(sum(output_tokens), 0) AS output FROM ledger').get() as { rows: number; output: number };
   const group = (column: 'outcome' | 'source') =>
@@ -485,12 +497,13 @@ class ProxyThread {
 // Load generation (main thread)
 
 type Kind = 'nonstream' | 'stream';
-type TargetName = 'direct' | 'bare' | 'floor' | 'lobe-quota';
+type TargetName = 'direct' | 'bare' | 'floor' | 'lobe-quota' | 'streamed';
 const TARGET_LABEL: Record<TargetName, string> = {
   direct: 'fake upstream directly',
   bare: 'bare pass-through',
   floor: 'floor: parse + ledger',
   'lobe-quota': 'lobe-quota',
+  streamed: 'lobe-quota, streamed up',
 };
 
 interface Target {
@@ -639,7 +652,8 @@ async function measure(
   concurrency: number,
   rounds: number,
 ): Promise<Map<TargetName, Figures>> {
-  const targets = kind === 'stream' ? allTargets.filter((t) => t.name !== 'floor') : allTargets;
+  // The floor has no streams; the streamed target differs from lobe-quota only for whole answers.
+  const targets = kind === 'stream' ? allTargets.filter((t) => t.name !== 'floor' && t.name !== 'streamed') : allTargets;
   const body = requestBody(kind);
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   for (const target of targets) {
@@ -699,6 +713,13 @@ function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): voi
   if (lq.proxyCpuUsPerRequest !== null && bare.proxyCpuUsPerRequest !== null) {
     console.log(
       `  proxy-thread CPU time per request:  lobe-quota ${fmt(lq.proxyCpuUsPerRequest)} µs vs bare ${fmt(bare.proxyCpuUsPerRequest)} µs (${fmt(lq.proxyCpuUsPerRequest / bare.proxyCpuUsPerRequest, 2)}×, ${signed(lq.proxyCpuUsPerRequest - bare.proxyCpuUsPerRequest, 0)} µs)`,
+    );
+  }
+  const streamed = figures.get('streamed');
+  if (streamed && streamed.proxyCpuUsPerRequest !== null && lq.proxyCpuUsPerRequest !== null) {
+    console.log(
+      `  proxy.streamWholeAnswers: CPU ${fmt(streamed.proxyCpuUsPerRequest)} µs per whole answer vs ${fmt(lq.proxyCpuUsPerRequest)} µs passed through (${fmt(streamed.proxyCpuUsPerRequest / lq.proxyCpuUsPerRequest, 2)}×, ${signed(streamed.proxyCpuUsPerRequest - lq.proxyCpuUsPerRequest, 0)} µs)` +
+        (checkRps ? `; RPS ${fmt(streamed.rps / lq.rps, 2)}× lobe-quota's` : `; added p50 ${signed(streamed.p50 - lq.p50, 3)} ms`),
     );
   }
   if (checkRps && bare.mainUtilisation >= 0.95) {
@@ -822,7 +843,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '5' },
       serial: { type: 'string', default: '500' },
       'token-runs': { type: 'string', default: '21' },
-      targets: { type: 'string', default: 'direct,bare,floor,lobe-quota' },
+      targets: { type: 'string', default: 'direct,bare,floor,lobe-quota,streamed' },
     },
   });
   const NONSTREAM = Number(args.nonstream);
@@ -835,15 +856,16 @@ async function main(): Promise<void> {
   for (const [name, v] of Object.entries({ NONSTREAM, STREAM, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS })) {
     if (!Number.isInteger(v) || v < 0 || (name === 'CONCURRENCY' && v < 1) || (name === 'ROUNDS' && v < 1)) throw new Error(`--${name.toLowerCase()}: bad value ${v}`);
   }
-  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, lobe-quota)`);
+  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, lobe-quota, streamed)`);
 
   const started = performance.now();
   console.log(
     `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS}` +
-      (args.targets === 'direct,bare,floor,lobe-quota' ? '' : ` --targets ${args.targets}`),
+      (args.targets === 'direct,bare,floor,lobe-quota,streamed' ? '' : ` --targets ${args.targets}`),
   );
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
   console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, floor, lobe-quota) on a worker thread');
+  console.log('"lobe-quota, streamed up": lobe-quota with proxy.streamWholeAnswers (a whole answer asked of the upstream as a stream, metered and assembled)');
   console.log(
     `lobe-quota: 1 user key, ${BUDGETS.length} budgets (user month tokens, global month $), SQLite in a temp dir; model ${MODEL}; answers of ${PIECES} content pieces\n`,
   );
@@ -852,7 +874,7 @@ async function main(): Promise<void> {
   const proxy = new ProxyThread({ fakeOrigin: fake.origin });
   const ready = await proxy.next();
   if (ready.type !== 'ready') throw new Error(`proxy thread: expected ready, got ${ready.type}`);
-  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, floor: ready.floor, 'lobe-quota': ready.lobeQuota };
+  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, floor: ready.floor, 'lobe-quota': ready.lobeQuota, streamed: ready.streamed };
   const makeTargets = (connections: number): Target[] =>
     names.map((name) => ({ name, pool: new Pool(origins[name], { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 }), proxied: name !== 'direct' }));
 
