@@ -31,8 +31,9 @@ export function createApp(services: Services) {
   app.route('/', healthRoutes(services)); // for load balancers: 503 when the store is unreachable
   app.route('/', openApiRoutes(services)); // GET /openapi.json and /docs: no token, no data
 
+  const prices = createPriceBook(services.config.prices);
   // Per app, not module-level: its registry must not be shared by two apps in one process.
-  const metrics = new Metrics(services);
+  const metrics = new Metrics({ ...services, prices });
   app.route('/', metricsRoutes(services, metrics));
   app.route('/', dashboardRoutes(services)); // before the /admin/* auth: its page files need no token, /admin/outcomes checks its own
 
@@ -53,7 +54,7 @@ export function createApp(services: Services) {
     '/v1',
     proxyRoutes({
       ...services,
-      prices: createPriceBook(services.config.prices),
+      prices,
       tokens: createTokenCounter(),
       rateLimiter: new RateLimiter(services.config.rateLimits),
       metrics,
