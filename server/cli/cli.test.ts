@@ -95,6 +95,32 @@ describe('lobe-quota CLI', () => {
     expect((await run('alerts --level 95')).stdout).toContain('(none)');
   });
 
+  it('shows names with control characters escaped and long values cut, and --json keeps them whole', async () => {
+    const { run, svc } = await cliAgainstServer();
+    const red = '\u001b[31mRED\u001b[0m';
+    expect((await run(`users add alice --name ${red}Alice\u009b2J`)).code).toBe(0);
+    const model = `${red}${'m'.repeat(100_000)}`;
+    await svc.store.settle({
+      holdId: 'r1',
+      subject: { userId: 'alice', projectId: null, keyId: 'k' },
+      usage: { model, inputTokens: 10, outputTokens: 5, cachedTokens: 0, reasoningTokens: 0, costMicros: 1, source: 'upstream', outcome: 'ok', latencyMs: 3, sessionId: null, tags: {} },
+      now: svc.clock.now(),
+    });
+
+    for (const line of ['usage --by model', 'usage --by user,model', 'users list']) {
+      const { code, stdout } = await run(line);
+      expect(code, line).toBe(0);
+      expect(stdout, line).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(Math.max(...stdout.split('\n').map((l) => l.length)), line).toBeLessThan(200);
+    }
+    const byModel = (await run('usage --by model')).stdout.split('\n')[1] ?? '';
+    expect(byModel).toMatch(/^\\x1b\[31mRED\\x1b\[0mm+… +1 +10 +5 /);
+    expect((await run('users list')).stdout).toContain('\\x1b[31mRED\\x1b[0mAlice\\x9b2J');
+
+    const json = JSON.parse((await run('--json usage --by model')).stdout) as { rows: Array<{ model: string }> };
+    expect(json.rows[0]?.model).toBe(model);
+  });
+
   it('prints the server’s message and exits 1 when the server refuses', async () => {
     const { run } = await cliAgainstServer();
     const result = await run('budgets set user:ghost --tokens 5 --per day');

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { formatTable } from './table.js';
+import { MAX_LINE_CHARS, terminalText } from './terminal-text.js';
 
 /** What the CLI touches, passed in so tests run it in-process against a real server. */
 export interface CliIo {
@@ -30,6 +31,9 @@ const positiveNumber = (value: string): number => {
 };
 
 const percentList = (value: string): number[] => value.split(',').map((v) => positiveInt(v.trim()));
+
+/** A value from the server or the command line inside a human-readable line (see terminalText). */
+const shown = (value: unknown): string => terminalText(String(value));
 
 const when = (iso: unknown): string => (typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 
@@ -88,7 +92,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--name <name>', 'display name')
     .action(async (id: string, o: { name?: string }) => {
       const p = (await call('POST', '/admin/projects', { id, name: o.name })) as { id: string; name: string };
-      show(p, () => `project ${p.id} (${p.name}) added\n`);
+      show(p, () => `project ${shown(p.id)} (${shown(p.name)}) added\n`);
     });
   projects.command('list').action(async () => {
     const data = (await call('GET', '/admin/projects')) as { projects: Array<Record<string, unknown>> };
@@ -102,7 +106,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--project <id>', 'the project the user belongs to')
     .action(async (id: string, o: { name?: string; project?: string }) => {
       const u = (await call('POST', '/admin/users', { id, name: o.name, projectId: o.project })) as { id: string; projectId: string | null };
-      show(u, () => `user ${u.id} added${u.projectId ? ` to project ${u.projectId}` : ''}\n`);
+      show(u, () => `user ${shown(u.id)} added${u.projectId ? ` to project ${shown(u.projectId)}` : ''}\n`);
     });
   users.command('list').action(async () => {
     const data = (await call('GET', '/admin/users')) as { users: Array<Record<string, unknown>> };
@@ -117,7 +121,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--service', 'a service key may name the end user per request (X-Quota-User)', false)
     .action(async (o: { user: string; name: string; service: boolean }) => {
       const k = (await call('POST', '/admin/keys', { userId: o.user, name: o.name, service: o.service })) as { id: string; key: string };
-      show(k, () => `key ${k.id} for ${o.user}:\n\n  ${k.key}\n\nshown once: store it now (lobe-quota keeps only its hash)\n`);
+      show(k, () => `key ${shown(k.id)} for ${shown(o.user)}:\n\n  ${k.key}\n\nshown once: store it now (lobe-quota keeps only its hash)\n`);
     });
   keys
     .command('list')
@@ -135,7 +139,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     });
   keys.command('revoke <id>').action(async (id: string) => {
     const k = (await call('DELETE', `/admin/keys/${encodeURIComponent(id)}`)) as { id: string };
-    show(k, () => `key ${k.id} revoked\n`);
+    show(k, () => `key ${shown(k.id)} revoked\n`);
   });
 
   const budgets = program.command('budgets').description('set, list and delete budgets');
@@ -166,7 +170,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           onLimit: o.onLimit,
           downgradeTo: o.downgradeTo,
         })) as { id: string; scope: string };
-        show(b, () => `budget ${b.id} set: ${describeBudget(b)}\n`);
+        show(b, () => `budget ${shown(b.id)} set: ${describeBudget(b)}\n`);
       },
     );
   budgets.command('list').action(async () => {
@@ -181,7 +185,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   });
   budgets.command('delete <id>').action(async (id: string) => {
     const b = (await call('DELETE', `/admin/budgets/${encodeURIComponent(id)}`)) as { id: string };
-    show(b, () => `budget ${b.id} deleted\n`);
+    show(b, () => `budget ${shown(b.id)} deleted\n`);
   });
 
   program
@@ -283,7 +287,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (error instanceof RequestFailed) {
-      io.stderr(`error: ${error.message}\n`);
+      io.stderr(`error: ${terminalText(error.message, MAX_LINE_CHARS)}\n`);
       return 1;
     }
     throw error;
@@ -318,7 +322,7 @@ function limits(b: Record<string, unknown>): string {
   return parts.join(' + ');
 }
 
-const describeBudget = (b: Record<string, unknown>): string => `${String(b.scope)}, ${limits(b)} per ${describeWindow(b.window)}`;
+const describeBudget = (b: Record<string, unknown>): string => `${shown(b.scope)}, ${limits(b)} per ${describeWindow(b.window)}`;
 
 const usageColumns = (r: Record<string, unknown>) => [
   r.requests,
