@@ -104,7 +104,7 @@
       li.dataset.percentage = String(b.percentage);
       var line = el('div', 'budget-line');
       var name = el('span', 'budget-name', shown(item.name));
-      name.title = shown(b.scope, TITLE_CHARS);
+      name.title = item.name === b.scope ? shown(b.scope, TITLE_CHARS) : shown(item.name, TITLE_CHARS) + ' (' + shown(b.scope, TITLE_CHARS) + ')';
       line.appendChild(name);
       line.appendChild(el('span', 'budget-window muted', windowLabel(b.window)));
       li.appendChild(line);
