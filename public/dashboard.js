@@ -115,6 +115,10 @@
       figures.appendChild(el('span', 'budget-figures', parts.join(' · ')));
       figures.appendChild(el('span', 'pct', pctFormat.format(b.percentage) + '%'));
       li.appendChild(figures);
+      var held = [];
+      if (b.limitTokens !== null && b.reservedTokens > 0) held.push(tokens(b.reservedTokens) + ' tokens');
+      if (b.limitUsd !== null && b.reservedUsd > 0) held.push(usd(b.reservedUsd));
+      if (held.length > 0) li.appendChild(el('div', 'budget-held muted small', held.join(' · ') + ' held by requests in flight'));
       var bar = el('div', 'bar');
       bar.setAttribute('role', 'progressbar');
       bar.setAttribute('aria-valuemin', '0');
