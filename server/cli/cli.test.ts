@@ -121,6 +121,21 @@ describe('lobe-quota CLI', () => {
     expect(json.rows[0]?.model).toBe(model);
   });
 
+  it('lists holds and releases one without charging anything', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    await svc.store.reserve({ holdId: 'req-stuck', subject: { userId: 'alice', projectId: null, keyId: 'k' }, quote: { tokens: 4_000, micros: 25_000 }, now: svc.clock.now(), ttlMs: 60_000 });
+    expect((await run('holds')).stdout).toMatch(/^req-stuck\s+alice\s+k\s+4000\s+0\.025\s/m);
+    expect((await run('holds list')).stdout).toContain('req-stuck');
+
+    expect(await run('holds release req-stuck')).toMatchObject({ code: 0, stdout: 'hold req-stuck released: 4000 tokens and $0.025 are free again, nothing charged\n' });
+    expect(await svc.store.listHolds()).toEqual([]);
+    expect(await svc.store.usageReport({ groupBy: 'user', from: 0, to: Number.MAX_SAFE_INTEGER, timeZone: 'UTC' })).toEqual([]);
+    expect((await run('holds')).stdout).toContain('(none)');
+
+    expect(await run('holds release req-stuck')).toMatchObject({ code: 1, stdout: '', stderr: 'error: 404: no hold "req-stuck"\n' });
+  });
+
   it('prints the server’s message and exits 1 when the server refuses', async () => {
     const { run } = await cliAgainstServer();
     const result = await run('budgets set user:ghost --tokens 5 --per day');

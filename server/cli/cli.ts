@@ -274,12 +274,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       );
     });
 
-  program.command('holds').description('what in-flight requests have set aside').action(async () => {
-    const data = (await call('GET', '/admin/holds')) as { holds: Array<Record<string, unknown>> };
-    show(data, () =>
-      formatTable(['id', 'user', 'key', 'tokens', 'usd', 'expires'], data.holds.map((h) => [h.id, h.userId, h.keyId, h.tokens, h.usd, when(h.expiresAt)])),
-    );
-  });
+  const holds = program.command('holds').description('what in-flight requests have set aside (holds list, holds release <id>)');
+  holds
+    .command('list', { isDefault: true })
+    .description('the holds of requests in flight')
+    .action(async () => {
+      const data = (await call('GET', '/admin/holds')) as { holds: Array<Record<string, unknown>> };
+      show(data, () =>
+        formatTable(['id', 'user', 'key', 'tokens', 'usd', 'expires'], data.holds.map((h) => [h.id, h.userId, h.keyId, h.tokens, h.usd, when(h.expiresAt)])),
+      );
+    });
+  holds
+    .command('release <id>')
+    .description('release a hold that outlived its request: its room is free again, nothing is charged')
+    .action(async (id: string) => {
+      const h = (await call('DELETE', `/admin/holds/${encodeURIComponent(id)}`)) as { id: string; tokens: number; usd: number };
+      show(h, () => `hold ${shown(h.id)} released: ${h.tokens} tokens and $${h.usd} are free again, nothing charged\n`);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

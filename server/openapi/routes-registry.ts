@@ -248,6 +248,12 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: '`{"holds": […]}`' }, ...adminErrors },
   },
   {
+    method: 'delete', path: '/admin/holds/{id}', summary: 'Release a hold without charging anything', tags: ['admin'], security: 'admin',
+    description: 'For a hold that outlived its request: what it set aside is free again at once. The ledger is not touched.',
+    pathParams: idParam('the hold id, as listed by GET /admin/holds'),
+    responses: { 200: { description: 'the released hold' }, ...adminErrors, 404: error('no such hold (or it was already settled or released)') },
+  },
+  {
     method: 'get', path: '/admin/alerts', summary: 'Alerts, newest first, with their deliveries', tags: ['admin', 'reports'], security: 'admin',
     query: alertsQuerySchema,
     queryNotes: {
