@@ -136,6 +136,41 @@ describe('lobe-quota CLI', () => {
     expect(await run('holds release req-stuck')).toMatchObject({ code: 1, stdout: '', stderr: 'error: 404: no hold "req-stuck"\n' });
   });
 
+  it('usage --from/--to take plain dates: midnight in --tz, and --to through the end of that day', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    const spend = (id: string, at: string, tokens: number) =>
+      svc.store.settle({
+        holdId: id,
+        subject: { userId: 'alice', projectId: null, keyId: 'k' },
+        usage: { model: 'gpt-4o', inputTokens: tokens, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {} },
+        now: Date.parse(at),
+      });
+    await spend('a', '2026-11-30T15:59:59Z', 1);
+    await spend('b', '2026-11-30T16:00:00Z', 10); // midnight of Dec 1 in Shanghai
+    await spend('c', '2026-12-01T12:00:00Z', 100);
+    await spend('d', '2026-12-01T23:59:59Z', 1_000);
+    await spend('e', '2026-12-02T00:00:00Z', 10_000);
+    const report = async (args: string) => {
+      const { code, stdout, stderr } = await run(`--json usage --by user ${args}`);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      return JSON.parse(stdout) as { from: string; to: string; totals: { totalTokens: number } };
+    };
+
+    expect(await report('--from 2026-12-01 --to 2026-12-01')).toMatchObject({ from: '2026-12-01T00:00:00.000Z', to: '2026-12-02T00:00:00.000Z', totals: { totalTokens: 1_100 } });
+    expect(await report('--from 2026-12-01 --to 2026-12-01 --tz Asia/Shanghai')).toMatchObject({ from: '2026-11-30T16:00:00.000Z', totals: { totalTokens: 110 } });
+    expect((await report('--from 2026-11-30 --to 2026-12-01T12:00:00Z')).totals.totalTokens).toBe(11);
+    expect((await report('--from 2026-12-01T12:00:00+00:00 --to 2026-12-02')).totals.totalTokens).toBe(11_100);
+
+    const human = await run('usage --by user --from 2026-12-01 --to 2026-12-02');
+    expect(human.code).toBe(0);
+    expect(human.stdout.split('\n')[1]).toMatch(/^alice\s+3\s+11100\s/);
+
+    expect(await run('usage --from 2026-02-30')).toMatchObject({ code: 1, stderr: 'error: --from: 2026-02-30 is not a date\n' });
+    expect(await run('usage --to 2026-12-01 --tz Mars/Base')).toMatchObject({ code: 1, stderr: 'error: --tz: unknown IANA time zone "Mars/Base"\n' });
+    expect((await run('usage --help')).stdout).toContain('a date (YYYY-MM-DD, midnight in --tz)');
+  });
+
   it('prints the server’s message and exits 1 when the server refuses', async () => {
     const { run } = await cliAgainstServer();
     const result = await run('budgets set user:ghost --tokens 5 --per day');

@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { reportBound } from './report-range.js';
 import { formatTable } from './table.js';
 import { MAX_LINE_CHARS, terminalText } from './terminal-text.js';
 
@@ -18,6 +19,9 @@ interface GlobalOptions {
 
 /** A failed admin API call, carrying the server's message. */
 class RequestFailed extends Error {}
+
+/** An argument the CLI checks itself, once other options it depends on are known (usage --from with --tz). */
+class BadArgument extends Error {}
 
 const positiveInt = (value: string): number => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
@@ -192,15 +196,20 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('usage')
     .description('usage per user, project, key, model or day, or per two of them (--by user,model)')
     .option('--by <groups>', 'group by user, project, key, model or day, or two of them comma-separated', 'user')
-    .option('--from <iso>', 'start (ISO 8601 with offset); default: start of this month')
-    .option('--to <iso>', 'end (ISO 8601 with offset); default: now')
-    .option('--tz <zone>', 'time zone of days and of the default range', 'UTC')
+    .option('--from <when>', 'start: a date (YYYY-MM-DD, midnight in --tz) or an ISO 8601 instant with offset; default: start of this month')
+    .option('--to <when>', 'end, exclusive: a date (YYYY-MM-DD: through the end of that day in --tz) or an ISO 8601 instant with offset; default: now')
+    .option('--tz <zone>', 'time zone of days, of plain --from/--to dates and of the default range', 'UTC')
     .option('--csv', 'print CSV', false)
     .action(async (o: { by: string; from?: string; to?: string; tz: string; csv: boolean }) => {
       // The server validates --by (and names groupBy in its error), so the CLI accepts what it accepts.
       const query = new URLSearchParams({ groupBy: o.by, tz: o.tz, format: o.csv ? 'csv' : 'json' });
-      if (o.from) query.set('from', o.from);
-      if (o.to) query.set('to', o.to);
+      for (const edge of ['from', 'to'] as const) {
+        const typed = o[edge];
+        if (!typed) continue;
+        const bound = reportBound(typed, o.tz, edge);
+        if (!bound.ok) throw new BadArgument(bound.problem);
+        query.set(edge, bound.value);
+      }
       const data = await call('GET', `/admin/usage?${query}`);
       if (o.csv) return io.stdout(String(data));
       const report = data as { groupBy: string; rows: Array<Record<string, unknown>>; totals: Record<string, unknown> };
@@ -297,7 +306,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof RequestFailed) {
+    if (error instanceof RequestFailed || error instanceof BadArgument) {
       io.stderr(`error: ${terminalText(error.message, MAX_LINE_CHARS)}\n`);
       return 1;
     }
