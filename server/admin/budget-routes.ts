@@ -16,7 +16,7 @@ export function budgetRoutes({ store, config, clock }: Services) {
       if ((await resolveSubject(store, body.scope)) === null) {
         throw new ApiError('not_found', `scope: no ${formatScope(body.scope).replace(":", " ")} (create it first)`);
       }
-      const { budget, created } = await store.putBudget(
+      const { budget, replaced } = await store.putBudget(
         {
           scope: body.scope,
           window: body.window,
@@ -28,7 +28,7 @@ export function budgetRoutes({ store, config, clock }: Services) {
         },
         clock.now(),
       );
-      return c.json(budgetView(budget), created ? 201 : 200);
+      return c.json(budgetView(budget), replaced === null ? 201 : 200);
     })
     .get('/budgets', async (c) =>
       c.json({
