@@ -48,7 +48,8 @@ describe('admin API: the happy path', () => {
     const body = { scope: 'user:alice', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 100_000, limitUsd: null };
     const first = await svc.admin('PUT', '/admin/budgets', body);
     expect(first.status).toBe(201);
-    const budget = (await first.json()) as { id: string };
+    const { replaced: none, ...budget } = (await first.json()) as { id: string; replaced: unknown };
+    expect(none).toBeNull();
     expect(budget).toMatchObject({
       scope: 'user:alice',
       window: { kind: 'month', timeZone: 'Asia/Shanghai' },
@@ -60,7 +61,18 @@ describe('admin API: the happy path', () => {
     });
     const second = await svc.admin('PUT', '/admin/budgets', { ...body, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] });
     expect(second.status).toBe(200);
-    expect(await second.json()).toMatchObject({ id: budget.id, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] });
+    expect(await second.json()).toMatchObject({ id: budget.id, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100], replaced: budget });
+
+    // Another unit and another zone for the same period: the answer says what was there.
+    const third = await svc.admin('PUT', '/admin/budgets', { ...body, window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 20 });
+    expect(third.status).toBe(200);
+    expect(await third.json()).toMatchObject({
+      id: budget.id,
+      window: { kind: 'month', timeZone: 'UTC' },
+      limitTokens: null,
+      limitUsd: 20,
+      replaced: { id: budget.id, window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] },
+    });
 
     const listed = (await (await svc.admin('GET', '/admin/budgets')).json()) as { budgets: unknown[]; defaults: unknown[] };
     expect(listed.budgets).toHaveLength(1);

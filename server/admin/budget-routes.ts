@@ -28,7 +28,9 @@ export function budgetRoutes({ store, config, clock }: Services) {
         },
         clock.now(),
       );
-      return c.json(budgetView(budget), replaced === null ? 201 : 200);
+      // What was there is part of the answer: a PUT that replaces a budget of another unit or zone
+      // should say so, not look like the budget was merely set.
+      return c.json({ ...budgetView(budget), replaced: replaced === null ? null : budgetView(replaced) }, replaced === null ? 201 : 200);
     })
     .get('/budgets', async (c) =>
       c.json({

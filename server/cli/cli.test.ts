@@ -35,7 +35,7 @@ describe('lobe-quota CLI', () => {
 
     const budget = await run('budgets set user:alice --tokens 100000 --per month --tz Asia/Shanghai');
     expect(budget.code).toBe(0);
-    expect(budget.stdout).toMatch(/^budget bud_\w+ set: user:alice, 100000 tokens per month \(Asia\/Shanghai\)\n$/);
+    expect(budget.stdout).toMatch(/^created user:alice month: 100,000 tokens\/month \(Asia\/Shanghai\) \(budget bud_\w+\)\n$/);
     expect((await svc.store.listBudgets())[0]).toMatchObject({ limitTokens: 100000, window: { kind: 'month', timeZone: 'Asia/Shanghai' } });
 
     const quota = await run('quota user:alice');
@@ -169,6 +169,25 @@ describe('lobe-quota CLI', () => {
     expect(await run('usage --from 2026-02-30')).toMatchObject({ code: 1, stderr: 'error: --from: 2026-02-30 is not a date\n' });
     expect(await run('usage --to 2026-12-01 --tz Mars/Base')).toMatchObject({ code: 1, stderr: 'error: --tz: unknown IANA time zone "Mars/Base"\n' });
     expect((await run('usage --help')).stdout).toContain('a date (YYYY-MM-DD, midnight in --tz)');
+  });
+
+  it('budgets set says "created" for a new budget and "replaced", with what was there, for an existing one', async () => {
+    const { run } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    const created = await run('budgets set user:alice --tokens 100000 --per month');
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    const id = /\(budget (bud_\w+)\)/.exec(created.stdout)?.[1];
+    expect(created.stdout).toBe(`created user:alice month: 100,000 tokens/month (UTC) (budget ${id})\n`);
+    expect((await run('budgets set user:alice --usd 20 --per month --tz Asia/Shanghai')).stdout).toBe(
+      `replaced user:alice month: was 100,000 tokens/month (UTC), now $20.00/month (Asia/Shanghai) (budget ${id})\n`,
+    );
+    expect((await run('budgets set user:alice --usd 20 --tokens 5000 --per month --tz Asia/Shanghai --on-limit downgrade --downgrade-to gpt-4o-mini')).stdout).toBe(
+      `replaced user:alice month: was $20.00/month (Asia/Shanghai), now 5,000 tokens + $20.00/month (Asia/Shanghai), then gpt-4o-mini (budget ${id})\n`,
+    );
+    expect((await run('budgets set user:alice --tokens 20000 --per rolling --hours 5')).stdout).toMatch(/^created user:alice rolling:5h: 20,000 tokens per rolling 5 h \(budget bud_\w+\)\n$/);
+    expect((await run('budgets set user:alice --usd 0.005 --per total --on-limit alert-only')).stdout).toMatch(/^created user:alice total: \$0\.005 in total, alert only \(budget bud_\w+\)\n$/);
+    const json = JSON.parse((await run('--json budgets set user:alice --usd 30 --per month')).stdout) as { limitUsd: number; replaced: { limitUsd: number; window: unknown } };
+    expect(json).toMatchObject({ limitUsd: 30, replaced: { limitUsd: 20, window: { kind: 'month', timeZone: 'Asia/Shanghai' } } });
   });
 
   it('prints the server’s message and exits 1 when the server refuses', async () => {

@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { budgetSetText, type PutBudgetJson } from './budget-text.js';
 import { reportBound } from './report-range.js';
 import { formatTable } from './table.js';
 import { MAX_LINE_CHARS, terminalText } from './terminal-text.js';
@@ -173,8 +174,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           thresholds: o.thresholds,
           onLimit: o.onLimit,
           downgradeTo: o.downgradeTo,
-        })) as { id: string; scope: string };
-        show(b, () => `budget ${shown(b.id)} set: ${describeBudget(b)}\n`);
+        })) as PutBudgetJson;
+        show(b, () => budgetSetText(b));
       },
     );
   budgets.command('list').action(async () => {
@@ -341,8 +342,6 @@ function limits(b: Record<string, unknown>): string {
   if (b.limitUsd !== null && b.limitUsd !== undefined) parts.push(`$${String(b.limitUsd)}`);
   return parts.join(' + ');
 }
-
-const describeBudget = (b: Record<string, unknown>): string => `${shown(b.scope)}, ${limits(b)} per ${describeWindow(b.window)}`;
 
 const usageColumns = (r: Record<string, unknown>) => [
   r.requests,

@@ -212,7 +212,8 @@ export const ROUTES: readonly RouteDoc[] = [
       example: { scope: 'user:alice', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 100000 },
     },
     responses: {
-      200: { description: 'the budget, replaced' }, 201: { description: 'the budget, created' },
+      200: { description: 'the budget, and under `replaced` the budget it replaced, as it was' },
+      201: { description: 'the budget, created (`replaced` is null)' },
       400: badRequest, ...adminErrors, 404: error('the scope’s subject does not exist'), 413: tooLarge,
     },
   },
