@@ -37,14 +37,16 @@ export function createApp(services: Services) {
   app.route('/', metricsRoutes(services, metrics));
   app.route('/', dashboardRoutes(services)); // before the /admin/* auth: its page files need no token, /admin/outcomes checks its own
 
+  // Who is calling is settled before anything about the body: no one without the admin token
+  // learns how a body is judged (not even its size limit).
   app.use(
     '/admin/*',
+    authenticate(services),
+    requireAdmin,
     bodyLimit({
       maxSize: ADMIN_BODY_LIMIT,
       onError: (c) => errorJson(c, new ApiError('payload_too_large', `body: larger than ${ADMIN_BODY_LIMIT} bytes`)),
     }),
-    authenticate(services),
-    requireAdmin,
   );
   app.route('/admin', directoryRoutes(services));
   app.route('/admin', budgetRoutes(services));

@@ -69,6 +69,18 @@ describe('admin API: only the admin token gets in', () => {
     expect((await svc.store.listHolds()).map((h) => h.id)).toEqual(['req-1']);
   });
 
+  it('authenticates before it looks at the body: a bad or oversized body without the admin token is 401 or 403, not 400 or 413', async () => {
+    const { svc, alice, unchanged } = await setup();
+    const bodies = ['{"id": ', JSON.stringify({ id: 'p', name: 'x'.repeat(70_000) }), JSON.stringify({ id: 'has space' })];
+    for (const body of bodies) {
+      const init = (headers: Record<string, string>): RequestInit => ({ method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+      expect((await svc.app.request('/admin/projects', init({}))).status).toBe(401);
+      expect((await svc.app.request('/admin/projects', init({ authorization: 'Bearer wrong-token-0000000000' }))).status).toBe(401);
+      expect((await svc.app.request('/admin/projects', init({ authorization: `Bearer ${alice.secret}` }))).status).toBe(403);
+    }
+    await unchanged();
+  });
+
   it('does not accept the token in other places than the Authorization header', async () => {
     const { svc } = await setup();
     expect((await svc.app.request(`/admin/users?token=${ADMIN_TOKEN}`)).status).toBe(401);
