@@ -310,6 +310,17 @@ describe('loadConfig: prices', () => {
     expect(problems).toHaveLength(8);
     expect(problems.join('\n')).not.toContain('\u001b');
   });
+
+  it.each<[string, unknown]>([
+    ['null', null],
+    ['a list', [{ input: 1 }]],
+    ['a string', 'gpt-4o'],
+  ])('prices that are not an object (%s) → one problem, no crash', (_label, prices) => {
+    const file = writeFile(DEFAULT_CONFIG_FILE, { prices });
+    const problems = expectProblems(loadConfig({ env: {}, cwd: dir }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${escape(file)}: prices: `));
+  });
 });
 
 describe('loadConfig: upstreams', () => {

@@ -65,7 +65,8 @@ const pricesSchema = z
         else seen.set(key.toLowerCase(), key);
       }
     },
-    { when: () => true }, // also beside other problems: the loader lists every one
+    // Also beside other problems (the loader lists every one), as long as there are keys to compare.
+    { when: ({ value }) => typeof value === 'object' && value !== null },
   )
   .default({})
   .describe(
