@@ -150,6 +150,13 @@ describe.skipIf(!hasChromium)(`the quota card in Chromium${hasChromium ? '' : ` 
     // no budget at all
     await quotaOf(await person('erin', 'Erin', null), 'none');
 
+    // held: requests in flight hold the whole monthly budget; nothing is spent yet
+    const frank = await person('frank', 'Frank', null);
+    await budget('user:frank', { kind: 'month', timeZone: 'UTC' }, { limitTokens: 50_000 });
+    await budget(`key:${frank.subject.keyId}`, { kind: 'rolling', hours: 5 }, { limitTokens: 200_000 });
+    await svc.store.reserve({ holdId: 'frank-in-flight', subject: frank.subject, quote: { tokens: 50_000, micros: 0 }, now: T0, ttlMs: 3_600_000 });
+    await quotaOf(frank, 'held');
+
     // a name that is HTML
     const mallory = await person('mallory', '<img src=x onerror="window.pwned=1">Mal<b>lory</b>', null);
     await budget('user:mallory', { kind: 'day', timeZone: 'UTC' }, { limitTokens: 1_000 });
@@ -218,7 +225,7 @@ describe.skipIf(!hasChromium)(`the quota card in Chromium${hasChromium ? '' : ` 
     expect(await text('.usage')).toBe('42,000');
     expect(await text('.pct')).toBe('42%');
     expect(await text('.remaining')).toBe('55,000 tokens left');
-    expect(await text('.note')).toBe('incl. 3,000 tokens held by requests in flight');
+    expect(await text('.note')).toBe('3,000 tokens held by requests in flight');
     // 2026-12-01T00:00+08:00 is 8 d 4 h after T0, shown as Shanghai's wall clock
     expect(await text('.countdown')).toBe('Resets in 8 d 4 h 0 m');
     expect(await text('.reset time')).toBe('(Tue, Dec 1, 00:00 GMT+8)');
@@ -232,7 +239,7 @@ describe.skipIf(!hasChromium)(`the quota card in Chromium${hasChromium ? '' : ` 
     expect(await colour(frame, '.bar:not(.small) .fill')).toBe('rgb(26, 127, 55)');
 
     const rows = await frame.locator('.row').allTextContents();
-    expect(rows).toEqual(['This key · rolling 5 h42,000 / 200,000 tokens · 21%', 'Project research · daily (UTC)$1.20 / $10.00 · 12%']);
+    expect(rows).toEqual(['This key · rolling 5 h42,000 / 200,000 tokens · 21% · 3,000 held', 'Project research · daily (UTC)$1.20 / $10.00 · 12%']);
     expect(await frame.locator('.row [role=progressbar]').evaluateAll((bars) => bars.map((b) => b.getAttribute('aria-valuenow')))).toEqual(['21', '12']);
     expect(await page.evaluate(() => window.requests.slice(0, 2))).toEqual([
       'lobe-chat:fetch-plugin-message',
@@ -311,6 +318,19 @@ describe.skipIf(!hasChromium)(`the quota card in Chromium${hasChromium ? '' : ` 
       expect((box?.x ?? 0) + (box?.width ?? 0)).toBeLessThanOrEqual(320);
     }
     await shot(frame, 'card-320.png');
+  });
+
+  it.each<[string, Record<string, string>]>([
+    ['en-US', { badge: 'Critical', remaining: '0 tokens left', note: '50,000 tokens held by requests in flight', row: 'This key · rolling 5 h0 / 200,000 tokens · 0% · 50,000 held' }],
+    ['zh-CN', { badge: '即将用完', remaining: '剩余 0 tokens', note: '另有 50,000 tokens 被进行中的请求占用', row: '此密钥 · 滚动 5 小时0 / 200,000 tokens · 0% · 占用 50,000' }],
+  ])('says a budget held whole by requests in flight is critical, and how much is held (%s)', async (locale, want) => {
+    const { frame, text } = await open('held', { locale });
+    expect(await text('.badge')).toBe(want.badge);
+    expect(await text('.figures')).toBe('0 / 50,000 tokens0%');
+    expect(await text('.remaining')).toBe(want.remaining);
+    expect(await text('.note')).toBe(want.note);
+    expect(await frame.locator('.row').allTextContents()).toEqual([want.row]);
+    expect(await colour(frame, '.bar:not(.small) .fill')).toBe('rgb(209, 73, 15)');
   });
 
   it('says so when no budget applies', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BudgetStatus, QuotaStatus } from '../server/quota/status-report.js';
+import { T0, testService, userWithKey } from '../server/testing/harness.js';
 import { escapeMarkdown, progressBar, quotaMarkdown, relativeTime } from './quota-markdown.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
@@ -124,8 +125,22 @@ describe('quotaMarkdown', () => {
     {
       name: 'reservations of running requests are named',
       status: statusOf(monthly({ usedTokens: 0, reservedTokens: 30_000, remainingTokens: 70_000, usedUsd: 0, percentage: 0 })),
-      expected: ['░░░░░░░░░░░░░░░░░░░░ 0.0 %', '- **Remaining:** 70,000 tokens (30,000 tokens held by requests still running)'],
+      expected: ['░░░░░░░░░░░░░░░░░░░░ 0.0 %', '- **Remaining:** 70,000 tokens (30,000 tokens held by requests in flight)'],
       absent: ['Spent'],
+    },
+    {
+      name: 'what requests in flight hold is named for the other budgets too',
+      status: statusOf(dailyUsd({ reservedUsd: 0.25 }), [monthly({ reservedTokens: 12_000 })]),
+      expected: [
+        '- **Remaining:** \\$0.40 (\\$0.25 held by requests in flight)',
+        '| user:alice | monthly (Asia/Shanghai) | 78,500 tokens (12,000 tokens held by requests in flight) | 100,000 tokens |',
+      ],
+    },
+    {
+      name: 'Chinese: held by requests in flight',
+      status: statusOf(dailyUsd({ reservedUsd: 0.25 }), [monthly({ reservedTokens: 12_000 })]),
+      locale: 'zh',
+      expected: ['- **剩余：** \\$0.40（另有 \\$0.25 被进行中的请求占用）', '| user:alice | 每月 (Asia/Shanghai) | 78,500 tokens（另有 12,000 tokens 被进行中的请求占用） | 100,000 tokens |'],
     },
     {
       name: 'no budgets',
@@ -187,6 +202,20 @@ describe('quotaMarkdown', () => {
   it('defaults `now` to the current time', () => {
     const soon = new Date(Date.now() + 2 * 3_600_000 + 30 * 60_000).toISOString();
     expect(quotaMarkdown(statusOf(monthly({ resetsAt: soon })))).toMatch(/\(in 2 h (29|30) min\)/);
+  });
+});
+
+describe('quotaMarkdown of a budget that requests in flight hold whole (from GET /quota)', () => {
+  it.each<['en' | 'zh', string[]]>([
+    ['en', ['- **Remaining:** 0 tokens (100,000 tokens held by requests in flight)', '- **Status:** 🟠 Critical: almost used up', '░░░░░░░░░░░░░░░░░░░░ 0.0 %']],
+    ['zh', ['- **剩余：** 0 tokens（另有 100,000 tokens 被进行中的请求占用）', '- **状态：** 🟠 紧张：即将用完']],
+  ])('%s', async (locale, expected) => {
+    const svc = testService({ defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 100_000, limitUsd: null, onLimit: 'reject' }] });
+    const alice = await userWithKey(svc.store, 'alice');
+    await svc.store.reserve({ holdId: 'live', subject: alice.subject, quote: { tokens: 100_000, micros: 0 }, now: T0, ttlMs: 60_000 });
+    const status = (await (await svc.as(alice.secret, '/quota')).json()) as QuotaStatus;
+    const lines = quotaMarkdown(status, { now: T0, locale }).split('\n');
+    for (const line of expected) expect(lines).toContain(line);
   });
 });
 

@@ -103,7 +103,7 @@ function budgetTable(budgets: readonly BudgetStatus[], now: number, t: Text): st
       row([
         scopeText(b.scope),
         windowText(b.window, t),
-        bothUnits(b, b.usedTokens, b.usedUsd, t),
+        usedText(b, t),
         bothUnits(b, b.limitTokens, b.limitUsd, t),
         formatPercent(b.percentage),
         t.statusShort[b.status],
@@ -118,6 +118,16 @@ function bothUnits(b: BudgetStatus, tokens: number | null, usd: number | null, t
   const parts: string[] = [];
   if (b.limitTokens !== null && tokens !== null) parts.push(formatAmount(tokens, 'tokens', t));
   if (b.limitUsd !== null && usd !== null) parts.push(formatAmount(usd, 'usd', t));
+  return parts.length > 0 ? parts.join(' · ') : '—';
+}
+
+/** Used in each unit, and what requests in flight hold of it, if anything. */
+function usedText(b: BudgetStatus, t: Text): string {
+  const parts: string[] = [];
+  const part = (used: number, reserved: number, unit: 'tokens' | 'usd') =>
+    formatAmount(used, unit, t) + (reserved > 0 ? t.aside(t.held(formatAmount(reserved, unit, t))) : '');
+  if (b.limitTokens !== null) parts.push(part(b.usedTokens, b.reservedTokens, 'tokens'));
+  if (b.limitUsd !== null) parts.push(part(b.usedUsd, b.reservedUsd, 'usd'));
   return parts.length > 0 ? parts.join(' · ') : '—';
 }
 
@@ -235,7 +245,7 @@ const TEXT: Record<Locale, Text> = {
     used: 'Used',
     usedOf: (used, limit) => `${used} of ${limit}`,
     remaining: 'Remaining',
-    held: (amount) => `${amount} held by requests still running`,
+    held: (amount) => `${amount} held by requests in flight`,
     spent: 'Spent',
     status: 'Status',
     resets: 'Resets',
@@ -277,7 +287,7 @@ const TEXT: Record<Locale, Text> = {
     used: '已用',
     usedOf: (used, limit) => `${used} / ${limit}`,
     remaining: '剩余',
-    held: (amount) => `其中 ${amount} 被进行中的请求占用`,
+    held: (amount) => `另有 ${amount} 被进行中的请求占用`,
     spent: '花费',
     status: '状态',
     resets: '重置',

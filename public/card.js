@@ -19,7 +19,8 @@
         resetsIn: function (d) { return d + '后重置'; },
         resetDue: '正在重置',
         noReset: '总额度，不会重置',
-        reserved: function (x) { return '其中 ' + x + ' 被进行中的请求占用'; },
+        reserved: function (x) { return '另有 ' + x + ' 被进行中的请求占用'; },
+        held: function (x) { return '占用 ' + x; },
         others: '其他预算',
         none: function (name) { return name + ' 没有适用的预算，用量不受限制。'; },
         thisKey: '此密钥',
@@ -41,7 +42,8 @@
         resetsIn: function (d) { return 'Resets in ' + d; },
         resetDue: 'Resetting now',
         noReset: 'All-time budget, never resets',
-        reserved: function (x) { return 'incl. ' + x + ' held by requests in flight'; },
+        reserved: function (x) { return x + ' held by requests in flight'; },
+        held: function (x) { return x + ' held'; },
         others: 'Other budgets',
         none: function (name) { return 'No budget applies to ' + name + ', so usage is not limited.'; },
         thisKey: 'This key',
@@ -253,6 +255,8 @@
     line.appendChild(el('span', 'row-label', scopeLabel(b.scope, subject) + ' · ' + windowLabel(b.window)));
     var nums = el('span', 'row-nums', figure(used, unit) + ' / ' + amount(limit === null ? 0 : limit, unit) + ' · ');
     nums.appendChild(el('span', 'row-pct', percent(b.percentage)));
+    var reserved = unit === 'usd' ? b.reservedUsd : b.reservedTokens;
+    if (reserved > 0) nums.appendChild(el('span', 'row-held', ' · ' + T.held(figure(reserved, unit))));
     line.appendChild(nums);
     row.appendChild(line);
     row.appendChild(bar(b.percentage, b.status, true));

@@ -18,6 +18,24 @@
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
+  // Names (users, projects, models, scopes) come from admins and clients. A control character or a
+  // bidi override is shown as an escape (`\x1b`), never left to act on the text around it, and a
+  // name is cut with "…" so that a 100 KB one cannot bury the page (the CSS keeps it from widening it).
+  var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+  var NAME_CHARS = 60;
+  var TITLE_CHARS = 1000;
+  function visibleEscape(ch) {
+    var code = ch.charCodeAt(0);
+    return code <= 0xff ? '\\x' + ('0' + code.toString(16)).slice(-2) : '\\u' + code.toString(16);
+  }
+  function shown(text, maxChars) {
+    var safe = String(text).replace(UNSAFE, visibleEscape);
+    var max = maxChars || NAME_CHARS;
+    if (safe.length <= max) return safe;
+    var cut = safe.slice(0, max - 1);
+    return (/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut) + '…';
+  }
+
   var intFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
   var pctFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
   var usdFormat = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -27,7 +45,7 @@
 
   function message(text, isError) {
     var m = $('message');
-    m.textContent = text;
+    m.textContent = shown(text, 400);
     m.className = isError ? 'message error' : 'message';
     m.hidden = text === '';
   }
@@ -85,8 +103,8 @@
       li.dataset.id = b.id;
       li.dataset.percentage = String(b.percentage);
       var line = el('div', 'budget-line');
-      var name = el('span', 'budget-name', item.name);
-      name.title = b.scope;
+      var name = el('span', 'budget-name', shown(item.name));
+      name.title = item.name === b.scope ? shown(b.scope, TITLE_CHARS) : shown(item.name, TITLE_CHARS) + ' (' + shown(b.scope, TITLE_CHARS) + ')';
       line.appendChild(name);
       line.appendChild(el('span', 'budget-window muted', windowLabel(b.window)));
       li.appendChild(line);
@@ -97,12 +115,16 @@
       figures.appendChild(el('span', 'budget-figures', parts.join(' · ')));
       figures.appendChild(el('span', 'pct', pctFormat.format(b.percentage) + '%'));
       li.appendChild(figures);
+      var held = [];
+      if (b.limitTokens !== null && b.reservedTokens > 0) held.push(tokens(b.reservedTokens) + ' tokens');
+      if (b.limitUsd !== null && b.reservedUsd > 0) held.push(usd(b.reservedUsd));
+      if (held.length > 0) li.appendChild(el('div', 'budget-held muted small', held.join(' · ') + ' held by requests in flight'));
       var bar = el('div', 'bar');
       bar.setAttribute('role', 'progressbar');
       bar.setAttribute('aria-valuemin', '0');
       bar.setAttribute('aria-valuemax', '100');
       bar.setAttribute('aria-valuenow', String(Math.min(100, b.percentage)));
-      bar.setAttribute('aria-label', item.name + ' ' + b.status);
+      bar.setAttribute('aria-label', shown(item.name) + ' ' + b.status);
       var fill = el('div', 'fill');
       fill.style.width = Math.min(100, Math.max(0, b.percentage)) + '%';
       bar.appendChild(fill);
@@ -182,7 +204,7 @@
       series: [{}].concat(order.map(function (i, k) {
         var colour = PALETTE[i % PALETTE.length];
         // the bottom layer fills down to zero; every other layer is a band down to the one below it
-        return { label: data.names[i], stroke: colour, fill: k === order.length - 1 ? colour + '88' : undefined, width: 1.5, points: { show: false } };
+        return { label: shown(data.names[i]), stroke: colour, fill: k === order.length - 1 ? colour + '88' : undefined, width: 1.5, points: { show: false } };
       })),
       bands: order.slice(0, -1).map(function (i, k) { return { series: [k + 1, k + 2], fill: PALETTE[i % PALETTE.length] + '88' }; }),
     };
@@ -224,7 +246,9 @@
     rows.forEach(function (r) {
       var tr = el('tr');
       tr.dataset.user = r.user;
-      tr.appendChild(el('td', 'who', r.user));
+      var who = el('td', 'who', shown(r.user));
+      who.title = shown(r.user, TITLE_CHARS);
+      tr.appendChild(who);
       tr.appendChild(el('td', 'num requests', tokens(r.requests)));
       tr.appendChild(el('td', 'num tokens', tokens(r.totalTokens)));
       tr.appendChild(el('td', 'num cost', usd(r.costUsd)));
@@ -276,7 +300,7 @@
       li.dataset.id = a.id;
       li.dataset.scope = a.scope;
       li.appendChild(el('span', 'alert-level', a.kind === 'threshold' ? a.threshold + ' %' : a.kind));
-      var scope = el('span', 'alert-scope', a.subjectName && a.subjectName !== a.scope ? a.subjectName + ' (' + a.scope + ')' : a.scope);
+      var scope = el('span', 'alert-scope', a.subjectName && a.subjectName !== a.scope ? shown(a.subjectName) + ' (' + shown(a.scope) + ')' : shown(a.scope));
       li.appendChild(scope);
       li.appendChild(el('span', 'alert-figures', amount(a.usage, a.unit) + ' of ' + amount(a.limit, a.unit) + ' · ' + pctFormat.format(a.percentage) + '%'));
       var when = el('time', null, a.firedAt.replace('T', ' ').slice(0, 16) + ' UTC');

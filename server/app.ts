@@ -31,19 +31,22 @@ export function createApp(services: Services) {
   app.route('/', healthRoutes(services)); // for load balancers: 503 when the store is unreachable
   app.route('/', openApiRoutes(services)); // GET /openapi.json and /docs: no token, no data
 
+  const prices = createPriceBook(services.config.prices);
   // Per app, not module-level: its registry must not be shared by two apps in one process.
-  const metrics = new Metrics(services);
+  const metrics = new Metrics({ ...services, prices });
   app.route('/', metricsRoutes(services, metrics));
   app.route('/', dashboardRoutes(services)); // before the /admin/* auth: its page files need no token, /admin/outcomes checks its own
 
+  // Who is calling is settled before anything about the body: no one without the admin token
+  // learns how a body is judged (not even its size limit).
   app.use(
     '/admin/*',
+    authenticate(services),
+    requireAdmin,
     bodyLimit({
       maxSize: ADMIN_BODY_LIMIT,
       onError: (c) => errorJson(c, new ApiError('payload_too_large', `body: larger than ${ADMIN_BODY_LIMIT} bytes`)),
     }),
-    authenticate(services),
-    requireAdmin,
   );
   app.route('/admin', directoryRoutes(services));
   app.route('/admin', budgetRoutes(services));
@@ -53,7 +56,7 @@ export function createApp(services: Services) {
     '/v1',
     proxyRoutes({
       ...services,
-      prices: createPriceBook(services.config.prices),
+      prices,
       tokens: services.tokens ?? createTokenCounter(),
       rateLimiter: new RateLimiter(services.config.rateLimits),
       metrics,

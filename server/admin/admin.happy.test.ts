@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashSecret } from '../auth/secrets.js';
-import { T0, testService } from '../testing/harness.js';
+import { T0, testService, userWithKey } from '../testing/harness.js';
 
 describe('admin API: the happy path', () => {
   it('creates a project, a user in it, a key shown once, and lists them without secrets', async () => {
@@ -48,7 +48,8 @@ describe('admin API: the happy path', () => {
     const body = { scope: 'user:alice', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 100_000, limitUsd: null };
     const first = await svc.admin('PUT', '/admin/budgets', body);
     expect(first.status).toBe(201);
-    const budget = (await first.json()) as { id: string };
+    const { replaced: none, ...budget } = (await first.json()) as { id: string; replaced: unknown };
+    expect(none).toBeNull();
     expect(budget).toMatchObject({
       scope: 'user:alice',
       window: { kind: 'month', timeZone: 'Asia/Shanghai' },
@@ -60,7 +61,18 @@ describe('admin API: the happy path', () => {
     });
     const second = await svc.admin('PUT', '/admin/budgets', { ...body, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] });
     expect(second.status).toBe(200);
-    expect(await second.json()).toMatchObject({ id: budget.id, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] });
+    expect(await second.json()).toMatchObject({ id: budget.id, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100], replaced: budget });
+
+    // Another unit and another zone for the same period: the answer says what was there.
+    const third = await svc.admin('PUT', '/admin/budgets', { ...body, window: { kind: 'month', timeZone: 'UTC' }, limitTokens: null, limitUsd: 20 });
+    expect(third.status).toBe(200);
+    expect(await third.json()).toMatchObject({
+      id: budget.id,
+      window: { kind: 'month', timeZone: 'UTC' },
+      limitTokens: null,
+      limitUsd: 20,
+      replaced: { id: budget.id, window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 200_000, limitUsd: 12.5, thresholds: [75, 100] },
+    });
 
     const listed = (await (await svc.admin('GET', '/admin/budgets')).json()) as { budgets: unknown[]; defaults: unknown[] };
     expect(listed.budgets).toHaveLength(1);
@@ -135,6 +147,26 @@ describe('admin API: the happy path', () => {
         },
       ],
     });
+  });
+});
+
+describe('admin API: releasing a hold', () => {
+  it('frees what the hold set aside at once and charges nothing', async () => {
+    const svc = testService({ defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 1_000, limitUsd: null, onLimit: 'reject' }] });
+    const alice = await userWithKey(svc.store, 'alice');
+    await svc.store.reserve({ holdId: 'req-9', subject: alice.subject, quote: { tokens: 1_000, micros: 1_500 }, now: T0, ttlMs: 60_000 });
+    const quota = async () => (await (await svc.as(alice.secret, '/quota')).json()) as { usage: number; remaining: number; status: string };
+    expect(await quota()).toMatchObject({ usage: 0, remaining: 0, status: 'critical' });
+
+    const released = await svc.admin('DELETE', '/admin/holds/req-9');
+    expect(released.status).toBe(200);
+    expect(await released.json()).toMatchObject({ id: 'req-9', userId: 'alice', keyId: alice.subject.keyId, tokens: 1_000, usd: 0.0015 });
+    expect(await (await svc.admin('GET', '/admin/holds')).json()).toEqual({ holds: [] });
+    expect(await quota()).toMatchObject({ usage: 0, remaining: 1_000, status: 'normal' });
+    expect(await svc.store.usageReport({ groupBy: 'user', from: 0, to: Number.MAX_SAFE_INTEGER, timeZone: 'UTC' })).toEqual([]);
+
+    // Released once: the second time there is nothing to release.
+    expect((await svc.admin('DELETE', '/admin/holds/req-9')).status).toBe(404);
   });
 });
 

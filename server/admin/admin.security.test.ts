@@ -15,6 +15,7 @@ const ADMIN_ROUTES: Array<[string, string, unknown?]> = [
   ['DELETE', '/admin/budgets/bud_x'],
   ['GET', '/admin/usage'],
   ['GET', '/admin/holds'],
+  ['DELETE', '/admin/holds/req_x'],
 ];
 
 async function setup() {
@@ -55,6 +56,28 @@ describe('admin API: only the admin token gets in', () => {
     const response = await svc.app.request(path, request(method, body, { authorization: `Bearer ${alice.secret}` }));
     expect(response.status).toBe(403);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('forbidden');
+    await unchanged();
+  });
+
+  it('a hold survives a release without the admin token, even by the key whose request holds it', async () => {
+    const { svc, alice } = await setup();
+    await svc.store.reserve({ holdId: 'req-1', subject: alice.subject, quote: { tokens: 10, micros: 0 }, now: svc.clock.now(), ttlMs: 60_000 });
+    const attempts: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-0000000000' }, { authorization: `Bearer ${alice.secret}` }];
+    for (const headers of attempts) {
+      expect([401, 403]).toContain((await svc.app.request('/admin/holds/req-1', { method: 'DELETE', headers })).status);
+    }
+    expect((await svc.store.listHolds()).map((h) => h.id)).toEqual(['req-1']);
+  });
+
+  it('authenticates before it looks at the body: a bad or oversized body without the admin token is 401 or 403, not 400 or 413', async () => {
+    const { svc, alice, unchanged } = await setup();
+    const bodies = ['{"id": ', JSON.stringify({ id: 'p', name: 'x'.repeat(70_000) }), JSON.stringify({ id: 'has space' })];
+    for (const body of bodies) {
+      const init = (headers: Record<string, string>): RequestInit => ({ method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+      expect((await svc.app.request('/admin/projects', init({}))).status).toBe(401);
+      expect((await svc.app.request('/admin/projects', init({ authorization: 'Bearer wrong-token-0000000000' }))).status).toBe(401);
+      expect((await svc.app.request('/admin/projects', init({ authorization: `Bearer ${alice.secret}` }))).status).toBe(403);
+    }
     await unchanged();
   });
 

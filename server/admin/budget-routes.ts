@@ -16,7 +16,7 @@ export function budgetRoutes({ store, config, clock }: Services) {
       if ((await resolveSubject(store, body.scope)) === null) {
         throw new ApiError('not_found', `scope: no ${formatScope(body.scope).replace(":", " ")} (create it first)`);
       }
-      const { budget, created } = await store.putBudget(
+      const { budget, replaced } = await store.putBudget(
         {
           scope: body.scope,
           window: body.window,
@@ -28,7 +28,9 @@ export function budgetRoutes({ store, config, clock }: Services) {
         },
         clock.now(),
       );
-      return c.json(budgetView(budget), created ? 201 : 200);
+      // What was there is part of the answer: a PUT that replaces a budget of another unit or zone
+      // should say so, not look like the budget was merely set.
+      return c.json({ ...budgetView(budget), replaced: replaced === null ? null : budgetView(replaced) }, replaced === null ? 201 : 200);
     })
     .get('/budgets', async (c) =>
       c.json({

@@ -19,7 +19,10 @@ export const alertsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
-/** `/admin/usage` (JSON or CSV) and `/admin/holds` (what in-flight requests have set aside). */
+/**
+ * `/admin/usage` (JSON or CSV), `/admin/holds` (what in-flight requests have set aside, and a way
+ * to release one) and `/admin/alerts`.
+ */
 export function reportRoutes({ store, clock }: Services) {
   return new Hono<AppEnv>()
     .get('/usage', async (c) => {
@@ -41,6 +44,15 @@ export function reportRoutes({ store, clock }: Services) {
       return c.json(usageJson(q.groupBy, from, to, rows));
     })
     .get('/holds', async (c) => c.json({ holds: (await store.listHolds()).map(holdView) }))
+    // For the hold that outlives its request (which should not happen): its room comes back at
+    // once and nothing is charged. Were its request in fact still running, its next lease would find
+    // no hold and end the stream, and its settlement would still charge what it delivered.
+    .delete('/holds/:id', async (c) => {
+      const id = c.req.param('id');
+      const hold = (await store.listHolds()).find((h) => h.id === id);
+      if (!hold || !(await store.release(id))) throw new ApiError('not_found', `no hold ${JSON.stringify(id)}`);
+      return c.json(holdView(hold));
+    })
     .get('/alerts', async (c) => {
       const q = queryOf(c, alertsQuerySchema);
       const records = await store.listAlerts({

@@ -35,7 +35,7 @@ describe('lobe-quota CLI', () => {
 
     const budget = await run('budgets set user:alice --tokens 100000 --per month --tz Asia/Shanghai');
     expect(budget.code).toBe(0);
-    expect(budget.stdout).toMatch(/^budget bud_\w+ set: user:alice, 100000 tokens per month \(Asia\/Shanghai\)\n$/);
+    expect(budget.stdout).toMatch(/^created user:alice month: 100,000 tokens\/month \(Asia\/Shanghai\) \(budget bud_\w+\)\n$/);
     expect((await svc.store.listBudgets())[0]).toMatchObject({ limitTokens: 100000, window: { kind: 'month', timeZone: 'Asia/Shanghai' } });
 
     const quota = await run('quota user:alice');
@@ -93,6 +93,101 @@ describe('lobe-quota CLI', () => {
     ]);
     expect(listed.stdout).toContain('(none)');
     expect((await run('alerts --level 95')).stdout).toContain('(none)');
+  });
+
+  it('shows names with control characters escaped and long values cut, and --json keeps them whole', async () => {
+    const { run, svc } = await cliAgainstServer();
+    const red = '\u001b[31mRED\u001b[0m';
+    expect((await run(`users add alice --name ${red}Alice\u009b2J`)).code).toBe(0);
+    const model = `${red}${'m'.repeat(100_000)}`;
+    await svc.store.settle({
+      holdId: 'r1',
+      subject: { userId: 'alice', projectId: null, keyId: 'k' },
+      usage: { model, inputTokens: 10, outputTokens: 5, cachedTokens: 0, reasoningTokens: 0, costMicros: 1, source: 'upstream', outcome: 'ok', latencyMs: 3, sessionId: null, tags: {} },
+      now: svc.clock.now(),
+    });
+
+    for (const line of ['usage --by model', 'usage --by user,model', 'users list']) {
+      const { code, stdout } = await run(line);
+      expect(code, line).toBe(0);
+      expect(stdout, line).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(Math.max(...stdout.split('\n').map((l) => l.length)), line).toBeLessThan(200);
+    }
+    const byModel = (await run('usage --by model')).stdout.split('\n')[1] ?? '';
+    expect(byModel).toMatch(/^\\x1b\[31mRED\\x1b\[0mm+… +1 +10 +5 /);
+    expect((await run('users list')).stdout).toContain('\\x1b[31mRED\\x1b[0mAlice\\x9b2J');
+
+    const json = JSON.parse((await run('--json usage --by model')).stdout) as { rows: Array<{ model: string }> };
+    expect(json.rows[0]?.model).toBe(model);
+  });
+
+  it('lists holds and releases one without charging anything', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    await svc.store.reserve({ holdId: 'req-stuck', subject: { userId: 'alice', projectId: null, keyId: 'k' }, quote: { tokens: 4_000, micros: 25_000 }, now: svc.clock.now(), ttlMs: 60_000 });
+    expect((await run('holds')).stdout).toMatch(/^req-stuck\s+alice\s+k\s+4000\s+0\.025\s/m);
+    expect((await run('holds list')).stdout).toContain('req-stuck');
+
+    expect(await run('holds release req-stuck')).toMatchObject({ code: 0, stdout: 'hold req-stuck released: 4000 tokens and $0.025 are free again, nothing charged\n' });
+    expect(await svc.store.listHolds()).toEqual([]);
+    expect(await svc.store.usageReport({ groupBy: 'user', from: 0, to: Number.MAX_SAFE_INTEGER, timeZone: 'UTC' })).toEqual([]);
+    expect((await run('holds')).stdout).toContain('(none)');
+
+    expect(await run('holds release req-stuck')).toMatchObject({ code: 1, stdout: '', stderr: 'error: 404: no hold "req-stuck"\n' });
+  });
+
+  it('usage --from/--to take plain dates: midnight in --tz, and --to through the end of that day', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    const spend = (id: string, at: string, tokens: number) =>
+      svc.store.settle({
+        holdId: id,
+        subject: { userId: 'alice', projectId: null, keyId: 'k' },
+        usage: { model: 'gpt-4o', inputTokens: tokens, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {} },
+        now: Date.parse(at),
+      });
+    await spend('a', '2026-11-30T15:59:59Z', 1);
+    await spend('b', '2026-11-30T16:00:00Z', 10); // midnight of Dec 1 in Shanghai
+    await spend('c', '2026-12-01T12:00:00Z', 100);
+    await spend('d', '2026-12-01T23:59:59Z', 1_000);
+    await spend('e', '2026-12-02T00:00:00Z', 10_000);
+    const report = async (args: string) => {
+      const { code, stdout, stderr } = await run(`--json usage --by user ${args}`);
+      expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+      return JSON.parse(stdout) as { from: string; to: string; totals: { totalTokens: number } };
+    };
+
+    expect(await report('--from 2026-12-01 --to 2026-12-01')).toMatchObject({ from: '2026-12-01T00:00:00.000Z', to: '2026-12-02T00:00:00.000Z', totals: { totalTokens: 1_100 } });
+    expect(await report('--from 2026-12-01 --to 2026-12-01 --tz Asia/Shanghai')).toMatchObject({ from: '2026-11-30T16:00:00.000Z', totals: { totalTokens: 110 } });
+    expect((await report('--from 2026-11-30 --to 2026-12-01T12:00:00Z')).totals.totalTokens).toBe(11);
+    expect((await report('--from 2026-12-01T12:00:00+00:00 --to 2026-12-02')).totals.totalTokens).toBe(11_100);
+
+    const human = await run('usage --by user --from 2026-12-01 --to 2026-12-02');
+    expect(human.code).toBe(0);
+    expect(human.stdout.split('\n')[1]).toMatch(/^alice\s+3\s+11100\s/);
+
+    expect(await run('usage --from 2026-02-30')).toMatchObject({ code: 1, stderr: 'error: --from: 2026-02-30 is not a date\n' });
+    expect(await run('usage --to 2026-12-01 --tz Mars/Base')).toMatchObject({ code: 1, stderr: 'error: --tz: unknown IANA time zone "Mars/Base"\n' });
+    expect((await run('usage --help')).stdout).toContain('a date (YYYY-MM-DD, midnight in --tz)');
+  });
+
+  it('budgets set says "created" for a new budget and "replaced", with what was there, for an existing one', async () => {
+    const { run } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    const created = await run('budgets set user:alice --tokens 100000 --per month');
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    const id = /\(budget (bud_\w+)\)/.exec(created.stdout)?.[1];
+    expect(created.stdout).toBe(`created user:alice month: 100,000 tokens/month (UTC) (budget ${id})\n`);
+    expect((await run('budgets set user:alice --usd 20 --per month --tz Asia/Shanghai')).stdout).toBe(
+      `replaced user:alice month: was 100,000 tokens/month (UTC), now $20.00/month (Asia/Shanghai) (budget ${id})\n`,
+    );
+    expect((await run('budgets set user:alice --usd 20 --tokens 5000 --per month --tz Asia/Shanghai --on-limit downgrade --downgrade-to gpt-4o-mini')).stdout).toBe(
+      `replaced user:alice month: was $20.00/month (Asia/Shanghai), now 5,000 tokens + $20.00/month (Asia/Shanghai), then gpt-4o-mini (budget ${id})\n`,
+    );
+    expect((await run('budgets set user:alice --tokens 20000 --per rolling --hours 5')).stdout).toMatch(/^created user:alice rolling:5h: 20,000 tokens per rolling 5 h \(budget bud_\w+\)\n$/);
+    expect((await run('budgets set user:alice --usd 0.005 --per total --on-limit alert-only')).stdout).toMatch(/^created user:alice total: \$0\.005 in total, alert only \(budget bud_\w+\)\n$/);
+    const json = JSON.parse((await run('--json budgets set user:alice --usd 30 --per month')).stdout) as { limitUsd: number; replaced: { limitUsd: number; window: unknown } };
+    expect(json).toMatchObject({ limitUsd: 30, replaced: { limitUsd: 20, window: { kind: 'month', timeZone: 'Asia/Shanghai' } } });
   });
 
   it('prints the server’s message and exits 1 when the server refuses', async () => {

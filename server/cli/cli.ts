@@ -1,5 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { budgetSetText, type PutBudgetJson } from './budget-text.js';
+import { reportBound } from './report-range.js';
 import { formatTable } from './table.js';
+import { MAX_LINE_CHARS, terminalText } from './terminal-text.js';
 
 /** What the CLI touches, passed in so tests run it in-process against a real server. */
 export interface CliIo {
@@ -18,6 +21,9 @@ interface GlobalOptions {
 /** A failed admin API call, carrying the server's message. */
 class RequestFailed extends Error {}
 
+/** An argument the CLI checks itself, once other options it depends on are known (usage --from with --tz). */
+class BadArgument extends Error {}
+
 const positiveInt = (value: string): number => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
   return Number(value);
@@ -30,6 +36,9 @@ const positiveNumber = (value: string): number => {
 };
 
 const percentList = (value: string): number[] => value.split(',').map((v) => positiveInt(v.trim()));
+
+/** A value from the server or the command line inside a human-readable line (see terminalText). */
+const shown = (value: unknown): string => terminalText(String(value));
 
 const when = (iso: unknown): string => (typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 
@@ -88,7 +97,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--name <name>', 'display name')
     .action(async (id: string, o: { name?: string }) => {
       const p = (await call('POST', '/admin/projects', { id, name: o.name })) as { id: string; name: string };
-      show(p, () => `project ${p.id} (${p.name}) added\n`);
+      show(p, () => `project ${shown(p.id)} (${shown(p.name)}) added\n`);
     });
   projects.command('list').action(async () => {
     const data = (await call('GET', '/admin/projects')) as { projects: Array<Record<string, unknown>> };
@@ -102,7 +111,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--project <id>', 'the project the user belongs to')
     .action(async (id: string, o: { name?: string; project?: string }) => {
       const u = (await call('POST', '/admin/users', { id, name: o.name, projectId: o.project })) as { id: string; projectId: string | null };
-      show(u, () => `user ${u.id} added${u.projectId ? ` to project ${u.projectId}` : ''}\n`);
+      show(u, () => `user ${shown(u.id)} added${u.projectId ? ` to project ${shown(u.projectId)}` : ''}\n`);
     });
   users.command('list').action(async () => {
     const data = (await call('GET', '/admin/users')) as { users: Array<Record<string, unknown>> };
@@ -117,7 +126,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--service', 'a service key may name the end user per request (X-Quota-User)', false)
     .action(async (o: { user: string; name: string; service: boolean }) => {
       const k = (await call('POST', '/admin/keys', { userId: o.user, name: o.name, service: o.service })) as { id: string; key: string };
-      show(k, () => `key ${k.id} for ${o.user}:\n\n  ${k.key}\n\nshown once: store it now (lobe-quota keeps only its hash)\n`);
+      show(k, () => `key ${shown(k.id)} for ${shown(o.user)}:\n\n  ${k.key}\n\nshown once: store it now (lobe-quota keeps only its hash)\n`);
     });
   keys
     .command('list')
@@ -135,7 +144,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     });
   keys.command('revoke <id>').action(async (id: string) => {
     const k = (await call('DELETE', `/admin/keys/${encodeURIComponent(id)}`)) as { id: string };
-    show(k, () => `key ${k.id} revoked\n`);
+    show(k, () => `key ${shown(k.id)} revoked\n`);
   });
 
   const budgets = program.command('budgets').description('set, list and delete budgets');
@@ -165,8 +174,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           thresholds: o.thresholds,
           onLimit: o.onLimit,
           downgradeTo: o.downgradeTo,
-        })) as { id: string; scope: string };
-        show(b, () => `budget ${b.id} set: ${describeBudget(b)}\n`);
+        })) as PutBudgetJson;
+        show(b, () => budgetSetText(b));
       },
     );
   budgets.command('list').action(async () => {
@@ -181,22 +190,27 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   });
   budgets.command('delete <id>').action(async (id: string) => {
     const b = (await call('DELETE', `/admin/budgets/${encodeURIComponent(id)}`)) as { id: string };
-    show(b, () => `budget ${b.id} deleted\n`);
+    show(b, () => `budget ${shown(b.id)} deleted\n`);
   });
 
   program
     .command('usage')
     .description('usage per user, project, key, model or day, or per two of them (--by user,model)')
     .option('--by <groups>', 'group by user, project, key, model or day, or two of them comma-separated', 'user')
-    .option('--from <iso>', 'start (ISO 8601 with offset); default: start of this month')
-    .option('--to <iso>', 'end (ISO 8601 with offset); default: now')
-    .option('--tz <zone>', 'time zone of days and of the default range', 'UTC')
+    .option('--from <when>', 'start: a date (YYYY-MM-DD, midnight in --tz) or an ISO 8601 instant with offset; default: start of this month')
+    .option('--to <when>', 'end, exclusive: a date (YYYY-MM-DD: through the end of that day in --tz) or an ISO 8601 instant with offset; default: now')
+    .option('--tz <zone>', 'time zone of days, of plain --from/--to dates and of the default range', 'UTC')
     .option('--csv', 'print CSV', false)
     .action(async (o: { by: string; from?: string; to?: string; tz: string; csv: boolean }) => {
       // The server validates --by (and names groupBy in its error), so the CLI accepts what it accepts.
       const query = new URLSearchParams({ groupBy: o.by, tz: o.tz, format: o.csv ? 'csv' : 'json' });
-      if (o.from) query.set('from', o.from);
-      if (o.to) query.set('to', o.to);
+      for (const edge of ['from', 'to'] as const) {
+        const typed = o[edge];
+        if (!typed) continue;
+        const bound = reportBound(typed, o.tz, edge);
+        if (!bound.ok) throw new BadArgument(bound.problem);
+        query.set(edge, bound.value);
+      }
       const data = await call('GET', `/admin/usage?${query}`);
       if (o.csv) return io.stdout(String(data));
       const report = data as { groupBy: string; rows: Array<Record<string, unknown>>; totals: Record<string, unknown> };
@@ -270,20 +284,31 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       );
     });
 
-  program.command('holds').description('what in-flight requests have set aside').action(async () => {
-    const data = (await call('GET', '/admin/holds')) as { holds: Array<Record<string, unknown>> };
-    show(data, () =>
-      formatTable(['id', 'user', 'key', 'tokens', 'usd', 'expires'], data.holds.map((h) => [h.id, h.userId, h.keyId, h.tokens, h.usd, when(h.expiresAt)])),
-    );
-  });
+  const holds = program.command('holds').description('what in-flight requests have set aside (holds list, holds release <id>)');
+  holds
+    .command('list', { isDefault: true })
+    .description('the holds of requests in flight')
+    .action(async () => {
+      const data = (await call('GET', '/admin/holds')) as { holds: Array<Record<string, unknown>> };
+      show(data, () =>
+        formatTable(['id', 'user', 'key', 'tokens', 'usd', 'expires'], data.holds.map((h) => [h.id, h.userId, h.keyId, h.tokens, h.usd, when(h.expiresAt)])),
+      );
+    });
+  holds
+    .command('release <id>')
+    .description('release a hold that outlived its request: its room is free again, nothing is charged')
+    .action(async (id: string) => {
+      const h = (await call('DELETE', `/admin/holds/${encodeURIComponent(id)}`)) as { id: string; tokens: number; usd: number };
+      show(h, () => `hold ${shown(h.id)} released: ${h.tokens} tokens and $${h.usd} are free again, nothing charged\n`);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof RequestFailed) {
-      io.stderr(`error: ${error.message}\n`);
+    if (error instanceof RequestFailed || error instanceof BadArgument) {
+      io.stderr(`error: ${terminalText(error.message, MAX_LINE_CHARS)}\n`);
       return 1;
     }
     throw error;
@@ -317,8 +342,6 @@ function limits(b: Record<string, unknown>): string {
   if (b.limitUsd !== null && b.limitUsd !== undefined) parts.push(`$${String(b.limitUsd)}`);
   return parts.join(' + ');
 }
-
-const describeBudget = (b: Record<string, unknown>): string => `${String(b.scope)}, ${limits(b)} per ${describeWindow(b.window)}`;
 
 const usageColumns = (r: Record<string, unknown>) => [
   r.requests,

@@ -275,6 +275,55 @@ describe('loadConfig: problems', () => {
   });
 });
 
+describe('loadConfig: prices', () => {
+  it('accepts model ids and globs as price keys', () => {
+    writeFile(DEFAULT_CONFIG_FILE, { prices: { 'deepseek-chat': { input: 0.27 }, 'deepseek-*': { input: 0.5, output: 1 }, 'llama3.1:8b': { input: 0 } } });
+    expect(Object.keys(expectOk(loadConfig({ env: {}, cwd: dir })).prices)).toEqual(['deepseek-chat', 'deepseek-*', 'llama3.1:8b']);
+  });
+
+  it('lists every price key that names no model, beside the file’s other problems', () => {
+    const file = writeFile(DEFAULT_CONFIG_FILE, {
+      port: -1,
+      prices: {
+        '': { input: 1 },
+        '   ': { input: 1 },
+        'gpt 4o': { input: 1 },
+        'gpt-4o\u001b[31m': { input: 1 },
+        [`${'x'.repeat(300)}`]: { input: 1 },
+        'bad-*': { input: -1 },
+        'DeepSeek-*': { input: 1 },
+        'deepseek-*': { input: 1 },
+      },
+    });
+    const problems = expectProblems(loadConfig({ env: {}, cwd: dir }));
+    expect(problems.map((p) => p.slice(file.length + 2))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^port: /),
+        'prices."": must be a model id or a glob, not empty',
+        'prices."   ": must be a model id or a glob (`*` for any characters), without whitespace or control characters',
+        'prices."gpt 4o": must be a model id or a glob (`*` for any characters), without whitespace or control characters',
+        'prices."gpt-4o\\u001b[31m": must be a model id or a glob (`*` for any characters), without whitespace or control characters',
+        `prices.${'x'.repeat(300)}: must be at most 256 characters`,
+        expect.stringMatching(/^prices\."bad-\*"\.input: /),
+        'prices."deepseek-*": names the same models as "DeepSeek-*" (keys are case-insensitive)',
+      ]),
+    );
+    expect(problems).toHaveLength(8);
+    expect(problems.join('\n')).not.toContain('\u001b');
+  });
+
+  it.each<[string, unknown]>([
+    ['null', null],
+    ['a list', [{ input: 1 }]],
+    ['a string', 'gpt-4o'],
+  ])('prices that are not an object (%s) → one problem, no crash', (_label, prices) => {
+    const file = writeFile(DEFAULT_CONFIG_FILE, { prices });
+    const problems = expectProblems(loadConfig({ env: {}, cwd: dir }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${escape(file)}: prices: `));
+  });
+});
+
 describe('loadConfig: upstreams', () => {
   const upstreams = [
     { name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_KEY_PROD', models: ['gpt-*', 'o*'] },

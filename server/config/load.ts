@@ -52,9 +52,12 @@ export interface LoadConfigOptions {
   cwd?: string;
 }
 
+/** A key as the problem names it: quoted (control characters escaped) unless it is a plain word. */
+const pathSegment = (key: PropertyKey): string => (typeof key === 'string' && !/^[\w$-]+$/.test(key) ? JSON.stringify(key) : String(key));
+
 const describeIssues = (where: string, error: z.ZodError): string[] =>
   error.issues.map((issue) => {
-    const at = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    const at = issue.path.length > 0 ? issue.path.map(pathSegment).join('.') : '(root)';
     return `${where}: ${at}: ${issue.message}`;
   });
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { budgetLimitsShape, checkLimits, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
+import { modelKeySchema } from '../util/model-pattern.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -45,6 +46,32 @@ const priceSchema = z.strictObject({
   cachedInput: z.number().min(0).optional().describe('US dollars per 1M cached input tokens (default: input)'),
   output: z.number().min(0).default(0).describe('US dollars per 1M output tokens'),
 });
+
+/**
+ * Prices by model id or glob. A key that names no model would silently never match, so each is
+ * checked (the reason shown, not zod's "Invalid key in record"), and so are keys that differ only
+ * in case: they would name the same models, one price silently winning.
+ */
+const pricesSchema = z
+  .record(modelKeySchema, priceSchema, {
+    error: (issue) => (issue.code === 'invalid_key' ? issue.issues.map((inner) => inner.message).join('; ') : undefined),
+  })
+  .superRefine(
+    (prices, ctx) => {
+      const seen = new Map<string, string>();
+      for (const key of Object.keys(prices)) {
+        const same = seen.get(key.toLowerCase());
+        if (same !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `names the same models as ${JSON.stringify(same)} (keys are case-insensitive)` });
+        else seen.set(key.toLowerCase(), key);
+      }
+    },
+    // Also beside other problems (the loader lists every one), as long as there are keys to compare.
+    { when: ({ value }) => typeof value === 'object' && value !== null },
+  )
+  .default({})
+  .describe(
+    'Model prices (US dollars per 1M tokens) that override or add to the shipped table, keyed by model id or glob ("*" for any characters, like upstreams[].models), case-insensitive. A model takes its exact id\'s price first, then (for a dated snapshot such as gpt-4o-2024-08-06) its family\'s, then the most specific matching glob\'s: the one with the most characters besides "*", the first listed on a tie.',
+  );
 
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
 const SPIKE_DEFAULTS = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
@@ -146,10 +173,7 @@ export const configFileSchema = z
       .describe(
         'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget.',
       ),
-    prices: z
-      .record(z.string().min(1), priceSchema)
-      .default({})
-      .describe('Model prices (US dollars per 1M tokens) that override or add to the shipped table.'),
+    prices: pricesSchema,
     rateLimits: z
       .strictObject({ key: rateLimitSchema.optional(), user: rateLimitSchema.optional() })
       .default({})

@@ -85,6 +85,8 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
     await spend('carol', 'gpt-4o-mini', 0, 17_500, 20_000, 'cut_off');
     await spend('bob', 'gpt-4o-mini', 1, 1_200, 2_000, 'cut_off');
     await spend('alice', 'gpt-4o', 2, 600, 9_000, 'client_abort');
+    // a request of dave's in flight: the global budget is all he has
+    await svc.store.reserve({ holdId: 'dave-in-flight', subject: subjects.dave!, quote: { tokens: 12_000, micros: 0 }, now: T0, ttlMs: 3_600_000 });
 
     server = await listen(svc.app.fetch);
     browser = await chromium.launch({
@@ -170,6 +172,11 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
       expect(s.figures).toBe([tokens, dollars].filter((x) => x !== null).join(' · '));
       expect(s.width).toBe(`${Math.min(100, b.percentage)}%`);
     }
+    // what requests in flight hold: only the global budget covers dave's request
+    const held = await page.locator('.budget').evaluateAll((items) =>
+      items.map((li) => [(li as unknown as { dataset: Record<string, string> }).dataset.scope, li.querySelector('.budget-held')?.textContent ?? null]),
+    );
+    expect(held.filter(([, text]) => text !== null)).toEqual([['global', '12,000 tokens held by requests in flight']]);
     // sorted fullest first, and the statuses seeded: carol over her day, research near its $25
     expect(shown.map((s) => budgets.get(s.key)!.percentage)).toEqual([...budgets.values()].map((b) => b.percentage).sort((x, y) => y - x));
     expect(new Set([...budgets.values()].map((b) => b.status))).toEqual(new Set(['exceeded', 'critical', 'warning', 'normal']));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -156,6 +157,49 @@ describe('GET /metrics', () => {
     expect(m.value('budget_reserved', { scope: 'user:alice', period: 'month', unit: 'tokens' })).toBeGreaterThanOrEqual(100);
     expect(m.value('budget_used', { scope: 'user:alice', period: 'month', unit: 'tokens' })).toBe(0);
     await pending;
+  });
+
+  it('keeps /metrics small when thousands of refused requests name random models: they count as model="other"', async () => {
+    proxy = await startProxy({ defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 1, limitUsd: null, onLimit: 'reject' }] });
+    const before = await (await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const refused = async (model: string) => {
+      const response = await fetch(`${proxy?.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${proxy?.alice.secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: ask('hello') }),
+      });
+      await response.body?.cancel();
+      return response.status;
+    };
+    const REFUSED = 3_000;
+    const names = Array.from({ length: REFUSED }, (_, i) => `probe-${i}-${randomBytes(32).toString('hex')}`);
+    for (let i = 0; i < names.length; i += 25) {
+      expect(new Set(await Promise.all(names.slice(i, i + 25).map(refused)))).toEqual(new Set([429]));
+    }
+    expect(await refused(MODEL)).toBe(429);
+
+    const response = await fetch(`${proxy.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const text = await response.text();
+    // Two model labels (other and the priced one), a handful of series each.
+    expect(text.length - before.length).toBeLessThan(4_000);
+    expect(text).not.toContain('probe-');
+    const m = await scrape(proxy);
+    expect(m.value('requests_total', { model: 'other', outcome: 'refused' })).toBe(REFUSED);
+    expect(m.value('requests_total', { model: MODEL, outcome: 'refused' })).toBe(1);
+    expect(new Set(m.family('requests_total').metrics.map((s) => s.labels?.model))).toEqual(new Set(['other', MODEL]));
+  }, 60_000);
+
+  it('gives a model without a price its own label once an upstream has served it', async () => {
+    proxy = await startProxy();
+    const alice = proxy.client(proxy.alice.secret);
+    await alice.chat.completions.create({ model: 'llama-local', messages: ask('hello') });
+    proxy.fake.enqueue({ kind: 'error', status: 404 });
+    await alice.chat.completions.create({ model: 'no-such-model', messages: ask('hello') }).catch((e: unknown) => e);
+    const m = await scrape(proxy);
+    expect(m.value('requests_total', { model: 'llama-local', outcome: 'ok' })).toBe(1);
+    expect(m.value('tokens_total', { model: 'llama-local', kind: 'output' })).toBeGreaterThan(0);
+    expect(m.value('requests_total', { model: 'other', outcome: 'upstream_error' })).toBe(1);
+    expect(m.value('requests_total', { model: 'no-such-model' })).toBeUndefined();
   });
 
   it('needs the admin token or METRICS_TOKEN: 401 without or with a wrong one, 403 for a user key', async () => {

@@ -1,8 +1,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
+import type { PriceBook } from '../proxy/pricing.js';
 import { formatScope, type Scope } from '../quota/scope.js';
 import { windowPeriod } from '../quota/window.js';
 import type { BudgetState, LedgerEntry, Store } from '../store/types.js';
+import { MAX_MODEL_LABELS, ModelLabels } from './model-labels.js';
 
 /** How a proxied request ended, as counted by `lobe_quota_requests_total`. */
 export type RequestOutcome = 'ok' | 'refused' | 'cut_off' | 'upstream_error' | 'client_abort' | 'rate_limited' | 'interrupted';
@@ -16,7 +18,7 @@ export interface EstimateCheck {
 
 const MICROS_PER_USD = 1_000_000;
 
-/** One model's labelled counters (see Metrics.modelCounters). */
+/** One model label's counters (see Metrics.modelCounters). */
 interface ModelCounters {
   outcomes: Map<RequestOutcome, Counter.Internal>;
   input: Counter.Internal;
@@ -46,18 +48,21 @@ export class Metrics {
   private readonly inputEstimateDiff: Histogram;
   private readonly outputEstimateDiff: Histogram;
   /**
-   * The labelled children each model's requests count into, looked up once per model: prom-client
-   * hashes a label object on every `inc`, which the proxy would otherwise pay six times a request.
+   * The labelled children each model label's requests count into, looked up once per label:
+   * prom-client hashes a label object on every `inc`, which the proxy would otherwise pay six times
+   * a request. Bounded, as the labels are (see ModelLabels).
    */
   private readonly modelCounters = new Map<string, ModelCounters>();
+  private readonly modelLabels: ModelLabels;
   /** One store read per scrape, shared by the budget gauges' collect callbacks. */
   private budgetRead: Promise<BudgetRead> | null = null;
 
-  constructor(private readonly services: { store: Store; clock: Clock }) {
+  constructor(private readonly services: { store: Store; clock: Clock; prices: Pick<PriceBook, 'priceOf'> }) {
     const registers = [this.registry];
+    this.modelLabels = new ModelLabels((model) => services.prices.priceOf(model) !== null);
     this.requests = new Counter({
       name: 'lobe_quota_requests_total',
-      help: 'Metered proxy requests by the model asked upstream and how they ended: ok, refused (a budget), rate_limited, cut_off (a budget ran out mid-stream), upstream_error (nothing charged), client_abort (charged for what was sent).',
+      help: `Metered proxy requests by the model asked upstream (model="other": one without a price that no upstream has served, or past the first ${MAX_MODEL_LABELS} models) and how they ended: ok, refused (a budget), rate_limited, cut_off (a budget ran out mid-stream), upstream_error (nothing charged), client_abort (charged for what was sent).`,
       labelNames: ['model', 'outcome'],
       registers,
     });
@@ -100,6 +105,7 @@ export class Metrics {
   private countersOf(model: string): ModelCounters {
     let counters = this.modelCounters.get(model);
     if (!counters) {
+      // `model` is a label from ModelLabels, never a client's name as sent.
       counters = {
         outcomes: new Map(),
         input: this.tokens.labels({ model, kind: 'input' }),
@@ -125,13 +131,14 @@ export class Metrics {
 
   /** A request that ended without a ledger entry (a refusal or an upstream error). */
   recordOutcome(model: string, outcome: RequestOutcome): void {
-    this.countOutcome(model, outcome);
+    this.countOutcome(this.modelLabels.of(model), outcome);
   }
 
   /** A settled request: its outcome, the tokens and cost the ledger charged, and how far off our count was. */
   recordSettled(entry: LedgerEntry, estimate: EstimateCheck): void {
-    this.countOutcome(entry.model, entry.outcome);
-    const counters = this.countersOf(entry.model);
+    const model = this.modelLabels.ofSettled(entry);
+    this.countOutcome(model, entry.outcome);
+    const counters = this.countersOf(model);
     counters.input.inc(entry.inputTokens);
     counters.output.inc(entry.outputTokens);
     counters.cached.inc(entry.cachedTokens);

@@ -212,7 +212,8 @@ export const ROUTES: readonly RouteDoc[] = [
       example: { scope: 'user:alice', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 100000 },
     },
     responses: {
-      200: { description: 'the budget, replaced' }, 201: { description: 'the budget, created' },
+      200: { description: 'the budget, and under `replaced` the budget it replaced, as it was' },
+      201: { description: 'the budget, created (`replaced` is null)' },
       400: badRequest, ...adminErrors, 404: error('the scope’s subject does not exist'), 413: tooLarge,
     },
   },
@@ -246,6 +247,12 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'get', path: '/admin/holds', summary: 'Reservations of requests in flight', tags: ['admin', 'reports'], security: 'admin',
     responses: { 200: { description: '`{"holds": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'delete', path: '/admin/holds/{id}', summary: 'Release a hold without charging anything', tags: ['admin'], security: 'admin',
+    description: 'For a hold that outlived its request: what it set aside is free again at once. The ledger is not touched.',
+    pathParams: idParam('the hold id, as listed by GET /admin/holds'),
+    responses: { 200: { description: 'the released hold' }, ...adminErrors, 404: error('no such hold (or it was already settled or released)') },
   },
   {
     method: 'get', path: '/admin/alerts', summary: 'Alerts, newest first, with their deliveries', tags: ['admin', 'reports'], security: 'admin',

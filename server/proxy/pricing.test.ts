@@ -112,6 +112,57 @@ describe('overrides', () => {
   });
 });
 
+describe('glob overrides', () => {
+  const book = createPriceBook({
+    'deepseek-*': { input: 0.27, output: 1.1 },
+    'deepseek-r*': { input: 0.55, output: 2.19 },
+    'deepseek-chat': { input: 0.3, output: 1.2 },
+    'gpt-4o*': { input: 9, output: 9 },
+    'qwen*-max': { input: 1.6, output: 6.4 },
+    'qwen-tur*': { input: 0.8, output: 2 },
+    'qwen-*': { input: 0.4, output: 1.2 },
+    'bad-*': { input: 2, output: 2 },
+  });
+
+  it.each<[string, string, ModelPrice | null]>([
+    ['a glob prices what it matches', 'deepseek-v3', usd(0.27, 0.27, 1.1)],
+    ['an exact id beats any glob', 'deepseek-chat', usd(0.3, 0.3, 1.2)],
+    ['the most specific glob wins', 'deepseek-reasoner', usd(0.55, 0.55, 2.19)],
+    ['…whatever the order listed', 'deepseek-r1-distill', usd(0.55, 0.55, 2.19)],
+    ['a glob never beats a shipped exact id', 'gpt-4o-mini', usd(0.15, 0.075, 0.6)],
+    ['…nor a dated snapshot of one', 'gpt-4o-2024-08-06', usd(2.5, 1.25, 10)],
+    ['…but prices what nothing else does', 'gpt-4o-audio-preview', usd(9, 9, 9)],
+    ['`*` in the middle', 'qwen2.5-max', usd(1.6, 1.6, 6.4)],
+    ['equally specific (8 characters besides `*`): the first listed', 'qwen-turbo-max', usd(1.6, 1.6, 6.4)],
+    ['more specific than `qwen-*`', 'qwen-turbo', usd(0.8, 0.8, 2)],
+    ['`*` matches nothing too', 'bad-', usd(2, 2, 2)],
+    ['globs are case-insensitive', 'DeepSeek-V3', usd(0.27, 0.27, 1.1)],
+    ['no glob matches', 'llama-3.1-70b', null],
+    ['regex characters in a key are literal', 'qwen2.5+max', null],
+  ])('%s: %s', (_label, model, price) => {
+    expect(book.priceOf(model)).toEqual(price);
+  });
+
+  it('a lone `*` prices every model without a price of its own', () => {
+    const all = createPriceBook({ '*': { input: 1, output: 1 } });
+    expect(all.priceOf('anything-at-all')).toEqual(usd(1, 1, 1));
+    expect(all.priceOf('gpt-4o')).toEqual(usd(2.5, 1.25, 10));
+  });
+
+  it.each<[string, string]>([
+    ['empty', ''],
+    ['only spaces', '   '],
+    ['a space inside', 'gpt 4o'],
+    ['a leading space', ' gpt-4o'],
+    ['a tab', 'gpt-4o\t'],
+    ['a control character', 'gpt-\u001b[31m4o'],
+    ['DEL', 'gpt-4o\u007f'],
+    ['too long', 'x'.repeat(257)],
+  ])('rejects a key that names no model: %s', (_label, key) => {
+    expect(() => createPriceBook({ [key]: { input: 1 } })).toThrow(RangeError);
+  });
+});
+
 describe('dollarsToMicros', () => {
   it.each<[number, number]>([
     [0, 0],

@@ -13,6 +13,7 @@
  */
 import * as catalog from 'gpt-tokenizer/models';
 import { BoundedMemo } from '../util/bounded-memo.js';
+import { globSpecificity, isModelGlob, modelGlobToRegExp, modelKeyProblem } from '../util/model-pattern.js';
 
 export interface ModelPrice {
   inputMicrosPerMillion: number;
@@ -20,7 +21,7 @@ export interface ModelPrice {
   outputMicrosPerMillion: number;
 }
 
-/** A price in the config file: dollars per 1M tokens. */
+/** A price in the config file (keyed by a model id or a glob such as `deepseek-*`): dollars per 1M tokens. */
 export interface PriceOverride {
   input: number;
   /** Defaults to `input` (no caching discount). */
@@ -149,26 +150,52 @@ function checkDollars(model: string, field: string, value: unknown): void {
   }
 }
 
+interface PricePattern {
+  regex: RegExp;
+  specificity: number;
+  price: ModelPrice;
+}
+
+/**
+ * The price of a glob key that matches `model`: the most specific one (the most characters besides
+ * `*`), the first listed on a tie. Patterns are kept most specific first, so the first match wins.
+ */
+const patternPrice = (patterns: readonly PricePattern[], model: string): ModelPrice | undefined =>
+  patterns.find((p) => p.regex.test(model))?.price;
+
 /**
  * The price book: shipped prices with `overrides` (dollars per 1M tokens, the config format) on top.
- * Overrides replace a shipped price or add a model; they are matched exactly and as dated snapshots
- * like shipped ids. Throws a RangeError on a negative or non-numeric override.
+ * An override keyed by an id replaces a shipped price or adds a model; one keyed by a glob
+ * (`deepseek-*`) prices every model it matches that has no price of its own. A model's price is,
+ * in this order: its exact id's; a dated snapshot's family's (`gpt-4o-2024-08-06` → `gpt-4o`);
+ * the most specific matching glob's. Ids and globs are case-insensitive. Throws a RangeError on a
+ * key that names no model or a negative or non-numeric price.
  */
 export function createPriceBook(overrides: Record<string, PriceOverride> = {}): PriceBook {
   const prices = new Map(shippedPrices);
+  const patterns: PricePattern[] = [];
   for (const [rawId, override] of Object.entries(overrides)) {
+    const keyProblem = modelKeyProblem(rawId);
+    if (keyProblem !== null) throw new RangeError(`price override ${JSON.stringify(rawId)}: the key ${keyProblem}`);
     const id = normalize(rawId);
     checkDollars(rawId, 'input', override?.input);
     if (override.cachedInput !== undefined) checkDollars(rawId, 'cachedInput', override.cachedInput);
     if (override.output !== undefined) checkDollars(rawId, 'output', override.output);
-    prices.set(id, priceFromDollars(override.input, override.cachedInput, override.output ?? override.input));
+    const price = priceFromDollars(override.input, override.cachedInput, override.output ?? override.input);
+    if (isModelGlob(id)) patterns.push({ regex: modelGlobToRegExp(id), specificity: globSpecificity(id), price });
+    else prices.set(id, price);
   }
+  patterns.sort((a, b) => b.specificity - a.specificity); // stable: the first listed stays first on a tie
   // Remembered per model id: one not listed as sent (a dated snapshot, or one with no price) would
   // otherwise be resolved by scanning the whole table on every request.
   const resolvedPrices = new BoundedMemo<string, ModelPrice | null>(1_000);
   const resolvedCaps = new BoundedMemo<string, number>(1_000);
+  const priceOf = (model: string): ModelPrice | null => {
+    const id = normalize(model);
+    return resolve(prices, id) ?? patternPrice(patterns, id) ?? null;
+  };
   return {
-    priceOf: (model) => resolvedPrices.through(model, () => resolve(prices, normalize(model)) ?? null),
+    priceOf: (model) => resolvedPrices.through(model, priceOf),
     outputCapOf: (model) => resolvedCaps.through(model, () => resolve(catalogCaps, normalize(model)) ?? DEFAULT_OUTPUT_CAP),
   };
 }

@@ -5,6 +5,7 @@ import { ManualClock } from '../clock.js';
 import { Metrics } from '../metrics/metrics.js';
 import { memoryStore, T0 } from '../testing/harness.js';
 import { Meter } from './meter.js';
+import { createPriceBook } from './pricing.js';
 import { afterAdmission } from './request-lifetime.js';
 
 const TTL_MS = 30_000;
@@ -15,7 +16,7 @@ async function admitted(streaming: boolean) {
   const store = memoryStore([{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' }]);
   const clock = new ManualClock(T0);
   const result = await Meter.admit(
-    { store, clock, metrics: new Metrics({ store, clock }), holdTtlMs: TTL_MS, leaseTokens: 50 },
+    { store, clock, metrics: new Metrics({ store, clock, prices: createPriceBook() }), holdTtlMs: TTL_MS, leaseTokens: 50 },
     { holdId: 'req-1', subject, model: 'gpt-4o-mini', promptTokens: 100, price: null, wantOutput: 500, streaming, sessionId: null, tags: {} },
   );
   if (!result.ok) throw new Error('not admitted');

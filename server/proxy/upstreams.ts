@@ -1,4 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
+import { modelGlobToRegExp } from '../util/model-pattern.js';
 
 export interface UpstreamConfig {
   name: string;
@@ -18,9 +19,6 @@ export interface UpstreamTimeouts {
   idleMs: number;
 }
 
-const globToRegExp = (pattern: string): RegExp =>
-  new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-
 /** One upstream: a keep-alive connection pool to its origin. */
 export class Upstream {
   readonly name: string;
@@ -34,7 +32,7 @@ export class Upstream {
     this.name = config.name;
     this.apiKey = config.apiKey;
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.patterns = config.models.map(globToRegExp);
+    this.patterns = config.models.map(modelGlobToRegExp);
     this.pool = new Pool(url.origin, {
       connections: 256,
       pipelining: 1,

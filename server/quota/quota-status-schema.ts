@@ -37,12 +37,14 @@ function quotaSchemas(mode: 'strict' | 'loose') {
   });
   const status = object({
     subject: object({ kind: z.enum(['global', 'project', 'user', 'key']), id: z.string(), name: z.string() }),
-    usage: z.number().nullable().describe('used in the binding budget (the one nearest to its limit); null without budgets'),
+    usage: z.number().nullable().describe('used in the binding budget (the one nearest to its limit: highest status, then percentage); null without budgets'),
     limit: z.number().nullable(),
     unit: z.enum(['tokens', 'usd']).nullable(),
     percentage: z.number().nullable(),
     remaining: z.number().nullable().describe('limit minus used minus held by running requests'),
-    status: level.describe('normal, warning (from 80 %), critical (from 95 %) or exceeded (100 %)'),
+    status: level.describe(
+      'normal, warning (from 80 %), critical (from 95 %) or exceeded (100 %), of used plus held by running requests; only used reaches exceeded',
+    ),
     nextReset: z.string().nullable().describe('ISO 8601 with offset; null when the binding budget has no fixed reset'),
     budgets: z.array(budget).describe('every budget that applies: key, user, project and global, narrowest first'),
   });

@@ -76,6 +76,25 @@ describe('GET /quota', () => {
     expect([status.usage, status.remaining, status.budgets[0]?.reservedTokens]).toEqual([0, 70_000, 30_000]);
   });
 
+  it('is not normal when requests in flight hold the whole budget: critical, exceeded only once spent; the held budget binds', async () => {
+    const svc = testService({ defaultBudgets: [userMonthly, { scope: 'global', window: { kind: 'total' }, limitTokens: 1_000_000, limitUsd: null, onLimit: 'reject' }] });
+    const alice = await userWithKey(svc.store, 'alice');
+    const bob = await userWithKey(svc.store, 'bob');
+    await settle(svc, bob.subject, 'b', 500_000); // the global budget is half used
+    await svc.store.reserve({ holdId: 'live', subject: alice.subject, quote: { tokens: 100_000, micros: 0 }, now: T0, ttlMs: 60_000 });
+    type Status = { usage: number; remaining: number; percentage: number; status: string; budgets: Array<{ scope: string; status: string; reservedTokens: number }> };
+    const held = (await (await svc.as(alice.secret, '/quota')).json()) as Status;
+    expect(held).toMatchObject({ usage: 0, remaining: 0, percentage: 0, status: 'critical' });
+    expect(held.budgets.map((b) => [b.scope, b.status, b.reservedTokens])).toEqual([
+      ['user:alice', 'critical', 100_000],
+      ['global', 'normal', 100_000], // 600,000 of 1,000,000 with the hold: below 80 %
+    ]);
+
+    await settle(svc, alice.subject, 'live', 100_000);
+    const spent = (await (await svc.as(alice.secret, '/quota')).json()) as Status;
+    expect(spent).toMatchObject({ usage: 100_000, remaining: 0, percentage: 100, status: 'exceeded' });
+  });
+
   it('answers without budgets: usage unknown, status normal', async () => {
     const svc = testService();
     const alice = await userWithKey(svc.store, 'alice');

@@ -6,7 +6,7 @@ import {
   bindingUnit,
   microsToUsd,
   percentageOf,
-  statusLevel,
+  readingLevel,
   type BudgetFigures,
   type StatusLevel,
   type StatusLevels,
@@ -69,7 +69,7 @@ const usd = (micros: number): number => microsToUsd(micros);
 
 export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetStatus {
   const f = figuresOf(state);
-  const binding = bindingUnit(f);
+  const binding = bindingUnit(f, levels);
   const { budget, usage } = state;
   const remainingOf = (limit: number | null, used: number, reserved: number) =>
     limit === null ? null : Math.max(0, limit - used - reserved);
@@ -88,7 +88,7 @@ export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetSt
     limitUsd: budget.limitMicros === null ? null : usd(budget.limitMicros),
     remainingUsd: remainingMicros === null ? null : usd(remainingMicros),
     percentage: binding ? percentageOf(binding.used, binding.limit) : 0,
-    status: statusLevel(binding?.ratio ?? 0, levels),
+    status: binding ? readingLevel(binding, levels) : 'normal',
     resetsAt: state.resetsAt === null ? null : formatInstant(state.resetsAt, budget.window),
     onLimit: budget.onLimit,
   };
@@ -97,10 +97,10 @@ export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetSt
 /** Builds the `/quota` document for a subject from the states of every budget that applies to it. */
 export function quotaStatus(subject: SubjectRef, states: readonly BudgetState[], levels: StatusLevels): QuotaStatus {
   const budgets = states.map((s) => budgetStatus(s, levels));
-  const index = bindingIndex(states.map(figuresOf));
+  const index = bindingIndex(states.map(figuresOf), levels);
   const top = states[index];
   const shown = budgets[index];
-  const binding = top ? bindingUnit(figuresOf(top)) : undefined;
+  const binding = top ? bindingUnit(figuresOf(top), levels) : undefined;
   if (!top || !shown || !binding) {
     return { subject, usage: null, limit: null, unit: null, percentage: null, remaining: null, status: 'normal', nextReset: null, budgets };
   }

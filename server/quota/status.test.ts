@@ -5,6 +5,7 @@ import {
   bindingUnit,
   microsToUsd,
   percentageOf,
+  readingLevel,
   statusLevel,
   unitReadings,
   usdToMicros,
@@ -105,6 +106,34 @@ describe('statusLevel agrees with exact integer arithmetic and with percentageOf
   });
 });
 
+describe('readingLevel: holds count towards the level, but only use is exceeded', () => {
+  const tokens = (used: number, reserved: number, limit: number): UnitReading => unitReadings(figures({ usedTokens: used, reservedTokens: reserved, limitTokens: limit }))[0]!;
+
+  it.each<[string, UnitReading, StatusLevel]>([
+    ['nothing used or held', tokens(0, 0, 100_000), 'normal'],
+    ['used only: as statusLevel', tokens(85_000, 0, 100_000), 'warning'],
+    ['held alone reaches warning', tokens(0, 80_000, 100_000), 'warning'],
+    ['used + held reach critical', tokens(50_000, 45_000, 100_000), 'critical'],
+    ['the whole budget held, nothing used: critical, not normal', tokens(0, 100_000, 100_000), 'critical'],
+    ['used + held at the limit, used below it: critical, not exceeded', tokens(99_999, 1, 100_000), 'critical'],
+    ['used at the limit: exceeded, held or not', tokens(100_000, 0, 100_000), 'exceeded'],
+    ['used past the limit with holds: exceeded', tokens(100_500, 2_000, 100_000), 'exceeded'],
+    ['just below warning with holds', tokens(40_000, 39_999, 100_000), 'normal'],
+    ['zero limit, nothing used', tokens(0, 0, 0), 'normal'],
+    ['zero limit, something held: at most critical', tokens(0, 5, 0), 'critical'],
+  ])('%s → %s', (_label, reading, expected) => {
+    expect(readingLevel(reading)).toBe(expected);
+  });
+
+  it('with custom levels: held room reaches critical, never exceeded', () => {
+    const levels: StatusLevels = { warning: 50, critical: 75, exceeded: 120 };
+    expect(readingLevel(tokens(0, 60, 100), levels)).toBe('warning');
+    expect(readingLevel(tokens(70, 30, 100), levels)).toBe('critical');
+    expect(readingLevel(tokens(100, 30, 100), levels)).toBe('critical');
+    expect(readingLevel(tokens(120, 0, 100), levels)).toBe('exceeded');
+  });
+});
+
 describe('percentageOf: one decimal, rounded down', () => {
   it.each<[number, number, number]>([
     [78_500, 100_000, 78.5],
@@ -140,45 +169,45 @@ describe('unitReadings / bindingUnit', () => {
     [
       'tokens only',
       { usedTokens: 300, reservedTokens: 200, limitTokens: 1000 },
-      [{ unit: 'tokens', used: 300, limit: 1000, remaining: 500, ratio: 0.3 }],
+      [{ unit: 'tokens', used: 300, reserved: 200, limit: 1000, remaining: 500, ratio: 0.3 }],
     ],
     [
       'usd only',
       { usedMicros: 250_000, reservedMicros: 50_000, limitMicros: 1_000_000 },
-      [{ unit: 'usd', used: 250_000, limit: 1_000_000, remaining: 700_000, ratio: 0.25 }],
+      [{ unit: 'usd', used: 250_000, reserved: 50_000, limit: 1_000_000, remaining: 700_000, ratio: 0.25 }],
     ],
     [
       'both, tokens first',
       { usedTokens: 10, limitTokens: 100, usedMicros: 20, limitMicros: 100 },
       [
-        { unit: 'tokens', used: 10, limit: 100, remaining: 90, ratio: 0.1 },
-        { unit: 'usd', used: 20, limit: 100, remaining: 80, ratio: 0.2 },
+        { unit: 'tokens', used: 10, reserved: 0, limit: 100, remaining: 90, ratio: 0.1 },
+        { unit: 'usd', used: 20, reserved: 0, limit: 100, remaining: 80, ratio: 0.2 },
       ],
     ],
     [
       'remaining never negative: over the limit',
       { usedTokens: 1_200, limitTokens: 1_000 },
-      [{ unit: 'tokens', used: 1_200, limit: 1_000, remaining: 0, ratio: 1.2 }],
+      [{ unit: 'tokens', used: 1_200, reserved: 0, limit: 1_000, remaining: 0, ratio: 1.2 }],
     ],
     [
       'remaining never negative: reserved beyond the limit',
       { usedTokens: 600, reservedTokens: 500, limitTokens: 1_000 },
-      [{ unit: 'tokens', used: 600, limit: 1_000, remaining: 0, ratio: 0.6 }],
+      [{ unit: 'tokens', used: 600, reserved: 500, limit: 1_000, remaining: 0, ratio: 0.6 }],
     ],
     [
       'reserved does not count in the ratio',
       { usedTokens: 0, reservedTokens: 999, limitTokens: 1_000 },
-      [{ unit: 'tokens', used: 0, limit: 1_000, remaining: 1, ratio: 0 }],
+      [{ unit: 'tokens', used: 0, reserved: 999, limit: 1_000, remaining: 1, ratio: 0 }],
     ],
     [
       'zero limit unused',
       { limitTokens: 0 },
-      [{ unit: 'tokens', used: 0, limit: 0, remaining: 0, ratio: 0 }],
+      [{ unit: 'tokens', used: 0, reserved: 0, limit: 0, remaining: 0, ratio: 0 }],
     ],
     [
       'zero limit used',
       { usedMicros: 1, limitMicros: 0 },
-      [{ unit: 'usd', used: 1, limit: 0, remaining: 0, ratio: Infinity }],
+      [{ unit: 'usd', used: 1, reserved: 0, limit: 0, remaining: 0, ratio: Infinity }],
     ],
   ])('%s', (_label, f, expected) => {
     expect(unitReadings(figures(f))).toEqual(expected);
@@ -193,9 +222,14 @@ describe('unitReadings / bindingUnit', () => {
     ['tie → tokens', { usedTokens: 50, limitTokens: 100, usedMicros: 500, limitMicros: 1_000 }, 'tokens'],
     ['zero usd limit used beats tokens over limit', { usedTokens: 500, limitTokens: 100, usedMicros: 1, limitMicros: 0 }, 'usd'],
     [
-      'reserved does not decide: ratio is on used only',
-      { usedTokens: 10, reservedTokens: 90, limitTokens: 100, usedMicros: 20, limitMicros: 100 },
+      'small holds do not decide: the used ratio does',
+      { usedTokens: 10, reservedTokens: 50, limitTokens: 100, usedMicros: 20, limitMicros: 100 },
       'usd',
+    ],
+    [
+      'a unit whose rest is all held binds: its level (critical) beats a higher used ratio',
+      { usedTokens: 10, reservedTokens: 90, limitTokens: 100, usedMicros: 20, limitMicros: 100 },
+      'tokens',
     ],
   ])('bindingUnit: %s', (_label, f, expected) => {
     expect(bindingUnit(figures(f))?.unit).toBe(expected);
@@ -205,6 +239,7 @@ describe('unitReadings / bindingUnit', () => {
     expect(bindingUnit(figures({ usedTokens: 10, limitTokens: 100, usedMicros: 600, reservedMicros: 100, limitMicros: 1_000 }))).toEqual({
       unit: 'usd',
       used: 600,
+      reserved: 100,
       limit: 1_000,
       remaining: 300,
       ratio: 0.6,
@@ -241,6 +276,9 @@ describe('bindingIndex', () => {
     ['Infinity (zero limit used) beats everything', [t(500, 100, TOTAL_SPAN), t(1, 0, DAY_SPAN)], 1],
     ['two Infinity ratios → longer window', [t(1, 0, DAY_SPAN), t(1, 0, WEEK_SPAN)], 1],
     ['a budget with no limits counts as ratio 0', [figures({ windowSpanMs: MONTH_SPAN }), t(1, 100)], 1],
+    ['a budget whose rest is all held beats one used more', [t(50, 100), figures({ usedTokens: 0, reservedTokens: 100, limitTokens: 100 })], 1],
+    ['held to the same level: the used ratio decides', [figures({ usedTokens: 10, reservedTokens: 90, limitTokens: 100 }), figures({ usedTokens: 20, reservedTokens: 80, limitTokens: 100 })], 1],
+    ['exceeded (used) beats all held', [figures({ usedTokens: 0, reservedTokens: 100, limitTokens: 100 }), t(100, 100)], 1],
   ])('%s → %s', (_label, budgets, expected) => {
     expect(bindingIndex(budgets)).toBe(expected);
   });

@@ -25,6 +25,8 @@ export interface BudgetFigures {
 export interface UnitReading {
   unit: Unit;
   used: number;
+  /** Held by requests in flight (see `readingLevel`). */
+  reserved: number;
   limit: number;
   /** What can still be admitted: limit − used − reserved, never below zero. */
   remaining: number;
@@ -40,18 +42,40 @@ export function unitReadings(f: BudgetFigures): UnitReading[] {
   return readings;
 }
 
+const ratioOf = (amount: number, limit: number): number => (limit > 0 ? amount / limit : amount > 0 ? Infinity : 0);
+
 function reading(unit: Unit, used: number, reserved: number, limit: number): UnitReading {
-  const ratio = limit > 0 ? used / limit : used > 0 ? Infinity : 0;
-  return { unit, used, limit, remaining: Math.max(0, limit - used - reserved), ratio };
+  return { unit, used, reserved, limit, remaining: Math.max(0, limit - used - reserved), ratio: ratioOf(used, limit) };
 }
 
 /**
- * The unit that is nearest to exhaustion: the one with the highest ratio, tokens on a tie.
- * A budget limits at least one unit, so this is never undefined for a stored budget.
+ * A unit's status level. Room held by requests in flight is room no other request can have, so
+ * the level is read from (used + reserved) / limit: a budget whose rest is all held is not
+ * `normal`. But held is not spent (a request may settle for less, or fail and cost nothing), so
+ * only `used` reaches `exceeded`; held room alone is at most `critical`.
  */
-export function bindingUnit(f: BudgetFigures): UnitReading | undefined {
+export function readingLevel(r: UnitReading, levels: StatusLevels = DEFAULT_STATUS_LEVELS): StatusLevel {
+  const level = statusLevel(ratioOf(r.used + r.reserved, r.limit), levels);
+  if (level === 'exceeded' && statusLevel(r.ratio, levels) !== 'exceeded') return 'critical';
+  return level;
+}
+
+const LEVEL_RANK: Record<StatusLevel, number> = { normal: 0, warning: 1, critical: 2, exceeded: 3 };
+
+/** Nearer to exhaustion: the higher level, then the higher used ratio. */
+const nearer = (a: UnitReading, b: UnitReading, levels: StatusLevels): boolean => {
+  const byLevel = LEVEL_RANK[readingLevel(a, levels)] - LEVEL_RANK[readingLevel(b, levels)];
+  return byLevel > 0 || (byLevel === 0 && a.ratio > b.ratio);
+};
+
+/**
+ * The unit that is nearest to exhaustion: the highest level (holds count, see `readingLevel`),
+ * then the highest used ratio, tokens on a tie. A budget limits at least one unit, so this is
+ * never undefined for a stored budget.
+ */
+export function bindingUnit(f: BudgetFigures, levels: StatusLevels = DEFAULT_STATUS_LEVELS): UnitReading | undefined {
   let best: UnitReading | undefined;
-  for (const r of unitReadings(f)) if (best === undefined || r.ratio > best.ratio) best = r;
+  for (const r of unitReadings(f)) if (best === undefined || nearer(r, best, levels)) best = r;
   return best;
 }
 
@@ -77,18 +101,23 @@ export function statusLevel(ratio: number, levels: StatusLevels = DEFAULT_STATUS
 }
 
 /**
- * The binding budget is the one nearest to exhaustion: the highest ratio in any unit it limits.
- * On a tie the one with the longer window binds (it holds the user back longer), then the earlier
- * one in the list (callers list budgets from the narrowest scope out). -1 for no budgets.
+ * The binding budget is the one nearest to exhaustion: the highest level of its binding unit (holds
+ * count), then the highest used ratio. On a tie the one with the longer window binds (it holds the
+ * user back longer), then the earlier one in the list (callers list budgets from the narrowest
+ * scope out). -1 for no budgets.
  */
-export function bindingIndex(budgets: readonly BudgetFigures[]): number {
+export function bindingIndex(budgets: readonly BudgetFigures[], levels: StatusLevels = DEFAULT_STATUS_LEVELS): number {
   let best = -1;
+  let bestRank = -1;
   let bestRatio = -1;
   let bestSpan = -1;
   budgets.forEach((f, i) => {
-    const ratio = bindingUnit(f)?.ratio ?? 0;
-    if (ratio > bestRatio || (ratio === bestRatio && f.windowSpanMs > bestSpan)) {
+    const unit = bindingUnit(f, levels);
+    const rank = unit ? LEVEL_RANK[readingLevel(unit, levels)] : 0;
+    const ratio = unit?.ratio ?? 0;
+    if (rank > bestRank || (rank === bestRank && (ratio > bestRatio || (ratio === bestRatio && f.windowSpanMs > bestSpan)))) {
       best = i;
+      bestRank = rank;
       bestRatio = ratio;
       bestSpan = f.windowSpanMs;
     }

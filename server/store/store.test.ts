@@ -165,9 +165,20 @@ describe.each(kinds)('$name store: windows', ({ open }) => {
     await store.putBudget(day('UTC'), now);
     expect((await store.budgetStates(userScopes(subject), now))[0]?.usage.usedTokens).toBe(10);
     const replaced = await store.putBudget(day('Asia/Shanghai'), now);
-    expect(replaced.created).toBe(false);
+    expect(replaced.replaced).not.toBeNull();
     expect((await store.budgetStates(userScopes(subject), now))[0]?.usage.usedTokens).toBe(110);
     for (const row of await store.counterAudit()) expect([row.stored ?? row.ledger, row.cached ?? row.ledger]).toEqual([row.ledger, row.ledger]);
+  });
+
+  it('putBudget returns the budget it replaced, as it was, or null for a new one', async () => {
+    const store = await open();
+    await userWithKey(store, 'alice');
+    const month = { scope: { kind: 'user' as const, id: 'alice' }, thresholds: null, onLimit: 'reject' as const, downgradeTo: null };
+    const created = await store.putBudget({ ...month, window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 100_000, limitMicros: null }, T0);
+    expect(created.replaced).toBeNull();
+    const changed = await store.putBudget({ ...month, window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: null, limitMicros: 20_000_000 }, T0);
+    expect(changed.replaced).toEqual(created.budget);
+    expect(changed.budget).toMatchObject({ id: created.budget.id, window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: null, limitMicros: 20_000_000 });
   });
 
   it('an admin budget replaces the config default of the same period, and deleting it brings the default back', async () => {

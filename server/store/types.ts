@@ -249,8 +249,11 @@ export interface Store {
   findKeyByHash(secretHash: string): Promise<KeyIdentity | null>;
   revokeKey(id: string, now: number): Promise<ApiKey | null>;
 
-  /** Creates or replaces the budget of the same scope and period; its counters are rebuilt. */
-  putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; created: boolean }>;
+  /**
+   * Creates or replaces the budget of the same scope and period; its counters are rebuilt. Returns
+   * the budget replaced (null when it is new), read in the same transaction as the write.
+   */
+  putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; replaced: Budget | null }>;
   listBudgets(): Promise<Budget[]>;
   deleteBudget(id: string): Promise<Budget | null>;
 

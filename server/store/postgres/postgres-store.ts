@@ -357,13 +357,13 @@ export class PostgresStore implements Store {
 
   /* ── budgets ───────────────────────────────────────────────────────────── */
 
-  async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; created: boolean }> {
+  async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; replaced: Budget | null }> {
     const scope = formatScope(input.scope);
     const period = windowPeriod(input.window);
     const changed = await inTransaction(this.pool, async (tx) => {
       // Under the scope's lock: no admission or settle of it runs while its counters are dropped.
       await this.lockScopes(tx, [input.scope]);
-      const existing = (await tx.query<{ id: string }>('SELECT id FROM budgets WHERE scope = $1 AND period = $2', [scope, period])).rows[0];
+      const existing = (await tx.query<BudgetRow>(`SELECT ${BUDGET_COLUMNS} FROM budgets WHERE scope = $1 AND period = $2`, [scope, period])).rows[0];
       const id = existing?.id ?? `bud_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
       const row = (
         await tx.query<BudgetRow>(
@@ -389,7 +389,7 @@ export class PostgresStore implements Store {
       ).rows[0] as BudgetRow;
       // The window may have moved (another time zone): counters are counted again from the ledger.
       await tx.query('DELETE FROM usage_counters WHERE budget_key = $1', [`${scope}|${period}`]);
-      return { budget: this.toBudget(row), created: existing === undefined };
+      return { budget: this.toBudget(row), replaced: existing === undefined ? null : this.toBudget(existing) };
     });
     // Other instances learn of it from the fingerprint; this one need not ask.
     this.budgetCache.clear();

@@ -146,7 +146,7 @@ export class SqliteStore implements Store {
       ),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       listBudgets: db.prepare<[], BudgetRow>('SELECT * FROM budgets ORDER BY scope, period'),
-      getBudgetByPeriod: db.prepare<[string, string], { id: string }>('SELECT id FROM budgets WHERE scope = ? AND period = ?'),
+      getBudgetByPeriod: db.prepare<[string, string], BudgetRow>('SELECT * FROM budgets WHERE scope = ? AND period = ?'),
       getBudget: db.prepare<[string], BudgetRow>('SELECT * FROM budgets WHERE id = ?'),
       upsertBudget: db.prepare(
         `INSERT INTO budgets (id, scope, period, window, limit_tokens, limit_micros, thresholds, on_limit, downgrade_to, created_at, updated_at)
@@ -323,7 +323,7 @@ export class SqliteStore implements Store {
 
   /* ── budgets ───────────────────────────────────────────────────────────── */
 
-  async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; created: boolean }> {
+  async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; replaced: Budget | null }> {
     const scope = formatScope(input.scope);
     const period = windowPeriod(input.window);
     const result = this.db.transaction(() => {
@@ -343,10 +343,10 @@ export class SqliteStore implements Store {
       });
       // The window may have moved (another time zone): counters are counted again from the ledger.
       this.forgetCounters(`${scope}|${period}`);
-      return { row: this.s.getBudget.get(id) as BudgetRow, created: existing === undefined };
+      return { row: this.s.getBudget.get(id) as BudgetRow, replacedRow: existing };
     })();
     this.budgetsChanged();
-    return { budget: this.toBudget(result.row), created: result.created };
+    return { budget: this.toBudget(result.row), replaced: result.replacedRow === undefined ? null : this.toBudget(result.replacedRow) };
   }
 
   async listBudgets(): Promise<Budget[]> {
