@@ -197,8 +197,12 @@ function countValue(encoding: TokenEncoding, value: unknown): number {
 
 /**
  * The longest pre-token the encoder is handed, in UTF-16 code units. 128 is longer than the words
- * and the indentation of ordinary text, and short enough that a piece's merges cost about what the
- * same bytes cost in short words (see BENCHMARKS.md).
+ * and the indentation of ordinary text. In the bench's comparison of limits (BENCHMARKS.md), 32 to
+ * 512 cost about the same per byte of random letters; CJK without punctuation costs more as the
+ * limit grows (merging is quadratic in a piece's bytes, 3 per CJK character: about +15 % at 128 and
+ * +35 % at 256 against 64), while the tokens added at the cuts halve with each doubling (12 % over
+ * the exact count of "A" × n at 64, 6 % at 128). It also bounds each key of gpt-tokenizer's merge
+ * cache (up to 100,000 pre-tokens) to 128 code units.
  */
 export const MAX_PRE_TOKEN_CHARS = 128;
 
