@@ -1,7 +1,8 @@
 // `npm run bench:proxy`: the proxy's figures. Three targets, measured side by side in one run with
 // the same load generator and the same fake OpenAI upstream: the upstream directly, a bare
 // pass-through (the best any proxy in Node could do) and lobe-quota with its whole admission path.
-// Then the cost of counting prompt tokens (cold vs a repeated conversation turn) and stream deltas.
+// Then the cost of counting prompt tokens (cold vs a repeated conversation turn), stream deltas, and
+// prompts of 100 KB to 1 MB by shape (one long run of a character, novel text, ordinary words).
 //
 // Threads: the load generator and the fake upstream share the main thread; the two proxies live in
 // a worker thread, as a proxy has its own process in production. On a 2-core machine that gives
@@ -32,7 +33,7 @@ import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
 import type { DefaultBudget } from '../server/config/schema.js';
 import { newRequestId } from '../server/proxy/request-id.js';
-import { createTokenCounter } from '../server/proxy/token-count.js';
+import { countByPieces, createTokenCounter, MAX_PRE_TOKEN_CHARS } from '../server/proxy/token-count.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import { migrate } from '../server/store/sqlite/migrations.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
@@ -749,7 +750,10 @@ const timeUs = (fn: () => void): number => {
 };
 
 /** gpt-tokenizer's own cache of merged word pieces (shared with the proxy's counter: same module). */
-const o200k = createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as { clearMergeCache(): void };
+const o200k = createRequire(import.meta.url)('gpt-tokenizer/encoding/o200k_base') as {
+  clearMergeCache(): void;
+  countTokens(text: string, options: { disallowedSpecial: Set<string> }): number;
+};
 
 function promptCounting(runs: number): void {
   const probe = createTokenCounter();
@@ -830,6 +834,136 @@ function deltaCounting(runs: number): void {
   console.log(`  one delta at a time, cache warm      ${fmt(b)} µs  (${fmt(b / PIECES, 2)} µs per delta)`);
   console.log(`  re-encoding the text at every delta  ${fmt(c)} µs  (${fmt(c / PIECES, 2)} µs per delta; ${naiveFinal} tokens at the end)`);
   console.log(`  naive / one at a time: ${fmt(c / a, 1)}× (cache empty), ${fmt(c / b, 1)}× (cache warm)`);
+}
+
+/** KB and MB as the sizes above count them: 1,024 and 1,048,576 bytes. */
+const KB = 1024;
+const MB = 1024 * KB;
+
+/** `bytes / bytesEach` symbols drawn from `alphabet`, each `bytesEach` bytes long in UTF-8. */
+function drawn(random: () => number, alphabet: readonly string[], bytes: number, bytesEach: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < bytes / bytesEach; i++) out.push(alphabet[Math.floor(random() * alphabet.length)] as string);
+  return out.join('');
+}
+
+const LOWERCASE = [...'abcdefghijklmnopqrstuvwxyz'];
+const BASE64 = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'];
+const CJK = Array.from({ length: 3_000 }, (_, i) => String.fromCodePoint(0x4e00 + i));
+
+interface PromptShape {
+  label: string;
+  /** A prompt of about `bytes` bytes of UTF-8. */
+  make: (bytes: number) => string;
+  /** Words no cache has seen: every pre-token is merged afresh, the tokenizer's slowest case. */
+  novel: boolean;
+  /** One long pre-token, which the counter cuts into pieces. */
+  cut: boolean;
+}
+
+/** The two shapes of the goal: a 1 MB prompt of either is counted in under 50 ms. */
+const ORDINARY_WORDS: PromptShape = { label: 'ordinary words', make: (bytes) => words(prng(21), bytes / 5).slice(0, bytes), novel: false, cut: false };
+const ONE_CHARACTER: PromptShape = { label: 'one character ("A" × n)', make: (bytes) => 'A'.repeat(bytes), novel: false, cut: true };
+
+/** Prompts of one long pre-token (what stalled counting before they were cut), next to ordinary text. */
+const PROMPT_SHAPES: PromptShape[] = [
+  ORDINARY_WORDS,
+  ONE_CHARACTER,
+  { label: 'one emoji repeated', make: (bytes) => '😀'.repeat(bytes / 4), novel: false, cut: true },
+  { label: 'spaces', make: (bytes) => `x${' '.repeat(bytes)}x`, novel: false, cut: true },
+  {
+    label: 'random words of 2-8 letters',
+    make: (bytes) => {
+      const random = prng(22);
+      const out: string[] = [];
+      for (let size = 0; size < bytes; size += 6) out.push(drawn(random, LOWERCASE, 2 + Math.floor(random() * 7), 1));
+      return out.join(' ').slice(0, bytes);
+    },
+    novel: true,
+    cut: false,
+  },
+  { label: 'random letters, no space', make: (bytes) => drawn(prng(23), LOWERCASE, bytes, 1), novel: true, cut: true },
+  // Short pre-tokens (o200k_base splits at case changes and digits): not cut.
+  { label: 'base64 (a pasted data URL)', make: (bytes) => `data:image/png;base64,${drawn(prng(24), BASE64, bytes, 1)}`, novel: true, cut: false },
+  { label: 'CJK, no punctuation', make: (bytes) => drawn(prng(25), CJK, bytes, 3), novel: true, cut: true },
+];
+
+/** The runs of a novel shape: each 1 MB of it takes seconds. */
+const NOVEL_RUNS_MAX = 3;
+
+function promptShapes(runs: number): void {
+  const sizes = [100 * KB, 300 * KB, MB];
+  const sizeLabels = ['100 KB', '300 KB', '1 MB'];
+  const novelRuns = Math.min(runs, NOVEL_RUNS_MAX);
+  console.log(
+    `\nprompt counting by shape, ${MODEL} (countChatPrompt of one user message; a new counter and gpt-tokenizer's merge cache emptied\n` +
+      `before each run; median of ${runs} runs, ${novelRuns} for the novel-text shapes; when linear, 1 MB takes 10.24× the time of 100 KB):`,
+  );
+  console.log(`  ${'shape'.padEnd(30)}${sizeLabels.map((label) => label.padStart(11)).join('')}   ms per MB at each size   1 MB / 100 KB   tokens at 1 MB`);
+  const atMb = new Map<PromptShape, number>();
+  for (const shape of PROMPT_SHAPES) {
+    let tokens = 0; // of the last size, 1 MB
+    const times = sizes.map((bytes) => {
+      const body = { model: MODEL, messages: [{ role: 'user', content: shape.make(bytes) }] };
+      const samples: number[] = [];
+      // One run more, not counted, warms the JIT up (not for novel text: it would add seconds).
+      for (let r = shape.novel ? 0 : -1; r < (shape.novel ? novelRuns : runs); r++) {
+        o200k.clearMergeCache();
+        const counter = createTokenCounter();
+        const ms = timeUs(() => (tokens = counter.countChatPrompt(MODEL, body))) / 1000;
+        if (r >= 0) samples.push(ms);
+      }
+      return median(samples);
+    });
+    const perMb = times.map((ms, i) => fmt(ms / ((sizes[i] as number) / MB))).join(' / ');
+    const [first, , last] = times as [number, number, number];
+    atMb.set(shape, last);
+    console.log(
+      `  ${shape.label.padEnd(30)}${times.map((ms) => `${fmt(ms, ms < 100 ? 1 : 0)} ms`.padStart(11)).join('')}   ${perMb.padEnd(22)}   ${`${fmt(last / first, 1)}×`.padEnd(13)}   ${fmt(tokens)}`,
+    );
+  }
+  const single = atMb.get(ONE_CHARACTER) ?? NaN;
+  const ordinary = atMb.get(ORDINARY_WORDS) ?? NaN;
+  const verdict = (ms: number) => (ms < 50 ? 'met' : 'MISSED');
+  console.log(`  1 MB of one character: ${fmt(single, 1)} ms (goal < 50 ms: ${verdict(single)}); 1 MB of ordinary words: ${fmt(ordinary, 1)} ms (goal < 50 ms: ${verdict(ordinary)})`);
+  // What the tokenizer alone takes on the ordinary text (it is never cut), to tell its share from ours.
+  const ordinaryText = ORDINARY_WORDS.make(MB);
+  const plain = { disallowedSpecial: new Set<string>() };
+  const alone: number[] = [];
+  for (let r = -1; r < runs; r++) {
+    o200k.clearMergeCache();
+    const ms = timeUs(() => o200k.countTokens(ordinaryText, plain)) / 1000;
+    if (r >= 0) alone.push(ms);
+  }
+  console.log(`  gpt-tokenizer's countTokens alone on the 1 MB of ordinary words: ${fmt(median(alone), 1)} ms`);
+}
+
+/**
+ * Why MAX_PRE_TOKEN_CHARS is what it is: the same counting path (countByPieces on the encoder) with
+ * other limits, on 300 KB of the shapes that are cut. Longer pieces cost more per byte (merging is
+ * quadratic in a pre-token's length), shorter ones more calls and more tokens added at the cuts.
+ */
+function preTokenLimits(runs: number): void {
+  const limits = [32, 64, 128, 256, 512];
+  const bytes = 300 * KB;
+  const plain = { disallowedSpecial: new Set<string>() };
+  const sweepRuns = Math.min(runs, NOVEL_RUNS_MAX);
+  console.log(`\ncounting 300 KB by the longest pre-token handed to the encoder (now ${MAX_PRE_TOKEN_CHARS}; median of ${sweepRuns} runs; ms, and tokens counted):`);
+  console.log(`  ${'shape'.padEnd(30)}${limits.map((limit) => String(limit).padStart(20)).join('')}`);
+  for (const shape of PROMPT_SHAPES.filter((s) => s.cut)) {
+    const text = shape.make(bytes);
+    const cells = limits.map((limit) => {
+      let tokens = 0;
+      const samples: number[] = [];
+      for (let r = 0; r < sweepRuns; r++) {
+        o200k.clearMergeCache();
+        samples.push(timeUs(() => (tokens = countByPieces(text, (piece) => o200k.countTokens(piece, plain), limit))) / 1000);
+      }
+      const ms = median(samples);
+      return `${fmt(ms, ms < 100 ? 1 : 0)} ms ${fmt(tokens).padStart(8)}`.padStart(20);
+    });
+    console.log(`  ${shape.label.padEnd(30)}${cells.join('')}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -924,6 +1058,8 @@ async function main(): Promise<void> {
   if (TOKEN_RUNS > 0) {
     promptCounting(TOKEN_RUNS);
     deltaCounting(TOKEN_RUNS);
+    promptShapes(TOKEN_RUNS);
+    preTokenLimits(TOKEN_RUNS);
   }
   console.log(`\n(whole run: ${fmt((performance.now() - started) / 1000, 0)} s)`);
 }

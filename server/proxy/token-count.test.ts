@@ -1,15 +1,22 @@
 import { encode as encodeCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { encode as encodeO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import fc from 'fast-check';
+import { CL100K_TOKEN_SPLIT_REGEX, O200K_TOKEN_SPLIT_REGEX, R50K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 import { describe, expect, it } from 'vitest';
 import {
   AUDIO_PART_TOKENS,
   FILE_PART_TOKENS,
   IMAGE_DEFAULT_TOKENS,
   IMAGE_LOW_DETAIL_TOKENS,
+  MAX_PRE_TOKEN_CHARS,
+  countByPieces,
   countChatPrompt,
   countText,
   createTokenCounter,
   encodingFor,
+  isWhitespace,
+  splitLongPreTokens,
+  startsPreToken,
   tokenCountStats,
   type TokenEncoding,
 } from './token-count.js';
@@ -420,5 +427,244 @@ describe('garbage in, a count out', () => {
     const message: Record<string, unknown> = { role: 'user', content: 'x' };
     message.self = message;
     expect(() => createTokenCounter().countChatPrompt('gpt-4o', { messages: [message] })).not.toThrow();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Long pre-tokens: gpt-tokenizer merges one pre-token in time that grows with the square of its
+// length ("A" × 300,000 took 52 s). These tests are not timed: they check that the encoder is never
+// handed a pre-token longer than MAX_PRE_TOKEN_CHARS (which bounds the work per character) with the
+// encoders' own regexes, and the counts.
+
+/** The three pre-tokenizers: o200k_base, cl100k_base, and r50k_base's (which p50k_base shares). */
+const splitRegexes = { o200k_base: O200K_TOKEN_SPLIT_REGEX, cl100k_base: CL100K_TOKEN_SPLIT_REGEX, r50k_base: R50K_TOKEN_SPLIT_REGEX };
+
+/** The longest pre-token of `text` under every encoding, in UTF-16 code units. */
+function longestPreToken(text: string): number {
+  let longest = 0;
+  for (const regex of Object.values(splitRegexes)) {
+    for (const [preToken] of text.matchAll(regex)) longest = Math.max(longest, preToken.length);
+  }
+  return longest;
+}
+
+/** `symbols` symbols drawn from `alphabet` by a seeded generator: the same text on every run. */
+function randomText(alphabet: readonly string[], symbols: number, seed = 1): string {
+  let state = seed;
+  const drawn: string[] = [];
+  for (let i = 0; i < symbols; i++) {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    drawn.push(alphabet[state % alphabet.length] ?? '');
+  }
+  return drawn.join('');
+}
+
+const chars = (text: string): string[] => [...text];
+const codePoints = (first: number, count: number): string[] => Array.from({ length: count }, (_, i) => String.fromCodePoint(first + i));
+const LOWERCASE = chars('abcdefghijklmnopqrstuvwxyz');
+const BASE64 = chars('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+const PUNCTUATION = chars('!"#$%&()*+,-.:;<=>?@[]^_`{|}~');
+const CJK = codePoints(0x4e00, 3_000);
+const EMOJI = codePoints(0x1f600, 80);
+
+/** Texts of about `size` code units holding one long pre-token, as a client could send them. */
+const pathological: [string, (size: number) => string][] = [
+  ['one character ("A")', (size) => 'A'.repeat(size)],
+  ['random lowercase letters, no space', (size) => randomText(LOWERCASE, size)],
+  ['base64, as in a pasted data URL', (size) => `data:image/png;base64,${randomText(BASE64, size)}`],
+  ['one punctuation character ("!")', (size) => '!'.repeat(size)],
+  ['random punctuation', (size) => randomText(PUNCTUATION, size)],
+  ['random digits', (size) => randomText(chars('0123456789'), size)],
+  ['spaces', (size) => `x${' '.repeat(size)}x`],
+  ['newlines', (size) => `x${'\n'.repeat(size)}x`],
+  ['random whitespace (space, tab, newline)', (size) => `x${randomText(chars(' \t\n'), size)}x`],
+  ['punctuation, then line breaks and slashes (one o200k_base pre-token)', (size) => `!${randomText(chars('\n/'), size)}`],
+  ['CJK without punctuation', (size) => randomText(CJK, size)],
+  ['random emoji (surrogate pairs)', (size) => randomText(EMOJI, size / 2)],
+  ['one emoji repeated', (size) => '😀'.repeat(size / 2)],
+];
+
+describe('isWhitespace', () => {
+  it('agrees with \\s (as the encoders\' regexes read it) on every UTF-16 code unit', () => {
+    const disagreements: number[] = [];
+    for (let code = 0; code <= 0xffff; code++) {
+      if (isWhitespace(code) !== /\s/u.test(String.fromCharCode(code))) disagreements.push(code);
+    }
+    expect(disagreements).toEqual([]);
+  });
+});
+
+/** Symbols whose runs and mixes make the pre-tokenizers' corner cases. */
+const awkward = fc.constantFrom('a', 'Z', '7', '½', 'ʰ', ' ', '\n', '\r', '\t', '\v', '\u0085', '\u00a0', '!', ',', '/', "'", '\u0301', '你', '，', '😀', '\ud83d', '\ude00', '\u3000');
+const awkwardText = fc.array(fc.tuple(awkward, fc.integer({ min: 1, max: 30 })).map(([s, times]) => s.repeat(times)), { maxLength: 12 }).map((runs) => runs.join(''));
+
+describe('startsPreToken', () => {
+  it.each<[string, string, number, boolean]>([
+    ['after a word, at punctuation', 'abc,def', 3, true],
+    ['after a number, at punctuation', '123,4', 3, true],
+    ['after a word, at a space', 'abc def', 3, true],
+    ['after punctuation, at a space', 'a! b', 2, true],
+    ['after a word, at a line break', 'abc\ndef', 3, true],
+    ['after a word, at a number', 'abc123', 3, true],
+    ['after a number, at a word', '123abc', 3, true],
+    ['not after punctuation at a line break (punctuation takes its line breaks)', 'a!\nb', 2, false],
+    ['not within a word', 'abcdef', 3, false],
+    ["not at an apostrophe (o200k_base's 's, 't, …)", "it's", 2, false],
+    ['not at a combining mark', 'e\u0301', 1, false],
+    ['not after a combining mark (cl100k_base takes it with the punctuation)', 'e\u0301,', 2, false],
+    ['not at a word after punctuation (the punctuation starts the pre-token: ",b")', 'a,b', 2, false],
+    ['not within whitespace', 'a   b', 2, false],
+    ['not between the halves of a surrogate pair', '😀😀', 1, false],
+    ['after a CJK character, at CJK punctuation', '你好，世界', 2, true],
+  ])('%s', (_label, text, i, expected) => {
+    expect(startsPreToken(text, i)).toBe(expected);
+  });
+
+  it('is right for every encoding: each encoder regex starts a pre-token wherever it says', () => {
+    fc.assert(
+      fc.property(awkwardText, (text) => {
+        for (const regex of Object.values(splitRegexes)) {
+          const starts = new Set([...text.matchAll(regex)].map((match) => match.index));
+          for (let i = 1; i < text.length; i++) {
+            if (startsPreToken(text, i)) expect(starts.has(i)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('splitLongPreTokens', () => {
+  // A limit of 8 keeps the table readable; MAX_PRE_TOKEN_CHARS works the same way.
+  it.each<[string, string, string[]]>([
+    ['ordinary text is one piece', 'hello world, how are you?', ['hello world, how are you?']],
+    ['an empty text', '', ['']],
+    ['a run of exactly the limit is not cut', 'AAAAAAAA', ['AAAAAAAA']],
+    ['one more character is', 'AAAAAAAAA', ['AAAAAAAA', 'A']],
+    ['a long run: in pieces of the limit', 'A'.repeat(20), ['AAAAAAAA', 'AAAAAAAA', 'AAAA']],
+    ['counted from where its pre-token starts (the space before a word)', 'hi AAAAAAAAAA yo', ['hi AAAAAAA', 'AAA yo']],
+    ['a run of spaces', `a${' '.repeat(10)}b`, [`a${' '.repeat(8)}`, '  b']],
+    ['a run of line breaks', '\n'.repeat(17), ['\n'.repeat(8), '\n'.repeat(8), '\n']],
+    ['punctuation with the line breaks and slashes o200k_base takes with it', '!\n/\n/\n/\n/\n/\n/', ['!\n/\n/\n/\n', '/\n/\n/']],
+    ['never between the halves of a surrogate pair', '.😀😀😀😀😀', ['.😀😀😀', '😀😀']],
+    ['emoji between spaces are short pre-tokens', '😀 😀 😀 😀 😀 😀', ['😀 😀 😀 😀 😀 😀']],
+    ['CJK with punctuation is not cut', '你好世界你好，世界你好世界，你好', ['你好世界你好，世界你好世界，你好']],
+    ['CJK without punctuation is', '你好世界你好世界你好', ['你好世界你好世界', '你好']],
+    ['a URL is short pre-tokens', 'https://a.io/b/c?d=1', ['https://a.io/b/c?d=1']],
+    ['JSON is short pre-tokens', '{"a":"b","c":[1,2],"d":null}', ['{"a":"b","c":[1,2],"d":null}']],
+    ['digits', '123456789012', ['12345678', '9012']],
+  ])('%s', (_label, text, pieces) => {
+    expect(splitLongPreTokens(text, 8)).toEqual(pieces);
+  });
+
+  it('hands back the text itself when there is nothing to cut', () => {
+    const text = 'The quick brown fox jumps over the lazy dog. '.repeat(1_000);
+    expect(splitLongPreTokens(text)[0]).toBe(text);
+  });
+
+  it('on any text and limit: pieces join back into the text, hold no pre-token over the limit under any encoding, split no surrogate pair, and all but the last are at least the limit less one long', () => {
+    fc.assert(
+      fc.property(awkwardText, fc.integer({ min: 2, max: 20 }), (text, limit) => {
+        const pieces = splitLongPreTokens(text, limit);
+        expect(pieces.join('')).toBe(text);
+        pieces.forEach((piece, i) => {
+          expect(longestPreToken(piece)).toBeLessThanOrEqual(limit);
+          const next = pieces[i + 1];
+          if (next === undefined) return;
+          expect(piece.length).toBeGreaterThanOrEqual(limit - 1);
+          const splitsPair = /[\ud800-\udbff]$/.test(piece) && /^[\udc00-\udfff]/.test(next);
+          expect(splitsPair).toBe(false);
+        });
+      }),
+      { numRuns: 1_000 },
+    );
+  });
+});
+
+describe('counting long pre-tokens', () => {
+  it.each(pathological)('1 MB of %s: the encoder is never handed a pre-token longer than MAX_PRE_TOKEN_CHARS', (_label, make) => {
+    const text = make(1_000_000);
+    const handed: string[] = [];
+    const tokens = countByPieces(text, (piece) => {
+      handed.push(piece);
+      return 1;
+    });
+    const pieces = splitLongPreTokens(text);
+    expect(pieces.join('')).toBe(text);
+    expect(Math.max(...handed.map(longestPreToken))).toBeLessThanOrEqual(MAX_PRE_TOKEN_CHARS);
+    // Linear: a piece is at least the limit less one long, so calls grow with the text's length.
+    expect(pieces.length).toBeLessThanOrEqual(1 + text.length / (MAX_PRE_TOKEN_CHARS - 1));
+    // Equal pieces in a row (a run of one character) are counted once; each cut adds one token.
+    expect(handed.length).toBeLessThanOrEqual(pieces.length);
+    expect(tokens).toBe(pieces.length + (pieces.length - 1));
+  });
+
+  const cheapSize = 4_000; // exact counts of these texts take well under a second at this size
+  it.each(pathological.flatMap(([label, make]) => (['o200k_base', 'cl100k_base'] as const).map((encoding) => [label, encoding, make] as const)))(
+    '%s (%s): at least the exact count, and at most 3 tokens more per cut',
+    (_label, encoding, make) => {
+      const text = make(cheapSize);
+      const exact = ref(encoding, text);
+      const cuts = splitLongPreTokens(text).length - 1;
+      const tokens = countText(encoding === 'o200k_base' ? 'gpt-4o' : 'gpt-4', text);
+      expect(tokens).toBeGreaterThanOrEqual(exact);
+      expect(tokens).toBeLessThanOrEqual(exact + 3 * cuts);
+    },
+  );
+
+  const tools = Array.from({ length: 40 }, (_, i) => ({
+    type: 'function',
+    function: { name: `tool_${i}`, parameters: { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Tokyo', `n${i * 7_919}`] } }, required: ['city'] } },
+  }));
+  it.each<[string, string]>([
+    ['JSON without a space (a tools block)', JSON.stringify(tools)],
+    ['CJK with punctuation', '今天天气很好，我们去公园散步吧。'.repeat(200)],
+    ['a long URL', `https://example.com/${Array.from({ length: 200 }, (_, i) => `segment${i}`).join('/')}?q=1&r=2`],
+    ['minified code', 'f=(a,b)=>a.map(x=>x*b).filter(Boolean).join(",");'.repeat(100)],
+    ['base64 in a data URL', `data:image/png;base64,${randomText(BASE64, 20_000, 7)}`],
+    ['a hex dump', randomText(chars('0123456789abcdef'), 20_000, 8)],
+  ])('%s: a long run without a space, but short pre-tokens: not cut, counted exactly', (_label, text) => {
+    expect(splitLongPreTokens(text)).toEqual([text]);
+    expect(countText('gpt-4o', text)).toBe(ref('o200k_base', text));
+    expect(countText('gpt-4', text)).toBe(ref('cl100k_base', text));
+  });
+
+  it.each([300_000, 1_000_000])('"A" × %i: the exact n / 8, plus at most 3 per cut', (size) => {
+    // o200k_base has "AAAAAAAA" as one token and counts "A" × n as n / 8: checked at a size that is
+    // still cheap to count whole, the way the encoder did before long pre-tokens were cut.
+    expect(o200k('A'.repeat(16_000))).toBe(16_000 / 8);
+    const text = 'A'.repeat(size);
+    const cuts = splitLongPreTokens(text).length - 1;
+    const tokens = countText('gpt-4o', text);
+    expect(tokens).toBeGreaterThanOrEqual(size / 8);
+    expect(tokens).toBeLessThanOrEqual(size / 8 + 3 * cuts);
+  });
+
+  // Every path counts its text through the same function. Each case has a run of its own letter,
+  // so that gpt-tokenizer's cache of merged pre-tokens cannot carry one case's work into the next.
+  type Counter = ReturnType<typeof createTokenCounter>;
+  it.each<[string, string, string, (counter: Counter, model: string, text: string) => number]>([
+    ['a stream delta or an answer (countText)', 'B', 'gpt-4o', (counter, model, text) => counter.countText(model, text)],
+    ['a chat message', 'C', 'gpt-4o', (counter, model, text) => counter.countChatPrompt(model, { messages: [{ role: 'user', content: text }] })],
+    ['a chat text part', 'D', 'gpt-4o', (counter, model, text) => counter.countChatPrompt(model, { messages: [{ role: 'user', content: [{ type: 'text', text }] }] })],
+    [
+      'tool call arguments',
+      'E',
+      'gpt-4o',
+      (counter, model, text) => counter.countChatPrompt(model, { messages: [{ role: 'assistant', content: null, tool_calls: [{ function: { name: 'f', arguments: text } }] }] }),
+    ],
+    ['a tools block (its JSON)', 'F', 'gpt-4o', (counter, model, text) => counter.countChatPrompt(model, { messages: [], tools: [{ type: 'function', function: { name: 'f', description: text } }] })],
+    ['Responses input', 'G', 'gpt-5', (counter, model, text) => counter.countResponsesInput(model, { input: text })],
+    ['Responses instructions', 'H', 'gpt-5', (counter, model, text) => counter.countResponsesInput(model, { instructions: text, input: [] })],
+    ['a function call output', 'I', 'gpt-5', (counter, model, text) => counter.countResponsesInput(model, { input: [{ type: 'function_call_output', call_id: 'c', output: text }] })],
+    ['embeddings input', 'J', 'text-embedding-3-small', (counter, model, text) => counter.countEmbeddingInput(model, [text])],
+  ])('%s: a run of 300,000 is counted as its pieces, plus the framing around it', (_label, letter, model, count) => {
+    const text = letter.repeat(300_000);
+    const counter = createTokenCounter();
+    const tokens = count(counter, model, text);
+    const textTokens = counter.countText(model, text);
+    expect(tokens).toBeGreaterThanOrEqual(textTokens);
+    expect(tokens).toBeLessThanOrEqual(textTokens + 30); // roles, priming, the JSON around the text
   });
 });

@@ -155,12 +155,13 @@ export function preloadEncodings(encodings: readonly TokenEncoding[] = ['o200k_b
 /** If the tokenizer is unavailable or fails, a deliberately high guess of 1 token per 2 chars. */
 const fallbackCount = (text: string): number => Math.ceil(text.length / 2);
 
+/** Every count of text goes through here: the one place text is handed to the encoder. */
 function countWith(encoding: TokenEncoding, text: string): number {
   if (text.length === 0) return 0;
   const enc = encoder(encoding);
   if (!enc) return fallbackCount(text);
   try {
-    return enc.countTokens(text, PLAIN_TEXT);
+    return countByPieces(text, (piece) => enc.countTokens(piece, PLAIN_TEXT));
   } catch {
     return fallbackCount(text);
   }
@@ -183,6 +184,186 @@ function countValue(encoding: TokenEncoding, value: unknown): number {
   if (typeof value === 'string') return countWith(encoding, value);
   return countWith(encoding, safeJson(value));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Long pre-tokens
+//
+// gpt-tokenizer splits text into pre-tokens with its encoding's regex (a word with the character
+// before it, a run of punctuation, a run of whitespace, …) and merges each pre-token's bytes in time
+// that grows with the square of its length: "A" × 300,000 is one pre-token and took 52 s, on the
+// event loop. So no text goes to the encoder with more than MAX_PRE_TOKEN_CHARS in a row without a
+// place where every encoding starts a new pre-token; a longer stretch is cut, and each piece is
+// counted on its own. Ordinary text has such places every few characters and is never cut.
+
+/**
+ * The longest pre-token the encoder is handed, in UTF-16 code units. 128 is longer than the words
+ * and the indentation of ordinary text. In the bench's comparison of limits (BENCHMARKS.md), 32 to
+ * 512 cost about the same per byte of random letters; CJK without punctuation costs more as the
+ * limit grows (merging is quadratic in a piece's bytes, 3 per CJK character: about +15 % at 128 and
+ * +35 % at 256 against 64), while the tokens added at the cuts halve with each doubling (12 % over
+ * the exact count of "A" × n at 64, 6 % at 128). It also bounds each key of gpt-tokenizer's merge
+ * cache (up to 100,000 pre-tokens) to 128 code units.
+ */
+export const MAX_PRE_TOKEN_CHARS = 128;
+
+/**
+ * `text` in pieces, cut wherever `maxChars` (at least 2) code units go by without a pre-token
+ * boundary (see `startsPreToken`), never between the two halves of a surrogate pair: a long run of
+ * one character, of random letters, of CJK without punctuation, of whitespace. `[text]` itself
+ * when nothing is cut. No pre-token crosses a boundary, so in each piece every pre-token is at most
+ * `maxChars` long, whatever the encoding. Linear in the text: each character is looked at once.
+ */
+export function splitLongPreTokens(text: string, maxChars: number = MAX_PRE_TOKEN_CHARS): string[] {
+  const limit = Math.max(2, Math.floor(maxChars));
+  if (text.length <= limit) return [text];
+  const pieces: string[] = [];
+  let pieceStart = 0;
+  /** The latest position no pre-token crosses: a boundary, a cut, or the start. */
+  let lastBoundary = 0;
+  let before = classAt(text, 0);
+  for (let i = 1; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const at = code < 0x80 ? (ASCII_CLASSES[code] as CharClass) : classAt(text, i);
+    if (startsBetween(before, at)) {
+      lastBoundary = i;
+    } else if (i - lastBoundary >= limit) {
+      const cut = at === PAIR_END ? i - 1 : i;
+      pieces.push(text.slice(pieceStart, cut));
+      pieceStart = cut;
+      lastBoundary = cut;
+    }
+    if (at !== PAIR_END) before = at;
+  }
+  pieces.push(pieceStart === 0 ? text : text.slice(pieceStart));
+  return pieces;
+}
+
+/**
+ * The tokens of `text`, counted piece by piece with `countPiece` (see `splitLongPreTokens`). A cut
+ * splits what the whole text would have merged as one pre-token, which moved the pieces' count by
+ * -2 to +2 tokens against the whole's in our measurements (BPE is not additive, so no exact bound
+ * holds). Each cut adds one token: the total was then never below the exact count, and at most 3
+ * tokens per cut above it (1.2 on average), on the high side, the safe side for admission.
+ * `maxChars` other than MAX_PRE_TOKEN_CHARS is for the bench, which compares limits.
+ */
+export function countByPieces(text: string, countPiece: (piece: string) => number, maxChars: number = MAX_PRE_TOKEN_CHARS): number {
+  const pieces = splitLongPreTokens(text, maxChars);
+  let tokens = pieces.length - 1;
+  let previous = '';
+  let previousTokens = 0;
+  for (const piece of pieces) {
+    // A run of one repeated character is cut into equal pieces: count them once, not once a call.
+    if (piece !== previous) {
+      previous = piece;
+      previousTokens = countPiece(piece);
+    }
+    tokens += previousTokens;
+  }
+  return tokens;
+}
+
+/**
+ * Whether every encoding (o200k_base, cl100k_base and r50k/p50k_base) starts a pre-token at
+ * `text[i]`, whatever the text around, because no pattern of their regexes lets a match run from
+ * `text[i - 1]` into `text[i]`, and none looks behind.
+ */
+export function startsPreToken(text: string, i: number): boolean {
+  if (i <= 0 || i >= text.length) return false;
+  const at = classAt(text, i);
+  return startsBetween(classAt(text, classAt(text, i - 1) === PAIR_END ? i - 2 : i - 1), at);
+}
+
+/**
+ * The boundaries of `startsPreToken`, by the classes of the characters on either side:
+ * - after a letter, at a number, and after a number, at a letter;
+ * - after a letter or a number, at anything but a letter, a number, a combining mark or `'` (marks
+ *   and `'s`-like suffixes continue a word, and numbers go on in groups);
+ * - after any non-whitespace, at whitespace other than a line break (punctuation takes the line
+ *   breaks after it, and o200k_base any `/` among them too: `!\n/\n/…` is one pre-token).
+ */
+function startsBetween(before: CharClass, at: CharClass): boolean {
+  switch (at) {
+    case LETTER:
+      return before === NUMBER;
+    case NUMBER:
+      return before === LETTER;
+    case OTHER:
+    case LINE_BREAK:
+      return before === LETTER || before === NUMBER;
+    case SPACE:
+      return before !== SPACE && before !== LINE_BREAK;
+    default: // CONTINUES_WORD, PAIR_END
+      return false;
+  }
+}
+
+/** Classes of characters, as far as pre-token boundaries go. */
+type CharClass = typeof LETTER | typeof NUMBER | typeof CONTINUES_WORD | typeof OTHER | typeof SPACE | typeof LINE_BREAK | typeof PAIR_END;
+const LETTER = 1;
+const NUMBER = 2;
+/** A combining mark, or the `'` that starts `'s`, `'ll`, …: both continue a word. */
+const CONTINUES_WORD = 3;
+/** Punctuation, symbols (emoji included), controls, lone surrogates. */
+const OTHER = 4;
+/** Whitespace but `\r` and `\n`. */
+const SPACE = 5;
+const LINE_BREAK = 6;
+/** The second half of a surrogate pair: the pair is classed at its first half. */
+const PAIR_END = 7;
+
+/** Whether a UTF-16 code unit is whitespace as `\s` in the encoders' regexes sees it. */
+export function isWhitespace(code: number): boolean {
+  if (code <= 0x20) return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+  if (code < 0xa0) return false;
+  return (
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
+}
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
+const isLowSurrogate = (code: number): boolean => code >= 0xdc00 && code <= 0xdfff;
+
+/** The class of the character at `text[i]` (a code point's, at the first half of a pair). */
+function classAt(text: string, i: number): CharClass {
+  const code = text.charCodeAt(i);
+  if (code < 0x80) return ASCII_CLASSES[code] as CharClass;
+  if (isWhitespace(code)) return SPACE;
+  if (isLowSurrogate(code) && i > 0 && isHighSurrogate(text.charCodeAt(i - 1))) return PAIR_END;
+  return classOfCodePoint(isHighSurrogate(code) ? (text.codePointAt(i) ?? code) : code);
+}
+
+const LETTER_CHAR = /^\p{L}$/u;
+const NUMBER_CHAR = /^\p{N}$/u;
+const MARK_CHAR = /^\p{M}$/u;
+/** `classOfCodePoint`, worked out once per code point (0: not yet): one byte each, 1.1 MB. */
+const codePointClasses = new Uint8Array(0x110000);
+
+/** The class of a code point that is not whitespace (a lone surrogate is one code point). */
+function classOfCodePoint(codePoint: number): CharClass {
+  const known = codePointClasses[codePoint];
+  if (known === LETTER || known === NUMBER || known === CONTINUES_WORD || known === OTHER) return known;
+  const char = String.fromCodePoint(codePoint);
+  const found = LETTER_CHAR.test(char) ? LETTER : NUMBER_CHAR.test(char) ? NUMBER : MARK_CHAR.test(char) ? CONTINUES_WORD : OTHER;
+  codePointClasses[codePoint] = found;
+  return found;
+}
+
+const ASCII_CLASSES = Uint8Array.from({ length: 0x80 }, (_, code) => {
+  if (code === 0x0a || code === 0x0d) return LINE_BREAK;
+  if (isWhitespace(code)) return SPACE;
+  if (code === 0x27) return CONTINUES_WORD;
+  const lower = code | 0x20;
+  if (lower >= 0x61 && lower <= 0x7a) return LETTER;
+  return code >= 0x30 && code <= 0x39 ? NUMBER : OTHER;
+});
 
 // ---------------------------------------------------------------------------------------------
 // Content parts (chat and Responses share most of them)
