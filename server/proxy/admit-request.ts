@@ -34,8 +34,11 @@ export interface AdmissionInput {
   bodyBytes: number;
   /** The body's OpenAI `user` field: a service key may name the end user with it. */
   bodyUser: unknown;
-  /** Prompt tokens for a model, counted only once the request is known to be allowed this far. */
-  countPrompt: (model: string) => number;
+  /**
+   * Prompt tokens for a model, counted only once the request is known to be allowed this far: in
+   * place, or (a prompt with much new text) on the counting thread (see prompt-count.ts).
+   */
+  countPrompt: (model: string) => number | Promise<number>;
   /** The output the request asks for (its max tokens, or the model's cap). 0 for embeddings. */
   wantOutput: number;
   streaming: boolean;
@@ -150,7 +153,7 @@ async function admitAs(
     }
   }
 
-  const promptTokens = input.countPrompt(model);
+  const promptTokens = await input.countPrompt(model);
   const rate = services.rateLimiter.enabled ? services.rateLimiter.take(subject, promptTokens + input.wantOutput, clock.now()) : null;
   if (rate && !rate.ok) {
     services.metrics.recordOutcome(model, 'rate_limited');

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
 import { authenticate } from './identity.js';
+import { countPrompt } from './prompt-count.js';
 import { modelIdSchema, readJsonBody } from './request-body.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
@@ -101,7 +102,7 @@ export function chatCompletions(services: ProxyServices) {
       model: request.model,
       bodyBytes: bytes,
       bodyUser: request.user,
-      countPrompt: (model) => services.tokens.countChatPrompt(model, request),
+      countPrompt: (model) => countPrompt(services.tokens, { kind: 'chat', model, body: request }),
       wantOutput,
       streaming: streaming || assembled,
       downgradable: true,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { admitRequest, type ProxyServices } from './admit-request.js';
 import type { UpstreamUsage } from './meter.js';
 import { authenticate } from './identity.js';
+import { countPrompt } from './prompt-count.js';
 import { modelIdSchema, readJsonBody } from './request-body.js';
 import { afterAdmission } from './request-lifetime.js';
 import { finishWholeAnswer, sendUpstream, usageCount } from './upstream-answer.js';
@@ -36,7 +37,7 @@ export function embeddings(services: ProxyServices) {
       model: request.model,
       bodyBytes: bytes,
       bodyUser: request.user,
-      countPrompt: (model) => services.tokens.countEmbeddingInput(model, request.input),
+      countPrompt: (model) => countPrompt(services.tokens, { kind: 'embeddings', model, body: request.input }),
       // Another embedding model gives vectors of another space: never swapped behind the client's back.
       downgradable: false,
       wantOutput: 0,

@@ -155,9 +155,20 @@ export function preloadEncodings(encodings: readonly TokenEncoding[] = ['o200k_b
 /** If the tokenizer is unavailable or fails, a deliberately high guess of 1 token per 2 chars. */
 const fallbackCount = (text: string): number => Math.ceil(text.length / 2);
 
+/**
+ * How much text the synchronous count in progress may still hand the encoder (see `countWithin`).
+ * A module variable is enough: counting is synchronous, so one count runs at a time per thread.
+ */
+let encoderAllowance = Infinity;
+
+/** Thrown through a count that would hand the encoder more than its allowance. */
+const OVER_ALLOWANCE = new Error('token count over its allowance');
+
 /** Every count of text goes through here: the one place text is handed to the encoder. */
 function countWith(encoding: TokenEncoding, text: string): number {
   if (text.length === 0) return 0;
+  encoderAllowance -= text.length;
+  if (encoderAllowance < 0) throw OVER_ALLOWANCE;
   const enc = encoder(encoding);
   if (!enc) return fallbackCount(text);
   try {
@@ -565,7 +576,8 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
       const encoding = encodingFor(model);
       if (typeof text !== 'string' || text.length > SHORT_TEXT_MAX) return countValue(encoding, text);
       return shortTexts.through(`${encoding}:${text}`, () => countValue(encoding, text));
-    } catch {
+    } catch (error) {
+      if (error === OVER_ALLOWANCE) throw error;
       return 0;
     }
   };
@@ -593,7 +605,8 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
         total += cachedJson(encoding, 'schema', format.json_schema ?? format);
       }
       return total;
-    } catch {
+    } catch (error) {
+      if (error === OVER_ALLOWANCE) throw error;
       return fallbackCount(safeJson(body));
     }
   };
@@ -626,7 +639,8 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
         total += cachedJson(encoding, 'schema', text.format);
       }
       return total;
-    } catch {
+    } catch (error) {
+      if (error === OVER_ALLOWANCE) throw error;
       return fallbackCount(safeJson(body));
     }
   };
@@ -644,7 +658,8 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
         else total += countValue(encoding, entry);
       }
       return total;
-    } catch {
+    } catch (error) {
+      if (error === OVER_ALLOWANCE) throw error;
       return fallbackCount(safeJson(input));
     }
   };
@@ -656,6 +671,24 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     countEmbeddingInput,
     stats: () => ({ hits: cache.hits, misses: cache.misses, size: cache.size }),
   };
+}
+
+/**
+ * Runs a count only as far as it is cheap: `count` may hand the encoder at most `maxChars` of text
+ * (what its caches already hold costs nothing), else it stops and this returns null, for the
+ * caller to count elsewhere (see prompt-count.ts). Counts already finished stay cached.
+ */
+export function countWithin(maxChars: number, count: () => number): number | null {
+  const outer = encoderAllowance;
+  encoderAllowance = Math.min(outer, maxChars);
+  try {
+    return count();
+  } catch (error) {
+    if (error === OVER_ALLOWANCE) return null;
+    throw error;
+  } finally {
+    encoderAllowance = outer;
+  }
 }
 
 /** The process-wide counter the proxy uses; tests that look at cache stats make their own. */
