@@ -273,6 +273,8 @@
     var items = [
       ['cut_off', 'Cut off mid-stream', outcomes.outcomes.cut_off],
       ['client_abort', 'Client aborts', outcomes.outcomes.client_abort],
+      ['upstream_error', 'Broken off upstream', outcomes.outcomes.upstream_error],
+      ['interrupted', 'Interrupted by a restart', outcomes.outcomes.interrupted],
       ['ok', 'Completed', outcomes.outcomes.ok],
     ];
     if (metricsText !== null) {

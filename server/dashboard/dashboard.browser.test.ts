@@ -208,6 +208,7 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
     // (e) cut-offs and client aborts from the ledger
     expect(await page.locator('[data-outcome=cut_off] dd').textContent()).toBe('2');
     expect(await page.locator('[data-outcome=client_abort] dd').textContent()).toBe('1');
+    expect(await page.locator('[data-outcome=upstream_error] dd').textContent()).toBe('0');
     expect(await page.locator('[data-outcome=refused] dd').textContent()).toBe('0');
 
     // (d) recent alerts: the ones the API lists, newest first
