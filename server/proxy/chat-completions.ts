@@ -108,12 +108,13 @@ export function chatCompletions(services: ProxyServices) {
       downgradable: true,
     });
     return afterAdmission(c, admitted.meter, async () => {
-      // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
+      // Only a stream can be stopped half-way: a whole answer asked of the upstream as one is paid
+      // for once it was asked for.
       const abort = streaming || assembled ? new AbortController() : null;
       services.metrics.observeAddedLatency(receivedAt);
       const body = upstreamChatBody({ ...request, model: admitted.model, ...(assembled ? { stream: true } : {}) }, admitted.outputLimit, wantOutput);
       const response = await sendUpstream(admitted, '/chat/completions', JSON.stringify(body), abort?.signal);
-      if (!abort || !isEventStream(true, response)) {
+      if (!abort || !isEventStream(response)) {
         return finishWholeAnswer(c, admitted, response, {
           usageOf: chatUsage,
           // Without usage, count the answer's text as a stream's deltas would have been counted.

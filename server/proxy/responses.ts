@@ -112,12 +112,13 @@ export function responses(services: ProxyServices) {
       minOutput: MIN_OUTPUT_TOKENS,
     });
     return afterAdmission(c, admitted.meter, async () => {
-      // Only a stream can be stopped half-way: a whole answer is paid for once it was asked for.
+      // Only a stream can be stopped half-way: a whole answer asked of the upstream as one is paid
+      // for once it was asked for.
       const abort = streaming || assembled ? new AbortController() : null;
       services.metrics.observeAddedLatency(receivedAt);
       const body = upstreamResponsesBody({ ...request, model: admitted.model, ...(assembled ? { stream: true } : {}) }, admitted.outputLimit, wantOutput);
       const response = await sendUpstream(admitted, '/responses', JSON.stringify(body), abort?.signal);
-      if (!abort || !isEventStream(true, response)) {
+      if (!abort || !isEventStream(response)) {
         return finishWholeAnswer(c, admitted, response, {
           usageOf: responsesUsage,
           estimateOf: (answer) => responseOutputText((answer as { output?: unknown }).output).reduce((sum, piece) => sum + services.tokens.countText(admitted.model, piece), 0),

@@ -61,8 +61,8 @@ export async function sendUpstream(admitted: AdmittedRequest, path: string, body
 }
 
 /** Whether the upstream answered a stream request with a stream (and not, say, an error). */
-export const isEventStream = (streaming: boolean, response: UpstreamResponse): boolean =>
-  streaming && response.statusCode >= 200 && response.statusCode < 300 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
+export const isEventStream = (response: UpstreamResponse): boolean =>
+  response.statusCode >= 200 && response.statusCode < 300 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
 
 /** Starts the client's side of a stream with the upstream's status and headers plus ours. */
 export function startStream(c: Context, admitted: AdmittedRequest, response: UpstreamResponse): StreamSink {
@@ -176,7 +176,8 @@ export async function answerAssembled(
   relay: (sink: StreamSink) => Promise<void>,
 ): Promise<Response> {
   await relay(assemblingSink(c, assembler));
-  await admitted.meter.abandon(); // nothing when the relay settled it, as it does unless it threw
+  // The relay settles on every way out (and afterAdmission ends it when it throws): this is for one that did not.
+  await admitted.meter.abandon();
   const headers = { ...passThroughHeaders(response.headers), ...admitted.headersAfter(admitted.meter.settledEntry) };
   if (assembler.error) {
     const { message, type, code, param } = assembler.error;
