@@ -1,7 +1,8 @@
 // `npm run bench`: the quota core's figures. Prints medians of several rounds and the ratios that
-// matter on a noisy 2-core machine: reserve+settle pairs per second in-process, and /quota latency
-// with an empty ledger and with 1M ledger rows (it must not grow with the ledger), beside a /health
-// baseline served the same way.
+// matter on a noisy 2-core machine: reserve+settle pairs per second in-process, the same for
+// stream-shaped requests (reserve, extend, settle, each in a later turn of the event loop, as the
+// proxy makes them), and /quota latency with an empty ledger and with 1M ledger rows (it must not
+// grow with the ledger), beside a /health baseline served the same way.
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -16,6 +17,7 @@ import { loadConfig } from '../server/config/load.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import type { RequestSubject } from '../server/quota/scope.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import type { PendingCharge, Store, Usage } from '../server/store/types.js';
 import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
 import { fmt, httpLatency, latencyLine, latencyOf, median, type Latency } from './figures.js';
 
@@ -36,6 +38,22 @@ const CONCURRENCY = Number(args.concurrency);
 
 
 const DEFAULTS = BENCH_BUDGETS;
+
+/** What the proxy keeps with each hold for recovery after a crash: gpt-4o-mini's price. */
+const PENDING: PendingCharge = {
+  model: 'gpt-4o-mini',
+  inputTokens: 500,
+  price: { inputMicrosPerMillion: 150_000, cachedInputMicrosPerMillion: 75_000, outputMicrosPerMillion: 600_000 },
+  sessionId: null,
+  tags: {},
+};
+
+const QUOTE = { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens: 1, microsPerMillion: 600_000 } };
+
+const USAGE: Usage = { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} };
+
+/** One turn of the event loop: where the proxy waits for the upstream between two store calls. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Fixture {
   store: SqliteStore;
@@ -73,34 +91,16 @@ async function fixture(rows: number): Promise<Fixture> {
 }
 
 /**
- * Reserve+settle pairs per second with `concurrency` requests in flight, as a proxy under load has.
- * Each request awaits its durable settle before the next one starts on its lane.
+ * Requests per second with `concurrency` in flight, as a proxy under load has; each lane runs
+ * `request` one after another, and each request awaits its durable settle before the next starts.
  */
-async function reserveSettlePairs(f: Fixture, concurrency: number): Promise<number> {
+async function requestsPerSecond(f: Fixture, concurrency: number, request: (subject: RequestSubject, holdId: string) => Promise<void>): Promise<number> {
   const rates: number[] = [];
   let seq = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const perLane = Math.ceil(PAIRS / concurrency);
     const lane = async (laneIndex: number) => {
-      for (let i = 0; i < perLane; i++) {
-        const subject = f.subjects[(laneIndex * 7 + i) % f.subjects.length] as RequestSubject;
-        const holdId = `bench-${round}-${seq++}`;
-        const now = Date.now();
-        const held = await f.store.reserve({
-          holdId,
-          subject,
-          quote: { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens: 1, microsPerMillion: 600_000 } },
-          now,
-          ttlMs: 600_000,
-        });
-        if (!held.ok) throw new Error('bench budget refused a request');
-        await f.store.settle({
-          holdId,
-          subject,
-          usage: { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} },
-          now,
-        });
-      }
+      for (let i = 0; i < perLane; i++) await request(f.subjects[(laneIndex * 7 + i) % f.subjects.length] as RequestSubject, `bench-${round}-${seq++}`);
     };
     const start = process.hrtime.bigint();
     await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
@@ -109,6 +109,32 @@ async function reserveSettlePairs(f: Fixture, concurrency: number): Promise<numb
   }
   return median(rates);
 }
+
+/** A reservation and its settlement, back to back: the store calls of a request, without the upstream. */
+const reserveSettlePairs = (f: Fixture, concurrency: number) =>
+  requestsPerSecond(f, concurrency, async (subject, holdId) => {
+    const now = Date.now();
+    const held = await f.store.reserve({ holdId, subject, quote: QUOTE, now, ttlMs: 600_000, pending: PENDING });
+    if (!held.ok) throw new Error('bench budget refused a request');
+    await f.store.settle({ holdId, subject, usage: USAGE, now });
+  });
+
+/**
+ * A stream's store calls: a reservation, one lease extension with the delivered count, and the
+ * settlement, each a turn of the event loop after the last (where the proxy waits for the upstream),
+ * so the hold lives across commits as a real stream's does.
+ */
+const streamShaped = (f: Fixture, concurrency: number) =>
+  requestsPerSecond(f, concurrency, async (subject, holdId) => {
+    const store: Store = f.store;
+    const held = await store.reserve({ holdId, subject, quote: QUOTE, now: Date.now(), ttlMs: 600_000, pending: PENDING });
+    if (!held.ok) throw new Error('bench budget refused a request');
+    await nextTurn();
+    const grown = await store.extend(holdId, { tokens: 256, micros: 154 }, Date.now(), 600_000, 200);
+    if (!grown.ok) throw new Error('bench budget refused an extension');
+    await nextTurn();
+    await store.settle({ holdId, subject, usage: USAGE, now: Date.now() });
+  });
 
 /** The /quota handler alone (no socket), to separate our work from HTTP's. */
 const inProcessLatency = (app: ReturnType<typeof createApp>, token: string): Promise<Latency> =>
@@ -150,6 +176,7 @@ async function main() {
   const emptyQuota = await quotaFigures(empty);
   const emptyPairs = await reserveSettlePairs(empty, 1);
   const emptyPairsConcurrent = await reserveSettlePairs(empty, CONCURRENCY);
+  const emptyStreams = await streamShaped(empty, CONCURRENCY);
 
   const t = Date.now();
   const big = await fixture(ROWS);
@@ -165,6 +192,8 @@ async function main() {
   console.log(
     `  ${fmt(ROWS)} ledger rows, ${CONCURRENCY} in flight          ${fmt(bigPairsConcurrent)} /s   (${fmt(bigPairsConcurrent / emptyPairsConcurrent, 2)}× of empty; target ≥ 30,000 /s)`,
   );
+  console.log(`\nstream-shaped requests per second (reserve, a turn, extend, a turn, settle; median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
+  console.log(`  empty ledger, ${CONCURRENCY} in flight                  ${fmt(emptyStreams)} /s`);
   console.log(`\nGET /quota latency with a user key (median of ${ROUNDS} rounds of ${fmt(REQUESTS)} sequential requests):`);
   console.log(line('empty ledger, handler in-process', emptyQuota.inProcess));
   console.log(line(`${fmt(ROWS)} rows, handler in-process`, bigQuota.inProcess));
