@@ -24,6 +24,7 @@ import type {
   KeyIdentity,
   LedgerEntry,
   OrphanedHold,
+  PendingCharge,
   Project,
   ReserveRequest,
   ReserveResult,
@@ -46,7 +47,10 @@ export interface PostgresStoreOptions extends PgConnectionOptions {
   alerts?: AlertOptions;
   /** This process, as its holds and heartbeats name it. */
   instanceId: string;
-  /** An instance whose last heartbeat is older than this is gone: any instance releases its holds. */
+  /**
+   * An instance whose last heartbeat is older than this is gone: any instance releases its holds,
+   * or takes over those that carry a pending charge, to settle them (see orphanedHolds).
+   */
   instanceTimeoutMs: number;
 }
 
@@ -60,6 +64,10 @@ interface HoldRow {
   output_tokens: number;
   created_at: number;
   expires_at: number;
+  /** JSON PendingCharge (migration 3); null for a hold that is released, never recovered. */
+  pending?: string | null;
+  delivered_tokens?: number;
+  updated_at?: number;
 }
 
 /** The budgets of a request's scopes, as resolved and cached (see PostgresStore.resolved). */
@@ -153,6 +161,13 @@ const END_OF_TIME = Number.MAX_SAFE_INTEGER;
 const DELIVERY_LEASE_MS = 5 * 60_000;
 /** Serialises the one-time cleanup when the config's default budgets changed. */
 const DEFAULTS_LOCK = 0x6c71_6466; // 'lqdf'
+/**
+ * An orphan this instance took over and has not settled after this long (its settle failed: the
+ * database went away) is handed out again. Far longer than a settle takes, so never twice at once.
+ */
+const RECLAIM_AFTER_MS = 60_000;
+/** A hold whose instance has no heartbeat newer than $2 (and is not this one, $3): its process is gone. */
+const INSTANCE_GONE = `h.instance_id <> $3 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = h.instance_id AND i.heartbeat_at > $2)`;
 
 const toHold = (r: HoldRow): Hold => ({
   id: r.id,
@@ -504,7 +519,16 @@ export class PostgresStore implements Store {
    */
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const { subject, quote, now } = request;
-    const hold = { id: request.holdId, instance: this.options.instanceId, user: subject.userId, project: subject.projectId, key: subject.keyId, createdAt: now, expiresAt: now + request.ttlMs };
+    const hold = {
+      id: request.holdId,
+      instance: this.options.instanceId,
+      user: subject.userId,
+      project: subject.projectId,
+      key: subject.keyId,
+      createdAt: now,
+      expiresAt: now + request.ttlMs,
+      pending: request.pending,
+    };
     const { budgets, answer } = await this.meter('lq_reserve', scopesOf(subject), now, { quote: quoteArg(quote), hold }, this.applyOnce);
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
     const { states } = this.statesOf(budgets, now, answer);
@@ -536,10 +560,17 @@ export class PostgresStore implements Store {
     return row ? toHold(row).subject : null;
   }
 
-  async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult> {
+  async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult> {
     let subject = await this.holdSubject(holdId);
     for (let attempt = 0; subject !== null; attempt++) {
-      const fields = { holdId, subject: { user: subject.userId, project: subject.projectId, key: subject.keyId }, quote: quoteArg(amount), expiresAt: now + ttlMs };
+      const fields = {
+        holdId,
+        subject: { user: subject.userId, project: subject.projectId, key: subject.keyId },
+        quote: quoteArg(amount),
+        expiresAt: now + ttlMs,
+        now,
+        delivered: deliveredTokens,
+      };
       const { budgets, answer } = await this.meter('lq_extend', scopesOf(subject), now, fields, this.applyOnce);
       if (answer.subject !== undefined && attempt === 0) {
         // Not the subject remembered (cannot happen for a hold this instance made): lock its own.
@@ -715,15 +746,17 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Releases holds not renewed in time, and every hold of an instance whose heartbeat stopped (it
-   * died with its requests); any instance may run this. Retired counters go too.
+   * Releases the holds whose request stopped renewing them in a live process, and the holds without
+   * a pending charge of instances that are gone (no heartbeat for instanceTimeoutMs, or none at all:
+   * closed). The holds of gone instances that carry a pending charge stay, whatever their expiry, for
+   * orphanedHolds to take over. Any instance may run this. Retired counters go too.
    */
   async expireHolds(now: number): Promise<number> {
     return inTransaction(this.pool, async (tx) => {
       await tx.query('DELETE FROM usage_counters WHERE retires_at <= $1', [now]);
       const silentSince = now - this.options.instanceTimeoutMs;
       const expired = await tx.query(
-        'DELETE FROM holds WHERE expires_at <= $1 OR instance_id IN (SELECT id FROM instances WHERE heartbeat_at <= $2 AND id <> $3)',
+        `DELETE FROM holds h WHERE CASE WHEN ${INSTANCE_GONE} THEN h.pending IS NULL ELSE h.expires_at <= $1 AND h.claimed_at IS NULL END`,
         [now, silentSince, this.options.instanceId],
       );
       await tx.query('DELETE FROM instances WHERE heartbeat_at <= $1 AND id <> $2', [silentSince, this.options.instanceId]);
@@ -734,8 +767,28 @@ export class PostgresStore implements Store {
   async listHolds(): Promise<Hold[]> {
     return (await query<HoldRow>(this.pool, 'SELECT * FROM holds ORDER BY created_at, id')).rows.map(toHold);
   }
-  async orphanedHolds(_now: number): Promise<OrphanedHold[]> {
-    return [];
+
+  /**
+   * Takes over the holds with a pending charge of instances that are gone, in one statement: each
+   * becomes this instance's (FOR UPDATE SKIP LOCKED, so two instances recovering at once never take
+   * the same one) and is handed out to be settled. Its row stays until that settle deletes it; should
+   * the settle not go through, it is handed out again after RECLAIM_AFTER_MS, and should this
+   * instance die first, another takes it over. The entry is unique per request: charged once.
+   */
+  async orphanedHolds(now: number): Promise<OrphanedHold[]> {
+    const claimed = await query<HoldRow & { pending: string }>(
+      this.pool,
+      `UPDATE holds SET instance_id = $3, claimed_at = $1
+       FROM (SELECT h.id FROM holds h
+             WHERE h.pending IS NOT NULL AND (${INSTANCE_GONE} OR (h.instance_id = $3 AND h.claimed_at <= $4))
+             ORDER BY h.created_at, h.id FOR UPDATE SKIP LOCKED) AS orphan
+       WHERE holds.id = orphan.id
+       RETURNING holds.*`,
+      [now, now - this.options.instanceTimeoutMs, this.options.instanceId, now - RECLAIM_AFTER_MS],
+    );
+    return claimed.rows
+      .sort((x, y) => x.created_at - y.created_at || (x.id < y.id ? -1 : 1))
+      .map((r) => ({ hold: toHold(r), pending: JSON.parse(r.pending) as PendingCharge, deliveredTokens: r.delivered_tokens ?? 0, updatedAt: r.updated_at ?? r.created_at }));
   }
 
 
@@ -920,15 +973,16 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Leaves the cluster: this instance's holds (of requests cut by the shutdown) and its heartbeat
-   * row go at once, rather than when the others notice the silence.
+   * Leaves the cluster, at once rather than when the others notice the silence: its heartbeat row
+   * goes, and with it the holds without a pending charge. The holds of requests still running that
+   * carry one stay, for another instance (or the next to start) to settle at their last count.
    */
   async close(): Promise<void> {
     this.flushSettles();
     while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     try {
       await inTransaction(this.pool, async (tx) => {
-        await tx.query('DELETE FROM holds WHERE instance_id = $1', [this.options.instanceId]);
+        await tx.query('DELETE FROM holds WHERE instance_id = $1 AND pending IS NULL', [this.options.instanceId]);
         await tx.query('DELETE FROM instances WHERE id = $1', [this.options.instanceId]);
       });
     } catch (error) {
