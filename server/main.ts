@@ -70,7 +70,8 @@ async function main(): Promise<void> {
   }
   const { store, upkeep } = opened;
   const clock = systemClock;
-  // On PostgreSQL the first heartbeat says this instance is alive before it takes any hold.
+  // Before serving: on SQLite, the requests the last process died with are settled at their last
+  // count; on PostgreSQL the first heartbeat says this instance is alive before it takes any hold.
   await upkeep.run(clock.now());
   const adminToken = await ensureAdminToken(store, config.adminToken);
   const alertSender = new AlertSender({ store, channels, clock });
@@ -106,7 +107,8 @@ async function main(): Promise<void> {
         .then(() => Promise.all([store.close(), upstreams.close(), ...channels.map((c) => c.close?.())]))
         .then(() => process.exit(0));
     });
-    // Streams still open after this long are cut; their holds are cleared on the next start.
+    // Streams still open after this long are cut. Their holds stay in the database, and the next
+    // start (SQLite) or another instance (PostgreSQL) settles them at their last count.
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
