@@ -96,6 +96,14 @@ export class Meter {
       },
       now: services.clock.now(),
       ttlMs: services.holdTtlMs,
+      // Kept with the hold, so that if this process dies mid-request the request is still charged.
+      pending: {
+        model: request.model,
+        inputTokens: request.promptTokens,
+        price: request.price,
+        sessionId: request.sessionId,
+        tags: request.tags,
+      },
     });
     if (!result.ok) return result;
     return {
@@ -123,17 +131,19 @@ export class Meter {
     const needed = this.counted + tokens - this.allowance;
     if (needed > 0) {
       // Grow by a whole lease when there is room, else by just what this piece needs.
-      const grown = (await this.grow(Math.max(needed, this.services.leaseTokens))) || (await this.grow(needed));
+      const delivered = this.counted + tokens;
+      const grown = (await this.grow(Math.max(needed, this.services.leaseTokens), delivered)) || (await this.grow(needed, delivered));
       if (!grown) return false;
     }
     this.counted += tokens;
     return true;
   }
 
-  private async grow(tokens: number): Promise<boolean> {
+  /** `deliveredTokens`: the output count once the piece that needs the room has gone out. */
+  private async grow(tokens: number, deliveredTokens: number): Promise<boolean> {
     const price = this.request.price?.outputMicrosPerMillion ?? 0;
     const now = this.services.clock.now();
-    const result = await this.services.store.extend(this.request.holdId, { tokens, micros: costMicros(tokens, price) }, now, this.services.holdTtlMs);
+    const result = await this.services.store.extend(this.request.holdId, { tokens, micros: costMicros(tokens, price) }, now, this.services.holdTtlMs, deliveredTokens);
     if (result.ok) this.allowance += tokens;
     return result.ok;
   }
