@@ -79,7 +79,7 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
           `database unreachable: NOT recorded (failOpen): request ${request.holdId} of user ${subject.userId} key ${subject.keyId}, ` +
             `${usage.model}, ${usage.inputTokens} in + ${usage.outputTokens} out tokens, ${usage.costMicros} micro-dollars`,
         );
-        return { entry: { ...usage, ...subject, id: 0, requestId: request.holdId, at: request.now }, duplicate: false };
+        return { entry: { ...usage, ...subject, overrunTokens: usage.overrunTokens ?? 0, id: 0, requestId: request.holdId, at: request.now }, duplicate: false };
       }
     },
     async renew(holdId, now, ttlMs) {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { AlertEvent } from '../../alerts/alert-event.js';
-import { planBudgetAlerts, type AlertOptions, type BudgetMove } from '../../alerts/alert-planning.js';
+import { overrunAlertKey, planBudgetAlerts, type AlertOptions, type BudgetMove } from '../../alerts/alert-planning.js';
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
@@ -119,7 +119,7 @@ interface PreparedSettle {
   request: SettleRequest;
   budgets: Budget[];
   added: Sums;
-  arg: { scopes: string[]; fingerprint: string; entry: object } & ReturnType<typeof meteringArgs>;
+  arg: { scopes: string[]; fingerprint: string; entry: object; overrun?: { key: string; windowStart: number } } & ReturnType<typeof meteringArgs>;
 }
 
 type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
@@ -667,7 +667,10 @@ export class PostgresStore implements Store {
         const [answer] = (await this.callSettle([prepared], true, run)) as [MeteringAnswer];
         if (answer.stale !== true) {
           const settled = this.settled(answer);
-          if (!settled.duplicate) await this.recordAlerts(tx, this.movesOf(prepared, answer));
+          if (!settled.duplicate) {
+            await this.recordAlerts(tx, this.movesOf(prepared, answer));
+            if (settled.entry.overrunTokens > 0) await this.alerts.recordOverrun(tx, settled.entry);
+          }
           return settled;
         }
         if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
@@ -695,12 +698,21 @@ export class PostgresStore implements Store {
       latency_ms: usage.latencyMs,
       session_id: usage.sessionId,
       tags: Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+      overrun_tokens: usage.overrunTokens ?? 0,
     };
+    // An overrun's alert row, for lq_settle_one to tell whether this settle has it to record.
+    const overrun = (usage.overrunTokens ?? 0) > 0 ? overrunAlertKey(usage.model, now) : null;
     return {
       request,
       budgets,
       added: { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros },
-      arg: { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), entry },
+      arg: {
+        scopes: names,
+        fingerprint,
+        ...meteringArgs(budgets, now, this.projection),
+        entry,
+        ...(overrun === null ? {} : { overrun: { key: overrun.budgetKey, windowStart: overrun.windowStart } }),
+      },
     };
   }
 

@@ -3,6 +3,7 @@ import type { AlertEvent, TopConsumer } from '../../alerts/alert-event.js';
 import {
   anomalyAlertRow,
   budgetAlertRow,
+  overrunAlertRow,
   planBudgetAlerts,
   subjectScope,
   topConsumersOf,
@@ -14,6 +15,7 @@ import {
 } from '../../alerts/alert-planning.js';
 import type { Spike, SpikeConfig } from '../../alerts/spikes.js';
 import type { Scope } from '../../quota/scope.js';
+import type { LedgerEntry } from '../types.js';
 import type { WindowSpec } from '../../quota/window.js';
 import { ANOMALY_WINDOW } from '../../alerts/alert-planning.js';
 import { SCOPE_COLUMN, topConsumersSql } from '../sql/ledger-sql.js';
@@ -62,6 +64,12 @@ export class AlertRecorder {
     const scope = subjectScope(spike.scope);
     const row = anomalyAlertRow(spike, config, now, this.nameOf(scope), this.topConsumers(scope, ANOMALY_WINDOW, now, 'tokens'));
     return this.insert(row, now) ? row.event : null;
+  }
+
+  /** One overrun alert per model and clock hour; returns the event when it is new. */
+  recordOverrun(entry: LedgerEntry): AlertEvent | null {
+    const row = overrunAlertRow(entry, this.nameOf({ kind: 'user', id: entry.userId }));
+    return this.insert(row, entry.at) ? row.event : null;
   }
 
   private insert({ event, budgetKey, windowStart, threshold }: AlertRow, now: number): boolean {

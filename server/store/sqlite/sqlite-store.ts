@@ -178,8 +178,8 @@ export class SqliteStore implements Store {
       // of the new row back as an object on every settle.
       insertEntry: db.prepare<unknown[]>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-           reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
         `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
@@ -673,6 +673,7 @@ export class SqliteStore implements Store {
           usage.latencyMs,
           usage.sessionId,
           Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+          usage.overrunTokens ?? 0,
         );
         // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
         const entry: LedgerEntry = {
@@ -693,7 +694,10 @@ export class SqliteStore implements Store {
           latencyMs: usage.latencyMs,
           sessionId: usage.sessionId,
           tags: { ...usage.tags },
+          overrunTokens: usage.overrunTokens ?? 0,
         };
+        // In the transaction of the entry it reports, as budget alerts are.
+        if (entry.overrunTokens > 0) this.alerts.recordOverrun(entry);
         for (const plan of plans[i] ?? []) {
           const change = changes.get(plan.cached) ?? { budgetKey: plan.budgetKey, bucketStart: plan.bucketStart, cached: plan.cached, tokens: 0, micros: 0 };
           change.tokens += usage.inputTokens + usage.outputTokens;
