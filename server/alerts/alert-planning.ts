@@ -18,6 +18,11 @@ export interface AlertOptions {
   channelsFor(event: AlertEvent): string[];
   /** Whether to fire `projected` alerts. */
   projection: boolean;
+  /**
+   * Told once the transaction that recorded one or more alerts has committed, so that a sender can
+   * deliver them now rather than at its next poll (see AlertSender.wake).
+   */
+  recorded?(): void;
 }
 
 interface Sums {

@@ -35,12 +35,15 @@ const NAME_SQL = {
 export class PgAlertRecorder {
   constructor(private readonly options: AlertOptions) {}
 
-  async record(tx: Tx, move: BudgetMove): Promise<void> {
+  /** Returns how many alerts were new. */
+  async record(tx: Tx, move: BudgetMove): Promise<number> {
     const { budget, now } = move;
+    let inserted = 0;
     for (const planned of planBudgetAlerts(move, this.options.projection)) {
       const top = await this.topConsumers(tx, budget.scope, budget.window, now, planned.unit);
-      await this.insert(tx, budgetAlertRow(move, planned, await this.nameOf(tx, budget.scope), top), now);
+      if (await this.insert(tx, budgetAlertRow(move, planned, await this.nameOf(tx, budget.scope), top), now)) inserted++;
     }
+    return inserted;
   }
 
   /** One anomaly alert per subject and clock hour; returns the event when it is new. */

@@ -211,6 +211,7 @@ export class PostgresStore implements Store {
 
   /** Whether settles fire projected-exhaustion alerts. */
   private readonly projection: boolean;
+  private readonly alertsRecorded: () => void;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -219,6 +220,7 @@ export class PostgresStore implements Store {
     const alerts = options.alerts ?? { channelsFor: () => [], projection: true };
     this.alerts = new PgAlertRecorder(alerts);
     this.projection = alerts.projection;
+    this.alertsRecorded = alerts.recorded ?? (() => undefined);
   }
 
   /**
@@ -653,29 +655,32 @@ export class PostgresStore implements Store {
     const moves = settled.duplicate ? [] : this.movesOf(prepared, answer);
     if (moves.some((move) => planBudgetAlerts(move, this.projection).length > 0)) {
       console.error('[lobe-quota] lq_alerts_due missed an alert; recording it after the settle');
-      await inTransaction(this.pool, (tx) => this.recordAlerts(tx, moves));
+      if ((await inTransaction(this.pool, (tx) => this.recordAlerts(tx, moves))) > 0) this.alertsRecorded();
     }
     return settled;
   }
 
   /** A settle that may fire an alert, alone in a transaction that records its alerts too. */
-  private settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
-    return inTransaction(this.pool, async (tx) => {
+  private async settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
+    const { settled, alerted } = await inTransaction(this.pool, async (tx) => {
       const run: RunStatement = (sql, args) => tx.query(sql, args);
       for (let attempt = 0; ; attempt++) {
         const prepared = await this.prepareSettle(request, attempt > 0);
         const [answer] = (await this.callSettle([prepared], true, run)) as [MeteringAnswer];
         if (answer.stale !== true) {
           const settled = this.settled(answer);
+          let alerted = 0;
           if (!settled.duplicate) {
-            await this.recordAlerts(tx, this.movesOf(prepared, answer));
-            if (settled.entry.overrunTokens > 0) await this.alerts.recordOverrun(tx, settled.entry);
+            alerted += await this.recordAlerts(tx, this.movesOf(prepared, answer));
+            if (settled.entry.overrunTokens > 0 && (await this.alerts.recordOverrun(tx, settled.entry))) alerted++;
           }
-          return settled;
+          return { settled, alerted };
         }
         if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
       }
     });
+    if (alerted > 0) this.alertsRecorded();
+    return settled;
   }
 
   private async prepareSettle(request: SettleRequest, fresh: boolean): Promise<PreparedSettle> {
@@ -741,9 +746,11 @@ export class PostgresStore implements Store {
   }
 
 
-  /** Alerts are written with the usage that caused them, in its transaction. */
-  private async recordAlerts(tx: Tx, moves: readonly BudgetMove[]): Promise<void> {
-    for (const move of moves) await this.alerts.record(tx, move);
+  /** Alerts are written with the usage that caused them, in its transaction. Returns how many were new. */
+  private async recordAlerts(tx: Tx, moves: readonly BudgetMove[]): Promise<number> {
+    let inserted = 0;
+    for (const move of moves) inserted += await this.alerts.record(tx, move);
+    return inserted;
   }
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
@@ -860,14 +867,16 @@ export class PostgresStore implements Store {
     }
     const spikes = detectSpikes(usage, config);
     if (spikes.length === 0) return [];
-    return inTransaction(this.pool, async (tx) => {
-      const fired: AlertEvent[] = [];
+    const fired = await inTransaction(this.pool, async (tx) => {
+      const recorded: AlertEvent[] = [];
       for (const spike of spikes) {
         const event = await this.alerts.recordAnomaly(tx, spike, config, now);
-        if (event) fired.push(event);
+        if (event) recorded.push(event);
       }
-      return fired;
+      return recorded;
     });
+    if (fired.length > 0) this.alertsRecorded();
+    return fired;
   }
 
   /* ── reports ───────────────────────────────────────────────────────────── */

@@ -51,12 +51,15 @@ export class AlertRecorder {
     };
   }
 
-  record(move: BudgetMove): void {
+  /** Returns how many alerts were new. */
+  record(move: BudgetMove): number {
     const { budget, now } = move;
+    let inserted = 0;
     for (const planned of planBudgetAlerts(move, this.options.projection)) {
       const top = this.topConsumers(budget.scope, budget.window, now, planned.unit);
-      this.insert(budgetAlertRow(move, planned, this.nameOf(budget.scope), top), now);
+      if (this.insert(budgetAlertRow(move, planned, this.nameOf(budget.scope), top), now)) inserted++;
     }
+    return inserted;
   }
 
   /** One anomaly alert per subject and clock hour; returns the event when it is new. */

@@ -121,6 +121,7 @@ export class SqliteStore implements Store {
   private readonly resolved = new Map<string, Budget[]>();
   private readonly settleQueue: QueuedSettle[] = [];
   private readonly alerts: AlertRecorder;
+  private readonly alertsRecorded: () => void;
   /** The holds of live requests, copied to the file for recovery after a crash. */
   private readonly journal: HoldJournal;
   /** Holds the previous process left in the file, until `orphanedHolds` hands them out. */
@@ -132,6 +133,7 @@ export class SqliteStore implements Store {
     this.defaults = options.defaultBudgets;
     this.defaultThresholds = options.defaultThresholds;
     this.alerts = new AlertRecorder(db, options.alerts ?? { channelsFor: () => [], projection: true });
+    this.alertsRecorded = options.alerts?.recorded ?? (() => undefined);
     this.journal = new HoldJournal(db);
     this.s = {
       insertProject: db.prepare('INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)'),
@@ -608,6 +610,7 @@ export class SqliteStore implements Store {
       return;
     }
     if (written.journal) this.journal.committed(written.journal);
+    if (written.alerted) this.alertsRecorded();
     // Only now, after the commit, does memory change: counters up and holds gone, in one step.
     for (const { budgetKey, bucketStart, cached, tokens, micros } of written.changes) {
       cached.tokens += tokens;
@@ -648,6 +651,7 @@ export class SqliteStore implements Store {
       const results: SettleResult[] = [];
       const changes = new Map<CachedSums, CounterChange>();
       const settledHere = new Map<string, LedgerEntry>();
+      let alerted = 0;
       requests.forEach(({ holdId, subject, usage, now }, i) => {
         // The hold's row goes in the transaction that charges it (or found it charged before).
         this.journal.settle(holdId);
@@ -697,7 +701,7 @@ export class SqliteStore implements Store {
           overrunTokens: usage.overrunTokens ?? 0,
         };
         // In the transaction of the entry it reports, as budget alerts are.
-        if (entry.overrunTokens > 0) this.alerts.recordOverrun(entry);
+        if (entry.overrunTokens > 0 && this.alerts.recordOverrun(entry)) alerted++;
         for (const plan of plans[i] ?? []) {
           const change = changes.get(plan.cached) ?? { budgetKey: plan.budgetKey, bucketStart: plan.bucketStart, cached: plan.cached, tokens: 0, micros: 0 };
           change.tokens += usage.inputTokens + usage.outputTokens;
@@ -717,8 +721,8 @@ export class SqliteStore implements Store {
         this.s.storeCounter.run(c.budgetKey, c.bucketStart, c.cached.end, c.cached.retiresAt, c.cached.tokens + c.tokens, c.cached.micros + c.micros);
       }
       // Alerts are written with the usage that caused them: both commit, or neither.
-      for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) this.alerts.record(move);
-      return { results, changes: [...changes.values()], journal };
+      for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) alerted += this.alerts.record(move);
+      return { results, changes: [...changes.values()], journal, alerted: alerted > 0 };
     }).immediate();
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
@@ -792,7 +796,9 @@ export class SqliteStore implements Store {
     }
     const spikes = detectSpikes(usage, config);
     if (spikes.length === 0) return [];
-    return this.db.transaction(() => spikes.flatMap((spike) => this.alerts.recordAnomaly(spike, config, now) ?? []))();
+    const fired = this.db.transaction(() => spikes.flatMap((spike) => this.alerts.recordAnomaly(spike, config, now) ?? []))();
+    if (fired.length > 0) this.alertsRecorded();
+    return fired;
   }
 
   private spikeStatement(kind: 'user' | 'project' | 'key') {
