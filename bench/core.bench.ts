@@ -1,7 +1,8 @@
 // `npm run bench`: the quota core's figures. Prints medians of several rounds and the ratios that
 // matter on a noisy 2-core machine: reserve+settle pairs per second in-process, the same for
 // stream-shaped requests (reserve, extend, settle, each in a later turn of the event loop, as the
-// proxy makes them), and /quota latency with an empty ledger and with 1M ledger rows (it must not
+// proxy makes them), both with SQLite's synchronous = NORMAL (the default) and FULL
+// (database.sqliteSynchronous), and /quota latency with an empty ledger and with 1M ledger rows (it must not
 // grow with the ledger), beside a /health baseline served the same way.
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -63,10 +64,10 @@ interface Fixture {
 }
 
 /** A database with users, projects, keys and `rows` ledger entries spread over the last 60 days. */
-async function fixture(rows: number): Promise<Fixture> {
+async function fixture(rows: number, synchronous: 'normal' | 'full' = 'normal'): Promise<Fixture> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-bench-'));
   const file = path.join(dir, 'lobe-quota.db');
-  const open = () => SqliteStore.open({ file, defaultBudgets: DEFAULTS, defaultThresholds: [50, 80, 90, 95, 100] });
+  const open = () => SqliteStore.open({ file, defaultBudgets: DEFAULTS, defaultThresholds: [50, 80, 90, 95, 100], synchronous });
   let store = open();
   const now = Date.now();
   const { subjects, secrets } = await seedDirectory(store, now);
@@ -94,11 +95,16 @@ async function fixture(rows: number): Promise<Fixture> {
  * Requests per second with `concurrency` in flight, as a proxy under load has; each lane runs
  * `request` one after another, and each request awaits its durable settle before the next starts.
  */
-async function requestsPerSecond(f: Fixture, concurrency: number, request: (subject: RequestSubject, holdId: string) => Promise<void>): Promise<number> {
+async function requestsPerSecond(
+  f: Fixture,
+  concurrency: number,
+  request: (subject: RequestSubject, holdId: string) => Promise<void>,
+  perRound = PAIRS,
+): Promise<number> {
   const rates: number[] = [];
   let seq = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const perLane = Math.ceil(PAIRS / concurrency);
+    const perLane = Math.ceil(perRound / concurrency);
     const lane = async (laneIndex: number) => {
       for (let i = 0; i < perLane; i++) await request(f.subjects[(laneIndex * 7 + i) % f.subjects.length] as RequestSubject, `bench-${round}-${seq++}`);
     };
@@ -111,13 +117,18 @@ async function requestsPerSecond(f: Fixture, concurrency: number, request: (subj
 }
 
 /** A reservation and its settlement, back to back: the store calls of a request, without the upstream. */
-const reserveSettlePairs = (f: Fixture, concurrency: number) =>
-  requestsPerSecond(f, concurrency, async (subject, holdId) => {
-    const now = Date.now();
-    const held = await f.store.reserve({ holdId, subject, quote: QUOTE, now, ttlMs: 600_000, pending: PENDING });
-    if (!held.ok) throw new Error('bench budget refused a request');
-    await f.store.settle({ holdId, subject, usage: USAGE, now });
-  });
+const reserveSettlePairs = (f: Fixture, concurrency: number, perRound = PAIRS) =>
+  requestsPerSecond(
+    f,
+    concurrency,
+    async (subject, holdId) => {
+      const now = Date.now();
+      const held = await f.store.reserve({ holdId, subject, quote: QUOTE, now, ttlMs: 600_000, pending: PENDING });
+      if (!held.ok) throw new Error('bench budget refused a request');
+      await f.store.settle({ holdId, subject, usage: USAGE, now });
+    },
+    perRound,
+  );
 
 /**
  * A stream's store calls: a reservation, one lease extension with the delivered count, and the
@@ -177,6 +188,11 @@ async function main() {
   const emptyPairs = await reserveSettlePairs(empty, 1);
   const emptyPairsConcurrent = await reserveSettlePairs(empty, CONCURRENCY);
   const emptyStreams = await streamShaped(empty, CONCURRENCY);
+  // The same, with every commit waiting for the disk; one at a time, a tenth as many (each waits for a sync).
+  const full = await fixture(0, 'full');
+  const fullPairs = await reserveSettlePairs(full, 1, Math.ceil(PAIRS / 10));
+  const fullPairsConcurrent = await reserveSettlePairs(full, CONCURRENCY);
+  const fullStreams = await streamShaped(full, CONCURRENCY);
 
   const t = Date.now();
   const big = await fixture(ROWS);
@@ -194,6 +210,10 @@ async function main() {
   );
   console.log(`\nstream-shaped requests per second (reserve, a turn, extend, a turn, settle; median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
   console.log(`  empty ledger, ${CONCURRENCY} in flight                  ${fmt(emptyStreams)} /s`);
+  console.log(`\nsynchronous = FULL (database.sqliteSynchronous: "full"), empty ledger, against NORMAL above:`);
+  console.log(`  reserve+settle, one at a time             ${fmt(fullPairs)} /s   (${fmt(fullPairs / emptyPairs, 2)}× of normal; rounds of ${fmt(Math.ceil(PAIRS / 10))})`);
+  console.log(`  reserve+settle, ${CONCURRENCY} in flight                ${fmt(fullPairsConcurrent)} /s   (${fmt(fullPairsConcurrent / emptyPairsConcurrent, 2)}× of normal)`);
+  console.log(`  stream-shaped, ${CONCURRENCY} in flight                 ${fmt(fullStreams)} /s   (${fmt(fullStreams / emptyStreams, 2)}× of normal)`);
   console.log(`\nGET /quota latency with a user key (median of ${ROUNDS} rounds of ${fmt(REQUESTS)} sequential requests):`);
   console.log(line('empty ledger, handler in-process', emptyQuota.inProcess));
   console.log(line(`${fmt(ROWS)} rows, handler in-process`, bigQuota.inProcess));
@@ -206,7 +226,7 @@ async function main() {
   );
   console.log(`\n(ledger of ${fmt(ROWS)} rows loaded in ${fmt(loadSeconds, 1)} s)`);
 
-  for (const f of [empty, big]) {
+  for (const f of [empty, full, big]) {
     await f.store.close();
     rmSync(f.dir, { recursive: true, force: true });
   }

@@ -41,12 +41,20 @@ export async function openStore(config: Config, alerts: AlertOptions, sqliteUpke
   const db = config.database;
   if (db.url === null) {
     const file = path.join(config.dataDir, 'lobe-quota.db');
-    const store = SqliteStore.open({ file, defaultBudgets: config.defaultBudgets, defaultThresholds: config.alertThresholds, alerts });
+    const store = SqliteStore.open({
+      file,
+      defaultBudgets: config.defaultBudgets,
+      defaultThresholds: config.alertThresholds,
+      alerts,
+      synchronous: db.sqliteSynchronous,
+    });
     const run = async (now: number) => {
       announceRecovered(await recoverHolds(store, now));
       await store.expireHolds(now);
     };
-    return { store, description: `SQLite: ${file}`, upkeep: { intervalMs: sqliteUpkeepMs, run } };
+    // The banner says so when every commit waits for the disk (the default does not).
+    const description = `SQLite: ${file}${store.synchronous === 'full' ? ', synchronous full' : ''}`;
+    return { store, description, upkeep: { intervalMs: sqliteUpkeepMs, run } };
   }
   const heartbeatMs = db.heartbeatSeconds * 1000;
   const postgres = await PostgresStore.open({

@@ -54,6 +54,12 @@ export interface SqliteStoreOptions {
   defaultThresholds: number[];
   /** Where alerts go. Without it alerts are still recorded (for audit), with no deliveries. */
   alerts?: AlertOptions;
+  /**
+   * `normal` (the default): in WAL mode a commit survives the process being killed at any instant,
+   * but a power loss or OS crash may undo the last commits. `full`: each commit (one per group of
+   * settles) waits for the disk to confirm, and survives those too.
+   */
+  synchronous?: 'normal' | 'full';
 }
 
 interface Sums {
@@ -228,8 +234,9 @@ export class SqliteStore implements Store {
     if (options.file !== ':memory:') mkdirSync(path.dirname(options.file), { recursive: true });
     const db = new Database(options.file);
     db.pragma('journal_mode = WAL');
-    // WAL + NORMAL: a committed transaction survives the process being killed at any instant.
-    db.pragma('synchronous = NORMAL');
+    // WAL + NORMAL: a committed transaction survives the process being killed at any instant, not
+    // an OS crash or power loss (the WAL is synced at checkpoints only). FULL syncs it every commit.
+    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
@@ -249,6 +256,12 @@ export class SqliteStore implements Store {
 
   /** The file is this process's own: it answers whenever the process does. */
   async ping(): Promise<void> {}
+
+  /** How durable a commit is, as SQLite reports it for this connection (see SqliteStoreOptions.synchronous). */
+  get synchronous(): string {
+    const level = this.db.pragma('synchronous', { simple: true }) as number;
+    return ['off', 'normal', 'full', 'extra'][level] ?? String(level);
+  }
 
   /* ── directory ─────────────────────────────────────────────────────────── */
 
