@@ -49,19 +49,20 @@ export class HoldJournal {
   /** Holds with a committed row in the file. */
   private readonly stored = new Set<string>();
   private readonly s: {
-    upsert: Statement<unknown[]>;
+    insert: Statement<unknown[]>;
+    update: Statement<unknown[]>;
     delete: Statement<[string]>;
     all: Statement<[], HoldRow>;
   };
 
   constructor(db: Db) {
     this.s = {
-      upsert: db.prepare(
+      insert: db.prepare(
         `INSERT INTO holds (id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, delivered_tokens, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET tokens = excluded.tokens, micros = excluded.micros, output_tokens = excluded.output_tokens,
-           expires_at = excluded.expires_at, delivered_tokens = excluded.delivered_tokens, updated_at = excluded.updated_at`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      // A row already written only changes by growing: its subject and pending charge stay.
+      update: db.prepare('UPDATE holds SET tokens = ?, micros = ?, output_tokens = ?, expires_at = ?, delivered_tokens = ?, updated_at = ? WHERE id = ?'),
       delete: db.prepare('DELETE FROM holds WHERE id = ?'),
       all: db.prepare('SELECT * FROM holds ORDER BY created_at, id'),
     };
@@ -132,7 +133,8 @@ export class HoldJournal {
       const charge = this.charges.get(id);
       if (hold && charge) {
         const { subject } = hold;
-        this.s.upsert.run(id, subject.userId, subject.projectId, subject.keyId, hold.tokens, hold.micros, hold.outputTokens, hold.createdAt, hold.expiresAt, charge.pendingJson, charge.deliveredTokens, charge.updatedAt);
+        if (this.stored.has(id)) this.s.update.run(hold.tokens, hold.micros, hold.outputTokens, hold.expiresAt, charge.deliveredTokens, charge.updatedAt, id);
+        else this.s.insert.run(id, subject.userId, subject.projectId, subject.keyId, hold.tokens, hold.micros, hold.outputTokens, hold.createdAt, hold.expiresAt, charge.pendingJson, charge.deliveredTokens, charge.updatedAt);
         done.written.push(id);
       } else {
         if (this.stored.has(id)) this.s.delete.run(id);
