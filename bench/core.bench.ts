@@ -53,6 +53,12 @@ const QUOTE = { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens:
 
 const USAGE: Usage = { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} };
 
+/**
+ * Hold ids, unique across the whole run: an id used twice on one fixture settles as a duplicate,
+ * which writes nothing, and would make a rate look several times higher than it is.
+ */
+let holdSeq = 0;
+
 /** One turn of the event loop: where the proxy waits for the upstream between two store calls. */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -91,6 +97,14 @@ async function fixture(rows: number, synchronous: 'normal' | 'full' = 'normal'):
   return { store, subjects, secrets, dir };
 }
 
+/** A rate, and the process's CPU time per request (user + system): steadier than the rate on a shared machine. */
+interface Rate {
+  perSecond: number;
+  cpuMicros: number;
+}
+
+const rateText = (r: Rate) => `${fmt(r.perSecond)} /s   ${fmt(r.cpuMicros, 1)} µs CPU each`;
+
 /**
  * Requests per second with `concurrency` in flight, as a proxy under load has; each lane runs
  * `request` one after another, and each request awaits its durable settle before the next starts.
@@ -100,20 +114,23 @@ async function requestsPerSecond(
   concurrency: number,
   request: (subject: RequestSubject, holdId: string) => Promise<void>,
   perRound = PAIRS,
-): Promise<number> {
+): Promise<Rate> {
   const rates: number[] = [];
-  let seq = 0;
+  const cpu: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const perLane = Math.ceil(perRound / concurrency);
     const lane = async (laneIndex: number) => {
-      for (let i = 0; i < perLane; i++) await request(f.subjects[(laneIndex * 7 + i) % f.subjects.length] as RequestSubject, `bench-${round}-${seq++}`);
+      for (let i = 0; i < perLane; i++) await request(f.subjects[(laneIndex * 7 + i) % f.subjects.length] as RequestSubject, `bench-${holdSeq++}`);
     };
+    const cpuBefore = process.cpuUsage();
     const start = process.hrtime.bigint();
     await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const used = process.cpuUsage(cpuBefore);
     rates.push((perLane * concurrency) / seconds);
+    cpu.push((used.user + used.system) / (perLane * concurrency));
   }
-  return median(rates);
+  return { perSecond: median(rates), cpuMicros: median(cpu) };
 }
 
 /** A reservation and its settlement, back to back: the store calls of a request, without the upstream. */
@@ -201,19 +218,18 @@ async function main() {
   const bigPairs = await reserveSettlePairs(big, 1);
   const bigPairsConcurrent = await reserveSettlePairs(big, CONCURRENCY);
 
+  const times = (x: Rate, of: Rate) => fmt(x.perSecond / of.perSecond, 2);
   console.log(`reserve+settle pairs per second (in-process, each settle durable; median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
-  console.log(`  empty ledger, one at a time                 ${fmt(emptyPairs)} /s`);
-  console.log(`  empty ledger, ${CONCURRENCY} in flight                  ${fmt(emptyPairsConcurrent)} /s`);
-  console.log(`  ${fmt(ROWS)} ledger rows, one at a time     ${fmt(bigPairs)} /s   (${fmt(bigPairs / emptyPairs, 2)}× of empty)`);
-  console.log(
-    `  ${fmt(ROWS)} ledger rows, ${CONCURRENCY} in flight          ${fmt(bigPairsConcurrent)} /s   (${fmt(bigPairsConcurrent / emptyPairsConcurrent, 2)}× of empty; target ≥ 30,000 /s)`,
-  );
+  console.log(`  empty ledger, one at a time                 ${rateText(emptyPairs)}`);
+  console.log(`  empty ledger, ${CONCURRENCY} in flight                  ${rateText(emptyPairsConcurrent)}`);
+  console.log(`  ${fmt(ROWS)} ledger rows, one at a time     ${rateText(bigPairs)}   (${times(bigPairs, emptyPairs)}× of empty)`);
+  console.log(`  ${fmt(ROWS)} ledger rows, ${CONCURRENCY} in flight          ${rateText(bigPairsConcurrent)}   (${times(bigPairsConcurrent, emptyPairsConcurrent)}× of empty; target ≥ 30,000 /s)`);
   console.log(`\nstream-shaped requests per second (reserve, a turn, extend, a turn, settle; median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
-  console.log(`  empty ledger, ${CONCURRENCY} in flight                  ${fmt(emptyStreams)} /s`);
+  console.log(`  empty ledger, ${CONCURRENCY} in flight                  ${rateText(emptyStreams)}`);
   console.log(`\nsynchronous = FULL (database.sqliteSynchronous: "full"), empty ledger, against NORMAL above:`);
-  console.log(`  reserve+settle, one at a time             ${fmt(fullPairs)} /s   (${fmt(fullPairs / emptyPairs, 2)}× of normal; rounds of ${fmt(Math.ceil(PAIRS / 10))})`);
-  console.log(`  reserve+settle, ${CONCURRENCY} in flight                ${fmt(fullPairsConcurrent)} /s   (${fmt(fullPairsConcurrent / emptyPairsConcurrent, 2)}× of normal)`);
-  console.log(`  stream-shaped, ${CONCURRENCY} in flight                 ${fmt(fullStreams)} /s   (${fmt(fullStreams / emptyStreams, 2)}× of normal)`);
+  console.log(`  reserve+settle, one at a time             ${rateText(fullPairs)}   (${times(fullPairs, emptyPairs)}× of normal; rounds of ${fmt(Math.ceil(PAIRS / 10))})`);
+  console.log(`  reserve+settle, ${CONCURRENCY} in flight                ${rateText(fullPairsConcurrent)}   (${times(fullPairsConcurrent, emptyPairsConcurrent)}× of normal)`);
+  console.log(`  stream-shaped, ${CONCURRENCY} in flight                 ${rateText(fullStreams)}   (${times(fullStreams, emptyStreams)}× of normal)`);
   console.log(`\nGET /quota latency with a user key (median of ${ROUNDS} rounds of ${fmt(REQUESTS)} sequential requests):`);
   console.log(line('empty ledger, handler in-process', emptyQuota.inProcess));
   console.log(line(`${fmt(ROWS)} rows, handler in-process`, bigQuota.inProcess));
