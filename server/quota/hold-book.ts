@@ -83,7 +83,9 @@ export class HoldBook {
     if (!live) return false;
     this.holds.delete(id);
     for (const [key, mine] of live.perBudget) {
-      const total = this.reservedByBudget.get(key) as Sums;
+      const total = this.reservedByBudget.get(key);
+      // Gone when it reached zero: every hold still counted in it set aside nothing (amounts are never negative).
+      if (!total) continue;
       total.tokens -= mine.tokens;
       total.micros -= mine.micros;
       if (total.tokens === 0 && total.micros === 0) this.reservedByBudget.delete(key);
