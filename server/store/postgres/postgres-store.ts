@@ -64,10 +64,12 @@ interface HoldRow {
   output_tokens: number;
   created_at: number;
   expires_at: number;
-  /** JSON PendingCharge (migration 3); null for a hold that is released, never recovered. */
-  pending?: string | null;
-  delivered_tokens?: number;
-  updated_at?: number;
+  /** JSON PendingCharge; null for a hold that is released, never recovered (migration 3). */
+  pending: string | null;
+  delivered_tokens: number;
+  updated_at: number;
+  /** When an instance took it over from a gone one (orphanedHolds). */
+  claimed_at: number | null;
 }
 
 /** The budgets of a request's scopes, as resolved and cached (see PostgresStore.resolved). */
@@ -807,9 +809,8 @@ export class PostgresStore implements Store {
     );
     return claimed.rows
       .sort((x, y) => x.created_at - y.created_at || (x.id < y.id ? -1 : 1))
-      .map((r) => ({ hold: toHold(r), pending: JSON.parse(r.pending) as PendingCharge, deliveredTokens: r.delivered_tokens ?? 0, updatedAt: r.updated_at ?? r.created_at }));
+      .map((r) => ({ hold: toHold(r), pending: JSON.parse(r.pending) as PendingCharge, deliveredTokens: r.delivered_tokens, updatedAt: r.updated_at }));
   }
-
 
   /* ── retention ─────────────────────────────────────────────────────────── */
 
