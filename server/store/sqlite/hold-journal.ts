@@ -109,6 +109,11 @@ export class HoldJournal {
     return true;
   }
 
+  /** A row the last process left that is not released or settled yet (nor on its way to be). */
+  isOrphan(holdId: string): boolean {
+    return this.stored.has(holdId) && !this.charges.has(holdId) && !this.dirty.has(holdId);
+  }
+
   /** A hold went without a settle (released or expired). True when its row has to go too. */
   dropped(holdId: string): boolean {
     this.charges.delete(holdId);

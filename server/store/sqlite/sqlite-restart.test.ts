@@ -68,6 +68,7 @@ describe('SqliteStore restart', () => {
     expect((await store.orphanedHolds(T0 + 20)).map((o) => o.hold.id)).toEqual(['streaming']);
     // Released rather than settled (what a caller may choose), it is gone for good.
     expect(await store.release('streaming')).toBe(true);
+    expect(await store.release('streaming')).toBe(false);
     await store.close();
     store = SqliteStore.open({ file, defaultBudgets: [], defaultThresholds: [] });
     expect(await store.orphanedHolds(T0 + 30)).toEqual([]);
@@ -82,7 +83,9 @@ describe('SqliteStore restart', () => {
     for (const id of ['settled', 'released', 'expired', 'live']) await take(id);
     await nextTurn(); // each is in the file now
     await store.settle({ holdId: 'settled', subject, usage: usage(100, 5), now: T0 + 1 });
-    await store.release('released');
+    expect(await store.release('released')).toBe(true);
+    // Once, even before the deletion of its row is committed.
+    expect(await store.release('released')).toBe(false);
     await store.renew('live', T0 + TTL - 1, TTL);
     expect(await store.expireHolds(T0 + TTL)).toBe(1);
     await nextTurn();

@@ -745,9 +745,9 @@ export class SqliteStore implements Store {
   /** Also releases a hold the previous process left (an orphan its caller chose not to settle). */
   async release(holdId: string): Promise<boolean> {
     const live = this.book.remove(holdId);
-    const stored = this.journal.dropped(holdId);
-    if (stored) this.scheduleFlush();
-    return live || stored;
+    const orphan = !live && this.journal.isOrphan(holdId);
+    if (this.journal.dropped(holdId)) this.scheduleFlush();
+    return live || orphan;
   }
 
   async expireHolds(now: number): Promise<number> {
