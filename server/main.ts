@@ -14,7 +14,10 @@ import { openStore, type OpenedStore } from './store/open-store.js';
 const MAINTENANCE_INTERVAL_MS = 15_000;
 /** Spike detection and retention: an anomaly is about an hour, so a minute's delay is nothing. */
 const SLOW_MAINTENANCE_INTERVAL_MS = 60_000;
-/** How often the outbox is looked at; a failed delivery waits for its own backoff. */
+/**
+ * How often the outbox is looked at besides the wake-up of each alert recorded here: for retries (a
+ * failed delivery waits for its own backoff) and for alerts that other instances recorded.
+ */
 const ALERT_INTERVAL_MS = 5_000;
 
 function banner(config: Config, baseUrl: string, storeDescription: string, generatedToken: string | null): string {
@@ -65,7 +68,13 @@ async function main(): Promise<void> {
   }
   const config = loaded.config;
   const channels = createChannels(config.alerts.channels, { locale: config.alerts.locale });
-  const alerts = { channelsFor: (alert: AlertEvent) => channels.filter((c) => c.accepts(alert)).map((c) => c.name), projection: config.alerts.projection };
+  // The sender needs the store, and the store tells the sender when it records an alert.
+  let alertSender: AlertSender | undefined;
+  const alerts = {
+    channelsFor: (alert: AlertEvent) => channels.filter((c) => c.accepts(alert)).map((c) => c.name),
+    projection: config.alerts.projection,
+    recorded: () => alertSender?.wake(),
+  };
   let opened: OpenedStore;
   try {
     opened = await openStore(config, alerts, MAINTENANCE_INTERVAL_MS);
@@ -75,11 +84,15 @@ async function main(): Promise<void> {
   }
   const { store, upkeep } = opened;
   const clock = systemClock;
-  // On PostgreSQL the first heartbeat says this instance is alive before it takes any hold.
+  // Before serving: on SQLite, the requests the last process died with are settled at their last
+  // count; on PostgreSQL the first heartbeat says this instance is alive before it takes any hold.
   await upkeep.run(clock.now());
   const adminToken = await ensureAdminToken(store, config.adminToken);
-  const alertSender = new AlertSender({ store, channels, clock });
-  alertSender.start(ALERT_INTERVAL_MS);
+  const sender = new AlertSender({ store, channels, clock });
+  alertSender = sender;
+  sender.start(ALERT_INTERVAL_MS);
+  // Alerts recorded before the sender existed (the upkeep's recoveries) and those left by the last run.
+  sender.wake();
   const upstreams = Upstreams.fromConfig(config);
   const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams });
 
@@ -106,12 +119,13 @@ async function main(): Promise<void> {
     clearInterval(maintenance);
     stopSlowMaintenance();
     server.close(() => {
-      void alertSender
+      void sender
         .stop()
         .then(() => Promise.all([store.close(), upstreams.close(), ...channels.map((c) => c.close?.())]))
         .then(() => process.exit(0));
     });
-    // Streams still open after this long are cut; their holds are cleared on the next start.
+    // Streams still open after this long are cut. Their holds stay in the database, and the next
+    // start (SQLite) or another instance (PostgreSQL) settles them at their last count.
     setTimeout(() => process.exit(0), 10_000).unref();
   };
   process.once('SIGINT', () => shutdown('SIGINT'));

@@ -202,5 +202,21 @@ describe('admin API: alerts', () => {
     expect(eighty.alerts.map((a) => a.scope)).toEqual(['user:alice']);
     expect(((await (await svc.admin('GET', '/admin/alerts?state=pending')).json()) as { alerts: unknown[] }).alerts).toEqual([]);
     expect((await svc.admin('GET', '/admin/alerts?level=soon')).status).toBe(400);
+
+    // An upstream that charged past a request's limit: its own kind, with the numbers.
+    await svc.store.settle({
+      holdId: 'c',
+      subject: { userId: 'bob', projectId: null, keyId: 'key_bob' },
+      usage: { model: 'm', inputTokens: 0, outputTokens: 30, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {}, overrunTokens: 20 },
+      now: T0,
+    });
+    const overrun = (await (await svc.admin('GET', '/admin/alerts?level=overrun')).json()) as { alerts: Array<Record<string, unknown>> };
+    expect(overrun.alerts).toHaveLength(1);
+    expect(overrun.alerts[0]).toMatchObject({
+      kind: 'overrun',
+      scope: 'user:bob',
+      windowStart: '2026-11-22T12:00:00.000Z',
+      overrun: { requestId: 'c', model: 'm', userId: 'bob', keyId: 'key_bob', allowedOutputTokens: 10, chargedOutputTokens: 30 },
+    });
   });
 });

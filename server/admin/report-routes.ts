@@ -11,8 +11,8 @@ const MAX_DAY_REPORT_MS = 3660 * 86_400_000;
 
 export const alertsQuerySchema = z.object({
   scope: z.string().min(1).max(200).optional(),
-  /** A threshold percent, `projected` or `anomaly` (spike alerts). */
-  level: z.union([z.literal('projected'), z.literal('anomaly'), z.coerce.number().int().min(1).max(1000)]).optional(),
+  /** A threshold percent, `projected`, `anomaly` (spike alerts) or `overrun` (an upstream charged past a request's limit). */
+  level: z.union([z.literal('projected'), z.literal('anomaly'), z.literal('overrun'), z.coerce.number().int().min(1).max(1000)]).optional(),
   /** The start of the window the alerts belong to (ISO), as listed in `windowStart`. */
   window: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)).optional(),
   state: z.enum(['pending', 'delivered']).optional(),

@@ -1,6 +1,6 @@
 import type { WindowSpec } from '../quota/window.js';
 
-export type AlertKind = 'threshold' | 'projected' | 'anomaly';
+export type AlertKind = 'threshold' | 'projected' | 'anomaly' | 'overrun';
 
 /** What an `anomaly` alert measured: the last hour's tokens against the subject's own usual rate. */
 export interface AnomalyFacts {
@@ -13,6 +13,18 @@ export interface AnomalyFacts {
   baselineHours: number;
   /** The configured factor that was exceeded. */
   factor: number;
+}
+
+/** What an `overrun` alert reports: a request its upstream charged more output than it allowed. */
+export interface OverrunFacts {
+  requestId: string;
+  model: string;
+  userId: string;
+  keyId: string;
+  /** The request's output allowance (its max_tokens as forwarded, or as its lease had grown). */
+  allowedOutputTokens: number;
+  /** The output the upstream reported, and the ledger charged. */
+  chargedOutputTokens: number;
 }
 
 export interface TopConsumer {
@@ -49,10 +61,28 @@ export interface AlertEvent {
    * level it exceeded). Optional so that payloads stored before spike detection still parse.
    */
   anomaly?: AnomalyFacts;
+  /** Only on 'overrun' alerts (whose `usage` is the output charged and `limit` the output allowed). */
+  overrun?: OverrunFacts;
 }
 
 /** The generic webhook body (DESIGN), plus the alert's id, kind and projection. */
 export function webhookPayload(alert: AlertEvent) {
-  const { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, anomaly } = alert;
-  return { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, ...(anomaly ? { anomaly } : {}) };
+  const { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, anomaly, overrun } = alert;
+  return {
+    scope,
+    window,
+    threshold,
+    percentage,
+    usage,
+    limit,
+    unit,
+    resetsAt,
+    firedAt,
+    topConsumers,
+    kind,
+    projectedAt,
+    id,
+    ...(anomaly ? { anomaly } : {}),
+    ...(overrun ? { overrun } : {}),
+  };
 }

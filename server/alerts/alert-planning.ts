@@ -3,6 +3,7 @@ import type { Budget } from '../quota/budgets.js';
 import { formatScope, type Scope } from '../quota/scope.js';
 import { microsToUsd, percentageOf } from '../quota/status.js';
 import { bucketAt, formatInstant, nextResetAt, type WindowSpec } from '../quota/window.js';
+import type { LedgerEntry } from '../store/types.js';
 import type { AlertEvent, AlertKind, TopConsumer } from './alert-event.js';
 import type { Spike, SpikeConfig } from './spikes.js';
 import { crossedThresholds, projectable, projectedExhaustion } from './thresholds.js';
@@ -17,6 +18,11 @@ export interface AlertOptions {
   channelsFor(event: AlertEvent): string[];
   /** Whether to fire `projected` alerts. */
   projection: boolean;
+  /**
+   * Told once the transaction that recorded one or more alerts has committed, so that a sender can
+   * deliver them now rather than at its next poll (see AlertSender.wake).
+   */
+  recorded?(): void;
 }
 
 interface Sums {
@@ -144,6 +150,53 @@ export function anomalyAlertRow(spike: Spike, config: SpikeConfig, now: number, 
     },
   };
   return { event, budgetKey: `${spike.scope}|anomaly`, windowStart: Math.floor(now / HOUR) * HOUR, threshold: 0 };
+}
+
+/** An overrun's window: the clock hour it fired in. */
+export const OVERRUN_WINDOW: WindowSpec = { kind: 'rolling', hours: 1 };
+
+/**
+ * Where an overrun alert's row goes: one per model and clock hour (the UNIQUE key), so an upstream
+ * that ignores its limit on every request raises one alert an hour, not one per request.
+ * lq_settle_one (PostgreSQL) looks this row up to know whether a settle has one to record.
+ */
+export const overrunAlertKey = (model: string, now: number): { budgetKey: string; windowStart: number } => ({
+  budgetKey: `model:${model}|overrun`,
+  windowStart: Math.floor(now / HOUR) * HOUR,
+});
+
+/**
+ * The alert of an entry charged more output than its request was allowed (`overrunTokens` > 0),
+ * under the scope of the user it was charged to: `usage` is the output charged, `limit` the output
+ * allowed.
+ */
+export function overrunAlertRow(entry: LedgerEntry, subjectName: string): AlertRow {
+  const allowed = entry.outputTokens - entry.overrunTokens;
+  const event: AlertEvent = {
+    id: `alert_${randomUUID()}`,
+    kind: 'overrun',
+    scope: `user:${entry.userId}`,
+    subjectName,
+    window: OVERRUN_WINDOW,
+    threshold: null,
+    percentage: percentageOf(entry.outputTokens, allowed),
+    usage: entry.outputTokens,
+    limit: allowed,
+    unit: 'tokens',
+    resetsAt: null,
+    firedAt: new Date(entry.at).toISOString(),
+    projectedAt: null,
+    topConsumers: [],
+    overrun: {
+      requestId: entry.requestId,
+      model: entry.model,
+      userId: entry.userId,
+      keyId: entry.keyId,
+      allowedOutputTokens: allowed,
+      chargedOutputTokens: entry.outputTokens,
+    },
+  };
+  return { event, ...overrunAlertKey(entry.model, entry.at), threshold: 0 };
 }
 
 /** A spike's scope is always a subject's ('user:alice'), never 'global'. */

@@ -27,6 +27,9 @@ export const retryDelayMs = (attempts: number, baseMs: number, maxMs: number): n
  * delivered (never sent again), a failure keeps its error and is retried later with backoff. A
  * restart loses nothing, since the outbox is in the database. A crash between a channel accepting
  * an alert and it being marked delivered sends that one again: at least once, never silently lost.
+ *
+ * A pass runs when the store records an alert (`wake`, so it leaves at once) and on a timer (for
+ * retries, and for alerts that other instances recorded); one pass at a time.
  */
 export class AlertSender {
   private readonly channels: Map<string, AlertChannel>;
@@ -35,6 +38,11 @@ export class AlertSender {
   private readonly batch: number;
   private pass: Promise<number> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** A wake-up's pass is scheduled (for the next turn of the event loop). */
+  private woken = false;
+  /** Woken during a pass, which may have read the outbox before the new alert was in it: one more. */
+  private again = false;
+  private stopped = false;
 
   constructor(private readonly options: AlertSenderOptions) {
     this.channels = new Map(options.channels.map((c) => [c.name, c]));
@@ -47,8 +55,35 @@ export class AlertSender {
   deliverDue(): Promise<number> {
     this.pass ??= this.runPass().finally(() => {
       this.pass = null;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
     });
     return this.pass;
+  }
+
+  /**
+   * An alert was just recorded: deliver it now rather than at the next poll. Wake-ups coalesce: the
+   * burst of one turn of the event loop makes one pass, a turn later (never inside the store's own
+   * commit), and those during a pass make one more after it.
+   */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.pass) {
+      this.again = true;
+      return;
+    }
+    if (this.woken) return;
+    this.woken = true;
+    setImmediate(() => {
+      this.woken = false;
+      if (!this.stopped) this.deliverInBackground();
+    });
+  }
+
+  private deliverInBackground(): void {
+    this.deliverDue().catch((error: unknown) => console.error('[lobe-quota] alert delivery failed:', error));
   }
 
   private async runPass(): Promise<number> {
@@ -70,15 +105,15 @@ export class AlertSender {
     return delivered;
   }
 
-  /** Runs a pass every `intervalMs` in the background. */
+  /** Runs a pass every `intervalMs` in the background, besides those `wake` starts. */
   start(intervalMs: number): void {
-    this.timer ??= setInterval(() => {
-      this.deliverDue().catch((error: unknown) => console.error('[lobe-quota] alert delivery failed:', error));
-    }, intervalMs);
+    this.timer ??= setInterval(() => this.deliverInBackground(), intervalMs);
     this.timer.unref();
   }
 
+  /** No pass starts after this; the one under way is awaited. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.pass;

@@ -39,7 +39,7 @@ describe('loadConfig: defaults', () => {
       host: '127.0.0.1',
       publicUrl: null,
       dataDir: path.join(dir, 'data'),
-      database: { url: null, schema: 'public', poolSize: 10, statementTimeoutMs: 5_000, connectTimeoutMs: 2_000, heartbeatSeconds: 5, failOpen: false },
+      database: { url: null, schema: 'public', poolSize: 10, statementTimeoutMs: 5_000, connectTimeoutMs: 2_000, heartbeatSeconds: 5, failOpen: false, sqliteSynchronous: 'normal' },
       adminToken: undefined,
       metricsToken: undefined,
       upstreams: [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKey: undefined, models: ['*'] }],

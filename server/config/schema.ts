@@ -85,7 +85,15 @@ const spikeSchema = z
   })
   .describe('Anomaly alerts for a user, project or key whose last hour jumps above its usual rate.');
 
-const DATABASE_DEFAULTS = { schema: 'public', poolSize: 10, statementTimeoutMs: 5_000, connectTimeoutMs: 2_000, heartbeatSeconds: 5, failOpen: false };
+const DATABASE_DEFAULTS = {
+  schema: 'public',
+  poolSize: 10,
+  statementTimeoutMs: 5_000,
+  connectTimeoutMs: 2_000,
+  heartbeatSeconds: 5,
+  failOpen: false,
+  sqliteSynchronous: 'normal' as const,
+};
 
 const databaseSchema = z
   .strictObject({
@@ -109,9 +117,15 @@ const databaseSchema = z
       .boolean()
       .default(false)
       .describe('When the database is unreachable: false refuses proxy requests with 503; true lets them through unmetered.'),
+    sqliteSynchronous: z
+      .enum(['normal', 'full'])
+      .default('normal')
+      .describe(
+        'SQLite only. normal: a killed process loses no commit, but a power loss or OS crash may undo the last ones. full: every commit (one per group of settles) waits for the disk, and survives those too, at a cost (BENCHMARKS.md).',
+      ),
   })
   .default(DATABASE_DEFAULTS)
-  .describe('PostgreSQL, for several instances sharing one store.');
+  .describe('The store: PostgreSQL, for several instances sharing one; or how durable the embedded SQLite is.');
 
 export const configFileSchema = z
   .strictObject({

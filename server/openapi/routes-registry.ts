@@ -259,7 +259,7 @@ export const ROUTES: readonly RouteDoc[] = [
     query: alertsQuerySchema,
     queryNotes: {
       scope: 'global, project:ID, user:ID or key:ID',
-      level: 'a threshold percent, projected or anomaly',
+      level: 'a threshold percent, projected, anomaly or overrun',
       window: 'the start of the budget window the alerts belong to (ISO, as listed in windowStart)',
       state: 'pending or delivered',
       limit: 'at most this many (default 100)',

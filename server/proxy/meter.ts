@@ -110,6 +110,7 @@ export class Meter {
       quote,
       now: services.clock.now(),
       ttlMs: services.holdTtlMs,
+      // Kept with the hold, so that if this process dies mid-request the request is still charged.
       pending: {
         model: request.model,
         inputTokens: request.promptTokens,

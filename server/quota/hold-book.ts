@@ -17,9 +17,10 @@ const ZERO: Readonly<Sums> = Object.freeze({ tokens: 0, micros: 0 });
 
 /**
  * The holds of requests in flight, and what they set aside per budget. Kept in memory by a store
- * whose process owns the database: they die with the process, which is what "cleared on start-up"
- * asks for, and admission costs map look-ups instead of a disk commit. A budget's reserved amount
- * is kept as a running sum, exact because every change to a hold passes through here.
+ * whose process owns the database, so admission costs map look-ups instead of a disk commit (the
+ * store copies holds to the file after the fact, for recovery after a crash: see HoldJournal). A
+ * budget's reserved amount is kept as a running sum, exact because every change to a hold passes
+ * through here.
  */
 export class HoldBook {
   private readonly holds = new Map<string, LiveHold>();
@@ -72,13 +73,19 @@ export class HoldBook {
     if (live) live.settling = true;
   }
 
+  isSettling(id: string): boolean {
+    return this.holds.get(id)?.settling === true;
+  }
+
   /** Removes a hold and gives back what it set aside. False when it was not there. */
   remove(id: string): boolean {
     const live = this.holds.get(id);
     if (!live) return false;
     this.holds.delete(id);
     for (const [key, mine] of live.perBudget) {
-      const total = this.reservedByBudget.get(key) as Sums;
+      const total = this.reservedByBudget.get(key);
+      // Gone when it reached zero: every hold still counted in it set aside nothing (amounts are never negative).
+      if (!total) continue;
       total.tokens -= mine.tokens;
       total.micros -= mine.micros;
       if (total.tokens === 0 && total.micros === 0) this.reservedByBudget.delete(key);
@@ -86,13 +93,13 @@ export class HoldBook {
     return true;
   }
 
-  /** Releases holds whose request stopped renewing them (unless being settled). Returns how many. */
-  expire(now: number): number {
-    let count = 0;
+  /** Releases holds whose request stopped renewing them (unless being settled). Returns their ids. */
+  expire(now: number): string[] {
+    const expired: string[] = [];
     for (const [id, live] of this.holds) {
-      if (live.hold.expiresAt <= now && !live.settling && this.remove(id)) count++;
+      if (live.hold.expiresAt <= now && !live.settling && this.remove(id)) expired.push(id);
     }
-    return count;
+    return expired;
   }
 
   list(): Hold[] {

@@ -19,8 +19,8 @@ import { storeKinds, type AuditedStore } from './testing/store-kinds.js';
 const TTL = 10 * 60_000;
 
 type Op =
-  | { op: 'reserve'; key: number; tokens: number; micros: number; want: number; min: number; price: number }
-  | { op: 'extend'; hold: number; tokens: number; micros: number }
+  | { op: 'reserve'; key: number; tokens: number; micros: number; want: number; min: number; price: number; pending: boolean }
+  | { op: 'extend'; hold: number; tokens: number; micros: number; delivered: number }
   | { op: 'settle'; hold: number; share: number }
   | { op: 'settleAgain'; entry: number }
   | { op: 'release'; hold: number }
@@ -38,9 +38,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       want: fc.nat(200),
       min: fc.nat(2),
       price: fc.constantFrom(0, 2_000_000, 15_000_000),
+      // As the proxy's are: kept with the hold (and, on SQLite, copied to the file) for recovery.
+      pending: fc.boolean(),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('extend' as const), hold: fc.nat(50), tokens: fc.nat(80), micros: fc.nat(2_000) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant('extend' as const), hold: fc.nat(50), tokens: fc.nat(80), micros: fc.nat(2_000), delivered: fc.nat(300) }),
+  },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('settle' as const), hold: fc.nat(50), share: fc.double({ min: 0, max: 1, noNaN: true }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('settleAgain' as const), entry: fc.nat(50) }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('release' as const), hold: fc.nat(50) }) },
@@ -147,6 +152,7 @@ describe.each(kinds)('$name store: budget engine (property)', ({ name, open }) =
                   quote: { tokens: step.tokens, micros: step.micros, output: { wantTokens: Math.max(step.want, step.min), minTokens: step.min, microsPerMillion: step.price } },
                   now,
                   ttlMs: TTL,
+                  ...(step.pending ? { pending: { model: 'gpt-test', inputTokens: step.tokens, price: null, sessionId: null, tags: {} } } : {}),
                 });
                 if (result.ok) {
                   expect(result.hold.outputTokens).toBeGreaterThanOrEqual(step.min);
@@ -158,7 +164,7 @@ describe.each(kinds)('$name store: budget engine (property)', ({ name, open }) =
               case 'extend': {
                 const hold = pick([...live.values()], step.hold);
                 if (!hold) break;
-                const result = await store.extend(hold.id, { tokens: step.tokens, micros: step.micros }, now, TTL);
+                const result = await store.extend(hold.id, { tokens: step.tokens, micros: step.micros }, now, TTL, step.delivered);
                 if (result.ok) live.set(hold.id, result.hold);
                 break;
               }

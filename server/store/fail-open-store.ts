@@ -53,7 +53,7 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
         return { ok: true, hold, budgets: [], outputRoom: Infinity };
       }
     },
-    async extend(holdId, amount, now, ttlMs) {
+    async extend(holdId, amount, now, ttlMs, deliveredTokens) {
       const open = openHolds.get(holdId);
       if (open) {
         const grown = { ...open, tokens: open.tokens + amount.tokens, outputTokens: open.outputTokens + amount.tokens, expiresAt: now + ttlMs };
@@ -61,7 +61,7 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
         return { ok: true, hold: grown };
       }
       try {
-        return await store.extend(holdId, amount, now, ttlMs);
+        return await store.extend(holdId, amount, now, ttlMs, deliveredTokens);
       } catch (error) {
         if (!unavailable(error)) throw error;
         // A stream admitted while the database was up goes on while it is down.
@@ -79,7 +79,7 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
           `database unreachable: NOT recorded (failOpen): request ${request.holdId} of user ${subject.userId} key ${subject.keyId}, ` +
             `${usage.model}, ${usage.inputTokens} in + ${usage.outputTokens} out tokens, ${usage.costMicros} micro-dollars`,
         );
-        return { entry: { ...usage, ...subject, id: 0, requestId: request.holdId, at: request.now }, duplicate: false };
+        return { entry: { ...usage, ...subject, overrunTokens: usage.overrunTokens ?? 0, id: 0, requestId: request.holdId, at: request.now }, duplicate: false };
       }
     },
     async renew(holdId, now, ttlMs) {

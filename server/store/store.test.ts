@@ -51,6 +51,18 @@ describe.each(kinds)('$name store: settlement', ({ open }) => {
     expect((await store.reserve({ holdId: 'r3', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL })).ok).toBe(true);
   });
 
+  it('holds of nothing (an empty prompt, no output) come and go like any other', async () => {
+    const store = await open({ defaultBudgets: [monthlyUserTokens(100)] });
+    const { subject } = await userWithKey(store, 'alice');
+    for (const id of ['a', 'b', 'c']) expect((await store.reserve({ holdId: id, subject, quote: { tokens: 0, micros: 0 }, now: T0, ttlMs: TTL })).ok).toBe(true);
+    await store.settle({ holdId: 'a', subject, usage: usage(0, 0), now: T0 });
+    expect(await store.release('b')).toBe(true);
+    expect(await store.expireHolds(T0 + TTL)).toBe(1);
+    expect(await store.listHolds()).toEqual([]);
+    const [state] = await store.budgetStates(userScopes(subject), T0);
+    expect(state?.usage).toEqual({ usedTokens: 0, usedMicros: 0, reservedTokens: 0, reservedMicros: 0 });
+  });
+
   it('clamps the output allowance to the tightest budget and refuses below the minimum', async () => {
     const store = await open({ defaultBudgets: [monthlyUserTokens(1_000), { ...monthlyUserTokens(5_000), scope: 'global' }] });
     const { subject } = await userWithKey(store, 'alice');

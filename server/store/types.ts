@@ -158,6 +158,8 @@ export interface LedgerEntry extends Usage, RequestSubject {
   id: number;
   requestId: string;
   at: number;
+  /** 0 when the upstream kept to the request's allowance. */
+  overrunTokens: number;
 }
 
 export interface SettleResult {

@@ -1,6 +1,6 @@
 import { DateTime } from 'luxon';
 import { windowPeriod, type WindowSpec } from '../../quota/window.js';
-import type { AlertEvent, AnomalyFacts, TopConsumer } from '../alert-event.js';
+import type { AlertEvent, AnomalyFacts, OverrunFacts, TopConsumer } from '../alert-event.js';
 import { clip, plainText } from './escape.js';
 
 export type Locale = 'en' | 'zh';
@@ -40,6 +40,7 @@ export const TOP_CONSUMERS_SHOWN = 5;
  */
 export function describeAlert(alert: AlertEvent, locale: Locale, escape: Escaper): AlertText {
   if (alert.kind === 'anomaly') return describeAnomaly(alert, locale, escape);
+  if (alert.kind === 'overrun') return describeOverrun(alert, locale, escape);
   const t = TEXT[locale];
   const level = alertLevel(alert);
   const who = whoText(alert, t, escape);
@@ -81,6 +82,10 @@ export function alertSubject(alert: AlertEvent, locale: Locale): string {
   const t = TEXT[locale];
   const scope = plainText(clip(alert.scope, 200));
   if (alert.kind === 'anomaly') return `[lobe-quota] ${t.anomalySubject(scope, anomalyOf(alert))}`;
+  if (alert.kind === 'overrun') {
+    const o = overrunOf(alert);
+    return `[lobe-quota] ${t.overrunSubject(scope, plainText(clip(o.model, 100)), TOKENS.format(o.chargedOutputTokens), TOKENS.format(o.allowedOutputTokens))}`;
+  }
   const limit = formatAmount(alert.limit, alert.unit);
   const period = windowPeriod(alert.window);
   const subject =
@@ -96,6 +101,8 @@ export function alertLevel(alert: AlertEvent): AlertLevel {
   const level: AlertLevel = p >= 100 ? 'exceeded' : p >= 95 ? 'critical' : p >= 80 ? 'warning' : 'notice';
   // A spike is not a budget running out, but it is worth a look: always a warning.
   if (alert.kind === 'anomaly') return 'warning';
+  // Money was spent past what a budget let the request have: someone has to act on that upstream.
+  if (alert.kind === 'overrun') return 'critical';
   return alert.kind === 'projected' && level === 'notice' ? 'warning' : level;
 }
 
@@ -128,12 +135,46 @@ function describeAnomaly(alert: AlertEvent, locale: Locale, escape: Escaper): Al
   };
 }
 
+/** An overrun's numbers; a payload without them (never written so) is read from usage and limit. */
+function overrunOf(alert: AlertEvent): OverrunFacts {
+  const id = alert.scope.slice(alert.scope.indexOf(':') + 1);
+  return alert.overrun ?? { requestId: '', model: '', userId: id, keyId: '', allowedOutputTokens: alert.limit, chargedOutputTokens: alert.usage };
+}
+
+/** An upstream that charged a request more output than it allowed: which model, how much more, for whom. */
+function describeOverrun(alert: AlertEvent, locale: Locale, escape: Escaper): AlertText {
+  const t = TEXT[locale];
+  const o = overrunOf(alert);
+  const who = whoText(alert, t, escape);
+  const model = escape(clip(o.model, 100));
+  const charged = TOKENS.format(o.chargedOutputTokens);
+  const allowed = TOKENS.format(o.allowedOutputTokens);
+  const over = TOKENS.format(o.chargedOutputTokens - o.allowedOutputTokens);
+  const facts: AlertFact[] = [
+    { label: t.who, value: who, short: true },
+    { label: t.model, value: model, short: true },
+    { label: t.allowedOutput, value: formatAmount(o.allowedOutputTokens, 'tokens'), short: true },
+    { label: t.chargedOutput, value: formatAmount(o.chargedOutputTokens, 'tokens'), short: true },
+    { label: t.overBy, value: `${over} tokens`, short: true },
+    { label: t.key, value: escape(clip(o.keyId, 100)), short: true },
+    { label: t.request, value: escape(clip(o.requestId, 100)), short: false },
+    { label: t.firedAt, value: formatInstant(alert.firedAt, alert.window, escape), short: true },
+  ];
+  return {
+    level: 'critical',
+    title: `${OVERRUN_MARKER} ${t.overrunTitle(who, model, charged, allowed, over)}`,
+    facts,
+    footer: `lobe-quota · ${t.alert} ${escape(clip(alert.id, 100))}`,
+  };
+}
+
 /** "12.5×"; the ratio carries one decimal. */
 const formatRatio = (ratio: number): string => `${Number.isInteger(ratio) ? ratio : ratio.toFixed(1)}×`;
 
 const MARKERS: Record<AlertLevel, string> = { notice: '🔵', warning: '🟡', critical: '🟠', exceeded: '🔴' };
 const PROJECTED_MARKER = '📈';
 const ANOMALY_MARKER = '⚡';
+const OVERRUN_MARKER = '💸';
 
 const TOKENS = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -202,6 +243,15 @@ interface Text {
   lastHour: string;
   usualRate: string;
   alertsAbove: string;
+  /** "gpt-4o charged 5,000 output tokens where 1,000 were allowed (4,000 more), for Alice (user:alice)" */
+  overrunTitle(who: string, model: string, charged: string, allowed: string, over: string): string;
+  overrunSubject(scope: string, model: string, charged: string, allowed: string): string;
+  model: string;
+  allowedOutput: string;
+  chargedOutput: string;
+  overBy: string;
+  key: string;
+  request: string;
   /** The budget as a noun in titles: "the monthly budget" / "每月预算". */
   budgetNoun(window: WindowSpec, escape: Escaper): string;
   /** The budget fact, with its time zone. */
@@ -243,6 +293,15 @@ const TEXT: Record<Locale, Text> = {
     lastHour: 'Last hour',
     usualRate: 'Usual rate',
     alertsAbove: 'Alerts above',
+    overrunTitle: (who, model, charged, allowed, over) =>
+      `${model} charged ${charged} output tokens where ${allowed} were allowed (${over} more), for ${who}`,
+    overrunSubject: (scope, model, charged, allowed) => `${model} charged ${charged} output tokens where ${allowed} were allowed (${scope})`,
+    model: 'Model',
+    allowedOutput: 'Output allowed',
+    chargedOutput: 'Output charged',
+    overBy: 'Over by',
+    key: 'Key',
+    request: 'Request',
     budgetNoun: (window) => {
       switch (window.kind) {
         case 'rolling':
@@ -296,6 +355,15 @@ const TEXT: Record<Locale, Text> = {
     lastHour: '最近一小时',
     usualRate: '平时用量',
     alertsAbove: '告警线',
+    overrunTitle: (who, model, charged, allowed, over) =>
+      `${model} 为${who}计费 ${charged} 个输出 token，超出允许的 ${allowed} 个（多 ${over} 个）`,
+    overrunSubject: (scope, model, charged, allowed) => `${model} 计费 ${charged} 个输出 token，仅允许 ${allowed} 个（${scope}）`,
+    model: '模型',
+    allowedOutput: '允许的输出',
+    chargedOutput: '计费的输出',
+    overBy: '超出',
+    key: '密钥',
+    request: '请求',
     budgetNoun: (window) => {
       switch (window.kind) {
         case 'rolling':

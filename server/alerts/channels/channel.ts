@@ -7,8 +7,8 @@ export interface Channel {
   readonly name: string;
   /**
    * Whether this channel wants the alert: `scopes` (exact 'user:alice' or kind prefix 'user:*' or
-   * 'global') and `levels` (threshold percents; 'projected' alerts pass when levels is absent or
-   * includes 0).
+   * 'global') and `levels` (threshold percents; 'projected', 'anomaly' and 'overrun' alerts pass
+   * when levels is absent or includes 0).
    */
   accepts(alert: AlertEvent): boolean;
   /**

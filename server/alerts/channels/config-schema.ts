@@ -28,7 +28,7 @@ const routing = {
     .array(z.number().int().min(0).max(1000))
     .min(1)
     .optional()
-    .describe('Only these thresholds (percent); 0 stands for projected-exhaustion and spike (anomaly) alerts (default: all).'),
+    .describe('Only these thresholds (percent); 0 stands for projected-exhaustion, spike (anomaly) and overrun alerts (default: all).'),
 };
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });

@@ -71,3 +71,23 @@ export const anomalyAlert = (over: Partial<AlertEvent> = {}): AlertEvent => ({
   anomaly: { lastHourTokens: 25_000, baselineHourlyTokens: 2_000, ratio: 12.5, baselineHours: 24, factor: 6 },
   ...over,
 });
+
+/** gpt-4o ignored Alice's 1,000-token limit and charged 5,000. */
+export const overrunAlert = (over: Partial<AlertEvent> = {}): AlertEvent => ({
+  id: 'alt_04',
+  kind: 'overrun',
+  scope: 'user:alice',
+  subjectName: 'Alice',
+  window: { kind: 'rolling', hours: 1 },
+  threshold: null,
+  percentage: 500,
+  usage: 5_000,
+  limit: 1_000,
+  unit: 'tokens',
+  resetsAt: null,
+  firedAt: '2026-11-22T12:00:00.000Z',
+  projectedAt: null,
+  topConsumers: [],
+  overrun: { requestId: 'req_019ab', model: 'gpt-4o', userId: 'alice', keyId: 'key_laptop', allowedOutputTokens: 1_000, chargedOutputTokens: 5_000 },
+  ...over,
+});

@@ -70,13 +70,13 @@ function senderFor(config: ChannelConfig, ctx: SendContext): Sender {
 
 /**
  * A channel's filter. `scopes`: an exact scope ('user:alice', 'global') or every scope of a kind
- * ('user:*'). `levels`: the threshold percents it wants; projections and spike anomalies have no
- * threshold and count as level 0. Either one absent means no filtering on it.
+ * ('user:*'). `levels`: the threshold percents it wants; projections, spike anomalies and overruns
+ * have no threshold and count as level 0. Either one absent means no filtering on it.
  */
 export function acceptsAlert(filter: { scopes?: string[] | undefined; levels?: number[] | undefined }, alert: AlertEvent): boolean {
   if (filter.scopes && !filter.scopes.some((pattern) => scopeMatches(pattern, alert.scope))) return false;
   if (filter.levels) {
-    // Projections and spike anomalies cross no threshold: level 0 selects them.
+    // Projections, spike anomalies and overruns cross no threshold: level 0 selects them.
     const level = alert.kind === 'threshold' ? alert.threshold : 0;
     if (level === null || !filter.levels.includes(level)) return false;
   }

@@ -35,6 +35,40 @@ describe('PostgreSQL migrations', () => {
     expect((await client.query(insert, ['a2'])).rowCount).toBe(0);
   });
 
+  it('migration 3 lets the ledger take recovered entries and overrun counts, alerts the overrun kind, and holds a pending charge', async () => {
+    const client = await connect();
+    const other = `${schema}_v2`;
+    await client.query(`SET search_path = ${quoteIdent(other)}`);
+    try {
+      await migrate(client, other, 2);
+      const entry = (requestId: string, source: string) =>
+        client.query(
+          `INSERT INTO ledger (request_id, at, user_id, key_id, model, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms)
+           VALUES ($1, 5, 'alice', 'k', 'm', 10, 1, 0, 0, 7, $2, 'ok', 1)`,
+          [requestId, source],
+        );
+      await entry('old', 'upstream');
+      await expect(entry('early', 'recovered')).rejects.toThrow(/ledger_source_check/);
+      await client.query(`INSERT INTO holds (id, instance_id, user_id, key_id, tokens, micros, output_tokens, created_at, expires_at) VALUES ('h', 'i', 'alice', 'k', 1, 0, 0, 5, 6)`);
+
+      await migrate(client, other);
+      expect((await client.query('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
+      expect((await client.query('SELECT request_id, overrun_tokens FROM ledger')).rows).toEqual([{ request_id: 'old', overrun_tokens: '0' }]);
+      expect((await client.query('SELECT id, pending, delivered_tokens, claimed_at FROM holds')).rows).toEqual([{ id: 'h', pending: null, delivered_tokens: '0', claimed_at: null }]);
+      await entry('new', 'recovered');
+      await expect(entry('bogus', 'guessed')).rejects.toThrow(/ledger_source_check/);
+      await expect(client.query(`UPDATE ledger SET overrun_tokens = -1 WHERE request_id = 'new'`)).rejects.toThrow(/ledger_overrun_tokens_check/);
+      const alert = (id: string, kind: string) =>
+        client.query(`INSERT INTO alerts VALUES ($1, 'model:m|overrun', 'user:alice', 0, $2, 0, 0, '{}') ON CONFLICT DO NOTHING`, [id, kind]);
+      expect((await alert('a1', 'overrun')).rowCount).toBe(1);
+      expect((await alert('a2', 'overrun')).rowCount).toBe(0);
+      await expect(alert('a3', 'guess')).rejects.toThrow(/alerts_kind_check/);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
+      await client.query(`SET search_path = ${quoteIdent(schema)}`);
+    }
+  });
+
   it('refuses a database migrated by a newer lobe-quota', async () => {
     const client = await connect();
     await client.query('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION + 1]);

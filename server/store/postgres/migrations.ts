@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { METERING_FUNCTIONS_SQL } from './metering-functions.js';
+import { MIGRATION_3_SQL } from './metering-functions-3.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -188,6 +189,8 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX ledger_rollup_key ON ledger_rollup(key_id, slot_at);
   `,
   /* 2: reserve, extend, settle and budget states as functions, one round trip each */ METERING_FUNCTIONS_SQL,
+  /* 3: holds carry what recovery after a crash needs; the ledger's overrun count and recovered
+     entries; overrun alerts (SQLite's migration 5) */ MIGRATION_3_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

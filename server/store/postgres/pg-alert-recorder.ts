@@ -3,6 +3,7 @@ import {
   ANOMALY_WINDOW,
   anomalyAlertRow,
   budgetAlertRow,
+  overrunAlertRow,
   planBudgetAlerts,
   subjectScope,
   topConsumersOf,
@@ -14,6 +15,7 @@ import {
 } from '../../alerts/alert-planning.js';
 import type { Spike, SpikeConfig } from '../../alerts/spikes.js';
 import type { Scope } from '../../quota/scope.js';
+import type { LedgerEntry } from '../types.js';
 import type { WindowSpec } from '../../quota/window.js';
 import { SCOPE_COLUMN, topConsumersSql } from '../sql/ledger-sql.js';
 import { numbered, type Tx } from './pg-pool.js';
@@ -33,12 +35,15 @@ const NAME_SQL = {
 export class PgAlertRecorder {
   constructor(private readonly options: AlertOptions) {}
 
-  async record(tx: Tx, move: BudgetMove): Promise<void> {
+  /** Returns how many alerts were new. */
+  async record(tx: Tx, move: BudgetMove): Promise<number> {
     const { budget, now } = move;
+    let inserted = 0;
     for (const planned of planBudgetAlerts(move, this.options.projection)) {
       const top = await this.topConsumers(tx, budget.scope, budget.window, now, planned.unit);
-      await this.insert(tx, budgetAlertRow(move, planned, await this.nameOf(tx, budget.scope), top), now);
+      if (await this.insert(tx, budgetAlertRow(move, planned, await this.nameOf(tx, budget.scope), top), now)) inserted++;
     }
+    return inserted;
   }
 
   /** One anomaly alert per subject and clock hour; returns the event when it is new. */
@@ -47,6 +52,12 @@ export class PgAlertRecorder {
     const top = await this.topConsumers(tx, scope, ANOMALY_WINDOW, now, 'tokens');
     const row = anomalyAlertRow(spike, config, now, await this.nameOf(tx, scope), top);
     return (await this.insert(tx, row, now)) ? row.event : null;
+  }
+
+  /** One overrun alert per model and clock hour; returns the event when it is new. */
+  async recordOverrun(tx: Tx, entry: LedgerEntry): Promise<AlertEvent | null> {
+    const row = overrunAlertRow(entry, await this.nameOf(tx, { kind: 'user', id: entry.userId }));
+    return (await this.insert(tx, row, entry.at)) ? row.event : null;
   }
 
   private async insert(tx: Tx, { event, budgetKey, windowStart, threshold }: AlertRow, now: number): Promise<boolean> {

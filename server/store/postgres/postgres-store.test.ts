@@ -10,8 +10,9 @@ import { startTcpForwarder, type TcpForwarder } from '../../testing/tcp-forwarde
 import { failOpen } from '../fail-open-store.js';
 import { StoreUnavailableError } from '../store-unavailable.js';
 import { postgresTestSchema } from '../testing/store-kinds.js';
-import type { Store } from '../types.js';
+import type { PendingCharge, Store } from '../types.js';
 import { usage as usageOf } from '../testing/store-fixtures.js';
+import { recoverHolds } from '../../proxy/recover-holds.js';
 
 /**
  * What only PostgreSQL has to show: several instances on one database. Each "instance" here is a
@@ -25,6 +26,8 @@ beforeEach(() => db.reset());
 const userTokens = (limitTokens: number): DefaultBudget => ({ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens, limitUsd: null, onLimit: 'reject' });
 
 const usage = (outputTokens: number) => usageOf(0, outputTokens);
+
+const pending: PendingCharge = { model: 'gpt-4o-mini', inputTokens: 100, price: null, sessionId: null, tags: {} };
 
 describe('PostgresStore across instances', () => {
   it('two instances admitting 200 concurrent requests against one budget never reserve or charge past it', async () => {
@@ -113,14 +116,79 @@ describe('PostgresStore across instances', () => {
     expect(hashSecret((fromA.generated ?? fromB.generated) as string)).toBe(fromA.hash);
   });
 
-  it('closing an instance releases its own holds at once', async () => {
+  it('closing an instance releases its own holds without a pending charge at once, and leaves those with one to the others', async () => {
     const a = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'a' });
     const b = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'b' });
     const { subject } = await userWithKey(a, 'alice');
+    await a.heartbeat(T0);
+    await b.heartbeat(T0);
     await a.reserve({ holdId: 'on-a', subject, quote: { tokens: 600, micros: 0 }, now: T0, ttlMs: TTL });
+    await a.reserve({ holdId: 'streaming-on-a', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL, pending });
     await b.reserve({ holdId: 'on-b', subject, quote: { tokens: 300, micros: 0 }, now: T0, ttlMs: TTL });
     await a.close();
+    expect((await b.listHolds()).map((h) => h.id)).toEqual(['on-b', 'streaming-on-a']);
+    // a said goodbye: b need not wait for its heartbeat to time out.
+    const [recovered] = await recoverHolds(b, T0 + 1_000);
+    expect(recovered?.entry).toMatchObject({ requestId: 'streaming-on-a', source: 'recovered', outcome: 'interrupted', inputTokens: 100 });
     expect((await b.listHolds()).map((h) => h.id)).toEqual(['on-b']);
+  });
+
+  it('instances recovering at once settle each orphaned hold once; one whose TTL ran out is recovered all the same', async () => {
+    const timeout = { instanceTimeoutMs: 15_000 };
+    const dead = await db.open({ defaultBudgets: [userTokens(100_000)], instanceId: 'dead', ...timeout });
+    const { subject } = await userWithKey(dead, 'alice');
+    await dead.heartbeat(T0);
+    for (let i = 0; i < 20; i++) {
+      await dead.reserve({ holdId: `s${i}`, subject, quote: { tokens: 100, micros: 0, output: { wantTokens: 256, minTokens: 1, microsPerMillion: 0 } }, now: T0, ttlMs: TTL, pending });
+      await dead.extend(`s${i}`, { tokens: 256, micros: 0 }, T0 + 1_000, TTL, 200 + i);
+    }
+    // Found long after: the holds' own expiry (TTL) has passed too. Neither expiry releases them.
+    const later = T0 + 10 * TTL;
+    const [b, c] = await Promise.all([db.open({ instanceId: 'b', ...timeout }), db.open({ instanceId: 'c', ...timeout })]);
+    await Promise.all([b.heartbeat(later), c.heartbeat(later)]);
+    expect(await Promise.all([b.expireHolds(later), c.expireHolds(later)])).toEqual([0, 0]);
+    const [fromB, fromC] = await Promise.all([recoverHolds(b, later), recoverHolds(c, later)]);
+    const settled = [...fromB, ...fromC].filter((r) => !r.duplicate).map((r) => r.entry.requestId);
+    expect(settled.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `s${i}`).sort());
+    const entries = await b.recentEntries(100);
+    expect(entries).toHaveLength(20);
+    expect(entries.reduce((sum, e) => sum + e.outputTokens, 0)).toBe(Array.from({ length: 20 }, (_, i) => 200 + i).reduce((x, y) => x + y, 0));
+    expect(entries.every((e) => e.source === 'recovered' && e.outcome === 'interrupted' && e.at === later)).toBe(true);
+    expect(await b.listHolds()).toEqual([]);
+    for (const row of await b.counterAudit()) expect(row.stored).toEqual(row.ledger);
+  });
+
+  it('a live instance’s hold with a pending charge whose request stopped renewing it expires as before', async () => {
+    const a = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'a' });
+    const { subject } = await userWithKey(a, 'alice');
+    await a.heartbeat(T0);
+    await a.reserve({ holdId: 'stuck', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL, pending });
+    await a.heartbeat(T0 + TTL);
+    expect(await a.expireHolds(T0 + TTL)).toBe(1);
+    expect(await a.orphanedHolds(T0 + TTL)).toEqual([]);
+  });
+
+  it('an orphan whose recovery could not be written is handed out again a minute later, to its claimer or, once it died, to another', async () => {
+    const timeout = { instanceTimeoutMs: 15_000 };
+    const dead = await db.open({ defaultBudgets: [userTokens(1_000)], instanceId: 'dead', ...timeout });
+    const { subject } = await userWithKey(dead, 'alice');
+    await dead.heartbeat(T0);
+    await dead.reserve({ holdId: 'story', subject, quote: { tokens: 100, micros: 0 }, now: T0, ttlMs: TTL, pending });
+    const b = await db.open({ instanceId: 'b', ...timeout });
+    const at = T0 + 20_000;
+    await b.heartbeat(at);
+    expect((await b.orphanedHolds(at)).map((o) => o.hold.id)).toEqual(['story']);
+    // Its settle never happened. Not again at once, nor is it expired while b lives...
+    expect(await b.orphanedHolds(at + 1_000)).toEqual([]);
+    await b.heartbeat(at + TTL);
+    expect(await b.expireHolds(at + TTL)).toBe(0);
+    // ...but a minute on it is handed out again.
+    expect((await b.orphanedHolds(at + 60_000)).map((o) => o.hold.id)).toEqual(['story']);
+    // b dies too: c takes it over.
+    const c = await db.open({ instanceId: 'c', ...timeout });
+    await c.heartbeat(at + TTL + 20_000);
+    const [orphan] = await c.orphanedHolds(at + TTL + 20_000);
+    expect(orphan).toMatchObject({ hold: { id: 'story', subject }, pending, deliveredTokens: 0, updatedAt: T0 });
   });
 
   it('reads back BIGINT money as numbers, and refuses one it could not represent exactly', async () => {

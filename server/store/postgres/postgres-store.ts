@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { AlertEvent } from '../../alerts/alert-event.js';
-import { planBudgetAlerts, type AlertOptions, type BudgetMove } from '../../alerts/alert-planning.js';
+import { overrunAlertKey, planBudgetAlerts, type AlertOptions, type BudgetMove } from '../../alerts/alert-planning.js';
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
@@ -24,6 +24,7 @@ import type {
   KeyIdentity,
   LedgerEntry,
   OrphanedHold,
+  PendingCharge,
   Project,
   ReserveRequest,
   ReserveResult,
@@ -46,7 +47,10 @@ export interface PostgresStoreOptions extends PgConnectionOptions {
   alerts?: AlertOptions;
   /** This process, as its holds and heartbeats name it. */
   instanceId: string;
-  /** An instance whose last heartbeat is older than this is gone: any instance releases its holds. */
+  /**
+   * An instance whose last heartbeat is older than this is gone: any instance releases its holds,
+   * or takes over those that carry a pending charge, to settle them (see orphanedHolds).
+   */
   instanceTimeoutMs: number;
 }
 
@@ -60,6 +64,12 @@ interface HoldRow {
   output_tokens: number;
   created_at: number;
   expires_at: number;
+  /** JSON PendingCharge; null for a hold that is released, never recovered (migration 3). */
+  pending: string | null;
+  delivered_tokens: number;
+  updated_at: number;
+  /** When an instance took it over from a gone one (orphanedHolds). */
+  claimed_at: number | null;
 }
 
 /** The budgets of a request's scopes, as resolved and cached (see PostgresStore.resolved). */
@@ -111,7 +121,7 @@ interface PreparedSettle {
   request: SettleRequest;
   budgets: Budget[];
   added: Sums;
-  arg: { scopes: string[]; fingerprint: string; entry: object } & ReturnType<typeof meteringArgs>;
+  arg: { scopes: string[]; fingerprint: string; entry: object; overrun?: { key: string; windowStart: number } } & ReturnType<typeof meteringArgs>;
 }
 
 type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
@@ -153,6 +163,13 @@ const END_OF_TIME = Number.MAX_SAFE_INTEGER;
 const DELIVERY_LEASE_MS = 5 * 60_000;
 /** Serialises the one-time cleanup when the config's default budgets changed. */
 const DEFAULTS_LOCK = 0x6c71_6466; // 'lqdf'
+/**
+ * An orphan this instance took over and has not settled after this long (its settle failed: the
+ * database went away) is handed out again. Far longer than a settle takes, so never twice at once.
+ */
+const RECLAIM_AFTER_MS = 60_000;
+/** A hold whose instance has no heartbeat newer than $2 (and is not this one, $3): its process is gone. */
+const INSTANCE_GONE = `h.instance_id <> $3 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = h.instance_id AND i.heartbeat_at > $2)`;
 
 const toHold = (r: HoldRow): Hold => ({
   id: r.id,
@@ -196,6 +213,7 @@ export class PostgresStore implements Store {
 
   /** Whether settles fire projected-exhaustion alerts. */
   private readonly projection: boolean;
+  private readonly alertsRecorded: () => void;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -204,6 +222,7 @@ export class PostgresStore implements Store {
     const alerts = options.alerts ?? { channelsFor: () => [], projection: true };
     this.alerts = new PgAlertRecorder(alerts);
     this.projection = alerts.projection;
+    this.alertsRecorded = alerts.recorded ?? (() => undefined);
   }
 
   /**
@@ -504,7 +523,16 @@ export class PostgresStore implements Store {
    */
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const { subject, quote, now } = request;
-    const hold = { id: request.holdId, instance: this.options.instanceId, user: subject.userId, project: subject.projectId, key: subject.keyId, createdAt: now, expiresAt: now + request.ttlMs };
+    const hold = {
+      id: request.holdId,
+      instance: this.options.instanceId,
+      user: subject.userId,
+      project: subject.projectId,
+      key: subject.keyId,
+      createdAt: now,
+      expiresAt: now + request.ttlMs,
+      pending: request.pending,
+    };
     const { budgets, answer } = await this.meter('lq_reserve', scopesOf(subject), now, { quote: quoteArg(quote), hold }, this.applyOnce);
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
     const { states } = this.statesOf(budgets, now, answer);
@@ -536,10 +564,17 @@ export class PostgresStore implements Store {
     return row ? toHold(row).subject : null;
   }
 
-  async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult> {
+  async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult> {
     let subject = await this.holdSubject(holdId);
     for (let attempt = 0; subject !== null; attempt++) {
-      const fields = { holdId, subject: { user: subject.userId, project: subject.projectId, key: subject.keyId }, quote: quoteArg(amount), expiresAt: now + ttlMs };
+      const fields = {
+        holdId,
+        subject: { user: subject.userId, project: subject.projectId, key: subject.keyId },
+        quote: quoteArg(amount),
+        expiresAt: now + ttlMs,
+        now,
+        delivered: deliveredTokens,
+      };
       const { budgets, answer } = await this.meter('lq_extend', scopesOf(subject), now, fields, this.applyOnce);
       if (answer.subject !== undefined && attempt === 0) {
         // Not the subject remembered (cannot happen for a hold this instance made): lock its own.
@@ -622,26 +657,32 @@ export class PostgresStore implements Store {
     const moves = settled.duplicate ? [] : this.movesOf(prepared, answer);
     if (moves.some((move) => planBudgetAlerts(move, this.projection).length > 0)) {
       console.error('[lobe-quota] lq_alerts_due missed an alert; recording it after the settle');
-      await inTransaction(this.pool, (tx) => this.recordAlerts(tx, moves));
+      if ((await inTransaction(this.pool, (tx) => this.recordAlerts(tx, moves))) > 0) this.alertsRecorded();
     }
     return settled;
   }
 
   /** A settle that may fire an alert, alone in a transaction that records its alerts too. */
-  private settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
-    return inTransaction(this.pool, async (tx) => {
+  private async settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
+    const { settled, alerted } = await inTransaction(this.pool, async (tx) => {
       const run: RunStatement = (sql, args) => tx.query(sql, args);
       for (let attempt = 0; ; attempt++) {
         const prepared = await this.prepareSettle(request, attempt > 0);
         const [answer] = (await this.callSettle([prepared], true, run)) as [MeteringAnswer];
         if (answer.stale !== true) {
           const settled = this.settled(answer);
-          if (!settled.duplicate) await this.recordAlerts(tx, this.movesOf(prepared, answer));
-          return settled;
+          let alerted = 0;
+          if (!settled.duplicate) {
+            alerted += await this.recordAlerts(tx, this.movesOf(prepared, answer));
+            if (settled.entry.overrunTokens > 0 && (await this.alerts.recordOverrun(tx, settled.entry))) alerted++;
+          }
+          return { settled, alerted };
         }
         if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
       }
     });
+    if (alerted > 0) this.alertsRecorded();
+    return settled;
   }
 
   private async prepareSettle(request: SettleRequest, fresh: boolean): Promise<PreparedSettle> {
@@ -664,12 +705,21 @@ export class PostgresStore implements Store {
       latency_ms: usage.latencyMs,
       session_id: usage.sessionId,
       tags: Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+      overrun_tokens: usage.overrunTokens ?? 0,
     };
+    // An overrun's alert row, for lq_settle_one to tell whether this settle has it to record.
+    const overrun = (usage.overrunTokens ?? 0) > 0 ? overrunAlertKey(usage.model, now) : null;
     return {
       request,
       budgets,
       added: { tokens: usage.inputTokens + usage.outputTokens, micros: usage.costMicros },
-      arg: { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), entry },
+      arg: {
+        scopes: names,
+        fingerprint,
+        ...meteringArgs(budgets, now, this.projection),
+        entry,
+        ...(overrun === null ? {} : { overrun: { key: overrun.budgetKey, windowStart: overrun.windowStart } }),
+      },
     };
   }
 
@@ -698,9 +748,11 @@ export class PostgresStore implements Store {
   }
 
 
-  /** Alerts are written with the usage that caused them, in its transaction. */
-  private async recordAlerts(tx: Tx, moves: readonly BudgetMove[]): Promise<void> {
-    for (const move of moves) await this.alerts.record(tx, move);
+  /** Alerts are written with the usage that caused them, in its transaction. Returns how many were new. */
+  private async recordAlerts(tx: Tx, moves: readonly BudgetMove[]): Promise<number> {
+    let inserted = 0;
+    for (const move of moves) inserted += await this.alerts.record(tx, move);
+    return inserted;
   }
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
@@ -715,15 +767,17 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Releases holds not renewed in time, and every hold of an instance whose heartbeat stopped (it
-   * died with its requests); any instance may run this. Retired counters go too.
+   * Releases the holds whose request stopped renewing them in a live process, and the holds without
+   * a pending charge of instances that are gone (no heartbeat for instanceTimeoutMs, or none at all:
+   * closed). The holds of gone instances that carry a pending charge stay, whatever their expiry, for
+   * orphanedHolds to take over. Any instance may run this. Retired counters go too.
    */
   async expireHolds(now: number): Promise<number> {
     return inTransaction(this.pool, async (tx) => {
       await tx.query('DELETE FROM usage_counters WHERE retires_at <= $1', [now]);
       const silentSince = now - this.options.instanceTimeoutMs;
       const expired = await tx.query(
-        'DELETE FROM holds WHERE expires_at <= $1 OR instance_id IN (SELECT id FROM instances WHERE heartbeat_at <= $2 AND id <> $3)',
+        `DELETE FROM holds h WHERE CASE WHEN ${INSTANCE_GONE} THEN h.pending IS NULL ELSE h.expires_at <= $1 AND h.claimed_at IS NULL END`,
         [now, silentSince, this.options.instanceId],
       );
       await tx.query('DELETE FROM instances WHERE heartbeat_at <= $1 AND id <> $2', [silentSince, this.options.instanceId]);
@@ -734,10 +788,29 @@ export class PostgresStore implements Store {
   async listHolds(): Promise<Hold[]> {
     return (await query<HoldRow>(this.pool, 'SELECT * FROM holds ORDER BY created_at, id')).rows.map(toHold);
   }
-  async orphanedHolds(_now: number): Promise<OrphanedHold[]> {
-    return [];
-  }
 
+  /**
+   * Takes over the holds with a pending charge of instances that are gone, in one statement: each
+   * becomes this instance's (FOR UPDATE SKIP LOCKED, so two instances recovering at once never take
+   * the same one) and is handed out to be settled. Its row stays until that settle deletes it; should
+   * the settle not go through, it is handed out again after RECLAIM_AFTER_MS, and should this
+   * instance die first, another takes it over. The entry is unique per request: charged once.
+   */
+  async orphanedHolds(now: number): Promise<OrphanedHold[]> {
+    const claimed = await query<HoldRow & { pending: string }>(
+      this.pool,
+      `UPDATE holds SET instance_id = $3, claimed_at = $1
+       FROM (SELECT h.id FROM holds h
+             WHERE h.pending IS NOT NULL AND (${INSTANCE_GONE} OR (h.instance_id = $3 AND h.claimed_at <= $4))
+             ORDER BY h.created_at, h.id FOR UPDATE SKIP LOCKED) AS orphan
+       WHERE holds.id = orphan.id
+       RETURNING holds.*`,
+      [now, now - this.options.instanceTimeoutMs, this.options.instanceId, now - RECLAIM_AFTER_MS],
+    );
+    return claimed.rows
+      .sort((x, y) => x.created_at - y.created_at || (x.id < y.id ? -1 : 1))
+      .map((r) => ({ hold: toHold(r), pending: JSON.parse(r.pending) as PendingCharge, deliveredTokens: r.delivered_tokens, updatedAt: r.updated_at }));
+  }
 
   /* ── retention ─────────────────────────────────────────────────────────── */
 
@@ -795,14 +868,16 @@ export class PostgresStore implements Store {
     }
     const spikes = detectSpikes(usage, config);
     if (spikes.length === 0) return [];
-    return inTransaction(this.pool, async (tx) => {
-      const fired: AlertEvent[] = [];
+    const fired = await inTransaction(this.pool, async (tx) => {
+      const recorded: AlertEvent[] = [];
       for (const spike of spikes) {
         const event = await this.alerts.recordAnomaly(tx, spike, config, now);
-        if (event) fired.push(event);
+        if (event) recorded.push(event);
       }
-      return fired;
+      return recorded;
     });
+    if (fired.length > 0) this.alertsRecorded();
+    return fired;
   }
 
   /* ── reports ───────────────────────────────────────────────────────────── */
@@ -920,15 +995,16 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Leaves the cluster: this instance's holds (of requests cut by the shutdown) and its heartbeat
-   * row go at once, rather than when the others notice the silence.
+   * Leaves the cluster, at once rather than when the others notice the silence: its heartbeat row
+   * goes, and with it the holds without a pending charge. The holds of requests still running that
+   * carry one stay, for another instance (or the next to start) to settle at their last count.
    */
   async close(): Promise<void> {
     this.flushSettles();
     while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
     try {
       await inTransaction(this.pool, async (tx) => {
-        await tx.query('DELETE FROM holds WHERE instance_id = $1', [this.options.instanceId]);
+        await tx.query('DELETE FROM holds WHERE instance_id = $1 AND pending IS NULL', [this.options.instanceId]);
         await tx.query('DELETE FROM instances WHERE id = $1', [this.options.instanceId]);
       });
     } catch (error) {

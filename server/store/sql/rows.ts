@@ -26,6 +26,7 @@ export interface LedgerRow {
   latency_ms: number;
   session_id: string | null;
   tags: string | null;
+  overrun_tokens: number;
 }
 
 export interface KeyRow {
@@ -91,6 +92,7 @@ export const toEntry = (r: LedgerRow): LedgerEntry => ({
   latencyMs: r.latency_ms,
   sessionId: r.session_id,
   tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
+  overrunTokens: r.overrun_tokens,
 });
 
 /** A stored budget. PostgreSQL names its column window_spec ("window" is a keyword there) and reads it AS "window". */

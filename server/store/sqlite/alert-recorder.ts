@@ -3,6 +3,7 @@ import type { AlertEvent, TopConsumer } from '../../alerts/alert-event.js';
 import {
   anomalyAlertRow,
   budgetAlertRow,
+  overrunAlertRow,
   planBudgetAlerts,
   subjectScope,
   topConsumersOf,
@@ -14,6 +15,7 @@ import {
 } from '../../alerts/alert-planning.js';
 import type { Spike, SpikeConfig } from '../../alerts/spikes.js';
 import type { Scope } from '../../quota/scope.js';
+import type { LedgerEntry } from '../types.js';
 import type { WindowSpec } from '../../quota/window.js';
 import { ANOMALY_WINDOW } from '../../alerts/alert-planning.js';
 import { SCOPE_COLUMN, topConsumersSql } from '../sql/ledger-sql.js';
@@ -49,12 +51,15 @@ export class AlertRecorder {
     };
   }
 
-  record(move: BudgetMove): void {
+  /** Returns how many alerts were new. */
+  record(move: BudgetMove): number {
     const { budget, now } = move;
+    let inserted = 0;
     for (const planned of planBudgetAlerts(move, this.options.projection)) {
       const top = this.topConsumers(budget.scope, budget.window, now, planned.unit);
-      this.insert(budgetAlertRow(move, planned, this.nameOf(budget.scope), top), now);
+      if (this.insert(budgetAlertRow(move, planned, this.nameOf(budget.scope), top), now)) inserted++;
     }
+    return inserted;
   }
 
   /** One anomaly alert per subject and clock hour; returns the event when it is new. */
@@ -62,6 +67,12 @@ export class AlertRecorder {
     const scope = subjectScope(spike.scope);
     const row = anomalyAlertRow(spike, config, now, this.nameOf(scope), this.topConsumers(scope, ANOMALY_WINDOW, now, 'tokens'));
     return this.insert(row, now) ? row.event : null;
+  }
+
+  /** One overrun alert per model and clock hour; returns the event when it is new. */
+  recordOverrun(entry: LedgerEntry): AlertEvent | null {
+    const row = overrunAlertRow(entry, this.nameOf({ kind: 'user', id: entry.userId }));
+    return this.insert(row, entry.at) ? row.event : null;
   }
 
   private insert({ event, budgetKey, windowStart, threshold }: AlertRow, now: number): boolean {

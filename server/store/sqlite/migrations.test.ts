@@ -25,3 +25,45 @@ describe('migration 4', () => {
     db.close();
   });
 });
+
+describe('migration 5', () => {
+  it('lets the ledger take recovered entries and overrun counts, and alerts the overrun kind, keeping rows, indexes and every other CHECK', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(db, 4);
+    const entry = (requestId: string, source: string, tokens = 10) =>
+      db
+        .prepare(
+          `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
+             reasoning_tokens, cost_micros, source, outcome, latency_ms) VALUES (?, 5, 'alice', NULL, 'k', 'm', ?, 1, 0, 0, 7, ?, 'ok', 1)`,
+        )
+        .run(requestId, tokens, source);
+    entry('old', 'upstream');
+    expect(() => entry('early', 'recovered')).toThrow(/CHECK/);
+    db.prepare(`INSERT INTO alerts VALUES ('a1', 'user:alice|month', 'user:alice', 100, 'threshold', 80, 5, '{}')`).run();
+    db.prepare(`INSERT INTO alert_deliveries (alert_id, channel, state, next_attempt_at) VALUES ('a1', 'ops', 'pending', 5)`).run();
+    const indexes = () => db.prepare<[], { name: string }>(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('ledger', 'alerts') ORDER BY name`).all();
+    const before = indexes();
+
+    migrate(db);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.pragma('integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+    expect(indexes()).toEqual(before);
+    expect(db.prepare('SELECT request_id, source, overrun_tokens FROM ledger').all()).toEqual([{ request_id: 'old', source: 'upstream', overrun_tokens: 0 }]);
+    entry('new', 'recovered');
+    expect(() => entry('bogus', 'guessed')).toThrow(/CHECK/);
+    expect(() => entry('negative', 'upstream', -1)).toThrow(/CHECK/);
+    expect(() => db.prepare(`UPDATE ledger SET overrun_tokens = -1 WHERE request_id = 'new'`).run()).toThrow(/CHECK/);
+    // The once-per-window key and the outbox's foreign key are still there.
+    const overrun = db.prepare(`INSERT INTO alerts VALUES (?, 'model:gpt-4o|overrun', 'user:alice', 3600000, 'overrun', 0, 5, '{}') ON CONFLICT DO NOTHING`);
+    expect(overrun.run('a2').changes).toBe(1);
+    expect(overrun.run('a3').changes).toBe(0);
+    expect(() => db.prepare(`INSERT INTO alerts VALUES ('a4', 'x', 'global', 0, 'guess', 0, 5, '{}')`).run()).toThrow(/CHECK/);
+    expect(() => db.prepare(`INSERT INTO alert_deliveries (alert_id, channel, state, next_attempt_at) VALUES ('nope', 'ops', 'pending', 5)`).run()).toThrow(/FOREIGN KEY/);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM holds').get()).toEqual({ n: 0 });
+    // Defensive mode is back on: nothing else may write the schema.
+    expect(() => db.pragma('writable_schema = ON')).not.toThrow();
+    expect(() => db.prepare(`UPDATE sqlite_schema SET sql = sql WHERE name = 'ledger'`).run()).toThrow(/may not be modified/);
+    db.close();
+  });
+});

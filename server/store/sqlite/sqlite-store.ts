@@ -40,6 +40,7 @@ import type {
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
+import { HoldJournal } from './hold-journal.js';
 import { localDays, type LocalDay } from '../sql/local-day.js';
 import { migrate } from './migrations.js';
 import { parseScopeText, toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow } from '../sql/rows.js';
@@ -53,6 +54,12 @@ export interface SqliteStoreOptions {
   defaultThresholds: number[];
   /** Where alerts go. Without it alerts are still recorded (for audit), with no deliveries. */
   alerts?: AlertOptions;
+  /**
+   * `normal` (the default): in WAL mode a commit survives the process being killed at any instant,
+   * but a power loss or OS crash may undo the last commits. `full`: each commit (one per group of
+   * settles) waits for the disk to confirm, and survives those too.
+   */
+  synchronous?: 'normal' | 'full';
 }
 
 interface Sums {
@@ -120,6 +127,11 @@ export class SqliteStore implements Store {
   private readonly resolved = new Map<string, Budget[]>();
   private readonly settleQueue: QueuedSettle[] = [];
   private readonly alerts: AlertRecorder;
+  private readonly alertsRecorded: () => void;
+  /** The holds of live requests, copied to the file for recovery after a crash. */
+  private readonly journal: HoldJournal;
+  /** Holds the previous process left in the file, until `orphanedHolds` hands them out. */
+  private orphans: OrphanedHold[] = [];
   private flushScheduled = false;
 
   private constructor(db: Db, options: SqliteStoreOptions) {
@@ -127,6 +139,8 @@ export class SqliteStore implements Store {
     this.defaults = options.defaultBudgets;
     this.defaultThresholds = options.defaultThresholds;
     this.alerts = new AlertRecorder(db, options.alerts ?? { channelsFor: () => [], projection: true });
+    this.alertsRecorded = options.alerts?.recorded ?? (() => undefined);
+    this.journal = new HoldJournal(db);
     this.s = {
       insertProject: db.prepare('INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)'),
       getProject: db.prepare<[string], { id: string; name: string; created_at: number }>('SELECT * FROM projects WHERE id = ?'),
@@ -172,8 +186,8 @@ export class SqliteStore implements Store {
       // of the new row back as an object on every settle.
       insertEntry: db.prepare<unknown[]>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-           reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
         `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
@@ -211,16 +225,18 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Opens (creating if needed) and migrates the database. A new process starts with no holds: those
-   * of the previous one died with it. Counters of config defaults are dropped when the defaults
-   * changed, since a default that disappears and comes back must not find stale counts.
+   * Opens (creating if needed) and migrates the database. A new process starts with no live holds;
+   * those of the previous one's requests that carried a pending charge are left in the file, and
+   * `orphanedHolds` hands them out to be settled. Counters of config defaults are dropped when the
+   * defaults changed, since a default that disappears and comes back must not find stale counts.
    */
   static open(options: SqliteStoreOptions): SqliteStore {
     if (options.file !== ':memory:') mkdirSync(path.dirname(options.file), { recursive: true });
     const db = new Database(options.file);
     db.pragma('journal_mode = WAL');
-    // WAL + NORMAL: a committed transaction survives the process being killed at any instant.
-    db.pragma('synchronous = NORMAL');
+    // WAL + NORMAL: a committed transaction survives the process being killed at any instant, not
+    // an OS crash or power loss (the WAL is synced at checkpoints only). FULL syncs it every commit.
+    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
@@ -234,11 +250,18 @@ export class SqliteStore implements Store {
         store.s.setMeta.run('default_budgets', fingerprint);
       }
     })();
+    store.orphans = store.journal.loadOrphans();
     return store;
   }
 
   /** The file is this process's own: it answers whenever the process does. */
   async ping(): Promise<void> {}
+
+  /** How durable a commit is, as SQLite reports it for this connection (see SqliteStoreOptions.synchronous). */
+  get synchronous(): string {
+    const level = this.db.pragma('synchronous', { simple: true }) as number;
+    return ['off', 'normal', 'full', 'extra'][level] ?? String(level);
+  }
 
   /* ── directory ─────────────────────────────────────────────────────────── */
 
@@ -504,10 +527,14 @@ export class SqliteStore implements Store {
       state.usage.reservedTokens += amount.tokens;
       state.usage.reservedMicros += amount.micros;
     }
+    if (request.pending) {
+      this.journal.taken(hold.id, request.pending, request.now);
+      this.scheduleFlush();
+    }
     return { ok: true, hold, budgets: states, outputRoom: decision.outputRoom };
   }
 
-  async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number): Promise<ExtendResult> {
+  async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult> {
     const hold = this.book.get(holdId);
     if (!hold) return { ok: false, reason: 'unknown-hold' };
     const states = this.statesFor(scopesOf(hold.subject), now);
@@ -526,6 +553,7 @@ export class SqliteStore implements Store {
       states.map((s) => s.budget.key),
       amount,
     );
+    if (this.journal.grown(holdId, deliveredTokens, now)) this.scheduleFlush();
     return { ok: true, hold: grown };
   }
 
@@ -537,31 +565,65 @@ export class SqliteStore implements Store {
     return new Promise((resolve, reject) => {
       this.book.markSettling(request.holdId);
       this.settleQueue.push({ request, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flushSettles());
-      }
+      this.scheduleFlush();
     });
   }
 
-  private flushSettles(): void {
-    this.flushScheduled = false;
-    while (this.settleQueue.length > 0) this.commitSettles(this.settleQueue.splice(0, MAX_SETTLES_PER_COMMIT));
+  /** One commit a turn of the event loop later, for the settles and hold changes queued until then. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
-  private commitSettles(batch: QueuedSettle[]): void {
-    let written: ReturnType<typeof this.writeSettles>;
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.settleQueue.length === 0) this.commitJournal();
+    while (this.settleQueue.length > 0) this.commitSettles(this.settleQueue.splice(0, MAX_SETTLES_PER_COMMIT), true);
+  }
+
+  /** The holds' changes alone, when no settle shares their commit (or theirs failed). */
+  private commitJournal(): void {
+    if (!this.journal.hasWrites) return;
     try {
-      written = this.writeSettles(batch.map((q) => q.request));
+      this.journal.committed(this.db.transaction(() => this.writeJournal()).immediate());
+    } catch (error) {
+      // What is at stake is the recovery of requests after a crash, not the requests: they go on,
+      // and the changes are tried again with the next commit.
+      console.error('[lobe-quota] could not copy the holds of live requests to the database:', (error as Error).message);
+    }
+  }
+
+  private readonly writeJournal = () =>
+    this.journal.write(
+      (id) => this.book.get(id),
+      (id) => this.book.isSettling(id),
+    );
+
+  private commitSettles(batch: QueuedSettle[], withJournal: boolean): void {
+    let written: ReturnType<typeof this.writeSettles>;
+    const journaled = withJournal && this.journal.hasWrites;
+    try {
+      written = this.writeSettles(
+        batch.map((q) => q.request),
+        journaled,
+      );
     } catch (error) {
       // Counters first counted inside the rolled-back transaction were not stored: count them again.
       this.counterCache.clear();
       this.rollingTotals.clear();
-      // One bad settle must not fail the others that shared its commit: retry them one by one.
-      if (batch.length > 1) for (const q of batch) this.commitSettles([q]);
-      else for (const q of batch) q.reject(error);
+      if (batch.length === 1 && !journaled) {
+        for (const q of batch) q.reject(error);
+        return;
+      }
+      // One bad settle must not fail the others that shared its commit, nor the holds' changes
+      // them: the changes alone, then each settle alone.
+      if (journaled) this.commitJournal();
+      for (const q of batch) this.commitSettles([q], false);
       return;
     }
+    if (written.journal) this.journal.committed(written.journal);
+    if (written.alerted) this.alertsRecorded();
     // Only now, after the commit, does memory change: counters up and holds gone, in one step.
     for (const { budgetKey, bucketStart, cached, tokens, micros } of written.changes) {
       cached.tokens += tokens;
@@ -577,12 +639,14 @@ export class SqliteStore implements Store {
     }
     batch.forEach((q, i) => {
       this.book.remove(q.request.holdId);
+      this.journal.settled(q.request.holdId);
       q.resolve(written.results[i] as SettleResult);
     });
   }
 
-  private readonly writeSettles = (requests: SettleRequest[]) =>
+  private readonly writeSettles = (requests: SettleRequest[], withJournal: boolean) =>
     this.db.transaction(() => {
+      const journal = withJournal ? this.writeJournal() : null;
       // Buckets are loaded before any entry is written, so one first counted from the ledger here
       // does not already contain an entry of this batch (which then adds to it).
       const moves = new Map<string, BudgetMove>();
@@ -600,7 +664,10 @@ export class SqliteStore implements Store {
       const results: SettleResult[] = [];
       const changes = new Map<CachedSums, CounterChange>();
       const settledHere = new Map<string, LedgerEntry>();
+      let alerted = 0;
       requests.forEach(({ holdId, subject, usage, now }, i) => {
+        // The hold's row goes in the transaction that charges it (or found it charged before).
+        this.journal.settle(holdId);
         const previous = settledHere.get(holdId) ?? this.s.entryByRequest.get(holdId);
         if (previous) {
           results.push({ entry: 'requestId' in previous ? previous : toEntry(previous), duplicate: true });
@@ -623,6 +690,7 @@ export class SqliteStore implements Store {
           usage.latencyMs,
           usage.sessionId,
           Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+          usage.overrunTokens ?? 0,
         );
         // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
         const entry: LedgerEntry = {
@@ -643,7 +711,10 @@ export class SqliteStore implements Store {
           latencyMs: usage.latencyMs,
           sessionId: usage.sessionId,
           tags: { ...usage.tags },
+          overrunTokens: usage.overrunTokens ?? 0,
         };
+        // In the transaction of the entry it reports, as budget alerts are.
+        if (entry.overrunTokens > 0 && this.alerts.recordOverrun(entry)) alerted++;
         for (const plan of plans[i] ?? []) {
           const change = changes.get(plan.cached) ?? { budgetKey: plan.budgetKey, bucketStart: plan.bucketStart, cached: plan.cached, tokens: 0, micros: 0 };
           change.tokens += usage.inputTokens + usage.outputTokens;
@@ -663,30 +734,41 @@ export class SqliteStore implements Store {
         this.s.storeCounter.run(c.budgetKey, c.bucketStart, c.cached.end, c.cached.retiresAt, c.cached.tokens + c.tokens, c.cached.micros + c.micros);
       }
       // Alerts are written with the usage that caused them: both commit, or neither.
-      for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) this.alerts.record(move);
-      return { results, changes: [...changes.values()] };
+      for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) alerted += this.alerts.record(move);
+      return { results, changes: [...changes.values()], journal, alerted: alerted > 0 };
     }).immediate();
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
     return this.book.renew(holdId, now + ttlMs);
   }
 
+  /** Also releases a hold the previous process left (an orphan its caller chose not to settle). */
   async release(holdId: string): Promise<boolean> {
-    return this.book.remove(holdId);
+    const live = this.book.remove(holdId);
+    const orphan = !live && this.journal.isOrphan(holdId);
+    if (this.journal.dropped(holdId)) this.scheduleFlush();
+    return live || orphan;
   }
 
   async expireHolds(now: number): Promise<number> {
     this.s.retireCounters.run(now);
     for (const [id, cached] of this.counterCache) if (cached.retiresAt !== null && cached.retiresAt <= now) this.counterCache.delete(id);
-    return this.book.expire(now);
+    const expired = this.book.expire(now);
+    for (const id of expired) if (this.journal.dropped(id)) this.scheduleFlush();
+    return expired.length;
   }
 
   async listHolds(): Promise<Hold[]> {
     return this.book.list();
   }
 
+  /**
+   * The holds the previous process left in the file (its requests died with it), each handed out
+   * once. They stay in the file until settled or released, so a crash before then hands them out
+   * again on the next start; their settle's entry is unique per request, so they are charged once.
+   */
   async orphanedHolds(_now: number): Promise<OrphanedHold[]> {
-    return [];
+    return this.orphans.splice(0);
   }
 
   /* ── retention ─────────────────────────────────────────────────────────── */
@@ -727,7 +809,9 @@ export class SqliteStore implements Store {
     }
     const spikes = detectSpikes(usage, config);
     if (spikes.length === 0) return [];
-    return this.db.transaction(() => spikes.flatMap((spike) => this.alerts.recordAnomaly(spike, config, now) ?? []))();
+    const fired = this.db.transaction(() => spikes.flatMap((spike) => this.alerts.recordAnomaly(spike, config, now) ?? []))();
+    if (fired.length > 0) this.alertsRecorded();
+    return fired;
   }
 
   private spikeStatement(kind: 'user' | 'project' | 'key') {
@@ -826,8 +910,12 @@ export class SqliteStore implements Store {
     })();
   }
 
+  /**
+   * Commits what is queued, then closes the file. The holds of requests still running stay in it,
+   * to be settled at their last count by the next start (see orphanedHolds).
+   */
   async close(): Promise<void> {
-    this.flushSettles();
+    this.flush();
     this.db.close();
   }
 

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach } from 'vitest';
 import type { AlertOptions } from '../../alerts/alert-planning.js';
@@ -42,6 +45,23 @@ export interface StoreKind {
   name: 'sqlite' | 'postgres';
   /** An empty store. */
   open(options?: OpenOptions): Promise<AuditedStore>;
+  /** An empty store alive since `startedAt`, whose process is then lost (see Crashable). */
+  crashable(options: OpenOptions, startedAt: number): Promise<Crashable>;
+}
+
+/** How long a PostgreSQL instance may be silent before the others count it as gone, in these tests. */
+export const INSTANCE_TIMEOUT_MS = 15_000;
+
+export interface Crashable {
+  store: AuditedStore;
+  /**
+   * The first store's process dies (after its commit of the current turn, a turn of the event loop
+   * later), and another process opens the same data at `now`: SQLite, a store on the same file, the
+   * first dropped without a close; PostgreSQL, a new instance, the first silent since `startedAt`
+   * (`now` must be INSTANCE_TIMEOUT_MS past it). Each call opens another (on PostgreSQL, several
+   * instances may then recover at once).
+   */
+  successor(now: number): Promise<AuditedStore>;
 }
 
 /** A schema of its own for one test file, so files running in parallel never see each other's rows. */
@@ -127,23 +147,39 @@ function closeOnce<T extends Store>(store: T): T {
 export function storeKinds(): StoreKind[] {
   const postgres = postgresTestSchema();
   const open: Store[] = [];
+  const dirs: string[] = [];
   afterEach(async () => {
     for (const store of open.splice(0)) await store.close().catch(() => undefined);
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
+  const openSqlite = (file: string, o: OpenOptions) => {
+    const store = closeOnce(
+      SqliteStore.open({
+        file,
+        defaultBudgets: o.defaultBudgets ?? [],
+        defaultThresholds: o.defaultThresholds ?? [50, 80, 90, 95, 100],
+        ...(o.alerts ? { alerts: o.alerts } : {}),
+      }),
+    );
+    open.push(store);
+    return store;
+  };
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
   return [
     {
       name: 'sqlite',
-      open: async (o = {}) => {
-        const store = closeOnce(
-          SqliteStore.open({
-            file: ':memory:',
-            defaultBudgets: o.defaultBudgets ?? [],
-            defaultThresholds: o.defaultThresholds ?? [50, 80, 90, 95, 100],
-            ...(o.alerts ? { alerts: o.alerts } : {}),
-          }),
-        );
-        open.push(store);
-        return store;
+      open: async (o = {}) => openSqlite(':memory:', o),
+      crashable: async (o) => {
+        const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-crash-'));
+        dirs.push(dir);
+        const file = path.join(dir, 'lobe-quota.db');
+        return {
+          store: openSqlite(file, o),
+          successor: async () => {
+            await nextTurn();
+            return openSqlite(file, o);
+          },
+        };
       },
     },
     {
@@ -151,6 +187,21 @@ export function storeKinds(): StoreKind[] {
       open: async (o = {}) => {
         await postgres.reset();
         return postgres.open(o);
+      },
+      crashable: async (o, startedAt) => {
+        await postgres.reset();
+        const first = await postgres.open({ ...o, instanceTimeoutMs: INSTANCE_TIMEOUT_MS });
+        await first.heartbeat(startedAt);
+        return {
+          store: first,
+          successor: async (now) => {
+            if (now < startedAt + INSTANCE_TIMEOUT_MS) throw new Error('the first instance is not gone yet at this time');
+            await nextTurn();
+            const next = await postgres.open({ ...o, instanceTimeoutMs: INSTANCE_TIMEOUT_MS });
+            await next.heartbeat(now);
+            return next;
+          },
+        };
       },
     },
   ];
