@@ -98,4 +98,28 @@ describe('an upstream that misbehaves: what the client hears, what is charged', 
     expect(response.headers.get('x-quota-remaining')).toBe(String(10_000 - 50));
     expect((await (await proxy.svc.as(proxy.alice.secret, '/quota')).json()) as { remaining: number }).toMatchObject({ remaining: 10_000 - 50 });
   });
+
+  it('an upstream that ignores max_tokens on a whole answer: charged what it reports, recorded as an overrun with an alert', async () => {
+    proxy = await startProxy({ defaultBudgets: [userTokens(500)] });
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 5_000, ignoreMaxTokens: true });
+    const answer = await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages });
+    const sent = proxy.fake.requests[0]?.body as { max_completion_tokens?: number };
+    // The budget clamped the request's output, and the upstream was told so.
+    expect(sent.max_completion_tokens).toBeLessThan(500);
+    expect(answer.usage?.completion_tokens).toBe(5_000);
+    const [entry] = await proxy.svc.store.recentEntries(1);
+    // The ledger stays the truth: the upstream's 5,000 tokens are charged, and the excess is named.
+    expect(entry).toMatchObject({ source: 'upstream', outputTokens: 5_000, overrunTokens: 5_000 - (sent.max_completion_tokens ?? 0) });
+    const [alert] = await proxy.svc.store.listAlerts({ kind: 'overrun', limit: 10 });
+    expect(alert?.alert).toMatchObject({ kind: 'overrun', overrun: { model: 'gpt-4o-mini', userId: 'alice', chargedOutputTokens: 5_000, allowedOutputTokens: sent.max_completion_tokens } });
+  });
+
+  it('output within what was allowed is no overrun', async () => {
+    proxy = await startProxy({ defaultBudgets: [userTokens(100_000)] });
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 40 });
+    await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages, max_tokens: 40 });
+    const [entry] = await proxy.svc.store.recentEntries(1);
+    expect(entry).toMatchObject({ outputTokens: 40, overrunTokens: 0 });
+    expect(await proxy.svc.store.listAlerts({ kind: 'overrun', limit: 10 })).toEqual([]);
+  });
 });
