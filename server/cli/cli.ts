@@ -255,7 +255,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('alerts')
     .description('alerts fired, with their delivery state')
     .option('--scope <scope>', 'only this scope, e.g. user:alice')
-    .option('--level <level>', 'a threshold percent, "projected" or "anomaly"')
+    .option('--level <level>', 'a threshold percent, "projected", "anomaly" or "overrun"')
     .addOption(new Option('--state <state>', 'delivery state').choices(['pending', 'delivered']))
     .option('--limit <n>', 'at most this many', positiveInt)
     .action(async (o: { scope?: string; level?: string; state?: string; limit?: number }) => {
