@@ -33,6 +33,7 @@ import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
 import type { DefaultBudget } from '../server/config/schema.js';
 import { newRequestId } from '../server/proxy/request-id.js';
+import { countPrompt } from '../server/proxy/prompt-count.js';
 import { countByPieces, createTokenCounter, MAX_PRE_TOKEN_CHARS } from '../server/proxy/token-count.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import { migrate } from '../server/store/sqlite/migrations.js';
@@ -936,6 +937,42 @@ function promptShapes(runs: number): void {
     if (r >= 0) alone.push(ms);
   }
   console.log(`  gpt-tokenizer's countTokens alone on the 1 MB of ordinary words: ${fmt(median(alone), 1)} ms`);
+  // A server that has counted English before: gpt-tokenizer's merge cache warm, this message new.
+  const body = { model: MODEL, messages: [{ role: 'user', content: ordinaryText }] };
+  const warm: number[] = [];
+  for (let r = -1; r < runs; r++) {
+    const counter = createTokenCounter();
+    const ms = timeUs(() => counter.countChatPrompt(MODEL, body)) / 1000;
+    if (r >= 0) warm.push(ms);
+  }
+  console.log(`  the same 1 MB with gpt-tokenizer's merge cache warm (a new message to a server that has counted English before): ${fmt(median(warm), 1)} ms`);
+}
+
+/**
+ * What a large prompt costs the event loop: countPrompt counts in place only what is cheap and hands
+ * the rest to the counting thread, so the loop spends the attempt and the hand-over, not the count.
+ */
+async function eventLoopShare(runs: number): Promise<void> {
+  console.log('\nlarge prompts on the event loop (countPrompt: in place when cheap, else on the counting thread; median of runs):');
+  for (const shape of [ORDINARY_WORDS, ...PROMPT_SHAPES.filter((s) => s.novel).slice(0, 1)]) {
+    const text = shape.make(MB);
+    const onLoop: number[] = [];
+    const whole: number[] = [];
+    const count = shape.novel ? Math.min(runs, NOVEL_RUNS_MAX) : runs;
+    for (let r = -1; r < count; r++) {
+      // A message of its own each run: the counting thread's cache must not know it already.
+      const job = { kind: 'chat' as const, model: MODEL, body: { model: MODEL, messages: [{ role: 'user', content: `${r} ${text}` }] } };
+      const started = performance.now();
+      const counted = countPrompt(createTokenCounter(), job);
+      const returned = performance.now();
+      await counted;
+      if (r >= 0) {
+        onLoop.push(returned - started);
+        whole.push(performance.now() - started);
+      }
+    }
+    console.log(`  1 MB of ${shape.label.padEnd(28)} ${fmt(median(onLoop), 1).padStart(6)} ms on the event loop, ${fmt(median(whole), 0).padStart(6)} ms until counted`);
+  }
 }
 
 /**
@@ -1059,6 +1096,7 @@ async function main(): Promise<void> {
     promptCounting(TOKEN_RUNS);
     deltaCounting(TOKEN_RUNS);
     promptShapes(TOKEN_RUNS);
+    await eventLoopShare(TOKEN_RUNS);
     preTokenLimits(TOKEN_RUNS);
   }
   console.log(`\n(whole run: ${fmt((performance.now() - started) / 1000, 0)} s)`);

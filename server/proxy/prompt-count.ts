@@ -52,10 +52,11 @@ interface Pending {
 }
 
 /**
- * One worker thread that counts large prompts, started on first use and kept (unref'd, so it never
- * holds the process open). Its own counter caches what it counted, so the next turn of a long
- * conversation finds its history there. Should the worker fail, the jobs it had are counted here
- * instead: a count is never lost, only slower.
+ * One worker thread that counts large prompts, started on first use and kept. It holds the process
+ * open only while it has a count to answer (an idle one must not keep a finished process alive; a
+ * busy one must, or a caller's await would never end). Its own counter caches what it counted, so
+ * the next turn of a long conversation finds its history there. Should the worker fail, the jobs it
+ * had are counted here instead: a count is never lost, only slower.
  */
 class CountingThread {
   private worker: Worker | null = null;
@@ -67,7 +68,9 @@ class CountingThread {
       const id = this.nextId++;
       this.pending.set(id, { job, tokens, resolve });
       try {
-        this.started().postMessage({ id, job });
+        const worker = this.started();
+        if (this.pending.size === 1) worker.ref();
+        worker.postMessage({ id, job });
       } catch {
         this.countHere(id);
       }
@@ -77,10 +80,10 @@ class CountingThread {
   private started(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(workerScript());
-    worker.unref();
     worker.on('message', ({ id, tokens }: { id: number; tokens: number }) => {
       const pending = this.pending.get(id);
       this.pending.delete(id);
+      if (this.pending.size === 0) worker.unref();
       pending?.resolve(tokens);
     });
     const failed = (error: unknown) => {
@@ -91,6 +94,8 @@ class CountingThread {
     };
     worker.on('error', failed);
     worker.on('exit', (code) => failed(new Error(`exit code ${code}`)));
+    // Idle until count() refs it (after the listeners: adding a 'message' listener refs it again).
+    worker.unref();
     this.worker = worker;
     return worker;
   }

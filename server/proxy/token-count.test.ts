@@ -9,6 +9,7 @@ import {
   IMAGE_DEFAULT_TOKENS,
   IMAGE_LOW_DETAIL_TOKENS,
   MAX_PRE_TOKEN_CHARS,
+  chunksAtPreTokenBoundaries,
   countByPieces,
   countChatPrompt,
   countText,
@@ -666,5 +667,34 @@ describe('counting long pre-tokens', () => {
     const textTokens = counter.countText(model, text);
     expect(tokens).toBeGreaterThanOrEqual(textTokens);
     expect(tokens).toBeLessThanOrEqual(textTokens + 30); // roles, priming, the JSON around the text
+  });
+});
+
+describe('chunksAtPreTokenBoundaries: long texts counted in chunks, exactly', () => {
+  const words = Array.from({ length: 40_000 }, (_, i) => `word${i % 977}`).join(' ');
+
+  it('cuts only where every encoding starts a pre-token, about every chunkChars, and joins back into the text', () => {
+    const chunks = chunksAtPreTokenBoundaries(words, 10_000);
+    expect(chunks.join('')).toBe(words);
+    expect(chunks.length).toBeGreaterThan(20);
+    let at = 0;
+    for (const chunk of chunks.slice(0, -1)) {
+      expect(chunk.length).toBeGreaterThanOrEqual(10_000);
+      at += chunk.length;
+      expect(startsPreToken(words, at)).toBe(true);
+    }
+  });
+
+  it('keeps a stretch without such a place whole, and a short text as it is', () => {
+    expect(chunksAtPreTokenBoundaries('A'.repeat(50_000), 10_000)).toEqual(['A'.repeat(50_000)]);
+    expect(chunksAtPreTokenBoundaries('short text', 10_000)).toEqual(['short text']);
+  });
+
+  it.each([
+    ['o200k_base', 'gpt-4o', encodeO200k],
+    ['cl100k_base', 'gpt-4', encodeCl100k],
+  ] as const)('%s: a text long enough to be counted in chunks counts exactly what the encoder gives for it whole', (_encoding, model, encode) => {
+    expect(words.length).toBeGreaterThan(4 * 65_536);
+    expect(createTokenCounter().countText(model, words)).toBe(encode(words).length);
   });
 });

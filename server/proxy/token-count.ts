@@ -122,6 +122,29 @@ function lookUpEncoding(model: string): TokenEncoding {
 
 interface Encoder {
   countTokens(text: string, options: { disallowedSpecial: Set<string> }): number;
+  clearMergeCache(): void;
+}
+
+/**
+ * gpt-tokenizer caches the merges of up to 100,000 pre-tokens per encoding and, once full, evicts
+ * the oldest with `Map.delete` of its first key; V8 keeps deleted entries until the map is rehashed,
+ * so each eviction walks past them, and text full of new pre-tokens then counts several times
+ * slower (6.5 s per MB instead of 1-2 s, BENCHMARKS.md). Cleared after this much text, the cache
+ * never fills: 256 K characters hold at most ~60,000 pre-tokens, and the common ones are merged
+ * again at once.
+ */
+const MERGE_CACHE_CLEAR_CHARS = 256 * 1024;
+/** Characters handed to each encoder since its merge cache was last cleared. */
+const sinceMergeCacheCleared = new Map<TokenEncoding, number>();
+
+function keepMergeCacheUnderFull(encoding: TokenEncoding, enc: Encoder, chars: number): void {
+  const since = (sinceMergeCacheCleared.get(encoding) ?? 0) + chars;
+  if (since < MERGE_CACHE_CLEAR_CHARS) {
+    sinceMergeCacheCleared.set(encoding, since);
+    return;
+  }
+  enc.clearMergeCache();
+  sinceMergeCacheCleared.set(encoding, 0);
 }
 
 /**
@@ -172,10 +195,35 @@ function countWith(encoding: TokenEncoding, text: string): number {
   const enc = encoder(encoding);
   if (!enc) return fallbackCount(text);
   try {
-    return countByPieces(text, (piece) => enc.countTokens(piece, PLAIN_TEXT));
+    let tokens = 0;
+    for (const chunk of chunksAtPreTokenBoundaries(text, MERGE_CACHE_CLEAR_CHARS / 4)) {
+      keepMergeCacheUnderFull(encoding, enc, chunk.length);
+      tokens += countByPieces(chunk, (piece) => enc.countTokens(piece, PLAIN_TEXT));
+    }
+    return tokens;
   } catch {
     return fallbackCount(text);
   }
+}
+
+/**
+ * A long text in chunks of about `chunkChars`, each ending where every encoding starts a new
+ * pre-token, so that they count to exactly what the whole does; between chunks the merge cache can
+ * be cleared (see keepMergeCacheUnderFull). A stretch without such a place stays in one chunk (it is
+ * cut into pieces later, by countByPieces). One pass over the text.
+ */
+export function chunksAtPreTokenBoundaries(text: string, chunkChars: number): string[] {
+  if (text.length <= chunkChars) return [text];
+  const chunks: string[] = [];
+  let start = 0;
+  for (let i = chunkChars; i < text.length; i++) {
+    if (!startsPreToken(text, i)) continue;
+    chunks.push(text.slice(start, i));
+    start = i;
+    i += chunkChars - 1;
+  }
+  chunks.push(text.slice(start));
+  return chunks;
 }
 
 function safeJson(value: unknown): string {
