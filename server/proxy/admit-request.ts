@@ -126,9 +126,10 @@ async function admitAs(
   }
 
   const price = services.prices.priceOf(model);
+  const refuseIfDollarBudget = price === null && config.proxy.unpricedModels === 'refuse';
   const large = input.bodyBytes >= PRECHECK_BODY_BYTES;
-  const states = (price === null && config.proxy.unpricedModels === 'refuse') || large ? await store.budgetStates(scopesOf(subject), clock.now()) : null;
-  if (price === null && config.proxy.unpricedModels === 'refuse') {
+  const states = refuseIfDollarBudget || large ? await store.budgetStates(scopesOf(subject), clock.now()) : null;
+  if (refuseIfDollarBudget) {
     const dollarBudget = states?.find((s) => s.budget.limitMicros !== null && s.budget.onLimit !== 'alert-only');
     if (dollarBudget) {
       throw new OpenAIError(

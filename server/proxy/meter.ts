@@ -133,11 +133,6 @@ export class Meter {
     return this.counted;
   }
 
-  /** Whether the request was settled or released. */
-  get done(): boolean {
-    return this.finished;
-  }
-
   /**
    * Counts output that is about to be delivered. Returns false when it does not fit and no budget
    * has room to grow the hold: the caller must cut the stream before delivering it.

@@ -134,6 +134,8 @@ interface Encoder {
  * again at once.
  */
 const MERGE_CACHE_CLEAR_CHARS = 256 * 1024;
+/** A long text goes to the encoder in chunks of about this much, so the cache can be cleared between them. */
+const ENCODER_CHUNK_CHARS = MERGE_CACHE_CLEAR_CHARS / 4;
 /** Characters handed to each encoder since its merge cache was last cleared. */
 const sinceMergeCacheCleared = new Map<TokenEncoding, number>();
 
@@ -196,7 +198,7 @@ function countWith(encoding: TokenEncoding, text: string): number {
   if (!enc) return fallbackCount(text);
   try {
     let tokens = 0;
-    for (const chunk of chunksAtPreTokenBoundaries(text, MERGE_CACHE_CLEAR_CHARS / 4)) {
+    for (const chunk of chunksAtPreTokenBoundaries(text, ENCODER_CHUNK_CHARS)) {
       keepMergeCacheUnderFull(encoding, enc, chunk.length);
       tokens += countByPieces(chunk, (piece) => enc.countTokens(piece, PLAIN_TEXT));
     }
