@@ -26,9 +26,17 @@ export interface ApiKey {
   /** The first characters of the secret, so a person can tell keys apart. */
   prefix: string;
   service: boolean;
+  /**
+   * How the proxy answers this key's quota and rate refusals on chat endpoints: an HTTP error, or a
+   * normal assistant answer that states the refusal (for chat front ends that hide error bodies).
+   * null: the config's `proxy.refusalStyle`.
+   */
+  refusalStyle?: RefusalStyle | null;
   createdAt: number;
   revokedAt: number | null;
 }
+
+export type RefusalStyle = 'error' | 'answer';
 
 /** The identity behind a presented key. */
 export interface KeyIdentity {
