@@ -83,7 +83,7 @@ export function escapeMarkdown(text: string): string {
  * The budget the top-level fields were taken from. `/quota` does not name it, so it is the one
  * whose figures match them; equal candidates would read the same, so the first one is fine.
  */
-function bindingBudget(status: QuotaStatus): BudgetStatus | undefined {
+export function bindingBudget(status: QuotaStatus): BudgetStatus | undefined {
   if (status.unit === null) return undefined;
   return status.budgets.find(
     (b) =>
