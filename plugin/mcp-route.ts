@@ -7,8 +7,11 @@ import { ADMIN_TOKEN_PREFIX, bearerToken, hashSecret, USER_KEY_PREFIX } from '..
 import type { AppEnv, Services } from '../server/http/app-env.js';
 import { ownQuotaStatus } from '../server/quota/own-status.js';
 import { budgetStatusLooseSchema, quotaStatusLooseSchema } from '../server/quota/quota-status-schema.js';
+import type { QuotaStatus } from '../server/quota/status-report.js';
 import type { KeyIdentity } from '../server/store/types.js';
-import { quotaMarkdown } from './quota-markdown.js';
+import { localeFromAcceptLanguage } from './accept-language.js';
+import { renderQuotaCard } from './card-image/render-card.js';
+import { quotaMarkdown, type Locale } from './quota-markdown.js';
 
 const SERVER_INFO = { name: 'lobe-quota', version: '0.1.0' };
 
@@ -41,7 +44,7 @@ export function mcpRoutes(services: Services) {
         const identity = await keyHolder(services, token);
         if (identity === null) return unauthorized(token);
 
-        const server = quotaMcpServer(services, identity);
+        const server = quotaMcpServer(services, identity, localeFromAcceptLanguage(c.req.header('accept-language')));
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: undefined,
           // One short answer per request: plain JSON instead of an SSE stream.
@@ -111,10 +114,14 @@ export const CHECK_QUOTA_DESCRIPTION =
   'Call it whenever the user asks about their quota, usage, spending, cost, credits, remaining budget, balance or limits, ' +
   'or types /check_quota, in English or Chinese (额度, 配额, 用量, 用了多少, 花了多少钱, 还剩多少, 余额, 限额, 预算, 什么时候重置). ' +
   'No arguments are needed: the key this server is configured with identifies the user. ' +
-  'Pass locale "zh" when the user writes Chinese. Show the returned Markdown as it is.';
+  'Pass locale "zh" when the user writes Chinese. The answer is Markdown plus the same card as a PNG image; ' +
+  'show the returned Markdown as it is.';
 
-/** One server per request, bound to the caller: the tool cannot reach anyone else's status. */
-function quotaMcpServer(services: Services, identity: KeyIdentity): McpServer {
+/**
+ * One server per request, bound to the caller: the tool cannot reach anyone else's status.
+ * `defaultLocale` (from the request's Accept-Language) applies when the model passes no locale.
+ */
+function quotaMcpServer(services: Services, identity: KeyIdentity, defaultLocale: Locale): McpServer {
   const server = new McpServer(SERVER_INFO, {
     instructions: 'Call check_quota whenever the user asks about their LLM quota, usage, spending or limits (也包括中文提问：额度、用量、余额).',
   });
@@ -129,14 +136,35 @@ function quotaMcpServer(services: Services, identity: KeyIdentity): McpServer {
       outputSchema: quotaOutputSchema,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     },
-    async ({ locale }) => {
+    async ({ locale = defaultLocale }) => {
       const status = await ownQuotaStatus(services, identity);
+      const now = services.clock.now();
+      const text = { type: 'text' as const, text: quotaMarkdown(status, { locale, now }) };
+      const image = await cardImageBlock(status, { locale, now });
       return {
-        content: [{ type: 'text', text: quotaMarkdown(status, { locale: locale ?? 'en', now: services.clock.now() }) }],
+        // LobeHub 2.x draws the image; the model, and clients that show no images, read the text.
+        content: image === null ? [text] : [text, image],
         // Exactly the `/quota` document (the SDK validates it against the output schema first).
         structuredContent: { ...status },
       };
     },
   );
   return server;
+}
+
+/**
+ * The card as an MCP image block, or null if it could not be drawn: the figures are all in the
+ * text too, so a failed render costs the picture, not the answer.
+ */
+async function cardImageBlock(
+  status: QuotaStatus,
+  options: { locale: Locale; now: number },
+): Promise<{ type: 'image'; data: string; mimeType: 'image/png' } | null> {
+  try {
+    const { png } = await renderQuotaCard(status, options);
+    return { type: 'image', data: png.toString('base64'), mimeType: 'image/png' };
+  } catch (error) {
+    console.error('[lobe-quota] check_quota: the card image could not be rendered:', error);
+    return null;
+  }
 }
