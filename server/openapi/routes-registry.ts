@@ -4,6 +4,7 @@ import { createKeyBody, createProjectBody, createUserBody, putBudgetBody } from 
 import { chatRequestSchema } from '../proxy/chat-completions.js';
 import { embeddingsRequestSchema } from '../proxy/embeddings.js';
 import { responsesRequestSchema } from '../proxy/responses.js';
+import { cardImageQuerySchema } from '../../plugin/card-image-route.js';
 import { usageQuerySchema } from '../reports/usage-report.js';
 import { apiErrorSchema, jsonRpcErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
 import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-schema.js';
@@ -341,6 +342,17 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: {
       200: { description: 'the JSON-RPC answer' },
       401: { description: 'missing, unknown or revoked key, or the admin token', schema: 'JsonRpcError' },
+    },
+  },
+  {
+    method: 'get', path: '/plugin/card-image', summary: 'The quota card as a PNG (what check_quota sends over MCP)', tags: ['plugin'], security: 'userKey',
+    description: 'The key holder’s own status, drawn server-side: 640×N CSS pixels at 2×. Never cached (`Cache-Control: no-store`).',
+    query: cardImageQuerySchema,
+    headers: [{ name: 'Accept-Language', description: 'the default locale when `locale` is not given: zh… is Chinese, else English' }],
+    responses: {
+      200: { description: 'the card', contentType: 'image/png' },
+      400: badRequest,
+      401: error('missing, unknown or revoked key, or the admin token (it has no quota of its own)'),
     },
   },
   { method: 'get', path: '/mcp', summary: 'Not supported (stateless server)', tags: ['plugin'], security: 'none', responses: { 405: mcpNotAllowed } },
