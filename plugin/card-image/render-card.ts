@@ -3,6 +3,7 @@ import satori from 'satori';
 import type { QuotaStatus } from '../../server/quota/status-report.js';
 import { cardFonts } from './card-fonts.js';
 import { CARD_SCALE, cardLayout, type CardLayoutOptions } from './card-layout.js';
+import { encodePng } from './png-encode.js';
 
 export interface CardImage {
   png: Buffer;
@@ -14,13 +15,13 @@ export interface CardImage {
 /**
  * The quota card as a PNG, without a browser: the element tree (card-layout) → SVG with the text
  * as paths (satori) → pixels (resvg, with no fonts of its own: it never needs any) → PNG.
- * resvg rasterizes in libuv's thread pool, so a render holds up the proxy's streams only for
- * satori's part and the PNG encoding.
+ * resvg draws and zlib deflates in libuv's thread pool, so a render holds up the proxy's streams
+ * only for satori's part and the copying of rows (see png-encode).
  */
 export async function renderQuotaCard(status: QuotaStatus, options: CardLayoutOptions): Promise<CardImage> {
   const fonts = await cardFonts();
   const { element, width, height } = cardLayout(status, options);
   const svg = await satori(element, { width, height, fonts });
   const image = await renderAsync(svg, { fitTo: { mode: 'zoom', value: CARD_SCALE }, font: { loadSystemFonts: false } });
-  return { png: image.asPng(), width: image.width, height: image.height };
+  return { png: await encodePng(image.pixels, image.width, image.height), width: image.width, height: image.height };
 }
