@@ -173,6 +173,18 @@ export const configFileSchema = z
           .describe(
             'Ask the upstream for a stream even when the client wants a whole answer, and assemble the answer here: it then holds a lease instead of its whole allowance and is cut at the budget like a stream, even from an upstream that ignores max_tokens. Costs proxy CPU (see BENCHMARKS.md); needs an upstream that streams usage.',
           ),
+        refusalStyle: z
+          .enum(['error', 'answer'])
+          .default('error')
+          .describe(
+            'How quota and rate refusals on chat endpoints are answered, unless a key says otherwise: "error" (HTTP 429, OpenAI\'s error body) or "answer" (HTTP 200, a normal assistant answer whose text is the refusal; for chat front ends that hide error bodies, such as LobeHub 2.x on the Responses API).',
+          ),
+        corsOrigins: z
+          .array(z.string().min(1))
+          .default(['*'])
+          .describe(
+            'Origins a browser may call the proxy routes from (LobeChat\'s client request mode fetches from the browser). ["*"]: any; the proxy takes bearer keys, never cookies, so no other site can spend with a visitor\'s credentials. []: no CORS.',
+          ),
       })
       .default({
         connectTimeoutMs: 10_000,
@@ -183,9 +195,11 @@ export const configFileSchema = z
         unpricedModels: 'refuse',
         downgradeCeilingPercent: 120,
         streamWholeAnswers: false,
+        refusalStyle: 'error',
+        corsOrigins: ['*'],
       })
       .describe(
-        'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget.',
+        'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget; how refusals are answered; CORS.',
       ),
     prices: pricesSchema,
     rateLimits: z

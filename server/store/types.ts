@@ -128,9 +128,11 @@ export type ExtendResult =
 /**
  * How a request ended: answered; cut at the budget; left by its client; broken off by its upstream
  * after output was delivered (that output is charged); or interrupted by the death of the process
- * that served it (settled later at its last count, with source `recovered`).
+ * that served it (settled later at its last count, with source `recovered`); or refused by a budget
+ * or rate limit and answered as a message (`refusalStyle: "answer"`), charged nothing. Refusals
+ * answered as errors leave no entry.
  */
-export type Outcome = 'ok' | 'cut_off' | 'client_abort' | 'upstream_error' | 'interrupted';
+export type Outcome = 'ok' | 'cut_off' | 'client_abort' | 'upstream_error' | 'interrupted' | 'refused';
 /** Whose numbers: the upstream's usage, our own count, or the last count of a dead process's hold. */
 export type UsageSource = 'upstream' | 'estimated' | 'recovered';
 
