@@ -52,6 +52,8 @@ describe('loadConfig: defaults', () => {
         unpricedModels: 'refuse',
         downgradeCeilingPercent: 120,
         streamWholeAnswers: false,
+        refusalStyle: 'error',
+        corsOrigins: ['*'],
       },
       prices: {},
       rateLimits: {},
