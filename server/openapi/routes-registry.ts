@@ -111,7 +111,8 @@ const proxyHeaders: ParameterDoc[] = [
 ];
 const streamOrJson =
   'the upstream answer, with x-quota-limit, x-quota-remaining, x-quota-reset and x-quota-unit headers; ' +
-  'an SSE stream (text/event-stream) when `stream` is true';
+  'an SSE stream (text/event-stream) when `stream` is true. With refusalStyle "answer" (the key\'s or proxy.refusalStyle), ' +
+  'a quota or rate refusal is answered here too: an assistant message whose text is the refusal, with `x-quota-refused` naming its code';
 const idParam = (what: string): ParameterDoc[] => [{ name: 'id', description: what, required: true }];
 const mcpNotAllowed: ResponseDoc = { description: 'this MCP server is stateless: no stream to open and no session to end; use POST', schema: 'JsonRpcError' };
 
