@@ -47,7 +47,14 @@ describe.each(kinds)('$name store: who a service key names', ({ open }) => {
   it('ten first requests at once create one user, and all of them are charged to it', async () => {
     const store = await open();
     const { pay } = await setUp(store);
+    const createUser = store.createUser.bind(store);
+    let creations = 0;
+    store.createUser = (user, now) => {
+      creations++;
+      return createUser(user, now);
+    };
     const answers = await Promise.all(Array.from({ length: 10 }, () => pay({ user: LOBECHAT_ID })));
+    expect(creations, 'several requests raced to create the user').toBeGreaterThan(1);
     expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 10 }, () => 200));
     for (const a of answers) expect(await a.json()).toMatchObject({ userId: LOBECHAT_ID });
     expect((await store.listUsers()).map((u) => u.id)).toEqual(['lobechat', LOBECHAT_ID]);
