@@ -55,8 +55,7 @@ export interface KeyIdentity {
 
 /**
  * What linking or unlinking an external id did. `taken`: it is linked to another user (`userId`);
- * `not-linked`: (unlink) it is linked to nobody. `changed` is false when the link already was (or,
- * for unlink, already was not) as asked.
+ * `not-linked`: (unlink) it is linked to nobody. `changed` is false only for a link the user had.
  */
 export type ExternalIdChange =
   | { ok: true; user: User; changed: boolean }
@@ -276,6 +275,7 @@ export interface Store {
   getUser(id: string): Promise<User | null>;
   /** Links an external id to a user; linking it again to the same user changes nothing. */
   linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange>;
+  /** Only the user's own link: an id linked to another user is `taken`, one linked to nobody `not-linked`. */
   unlinkExternalId(userId: string, externalId: string): Promise<ExternalIdChange>;
   findUserByExternalId(externalId: string): Promise<User | null>;
   /**
