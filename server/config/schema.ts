@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { budgetLimitsShape, checkLimits, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
+import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
 import { modelKeySchema } from '../util/model-pattern.js';
@@ -72,6 +72,21 @@ const pricesSchema = z
   .describe(
     'Model prices (US dollars per 1M tokens) that override or add to the shipped table, keyed by model id or glob ("*" for any characters, like upstreams[].models), case-insensitive. A model takes its exact id\'s price first, then (for a dated snapshot such as gpt-4o-2024-08-06) its family\'s, then the most specific matching glob\'s: the one with the most characters besides "*", the first listed on a tie.',
   );
+
+const usersSchema = z
+  .strictObject({
+    autoCreate: z
+      .boolean()
+      .default(true)
+      .describe(
+        'A user a service key names (X-Quota-User, or the body\'s "user", which LobeChat fills with its own user id) who is neither a user nor an external id linked to one is created on first sight, with the default budgets. false: such requests are refused with 400.',
+      ),
+    autoCreateProjectId: subjectIdSchema
+      .nullable()
+      .default(null)
+      .describe('The project users created on first sight join (it must exist), so one project budget can cap them all; null: none.'),
+  })
+  .describe('Users named by a service key (a LobeChat server sharing one key).');
 
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
 const SPIKE_DEFAULTS = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
@@ -232,6 +247,7 @@ export const configFileSchema = z
         });
       })
       .describe('Budgets every subject of a kind gets, e.g. every user 1M tokens a month.'),
+    users: usersSchema.default({ autoCreate: true, autoCreateProjectId: null }),
   })
   .describe('lobe-quota configuration');
 
@@ -244,6 +260,7 @@ export type RateLimitsConfig = ConfigFile['rateLimits'];
 export type AlertsConfig = Omit<ConfigFile['alerts'], 'thresholds'>;
 export type RetentionConfig = ConfigFile['retention'];
 export type DatabaseConfig = ConfigFile['database'];
+export type UsersConfig = ConfigFile['users'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

@@ -82,7 +82,7 @@ export const PRECHECK_BODY_BYTES = 64 * 1024;
  * the OpenAI-shaped refusal of the first step that says no.
  */
 export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<AdmittedRequest> {
-  const subject = await payerOf(c, services.store, identity, input.bodyUser);
+  const subject = await payerOf(c, services, identity, input.bodyUser);
   const { sessionId, tags } = sessionAndTags(c);
   try {
     return await admitFor(services, input, subject, { sessionId, tags });
