@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DefaultBudget } from '../config/schema.js';
-import { testConfig } from '../testing/harness.js';
+import { ADMIN_TOKEN, testConfig } from '../testing/harness.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 
 const spentAt = (limitTokens: number): DefaultBudget => ({
@@ -128,5 +128,22 @@ describe('refusalStyle "answer": a refusal is the assistant\'s answer', () => {
     const p = await answeringProxy('error');
     await expect(p.client(p.alice.secret).responses.create({ model: 'gpt-4o-mini', input: 'x'.repeat(400) })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
     expect(await ledger(p)).toEqual([]);
+  });
+
+  it("a key's own refusalStyle wins over the config's, both ways, and changes take effect at once", async () => {
+    const p = await answeringProxy('error');
+    const admin = (method: string, path: string, body: unknown) =>
+      fetch(`${p.url}/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const created = (await (await admin('POST', '/keys', { userId: 'alice', name: 'lobehub', refusalStyle: 'answer' })).json()) as { id: string; key: string };
+    const client = p.client(created.key);
+
+    const answered = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: TOO_BIG });
+    expectRefusalText(answered.choices[0]?.message.content);
+    // Her other key keeps the config's default.
+    await expect(p.client(p.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: TOO_BIG })).rejects.toMatchObject({ status: 429 });
+
+    expect((await admin('PATCH', `/keys/${created.id}`, { refusalStyle: 'error' })).status).toBe(200);
+    await expect(client.chat.completions.create({ model: 'gpt-4o-mini', messages: TOO_BIG })).rejects.toMatchObject({ status: 429 });
+    expect((await ledger(p)).map((e) => e.outcome)).toEqual(['refused']);
   });
 });
