@@ -336,6 +336,30 @@ async function main() {
       checkChatStream(ctx, { lobe: lobe1, label: "LobeChat's", admin, key: keys['chat-1x'], fake, recorder, apiMode: undefined, upstreamUsage: { prompt_tokens: 987, cached_tokens: 0 } }),
     );
 
+    await record('1c', "LobeHub 2.x server with one shared service key: LobeHub's own user id pays, created on first sight, then linked to a person", {}, async ({ expect, note }) => {
+      const serviceKey = await admin('POST', '/admin/keys', { userId: 'alice', name: 'lobehub-server', service: true });
+      const usageOfUser = async (id) => (await admin('GET', '/admin/usage?groupBy=user')).rows.find((row) => row.user === id) ?? { requests: 0, inputTokens: 0, outputTokens: 0 };
+      const ask = () =>
+        withUpstreamReply(fake, { kind: 'reply', text: CHAT_PIECES, usage: { prompt_tokens: 500 } }, () =>
+          lobe2.chat({ apiKey: serviceKey.key, baseURL: `${recorder.url}/v1`, apiMode: 'responses', model: MODEL, messages }),
+        );
+      const mark = recorder.records.length;
+      const first = await ask();
+      const lobeUserId = JSON.parse(recorder.since(mark, '/v1')[0]?.body ?? '{}').user;
+      note(`LobeHub sent "user": ${JSON.stringify(lobeUserId)} with the service key`);
+      expect(first.text.trim() === CHAT_PIECES.join('').trim(), 'the answer arrives (no unknown_user refusal)');
+      const created = (await admin('GET', '/admin/users')).users?.find((u) => u.id === lobeUserId);
+      expect(created !== undefined, `lobe-quota created the user ${lobeUserId} on first sight`);
+      const own = await usageOfUser(lobeUserId);
+      expect(own.requests === 1 && own.inputTokens === 500 && own.outputTokens === CHAT_PIECES.length, `it was charged: ${own.requests} request, ${own.inputTokens} in / ${own.outputTokens} out`);
+
+      await admin('POST', '/admin/users', { id: 'bob', name: 'Bob', projectId: 'compat' });
+      await admin('POST', '/admin/users/bob/external-ids', { externalId: lobeUserId });
+      await ask();
+      const bob = await usageOfUser('bob');
+      expect(bob.requests === 1 && (await usageOfUser(lobeUserId)).requests === 1, 'once an admin links the id to Bob, the next chat is charged to Bob');
+    });
+
     // 2. Responses API stream ----------------------------------------------------------------
     await record('2', 'LobeHub 2.x: OpenAI runtime, Responses API stream (its default for OpenAI)', {}, (ctx) =>
       checkChatStream(ctx, { lobe: lobe2, label: "LobeHub's", admin, key: keys['responses-2x'], fake, recorder, apiMode: 'responses', upstreamUsage: { prompt_tokens: 2345, cached_tokens: 128 } }),

@@ -59,8 +59,10 @@ function linkWorkspace(root) {
     const link = path.join(root, 'node_modules', name);
     workspace.set(name, dir);
     if (existsSync(link)) continue;
+    // A link left dangling (e.g. a cache copied from elsewhere) is replaced; new ones are relative.
+    rmSync(link, { force: true });
     mkdirSync(path.dirname(link), { recursive: true });
-    symlinkSync(dir, link, 'dir');
+    symlinkSync(path.relative(path.dirname(link), dir), link, 'dir');
   }
   return workspace;
 }
