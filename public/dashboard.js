@@ -314,6 +314,58 @@
     });
   }
 
+  // ---- users and keys ----------------------------------------------------------------------------
+
+  // A LobeChat server sharing one key brings every one of its users in: the table shows the first
+  // ones (by id) and says how many there are; the CLI and the admin API list them all.
+  var USER_ROWS = 200;
+
+  function keyLine(k) {
+    var parts = [shown(k.name), shown(k.prefix) + '…'];
+    if (k.service) parts.push('service');
+    parts.push(k.refusalStyle === 'answer' ? 'refusals as answers' : k.refusalStyle === 'error' ? 'refusals as errors' : 'refusals: default');
+    return parts.join(' · ');
+  }
+
+  function drawUsers(users, keys) {
+    var body = $('users').tBodies[0];
+    clear(body);
+    var byUser = {};
+    keys.forEach(function (k) {
+      if (k.revokedAt !== null) return;
+      (byUser[k.userId] = byUser[k.userId] || []).push(k);
+    });
+    if (users.length === 0) {
+      var empty = el('tr');
+      var td = el('td', 'muted', 'No users yet.');
+      td.colSpan = 4;
+      empty.appendChild(td);
+      body.appendChild(empty);
+    }
+    users.slice(0, USER_ROWS).forEach(function (u) {
+      var tr = el('tr');
+      tr.dataset.user = u.id;
+      var who = el('td', 'who', u.name !== u.id ? shown(u.name) + ' (' + shown(u.id) + ')' : shown(u.id));
+      who.title = shown(u.name, TITLE_CHARS);
+      tr.appendChild(who);
+      tr.appendChild(el('td', 'project', u.projectId === null ? '' : shown(u.projectId)));
+      tr.appendChild(el('td', 'external-ids', u.externalIds.map(function (id) { return shown(id); }).join(', ')));
+      var cell = el('td', 'keys');
+      var list = el('ul', 'user-keys');
+      (byUser[u.id] || []).forEach(function (k) {
+        var li = el('li', 'user-key', keyLine(k));
+        li.dataset.id = k.id;
+        list.appendChild(li);
+      });
+      cell.appendChild(list);
+      tr.appendChild(cell);
+      body.appendChild(tr);
+    });
+    var note = $('users-note');
+    note.hidden = users.length <= USER_ROWS;
+    note.textContent = users.length > USER_ROWS ? 'The first ' + tokens(USER_ROWS) + ' of ' + tokens(users.length) + ' users, by id. lobe-quota users list shows them all.' : '';
+  }
+
   // ---- loading -------------------------------------------------------------------------------
 
   function showSignedOut(text, isError) {
@@ -325,6 +377,7 @@
     $('login').hidden = false;
     ['budgets', 'outcomes', 'alerts'].forEach(function (id) { clear($(id)); });
     clear($('top').tBodies[0]);
+    clear($('users').tBodies[0]);
     DIMENSIONS.forEach(function (d) { clear($('chart-' + d)); });
     message(text, isError);
   }
@@ -343,6 +396,8 @@
       api('/admin/alerts?limit=20', token),
       api('/admin/outcomes', token),
       metrics,
+      api('/admin/users', token),
+      api('/admin/keys', token),
     ]).then(function (r) {
       if (!Array.isArray(r[0].subjects)) throw new HttpError(403, 'this token is not the admin token');
       sessionStorage.setItem(TOKEN_KEY, token);
@@ -357,6 +412,7 @@
       drawTop(r[4]);
       drawAlerts(r[5].alerts);
       drawOutcomes(r[6], r[7]);
+      drawUsers(r[8].users, r[9].keys);
       document.body.dataset.loaded = 'true';
     }).catch(function (e) {
       sessionStorage.removeItem(TOKEN_KEY);

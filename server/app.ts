@@ -13,6 +13,7 @@ import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
+import { proxyCors } from './proxy/proxy-cors.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
 import { createTokenCounter } from './proxy/token-count.js';
@@ -52,6 +53,7 @@ export function createApp(services: Services) {
   app.route('/admin', budgetRoutes(services));
   app.route('/admin', reportRoutes(services));
 
+  app.use('/v1/*', proxyCors(services.config.proxy.corsOrigins));
   app.route(
     '/v1',
     proxyRoutes({

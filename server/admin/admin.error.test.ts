@@ -87,3 +87,39 @@ describe('admin API: bad input is a 4xx naming the field, and changes nothing', 
     expect(await response.json()).toEqual({ error: { code: 'payload_too_large', message: 'body: larger than 65536 bytes' } });
   });
 });
+
+describe('admin API: external ids and refusal styles, refused', () => {
+  async function linked() {
+    const svc = await seeded();
+    await svc.admin('POST', '/admin/users', { id: 'bob', externalIds: ['user_2bob'] });
+    const key = (await (await svc.admin('POST', '/admin/keys', { userId: 'alice' })).json()) as { id: string };
+    return { svc, keyId: key.id };
+  }
+
+  it.each([
+    ['POST', '/admin/users', { id: 'carol', externalIds: ['user_2bob'] }, 409, 'externalIds: "user_2bob" is linked to user "bob" already'],
+    ['POST', '/admin/users', { id: 'carol', externalIds: ['user 2'] }, 400, 'externalIds.0: must be 1-128 characters'],
+    ['POST', '/admin/users', { id: 'carol', externalIds: 'user_2c' }, 400, 'externalIds: Invalid input: expected array, received string'],
+    ['POST', '/admin/users/alice/external-ids', { externalId: 'user_2bob' }, 409, 'externalId: "user_2bob" is linked to user "bob"; unlink it there first (DELETE /admin/users/bob/external-ids/user_2bob)'],
+    ['POST', '/admin/users/ghost/external-ids', { externalId: 'user_2g' }, 404, 'no user "ghost"'],
+    ['POST', '/admin/users/alice/external-ids', { externalId: 'u'.repeat(300) }, 400, 'externalId: must be 1-128 characters'],
+    ['POST', '/admin/users/alice/external-ids', { externalId: 'user:2' }, 400, 'externalId: must be'],
+    ['POST', '/admin/users/alice/external-ids', {}, 400, 'externalId: Invalid input: expected string, received undefined'],
+    ['DELETE', '/admin/users/alice/external-ids/user_2bob', undefined, 409, 'externalId: "user_2bob" is linked to user "bob"'],
+    ['DELETE', '/admin/users/alice/external-ids/user_2nobody', undefined, 404, 'externalId: "user_2nobody" is not linked to any user'],
+    ['DELETE', '/admin/users/ghost/external-ids/user_2bob', undefined, 404, 'no user "ghost"'],
+    ['POST', '/admin/keys', { userId: 'alice', refusalStyle: 'shout' }, 400, 'refusalStyle: Invalid option: expected one of "error"|"answer"'],
+    ['PATCH', '/admin/keys/key_nope', { refusalStyle: 'answer' }, 404, 'no key "key_nope"'],
+    ['PATCH', '/admin/keys/{key}', { refusalStyle: 'shout' }, 400, 'refusalStyle: Invalid option'],
+    ['PATCH', '/admin/keys/{key}', {}, 400, 'refusalStyle: Invalid option'],
+    ['PATCH', '/admin/keys/{key}', { refusalStyle: 'answer', service: true }, 400, 'Unrecognized key: "service"'],
+  ])('%s %s %j → %i', async (method, path, body, status, message) => {
+    const { svc, keyId } = await linked();
+    const before = await snapshot(svc);
+    const response = await svc.admin(method, path.replace('{key}', keyId), body);
+    expect(response.status).toBe(status);
+    const json = (await response.json()) as { error: { code: string; message: string } };
+    expect(json.error.message).toContain(message);
+    expect(await snapshot(svc)).toEqual(before);
+  });
+});

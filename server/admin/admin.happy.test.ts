@@ -220,3 +220,71 @@ describe('admin API: alerts', () => {
     });
   });
 });
+
+describe('admin API: external ids', () => {
+  const LOBECHAT_ID = 'user_2abcDEFghiJKLmnoPQRstuVWXyz';
+
+  it('creates a user with external ids, links and unlinks more, and every view lists them', async () => {
+    const svc = testService();
+    const created = await svc.admin('POST', '/admin/users', { id: 'alice', name: 'Alice', externalIds: ['user_2b', 'user_2a'] });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toEqual({ id: 'alice', name: 'Alice', projectId: null, externalIds: ['user_2a', 'user_2b'], createdAt: new Date(T0).toISOString() });
+
+    const linked = await svc.admin('POST', '/admin/users/alice/external-ids', { externalId: LOBECHAT_ID });
+    expect(linked.status).toBe(201);
+    expect(await linked.json()).toEqual({
+      user: expect.objectContaining({ id: 'alice', externalIds: ['user_2a', LOBECHAT_ID, 'user_2b'] }),
+      externalId: LOBECHAT_ID,
+      previousPayer: null,
+    });
+    // Linking it again: nothing changes, 200.
+    const again = await svc.admin('POST', '/admin/users/alice/external-ids', { externalId: LOBECHAT_ID });
+    expect(again.status).toBe(200);
+
+    expect(await (await svc.admin('GET', '/admin/users/alice')).json()).toMatchObject({ externalIds: ['user_2a', LOBECHAT_ID, 'user_2b'] });
+    expect(await (await svc.admin('GET', '/admin/users')).json()).toMatchObject({ users: [{ id: 'alice', externalIds: ['user_2a', LOBECHAT_ID, 'user_2b'] }] });
+
+    const unlinked = await svc.admin('DELETE', `/admin/users/alice/external-ids/${LOBECHAT_ID}`);
+    expect(unlinked.status).toBe(200);
+    expect(await unlinked.json()).toEqual({ user: expect.objectContaining({ externalIds: ['user_2a', 'user_2b'] }), externalId: LOBECHAT_ID });
+  });
+
+  it('linking the id of a user created on first sight says that user keeps its history, and future requests charge the linked person', async () => {
+    const svc = testService();
+    await svc.store.createUser({ id: LOBECHAT_ID, name: LOBECHAT_ID, projectId: null }, T0); // as the proxy creates it
+    await svc.admin('POST', '/admin/users', { id: 'alice', name: 'Alice' });
+    const linked = await svc.admin('POST', '/admin/users/alice/external-ids', { externalId: LOBECHAT_ID });
+    expect(linked.status).toBe(201);
+    const body = (await linked.json()) as { previousPayer: unknown; note: string };
+    expect(body.previousPayer).toEqual({ id: LOBECHAT_ID, name: LOBECHAT_ID });
+    expect(body.note).toBe(
+      `Requests naming "${LOBECHAT_ID}" charged the user "${LOBECHAT_ID}" until now and charge "alice" from now on. "${LOBECHAT_ID}" keeps its usage history and budgets; nothing is moved.`,
+    );
+    expect(await svc.store.getUser(LOBECHAT_ID)).not.toBeNull();
+  });
+});
+
+describe('admin API: a key’s refusal style', () => {
+  it('is null by default, set on creation, changed with PATCH (null: the config’s), and listed', async () => {
+    const svc = testService();
+    await svc.admin('POST', '/admin/users', { id: 'alice' });
+    const plain = (await (await svc.admin('POST', '/admin/keys', { userId: 'alice', name: 'laptop' })).json()) as { id: string; refusalStyle: unknown };
+    expect(plain.refusalStyle).toBeNull();
+    const chat = await svc.admin('POST', '/admin/keys', { userId: 'alice', name: 'chat', refusalStyle: 'answer' });
+    expect(chat.status).toBe(201);
+    const chatKey = (await chat.json()) as { id: string; key: string; refusalStyle: unknown };
+    expect(chatKey.refusalStyle).toBe('answer');
+
+    const patched = await svc.admin('PATCH', `/admin/keys/${plain.id}`, { refusalStyle: 'error' });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ id: plain.id, name: 'laptop', refusalStyle: 'error', revokedAt: null });
+    const listed = (await (await svc.admin('GET', '/admin/keys')).json()) as { keys: Array<{ id: string; refusalStyle: unknown }> };
+    expect(listed.keys.map((k) => [k.id, k.refusalStyle]).sort()).toEqual([
+      [chatKey.id, 'answer'],
+      [plain.id, 'error'],
+    ].sort());
+    expect(await (await svc.admin('PATCH', `/admin/keys/${chatKey.id}`, { refusalStyle: null })).json()).toMatchObject({ refusalStyle: null });
+    // What the proxy reads on the key's next request.
+    expect((await svc.store.findKeyByHash(hashSecret(chatKey.key)))?.key.refusalStyle).toBeNull();
+  });
+});

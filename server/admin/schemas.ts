@@ -9,18 +9,40 @@ export const createProjectBody = z.strictObject({
   name: nameSchema.optional(),
 });
 
+/**
+ * Another system's id for a person (e.g. LobeChat's `user_2ab…`), which a service key may name. The
+ * rules of a user id: a name a service key sends is checked against them before it is looked up.
+ */
+export const externalIdSchema = subjectIdSchema.describe('another system’s id for this person, e.g. LobeChat’s user_2ab…');
+
 export const createUserBody = z.strictObject({
   id: subjectIdSchema,
   name: nameSchema.optional(),
   projectId: subjectIdSchema.nullable().optional(),
+  externalIds: z
+    .array(externalIdSchema)
+    .max(100)
+    .optional()
+    .describe('ids a service key may name this user by (each linked to one user only)'),
 });
+
+export const linkExternalIdBody = z.strictObject({ externalId: externalIdSchema });
+
+/** null: the config's `proxy.refusalStyle`. */
+export const refusalStyleSchema = z
+  .enum(['error', 'answer'])
+  .nullable()
+  .describe('how refusals on chat endpoints reach this key: an HTTP error, or an assistant answer stating it; null: the config’s proxy.refusalStyle');
 
 export const createKeyBody = z.strictObject({
   userId: subjectIdSchema,
   name: nameSchema.default('default'),
   /** A service key (e.g. a LobeChat server's) may name the end user per request. */
   service: z.boolean().default(false),
+  refusalStyle: refusalStyleSchema.default(null),
 });
+
+export const patchKeyBody = z.strictObject({ refusalStyle: refusalStyleSchema });
 
 export const putBudgetBody = z
   .strictObject({

@@ -8,7 +8,7 @@ const iso = (epochMs: number): string => new Date(epochMs).toISOString();
 
 export const projectView = (p: Project) => ({ id: p.id, name: p.name, createdAt: iso(p.createdAt) });
 
-export const userView = (u: User) => ({ id: u.id, name: u.name, projectId: u.projectId, createdAt: iso(u.createdAt) });
+export const userView = (u: User) => ({ id: u.id, name: u.name, projectId: u.projectId, externalIds: u.externalIds, createdAt: iso(u.createdAt) });
 
 export const keyView = (k: ApiKey) => ({
   id: k.id,
@@ -16,6 +16,7 @@ export const keyView = (k: ApiKey) => ({
   name: k.name,
   prefix: k.prefix,
   service: k.service,
+  refusalStyle: k.refusalStyle,
   createdAt: iso(k.createdAt),
   revokedAt: k.revokedAt === null ? null : iso(k.revokedAt),
 });

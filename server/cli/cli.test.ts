@@ -217,3 +217,62 @@ describe('lobe-quota CLI', () => {
     expect((await run('budgets set user:alice --tokens 5 --per fortnight')).stderr).toContain('Allowed choices are day, week, month, rolling, total');
   });
 });
+
+describe('lobe-quota CLI: a LobeChat server’s users and keys', () => {
+  const LOBECHAT_ID = 'user_2abcDEFghiJKLmnoPQRstuVWXyz';
+
+  it('adds a user with external ids, links and unlinks more, and users list shows them', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect(await run('users add alice --name Alice --external-id user_2a --external-id user_2b')).toMatchObject({ code: 0, stdout: 'user alice added\n' });
+    expect((await svc.store.getUser('alice'))?.externalIds).toEqual(['user_2a', 'user_2b']);
+    expect(await run(`users link alice ${LOBECHAT_ID}`)).toMatchObject({ code: 0, stdout: `${LOBECHAT_ID} linked to user alice\n`, stderr: '' });
+    const listed = (await run('users list')).stdout.split('\n');
+    expect(listed[0]).toMatch(/^id\s+name\s+project\s+external ids\s+created$/);
+    expect(listed[1]).toMatch(new RegExp(`^alice\\s+Alice\\s+user_2a, ${LOBECHAT_ID}, user_2b\\s+2026-11-22 12:00:00Z$`));
+
+    expect(await run(`users unlink alice ${LOBECHAT_ID}`)).toMatchObject({ code: 0, stdout: `${LOBECHAT_ID} unlinked from user alice\n` });
+    expect((await svc.store.getUser('alice'))?.externalIds).toEqual(['user_2a', 'user_2b']);
+    expect(await run(`users unlink alice ${LOBECHAT_ID}`)).toMatchObject({ code: 1, stderr: `error: 404: externalId: "${LOBECHAT_ID}" is not linked to any user\n` });
+  });
+
+  it('link says when a user created on first sight had the id, and refuses an id linked to someone else', async () => {
+    const { run, svc } = await cliAgainstServer();
+    await svc.store.createUser({ id: LOBECHAT_ID, name: LOBECHAT_ID, projectId: null }, svc.clock.now());
+    expect((await run('users add alice')).code).toBe(0);
+    expect((await run('users add bob --external-id user_2bob')).code).toBe(0);
+    const linked = await run(`users link alice ${LOBECHAT_ID}`);
+    expect(linked.code).toBe(0);
+    expect(linked.stdout).toBe(
+      `${LOBECHAT_ID} linked to user alice\nRequests naming "${LOBECHAT_ID}" charged the user "${LOBECHAT_ID}" until now and charge "alice" from now on. "${LOBECHAT_ID}" keeps its usage history and budgets; nothing is moved.\n`,
+    );
+    expect(await run('users link alice user_2bob')).toMatchObject({
+      code: 1,
+      stderr: 'error: 409: externalId: "user_2bob" is linked to user "bob"; unlink it there first (DELETE /admin/users/bob/external-ids/user_2bob)\n',
+    });
+    expect(await run('users link ghost user_2g')).toMatchObject({ code: 1, stderr: 'error: 404: no user "ghost"\n' });
+  });
+
+  it('creates a key with a refusal style, changes it, and keys list shows it', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add lobechat')).code).toBe(0);
+    const created = await run('--json keys create --user lobechat --service --refusal-style answer');
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as { id: string; service: boolean; refusalStyle: string };
+    expect(key).toMatchObject({ service: true, refusalStyle: 'answer' });
+    expect((await run('keys create --user lobechat --name plain')).code).toBe(0);
+
+    const rows = (await run('keys list')).stdout.split('\n');
+    expect(rows[0]).toMatch(/^id\s+user\s+name\s+prefix\s+service\s+refusals\s+created\s+revoked$/);
+    expect(rows.find((r) => r.startsWith(key.id))).toMatch(/\s+yes\s+answer\s+/);
+    expect(rows.find((r) => / plain /.test(r))).toMatch(/\s+default\s+/);
+
+    expect(await run(`keys set-refusal-style ${key.id} error`)).toMatchObject({ code: 0, stdout: `key ${key.id}: refusals as an error\n` });
+    expect((await svc.store.getKey(key.id))?.refusalStyle).toBe('error');
+    expect(await run(`keys set-refusal-style ${key.id} default`)).toMatchObject({ code: 0, stdout: `key ${key.id}: refusals as the config says (proxy.refusalStyle)\n` });
+    expect((await svc.store.getKey(key.id))?.refusalStyle).toBeNull();
+
+    expect((await run(`keys set-refusal-style ${key.id} shout`)).stderr).toContain('Allowed choices are answer, error, default');
+    expect((await run('keys create --user lobechat --refusal-style shout')).stderr).toContain('Allowed choices are answer, error');
+    expect(await run('keys set-refusal-style key_nope answer')).toMatchObject({ code: 1, stderr: 'error: 404: no key "key_nope"\n' });
+  });
+});

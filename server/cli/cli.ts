@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { budgetSetText, type PutBudgetJson } from './budget-text.js';
 import { reportBound } from './report-range.js';
 import { formatTable } from './table.js';
@@ -36,6 +36,9 @@ const positiveNumber = (value: string): number => {
 };
 
 const percentList = (value: string): number[] => value.split(',').map((v) => positiveInt(v.trim()));
+
+/** For an option given once per value: `--external-id a --external-id b`. */
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** A value from the server or the command line inside a human-readable line (see terminalText). */
 const shown = (value: unknown): string => terminalText(String(value));
@@ -109,23 +112,51 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .command('add <id>')
     .option('--name <name>', 'display name')
     .option('--project <id>', 'the project the user belongs to')
-    .action(async (id: string, o: { name?: string; project?: string }) => {
-      const u = (await call('POST', '/admin/users', { id, name: o.name, projectId: o.project })) as { id: string; projectId: string | null };
+    .option('--external-id <id>', 'another system’s id for this person (e.g. LobeChat’s user_2ab…); repeat for more', collect, [])
+    .action(async (id: string, o: { name?: string; project?: string; externalId: string[] }) => {
+      const body = { id, name: o.name, projectId: o.project, ...(o.externalId.length > 0 ? { externalIds: o.externalId } : {}) };
+      const u = (await call('POST', '/admin/users', body)) as { id: string; projectId: string | null };
       show(u, () => `user ${shown(u.id)} added${u.projectId ? ` to project ${shown(u.projectId)}` : ''}\n`);
     });
   users.command('list').action(async () => {
-    const data = (await call('GET', '/admin/users')) as { users: Array<Record<string, unknown>> };
-    show(data, () => formatTable(['id', 'name', 'project', 'created'], data.users.map((u) => [u.id, u.name, u.projectId, when(u.createdAt)])));
+    const data = (await call('GET', '/admin/users')) as { users: Array<Record<string, unknown> & { externalIds: string[] }> };
+    show(data, () =>
+      formatTable(
+        ['id', 'name', 'project', 'external ids', 'created'],
+        data.users.map((u) => [u.id, u.name, u.projectId, u.externalIds.join(', '), when(u.createdAt)]),
+      ),
+    );
   });
+  users
+    .command('link <user> <externalId>')
+    .description('a service key naming externalId (X-Quota-User, or the body’s user, as LobeChat sends it) then charges this user')
+    .action(async (userId: string, externalId: string) => {
+      const r = (await call('POST', `/admin/users/${encodeURIComponent(userId)}/external-ids`, { externalId })) as {
+        user: { id: string };
+        note?: string;
+      };
+      show(r, () => `${shown(externalId)} linked to user ${shown(r.user.id)}\n${r.note === undefined ? '' : `${terminalText(r.note, MAX_LINE_CHARS)}\n`}`);
+    });
+  users
+    .command('unlink <user> <externalId>')
+    .description('requests naming externalId no longer charge this user')
+    .action(async (userId: string, externalId: string) => {
+      const r = (await call('DELETE', `/admin/users/${encodeURIComponent(userId)}/external-ids/${encodeURIComponent(externalId)}`)) as { user: { id: string } };
+      show(r, () => `${shown(externalId)} unlinked from user ${shown(r.user.id)}\n`);
+    });
 
   const keys = program.command('keys').description('issue and revoke lq- keys');
   keys
     .command('create')
     .requiredOption('--user <id>', 'the user the key belongs to')
     .option('--name <name>', 'a label, e.g. laptop', 'default')
-    .option('--service', 'a service key may name the end user per request (X-Quota-User)', false)
-    .action(async (o: { user: string; name: string; service: boolean }) => {
-      const k = (await call('POST', '/admin/keys', { userId: o.user, name: o.name, service: o.service })) as { id: string; key: string };
+    .option('--service', 'a service key may name the end user per request (X-Quota-User, or the body’s user)', false)
+    .addOption(
+      new Option('--refusal-style <style>', 'refusals on chat endpoints as an HTTP error or as an assistant answer (default: the config’s)').choices(['answer', 'error']),
+    )
+    .action(async (o: { user: string; name: string; service: boolean; refusalStyle?: string }) => {
+      const body = { userId: o.user, name: o.name, service: o.service, ...(o.refusalStyle ? { refusalStyle: o.refusalStyle } : {}) };
+      const k = (await call('POST', '/admin/keys', body)) as { id: string; key: string };
       show(k, () => `key ${shown(k.id)} for ${shown(o.user)}:\n\n  ${k.key}\n\nshown once: store it now (lobe-quota keeps only its hash)\n`);
     });
   keys
@@ -137,10 +168,22 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       };
       show(data, () =>
         formatTable(
-          ['id', 'user', 'name', 'prefix', 'service', 'created', 'revoked'],
-          data.keys.map((k) => [k.id, k.userId, k.name, `${String(k.prefix)}…`, k.service ? 'yes' : '', when(k.createdAt), when(k.revokedAt)]),
+          ['id', 'user', 'name', 'prefix', 'service', 'refusals', 'created', 'revoked'],
+          data.keys.map((k) => [k.id, k.userId, k.name, `${String(k.prefix)}…`, k.service ? 'yes' : '', k.refusalStyle ?? 'default', when(k.createdAt), when(k.revokedAt)]),
         ),
       );
+    });
+  keys
+    .command('set-refusal-style')
+    .description('how refusals on chat endpoints reach this key: answer, error, or default (the config’s proxy.refusalStyle)')
+    .argument('<id>', 'the key id (key_…)')
+    .addArgument(new Argument('<style>').choices(['answer', 'error', 'default']))
+    .action(async (id: string, style: string) => {
+      const k = (await call('PATCH', `/admin/keys/${encodeURIComponent(id)}`, { refusalStyle: style === 'default' ? null : style })) as {
+        id: string;
+        refusalStyle: string | null;
+      };
+      show(k, () => `key ${shown(k.id)}: refusals ${k.refusalStyle === null ? 'as the config says (proxy.refusalStyle)' : `as ${k.refusalStyle === 'answer' ? 'an answer' : 'an error'}`}\n`);
     });
   keys.command('revoke <id>').action(async (id: string) => {
     const k = (await call('DELETE', `/admin/keys/${encodeURIComponent(id)}`)) as { id: string };

@@ -52,6 +52,8 @@ describe('loadConfig: defaults', () => {
         unpricedModels: 'refuse',
         downgradeCeilingPercent: 120,
         streamWholeAnswers: false,
+        refusalStyle: 'error',
+        corsOrigins: ['*'],
       },
       prices: {},
       rateLimits: {},
@@ -61,6 +63,7 @@ describe('loadConfig: defaults', () => {
       alerts: { channels: [], locale: 'en', projection: true, spike: { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 } },
       retention: { ledgerDays: null },
       defaultBudgets: [],
+      users: { autoCreate: true, autoCreateProjectId: null },
       configPath: null,
     });
   });
@@ -240,6 +243,8 @@ describe('loadConfig: problems', () => {
     ['unknown scope kind', { defaultBudgets: [{ scope: 'team', window: { kind: 'total' }, limitTokens: 1 }] }, 'defaultBudgets.0.scope'],
     ['rolling hours 0', { defaultBudgets: [{ scope: 'user', window: { kind: 'rolling', hours: 0 }, limitTokens: 1 }] }, 'defaultBudgets.0.window.hours'],
     ['top level not an object', [1, 2], '(root)'],
+    ['users.autoCreate not a boolean', { users: { autoCreate: 'yes' } }, 'users.autoCreate'],
+    ['users.autoCreateProjectId not a project id', { users: { autoCreateProjectId: 'project:lobechat' } }, 'users.autoCreateProjectId'],
   ])('%s → one problem at %s', (_label, content, at) => {
     const file = writeFile(DEFAULT_CONFIG_FILE, content);
     const problems = expectProblems(loadConfig({ env: {}, cwd: dir }));

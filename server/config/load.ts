@@ -13,6 +13,7 @@ import {
   type RateLimitsConfig,
   type RetentionConfig,
   type StatusLevelsConfig,
+  type UsersConfig,
 } from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'lobe-quota.config.json';
@@ -41,6 +42,8 @@ export interface Config {
   alerts: AlertsConfig;
   retention: RetentionConfig;
   defaultBudgets: DefaultBudget[];
+  /** Users named by a service key: created on first sight, and into which project. */
+  users: UsersConfig;
   /** The config file read, or null when none exists. */
   configPath: string | null;
 }
@@ -135,6 +138,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       },
       retention: file.data.retention,
       defaultBudgets: file.data.defaultBudgets,
+      users: file.data.users,
       configPath: readPath,
     },
   };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { budgetLimitsShape, checkLimits, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
+import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
 import { modelKeySchema } from '../util/model-pattern.js';
@@ -72,6 +72,21 @@ const pricesSchema = z
   .describe(
     'Model prices (US dollars per 1M tokens) that override or add to the shipped table, keyed by model id or glob ("*" for any characters, like upstreams[].models), case-insensitive. A model takes its exact id\'s price first, then (for a dated snapshot such as gpt-4o-2024-08-06) its family\'s, then the most specific matching glob\'s: the one with the most characters besides "*", the first listed on a tie.',
   );
+
+const usersSchema = z
+  .strictObject({
+    autoCreate: z
+      .boolean()
+      .default(true)
+      .describe(
+        'A user a service key names (X-Quota-User, or the body\'s "user", which LobeChat fills with its own user id) who is neither a user nor an external id linked to one is created on first sight, with the default budgets. false: such requests are refused with 400.',
+      ),
+    autoCreateProjectId: subjectIdSchema
+      .nullable()
+      .default(null)
+      .describe('The project users created on first sight join (it must exist), so one project budget can cap them all; null: none.'),
+  })
+  .describe('Users named by a service key (a LobeChat server sharing one key).');
 
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
 const SPIKE_DEFAULTS = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
@@ -173,6 +188,18 @@ export const configFileSchema = z
           .describe(
             'Ask the upstream for a stream even when the client wants a whole answer, and assemble the answer here: it then holds a lease instead of its whole allowance and is cut at the budget like a stream, even from an upstream that ignores max_tokens. Costs proxy CPU (see BENCHMARKS.md); needs an upstream that streams usage.',
           ),
+        refusalStyle: z
+          .enum(['error', 'answer'])
+          .default('error')
+          .describe(
+            'How quota and rate refusals on chat endpoints are answered, unless a key says otherwise: "error" (HTTP 429, OpenAI\'s error body) or "answer" (HTTP 200, a normal assistant answer whose text is the refusal; for chat front ends that hide error bodies, such as LobeHub 2.x on the Responses API).',
+          ),
+        corsOrigins: z
+          .array(z.string().min(1))
+          .default(['*'])
+          .describe(
+            'Origins a browser may call the proxy routes from (LobeChat\'s client request mode fetches from the browser). ["*"]: any; the proxy takes bearer keys, never cookies, so no other site can spend with a visitor\'s credentials. []: no CORS.',
+          ),
       })
       .default({
         connectTimeoutMs: 10_000,
@@ -183,9 +210,11 @@ export const configFileSchema = z
         unpricedModels: 'refuse',
         downgradeCeilingPercent: 120,
         streamWholeAnswers: false,
+        refusalStyle: 'error',
+        corsOrigins: ['*'],
       })
       .describe(
-        'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget.',
+        'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget; how refusals are answered; CORS.',
       ),
     prices: pricesSchema,
     rateLimits: z
@@ -218,6 +247,7 @@ export const configFileSchema = z
         });
       })
       .describe('Budgets every subject of a kind gets, e.g. every user 1M tokens a month.'),
+    users: usersSchema.default({ autoCreate: true, autoCreateProjectId: null }),
   })
   .describe('lobe-quota configuration');
 
@@ -230,6 +260,7 @@ export type RateLimitsConfig = ConfigFile['rateLimits'];
 export type AlertsConfig = Omit<ConfigFile['alerts'], 'thresholds'>;
 export type RetentionConfig = ConfigFile['retention'];
 export type DatabaseConfig = ConfigFile['database'];
+export type UsersConfig = ConfigFile['users'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

@@ -46,7 +46,7 @@ describe('dashboard routes', () => {
       });
     }
     const all = await (await svc.admin('GET', '/admin/outcomes')).json();
-    expect(all).toEqual({ from: '2026-11-01T00:00:00.000Z', to: new Date(T0 + 1).toISOString(), outcomes: { ok: 2, cut_off: 2, client_abort: 1, upstream_error: 0, interrupted: 0 }, scanned: 5, truncated: false });
+    expect(all).toEqual({ from: '2026-11-01T00:00:00.000Z', to: new Date(T0 + 1).toISOString(), outcomes: { ok: 2, cut_off: 2, client_abort: 1, upstream_error: 0, interrupted: 0, refused: 0 }, scanned: 5, truncated: false });
     const lastTwoDays = await (await svc.admin('GET', `/admin/outcomes?from=${new Date(T0 - 2.5 * 86_400_000).toISOString()}`)).json();
     expect(lastTwoDays).toMatchObject({ outcomes: { ok: 0, cut_off: 1, client_abort: 1 } });
     expect((await svc.admin('GET', `/admin/outcomes?from=${new Date(T0).toISOString()}&to=${new Date(T0).toISOString()}`)).status).toBe(400);

@@ -67,6 +67,9 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
     await person('bob', 'Bob', 'research');
     await person('carol', 'Carol', 'lab');
     await person('dave', 'Dave', null);
+    // A LobeChat server's id for alice, and a service key of dave's that wants refusals as answers.
+    await admin('POST', '/admin/users/alice/external-ids', { externalId: 'user_2abcDEFghiJKLmnoPQRstuVWXyz' });
+    await admin('POST', '/admin/keys', { userId: 'dave', name: 'lobechat server', service: true, refusalStyle: 'answer' });
     const budget = (scope: string, window: unknown, limits: { limitTokens?: number; limitUsd?: number }) => admin('PUT', '/admin/budgets', { scope, window, ...limits });
     await budget('user:alice', { kind: 'month', timeZone: 'UTC' }, { limitTokens: 400_000 });
     await budget('user:bob', { kind: 'month', timeZone: 'UTC' }, { limitTokens: 150_000 });
@@ -220,13 +223,35 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
     await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
   });
 
+  it('lists users with their external ids, and their active keys with service and refusal style', async () => {
+    const page = await open();
+    await signIn(page, ADMIN_TOKEN);
+    const rows = await page.locator('#users tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        user: (tr as unknown as { dataset: Record<string, string> }).dataset.user,
+        cells: Array.from(tr.querySelectorAll(':scope > td'), (td) => (td as unknown as { textContent: string | null }).textContent ?? ''),
+        keys: Array.from(tr.querySelectorAll('.user-key'), (li) => (li as unknown as { textContent: string | null }).textContent ?? ''),
+      })),
+    );
+    expect(rows.map((r) => r.user)).toEqual(['alice', 'bob', 'carol', 'dave']);
+    expect(rows[0]?.cells.slice(0, 3)).toEqual(['Alice (alice)', 'research', 'user_2abcDEFghiJKLmnoPQRstuVWXyz']);
+    expect(rows[3]?.cells.slice(0, 3)).toEqual(['Dave (dave)', '', '']);
+    expect(rows[0]?.keys).toEqual([expect.stringMatching(/^lobechat · lq-\S+… · refusals: default$/)]);
+    // (keys made at the same instant are listed in id order, which is random)
+    expect(rows[3]?.keys.sort()).toEqual([
+      expect.stringMatching(/^lobechat server · lq-\S+… · service · refusals as answers$/),
+      expect.stringMatching(/^lobechat · lq-\S+… · refusals: default$/),
+    ]);
+    expect(await page.locator('#users-note').isHidden()).toBe(true);
+  });
+
   it('a wrong token: the API answers 401, the page says so and shows no data', async () => {
     const page = await open();
     errors.length = 0;
     await signIn(page, 'not-the-admin-token', 'error');
     expect(await page.locator('#message').textContent()).toMatch(/^Wrong token: the server answered 401/);
     expect(await page.locator('#content').isHidden()).toBe(true);
-    expect(await page.locator('.budget, .alert, #top tbody tr, .uplot').count()).toBe(0);
+    expect(await page.locator('.budget, .alert, #top tbody tr, #users tbody tr, .uplot').count()).toBe(0);
     // the browser logs each refused fetch; nothing else may be logged
     expect(errors.every((e) => /status of 401/.test(e))).toBe(true);
     errors.length = 0;

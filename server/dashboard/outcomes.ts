@@ -6,7 +6,10 @@ export const OUTCOME_SCAN_LIMIT = 20_000;
 export interface OutcomeCounts {
   from: string;
   to: string;
-  /** Settled requests in [from, to) by how they ended. Refusals are never settled, so not here. */
+  /**
+   * Settled requests in [from, to) by how they ended. Only refusals answered as messages are in the
+   * ledger (`refused`); the dashboard counts all refusals from the metrics instead.
+   */
   outcomes: Record<Outcome, number>;
   /** Ledger entries read (newest first). */
   scanned: number;
@@ -16,7 +19,7 @@ export interface OutcomeCounts {
 
 /** Counts ledger entries (newest first, as `Store.recentEntries` gives them) in [from, to) by outcome. */
 export function countOutcomes(entries: readonly LedgerEntry[], from: number, to: number, limit: number): OutcomeCounts {
-  const outcomes: Record<Outcome, number> = { ok: 0, cut_off: 0, client_abort: 0, upstream_error: 0, interrupted: 0 };
+  const outcomes: Record<Outcome, number> = { ok: 0, cut_off: 0, client_abort: 0, upstream_error: 0, interrupted: 0, refused: 0 };
   let reachedFrom = false;
   for (const entry of entries) {
     if (entry.at < from) {

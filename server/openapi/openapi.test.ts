@@ -127,11 +127,22 @@ describe('the examples in the document', () => {
 
   it('are accepted by the real admin routes', async () => {
     const svc = testService();
-    const expected: Record<string, number> = { '/admin/projects': 201, '/admin/users': 201, '/admin/keys': 201, '/admin/budgets': 201 };
-    // In the registry's order: project, then the user in it, then the user's key and budget.
+    const expected: Record<string, number> = {
+      '/admin/projects': 201,
+      '/admin/users': 201,
+      '/admin/users/{id}/external-ids': 201,
+      '/admin/keys': 201,
+      '/admin/keys/{id}': 200,
+      '/admin/budgets': 201,
+    };
+    // In the registry's order: project, then the user in it, then the user's key and budget. A
+    // path's {id} is the user (or key) created before it.
+    const ids: Record<string, string> = { '/admin/users': 'alice' };
     for (const route of withBodies.filter((r) => r.path.startsWith('/admin/'))) {
-      const response = await svc.admin(route.method.toUpperCase(), route.path, route.body!.example);
+      const path = route.path.replace('{id}', ids[route.path.slice(0, route.path.indexOf('/{id}'))] ?? '{id}');
+      const response = await svc.admin(route.method.toUpperCase(), path, route.body!.example);
       expect(response.status, `${route.method} ${route.path}: ${await response.clone().text()}`).toBe(expected[route.path]);
+      if (route.path === '/admin/keys') ids['/admin/keys'] = ((await response.json()) as { id: string }).id;
     }
     expect(Object.keys(expected)).toHaveLength(withBodies.filter((r) => r.path.startsWith('/admin/')).length);
   });

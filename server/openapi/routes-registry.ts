@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { alertsQuerySchema } from '../admin/report-routes.js';
-import { createKeyBody, createProjectBody, createUserBody, putBudgetBody } from '../admin/schemas.js';
+import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
 import { chatRequestSchema } from '../proxy/chat-completions.js';
 import { embeddingsRequestSchema } from '../proxy/embeddings.js';
 import { responsesRequestSchema } from '../proxy/responses.js';
@@ -20,7 +20,9 @@ import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-
 export const REQUEST_SCHEMAS = {
   CreateProjectBody: createProjectBody,
   CreateUserBody: createUserBody,
+  LinkExternalIdBody: linkExternalIdBody,
   CreateKeyBody: createKeyBody,
+  PatchKeyBody: patchKeyBody,
   PutBudgetBody: putBudgetBody,
   ChatCompletionRequest: chatRequestSchema,
   ResponsesRequest: responsesRequestSchema,
@@ -62,7 +64,7 @@ export interface ParameterDoc {
 }
 
 export interface RouteDoc {
-  method: 'get' | 'post' | 'put' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** OpenAPI form: `/admin/keys/{id}`. */
   path: string;
   summary: string;
@@ -106,13 +108,18 @@ const proxyErrors = {
   504: openAI('the upstream did not answer in time (costs nothing)'),
 } satisfies Record<number, ResponseDoc>;
 const proxyHeaders: ParameterDoc[] = [
-  { name: 'X-Quota-User', description: 'with a service key: the end user this request is for' },
+  {
+    name: 'X-Quota-User',
+    description:
+      'with a service key: the end user this request is for (the body’s `user` does the same): the user linked to this external id, else the user with this id, else one created now (users.autoCreate)',
+  },
   { name: 'X-Quota-Session', description: 'a session id recorded with the ledger entry, for reports' },
   { name: 'X-Quota-Tags', description: 'comma-separated key=value tags recorded with the ledger entry, e.g. task=summarize,env=dev' },
 ];
 const streamOrJson =
   'the upstream answer, with x-quota-limit, x-quota-remaining, x-quota-reset and x-quota-unit headers; ' +
-  'an SSE stream (text/event-stream) when `stream` is true';
+  'an SSE stream (text/event-stream) when `stream` is true. With refusalStyle "answer" (the key\'s or proxy.refusalStyle), ' +
+  'a quota or rate refusal is answered here too: an assistant message whose text is the refusal, with `x-quota-refused` naming its code';
 const idParam = (what: string): ParameterDoc[] => [{ name: 'id', description: what, required: true }];
 const mcpNotAllowed: ResponseDoc = { description: 'this MCP server is stateless: no stream to open and no session to end; use POST', schema: 'JsonRpcError' };
 
@@ -170,10 +177,10 @@ export const ROUTES: readonly RouteDoc[] = [
   },
   {
     method: 'post', path: '/admin/users', summary: 'Create a user', tags: ['admin'], security: 'admin',
-    body: { schema: 'CreateUserBody', example: { id: 'alice', name: 'Alice', projectId: 'research' } },
+    body: { schema: 'CreateUserBody', example: { id: 'alice', name: 'Alice', projectId: 'research', externalIds: ['user_2NNEqL2nrIRdJ194ndJqAHwEfxC'] } },
     responses: {
-      201: { description: 'the user' }, 400: badRequest, ...adminErrors,
-      404: error('unknown projectId'), 409: error('the id is taken'), 413: tooLarge,
+      201: { description: 'the user, with its externalIds' }, 400: badRequest, ...adminErrors,
+      404: error('unknown projectId'), 409: error('the id is taken, or one of the externalIds is linked to another user'), 413: tooLarge,
     },
   },
   {
@@ -186,8 +193,29 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: 'the user' }, ...adminErrors, 404: error('no such user') },
   },
   {
+    method: 'post', path: '/admin/users/{id}/external-ids', summary: 'Link an external id (e.g. LobeChat’s user id) to a user', tags: ['admin'], security: 'admin',
+    description:
+      'A service key naming this external id (X-Quota-User or the body’s `user`) then charges this user. When a user has the external id as its own id ' +
+      '(one created on first sight, say), it keeps its history and budgets; requests naming the id charge the linked user from now on (`previousPayer`, `note`).',
+    pathParams: idParam('the user id'),
+    body: { schema: 'LinkExternalIdBody', example: { externalId: 'user_2Pz0MLFDbEFcSQ4UA5zK8XWyd1b' } },
+    responses: {
+      201: { description: '`{"user", "externalId", "previousPayer": {"id", "name"} | null, "note"?}`: linked' },
+      200: { description: 'the same: it was linked to this user already' },
+      400: badRequest, ...adminErrors, 404: error('no such user'), 409: error('the external id is linked to another user (the message names it)'), 413: tooLarge,
+    },
+  },
+  {
+    method: 'delete', path: '/admin/users/{id}/external-ids/{externalId}', summary: 'Unlink an external id from a user', tags: ['admin'], security: 'admin',
+    pathParams: [...idParam('the user id'), { name: 'externalId', description: 'the external id', required: true }],
+    responses: {
+      200: { description: '`{"user", "externalId"}`' }, ...adminErrors,
+      404: error('no such user, or the external id is linked to no one'), 409: error('the external id is linked to another user'),
+    },
+  },
+  {
     method: 'post', path: '/admin/keys', summary: 'Create a key (its secret is shown once)', tags: ['admin'], security: 'admin',
-    body: { schema: 'CreateKeyBody', example: { userId: 'alice', name: 'laptop' } },
+    body: { schema: 'CreateKeyBody', example: { userId: 'alice', name: 'laptop', refusalStyle: null } },
     responses: {
       201: { description: '`{"id", "key": "lq-…", "prefix", …}`: the only time the secret is shown' },
       400: badRequest, ...adminErrors, 404: error('unknown userId'), 413: tooLarge,
@@ -197,6 +225,13 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'get', path: '/admin/keys', summary: 'List keys (never their secrets)', tags: ['admin'], security: 'admin',
     queryParams: [{ name: 'userId', description: 'only this user’s keys' }],
     responses: { 200: { description: '`{"keys": […]}`' }, ...adminErrors },
+  },
+  {
+    method: 'patch', path: '/admin/keys/{id}', summary: 'Change how a key’s refusals are answered', tags: ['admin'], security: 'admin',
+    description: 'refusalStyle `answer` turns quota and rate refusals on chat endpoints into an assistant answer; `error` keeps the HTTP error; null follows the config’s proxy.refusalStyle.',
+    pathParams: idParam('the key id (key_…)'),
+    body: { schema: 'PatchKeyBody', example: { refusalStyle: 'answer' } },
+    responses: { 200: { description: 'the key' }, 400: badRequest, ...adminErrors, 404: error('no such key'), 413: tooLarge },
   },
   {
     method: 'delete', path: '/admin/keys/{id}', summary: 'Revoke a key (it stops working at once)', tags: ['admin'], security: 'admin',

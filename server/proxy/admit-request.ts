@@ -82,8 +82,23 @@ export const PRECHECK_BODY_BYTES = 64 * 1024;
  * the OpenAI-shaped refusal of the first step that says no.
  */
 export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<AdmittedRequest> {
-  const subject = await payerOf(c, services.store, identity, input.bodyUser);
+  const subject = await payerOf(c, services, identity, input.bodyUser);
   const { sessionId, tags } = sessionAndTags(c);
+  try {
+    return await admitFor(services, input, subject, { sessionId, tags });
+  } catch (error) {
+    // Quota and rate refusals (429) say whom they refused: a chat route may answer them as a message.
+    if (error instanceof OpenAIError && error.status === 429) error.refused = { subject, sessionId, tags };
+    throw error;
+  }
+}
+
+async function admitFor(
+  services: ProxyServices,
+  input: AdmissionInput,
+  subject: RequestSubject,
+  { sessionId, tags }: { sessionId: string | null; tags: Record<string, string> },
+): Promise<AdmittedRequest> {
   const first = await admitAs(services, input, subject, { sessionId, tags }, input.model, null);
   if (first.ok) return first.admitted;
   // At a `downgrade` budget's limit the request goes to its cheaper model instead, counted against

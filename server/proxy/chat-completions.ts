@@ -5,6 +5,7 @@ import type { UpstreamUsage } from './meter.js';
 import { authenticate } from './identity.js';
 import { countPrompt } from './prompt-count.js';
 import { modelIdSchema, readJsonBody } from './request-body.js';
+import { answerRefusal } from './refusal-answer.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { SSE_DONE, sseData, SseSplitter } from './sse.js';
@@ -98,15 +99,20 @@ export function chatCompletions(services: ProxyServices) {
     const assembled = !streaming && services.config.proxy.streamWholeAnswers;
     const n = request.n ?? 1;
     const wantOutput = (request.max_completion_tokens ?? request.max_tokens ?? services.prices.outputCapOf(request.model)) * n;
-    const admitted = await admitRequest(c, services, identity, {
-      model: request.model,
-      bodyBytes: bytes,
-      bodyUser: request.user,
-      countPrompt: (model) => countPrompt(services.tokens, { kind: 'chat', model, body: request }),
-      wantOutput,
-      streaming: streaming || assembled,
-      downgradable: true,
-    });
+    let admitted: AdmittedRequest;
+    try {
+      admitted = await admitRequest(c, services, identity, {
+        model: request.model,
+        bodyBytes: bytes,
+        bodyUser: request.user,
+        countPrompt: (model) => countPrompt(services.tokens, { kind: 'chat', model, body: request }),
+        wantOutput,
+        streaming: streaming || assembled,
+        downgradable: true,
+      });
+    } catch (error) {
+      return answerRefusal(c, services, identity, error, { format: 'chat', model: request.model, streaming, includeUsage: request.stream_options?.include_usage === true });
+    }
     return afterAdmission(c, admitted.meter, async () => {
       // Only a stream can be stopped half-way: a whole answer asked of the upstream as one is paid
       // for once it was asked for.

@@ -1,7 +1,10 @@
 import type { Context } from 'hono';
 import { bearerToken, hashSecret, USER_KEY_PREFIX } from '../auth/secrets.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/load.js';
+import { subjectIdSchema } from '../quota/budget-schema.js';
 import type { RequestSubject } from '../quota/scope.js';
-import type { KeyIdentity, Store } from '../store/types.js';
+import type { KeyIdentity, Store, UserRef } from '../store/types.js';
 import { BoundedMemo } from '../util/bounded-memo.js';
 import { OpenAIError } from './openai-error.js';
 
@@ -34,20 +37,80 @@ export async function authenticate(c: Context, store: Store): Promise<KeyIdentit
   return identity;
 }
 
+/** Where a service key named the end user: the header wins over the body's OpenAI `user` field. */
+type NamedBy = { value: string; field: 'header' | 'body' };
+
+const FIELD_NAME = { header: 'X-Quota-User', body: 'The body field `user`' } as const;
+
+function namedEndUser(c: Context, service: boolean, bodyUser: unknown): NamedBy | null {
+  const header = c.req.header(END_USER_HEADER);
+  if (header !== undefined) return { value: header, field: 'header' };
+  // From a personal key the body's `user` is only OpenAI's abuse-monitoring field, never a payer.
+  return service && typeof bodyUser === 'string' && bodyUser !== '' ? { value: bodyUser, field: 'body' } : null;
+}
+
+/** What the services a payer is found with must hold. */
+export interface PayerServices {
+  store: Store;
+  clock: Clock;
+  config: Pick<Config, 'users'>;
+}
+
 /**
  * Who pays for a request: the key's user, or — for a service key only — the end user it names in
- * `X-Quota-User` (or the body's OpenAI `user` field). An ordinary key naming someone is refused:
+ * `X-Quota-User` or the body's OpenAI `user` field (LobeChat puts its own user id there). A name
+ * means the user linked to it as an external id, else the user with that id, else (with
+ * `users.autoCreate`) a user created for it now. An ordinary key naming someone is refused:
  * otherwise anyone could spend a colleague's budget.
  */
-export async function payerOf(c: Context, store: Store, { key, user }: KeyIdentity, bodyUser: unknown): Promise<RequestSubject> {
-  const named = c.req.header(END_USER_HEADER) ?? (key.service && typeof bodyUser === 'string' && bodyUser !== '' ? bodyUser : undefined);
-  if (named === undefined || (named === user.id && !key.service)) return { userId: user.id, projectId: user.projectId, keyId: key.id };
+export async function payerOf(c: Context, services: PayerServices, { key, user }: KeyIdentity, bodyUser: unknown): Promise<RequestSubject> {
+  const named = namedEndUser(c, key.service, bodyUser);
+  if (named === null || (named.value === user.id && !key.service)) return { userId: user.id, projectId: user.projectId, keyId: key.id };
   if (!key.service) {
     throw new OpenAIError(403, 'permission_error', 'end_user_not_allowed', 'Only a service key may name the end user (X-Quota-User); this is a personal key.');
   }
-  const endUser = await store.getUser(named);
-  if (!endUser) throw new OpenAIError(400, 'invalid_request_error', 'unknown_user', `X-Quota-User names an unknown user ${JSON.stringify(named)}.`, 'user');
+  if (!subjectIdSchema.safeParse(named.value).success) throw invalidName(named);
+  const endUser = (await services.store.findNamedUser(named.value)) ?? (await createOnFirstSight(services, named));
   return { userId: endUser.id, projectId: endUser.projectId, keyId: key.id };
+}
+
+/**
+ * A user for a name seen for the first time, with no budgets of its own: the config's defaults for
+ * every user (and the global and project ones) apply to it as to anyone. Two first requests at
+ * once both try; the store creates one user and tells the other it exists, which then reads it.
+ */
+async function createOnFirstSight({ store, clock, config }: PayerServices, named: NamedBy): Promise<UserRef> {
+  const { value } = named;
+  if (!config.users.autoCreate) {
+    throw new OpenAIError(
+      400,
+      'invalid_request_error',
+      'unknown_user',
+      `${FIELD_NAME[named.field]} names ${JSON.stringify(value)}, which is neither a lobe-quota user nor an external id linked to one, and users.autoCreate is off. ` +
+        `Link it to a person (lobe-quota users link <user> ${value}), add it as a user (lobe-quota users add ${value}), or set "users": {"autoCreate": true} in the config.`,
+      named.field === 'body' ? 'user' : null,
+    );
+  }
+  const projectId = config.users.autoCreateProjectId;
+  const created = await store.createUser({ id: value, name: value, projectId }, clock.now());
+  if (created.ok) return created.value;
+  const existing = created.reason === 'exists' ? await store.findNamedUser(value) : null;
+  if (existing) return existing;
+  throw new OpenAIError(
+    500,
+    'server_error',
+    'user_not_created',
+    `The user ${JSON.stringify(value)} could not be created: users.autoCreateProjectId names the project ${JSON.stringify(projectId)}, which does not exist. Ask your admin to create it (lobe-quota projects add ${projectId ?? ''}).`,
+  );
+}
+
+/** A name no user could have; shown escaped and shortened (it may be anything a client sent). */
+function invalidName({ value, field }: NamedBy): OpenAIError {
+  const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  const rule = 'a user id is 1-128 characters of letters, digits, ".", "_", "@", "+" or "-", starting with a letter or digit';
+  return field === 'header'
+    ? new OpenAIError(400, 'invalid_request_error', 'invalid_header', `X-Quota-User: ${shown} (${value.length} characters) is not a valid user id: ${rule}.`)
+    : new OpenAIError(400, 'invalid_request_error', 'invalid_user', `user: ${shown} (${value.length} characters) is not a valid user id: ${rule}.`, 'user');
 }
 
 const TAG = /^[A-Za-z0-9_.:-]{1,64}$/;

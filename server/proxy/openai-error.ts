@@ -1,11 +1,22 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { RequestSubject } from '../quota/scope.js';
+
+/** Who a quota or rate refusal refused, so it can be answered as a message and recorded (refusal-answer.ts). */
+export interface RefusedRequest {
+  subject: RequestSubject;
+  sessionId: string | null;
+  tags: Record<string, string>;
+}
 
 /**
  * An error on `/v1/*`, rendered the way OpenAI renders its own, so LobeChat and the OpenAI SDKs
  * recognise it: `{"error": {"message", "type", "param", "code"}}`.
  */
 export class OpenAIError extends Error {
+  /** Set on quota and rate refusals, by admission. */
+  refused?: RefusedRequest;
+
   constructor(
     readonly status: ContentfulStatusCode,
     readonly type: string,

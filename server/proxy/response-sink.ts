@@ -19,7 +19,7 @@ export interface StreamSink {
   readonly response: Response;
 }
 
-const outgoingOf = (c: Context): ServerResponse | undefined => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+export const outgoingOf = (c: Context): ServerResponse | undefined => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
 
 /**
  * Sends a whole answer. On @hono/node-server it goes straight to the socket's response, without a

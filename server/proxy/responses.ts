@@ -5,6 +5,7 @@ import type { UpstreamUsage } from './meter.js';
 import { authenticate } from './identity.js';
 import { countPrompt } from './prompt-count.js';
 import { modelIdSchema, readJsonBody } from './request-body.js';
+import { answerRefusal } from './refusal-answer.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { sseNamed, SseSplitter, type SseEvent } from './sse.js';
@@ -100,17 +101,22 @@ export function responses(services: ProxyServices) {
     // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
     const assembled = !streaming && services.config.proxy.streamWholeAnswers;
     const wantOutput = request.max_output_tokens ?? services.prices.outputCapOf(request.model);
-    const admitted = await admitRequest(c, services, identity, {
-      model: request.model,
-      bodyBytes: bytes,
-      bodyUser: request.user,
-      countPrompt: (model) => countPrompt(services.tokens, { kind: 'responses', model, body: request }),
-      downgradable: true,
-      wantOutput,
-      streaming: streaming || assembled,
-      // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
-      minOutput: MIN_OUTPUT_TOKENS,
-    });
+    let admitted: AdmittedRequest;
+    try {
+      admitted = await admitRequest(c, services, identity, {
+        model: request.model,
+        bodyBytes: bytes,
+        bodyUser: request.user,
+        countPrompt: (model) => countPrompt(services.tokens, { kind: 'responses', model, body: request }),
+        downgradable: true,
+        wantOutput,
+        streaming: streaming || assembled,
+        // OpenAI rejects a max_output_tokens below 16: with less room than that, refuse here (429).
+        minOutput: MIN_OUTPUT_TOKENS,
+      });
+    } catch (error) {
+      return answerRefusal(c, services, identity, error, { format: 'responses', model: request.model, streaming, includeUsage: false });
+    }
     return afterAdmission(c, admitted.meter, async () => {
       // Only a stream can be stopped half-way: a whole answer asked of the upstream as one is paid
       // for once it was asked for.

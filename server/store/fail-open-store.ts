@@ -1,8 +1,8 @@
 import { formatScope, scopesOf } from '../quota/scope.js';
 import { StoreUnavailableError } from './store-unavailable.js';
-import type { Hold, KeyIdentity, Store } from './types.js';
+import type { Hold, KeyIdentity, Store, UserRef } from './types.js';
 
-type Metering = Pick<Store, 'findKeyByHash' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
+type Metering = Pick<Store, 'findKeyByHash' | 'findNamedUser' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
 
 /** Keys seen recently enough to be let in by memory while the database is away. */
 const REMEMBERED_KEYS = 10_000;
@@ -20,6 +20,8 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
   const unavailable = (error: unknown): boolean => error instanceof StoreUnavailableError;
 
   const knownKeys = new Map<string, KeyIdentity | null>();
+  /** End users service keys named while the database was up (a LobeChat server names one per request). */
+  const knownNames = new Map<string, UserRef | null>();
 
   const metering: Metering = {
     async findKeyByHash(secretHash) {
@@ -31,6 +33,19 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
       } catch (error) {
         if (!unavailable(error) || !knownKeys.has(secretHash)) throw error;
         return knownKeys.get(secretHash) ?? null;
+      }
+    },
+    async findNamedUser(name) {
+      try {
+        const user = await store.findNamedUser(name);
+        if (knownNames.size >= REMEMBERED_KEYS) knownNames.clear();
+        knownNames.set(name, user);
+        return user;
+      } catch (error) {
+        if (!unavailable(error)) throw error;
+        // A name not seen yet could be neither looked up nor created: its request runs unmetered like
+        // any other now, and is logged under the name it gave.
+        return knownNames.get(name) ?? { id: name, name, projectId: null, createdAt: 0 };
       }
     },
     async reserve(request) {

@@ -11,11 +11,20 @@ export interface Project {
   createdAt: number;
 }
 
-export interface User {
+/** A user as a request needs it: who pays, and the project whose budgets also apply. */
+export interface UserRef {
   id: string;
   name: string;
   projectId: string | null;
   createdAt: number;
+}
+
+export interface User extends UserRef {
+  /**
+   * Other systems' ids for this person (e.g. LobeChat's `user_2ab…`), sorted. A service key that
+   * names one of them charges this user. Each is linked to at most one user.
+   */
+  externalIds: string[];
 }
 
 /** A key as listed: never its secret or hash. */
@@ -31,7 +40,7 @@ export interface ApiKey {
    * normal assistant answer that states the refusal (for chat front ends that hide error bodies).
    * null: the config's `proxy.refusalStyle`.
    */
-  refusalStyle?: RefusalStyle | null;
+  refusalStyle: RefusalStyle | null;
   createdAt: number;
   revokedAt: number | null;
 }
@@ -41,8 +50,18 @@ export type RefusalStyle = 'error' | 'answer';
 /** The identity behind a presented key. */
 export interface KeyIdentity {
   key: ApiKey;
-  user: User;
+  user: UserRef;
 }
+
+/**
+ * What linking or unlinking an external id did. `taken`: it is linked to another user (`userId`);
+ * `not-linked`: (unlink) it is linked to nobody. `changed` is false only for a link the user had.
+ */
+export type ExternalIdChange =
+  | { ok: true; user: User; changed: boolean }
+  | { ok: false; reason: 'missing-user' }
+  | { ok: false; reason: 'taken'; userId: string }
+  | { ok: false; reason: 'not-linked' };
 
 export interface BudgetInput {
   scope: Scope;
@@ -128,9 +147,11 @@ export type ExtendResult =
 /**
  * How a request ended: answered; cut at the budget; left by its client; broken off by its upstream
  * after output was delivered (that output is charged); or interrupted by the death of the process
- * that served it (settled later at its last count, with source `recovered`).
+ * that served it (settled later at its last count, with source `recovered`); or refused by a budget
+ * or rate limit and answered as a message (`refusalStyle: "answer"`), charged nothing. Refusals
+ * answered as errors leave no entry.
  */
-export type Outcome = 'ok' | 'cut_off' | 'client_abort' | 'upstream_error' | 'interrupted';
+export type Outcome = 'ok' | 'cut_off' | 'client_abort' | 'upstream_error' | 'interrupted' | 'refused';
 /** Whose numbers: the upstream's usage, our own count, or the last count of a dead process's hold. */
 export type UsageSource = 'upstream' | 'estimated' | 'recovered';
 
@@ -233,7 +254,10 @@ export interface DueDelivery {
   attempts: number;
 }
 
-export type Created<T> = { ok: true; value: T } | { ok: false; reason: 'exists' | 'missing-reference'; field: string };
+export type Created<T> =
+  | { ok: true; value: T }
+  /** `value`: the one value refused, when the field holds several (an external id of `externalIds`). */
+  | { ok: false; reason: 'exists' | 'missing-reference'; field: string; value?: string };
 
 /**
  * Everything the service keeps. Each method is one atomic step; implementations differ in how
@@ -247,17 +271,33 @@ export interface Store {
   createProject(project: { id: string; name: string }, now: number): Promise<Created<Project>>;
   listProjects(): Promise<Project[]>;
   getProject(id: string): Promise<Project | null>;
-  createUser(user: { id: string; name: string; projectId: string | null }, now: number): Promise<Created<User>>;
+  /** Refused as `exists` on `id`, or on `externalIds` (with the `value` linked to someone else already). */
+  createUser(user: { id: string; name: string; projectId: string | null; externalIds?: readonly string[] }, now: number): Promise<Created<User>>;
   listUsers(): Promise<User[]>;
   getUser(id: string): Promise<User | null>;
+  /** Links an external id to a user; linking it again to the same user changes nothing. */
+  linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange>;
+  /** Only the user's own link: an id linked to another user is `taken`, one linked to nobody `not-linked`. */
+  unlinkExternalId(userId: string, externalId: string): Promise<ExternalIdChange>;
+  findUserByExternalId(externalId: string): Promise<User | null>;
+  /**
+   * The user a service key names with `name`: the one linked to the external id `name`, else the one
+   * whose id is `name`. One read (it is on the proxy's path for every request a service key makes).
+   */
+  findNamedUser(name: string): Promise<UserRef | null>;
 
-  /** Stores only the secret's hash. */
-  createKey(key: { id: string; userId: string; name: string; service: boolean; secretHash: string; prefix: string }, now: number): Promise<Created<ApiKey>>;
+  /** Stores only the secret's hash. `refusalStyle` defaults to null (the config's). */
+  createKey(
+    key: { id: string; userId: string; name: string; service: boolean; refusalStyle?: RefusalStyle | null; secretHash: string; prefix: string },
+    now: number,
+  ): Promise<Created<ApiKey>>;
   listKeys(userId?: string): Promise<ApiKey[]>;
   getKey(id: string): Promise<ApiKey | null>;
   /** The active (not revoked) key with this hash, with its user. */
   findKeyByHash(secretHash: string): Promise<KeyIdentity | null>;
   revokeKey(id: string, now: number): Promise<ApiKey | null>;
+  /** null: the config's `proxy.refusalStyle`. Returns null when there is no such key. */
+  setKeyRefusalStyle(id: string, refusalStyle: RefusalStyle | null): Promise<ApiKey | null>;
 
   /**
    * Creates or replaces the budget of the same scope and period; its counters are rebuilt. Returns

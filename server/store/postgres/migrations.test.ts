@@ -69,6 +69,31 @@ describe('PostgreSQL migrations', () => {
     }
   });
 
+  it('migration 4 gives keys a refusal style (NULL for existing ones) and users external ids, each one user’s', async () => {
+    const client = await connect();
+    const other = `${schema}_v3`;
+    await client.query(`SET search_path = ${quoteIdent(other)}`);
+    try {
+      await migrate(client, other, 3);
+      await client.query(`INSERT INTO users (id, name, created_at) VALUES ('alice', 'Alice', 1), ('bob', 'Bob', 1)`);
+      await client.query(`INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, service, created_at) VALUES ('k', 'alice', 'laptop', 'lq-ab', 'h', false, 1)`);
+
+      await migrate(client, other);
+      expect((await client.query('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
+      expect((await client.query('SELECT id, refusal_style FROM api_keys')).rows).toEqual([{ id: 'k', refusal_style: null }]);
+      await client.query(`UPDATE api_keys SET refusal_style = 'answer'`);
+      await expect(client.query(`UPDATE api_keys SET refusal_style = 'shout'`)).rejects.toThrow(/api_keys_refusal_style_check/);
+      const link = (externalId: string, userId: string) =>
+        client.query('INSERT INTO user_external_ids (external_id, user_id, linked_at) VALUES ($1, $2, 1)', [externalId, userId]);
+      await link('user_2a', 'alice');
+      await expect(link('user_2a', 'bob')).rejects.toThrow(/user_external_ids_pkey/);
+      await expect(link('user_2b', 'nobody')).rejects.toThrow(/user_external_ids_user_id_fkey/);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
+      await client.query(`SET search_path = ${quoteIdent(schema)}`);
+    }
+  });
+
   it('refuses a database migrated by a newer lobe-quota', async () => {
     const client = await connect();
     await client.query('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION + 1]);

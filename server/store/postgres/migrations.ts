@@ -191,6 +191,16 @@ const MIGRATIONS: readonly string[] = [
   /* 2: reserve, extend, settle and budget states as functions, one round trip each */ METERING_FUNCTIONS_SQL,
   /* 3: holds carry what recovery after a crash needs; the ledger's overrun count and recovered
      entries; overrun alerts (SQLite's migration 5) */ MIGRATION_3_SQL,
+  /* 4: users' external ids, and a key's refusal style (SQLite's migration 6) */ `
+  CREATE TABLE user_external_ids (
+    external_id TEXT COLLATE "C" PRIMARY KEY,
+    user_id     TEXT COLLATE "C" NOT NULL REFERENCES users(id),
+    linked_at   BIGINT NOT NULL
+  );
+  CREATE INDEX user_external_ids_user ON user_external_ids(user_id);
+
+  ALTER TABLE api_keys ADD COLUMN refusal_style TEXT COLLATE "C" CHECK (refusal_style IN ('error', 'answer'));
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureAdminToken } from '../../auth/admin-token.js';
-import { hashSecret } from '../../auth/secrets.js';
+import { hashSecret, newUserKey } from '../../auth/secrets.js';
 import { createApp } from '../../app.js';
 import { ManualClock } from '../../clock.js';
 import type { DefaultBudget } from '../../config/schema.js';
@@ -266,6 +266,34 @@ describe('PostgreSQL briefly unreachable', () => {
     await forwarder?.restore();
     expect((await open.request('/health')).status).toBe(200);
     expect(await store.listHolds()).toEqual([]);
+    await upstreams.close();
+    await store.close();
+  });
+
+  it('failOpen lets a shared service key through too, for end users it has seen and for new ones', async () => {
+    const store = await throughForwarder();
+    await store.createUser({ id: 'lobechat', name: 'LobeChat', projectId: null }, T0);
+    const { secret, prefix } = newUserKey();
+    await store.createKey({ id: 'key_lobechat', userId: 'lobechat', name: 'server', service: true, secretHash: hashSecret(secret), prefix }, T0);
+    const config = testConfig({ upstreams: [{ name: 'nowhere', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-x', models: ['*'] }] });
+    const upstreams = Upstreams.fromConfig(config);
+    const logged: string[] = [];
+    const open = createApp({ store: failOpen(store, (m) => logged.push(m)), config, clock: new ManualClock(T0), adminTokenHash: hashSecret(ADMIN_TOKEN), upstreams });
+    const ask = (user: string) =>
+      open.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], user }),
+      });
+    // While the database is up: the key and a first user are seen (and the user created).
+    expect((await ask('user_2seen')).status).toBe(502);
+    await forwarder?.cut();
+    // Down: both the remembered user and one never seen go through unmetered (502: no upstream), not 503.
+    expect((await ask('user_2seen')).status).toBe(502);
+    expect((await ask('user_2new')).status).toBe(502);
+    expect(logged.filter((m) => /admitting .* unmetered/.test(m)).join('\n')).toMatch(/user:user_2seen[\s\S]*user:user_2new/);
+    await forwarder?.restore();
+    expect((await store.listUsers()).map((u) => u.id).sort()).toEqual(['lobechat', 'user_2seen']);
     await upstreams.close();
     await store.close();
   });

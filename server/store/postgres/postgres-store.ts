@@ -9,7 +9,23 @@ import { formatScope, scopesOf, type RequestSubject, type Scope } from '../../qu
 import { nextResetAt, windowPeriod } from '../../quota/window.js';
 import { localDays } from '../sql/local-day.js';
 import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
-import { toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow, type ProjectRow, type UserRow } from '../sql/rows.js';
+import {
+  sortedUnique,
+  toBudget,
+  toDelivery,
+  toEntry,
+  toKey,
+  toProject,
+  toUser,
+  toUserRef,
+  type BudgetRow,
+  type DeliveryRow,
+  type KeyRow,
+  type LedgerRow,
+  type ProjectRow,
+  type UserRow,
+  type UserWithIdsRow,
+} from '../sql/rows.js';
 import { toUsageRows, usageSql } from '../sql/usage-sql.js';
 import type {
   AlertQuery,
@@ -20,12 +36,14 @@ import type {
   Created,
   DueDelivery,
   ExtendResult,
+  ExternalIdChange,
   Hold,
   KeyIdentity,
   LedgerEntry,
   OrphanedHold,
   PendingCharge,
   Project,
+  RefusalStyle,
   ReserveRequest,
   ReserveResult,
   SettleRequest,
@@ -34,6 +52,7 @@ import type {
   UsageQuery,
   UsageRow,
   User,
+  UserRef,
 } from '../types.js';
 import { StoreUnavailableError } from '../store-unavailable.js';
 import { migrate } from './migrations.js';
@@ -70,6 +89,17 @@ interface HoldRow {
   updated_at: number;
   /** When an instance took it over from a gone one (orphanedHolds). */
   claimed_at: number | null;
+}
+
+/** Users with their external ids as an array, sorted (see UserWithIdsRow). */
+const USER_WITH_IDS = `SELECT u.*, COALESCE((SELECT array_agg(e.external_id ORDER BY e.external_id) FROM user_external_ids e WHERE e.user_id = u.id), '{}') AS external_ids
+  FROM users u`;
+
+/** Thrown inside a transaction to roll it back, carrying the refusal its method answers with. */
+class Refused extends Error {
+  constructor(readonly result: Created<User>) {
+    super('refused');
+  }
 }
 
 /** The budgets of a request's scopes, as resolved and cached (see PostgresStore.resolved). */
@@ -294,50 +324,109 @@ export class PostgresStore implements Store {
     return row ? toProject(row) : null;
   }
 
-  async createUser(user: { id: string; name: string; projectId: string | null }, now: number): Promise<Created<User>> {
-    return inTransaction(this.pool, async (tx): Promise<Created<User>> => {
-      if (user.projectId !== null && (await tx.query('SELECT 1 FROM projects WHERE id = $1', [user.projectId])).rowCount === 0) {
-        return { ok: false, reason: 'missing-reference', field: 'projectId' };
-      }
-      const inserted = await tx.query('INSERT INTO users (id, name, project_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING', [
-        user.id,
-        user.name,
-        user.projectId,
-        now,
-      ]);
-      if (inserted.rowCount === 0) return { ok: false, reason: 'exists', field: 'id' };
-      return { ok: true, value: { ...user, createdAt: now } };
-    });
+  async createUser(user: { id: string; name: string; projectId: string | null; externalIds?: readonly string[] }, now: number): Promise<Created<User>> {
+    const externalIds = sortedUnique(user.externalIds ?? []);
+    try {
+      return await inTransaction(this.pool, async (tx): Promise<Created<User>> => {
+        if (user.projectId !== null && (await tx.query('SELECT 1 FROM projects WHERE id = $1', [user.projectId])).rowCount === 0) {
+          return { ok: false, reason: 'missing-reference', field: 'projectId' };
+        }
+        const inserted = await tx.query('INSERT INTO users (id, name, project_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING', [
+          user.id,
+          user.name,
+          user.projectId,
+          now,
+        ]);
+        if (inserted.rowCount === 0) return { ok: false, reason: 'exists', field: 'id' };
+        if (externalIds.length > 0) {
+          const linked = await tx.query<{ external_id: string }>(
+            `INSERT INTO user_external_ids (external_id, user_id, linked_at) SELECT unnest($1::text[]), $2, $3
+             ON CONFLICT (external_id) DO NOTHING RETURNING external_id`,
+            [externalIds, user.id, now],
+          );
+          if (linked.rows.length < externalIds.length) {
+            const done = new Set(linked.rows.map((r) => r.external_id));
+            throw new Refused({ ok: false, reason: 'exists', field: 'externalIds', value: externalIds.find((id) => !done.has(id)) as string });
+          }
+        }
+        return { ok: true, value: { id: user.id, name: user.name, projectId: user.projectId, createdAt: now, externalIds } };
+      });
+    } catch (error) {
+      if (error instanceof Refused) return error.result;
+      throw error;
+    }
   }
 
   async listUsers(): Promise<User[]> {
-    return (await query<UserRow>(this.pool, 'SELECT * FROM users ORDER BY id')).rows.map(toUser);
+    return (await query<UserWithIdsRow>(this.pool, `${USER_WITH_IDS} ORDER BY u.id`)).rows.map(toUser);
   }
 
   async getUser(id: string): Promise<User | null> {
-    const row = (await query<UserRow>(this.pool, 'SELECT * FROM users WHERE id = $1', [id]))
-      .rows[0];
+    const row = (await query<UserWithIdsRow>(this.pool, `${USER_WITH_IDS} WHERE u.id = $1`, [id])).rows[0];
     return row ? toUser(row) : null;
   }
 
+  async linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange> {
+    return inTransaction(this.pool, async (tx): Promise<ExternalIdChange> => {
+      if ((await tx.query('SELECT 1 FROM users WHERE id = $1', [userId])).rowCount === 0) return { ok: false, reason: 'missing-user' };
+      // Each statement sees what committed before it: a link another transaction removes between the
+      // insert and the read is tried again.
+      for (;;) {
+        const inserted = await tx.query('INSERT INTO user_external_ids (external_id, user_id, linked_at) VALUES ($1, $2, $3) ON CONFLICT (external_id) DO NOTHING', [
+          externalId,
+          userId,
+          now,
+        ]);
+        const owner = inserted.rowCount === 1 ? userId : (await tx.query<{ user_id: string }>('SELECT user_id FROM user_external_ids WHERE external_id = $1', [externalId])).rows[0]?.user_id;
+        if (owner === undefined) continue;
+        if (owner !== userId) return { ok: false, reason: 'taken', userId: owner };
+        const user = toUser((await tx.query<UserWithIdsRow>(`${USER_WITH_IDS} WHERE u.id = $1`, [userId])).rows[0] as UserWithIdsRow);
+        return { ok: true, user, changed: inserted.rowCount === 1 };
+      }
+    });
+  }
+
+  async unlinkExternalId(userId: string, externalId: string): Promise<ExternalIdChange> {
+    return inTransaction(this.pool, async (tx): Promise<ExternalIdChange> => {
+      if ((await tx.query('SELECT 1 FROM users WHERE id = $1', [userId])).rowCount === 0) return { ok: false, reason: 'missing-user' };
+      const deleted = await tx.query('DELETE FROM user_external_ids WHERE external_id = $1 AND user_id = $2', [externalId, userId]);
+      if (deleted.rowCount === 0) {
+        const owner = (await tx.query<{ user_id: string }>('SELECT user_id FROM user_external_ids WHERE external_id = $1', [externalId])).rows[0]?.user_id;
+        return owner === undefined ? { ok: false, reason: 'not-linked' } : { ok: false, reason: 'taken', userId: owner };
+      }
+      const user = toUser((await tx.query<UserWithIdsRow>(`${USER_WITH_IDS} WHERE u.id = $1`, [userId])).rows[0] as UserWithIdsRow);
+      return { ok: true, user, changed: true };
+    });
+  }
+
+  async findUserByExternalId(externalId: string): Promise<User | null> {
+    const row = (
+      await query<UserWithIdsRow>(this.pool, `${USER_WITH_IDS} WHERE u.id = (SELECT user_id FROM user_external_ids WHERE external_id = $1)`, [externalId])
+    ).rows[0];
+    return row ? toUser(row) : null;
+  }
+
+  async findNamedUser(name: string): Promise<UserRef | null> {
+    const row = (
+      await query<UserRow>(this.pool, 'SELECT * FROM users WHERE id = COALESCE((SELECT user_id FROM user_external_ids WHERE external_id = $1), $1)', [name])
+    ).rows[0];
+    return row ? toUserRef(row) : null;
+  }
+
   async createKey(
-    key: { id: string; userId: string; name: string; service: boolean; secretHash: string; prefix: string },
+    key: { id: string; userId: string; name: string; service: boolean; refusalStyle?: RefusalStyle | null; secretHash: string; prefix: string },
     now: number,
   ): Promise<Created<ApiKey>> {
+    const refusalStyle = key.refusalStyle ?? null;
     return inTransaction(this.pool, async (tx): Promise<Created<ApiKey>> => {
       if ((await tx.query('SELECT 1 FROM users WHERE id = $1', [key.userId])).rowCount === 0) return { ok: false, reason: 'missing-reference', field: 'userId' };
-      await tx.query('INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, service, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-        key.id,
-        key.userId,
-        key.name,
-        key.prefix,
-        key.secretHash,
-        key.service,
-        now,
-      ]);
+      await tx.query(
+        'INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, service, refusal_style, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [key.id, key.userId, key.name, key.prefix, key.secretHash, key.service, refusalStyle, now],
+      );
       return {
         ok: true,
-        value: { id: key.id, userId: key.userId, name: key.name, prefix: key.prefix, service: key.service, createdAt: now, revokedAt: null },
+        value: { id: key.id, userId: key.userId, name: key.name, prefix: key.prefix, service: key.service, refusalStyle, createdAt: now, revokedAt: null },
       };
     });
   }
@@ -366,12 +455,18 @@ export class PostgresStore implements Store {
       )
     ).rows[0];
     if (!row) return null;
-    return { key: toKey(row), user: { id: row.user_id, name: row.user_name, projectId: row.project_id, createdAt: row.user_created_at } };
+    return { key: toKey(row), user: toUserRef({ id: row.user_id, name: row.user_name, project_id: row.project_id, created_at: row.user_created_at }) };
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKey | null> {
     await query(this.pool, 'UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, id]);
     return this.getKey(id);
+  }
+
+  /** findKeyByHash is not cached here, so every instance reads the new style on its next request. */
+  async setKeyRefusalStyle(id: string, refusalStyle: RefusalStyle | null): Promise<ApiKey | null> {
+    const row = (await query<KeyRow>(this.pool, 'UPDATE api_keys SET refusal_style = $1 WHERE id = $2 RETURNING *', [refusalStyle, id])).rows[0];
+    return row ? toKey(row) : null;
   }
 
   /* ── budgets ───────────────────────────────────────────────────────────── */

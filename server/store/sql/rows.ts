@@ -1,7 +1,7 @@
 import { budgetKey, type Budget } from '../../quota/budgets.js';
 import type { Scope } from '../../quota/scope.js';
 import type { WindowSpec } from '../../quota/window.js';
-import type { ApiKey, Delivery, LedgerEntry, Project, User } from '../types.js';
+import type { ApiKey, Delivery, LedgerEntry, Project, RefusalStyle, User, UserRef } from '../types.js';
 
 /**
  * Rows as both stores read them (the same columns in SQLite and PostgreSQL), and what they become.
@@ -35,6 +35,7 @@ export interface KeyRow {
   name: string;
   prefix: string;
   service: number | boolean;
+  refusal_style: RefusalStyle | null;
   created_at: number;
   revoked_at: number | null;
 }
@@ -52,6 +53,11 @@ export interface UserRow {
   created_at: number;
 }
 
+/** A user with its external ids, sorted: a JSON array's text in SQLite, an array in PostgreSQL. */
+export interface UserWithIdsRow extends UserRow {
+  external_ids: string | string[];
+}
+
 export const parseScopeText = (text: string): Scope => {
   if (text === 'global') return { kind: 'global' };
   const colon = text.indexOf(':');
@@ -59,11 +65,18 @@ export const parseScopeText = (text: string): Scope => {
 };
 
 export const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, createdAt: r.created_at });
-export const toUser = (r: UserRow): User => ({
+/** A user's external ids as both stores return them: each once, sorted by code point. */
+export const sortedUnique = (ids: readonly string[]): string[] => [...new Set(ids)].sort();
+
+export const toUserRef = (r: UserRow): UserRef => ({
   id: r.id,
   name: r.name,
   projectId: r.project_id,
   createdAt: r.created_at,
+});
+export const toUser = (r: UserWithIdsRow): User => ({
+  ...toUserRef(r),
+  externalIds: typeof r.external_ids === 'string' ? (JSON.parse(r.external_ids) as string[]) : r.external_ids,
 });
 export const toKey = (r: KeyRow): ApiKey => ({
   id: r.id,
@@ -71,6 +84,7 @@ export const toKey = (r: KeyRow): ApiKey => ({
   name: r.name,
   prefix: r.prefix,
   service: r.service === 1 || r.service === true,
+  refusalStyle: r.refusal_style,
   createdAt: r.created_at,
   revokedAt: r.revoked_at,
 });

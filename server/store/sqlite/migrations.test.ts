@@ -67,3 +67,25 @@ describe('migration 5', () => {
     db.close();
   });
 });
+
+describe('migration 6', () => {
+  it('gives keys a refusal style (NULL for existing ones) and users external ids, each one user’s', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(db, 5);
+    db.prepare(`INSERT INTO users (id, name, created_at) VALUES ('alice', 'Alice', 1), ('bob', 'Bob', 1)`).run();
+    db.prepare(`INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, service, created_at) VALUES ('k', 'alice', 'laptop', 'lq-ab', 'h', 0, 1)`).run();
+
+    migrate(db);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.prepare('SELECT id, refusal_style FROM api_keys').all()).toEqual([{ id: 'k', refusal_style: null }]);
+    db.prepare(`UPDATE api_keys SET refusal_style = 'answer'`).run();
+    expect(() => db.prepare(`UPDATE api_keys SET refusal_style = 'shout'`).run()).toThrow(/CHECK/);
+
+    const link = db.prepare('INSERT INTO user_external_ids (external_id, user_id, linked_at) VALUES (?, ?, 1)');
+    link.run('user_2a', 'alice');
+    expect(() => link.run('user_2a', 'bob')).toThrow(/UNIQUE|PRIMARY KEY/);
+    expect(() => link.run('user_2b', 'nobody')).toThrow(/FOREIGN KEY/);
+    db.close();
+  });
+});

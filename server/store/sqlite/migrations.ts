@@ -210,6 +210,19 @@ const MIGRATIONS: readonly Migration[] = [
     widenCheck(db, 'ledger', "source IN ('upstream', 'estimated')", "source IN ('upstream', 'estimated', 'recovered')");
     widenCheck(db, 'alerts', "kind IN ('threshold', 'projected', 'anomaly')", "kind IN ('threshold', 'projected', 'anomaly', 'overrun')");
   },
+  /* 6: users' external ids (a LobeChat server's ids for its users), and a key's refusal style */ `
+  -- An id another system gives a person (e.g. LobeChat's user_2ab…): a service key naming it charges
+  -- user_id. The primary key makes each external id one user's.
+  CREATE TABLE user_external_ids (
+    external_id TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL REFERENCES users(id),
+    linked_at   INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX user_external_ids_user ON user_external_ids(user_id);
+
+  -- How the proxy answers this key's refusals on chat endpoints; NULL: the config's proxy.refusalStyle.
+  ALTER TABLE api_keys ADD COLUMN refusal_style TEXT CHECK (refusal_style IN ('error', 'answer'));
+  `,
 ];
 
 /**

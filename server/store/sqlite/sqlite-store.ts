@@ -24,11 +24,13 @@ import type {
   Created,
   DueDelivery,
   ExtendResult,
+  ExternalIdChange,
   Hold,
   KeyIdentity,
   LedgerEntry,
   OrphanedHold,
   Project,
+  RefusalStyle,
   ReserveRequest,
   ReserveResult,
   SettleRequest,
@@ -37,13 +39,30 @@ import type {
   UsageQuery,
   UsageRow,
   User,
+  UserRef,
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
 import { HoldJournal } from './hold-journal.js';
 import { localDays, type LocalDay } from '../sql/local-day.js';
 import { migrate } from './migrations.js';
-import { parseScopeText, toBudget, toDelivery, toEntry, toKey, toProject, toUser, type BudgetRow, type DeliveryRow, type KeyRow, type LedgerRow } from '../sql/rows.js';
+import {
+  parseScopeText,
+  sortedUnique,
+  toBudget,
+  toDelivery,
+  toEntry,
+  toKey,
+  toProject,
+  toUser,
+  toUserRef,
+  type BudgetRow,
+  type DeliveryRow,
+  type KeyRow,
+  type LedgerRow,
+  type UserRow,
+  type UserWithIdsRow,
+} from '../sql/rows.js';
 import { SCOPE_COLUMN, scopeSumsSql, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
 import { REPORT_DAYS_DDL, toUsageRows, usageSql } from '../sql/usage-sql.js';
 
@@ -102,6 +121,10 @@ const MAX_SETTLES_PER_COMMIT = 256;
 
 const HOUR_MS = 3_600_000;
 
+/** Users with their external ids as a JSON array, sorted (see UserWithIdsRow). */
+const USER_WITH_IDS = `SELECT u.*, (SELECT json_group_array(e.external_id ORDER BY e.external_id) FROM user_external_ids e WHERE e.user_id = u.id) AS external_ids
+  FROM users u`;
+
 /**
  * The embedded store. Every method is one synchronous better-sqlite3 transaction, which is what
  * makes check-and-reserve atomic: nothing else runs in this process between the check and the write,
@@ -146,11 +169,17 @@ export class SqliteStore implements Store {
       getProject: db.prepare<[string], { id: string; name: string; created_at: number }>('SELECT * FROM projects WHERE id = ?'),
       listProjects: db.prepare<[], { id: string; name: string; created_at: number }>('SELECT * FROM projects ORDER BY id'),
       insertUser: db.prepare('INSERT INTO users (id, name, project_id, created_at) VALUES (?, ?, ?, ?)'),
-      getUser: db.prepare<[string], { id: string; name: string; project_id: string | null; created_at: number }>('SELECT * FROM users WHERE id = ?'),
-      listUsers: db.prepare<[], { id: string; name: string; project_id: string | null; created_at: number }>('SELECT * FROM users ORDER BY id'),
+      getUser: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
+      getUserWithIds: db.prepare<[string], UserWithIdsRow>(`${USER_WITH_IDS} WHERE u.id = ?`),
+      listUsers: db.prepare<[], UserWithIdsRow>(`${USER_WITH_IDS} ORDER BY u.id`),
+      userOfExternalId: db.prepare<[string], UserRow>('SELECT u.* FROM user_external_ids x JOIN users u ON u.id = x.user_id WHERE x.external_id = ?'),
+      externalIdOwner: db.prepare<[string], { user_id: string }>('SELECT user_id FROM user_external_ids WHERE external_id = ?'),
+      insertExternalId: db.prepare('INSERT INTO user_external_ids (external_id, user_id, linked_at) VALUES (?, ?, ?)'),
+      deleteExternalId: db.prepare('DELETE FROM user_external_ids WHERE external_id = ?'),
       insertKey: db.prepare(
-        'INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, service, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, service, refusal_style, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
+      setRefusalStyle: db.prepare('UPDATE api_keys SET refusal_style = ? WHERE id = ?'),
       getKey: db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE id = ?'),
       listKeys: db.prepare<[], KeyRow>('SELECT * FROM api_keys ORDER BY created_at, id'),
       listUserKeys: db.prepare<[string], KeyRow>('SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at, id'),
@@ -280,14 +309,18 @@ export class SqliteStore implements Store {
     return row ? toProject(row) : null;
   }
 
-  async createUser(user: { id: string; name: string; projectId: string | null }, now: number): Promise<Created<User>> {
+  async createUser(user: { id: string; name: string; projectId: string | null; externalIds?: readonly string[] }, now: number): Promise<Created<User>> {
     return this.db.transaction((): Created<User> => {
       if (this.s.getUser.get(user.id)) return { ok: false, reason: 'exists', field: 'id' };
       if (user.projectId !== null && !this.s.getProject.get(user.projectId)) {
         return { ok: false, reason: 'missing-reference', field: 'projectId' };
       }
+      const externalIds = sortedUnique(user.externalIds ?? []);
+      const taken = externalIds.find((id) => this.s.externalIdOwner.get(id));
+      if (taken !== undefined) return { ok: false, reason: 'exists', field: 'externalIds', value: taken };
       this.s.insertUser.run(user.id, user.name, user.projectId, now);
-      return { ok: true, value: { ...user, createdAt: now } };
+      for (const id of externalIds) this.s.insertExternalId.run(id, user.id, now);
+      return { ok: true, value: { id: user.id, name: user.name, projectId: user.projectId, createdAt: now, externalIds } };
     })();
   }
 
@@ -296,20 +329,52 @@ export class SqliteStore implements Store {
   }
 
   async getUser(id: string): Promise<User | null> {
-    const row = this.s.getUser.get(id);
+    const row = this.s.getUserWithIds.get(id);
     return row ? toUser(row) : null;
   }
 
+  async linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange> {
+    return this.db.transaction((): ExternalIdChange => {
+      if (!this.s.getUser.get(userId)) return { ok: false, reason: 'missing-user' };
+      const owner = this.s.externalIdOwner.get(externalId)?.user_id;
+      if (owner !== undefined && owner !== userId) return { ok: false, reason: 'taken', userId: owner };
+      if (owner === undefined) this.s.insertExternalId.run(externalId, userId, now);
+      return { ok: true, user: toUser(this.s.getUserWithIds.get(userId) as UserWithIdsRow), changed: owner === undefined };
+    })();
+  }
+
+  async unlinkExternalId(userId: string, externalId: string): Promise<ExternalIdChange> {
+    return this.db.transaction((): ExternalIdChange => {
+      if (!this.s.getUser.get(userId)) return { ok: false, reason: 'missing-user' };
+      const owner = this.s.externalIdOwner.get(externalId)?.user_id;
+      if (owner === undefined) return { ok: false, reason: 'not-linked' };
+      if (owner !== userId) return { ok: false, reason: 'taken', userId: owner };
+      this.s.deleteExternalId.run(externalId);
+      return { ok: true, user: toUser(this.s.getUserWithIds.get(userId) as UserWithIdsRow), changed: true };
+    })();
+  }
+
+  async findUserByExternalId(externalId: string): Promise<User | null> {
+    const owner = this.s.externalIdOwner.get(externalId);
+    return owner ? this.getUser(owner.user_id) : null;
+  }
+
+  async findNamedUser(name: string): Promise<UserRef | null> {
+    const row = this.s.userOfExternalId.get(name) ?? this.s.getUser.get(name);
+    return row ? toUserRef(row) : null;
+  }
+
   async createKey(
-    key: { id: string; userId: string; name: string; service: boolean; secretHash: string; prefix: string },
+    key: { id: string; userId: string; name: string; service: boolean; refusalStyle?: RefusalStyle | null; secretHash: string; prefix: string },
     now: number,
   ): Promise<Created<ApiKey>> {
+    const refusalStyle = key.refusalStyle ?? null;
     return this.db.transaction((): Created<ApiKey> => {
       if (!this.s.getUser.get(key.userId)) return { ok: false, reason: 'missing-reference', field: 'userId' };
-      this.s.insertKey.run(key.id, key.userId, key.name, key.prefix, key.secretHash, key.service ? 1 : 0, now);
+      this.s.insertKey.run(key.id, key.userId, key.name, key.prefix, key.secretHash, key.service ? 1 : 0, refusalStyle, now);
       return {
         ok: true,
-        value: { id: key.id, userId: key.userId, name: key.name, prefix: key.prefix, service: key.service, createdAt: now, revokedAt: null },
+        value: { id: key.id, userId: key.userId, name: key.name, prefix: key.prefix, service: key.service, refusalStyle, createdAt: now, revokedAt: null },
       };
     })();
   }
@@ -330,7 +395,7 @@ export class SqliteStore implements Store {
     if (!row) return null;
     const identity: KeyIdentity = {
       key: toKey(row),
-      user: { id: row.user_id, name: row.user_name, projectId: row.project_id, createdAt: row.user_created_at },
+      user: toUserRef({ id: row.user_id, name: row.user_name, project_id: row.project_id, created_at: row.user_created_at }),
     };
     if (this.identities.size >= 10_000) this.identities.clear();
     this.identities.set(secretHash, identity);
@@ -342,6 +407,14 @@ export class SqliteStore implements Store {
     // Revocation takes effect on the next request: forget the key's cached identity.
     for (const [hash, identity] of this.identities) if (identity.key.id === id) this.identities.delete(hash);
     return this.getKey(id);
+  }
+
+  async setKeyRefusalStyle(id: string, refusalStyle: RefusalStyle | null): Promise<ApiKey | null> {
+    if (this.s.setRefusalStyle.run(refusalStyle, id).changes === 0) return null;
+    const key = await this.getKey(id);
+    // The proxy reads the style from the cached identity: the next request must see the new one.
+    for (const identity of this.identities.values()) if (identity.key.id === id && key) identity.key = key;
+    return key;
   }
 
   /* ── budgets ───────────────────────────────────────────────────────────── */
