@@ -18,7 +18,8 @@ let loading: Promise<Font[]> | undefined;
  * also keys its parsed fonts on, so each file is read and parsed once per process. Never the
  * host's fonts, so the image looks the same on every server.
  */
-export function cardFonts(dir: string = path.join(projectRoot(), 'assets', 'fonts')): Promise<Font[]> {
+export function cardFonts(): Promise<Font[]> {
+  const dir = path.join(projectRoot(), 'assets', 'fonts');
   loading ??= Promise.all(
     FONT_FILES.map(async ({ name, file, weight }): Promise<Font> => ({ name, weight, style: 'normal', data: await readFile(path.join(dir, file)) })),
   ).catch((error: unknown) => {

@@ -48,7 +48,9 @@ const BAR = { top: 6, height: 12 };
 const FACTS = { top: 10, height: 22 };
 const NOTE = { top: 2, height: 18 };
 const EMPTY = { top: 12, height: 22 };
-const SECTION = { top: 16, height: 1 + 12 + 18 };
+/** The other budgets: a rule 1 px high `top` below the blocks above, a heading, rows. */
+const SECTION = { top: 16, rule: 1 };
+const HEADING = { top: 12, height: 18 };
 const ROW = { top: 0, height: 28 };
 const MORE = { top: 2, height: 18 };
 const MINI_BAR = { width: 96, height: 6 };
@@ -155,9 +157,11 @@ function bindingBlocks(status: QuotaStatus & { unit: Unit; usage: number; limit:
 
   const blocks = [
     header(t.title(plainText(status.subject.name)), badge(t.status[status.status], tone)),
-    block(SCOPE, { color: CARD_COLORS.muted, fontSize: 13, lineHeight: `${SCOPE.height}px` }, [
+    block(
+      SCOPE,
+      { color: CARD_COLORS.muted, fontSize: 13, lineHeight: `${SCOPE.height}px` },
       line(`${scopeLabel(binding.scope, status.subject, t)} · ${windowLabel(binding.window, t)}`),
-    ]),
+    ),
     block(FIGURES, { alignItems: 'baseline', justifyContent: 'space-between' }, [
       div({ alignItems: 'baseline', minWidth: 0 }, [
         div(big, f.figure(status.usage, status.unit)),
@@ -204,10 +208,10 @@ function otherRow(b: BudgetStatus, status: QuotaStatus, f: CardFormat): CardElem
 function othersBlock(others: readonly BudgetStatus[], heading: string, status: QuotaStatus, f: CardFormat): Block {
   const shown = [...others].sort((a, b) => b.percentage - a.percentage).slice(0, MAX_OTHER_ROWS);
   const hidden = others.length - shown.length;
-  const height = SECTION.height + shown.length * ROW.height + (hidden > 0 ? MORE.top + MORE.height : 0);
+  const height = SECTION.rule + HEADING.top + HEADING.height + shown.length * ROW.height + (hidden > 0 ? MORE.top + MORE.height : 0);
   const children: CardElement[] = [
-    div({ height: 1, backgroundColor: CARD_COLORS.line }),
-    div({ height: 18, marginTop: 12, color: CARD_COLORS.muted, fontSize: 12, fontWeight: 700, lineHeight: '18px', letterSpacing: 0.4 }, heading),
+    div({ height: SECTION.rule, backgroundColor: CARD_COLORS.line }),
+    div({ marginTop: HEADING.top, height: HEADING.height, color: CARD_COLORS.muted, fontSize: 12, fontWeight: 700, lineHeight: `${HEADING.height}px`, letterSpacing: 0.4 }, heading),
     ...shown.map((b) => otherRow(b, status, f)),
   ];
   if (hidden > 0) {
@@ -237,12 +241,13 @@ export function cardLayout(status: QuotaStatus, { locale, now }: CardLayoutOptio
 
   const height = 2 * (BORDER + PAD_Y) + blocks.reduce((sum, b) => sum + b.height, 0);
   // The border is the outer box's fill showing around the inner one (see `line` on clip paths).
+  // Both sizes are fixed (satori's boxes are content-box by default): a box left to grow would
+  // widen to fit an unwrapped line before cutting it.
   const element = div(
     { boxSizing: 'border-box', width: CARD_WIDTH, height, padding: BORDER, borderRadius: RADIUS, backgroundColor: CARD_COLORS.border },
     div(
       {
         flexDirection: 'column',
-        // Fixed, not grown: a flex item would widen to fit an unwrapped line before cutting it.
         boxSizing: 'border-box',
         width: CARD_WIDTH - 2 * BORDER,
         height: height - 2 * BORDER,
