@@ -47,7 +47,7 @@ describe('the real server process', () => {
       encoding: 'utf8',
     });
     expect(cli.status).toBe(0);
-    expect(cli.stdout).toMatch(/^id\s+name\s+project\s+created\nalice\s+Alice\s+/);
+    expect(cli.stdout).toMatch(/^id\s+name\s+project\s+external ids\s+created\nalice\s+Alice\s+/);
 
     const quota = await fetch(`${first.baseUrl}/quota`, { headers: { authorization: `Bearer ${key}` } });
     expect(quota.status).toBe(200);
