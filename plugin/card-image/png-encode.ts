@@ -1,7 +1,4 @@
-import { promisify } from 'node:util';
-import { crc32, deflate } from 'node:zlib';
-
-const deflateAsync = promisify(deflate);
+import { crc32, createDeflate } from 'node:zlib';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /**
@@ -19,20 +16,39 @@ const DEFLATE_LEVEL = 3;
 export async function encodePng(premultiplied: Buffer, width: number, height: number): Promise<Buffer> {
   const stride = width * 4;
   if (premultiplied.length !== stride * height) throw new Error(`encodePng: ${premultiplied.length} bytes are not ${width}×${height} RGBA`);
-  const rows = Buffer.allocUnsafe((stride + 1) * height);
-  for (let y = 0; y < height; y++) {
-    const start = y * (stride + 1);
-    rows[start] = 0; // filter type None
-    premultiplied.copy(rows, start + 1, y * stride, (y + 1) * stride);
-    unpremultiplyRow(rows, start + 1, start + 1 + stride);
-  }
   const header = Buffer.alloc(13); // compression, filter and interlace methods stay 0
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bits per channel
   header[9] = 6; // colour type: RGBA
-  const data = await deflateAsync(rows, { level: DEFLATE_LEVEL });
+  const data = await deflateRows(premultiplied, stride, height);
   return Buffer.concat([SIGNATURE, chunk('IHDR', header), chunk('IDAT', data), chunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Rows handed to zlib at a time: it deflates one band in the thread pool while the next is copied. */
+const ROWS_PER_BAND = 128;
+
+/** The image's rows, each behind its filter byte, deflated as one zlib stream. */
+function deflateRows(premultiplied: Buffer, stride: number, height: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const zlib = createDeflate({ level: DEFLATE_LEVEL });
+    const out: Buffer[] = [];
+    zlib.on('data', (piece: Buffer) => out.push(piece));
+    zlib.once('end', () => resolve(Buffer.concat(out)));
+    zlib.once('error', reject);
+    for (let first = 0; first < height; first += ROWS_PER_BAND) {
+      const rows = Math.min(ROWS_PER_BAND, height - first);
+      const band = Buffer.allocUnsafe((stride + 1) * rows);
+      for (let r = 0; r < rows; r++) {
+        const start = r * (stride + 1);
+        band[start] = 0; // filter type None
+        premultiplied.copy(band, start + 1, (first + r) * stride, (first + r + 1) * stride);
+        unpremultiplyRow(band, start + 1, start + 1 + stride);
+      }
+      zlib.write(band);
+    }
+    zlib.end();
+  });
 }
 
 /**
