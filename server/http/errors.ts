@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { OpenAIError, renderOpenAIError } from '../proxy/openai-error.js';
-import { StoreUnavailableError } from '../store/store-unavailable.js';
+import { openAIErrorBody, renderProxyFailure } from '../proxy/error-shape.js';
+import { OpenAIError } from '../proxy/openai-error.js';
+import { STORE_UNAVAILABLE_MESSAGE, StoreUnavailableError } from '../store/store-unavailable.js';
 
 export type ErrorCode =
   | 'invalid_request'
@@ -43,28 +44,20 @@ export const errorJson = (c: Context, error: ApiError) =>
   c.json({ error: { code: error.code, message: error.message } }, error.status);
 
 /**
- * Renders ApiErrors, and OpenAIErrors on `/v1`; anything else is a bug: logged, and answered
- * without internals (in OpenAI's shape on `/v1`).
+ * Renders ApiErrors; OpenAIErrors anywhere, and everything on a `/v1` path, in OpenAI's shape (a
+ * metered route renders its own errors in its dialect's shape: this is the fallback for the paths
+ * no dialect owns, such as `GET /v1/models` and unknown `/v1` paths). Anything else is a bug:
+ * logged, and answered without internals.
  */
 export function renderError(error: Error, c: Context) {
   if (error instanceof ApiError) return errorJson(c, error);
-  if (error instanceof OpenAIError) return renderOpenAIError(c, error);
-  if (error instanceof StoreUnavailableError) return storeUnavailable(c, error);
-  console.error(`[lobe-quota] ${c.req.method} ${c.req.path} failed:`, error);
-  if (c.req.path.startsWith('/v1/')) {
-    return renderOpenAIError(c, new OpenAIError(500, 'server_error', null, 'The proxy failed; the server log has the details.'));
+  if (error instanceof OpenAIError || c.req.path.startsWith('/v1/')) return renderProxyFailure(c, error, openAIErrorBody);
+  if (error instanceof StoreUnavailableError) {
+    // The database did not answer after the store's retries: a 503, whatever was asked.
+    console.error(`[lobe-quota] ${c.req.method} ${c.req.path}: ${error.message}`);
+    c.header('Retry-After', '1');
+    return errorJson(c, new ApiError('unavailable', STORE_UNAVAILABLE_MESSAGE));
   }
+  console.error(`[lobe-quota] ${c.req.method} ${c.req.path} failed:`, error);
   return errorJson(c, new ApiError('internal_error', 'internal error; the server log has the details'));
-}
-
-/**
- * The database did not answer after the store's retries: a 503 (OpenAI's shape on `/v1`, which the
- * SDKs retry after Retry-After), never an unmetered request sent upstream.
- */
-function storeUnavailable(c: Context, error: StoreUnavailableError) {
-  console.error(`[lobe-quota] ${c.req.method} ${c.req.path}: ${error.message}`);
-  c.header('Retry-After', '1');
-  const message = 'lobe-quota cannot reach its database, so it cannot meter this request; try again shortly.';
-  if (c.req.path.startsWith('/v1/')) return renderOpenAIError(c, new OpenAIError(503, 'server_error', 'store_unavailable', message));
-  return errorJson(c, new ApiError('unavailable', message));
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { alertsQuerySchema } from '../admin/report-routes.js';
 import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
-import { chatRequestSchema } from '../proxy/chat-completions.js';
-import { embeddingsRequestSchema } from '../proxy/embeddings.js';
-import { responsesRequestSchema } from '../proxy/responses.js';
+import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
+import { embeddingsRequestSchema } from '../proxy/dialects/openai-embeddings.js';
+import { responsesRequestSchema } from '../proxy/dialects/openai-responses.js';
 import { cardImageQuerySchema } from '../../plugin/card-image-route.js';
 import { usageQuerySchema } from '../reports/usage-report.js';
 import { apiErrorSchema, jsonRpcErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';

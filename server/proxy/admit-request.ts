@@ -12,7 +12,7 @@ import type { PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { quotaRefusal, rateRefusal } from './refusals.js';
+import { quotaRefusal, rateRefusal, type Refusal, type RefusedRequest } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 
@@ -75,66 +75,59 @@ export interface AdmittedRequest {
  */
 export const PRECHECK_BODY_BYTES = 64 * 1024;
 
+/** Admitted, or refused by a budget or a rate limit: a value the route renders in its dialect. */
+export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal };
+
 /**
  * The steps every metered request takes before it goes upstream, in order: who pays, which
  * upstream, the model's price, a budget check that needs no count (large prompts only), the
- * prompt's size, rate limits, and the atomic admission against every budget that applies. Throws
- * the OpenAI-shaped refusal of the first step that says no.
+ * prompt's size, rate limits, and the atomic admission against every budget that applies. A quota
+ * or rate refusal is returned; anything else that stops the request (a payer that cannot be named,
+ * no upstream for the model, an unpriced model under a dollar budget) is thrown.
  */
-export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<AdmittedRequest> {
+export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<Admission> {
   const subject = await payerOf(c, services, identity, input.bodyUser);
-  const { sessionId, tags } = sessionAndTags(c);
-  try {
-    return await admitFor(services, input, subject, { sessionId, tags });
-  } catch (error) {
-    // Quota and rate refusals (429) say whom they refused: a chat route may answer them as a message.
-    if (error instanceof OpenAIError && error.status === 429) error.refused = { subject, sessionId, tags };
-    throw error;
-  }
-}
-
-async function admitFor(
-  services: ProxyServices,
-  input: AdmissionInput,
-  subject: RequestSubject,
-  { sessionId, tags }: { sessionId: string | null; tags: Record<string, string> },
-): Promise<AdmittedRequest> {
-  const first = await admitAs(services, input, subject, { sessionId, tags }, input.model, null);
-  if (first.ok) return first.admitted;
+  const refused: RefusedRequest = { subject, ...sessionAndTags(c) };
+  const first = await admitAs(services, input, refused, input.model, null);
+  if (first.ok || first.blocking === null) return first;
   // At a `downgrade` budget's limit the request goes to its cheaper model instead, counted against
   // that budget up to the configured ceiling (the budget's limit × downgradeCeilingPercent).
   const { budget } = first.blocking;
   if (input.downgradable && budget.onLimit === 'downgrade' && budget.downgradeTo && budget.downgradeTo !== input.model) {
-    const second = await admitAs(services, input, subject, { sessionId, tags }, budget.downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
+    const second = await admitAs(services, input, refused, budget.downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
     if (second.ok) {
       const { admitted } = second;
       const downgraded = { 'x-quota-downgraded-from': input.model };
       return {
-        ...admitted,
-        downgradedFrom: input.model,
-        headers: { ...admitted.headers, ...downgraded },
-        headersAfter: (entry) => ({ ...admitted.headersAfter(entry), ...downgraded }),
+        ok: true,
+        admitted: {
+          ...admitted,
+          downgradedFrom: input.model,
+          headers: { ...admitted.headers, ...downgraded },
+          headersAfter: (entry) => ({ ...admitted.headersAfter(entry), ...downgraded }),
+        },
       };
     }
-    services.metrics.recordOutcome(budget.downgradeTo, 'refused');
-    throw second.refusal;
+    if (second.blocking !== null) services.metrics.recordOutcome(budget.downgradeTo, 'refused');
+    return second;
   }
   services.metrics.recordOutcome(input.model, 'refused');
-  throw first.refusal;
+  return first;
 }
 
-type Attempt = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: OpenAIError; blocking: BudgetState };
+/** A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as rate_limited). */
+type Attempt = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
 /** Admission for one model: its upstream, its price, the prompt's size for it, rate limits, budgets. */
 async function admitAs(
   services: ProxyServices,
   input: AdmissionInput,
-  subject: RequestSubject,
-  recordWith: { sessionId: string | null; tags: Record<string, string> },
+  refused: RefusedRequest,
   model: string,
   downgradeCeiling: number | null,
 ): Promise<Attempt> {
   const { store, clock, config } = services;
+  const { subject, sessionId, tags } = refused;
   const upstream = services.upstreams.forModel(model);
   if (!upstream) {
     throw new OpenAIError(404, 'invalid_request_error', 'model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, 'model');
@@ -163,7 +156,7 @@ async function admitAs(
     const decision = admit(states, least);
     if (!decision.ok) {
       const blocking = states[decision.blockingIndex] as BudgetState;
-      const refusal = quotaRefusal(blocking, config.statusLevels, clock.now(), { quote: least, prompt: 'unknown' });
+      const refusal = quotaRefusal(blocking, config.statusLevels, clock.now(), { quote: least, prompt: 'unknown' }, refused);
       Object.assign(refusal.headers, quotaHeaders(subject, states, config.statusLevels));
       return { ok: false, refusal, blocking };
     }
@@ -173,7 +166,7 @@ async function admitAs(
   const rate = services.rateLimiter.enabled ? services.rateLimiter.take(subject, promptTokens + input.wantOutput, clock.now()) : null;
   if (rate && !rate.ok) {
     services.metrics.recordOutcome(model, 'rate_limited');
-    throw rateRefusal(rate);
+    return { ok: false, refusal: rateRefusal(rate, refused), blocking: null };
   }
 
   const admitted = await Meter.admit(
@@ -188,11 +181,12 @@ async function admitAs(
       streaming: input.streaming,
       ...(input.minOutput === undefined ? {} : { minOutput: input.minOutput }),
       ...(downgradeCeiling === null ? {} : { downgradeCeiling }),
-      ...recordWith,
+      sessionId,
+      tags,
     },
   );
   if (!admitted.ok) {
-    const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' });
+    const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' }, refused);
     Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rate?.headers);
     return { ok: false, refusal, blocking: admitted.blocking };
   }

@@ -1,24 +1,27 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
 import type { ProxyServices } from './admit-request.js';
-import { chatCompletions } from './chat-completions.js';
-import { embeddings } from './embeddings.js';
+import { openAIChat } from './dialects/openai-chat.js';
+import { openAIEmbeddings } from './dialects/openai-embeddings.js';
+import { openAIResponses } from './dialects/openai-responses.js';
+import { openAIErrorBody, renderErrorIn } from './error-shape.js';
+import { meteredRoute } from './metered-route.js';
 import { models } from './models.js';
-import { OpenAIError, renderOpenAIError } from './openai-error.js';
-import { responses } from './responses.js';
+import { OpenAIError } from './openai-error.js';
 
 /**
- * The OpenAI-compatible surface under `/v1`. Errors here always take OpenAI's shape. Bodies are
- * bounded where they are read (request-body.ts), not by a middleware on the hot path.
+ * The route table of the proxy's APIs under `/v1`: each metered path is one dialect run by the
+ * metered route, which answers its errors in that dialect's shape. Bodies are bounded where they
+ * are read (request-body.ts), not by a middleware on the hot path.
  */
 export function proxyRoutes(services: ProxyServices) {
   return new Hono<AppEnv>()
-    .post('/responses', responses(services))
-    .post('/embeddings', embeddings(services))
+    .post('/responses', meteredRoute(services, openAIResponses))
+    .post('/embeddings', meteredRoute(services, openAIEmbeddings))
     .get('/models', models(services))
-    .post('/chat/completions', chatCompletions(services));
+    .post('/chat/completions', meteredRoute(services, openAIChat));
 }
 
 /** OpenAI's answer to a path it does not know. */
 export const proxyNotFound = (c: Context) =>
-  renderOpenAIError(c, new OpenAIError(404, 'invalid_request_error', null, `Invalid URL (${c.req.method} ${c.req.path})`));
+  renderErrorIn(c, new OpenAIError(404, 'invalid_request_error', null, `Invalid URL (${c.req.method} ${c.req.path})`), openAIErrorBody);

@@ -1,10 +1,34 @@
 import { costMicros, type Quote } from '../quota/admission.js';
-import { formatScope } from '../quota/scope.js';
+import { formatScope, type RequestSubject } from '../quota/scope.js';
 import { budgetStatus } from '../quota/status-report.js';
 import { microsToUsd, type StatusLevels } from '../quota/status.js';
 import type { BudgetState } from '../store/types.js';
-import { OpenAIError } from './openai-error.js';
 import type { RateDecision } from './rate-limiter.js';
+
+/** Who a refusal refused, so that it can be answered as a message and recorded (refusal-answer.ts). */
+export interface RefusedRequest {
+  subject: RequestSubject;
+  sessionId: string | null;
+  tags: Record<string, string>;
+}
+
+interface RefusalFacts {
+  status: 429;
+  /** Names the budget, its usage, limit and reset (or the rate limit and when to try again). */
+  message: string;
+  headers: Record<string, string>;
+  refused: RefusedRequest;
+}
+
+/**
+ * A quota or rate refusal, as a value: admission returns it and the route renders it through the
+ * request's dialect, as an error in that API's shape or (refusalStyle "answer") as the assistant's
+ * answer. `limited` is what a rate limit counted (OpenAI names it in its error's `type`).
+ */
+export type Refusal = (RefusalFacts & { kind: 'quota' }) | (RefusalFacts & { kind: 'rate'; limited: 'requests' | 'tokens' });
+
+/** The code a refusal goes by in `x-quota-refused` and OpenAI's `code`. */
+export const refusalCode = (refusal: Pick<Refusal, 'kind'>): string => (refusal.kind === 'quota' ? 'insufficient_quota' : 'rate_limit_exceeded');
 
 const describeWindow = (state: BudgetState): string => {
   const w = state.budget.window;
@@ -22,13 +46,14 @@ export interface RefusedNeed {
 }
 
 /**
- * 429 with OpenAI's own `insufficient_quota` body, which LobeChat and the SDKs already recognise;
- * `x-should-retry: false` stops the SDKs from retrying a request that cannot succeed before the reset.
+ * A quota refusal (rendered as OpenAI's own 429 `insufficient_quota` body, which LobeChat and the SDKs
+ * already recognise); `x-should-retry: false` stops the SDKs from retrying a request that cannot
+ * succeed before the reset.
  * The message names the budget, its usage, limit and reset, and says which of three things
  * happened: the budget is spent; requests in flight hold what is left; or something is left, but
  * less than this request needs (its prompt and the least output it may start with).
  */
-export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number, need: RefusedNeed): OpenAIError {
+export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number, need: RefusedNeed, refused: RefusedRequest): Refusal {
   const s = budgetStatus(blocking, levels);
   const tokens = s.limitTokens !== null && (s.limitUsd === null || (s.usedTokens + s.reservedTokens) / s.limitTokens >= (s.usedUsd + s.reservedUsd) / s.limitUsd);
   const unit = tokens ? 'tokens' : 'usd';
@@ -53,14 +78,11 @@ export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: n
   const reset = s.resetsAt === null ? 'It does not reset; ask your admin to raise it.' : `It resets at ${s.resetsAt}.`;
   const headers: Record<string, string> = { 'x-should-retry': 'false' };
   if (blocking.resetsAt !== null) headers['retry-after'] = String(Math.max(1, Math.ceil((blocking.resetsAt - now) / 1000)));
-  return new OpenAIError(429, 'insufficient_quota', 'insufficient_quota', `${what} ${reset}`, null, headers);
+  return { kind: 'quota', status: 429, message: `${what} ${reset}`, headers, refused };
 }
 
-/** 429 `rate_limit_exceeded`, with `Retry-After` and OpenAI's x-ratelimit-* headers. */
-export function rateRefusal(decision: Extract<RateDecision, { ok: false }>): OpenAIError {
+/** A rate refusal (OpenAI's 429 `rate_limit_exceeded`), with `Retry-After` and OpenAI's x-ratelimit-* headers. */
+export function rateRefusal(decision: Extract<RateDecision, { ok: false }>, refused: RefusedRequest): Refusal {
   const message = `Rate limit reached for this ${decision.scope}: ${decision.limit.toLocaleString('en-US')} ${decision.kind} per minute. Try again in ${decision.retryAfterSeconds}s.`;
-  return new OpenAIError(429, decision.kind, 'rate_limit_exceeded', message, null, {
-    ...decision.headers,
-    'retry-after': String(decision.retryAfterSeconds),
-  });
+  return { kind: 'rate', limited: decision.kind, status: 429, message, headers: { ...decision.headers, 'retry-after': String(decision.retryAfterSeconds) }, refused };
 }

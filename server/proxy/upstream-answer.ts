@@ -1,54 +1,12 @@
 import type { Context } from 'hono';
 import type { AdmittedRequest } from './admit-request.js';
 import { assemblingSink, type Assembler } from './assembled-answer.js';
-import type { UpstreamUsage } from './meter.js';
-import { OpenAIError, renderOpenAIError } from './openai-error.js';
+import type { Dialect } from './dialects/dialect.js';
+import { renderErrorIn, type ErrorBody } from './error-shape.js';
+import { OpenAIError } from './openai-error.js';
 import { topLevelField } from './json-field.js';
 import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
 import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
-
-/**
- * More tokens than any one request can use (context windows are at most a few million tokens, an
- * embeddings batch a few tens of millions): a count above it is the upstream's error, not a bill.
- */
-export const MAX_PLAUSIBLE_TOKENS = 100_000_000;
-
-/**
- * A token count of an upstream usage object: a whole number from 0 to MAX_PLAUSIBLE_TOKENS;
- * `undefined` when it is absent, `null` when it is there but cannot be a count (negative,
- * fractional, absurd, not a number).
- */
-export function usageCount(v: unknown): number | null | undefined {
-  if (v === undefined || v === null) return undefined;
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_PLAUSIBLE_TOKENS ? v : null;
-}
-
-/** Where an API puts its token counts: chat uses prompt/completion, the Responses API input/output. */
-export interface UsageFields {
-  input: string;
-  output: string;
-  inputDetails: string;
-  outputDetails: string;
-}
-
-/**
- * An upstream usage object as the ledger wants it; null when it carries neither count, or when any
- * count it carries is impossible — then the request is charged on our own count instead, as if the
- * upstream had reported nothing. Cached tokens are part of the input, reasoning tokens part of the
- * output, as OpenAI reports them.
- */
-export function readUsage(usage: unknown, fields: UsageFields): UpstreamUsage | null {
-  if (typeof usage !== 'object' || usage === null) return null;
-  const u = usage as Record<string, unknown>;
-  const details = (key: string) => (typeof u[key] === 'object' && u[key] !== null ? (u[key] as Record<string, unknown>) : {});
-  const input = usageCount(u[fields.input]);
-  const output = usageCount(u[fields.output]);
-  const cached = usageCount(details(fields.inputDetails).cached_tokens);
-  const reasoning = usageCount(details(fields.outputDetails).reasoning_tokens);
-  if (input === undefined && output === undefined) return null;
-  if (input === null || output === null || cached === null || reasoning === null) return null;
-  return { inputTokens: input ?? 0, outputTokens: output ?? 0, cachedTokens: cached ?? 0, reasoningTokens: reasoning ?? 0 };
-}
 
 /** Sends an admitted request upstream; when that fails the hold goes back before the error does. */
 export async function sendUpstream(admitted: AdmittedRequest, path: string, body: string, signal?: AbortSignal): Promise<UpstreamResponse> {
@@ -86,13 +44,8 @@ function readWholeBody(response: UpstreamResponse): Promise<Buffer> {
   });
 }
 
-/** How an API's whole answer is charged: its usage object read, or its output counted when it has none. */
-export interface WholeAnswerUsage {
-  /** The ledger's usage from the answer's top-level `usage` value; null when it carries no counts. */
-  usageOf(usage: unknown): UpstreamUsage | null;
-  /** Output tokens counted from the parsed answer (an object), for one that reported no usage. */
-  estimateOf(answer: object): number;
-}
+/** How an API's whole answer is charged (its usage read, or its output counted when it has none) and its errors written. */
+export type WholeAnswerFormat = Pick<Dialect<unknown>, 'usageField' | 'usageOf' | 'answerOutputText' | 'errorBody'>;
 
 function parseOrNull(text: string): unknown {
   try {
@@ -129,15 +82,21 @@ function upstreamRefusal(admitted: AdmittedRequest, status: number): OpenAIError
 /**
  * A whole (non-streamed) answer: an upstream error passes through and nothing is charged; a success
  * is settled before the body goes back unchanged, byte for byte. The usage is read from the answer's
- * top-level `usage` alone (see topLevelField); only an answer without one is parsed whole, for the
- * estimate of its output that is then charged with our prompt count. An answer that is not a JSON
- * object is the upstream's failure: a 502, nothing charged.
+ * top-level usage field alone (see topLevelField); only an answer without one is parsed whole, for
+ * the estimate of its output (`countOutput` of its text) that is then charged with our prompt
+ * count. An answer that is not a JSON object is the upstream's failure: a 502, nothing charged.
  */
-export async function finishWholeAnswer(c: Context, admitted: AdmittedRequest, response: UpstreamResponse, answer: WholeAnswerUsage) {
+export async function finishWholeAnswer(
+  c: Context,
+  admitted: AdmittedRequest,
+  response: UpstreamResponse,
+  format: WholeAnswerFormat,
+  countOutput: (text: readonly string[]) => number,
+) {
   const failed = async (error: OpenAIError) => {
     await admitted.meter.release();
     Object.assign(error.headers, admitted.headersAfter(null));
-    return renderOpenAIError(c, error);
+    return renderErrorIn(c, error, format.errorBody);
   };
   let body: Buffer;
   try {
@@ -151,13 +110,13 @@ export async function finishWholeAnswer(c: Context, admitted: AdmittedRequest, r
     await admitted.meter.release();
     return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(null) }, body);
   }
-  const usageText = topLevelField(body, 'usage');
-  const usage = usageText === null ? null : answer.usageOf(parseOrNull(usageText));
+  const usageText = topLevelField(body, format.usageField);
+  const usage = usageText === null ? null : format.usageOf(parseOrNull(usageText));
   if (!usage) {
     // Charged on our prompt count, plus the output counted in the answer's text.
     const parsed = parseObject(body);
     if (!parsed) return failed(new OpenAIError(502, 'server_error', 'upstream_bad_answer', `The upstream "${admitted.upstream.name}" answered with something that is not a JSON object.`));
-    admitted.meter.recordOutput(answer.estimateOf(parsed));
+    admitted.meter.recordOutput(countOutput(format.answerOutputText(parsed)));
   }
   const settled = await admitted.meter.settle(usage, 'ok');
   return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(settled?.entry ?? null) }, body);
@@ -166,7 +125,7 @@ export async function finishWholeAnswer(c: Context, admitted: AdmittedRequest, r
 /**
  * A whole answer served from an upstream stream (`proxy.streamWholeAnswers`): `relay` meters the
  * stream into a sink that assembles it, and the assembled answer goes out once the request is
- * settled. An error the stream ended in is a 502 in OpenAI's shape.
+ * settled. An error the stream ended in is a 502 in the API's shape.
  */
 export async function answerAssembled(
   c: Context,
@@ -174,6 +133,7 @@ export async function answerAssembled(
   response: UpstreamResponse,
   assembler: Assembler,
   relay: (sink: StreamSink) => Promise<void>,
+  errorBody: ErrorBody,
 ): Promise<Response> {
   await relay(assemblingSink(c, assembler));
   // The relay settles on every way out (and afterAdmission ends it when it throws): this is for one that did not.
@@ -184,7 +144,7 @@ export async function answerAssembled(
     const error = new OpenAIError(502, typeof type === 'string' ? type : 'server_error', typeof code === 'string' ? code : 'upstream_failed', typeof message === 'string' ? message : 'The upstream failed.', typeof param === 'string' ? param : null);
     Object.assign(error.headers, headers);
     delete error.headers['content-type'];
-    return renderOpenAIError(c, error);
+    return renderErrorIn(c, error, errorBody);
   }
   return sendWhole(c, response.statusCode, { ...headers, 'content-type': 'application/json' }, Buffer.from(JSON.stringify(assembler.answer())));
 }

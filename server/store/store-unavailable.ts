@@ -9,3 +9,6 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/** What a client is told when the store is unavailable (with a 503 and `Retry-After: 1`). */
+export const STORE_UNAVAILABLE_MESSAGE = 'lobe-quota cannot reach its database, so it cannot meter this request; try again shortly.';

@@ -1,0 +1,138 @@
+import type { z } from 'zod';
+import type { LedgerEntry } from '../../store/types.js';
+import type { Assembler } from '../assembled-answer.js';
+import type { ErrorBody } from '../error-shape.js';
+import type { UpstreamUsage } from '../meter.js';
+import type { PromptKind } from '../prompt-count.js';
+import type { Refusal } from '../refusals.js';
+import type { SseEvent } from '../sse.js';
+
+/**
+ * One provider wire format, as data and pure functions: what the metered route (metered-route.ts)
+ * and the relay loop (relay-stream.ts) need to know of it, and nothing else. Adding an API means
+ * writing one of these and adding its path to the route table; nothing below the route knows a
+ * wire format.
+ */
+export interface Dialect<Request, StreamState = never> {
+  /** Names the API in logs. */
+  readonly name: string;
+  /** What the proxy reads of a request; everything else passes through untouched. */
+  readonly requestSchema: z.ZodType<Request>;
+  admissionFacts(request: Request, outputCapOf: (model: string) => number): AdmissionFacts;
+  /** Under the upstream's base URL. */
+  readonly upstreamPath: string;
+  /** The body sent upstream, with the output limit admission set (serialised by the route). */
+  upstreamBody(request: Request, forward: ForwardFacts): unknown;
+  /** The whole answer's top-level field that holds its usage (read without parsing the rest). */
+  readonly usageField: string;
+  /** The ledger's usage from that field's value; null when it carries no counts it can be charged on. */
+  usageOf(usage: unknown): UpstreamUsage | null;
+  /** The generated text of a whole answer (parsed), counted for an answer that reported no usage. */
+  answerOutputText(answer: object): string[];
+  /** How its streams are relayed; absent for an API that does not stream. */
+  readonly stream?: StreamFormat<Request, StreamState>;
+  /** The body of an error in this API's shape. */
+  readonly errorBody: ErrorBody;
+  /** The body of a quota or rate refusal (HTTP 429) in this API's shape. */
+  refusalBody(refusal: Refusal): object;
+  /** The refusal as the assistant's answer (refusalStyle "answer"): chat APIs only. */
+  readonly refusalAnswer?: RefusalAnswer<Request>;
+}
+
+/** What admission needs to know of a parsed request. */
+export interface AdmissionFacts {
+  model: string;
+  /** The body's end-user field (OpenAI's `user`): a service key may name the payer with it. */
+  bodyUser: unknown;
+  /** The output the request asks for (its max tokens, or the model's cap). 0 for embeddings. */
+  wantOutput: number;
+  /** Whether the client asked for a stream. */
+  streaming: boolean;
+  /** The least output the upstream accepts as a limit. */
+  minOutput?: number;
+  /** Whether a `downgrade` budget may send the request to its cheaper model. */
+  downgradable: boolean;
+  /** Which counter reads the prompt, and the part of the body it reads. */
+  prompt: { kind: PromptKind; body: unknown };
+}
+
+/** What the upstream body is written with, once the request is admitted. */
+export interface ForwardFacts {
+  /** The model to ask for: the client's, or a budget's cheaper one. */
+  model: string;
+  /** The tightest budget's room for output, at most `wantOutput`. */
+  outputLimit: number;
+  wantOutput: number;
+  /** Ask the upstream for a stream, to assemble the whole answer the client asked for from it. */
+  assemble: boolean;
+}
+
+/**
+ * What the relay loop does with one upstream stream event:
+ * - `pass`: sends it on unchanged, once the `output` text it carries is counted (and fits);
+ * - `rewrite`: sends `text` instead (nothing counted);
+ * - `hold`: sends nothing now (the dialect's stream state may keep it for the end);
+ * - `terminal`: the upstream's last word: the request is settled on `usage`, then it is sent and
+ *   the stream ends.
+ * `usage` on the others is usage the upstream reported along the way: the latest is what a stream
+ * that closes without a terminal event is settled on.
+ */
+export type StreamStep =
+  | { kind: 'pass'; output: readonly string[]; usage?: UpstreamUsage }
+  | { kind: 'rewrite'; text: string; usage?: UpstreamUsage }
+  | { kind: 'hold'; usage?: UpstreamUsage }
+  | { kind: 'terminal'; usage: UpstreamUsage | null };
+
+/**
+ * An API's stream events, classified, and the events the proxy writes itself. `State` is what the
+ * format must remember while a stream runs (ids, sequence numbers, a held-back event): created per
+ * stream by `begin`, so the loop stays generic.
+ */
+export interface StreamFormat<Request, State> {
+  begin(request: Request, context: { model: string; assemble: boolean }): State;
+  classify(state: State, event: SseEvent): StreamStep;
+  /**
+   * Called once the event last classified `pass` reached the client (it does not when its output
+   * did not fit and the stream was cut in its place).
+   */
+  delivered?(state: State): void;
+  /**
+   * The upstream closed its stream without a terminal event. `complete`: that is how this API ends
+   * a stream (settled on the usage seen, then `events` are sent). Otherwise the answer is
+   * unfinished: nothing charged but what was delivered, and `events` tell the client
+   * (`unfinishedMessage`), or nothing when the upstream said why itself.
+   */
+  closed(state: State, unfinishedMessage: string): { complete: boolean; events: string };
+  /** The events that end a stream cut at the budget (it is settled first). */
+  cutEvents(state: State, cut: CutFacts): string;
+  /** The events that tell the client the upstream broke off (`message` says how). */
+  brokeOffEvents(state: State, message: string): string;
+  /** Builds a whole answer from the stream's events (`proxy.streamWholeAnswers`). */
+  assembler(): Assembler;
+}
+
+/** What a cut stream was charged. */
+export interface CutFacts {
+  /** The ledger entry it was settled with (null: it had been settled already). */
+  entry: LedgerEntry | null;
+  /** The output counted (what the entry charges, when there is one). */
+  outputTokens: number;
+  nowMs: number;
+}
+
+/** The text of a refusal answered as an ordinary assistant message. */
+export interface AnswerText {
+  /** Unique per answer; prefixed per format. */
+  id: string;
+  text: string;
+  model: string;
+  createdSeconds: number;
+}
+
+/** A refusal as the assistant's answer, in a chat API's format. */
+export interface RefusalAnswer<Request> {
+  /** The whole answer, as a request that did not stream gets it. */
+  whole(answer: AnswerText): object;
+  /** The answer as the stream events the request asked for. */
+  events(answer: AnswerText, request: Request): string;
+}

@@ -1,0 +1,102 @@
+import type { Context } from 'hono';
+import type { KeyIdentity } from '../store/types.js';
+import { admitRequest, type AdmittedRequest, type ProxyServices } from './admit-request.js';
+import type { AdmissionFacts, Dialect } from './dialects/dialect.js';
+import { renderProxyFailure } from './error-shape.js';
+import { authenticate } from './identity.js';
+import { countPrompt } from './prompt-count.js';
+import { answerRefusal } from './refusal-answer.js';
+import type { Refusal } from './refusals.js';
+import { relayStream } from './relay-stream.js';
+import { readJsonBody } from './request-body.js';
+import { afterAdmission, relayInBackground } from './request-lifetime.js';
+import type { StreamSink } from './response-sink.js';
+import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startStream } from './upstream-answer.js';
+
+/**
+ * The route of every metered API, run for one dialect: authenticate → parse → admit → forward →
+ * finish a whole answer, assemble one, or relay a stream. Whatever stops a request on the way is
+ * answered in the dialect's own shape.
+ */
+export function meteredRoute<Request, State>(services: ProxyServices, dialect: Dialect<Request, State>) {
+  return async function meteredRoute(c: Context): Promise<Response> {
+    try {
+      return await meter(c, services, dialect);
+    } catch (error) {
+      return renderProxyFailure(c, error, dialect.errorBody);
+    }
+  };
+}
+
+async function meter<Request, State>(c: Context, services: ProxyServices, dialect: Dialect<Request, State>): Promise<Response> {
+  const receivedAt = performance.now();
+  const identity = await authenticate(c, services.store);
+  const { request, bytes } = await readJsonBody(c, dialect.requestSchema, services.config.proxy.maxBodyBytes);
+  const facts = dialect.admissionFacts(request, (model) => services.prices.outputCapOf(model));
+  // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
+  const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
+  const admission = await admitRequest(c, services, identity, {
+    ...facts,
+    bodyBytes: bytes,
+    countPrompt: (model) => countPrompt(services.tokens, { ...facts.prompt, model }),
+    streaming: facts.streaming || assemble,
+  });
+  if (!admission.ok) return refuse(c, services, identity, dialect, { request, facts }, admission.refusal);
+  const { admitted } = admission;
+  return afterAdmission(c, admitted.meter, () => forward(c, services, dialect, { request, facts, admitted, assemble, receivedAt }));
+}
+
+/**
+ * A quota or rate refusal: a 429 in the dialect's shape, or — with refusalStyle "answer", the key's
+ * or the config's, on an API that has chat answers — the assistant's answer (refusal-answer.ts).
+ */
+function refuse<Request, State>(
+  c: Context,
+  services: ProxyServices,
+  identity: KeyIdentity,
+  dialect: Dialect<Request, State>,
+  { request, facts }: { request: Request; facts: AdmissionFacts },
+  refusal: Refusal,
+): Response | Promise<Response> {
+  const style = identity.key.refusalStyle ?? services.config.proxy.refusalStyle;
+  if (style === 'answer' && dialect.refusalAnswer) {
+    return answerRefusal(c, services, refusal, dialect.refusalAnswer, { parsed: request, model: facts.model, streaming: facts.streaming });
+  }
+  for (const [name, value] of Object.entries(refusal.headers)) c.header(name, value);
+  return c.json(dialect.refusalBody(refusal), refusal.status);
+}
+
+interface Forwarded<Request> {
+  request: Request;
+  facts: AdmissionFacts;
+  admitted: AdmittedRequest;
+  assemble: boolean;
+  /** When the request arrived (performance.now()): the proxy's added latency ends as it goes upstream. */
+  receivedAt: number;
+}
+
+/** Sends an admitted request upstream and answers with what comes back, metered. */
+async function forward<Request, State>(c: Context, services: ProxyServices, dialect: Dialect<Request, State>, forwarded: Forwarded<Request>): Promise<Response> {
+  const { request, facts, admitted, assemble } = forwarded;
+  const stream = facts.streaming || assemble ? dialect.stream : undefined;
+  // Only a stream can be stopped half-way: a whole answer asked of the upstream as one is paid
+  // for once it was asked for.
+  const abort = stream ? new AbortController() : null;
+  services.metrics.observeAddedLatency(forwarded.receivedAt);
+  const body = dialect.upstreamBody(request, { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble });
+  const response = await sendUpstream(admitted, dialect.upstreamPath, JSON.stringify(body), abort?.signal);
+  const countOutput = (text: readonly string[]) => {
+    let tokens = 0;
+    for (const piece of text) tokens += services.tokens.countText(admitted.model, piece);
+    return tokens;
+  };
+  if (!stream || !abort || !isEventStream(response)) return finishWholeAnswer(c, admitted, response, dialect, countOutput);
+
+  const state = stream.begin(request, { model: admitted.model, assemble });
+  const relay = (sink: StreamSink) =>
+    relayStream({ format: stream, state, response, sink, abort, meter: admitted.meter, countOutput, upstreamName: admitted.upstream.name, clock: services.clock });
+  if (assemble) return answerAssembled(c, admitted, response, stream.assembler(), relay, dialect.errorBody);
+  const sink = startStream(c, admitted, response);
+  relayInBackground(admitted.meter, sink, dialect.name, () => relay(sink));
+  return sink.response;
+}
