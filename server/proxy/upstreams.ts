@@ -1,12 +1,23 @@
 import { Pool, type Dispatcher } from 'undici';
 import { modelGlobToRegExp } from '../util/model-pattern.js';
 
+/** How an upstream API takes its key: the header, and what stands before the key in it. */
+export interface KeyHeader {
+  name: string;
+  prefix: string;
+}
+
+/** OpenAI's (and every API that copies it): `Authorization: Bearer <key>`. */
+export const BEARER_KEY_HEADER: KeyHeader = { name: 'authorization', prefix: 'Bearer ' };
+
 export interface UpstreamConfig {
   name: string;
   /** e.g. https://api.openai.com/v1 */
   baseUrl: string;
   /** The upstream's own key. It never leaves the server. */
   apiKey: string | undefined;
+  /** How the key goes out (default: OpenAI's bearer token); an API with a header of its own only adds data. */
+  keyHeader?: KeyHeader;
   /** Model ids this upstream serves; `*` matches any run of characters. */
   models: string[];
 }
@@ -22,7 +33,8 @@ export interface UpstreamTimeouts {
 /** One upstream: a keep-alive connection pool to its origin. */
 export class Upstream {
   readonly name: string;
-  readonly apiKey: string | undefined;
+  /** The key's header, written once: null when the upstream takes no key. */
+  private readonly key: { name: string; value: string } | null;
   private readonly pool: Pool;
   private readonly basePath: string;
   private readonly patterns: RegExp[];
@@ -30,7 +42,8 @@ export class Upstream {
   constructor(config: UpstreamConfig, timeouts: UpstreamTimeouts) {
     const url = new URL(config.baseUrl);
     this.name = config.name;
-    this.apiKey = config.apiKey;
+    const keyHeader = config.keyHeader ?? BEARER_KEY_HEADER;
+    this.key = config.apiKey ? { name: keyHeader.name, value: `${keyHeader.prefix}${config.apiKey}` } : null;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.patterns = config.models.map(modelGlobToRegExp);
     this.pool = new Pool(url.origin, {
@@ -51,7 +64,7 @@ export class Upstream {
   request(path: string, options: { method: 'GET' | 'POST'; body?: string; signal?: AbortSignal; headers?: Record<string, string> }) {
     const headers: Record<string, string> = { accept: 'application/json, text/event-stream', ...options.headers };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    if (this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    if (this.key) headers[this.key.name] = this.key.value;
     const request: Dispatcher.RequestOptions = { path: `${this.basePath}${path}`, method: options.method, headers, body: options.body ?? null };
     if (options.signal) request.signal = options.signal;
     return this.pool.request(request);
