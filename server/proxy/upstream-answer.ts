@@ -3,8 +3,8 @@ import type { AdmittedRequest } from './admit-request.js';
 import { assemblingSink, type Assembler } from './assembled-answer.js';
 import type { Dialect } from './dialects/dialect.js';
 import { renderErrorIn, type ErrorBody } from './error-shape.js';
-import { OpenAIError } from './openai-error.js';
 import { topLevelField } from './json-field.js';
+import { OpenAIError } from './openai-error.js';
 import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
 import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
 

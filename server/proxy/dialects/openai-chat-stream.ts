@@ -1,6 +1,6 @@
-import { ChatAnswerAssembler } from '../assembled-answer.js';
 import { SSE_DONE, sseData } from '../sse.js';
 import type { StreamFormat, StreamStep } from './dialect.js';
+import { ChatAnswerAssembler } from './openai-chat-assembler.js';
 import type { ChatRequest } from './openai-chat.js';
 import { chatUsage } from './openai-usage.js';
 

@@ -1,6 +1,7 @@
-import { ResponsesAnswerAssembler } from '../assembled-answer.js';
+import { isRecord } from '../../util/is-record.js';
 import { sseNamed } from '../sse.js';
 import type { StreamFormat, StreamStep } from './dialect.js';
+import { ResponsesAnswerAssembler } from './openai-responses-assembler.js';
 import type { ResponsesRequest } from './openai-responses.js';
 import { responsesUsage } from './openai-usage.js';
 
@@ -40,8 +41,6 @@ interface StreamEventJson {
   delta?: unknown;
   response?: unknown;
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const PASS_AS_IS: StreamStep = { kind: 'pass', output: [] };
 
