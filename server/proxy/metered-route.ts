@@ -94,7 +94,7 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
 
   const state = stream.begin(request, { model: admitted.model, assemble });
   const relay = (sink: StreamSink) =>
-    relayStream({ format: stream, state, response, sink, abort, meter: admitted.meter, countOutput, upstreamName: admitted.upstream.name, clock: services.clock });
+    relayStream({ format: stream, state, body: response.body, sink, abort, meter: admitted.meter, countOutput, upstreamName: admitted.upstream.name, clock: services.clock });
   if (assemble) return answerAssembled(c, admitted, response, stream.assembler(), relay, dialect.errorBody);
   const sink = startStream(c, admitted, response);
   relayInBackground(admitted.meter, sink, dialect.name, () => relay(sink));

@@ -3,13 +3,13 @@ import type { StreamFormat } from './dialects/dialect.js';
 import type { Meter, UpstreamUsage } from './meter.js';
 import type { StreamSink } from './response-sink.js';
 import { SseSplitter, type SseEvent } from './sse.js';
-import type { UpstreamResponse } from './upstream-call.js';
 
 export interface RelayInput<Request, State> {
   format: StreamFormat<Request, State>;
   /** The format's state for this stream (`format.begin`). */
   state: State;
-  response: UpstreamResponse;
+  /** The upstream's stream, as its bytes arrive. */
+  body: AsyncIterable<Uint8Array>;
   sink: StreamSink;
   /** Aborts the upstream request: when the client goes, or the stream is cut. */
   abort: AbortController;
@@ -33,7 +33,7 @@ export interface RelayInput<Request, State> {
  *   (the provider bills it too), and the client hears why.
  */
 export async function relayStream<Request, State>(input: RelayInput<Request, State>): Promise<void> {
-  const { format, state, response, sink, abort, meter } = input;
+  const { format, state, body, sink, abort, meter } = input;
   const splitter = new SseSplitter();
   /** The latest usage the upstream reported along the way. */
   let usage: UpstreamUsage | null = null;
@@ -42,7 +42,7 @@ export async function relayStream<Request, State>(input: RelayInput<Request, Sta
   const cut = async () => {
     abort.abort();
     const settled = await meter.settle(null, 'cut_off');
-    await sink.write(format.cutEvents(state, { entry: settled?.entry ?? null, outputTokens: meter.output, nowMs: input.clock.now() }));
+    await sink.write(format.cutEvents(state, { charged: settled?.entry ?? null, countedOutputTokens: meter.output, nowMs: input.clock.now() }));
     sink.end();
   };
 
@@ -69,7 +69,7 @@ export async function relayStream<Request, State>(input: RelayInput<Request, Sta
   };
 
   try {
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    for await (const chunk of body) {
       for (const event of splitter.push(chunk)) {
         if (await relay(event)) return;
         if (sink.gone) break;

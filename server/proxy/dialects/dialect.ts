@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import type { LedgerEntry } from '../../store/types.js';
 import type { Assembler } from '../assembled-answer.js';
 import type { ErrorBody } from '../error-shape.js';
 import type { UpstreamUsage } from '../meter.js';
@@ -111,12 +110,12 @@ export interface StreamFormat<Request, State> {
   assembler(): Assembler;
 }
 
-/** What a cut stream was charged. */
+/** What a stream cut at the budget was charged, for the usage its last events report. */
 export interface CutFacts {
-  /** The ledger entry it was settled with (null: it had been settled already). */
-  entry: LedgerEntry | null;
-  /** The output counted (what the entry charges, when there is one). */
-  outputTokens: number;
+  /** As settled (null: it had been settled already). */
+  charged: { inputTokens: number; outputTokens: number } | null;
+  /** The output counted as it was delivered. */
+  countedOutputTokens: number;
   nowMs: number;
 }
 

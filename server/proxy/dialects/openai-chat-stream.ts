@@ -104,15 +104,16 @@ export const chatStream: StreamFormat<ChatRequest, ChatStreamState> = {
   closed: (state) => ({ complete: true, events: (state.usageEvent ?? '') + SSE_DONE }),
 
   // Every choice finishes with `length`; a client that asked for usage gets ours; then `[DONE]`.
-  cutEvents(state, { entry }) {
+  cutEvents(state, { charged }) {
     const { last } = state;
     const base = { id: last.id, object: 'chat.completion.chunk', created: last.created, model: last.model ?? state.model };
     let events = '';
     for (const index of state.choiceIndexes.size > 0 ? state.choiceIndexes : [0]) {
       events += sseData({ ...base, choices: [{ index, delta: {}, logprobs: null, finish_reason: 'length' }] });
     }
-    if (state.clientWantsUsage && entry) {
-      events += sseData({ ...base, choices: [], usage: { prompt_tokens: entry.inputTokens, completion_tokens: entry.outputTokens, total_tokens: entry.inputTokens + entry.outputTokens } });
+    if (state.clientWantsUsage && charged) {
+      const { inputTokens, outputTokens } = charged;
+      events += sseData({ ...base, choices: [], usage: { prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens } });
     }
     return events + SSE_DONE;
   },

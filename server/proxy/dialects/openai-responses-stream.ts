@@ -94,10 +94,10 @@ export const responsesStream: StreamFormat<ResponsesRequest, ResponsesStreamStat
   closed: (state, message) => ({ complete: false, events: state.upstreamReportedError ? '' : errorEvent(state, message) }),
 
   // A `response.incomplete` of our own, as OpenAI ends a response cut at max_output_tokens, charged as settled.
-  cutEvents(state, { entry, outputTokens: counted, nowMs }) {
+  cutEvents(state, { charged, countedOutputTokens, nowMs }) {
     const { lastResponse } = state;
-    const inputTokens = entry?.inputTokens ?? 0;
-    const outputTokens = entry?.outputTokens ?? counted;
+    const inputTokens = charged?.inputTokens ?? 0;
+    const outputTokens = charged?.outputTokens ?? countedOutputTokens;
     const cutResponse = {
       ...lastResponse,
       id: lastResponse.id ?? null,
