@@ -12,7 +12,7 @@ import type { PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { quotaRefusal, rateRefusal, type Refusal, type RefusedRequest } from './refusals.js';
+import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 
@@ -87,14 +87,14 @@ export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; r
  */
 export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<Admission> {
   const subject = await payerOf(c, services, identity, input.bodyUser);
-  const refused: RefusedRequest = { subject, ...sessionAndTags(c) };
-  const first = await admitAs(services, input, refused, input.model, null);
+  const requester: Requester = { subject, ...sessionAndTags(c) };
+  const first = await admitAs(services, input, requester, input.model, null);
   if (first.ok || first.blocking === null) return first;
   // At a `downgrade` budget's limit the request goes to its cheaper model instead, counted against
   // that budget up to the configured ceiling (the budget's limit × downgradeCeilingPercent).
   const { budget } = first.blocking;
   if (input.downgradable && budget.onLimit === 'downgrade' && budget.downgradeTo && budget.downgradeTo !== input.model) {
-    const second = await admitAs(services, input, refused, budget.downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
+    const second = await admitAs(services, input, requester, budget.downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
     if (second.ok) {
       const { admitted } = second;
       const downgraded = { 'x-quota-downgraded-from': input.model };
@@ -122,12 +122,12 @@ type Attempt = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: R
 async function admitAs(
   services: ProxyServices,
   input: AdmissionInput,
-  refused: RefusedRequest,
+  requester: Requester,
   model: string,
   downgradeCeiling: number | null,
 ): Promise<Attempt> {
   const { store, clock, config } = services;
-  const { subject, sessionId, tags } = refused;
+  const { subject, sessionId, tags } = requester;
   const upstream = services.upstreams.forModel(model);
   if (!upstream) {
     throw new OpenAIError(404, 'invalid_request_error', 'model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, 'model');
@@ -156,7 +156,7 @@ async function admitAs(
     const decision = admit(states, least);
     if (!decision.ok) {
       const blocking = states[decision.blockingIndex] as BudgetState;
-      const refusal = quotaRefusal(blocking, config.statusLevels, clock.now(), { quote: least, prompt: 'unknown' }, refused);
+      const refusal = quotaRefusal(blocking, config.statusLevels, clock.now(), { quote: least, prompt: 'unknown' }, requester);
       Object.assign(refusal.headers, quotaHeaders(subject, states, config.statusLevels));
       return { ok: false, refusal, blocking };
     }
@@ -166,7 +166,7 @@ async function admitAs(
   const rate = services.rateLimiter.enabled ? services.rateLimiter.take(subject, promptTokens + input.wantOutput, clock.now()) : null;
   if (rate && !rate.ok) {
     services.metrics.recordOutcome(model, 'rate_limited');
-    return { ok: false, refusal: rateRefusal(rate, refused), blocking: null };
+    return { ok: false, refusal: rateRefusal(rate, requester), blocking: null };
   }
 
   const admitted = await Meter.admit(
@@ -186,7 +186,7 @@ async function admitAs(
     },
   );
   if (!admitted.ok) {
-    const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' }, refused);
+    const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' }, requester);
     Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rate?.headers);
     return { ok: false, refusal, blocking: admitted.blocking };
   }

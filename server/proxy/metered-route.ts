@@ -21,14 +21,14 @@ import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startS
 export function meteredRoute<Request, State>(services: ProxyServices, dialect: Dialect<Request, State>) {
   return async function meteredRoute(c: Context): Promise<Response> {
     try {
-      return await meter(c, services, dialect);
+      return await meterRequest(c, services, dialect);
     } catch (error) {
       return renderProxyFailure(c, error, dialect.errorBody);
     }
   };
 }
 
-async function meter<Request, State>(c: Context, services: ProxyServices, dialect: Dialect<Request, State>): Promise<Response> {
+async function meterRequest<Request, State>(c: Context, services: ProxyServices, dialect: Dialect<Request, State>): Promise<Response> {
   const receivedAt = performance.now();
   const identity = await authenticate(c, services.store);
   const { request, bytes } = await readJsonBody(c, dialect.requestSchema, services.config.proxy.maxBodyBytes);

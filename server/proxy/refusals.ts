@@ -5,8 +5,8 @@ import { microsToUsd, type StatusLevels } from '../quota/status.js';
 import type { BudgetState } from '../store/types.js';
 import type { RateDecision } from './rate-limiter.js';
 
-/** Who a refusal refused, so that it can be answered as a message and recorded (refusal-answer.ts). */
-export interface RefusedRequest {
+/** Who is asking: the payer, and the session and tags the ledger records a request under. */
+export interface Requester {
   subject: RequestSubject;
   sessionId: string | null;
   tags: Record<string, string>;
@@ -17,7 +17,8 @@ interface RefusalFacts {
   /** Names the budget, its usage, limit and reset (or the rate limit and when to try again). */
   message: string;
   headers: Record<string, string>;
-  refused: RefusedRequest;
+  /** Whom it refused, so that it can be answered as a message and recorded (refusal-answer.ts). */
+  refused: Requester;
 }
 
 /**
@@ -53,7 +54,7 @@ export interface RefusedNeed {
  * happened: the budget is spent; requests in flight hold what is left; or something is left, but
  * less than this request needs (its prompt and the least output it may start with).
  */
-export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number, need: RefusedNeed, refused: RefusedRequest): Refusal {
+export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: number, need: RefusedNeed, refused: Requester): Refusal {
   const s = budgetStatus(blocking, levels);
   const tokens = s.limitTokens !== null && (s.limitUsd === null || (s.usedTokens + s.reservedTokens) / s.limitTokens >= (s.usedUsd + s.reservedUsd) / s.limitUsd);
   const unit = tokens ? 'tokens' : 'usd';
@@ -82,7 +83,7 @@ export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: n
 }
 
 /** A rate refusal (OpenAI's 429 `rate_limit_exceeded`), with `Retry-After` and OpenAI's x-ratelimit-* headers. */
-export function rateRefusal(decision: Extract<RateDecision, { ok: false }>, refused: RefusedRequest): Refusal {
+export function rateRefusal(decision: Extract<RateDecision, { ok: false }>, refused: Requester): Refusal {
   const message = `Rate limit reached for this ${decision.scope}: ${decision.limit.toLocaleString('en-US')} ${decision.kind} per minute. Try again in ${decision.retryAfterSeconds}s.`;
   return { kind: 'rate', limited: decision.kind, status: 429, message, headers: { ...decision.headers, 'retry-after': String(decision.retryAfterSeconds) }, refused };
 }
