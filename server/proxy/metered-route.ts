@@ -19,12 +19,8 @@ import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startS
  * answered in the dialect's own shape.
  */
 export function meteredRoute<Request, State>(services: ProxyServices, dialect: Dialect<Request, State>) {
-  return async function meteredRoute(c: Context): Promise<Response> {
-    try {
-      return await meterRequest(c, services, dialect);
-    } catch (error) {
-      return renderProxyFailure(c, error, dialect.errorBody);
-    }
+  return function meteredRoute(c: Context): Promise<Response> {
+    return meterRequest(c, services, dialect).catch((error: unknown) => renderProxyFailure(c, error, dialect.errorBody));
   };
 }
 
@@ -35,11 +31,16 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
   const facts = dialect.admissionFacts(request, (model) => services.prices.outputCapOf(model));
   // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
   const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
+  const { kind, body } = facts.prompt;
   const admission = await admitRequest(c, services, identity, {
-    ...facts,
+    model: facts.model,
     bodyBytes: bytes,
-    countPrompt: (model) => countPrompt(services.tokens, { ...facts.prompt, model }),
+    bodyUser: facts.bodyUser,
+    countPrompt: (model) => countPrompt(services.tokens, { kind, model, body }),
+    wantOutput: facts.wantOutput,
     streaming: facts.streaming || assemble,
+    minOutput: facts.minOutput,
+    downgradable: facts.downgradable,
   });
   if (!admission.ok) return refuse(c, services, identity, dialect, { request, facts }, admission.refusal);
   const { admitted } = admission;

@@ -28,13 +28,14 @@ export function readUsage(usage: unknown, fields: UsageFields): UpstreamUsage | 
   return { inputTokens: input ?? 0, outputTokens: output ?? 0, cachedTokens: cached ?? 0, reasoningTokens: reasoning ?? 0 };
 }
 
+const CHAT_USAGE_FIELDS: UsageFields = { input: 'prompt_tokens', output: 'completion_tokens', inputDetails: 'prompt_tokens_details', outputDetails: 'completion_tokens_details' };
+const RESPONSES_USAGE_FIELDS: UsageFields = { input: 'input_tokens', output: 'output_tokens', inputDetails: 'input_tokens_details', outputDetails: 'output_tokens_details' };
+
 /** OpenAI's chat usage object, as the ledger wants it. */
-export const chatUsage = (usage: unknown): UpstreamUsage | null =>
-  readUsage(usage, { input: 'prompt_tokens', output: 'completion_tokens', inputDetails: 'prompt_tokens_details', outputDetails: 'completion_tokens_details' });
+export const chatUsage = (usage: unknown): UpstreamUsage | null => readUsage(usage, CHAT_USAGE_FIELDS);
 
 /** The Responses API usage object, as the ledger wants it. */
-export const responsesUsage = (usage: unknown): UpstreamUsage | null =>
-  readUsage(usage, { input: 'input_tokens', output: 'output_tokens', inputDetails: 'input_tokens_details', outputDetails: 'output_tokens_details' });
+export const responsesUsage = (usage: unknown): UpstreamUsage | null => readUsage(usage, RESPONSES_USAGE_FIELDS);
 
 /** The embeddings usage object (`prompt_tokens`; embeddings produce no output tokens). */
 export function embeddingsUsage(usage: unknown): UpstreamUsage | null {
