@@ -46,38 +46,43 @@ export async function relayStream<Request, State>(input: RelayInput<Request, Sta
     sink.end();
   };
 
-  /** Relays one event; true when the stream is over (settled and ended, or cut). */
-  const relay = async (event: SseEvent): Promise<boolean> => {
-    const step = format.classify(state, event);
-    if (step.kind === 'terminal') {
-      await meter.settle(step.usage, 'ok');
-      await sink.write(event.raw);
-      sink.end();
-      return true;
+  /**
+   * Relays the events that one chunk of the upstream's bytes completed (one async call a chunk, not
+   * an event: this is the hot path); true when the stream is over (settled and ended, or cut). It
+   * stops early when the client is gone.
+   */
+  const relay = async (events: SseEvent[]): Promise<boolean> => {
+    for (const event of events) {
+      const step = format.classify(state, event);
+      if (step.kind === 'terminal') {
+        await meter.settle(step.usage, 'ok');
+        await sink.write(event.raw);
+        sink.end();
+        return true;
+      }
+      if (step.usage) usage = step.usage;
+      if (step.kind === 'rewrite') await sink.write(step.text);
+      else if (step.kind === 'pass') {
+        const tokens = step.output.length === 0 ? 0 : input.countOutput(step.output);
+        if (tokens > 0 && !(await meter.addOutput(tokens))) {
+          await cut();
+          return true;
+        }
+        await sink.write(event.raw);
+        format.delivered?.(state);
+      }
+      if (sink.gone) return false;
     }
-    if (step.usage) usage = step.usage;
-    if (step.kind === 'rewrite') await sink.write(step.text);
-    if (step.kind !== 'pass') return false;
-    const tokens = step.output.length === 0 ? 0 : input.countOutput(step.output);
-    if (tokens > 0 && !(await meter.addOutput(tokens))) {
-      await cut();
-      return true;
-    }
-    await sink.write(event.raw);
-    format.delivered?.(state);
     return false;
   };
 
   try {
     for await (const chunk of body) {
-      for (const event of splitter.push(chunk)) {
-        if (await relay(event)) return;
-        if (sink.gone) break;
-      }
+      if (await relay(splitter.push(chunk))) return;
       if (sink.gone) break;
     }
     // A last event without its closing blank line.
-    if (!sink.gone) for (const event of splitter.end()) if (await relay(event)) return;
+    if (!sink.gone && (await relay(splitter.end()))) return;
   } catch (error) {
     if (sink.gone) {
       await meter.settle(null, 'client_abort');
