@@ -1,5 +1,5 @@
-import type { Context } from 'hono';
 import type { ServerResponse } from 'node:http';
+import type { Context } from 'hono';
 import { isRecord } from '../util/is-record.js';
 import type { StreamSink } from './response-sink.js';
 import { SseSplitter } from './sse.js';
