@@ -216,7 +216,7 @@ function otherRow(b: BudgetStatus, status: QuotaStatus, f: CardFormat): CardElem
   ]);
 }
 
-/** The other budgets, nearest their limit first, at most MAX_OTHER_ROWS of them; SECTION.top below the part above. */
+/** The other budgets, nearest their limit first, at most MAX_OTHER_ROWS of them: a part SECTION.top below the one above. */
 function othersBlock(others: readonly BudgetStatus[], heading: string, status: QuotaStatus, f: CardFormat): Block {
   const shown = [...others].sort((a, b) => b.percentage - a.percentage).slice(0, MAX_OTHER_ROWS);
   const hidden = others.length - shown.length;

@@ -1,4 +1,4 @@
-import { constants, crc32, deflateRawSync, deflateSync } from 'node:zlib';
+import { constants, crc32, createDeflate } from 'node:zlib';
 
 /**
  * A PNG written in horizontal bands, each encoded on its own (on the thread that drew it) and
@@ -11,8 +11,10 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
  * for 20 % less, level 1 saves nothing in time and is larger.
  */
 const DEFLATE_LEVEL = 3;
-/** zlib's header for a 32 KB window at a fast level (CMF, FLG; their sum is a multiple of 31). */
+/** zlib's header for a 32 KB window at a fast level (CMF, FLG: as a 16-bit number, a multiple of 31). */
 const ZLIB_HEADER = Buffer.from([0x78, 0x5e]);
+/** What a sync flush ends with: an empty stored block, not final. */
+const SYNC_MARKER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 /** An empty stored block marked final: what ends a stream of sync-flushed bands. */
 const FINAL_BLOCK = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 
@@ -32,9 +34,9 @@ export interface PngBand {
 /**
  * Rows of RGBA pixels as resvg renders them (premultiplied by alpha), encoded for `assemblePng`.
  * The rows are stored unfiltered: the card is flat colour, which deflate packs well as it is.
- * Synchronous: it runs on the card's worker threads, never on the event loop.
+ * Copying the rows runs on the calling thread (the card's worker threads), deflating in zlib's.
  */
-export function pngBand(premultiplied: Uint8Array, width: number, height: number): PngBand {
+export async function pngBand(premultiplied: Uint8Array, width: number, height: number): Promise<PngBand> {
   const stride = width * 4;
   if (premultiplied.length !== stride * height) throw new Error(`pngBand: ${premultiplied.length} bytes are not ${width}×${height} RGBA`);
   const rows = Buffer.allocUnsafe((stride + 1) * height);
@@ -44,11 +46,37 @@ export function pngBand(premultiplied: Uint8Array, width: number, height: number
     rows.set(premultiplied.subarray(r * stride, (r + 1) * stride), start + 1);
     unpremultiplyRow(rows, start + 1, start + 1 + stride);
   }
-  return {
-    deflated: deflateRawSync(rows, { level: DEFLATE_LEVEL, finishFlush: constants.Z_SYNC_FLUSH }),
-    adler32: adler32(rows),
-    rawBytes: rows.length,
-  };
+  return { ...(await deflateRows(rows)), rawBytes: rows.length };
+}
+
+/**
+ * The rows as raw deflate data ending in a sync flush, and their Adler-32. Node has no adler32
+ * function, but zlib works one out as it deflates: the stream is flushed, then ended with no more
+ * input, and the checksum is its last four bytes. (A second pass for the checksum, in JavaScript
+ * or as a stored zlib stream, cost 4-6 ms of CPU per 9-budget card.)
+ */
+function deflateRows(rows: Buffer): Promise<{ deflated: Buffer; adler32: number }> {
+  return new Promise((resolve, reject) => {
+    const zlib = createDeflate({ level: DEFLATE_LEVEL, chunkSize: 64 * 1024 });
+    const out: Buffer[] = [];
+    zlib.on('data', (piece: Buffer) => out.push(piece));
+    zlib.once('error', reject);
+    zlib.write(rows);
+    zlib.flush(constants.Z_SYNC_FLUSH, () => {
+      // A write's output is emitted before its callback runs; checked, as a wrong cut would corrupt the PNG.
+      const flushed = Buffer.concat(out.splice(0));
+      if (!flushed.subarray(-SYNC_MARKER.length).equals(SYNC_MARKER)) {
+        zlib.destroy();
+        return reject(new Error('pngBand: zlib output does not end with a sync flush'));
+      }
+      zlib.once('end', () => {
+        const tail = Buffer.concat(out);
+        // zlib's header is two bytes, as ours (no preset dictionary); assemblePng writes one for all bands.
+        resolve({ deflated: flushed.subarray(ZLIB_HEADER.length), adler32: tail.readUInt32BE(tail.length - 4) });
+      });
+      zlib.end();
+    });
+  });
 }
 
 /** A PNG of `width` × `height` pixels from its bands, top to bottom: one zlib stream across them. */
@@ -76,15 +104,6 @@ function unpremultiplyRow(rows: Buffer, from: number, to: number): void {
     if (alpha === 255 || alpha === 0) continue;
     for (let c = p; c < p + 3; c++) rows[c] = Math.min(255, Math.round(((rows[c] as number) * 255) / alpha));
   }
-}
-
-/**
- * Node has no adler32 of its own, but every zlib stream ends with one. Storing (level 0) is the
- * cheapest stream to ask for: a copy, twice as fast as the checksum written in JavaScript.
- */
-function adler32(data: Uint8Array): number {
-  const stored = deflateSync(data, { level: 0 });
-  return stored.readUInt32BE(stored.length - 4);
 }
 
 const ADLER_BASE = 65_521;

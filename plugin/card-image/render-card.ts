@@ -38,8 +38,8 @@ const cardThreads: CardThreads = new ThreadPool({ start: startCardWorker, size: 
  * The quota card as a PNG, without a browser. The layout (card-layout) splits the card into parts
  * of known size; each part's band of the card is laid out with its text as paths (satori), drawn
  * (resvg) and deflated on a worker thread of its own, and the bands are joined into one PNG. The
- * event loop only lays out the element trees and joins the bands: a render holds up the proxy's
- * streams for about a millisecond.
+ * event loop only lays out the element trees and joins the bands, a millisecond or two that is
+ * all a render holds up the proxy's streams for. `threads`: the pool to draw on (tests pass theirs).
  */
 export async function renderQuotaCard(status: QuotaStatus, options: CardLayoutOptions, threads: CardThreads = cardThreads): Promise<CardImage> {
   const layout = cardLayout(status, options);
