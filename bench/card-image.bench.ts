@@ -1,8 +1,9 @@
-// `npm run bench:card`: how long check_quota's card image takes to draw (satori → resvg → PNG) and
+// `npm run bench:card`: how long check_quota's card image takes to draw (each part of the card laid
+// out by satori, drawn by resvg and deflated on a worker thread; the bands joined into one PNG) and
 // how large it is, in English and Chinese, with 1, 4 and 9 budgets (9: six rows and "+2 more").
-// The first render also reads and parses the fonts; it is shown apart. Renders run one at a time,
-// as the MCP route makes them. "loop" is the event loop's busy time per render (what other requests
-// wait for); CPU time counts every thread (resvg draws and zlib deflates in the thread pool).
+// The first render also starts the worker threads, which read and parse the fonts; it is shown
+// apart. Renders run one at a time, as the MCP route makes them. "loop" is the event loop's busy
+// time per render (what other requests wait for); CPU time counts every thread, the workers too.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { renderQuotaCard } from '../plugin/card-image/render-card.js';
@@ -102,7 +103,7 @@ async function main() {
 
   const started = performance.now();
   await renderQuotaCard(status(3, 'Alice'), { locale: 'zh', now: NOW });
-  console.log(`first render (reads and parses the fonts): ${fmt(performance.now() - started, 1)} ms`);
+  console.log(`first render (starts the worker threads, which read and parse the fonts): ${fmt(performance.now() - started, 1)} ms`);
 
   console.log(`\nrender time per card, ${fmt(RENDERS)} renders one at a time after ${WARMUP} to warm up:`);
   console.log(`  ${'card'.padEnd(26)} ${'size (px)'.padStart(10)} ${'p50'.padStart(9)} ${'p95'.padStart(9)} ${'loop'.padStart(9)} ${'CPU'.padStart(9)} ${'PNG'.padStart(9)}`);
@@ -115,6 +116,7 @@ async function main() {
       );
     }
   }
+  console.log(`\nprocess memory after the renders (RSS, the worker threads included): ${fmt(process.memoryUsage().rss / 2 ** 20)} MB`);
 }
 
 await main();

@@ -15,8 +15,9 @@ let loading: Promise<Font[]> | undefined;
 
 /**
  * The card's fonts, read on the first render and kept: the same array every time, which satori
- * also keys its parsed fonts on, so each file is read and parsed once per process. Never the
- * host's fonts, so the image looks the same on every server.
+ * also keys its parsed fonts on, so each file is read and parsed once per thread (each of the
+ * card's worker threads, see render-card). Never the host's fonts, so the image looks the same on
+ * every server.
  */
 export function cardFonts(): Promise<Font[]> {
   const dir = path.join(projectRoot(), 'assets', 'fonts');

@@ -1,14 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { CARD_WIDTH, cardLayout, fillWidth, MAIN_BAR, MAX_OTHER_ROWS, type CardElement } from './card-layout.js';
+import type { QuotaStatus } from '../../server/quota/status-report.js';
+import { CARD_WIDTH, cardLayout, fillWidth, HEADER, MAIN_BAR, MAX_OTHER_ROWS, type CardElement, type CardLayout } from './card-layout.js';
 import { monthly, NOW, statusOf } from './card-png.test-util.js';
 
-/** The card's text, in drawing order. */
+/** The text of an element, in drawing order. */
 function textsOf(node: CardElement | string): string[] {
   if (typeof node === 'string') return [node];
   const { children } = node.props;
   if (children === undefined) return [];
   return (Array.isArray(children) ? children : [children]).flatMap(textsOf);
 }
+
+/** The card's text, part after part. */
+const cardTexts = (layout: CardLayout): string[] => layout.parts.flatMap((p) => textsOf(p.element));
 
 const others = (count: number) =>
   Array.from({ length: count }, (_, i) => monthly({ id: `project:p${i}|day`, scope: `project:p${i}`, window: { kind: 'day', timeZone: 'UTC' }, percentage: i * 10 }));
@@ -51,8 +55,33 @@ describe('cardLayout', () => {
     expect(MAIN_BAR.y + MAIN_BAR.height).toBeLessThan(height);
   });
 
+  it('is made of parts drawn apart: each exactly its box, stacked inside the frame without overlapping', () => {
+    const cases: Array<[QuotaStatus, number]> = [
+      [statusOf(monthly()), 1],
+      [statusOf(monthly(), others(MAX_OTHER_ROWS + 3)), 2],
+      [statusOf(null), 1],
+      [statusOf(null, others(2)), 2],
+    ];
+    for (const [status, partCount] of cases) {
+      const { width, height, frame, parts } = cardLayout(status, { locale: 'en', now: NOW });
+      expect(parts).toHaveLength(partCount);
+      expect(parts[0]!.box.y).toBe(HEADER.y);
+      for (const [i, { element, box }] of parts.entries()) {
+        expect({ width: element.props.style.width, height: element.props.style.height }).toEqual({ width: box.width, height: box.height });
+        expect(box.x).toBe(HEADER.x);
+        expect(box.x + box.width).toBeLessThan(width);
+        expect(Number.isInteger(box.y) && Number.isInteger(box.height)).toBe(true); // bands start on whole pixel rows
+        expect(box.y).toBeGreaterThan(i === 0 ? 0 : parts[i - 1]!.box.y + parts[i - 1]!.box.height);
+      }
+      expect(parts.at(-1)!.box.y + parts.at(-1)!.box.height).toBeLessThan(height);
+      // Two rounded shapes (border, then background), whose corners leave the card's corners clear.
+      expect(frame.match(/<path /g)).toHaveLength(2);
+      expect(frame).toContain(`M16,0 h${width - 32} `);
+    }
+  });
+
   it('shows the binding budget in full, then the others nearest their limit first', () => {
-    const texts = textsOf(cardLayout(statusOf(monthly({ reservedTokens: 1_200 }), others(3)), { locale: 'en', now: NOW }).element);
+    const texts = cardTexts(cardLayout(statusOf(monthly({ reservedTokens: 1_200 }), others(3)), { locale: 'en', now: NOW }));
     expect(texts).toEqual([
       'Quota · Alice',
       'Normal',
@@ -78,7 +107,7 @@ describe('cardLayout', () => {
   });
 
   it('counts the budgets past the cap instead of drawing them', () => {
-    const texts = textsOf(cardLayout(statusOf(monthly(), others(MAX_OTHER_ROWS + 3)), { locale: 'zh', now: NOW }).element);
+    const texts = cardTexts(cardLayout(statusOf(monthly(), others(MAX_OTHER_ROWS + 3)), { locale: 'zh', now: NOW }));
     expect(texts.filter((t) => t.startsWith('项目 '))).toHaveLength(MAX_OTHER_ROWS);
     expect(texts.at(-1)).toBe('还有 3 项');
     // The ones shown are the fullest: p8 (80 %) down to p3.
@@ -86,13 +115,13 @@ describe('cardLayout', () => {
   });
 
   it('says so when no budget applies, and lists budgets that set no limit', () => {
-    expect(textsOf(cardLayout(statusOf(null), { locale: 'en', now: NOW }).element)).toEqual([
+    expect(cardTexts(cardLayout(statusOf(null), { locale: 'en', now: NOW }))).toEqual([
       'Quota · Alice',
       'Unlimited',
       'No budget applies, so usage is not limited.',
     ]);
     const unlimited = monthly({ limitTokens: null, remainingTokens: null, percentage: 0 });
-    expect(textsOf(cardLayout(statusOf(null, [unlimited]), { locale: 'zh', now: NOW }).element)).toEqual([
+    expect(cardTexts(cardLayout(statusOf(null, [unlimited]), { locale: 'zh', now: NOW }))).toEqual([
       '额度 · Alice',
       '不限量',
       '没有适用的预算，用量不受限制。',
@@ -104,7 +133,7 @@ describe('cardLayout', () => {
   });
 
   it('draws names as plain text on one line', () => {
-    const texts = textsOf(cardLayout(statusOf(monthly(), [], '<img src=x>\n\u202eBob'), { locale: 'en', now: NOW }).element);
+    const texts = cardTexts(cardLayout(statusOf(monthly(), [], '<img src=x>\n\u202eBob'), { locale: 'en', now: NOW }));
     expect(texts[0]).toBe('Quota · <img src=x> Bob');
   });
 });

@@ -5,9 +5,11 @@ import { CARD_COLORS, STATUS_COLORS } from './card-colors.js';
 import { cardFormat, plainText, resetText, scopeLabel, unitOf, windowLabel, type CardFormat } from './card-text.js';
 
 /**
- * The quota card as an element tree for satori: plain `{type, props}` objects (no JSX), with every
- * block at a fixed height, so the card's size and the main bar's place are known before rendering
- * (the tests sample the bar's pixels where this module says it is).
+ * The quota card for satori: plain `{type, props}` element trees (no JSX), with every block at a
+ * fixed height, so the card's size, its parts' places and the main bar's place are known before
+ * rendering (the tests sample the bar's pixels where this module says it is). The card is drawn
+ * in parts, each an element of its own, so that they can be drawn at the same time (see
+ * render-card), inside a frame written directly as SVG.
  */
 
 type Style = Record<string, string | number>;
@@ -81,10 +83,20 @@ export interface CardLayoutOptions {
   now: number;
 }
 
-export interface CardLayout {
+/** One part of the card: an element satori lays out on its own, and where it goes on the card. */
+export interface CardPart {
   element: CardElement;
+  /** In the card's CSS pixels; the element is exactly this size. */
+  box: Box;
+}
+
+export interface CardLayout {
   width: number;
   height: number;
+  /** The card's border and background as SVG, drawn below the parts. */
+  frame: string;
+  /** Top to bottom, never overlapping: the binding budget (or the empty card), then the other budgets if any. */
+  parts: CardPart[];
 }
 
 interface Block {
@@ -204,7 +216,7 @@ function otherRow(b: BudgetStatus, status: QuotaStatus, f: CardFormat): CardElem
   ]);
 }
 
-/** The other budgets, nearest their limit first, at most MAX_OTHER_ROWS of them. */
+/** The other budgets, nearest their limit first, at most MAX_OTHER_ROWS of them: a part SECTION.top below the one above. */
 function othersBlock(others: readonly BudgetStatus[], heading: string, status: QuotaStatus, f: CardFormat): Block {
   const shown = [...others].sort((a, b) => b.percentage - a.percentage).slice(0, MAX_OTHER_ROWS);
   const hidden = others.length - shown.length;
@@ -217,48 +229,57 @@ function othersBlock(others: readonly BudgetStatus[], heading: string, status: Q
   if (hidden > 0) {
     children.push(div({ marginTop: MORE.top, height: MORE.height, color: CARD_COLORS.muted, fontSize: 12, lineHeight: `${MORE.height}px` }, f.text.more(hidden)));
   }
-  return {
-    node: div({ flexDirection: 'column', marginTop: SECTION.top, height, flexShrink: 0 }, children),
-    height: SECTION.top + height,
-  };
+  return { node: div({ flexDirection: 'column', height, flexShrink: 0 }, children), height };
+}
+
+/**
+ * A rounded rectangle as the path satori writes for a box with `borderRadius`, so the frame's
+ * pixels are those the card had when satori drew it as two nested boxes.
+ */
+function roundedRect({ x, y, width, height }: Box, r: number, fill: string): string {
+  const [w, h] = [width - 2 * r, height - 2 * r];
+  return `<path fill="${fill}" d="M${x + r},${y} h${w} a${r},${r} 0 0 1 ${r},${r} v${h} a${r},${r} 0 0 1 -${r},${r} h-${w} a${r},${r} 0 0 1 -${r},-${r} v-${h} a${r},${r} 0 0 1 ${r},-${r}"/>`;
+}
+
+/**
+ * The border is the outer shape's fill showing around the inner one: fills, not strokes or clip
+ * paths (see `line`).
+ */
+function frame(width: number, height: number): string {
+  return (
+    roundedRect({ x: 0, y: 0, width, height }, RADIUS, CARD_COLORS.border) +
+    roundedRect({ x: BORDER, y: BORDER, width: width - 2 * BORDER, height: height - 2 * BORDER }, RADIUS - BORDER, CARD_COLORS.background)
+  );
+}
+
+/**
+ * Blocks stacked in a part of their own. Its size is fixed (satori's boxes are content-box by
+ * default): a box left to grow would widen to fit an unwrapped line before cutting it.
+ */
+function part(blocks: readonly Block[], y: number): CardPart {
+  const height = blocks.reduce((sum, b) => sum + b.height, 0);
+  const style: Style = { flexDirection: 'column', width: CONTENT_WIDTH, height, color: CARD_COLORS.text, fontFamily: FONT_FAMILY };
+  return { element: div(style, blocks.map((b) => b.node)), box: { x: CONTENT_X, y, width: CONTENT_WIDTH, height } };
 }
 
 /** The card for one `/quota` status: what the web card shows, drawn once. */
 export function cardLayout(status: QuotaStatus, { locale, now }: CardLayoutOptions): CardLayout {
   const f = cardFormat(locale);
   const binding = bindingBudget(status);
-  const blocks: Block[] = [];
-  if (binding && status.unit !== null && status.usage !== null && status.limit !== null) {
-    blocks.push(...bindingBlocks({ ...status, unit: status.unit, usage: status.usage, limit: status.limit }, binding, f, now));
-  } else {
-    blocks.push(
-      header(f.text.title(plainText(status.subject.name)), badge(f.text.unlimited, CARD_COLORS.muted)),
-      block(EMPTY, { color: CARD_COLORS.muted, fontSize: 14, lineHeight: `${EMPTY.height}px` }, line(f.text.none)),
-    );
-  }
+  const top =
+    binding && status.unit !== null && status.usage !== null && status.limit !== null
+      ? bindingBlocks({ ...status, unit: status.unit, usage: status.usage, limit: status.limit }, binding, f, now)
+      : [
+          header(f.text.title(plainText(status.subject.name)), badge(f.text.unlimited, CARD_COLORS.muted)),
+          block(EMPTY, { color: CARD_COLORS.muted, fontSize: 14, lineHeight: `${EMPTY.height}px` }, line(f.text.none)),
+        ];
+  const parts = [part(top, BORDER + PAD_Y)];
   const others = status.budgets.filter((b) => b !== binding);
-  if (others.length > 0) blocks.push(othersBlock(others, binding ? f.text.others : f.text.budgets, status, f));
-
-  const height = 2 * (BORDER + PAD_Y) + blocks.reduce((sum, b) => sum + b.height, 0);
-  // The border is the outer box's fill showing around the inner one (see `line` on clip paths).
-  // Both sizes are fixed (satori's boxes are content-box by default): a box left to grow would
-  // widen to fit an unwrapped line before cutting it.
-  const element = div(
-    { boxSizing: 'border-box', width: CARD_WIDTH, height, padding: BORDER, borderRadius: RADIUS, backgroundColor: CARD_COLORS.border },
-    div(
-      {
-        flexDirection: 'column',
-        boxSizing: 'border-box',
-        width: CARD_WIDTH - 2 * BORDER,
-        height: height - 2 * BORDER,
-        padding: `${PAD_Y}px ${PAD_X}px`,
-        borderRadius: RADIUS - BORDER,
-        backgroundColor: CARD_COLORS.background,
-        color: CARD_COLORS.text,
-        fontFamily: FONT_FAMILY,
-      },
-      blocks.map((b) => b.node),
-    ),
-  );
-  return { element, width: CARD_WIDTH, height };
+  if (others.length > 0) {
+    const above = parts[0]!.box;
+    parts.push(part([othersBlock(others, binding ? f.text.others : f.text.budgets, status, f)], above.y + above.height + SECTION.top));
+  }
+  const last = parts[parts.length - 1]!.box;
+  const height = last.y + last.height + PAD_Y + BORDER;
+  return { width: CARD_WIDTH, height, frame: frame(CARD_WIDTH, height), parts };
 }

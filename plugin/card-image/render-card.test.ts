@@ -1,10 +1,17 @@
+import { Resvg } from '@resvg/resvg-js';
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import satori from 'satori';
 import { describe, expect, it } from 'vitest';
+import type { QuotaStatus } from '../../server/quota/status-report.js';
 import { projectRoot } from '../project-root.js';
 import { CARD_COLORS, STATUS_COLORS } from './card-colors.js';
-import { CARD_SCALE, CARD_WIDTH, cardLayout, HEADER } from './card-layout.js';
-import { barPoints, decodePng, inkIn, monthly, NOW, opaque, pixelAt, statusOf } from './card-png.test-util.js';
+import { cardFonts } from './card-fonts.js';
+import { CARD_SCALE, CARD_WIDTH, cardLayout, HEADER, MAX_OTHER_ROWS, type CardElement, type CardLayout } from './card-layout.js';
+import { atLevel, barPoints, decodePng, inkIn, monthly, NOW, opaque, pixelAt, statusOf } from './card-png.test-util.js';
 import { renderQuotaCard } from './render-card.js';
 
 /** The README's pictures with UPDATE_SCREENSHOTS=1 (as the browser tests do), else test-results/. */
@@ -93,5 +100,70 @@ describe('renderQuotaCard', () => {
     writeFileSync(path.join(shots, 'mcp-card-en.png'), english.png);
     writeFileSync(path.join(shots, 'mcp-card-zh.png'), chinese.png);
     expect(pixelAt(decodePng(chinese.png), ...barPoints(96).filled!)).toEqual(opaque(STATUS_COLORS.critical));
+  });
+});
+
+/**
+ * The card as it was drawn before it was split into parts: one element tree, the frame as two
+ * nested rounded boxes (a border-coloured one showing 1 px around the background-coloured one),
+ * one satori layout, one resvg drawing and resvg's own PNG encoder. Only here, as the reference.
+ */
+async function singlePass({ width, height, parts }: CardLayout): Promise<Buffer> {
+  const div = (style: Record<string, string | number>, children: CardElement | CardElement[]): CardElement => ({ type: 'div', props: { style: { display: 'flex', ...style }, children } });
+  const [first] = parts;
+  const placed = parts.map(({ element, box }, i) => {
+    const above = parts[i - 1]?.box;
+    return div({ marginTop: above ? box.y - (above.y + above.height) : 0, flexShrink: 0 }, element);
+  });
+  const element = div(
+    { boxSizing: 'border-box', width, height, padding: 1, borderRadius: 16, backgroundColor: CARD_COLORS.border },
+    div(
+      {
+        flexDirection: 'column',
+        boxSizing: 'border-box',
+        width: width - 2,
+        height: height - 2,
+        padding: `${first!.box.y - 1}px ${first!.box.x - 1}px`,
+        borderRadius: 15,
+        backgroundColor: CARD_COLORS.background,
+      },
+      placed,
+    ),
+  );
+  const svg = await satori(element, { width, height, fonts: await cardFonts() });
+  return new Resvg(svg, { fitTo: { mode: 'zoom', value: CARD_SCALE }, font: { loadSystemFonts: false } }).render().asPng();
+}
+
+const budgetsOf = (count: number) =>
+  Array.from({ length: count }, (_, i) => monthly({ id: `p${i}`, scope: `project:p${i}`, window: { kind: 'day', timeZone: 'UTC' }, percentage: 11 * i, status: 11 * i >= 80 ? 'warning' : 'normal' }));
+
+describe('renderQuotaCard draws its parts apart', () => {
+  const cases: Array<[string, QuotaStatus, 'en' | 'zh']> = [
+    ['Alice with three other budgets', aliceStatus(), 'en'],
+    ['张伟 past 95 %, in Chinese', zhangStatus(), 'zh'],
+    ['the tallest card: six rows and “+2 more”', statusOf(atLevel(104, 'exceeded'), budgetsOf(MAX_OTHER_ROWS + 2)), 'en'],
+    ['a single budget', statusOf(atLevel(85, 'warning')), 'zh'],
+    ['no budget at all', statusOf(null), 'en'],
+  ];
+  it.each(cases)('and the card looks as when it was drawn in one piece: %s', async (_, status, locale) => {
+    const layout = cardLayout(status, { locale, now: NOW });
+    const [split, whole] = [decodePng((await renderQuotaCard(status, { locale, now: NOW })).png), decodePng(await singlePass(layout))];
+    expect([split.width, split.height]).toEqual([whole.width, whole.height]);
+    let near = 0;
+    for (let i = 0; i < whole.data.length; i += 4) {
+      const worst = Math.max(...[0, 1, 2, 3].map((c) => Math.abs((split.data[i + c] as number) - (whole.data[i + c] as number))));
+      if (worst <= 2) near++;
+    }
+    expect(near / (whole.width * whole.height)).toBeGreaterThanOrEqual(0.999);
+  });
+
+  it('on worker threads that leave a finished process free to end', async () => {
+    const renderer = pathToFileURL(path.join(projectRoot(), 'dist', 'plugin', 'card-image', 'render-card.js')).href;
+    const script = `import(${JSON.stringify(renderer)})
+      .then(({ renderQuotaCard }) => renderQuotaCard(${JSON.stringify(aliceStatus())}, { locale: 'en', now: ${NOW} }))
+      .then(({ png }) => console.log(png.length));`;
+    // No exit() and no timer: the process ends once the render is done, or the test times out.
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { timeout: 15_000 });
+    expect(Number(stdout)).toBeGreaterThan(10_000);
   });
 });
