@@ -29,10 +29,11 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((w) => w.terminate()));
 });
 
-function pool({ size = 2, timeoutMs = 5_000 } = {}): ThreadPool<unknown, unknown> {
+function pool({ size = 2, timeoutMs = 5_000, idleMs }: { size?: number; timeoutMs?: number; idleMs?: number } = {}): ThreadPool<unknown, unknown> {
   return new ThreadPool({
     size,
     timeoutMs,
+    ...(idleMs === undefined ? {} : { idleMs }),
     start: () => {
       const worker = new Worker(WORKER, { eval: true });
       started.push(worker);
@@ -50,6 +51,15 @@ describe('ThreadPool', () => {
     expect(await threads.run(2)).toBe(4);
     expect(started).toHaveLength(1);
     expect(await Promise.all([1, 2, 3, 4, 5].map((n) => threads.run(n)))).toEqual([2, 4, 6, 8, 10]);
+    expect(started).toHaveLength(2);
+  });
+
+  it('stops a worker left idle for idleMs, and starts a new one for the next job', async () => {
+    const threads = pool({ size: 1, idleMs: 20 });
+    expect(await threads.run(1)).toBe(2);
+    const [first] = started;
+    await new Promise((resolve) => first?.once('exit', resolve));
+    expect(await threads.run(2)).toBe(4);
     expect(started).toHaveLength(2);
   });
 

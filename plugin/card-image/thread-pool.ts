@@ -14,6 +14,11 @@ export interface ThreadPoolOptions {
   size: number;
   /** A job unanswered after this fails, and its worker is stopped: no job waits forever. */
   timeoutMs: number;
+  /**
+   * A worker idle this long is stopped, and its memory (its own heap, the fonts it parsed) given
+   * back; the next job starts a new one. Omitted: workers are kept.
+   */
+  idleMs?: number;
 }
 
 interface Task<Job, Result> {
@@ -26,10 +31,13 @@ interface Thread<Job, Result> {
   worker: Worker;
   /** The job it is working on, one at a time, so a crash costs that job only. */
   busy: (Task<Job, Result> & { id: number; timer: NodeJS.Timeout }) | null;
+  /** Stops it once it has been idle for `idleMs`. */
+  idle: NodeJS.Timeout | null;
 }
 
 /**
- * Worker threads that take jobs one at a time, started when first needed and kept. A worker holds
+ * Worker threads that take jobs one at a time, started when first needed and kept (until idle for
+ * `idleMs`, when set). A worker holds
  * the process open only while it has a job (an idle one must not keep a finished process alive; a
  * busy one must, or its caller's await would never end). A worker that crashes, exits or overruns
  * its time fails its job and is dropped; the next job starts a new one.
@@ -66,6 +74,8 @@ export class ThreadPool<Job, Result> {
 
   private assign(thread: Thread<Job, Result>, task: Task<Job, Result>): void {
     const id = this.nextId++;
+    if (thread.idle !== null) clearTimeout(thread.idle);
+    thread.idle = null;
     const timer = setTimeout(() => this.fail(thread, new Error(`a worker thread gave no answer in ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
     thread.busy = { ...task, id, timer };
     thread.worker.ref();
@@ -79,7 +89,7 @@ export class ThreadPool<Job, Result> {
 
   private started(): Thread<Job, Result> {
     const worker = this.options.start();
-    const thread: Thread<Job, Result> = { worker, busy: null };
+    const thread: Thread<Job, Result> = { worker, busy: null, idle: null };
     worker.on('message', (reply: ThreadReply<Result>) => {
       if (thread.busy?.id !== reply.id) return; // the answer to a job that already timed out
       const task = this.finish(thread)!;
@@ -102,13 +112,23 @@ export class ThreadPool<Job, Result> {
     clearTimeout(task.timer);
     thread.busy = null;
     thread.worker.unref();
+    const { idleMs } = this.options;
+    // unref'd: a pending retirement must not keep a finished process alive either.
+    if (idleMs !== undefined) thread.idle = setTimeout(() => this.retire(thread), idleMs).unref();
     return task;
+  }
+
+  /** Stops an idle worker (its 'exit' then finds it gone from the pool and fails nothing). */
+  private retire(thread: Thread<Job, Result>): void {
+    if (thread.busy !== null || !this.threads.delete(thread)) return;
+    void thread.worker.terminate();
   }
 
   /** Drops a thread that crashed, exited or overran: its job fails with `error`. */
   private fail(thread: Thread<Job, Result>, error: Error): void {
     if (!this.threads.delete(thread)) return; // already dropped ('error' comes before 'exit')
     this.finish(thread)?.reject(error);
+    if (thread.idle !== null) clearTimeout(thread.idle);
     void thread.worker.terminate();
     this.dispatch();
   }
