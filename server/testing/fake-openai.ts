@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { drop, isObject, readBody, sleep, write } from './fake-http.js';
 
 export interface RecordedRequest {
   method: string;
@@ -376,35 +377,8 @@ function routeOf(method: string, path: string): Route | null {
   return null;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
-/** Resolves true after `ms`, or false at once when the signal is (or becomes) aborted. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  if (ms <= 0) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 function randomId(length: number, alphabet = ALPHABET): string {
@@ -431,16 +405,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, extraHeade
   res.end(payload);
 }
 
-function drop(ex: Exchange): void {
-  ex.dropped = true;
-  ex.res.destroy();
-}
 
-/** Writes one chunk and resolves once it has been handed to the socket (false if the client is gone). */
-function write(res: ServerResponse, data: string): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => res.write(data, (error) => resolve(!error && !res.destroyed)));
-}
 
 function startStream(res: ServerResponse): void {
   res.writeHead(200, {
