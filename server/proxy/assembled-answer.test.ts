@@ -1,11 +1,10 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { testConfig } from '../testing/harness.js';
 import type { ReplyBehaviour } from '../testing/fake-openai.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
-const userTokens = (limitTokens: number): DefaultBudget => ({ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens, limitUsd: null, onLimit: 'reject' });
 const messages = [{ role: 'user' as const, content: 'hi' }];
 const streamWholeAnswers = (on: boolean) => ({ proxy: { ...testConfig().proxy, streamWholeAnswers: on } });
 
@@ -15,7 +14,7 @@ afterEach(async () => {
 });
 
 async function proxyWith(on: boolean, budget = 1_000_000) {
-  const p = await startProxy({ defaultBudgets: [userTokens(budget)], config: streamWholeAnswers(on) });
+  const p = await startProxy({ defaultBudgets: [monthlyUserTokens(budget)], config: streamWholeAnswers(on) });
   proxies.push(p);
   return p;
 }

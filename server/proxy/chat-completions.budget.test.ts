@@ -1,19 +1,11 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { hashSecret, newUserKey } from '../auth/secrets.js';
 import { waitFor } from '../testing/fake-openai.js';
 import { eventually, testConfig } from '../testing/harness.js';
 import { streamStories } from '../testing/concurrent-streams.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
-
-const userTokens = (limitTokens: number): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 let proxy: ProxyHarness | undefined;
 afterEach(async () => {
@@ -33,7 +25,7 @@ async function charged(p: ProxyHarness) {
 
 describe('budgets at the proxy', () => {
   it('refuses with 429 insufficient_quota naming the budget, and the SDK does not retry', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(50)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(50)] });
     const client = proxy.client(proxy.alice.secret, { maxRetries: 3 });
     const error = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: ask('x'.repeat(400)) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
@@ -52,7 +44,7 @@ describe('budgets at the proxy', () => {
   });
 
   it('carries x-quota-limit / remaining / reset of the binding budget on proxied responses', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     const { response } = await proxy.client(proxy.alice.secret).chat.completions.create({ model: 'gpt-4o-mini', messages: ask('hi') }).withResponse();
     expect(response.headers.get('x-quota-limit')).toBe('100000');
     expect(response.headers.get('x-quota-unit')).toBe('tokens');
@@ -61,7 +53,7 @@ describe('budgets at the proxy', () => {
   });
 
   it('cuts a stream whose upstream ignores max_tokens at the budget: finish_reason length, then [DONE]', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 5_000, ignoreMaxTokens: true, chunkDelayMs: 1 });
     const response = await fetch(`${proxy.url}/v1/chat/completions`, {
       method: 'POST',
@@ -85,7 +77,7 @@ describe('budgets at the proxy', () => {
   });
 
   it('a client that leaves mid-stream is charged what it was sent, and its hold is released at once', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 2_000, chunkDelayMs: 2 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: ask('long story'), stream: true });
@@ -104,7 +96,7 @@ describe('budgets at the proxy', () => {
   });
 
   it('60 concurrent streams of ~500 tokens share a 20,000-token budget: never over, at least 18,000 served', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(20_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(20_000)] });
     const client = proxy.client(proxy.alice.secret);
     const outcomes = await streamStories(proxy.fake, () => client, 60, 500);
     const total = await charged(proxy);
@@ -134,7 +126,7 @@ describe('budgets at the proxy', () => {
 
 describe('who pays', () => {
   it('a service key charges the end user named in X-Quota-User; a personal key may not name anyone', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     const { store, clock } = proxy.svc;
     await store.createUser({ id: 'bob', name: 'Bob', projectId: null }, clock.now());
     const service = newUserKey();

@@ -1,16 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { promptTokensOf } from '../testing/fake-openai.js';
 import { createTokenCounter } from './token-count.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
-
-const monthly = (limitTokens: number): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 let proxy: ProxyHarness | undefined;
 afterEach(async () => {
@@ -30,7 +22,7 @@ async function ledger(p: ProxyHarness) {
 
 describe('POST /v1/chat/completions through the official openai SDK', () => {
   it('non-streaming: answers as the upstream did and charges exactly the upstream usage', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 12, usage: { cached_tokens: 4, reasoning_tokens: 0 } });
     const client = proxy.client(proxy.alice.secret);
     const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
@@ -48,7 +40,7 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
   });
 
   it('streaming with include_usage: the client gets the usage chunk, the ledger the upstream numbers', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 30 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true, stream_options: { include_usage: true } });
@@ -66,7 +58,7 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
   });
 
   it('streaming without include_usage: usage is asked upstream but hidden from the client', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 5 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
@@ -81,7 +73,7 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
 
   it('forwards max_tokens clamped to what the budget has left, so the model stops there', async () => {
     const ourPromptCount = createTokenCounter().countChatPrompt('gpt-4o-mini', { model: 'gpt-4o-mini', messages, max_tokens: 4_000 });
-    proxy = await startProxy({ defaultBudgets: [monthly(1_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000)] });
     const client = proxy.client(proxy.alice.secret);
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 5 });
     await client.chat.completions.create({ model: 'gpt-4o-mini', messages, max_tokens: 4_000 });
@@ -89,7 +81,7 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
   });
 
   it('adds a limit for a request that gave none only when the budget binds', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(1_000_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000_000)] });
     const client = proxy.client(proxy.alice.secret);
     await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
     expect(proxy.fake.requests[0]?.body).not.toHaveProperty('max_completion_tokens');
@@ -105,7 +97,7 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
   });
 
   it('counts reasoning and tool-call deltas itself when the upstream reports no usage', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     const args = ['{"', 'city', '":"', 'Paris', '"}'];
     proxy.fake.enqueue({ kind: 'reply', reasoningTokens: 7, toolCall: { name: 'get_weather', arguments: args }, reportUsage: false });
     const client = proxy.client(proxy.alice.secret);
@@ -123,7 +115,7 @@ describe('POST /v1/chat/completions through the official openai SDK', () => {
   });
 
   it('a whole answer without usage is charged on our count of its text, never on "usage" look-alikes inside it', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     // The answer's text and tool arguments hold JSON that looks like usage; only a top-level field counts.
     const text = [' "usage":', '{"prompt_tokens":', '1,', '"completion_tokens":', '1}'];
     const args = ['{"usage":', '{"prompt_tokens":9}}'];

@@ -1,16 +1,8 @@
 import OpenAI, { type APIError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { embeddingOf, promptTokensOf } from '../testing/fake-openai.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
-
-const monthly = (limitTokens: number): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 let proxy: ProxyHarness | undefined;
 afterEach(async () => {
@@ -31,7 +23,7 @@ const close = (actual: number[] | undefined, expected: number[]) => {
 
 describe('POST /v1/embeddings through the official openai SDK', () => {
   it('embeds a string (base64 on the wire, as the SDK asks) and charges the upstream prompt_tokens, no output', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     const client = proxy.client(proxy.alice.secret);
     const result = await client.embeddings.create({ model, input: 'The quick brown fox' });
     expect(proxy.fake.requests[0]?.body).toMatchObject({ model, input: 'The quick brown fox', encoding_format: 'base64' });
@@ -50,7 +42,7 @@ describe('POST /v1/embeddings through the official openai SDK', () => {
   });
 
   it('embeds an array of strings and passes float vectors through untouched', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     const client = proxy.client(proxy.alice.secret);
     const inputs = ['alpha', 'beta', 'gamma'];
     proxy.fake.enqueue({ kind: 'reply', usage: { prompt_tokens: 7 } });
@@ -69,7 +61,7 @@ describe('POST /v1/embeddings through the official openai SDK', () => {
   });
 
   it('refuses with 429 insufficient_quota when the budget is used up', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100)] });
     const client = proxy.client(proxy.alice.secret, { maxRetries: 2 });
     proxy.fake.enqueue({ kind: 'reply', usage: { prompt_tokens: 100 } });
     await client.embeddings.create({ model, input: 'fill it up' });
@@ -81,7 +73,7 @@ describe('POST /v1/embeddings through the official openai SDK', () => {
   });
 
   it('passes an upstream error through and charges nothing', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'error', status: 503 });
     const error = await proxy.client(proxy.alice.secret).embeddings.create({ model, input: 'x' }).catch((e: unknown) => e);
     expect((error as APIError).status).toBe(503);

@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../clock.js';
-import type { DefaultBudget } from '../config/schema.js';
 import { renderError } from '../http/errors.js';
 import { Metrics } from '../metrics/metrics.js';
 import { StoreUnavailableError } from '../store/store-unavailable.js';
@@ -15,6 +14,7 @@ import { createPriceBook } from './pricing.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createTokenCounter } from './token-count.js';
 import { Upstreams } from './upstreams.js';
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 /**
  * The error shape is the dialect's, not the path's: a dialect with a shape of its own (Anthropic's,
@@ -30,8 +30,6 @@ const messagesDialect: Dialect<ChatRequest, ChatStreamState> = {
   refusalAnswer: undefined,
 };
 
-const budget = (limitTokens: number): DefaultBudget => ({ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens, limitUsd: null, onLimit: 'reject' });
-
 let upstreams: Upstreams | undefined;
 afterEach(async () => {
   await upstreams?.close();
@@ -43,7 +41,7 @@ afterEach(async () => {
 async function messagesApp({ dialect = messagesDialect, limitTokens = 100_000, refusalStyle = 'answer' as const } = {}) {
   // Port 9 (discard) answers nothing: an admitted request fails upstream.
   const config = testConfig({ upstreams: [{ name: 'gone', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'k', models: ['gpt-*'] }], proxy: { ...testConfig().proxy, refusalStyle } });
-  const store = memoryStore([budget(limitTokens)]);
+  const store = memoryStore([monthlyUserTokens(limitTokens)]);
   const clock = new ManualClock(T0);
   const prices = createPriceBook();
   upstreams = Upstreams.fromConfig(config);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 
 /**
@@ -47,7 +48,7 @@ async function servePage(): Promise<void> {
 
 describe.skipIf(!hasChromium)('the OpenAI SDK in a browser page of another origin', () => {
   beforeAll(async () => {
-    proxy = await startProxy({ defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 100_000, limitUsd: null, onLimit: 'reject' }] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     await servePage();
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { testConfig } from '../testing/harness.js';
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 
 let proxy: ProxyHarness | undefined;
@@ -38,7 +39,7 @@ describe('CORS on the proxy routes', () => {
   });
 
   it('lets the page read the answer and its quota headers, whole, streamed and refused', async () => {
-    proxy = await startProxy({ defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 100_000, limitUsd: null, onLimit: 'reject' }] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     for (const stream of [false, true]) {
       const response = await chat(proxy, { origin: CHAT_ORIGIN }, stream);
       expect(response.status).toBe(200);

@@ -1,16 +1,8 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { ADMIN_TOKEN, testConfig } from '../testing/harness.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
-
-const spentAt = (limitTokens: number): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 let proxy: ProxyHarness | undefined;
 afterEach(async () => {
@@ -20,7 +12,7 @@ afterEach(async () => {
 
 /** A proxy whose alice has a 50-token monthly budget, with refusals answered as messages. */
 async function answeringProxy(refusalStyle: 'answer' | 'error' = 'answer') {
-  proxy = await startProxy({ defaultBudgets: [spentAt(50)], config: { proxy: { ...testConfig().proxy, refusalStyle } } });
+  proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(50)], config: { proxy: { ...testConfig().proxy, refusalStyle } } });
   return proxy;
 }
 

@@ -1,13 +1,11 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 import { PRECHECK_BODY_BYTES } from './admit-request.js';
 import { MAX_JSON_DEPTH } from '../http/json-depth.js';
 import { MAX_MODEL_ID_LENGTH } from './request-body.js';
 import { createTokenCounter, type TokenCounter } from './token-count.js';
-
-const userTokens = (limitTokens: number): DefaultBudget => ({ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens, limitUsd: null, onLimit: 'reject' });
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 let proxy: ProxyHarness | undefined;
 afterEach(async () => {
@@ -27,7 +25,7 @@ describe('bounded at the edge: 400 before admission, nothing held, nothing sent 
     ['/responses', (deep: string) => `{"model":"gpt-4o-mini","input":[{"role":"user","content":"hi","extra":${deep}}]}`],
     ['/embeddings', (deep: string) => `{"model":"text-embedding-3-small","input":"hi","extra":${deep}}`],
   ])('%s: a body nested 10,000 deep is a 400 that says so (it used to hold budget forever)', async (path, bodyWith) => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(1_000_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000_000)] });
     const response = await post(proxy, path, bodyWith(nested(10_000)));
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { code: string; message: string } };
@@ -40,7 +38,7 @@ describe('bounded at the edge: 400 before admission, nothing held, nothing sent 
   });
 
   it('nesting up to the bound passes (a deep tool schema is a real request)', async () => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(1_000_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000_000)] });
     // The body, its messages array and the message take three of the levels.
     const response = await post(proxy, '/chat/completions', `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","extra":${nested(MAX_JSON_DEPTH - 3)}}]}`);
     expect(response.status).toBe(200);
@@ -51,7 +49,7 @@ describe('bounded at the edge: 400 before admission, nothing held, nothing sent 
     ['/responses', (model: string) => JSON.stringify({ model, input: 'hi' })],
     ['/embeddings', (model: string) => JSON.stringify({ model, input: 'hi' })],
   ])('%s: a model id over the length bound is a 400 naming `model`', async (path, bodyWith) => {
-    proxy = await startProxy({ defaultBudgets: [userTokens(1_000_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000_000)] });
     const response = await post(proxy, path, bodyWith('m'.repeat(MAX_MODEL_ID_LENGTH + 1)));
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { param: string; message: string } };
@@ -92,7 +90,7 @@ function watchedCounter(): TokenCounter & { promptCounts: number } {
 describe('a spent budget refuses a large prompt before counting it', () => {
   it('large prompts from a user whose budget is spent are refused without being counted; small ones are counted', async () => {
     const tokens = watchedCounter();
-    proxy = await startProxy({ defaultBudgets: [userTokens(100)], tokens });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100)], tokens });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 10, usage: { prompt_tokens: 90, completion_tokens: 10 } });
     const client = proxy.client(proxy.alice.secret);
     await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'spend it all' }] });

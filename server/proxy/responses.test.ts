@@ -2,19 +2,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI, { type APIError } from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../config/schema.js';
 import { promptTokensOf, waitFor } from '../testing/fake-openai.js';
 import { eventually, testConfig } from '../testing/harness.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 import { createTokenCounter } from './token-count.js';
-
-const monthly = (limitTokens: number): DefaultBudget => ({
-  scope: 'user',
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
+import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 
 let proxy: ProxyHarness | undefined;
 afterEach(async () => {
@@ -35,7 +27,7 @@ async function quota(p: ProxyHarness) {
 
 describe('POST /v1/responses through the official openai SDK', () => {
   it('non-streaming: passes the answer through and charges exactly the upstream usage', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 12, reasoningTokens: 3, usage: { cached_tokens: 4 } });
     const client = proxy.client(proxy.alice.secret);
     const response = await client.responses.create({ model: 'gpt-4o-mini', input, instructions });
@@ -54,7 +46,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('streaming: every event arrives unchanged, the ledger holds the upstream usage, no hold is left', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 30 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.responses.create({ model: 'gpt-4o-mini', input, stream: true });
@@ -80,7 +72,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('streaming with the SDK helper: the final response is the upstream one, settled before it arrives', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', text: ['Hel', 'lo'], usage: { prompt_tokens: 40, completion_tokens: 7 } });
     const client = proxy.client(proxy.alice.secret);
     const final = await client.responses.stream({ model: 'gpt-4o-mini', input }).finalResponse();
@@ -93,7 +85,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
 
   it('forwards max_output_tokens clamped to what the budget has left, and sets one only when the budget binds', async () => {
     const ours = (body: object) => createTokenCounter().countResponsesInput('gpt-4o-mini', body);
-    proxy = await startProxy({ defaultBudgets: [monthly(1_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000)] });
     const client = proxy.client(proxy.alice.secret);
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 5 });
     await client.responses.create({ model: 'gpt-4o-mini', input, max_output_tokens: 4_000 });
@@ -112,13 +104,13 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('adds no max_output_tokens when the budget has room for the model’s whole output cap', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(10_000_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(10_000_000)] });
     await proxy.client(proxy.alice.secret).responses.create({ model: 'gpt-4o-mini', input });
     expect(proxy.fake.requests[0]?.body).not.toHaveProperty('max_output_tokens');
   });
 
   it('cuts a stream whose upstream ignores the limit at the budget, with a response.incomplete of its own', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 5_000, ignoreMaxTokens: true, chunkDelayMs: 1 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.responses.create({ model: 'gpt-4o-mini', input: 'go on forever', stream: true });
@@ -153,7 +145,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('counts function-call argument deltas too, and cuts a runaway tool call at the budget', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
     proxy.fake.enqueue({ kind: 'reply', toolCall: { name: 'search', arguments: Array.from({ length: 5_000 }, () => ' hi') }, ignoreMaxTokens: true });
     const stream = await proxy.client(proxy.alice.secret).responses.create({ model: 'gpt-4o-mini', input, stream: true });
     const events: OpenAI.Responses.ResponseStreamEvent[] = [];
@@ -181,7 +173,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
     try {
       const port = (upstream.address() as AddressInfo).port;
       proxy = await startProxy({
-        defaultBudgets: [monthly(100_000)],
+        defaultBudgets: [monthlyUserTokens(100_000)],
         config: { upstreams: [{ name: 'terse', baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: undefined, models: ['*'] }] },
       });
       const response = await fetch(`${proxy.url}/v1/responses`, {
@@ -207,7 +199,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('an upstream 500 reaches the SDK as a 500; nothing is charged and no hold is left', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     const client = proxy.client(proxy.alice.secret);
     proxy.fake.enqueue({ kind: 'error', status: 500 }, { kind: 'error', status: 500 });
     const whole = await client.responses.create({ model: 'gpt-4o-mini', input }).catch((e: unknown) => e);
@@ -221,7 +213,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('an upstream that breaks off mid-stream: the SDK raises an error, the delivered deltas are charged', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'drop', afterPieces: 3 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.responses.create({ model: 'gpt-4o-mini', input, stream: true });
@@ -239,7 +231,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('a client that leaves mid-stream is charged what it was sent', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(100_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 2_000, chunkDelayMs: 2 });
     const client = proxy.client(proxy.alice.secret);
     const stream = await client.responses.create({ model: 'gpt-4o-mini', input, stream: true });
@@ -258,7 +250,7 @@ describe('POST /v1/responses through the official openai SDK', () => {
   });
 
   it('refuses with 429 insufficient_quota once the budget is used up, without calling the upstream', async () => {
-    proxy = await startProxy({ defaultBudgets: [monthly(1_000)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(1_000)] });
     const client = proxy.client(proxy.alice.secret, { maxRetries: 2 });
     proxy.fake.enqueue({ kind: 'reply', outputTokens: 5, usage: { prompt_tokens: 995 } });
     await client.responses.create({ model: 'gpt-4o-mini', input });
@@ -274,13 +266,13 @@ describe('POST /v1/responses through the official openai SDK', () => {
 
   it('refuses with 429 rather than forward a max_output_tokens below the 16 OpenAI accepts', async () => {
     const prompt = createTokenCounter().countResponsesInput('gpt-4o-mini', { model: 'gpt-4o-mini', input });
-    proxy = await startProxy({ defaultBudgets: [monthly(prompt + 15)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(prompt + 15)] });
     const error = (await proxy.client(proxy.alice.secret).responses.create({ model: 'gpt-4o-mini', input }).catch((e: unknown) => e)) as APIError;
     expect(error.status).toBe(429);
     expect(error.code).toBe('insufficient_quota');
     expect(proxy.fake.requests).toHaveLength(0);
     await proxy.close();
-    proxy = await startProxy({ defaultBudgets: [monthly(prompt + 16)] });
+    proxy = await startProxy({ defaultBudgets: [monthlyUserTokens(prompt + 16)] });
     await proxy.client(proxy.alice.secret).responses.create({ model: 'gpt-4o-mini', input });
     expect(proxy.fake.requests[0]?.body).toMatchObject({ max_output_tokens: 16 });
   });

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
+import { serviceClient, startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 
 const LOBECHAT_ID = 'user_2abcDEFghiJKLmnoPQRstuVWXyz';
 const ask = [{ role: 'user' as const, content: 'hi' }];
@@ -10,12 +10,6 @@ afterEach(async () => {
   await proxy?.close();
   proxy = undefined;
 });
-
-async function serviceClient(p: ProxyHarness) {
-  await p.svc.admin('POST', '/admin/users', { id: 'lobechat' });
-  const created = await p.svc.admin('POST', '/admin/keys', { userId: 'lobechat', service: true });
-  return p.client(((await created.json()) as { key: string }).key);
-}
 
 const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('the request should fail'), (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
 

@@ -58,3 +58,13 @@ export async function startProxy(
     },
   };
 }
+
+/**
+ * A service key's client, as a LobeChat server with one shared key holds it: a user for the server
+ * (`lobechat`) and a service key of theirs, through the admin API.
+ */
+export async function serviceClient(p: ProxyHarness): Promise<OpenAI & { calls: () => number }> {
+  await p.svc.admin('POST', '/admin/users', { id: 'lobechat' });
+  const created = await p.svc.admin('POST', '/admin/keys', { userId: 'lobechat', service: true });
+  return p.client(((await created.json()) as { key: string }).key);
+}
