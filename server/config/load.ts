@@ -99,6 +99,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
     baseUrl: u.baseUrl,
     apiKey: u.apiKeyEnv === undefined ? undefined : env[u.apiKeyEnv] || undefined,
     models: u.models,
+    ...(u.api === undefined ? {} : { api: u.api }),
   }));
   file.data.upstreams.forEach((u, i) => {
     if (u.apiKeyEnv !== undefined && !env[u.apiKeyEnv]) problems.push(`${readPath ?? 'config'}: upstreams.${i}.apiKeyEnv: environment variable ${u.apiKeyEnv} is not set`);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
+import { UPSTREAM_APIS } from '../proxy/upstream-api.js';
 import { modelKeySchema } from '../util/model-pattern.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -38,6 +39,12 @@ export const upstreamSchema = z.strictObject({
     .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the name of an environment variable')
     .optional()
     .describe('Name of the environment variable holding this upstream\'s key (the key itself never goes in the file).'),
+  api: z
+    .enum(UPSTREAM_APIS)
+    .optional()
+    .describe(
+      'The wire format this upstream speaks (default "openai"): a request is sent to the first upstream that serves its model in its own format. baseUrl is what that provider\'s SDK takes: https://api.openai.com/v1, https://api.anthropic.com, https://generativelanguage.googleapis.com, http://localhost:11434.',
+    ),
   models: z.array(z.string().min(1)).min(1).default(['*']).describe('Model ids served here; "*" matches anything, e.g. "gpt-*".'),
 });
 

@@ -14,6 +14,7 @@ import { newRequestId } from './request-id.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
+import { API_TITLES, type UpstreamApi } from './upstream-api.js';
 import type { Upstream, Upstreams } from './upstreams.js';
 
 /** Everything the `/v1` routes are given. */
@@ -30,6 +31,8 @@ export interface ProxyServices {
 
 export interface AdmissionInput {
   model: string;
+  /** The request's wire format: only an upstream that speaks it can serve the request. */
+  api: UpstreamApi;
   /** The request body's size: a large prompt is checked against the budgets before it is counted. */
   bodyBytes: number;
   /** The body's OpenAI `user` field: a service key may name the end user with it. */
@@ -115,6 +118,18 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
   return first;
 }
 
+/**
+ * A 404 for a model no upstream serves in the request's format; when one serves it in another
+ * format, the message says which (the proxy does not translate between formats).
+ */
+function noUpstream(upstreams: Upstreams, model: string, api: UpstreamApi): OpenAIError {
+  const elsewhere = upstreams.list.find((u) => u.api !== api && u.serves(model));
+  const message = elsewhere
+    ? `The model \`${model}\` is served here through the ${API_TITLES[elsewhere.api]} API, not the ${API_TITLES[api]} API: send it in that format, or ask your admin to add an upstream that serves it in this one.`
+    : `The model \`${model}\` does not exist or you do not have access to it.`;
+  return new OpenAIError(404, 'invalid_request_error', 'model_not_found', message, 'model');
+}
+
 /** A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as rate_limited). */
 type Attempt = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
@@ -128,10 +143,8 @@ async function admitAs(
 ): Promise<Attempt> {
   const { store, clock, config } = services;
   const { subject, sessionId, tags } = requester;
-  const upstream = services.upstreams.forModel(model);
-  if (!upstream) {
-    throw new OpenAIError(404, 'invalid_request_error', 'model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, 'model');
-  }
+  const upstream = services.upstreams.forModel(model, input.api);
+  if (!upstream) throw noUpstream(services.upstreams, model, input.api);
 
   const price = services.prices.priceOf(model);
   const refuseIfDollarBudget = price === null && config.proxy.unpricedModels === 'refuse';

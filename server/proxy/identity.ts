@@ -6,9 +6,16 @@ import { subjectIdSchema } from '../quota/budget-schema.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { KeyIdentity, Store, UserRef } from '../store/types.js';
 import { BoundedMemo } from '../util/bounded-memo.js';
+import type { ClientKey } from './dialects/dialect.js';
 import { OpenAIError } from './openai-error.js';
 
 const END_USER_HEADER = 'x-quota-user';
+
+/** OpenAI's way (and the default): `Authorization: Bearer lq-…`. */
+export const BEARER_CLIENT_KEY: ClientKey = {
+  read: (request) => bearerToken(request.header('authorization')),
+  hint: 'Authorization: Bearer lq-…',
+};
 
 /**
  * SHA-256 of the keys seen lately. Hashing costs more than the rest of identifying a request, and
@@ -21,8 +28,8 @@ const recentKeyHashes = new BoundedMemo<string, string>(10_000);
  * The key a request presents, or a 401. Runs before the body is read, so a caller without a valid
  * key learns only that, whatever it sent.
  */
-export async function authenticate(c: Context, store: Store): Promise<KeyIdentity> {
-  const token = bearerToken(c.req.header('authorization'));
+export async function authenticate(c: Context, store: Store, clientKey: ClientKey = BEARER_CLIENT_KEY): Promise<KeyIdentity> {
+  const token = clientKey.read(c.req);
   const identity = token?.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(recentKeyHashes.through(token, hashSecret)) : null;
   if (!identity) {
     throw new OpenAIError(
@@ -30,7 +37,7 @@ export async function authenticate(c: Context, store: Store): Promise<KeyIdentit
       'invalid_request_error',
       'invalid_api_key',
       token === null
-        ? 'You didn\'t provide an API key. Use "Authorization: Bearer lq-…" with the key lobe-quota issued you.'
+        ? `You didn't provide an API key. Use "${clientKey.hint}" with the key lobe-quota issued you.`
         : 'Incorrect API key provided: use an active lobe-quota key (lq-…).',
     );
   }

@@ -33,12 +33,21 @@ export interface MeterRequest {
   tags: Record<string, string>;
 }
 
-/** What the upstream reported, when it did. */
+/**
+ * What the upstream reported, when it did, in OpenAI's terms: `inputTokens` is the whole prompt,
+ * of which `cachedTokens` were read from a prompt cache and `cacheWriteTokens` written to one
+ * (Anthropic's cache classes), `cacheWrite1hTokens` of those for an hour; reasoning is part of the
+ * output.
+ */
 export interface UpstreamUsage {
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
   reasoningTokens: number;
+  /** Absent: none. */
+  cacheWriteTokens?: number;
+  /** Part of `cacheWriteTokens`; absent: none. */
+  cacheWrite1hTokens?: number;
 }
 
 export type Admitted =

@@ -26,14 +26,16 @@ export function meteredRoute<Request, State>(services: ProxyServices, dialect: D
 
 async function meterRequest<Request, State>(c: Context, services: ProxyServices, dialect: Dialect<Request, State>): Promise<Response> {
   const receivedAt = performance.now();
-  const identity = await authenticate(c, services.store);
-  const { request, bytes } = await readJsonBody(c, dialect.requestSchema, services.config.proxy.maxBodyBytes);
+  const identity = await authenticate(c, services.store, dialect.clientKey);
+  const fromUrl = dialect.fromUrl?.({ params: c.req.param(), query: (name) => c.req.query(name) });
+  const { request, bytes } = await readJsonBody(c, dialect.requestSchema, services.config.proxy.maxBodyBytes, fromUrl);
   const facts = dialect.admissionFacts(request, (model) => services.prices.outputCapOf(model));
   // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
   const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
   const { kind, body } = facts.prompt;
   const admission = await admitRequest(c, services, identity, {
     model: facts.model,
+    api: dialect.api,
     bodyBytes: bytes,
     bodyUser: facts.bodyUser,
     countPrompt: (model) => countPrompt(services.tokens, { kind, model, body }),
@@ -84,8 +86,10 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   // for once it was asked for.
   const abort = stream ? new AbortController() : null;
   services.metrics.observeAddedLatency(forwarded.receivedAt);
-  const body = dialect.upstreamBody(request, { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble });
-  const response = await sendUpstream(admitted, dialect.upstreamPath, JSON.stringify(body), abort?.signal);
+  const forwardFacts = { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble };
+  const body = dialect.upstreamBody(request, forwardFacts);
+  const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
+  const response = await sendUpstream(admitted, path, JSON.stringify(body), { signal: abort?.signal, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
   const countOutput = (text: readonly string[]) => {
     let tokens = 0;
     for (const piece of text) tokens += services.tokens.countText(admitted.model, piece);
@@ -97,7 +101,18 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   const relay = (sink: StreamSink) =>
     relayStream({ format: stream, state, body: response.body, sink, abort, meter: admitted.meter, countOutput, upstreamName: admitted.upstream.name, clock: services.clock });
   if (assemble) return answerAssembled(c, admitted, response, stream.assembler(), relay, dialect.errorBody);
-  const sink = startStream(c, admitted, response);
+  const sink = startStream(c, admitted, response, dialect.answerHeaderPrefixes);
   relayInBackground(admitted.meter, sink, dialect.name, () => relay(sink));
   return sink.response;
+}
+
+/** The client's headers that its API sends upstream too, those it sent. */
+function forwardedHeaders(c: Context, names: readonly string[] | undefined): Record<string, string> | undefined {
+  if (!names) return undefined;
+  const headers: Record<string, string> = {};
+  for (const name of names) {
+    const value = c.req.header(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
 }

@@ -61,7 +61,8 @@ export function models(services: ProxyServices) {
   return async function models(c: Context) {
     await authenticate(c, services.store);
     const now = services.clock.now();
-    const upstreams = services.upstreams.list;
+    // OpenAI's model list; the other APIs list their models in their own shapes, on their own paths.
+    const upstreams = services.upstreams.list.filter((u) => u.api === 'openai');
     const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));
     const merged = new Map<string, ModelEntry>();
     const failures: string[] = [];

@@ -60,7 +60,13 @@ export const modelIdSchema = z.string().min(1).max(MAX_MODEL_ID_LENGTH, `must be
  * Reads, parses and checks a `/v1` JSON body. Problems are 400s in OpenAI's shape whose `param`
  * names the first bad field; a body over the limit is a 413, one nested too deep a 400.
  */
-export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, maxBytes: number): Promise<{ request: z.output<S>; bytes: number }> {
+export async function readJsonBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  maxBytes: number,
+  /** Fields the request's URL carries (see Dialect.fromUrl), laid over the body's. */
+  fromUrl?: Record<string, unknown>,
+): Promise<{ request: z.output<S>; bytes: number }> {
   const text = await readBodyText(c, maxBytes);
   let value: unknown;
   try {
@@ -71,6 +77,7 @@ export async function readJsonBody<S extends z.ZodType>(c: Context, schema: S, m
   if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
     throw invalidRequest(`The JSON body of your request nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels.`, null, 'body_too_deep');
   }
+  if (fromUrl && typeof value === 'object' && value !== null && !Array.isArray(value)) value = { ...value, ...fromUrl };
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -9,9 +9,14 @@ import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
 import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
 
 /** Sends an admitted request upstream; when that fails the hold goes back before the error does. */
-export async function sendUpstream(admitted: AdmittedRequest, path: string, body: string, signal?: AbortSignal): Promise<UpstreamResponse> {
+export async function sendUpstream(
+  admitted: AdmittedRequest,
+  path: string,
+  body: string,
+  { signal, headers }: { signal?: AbortSignal | undefined; headers?: Record<string, string> | undefined } = {},
+): Promise<UpstreamResponse> {
   try {
-    return await callUpstream(admitted.upstream, path, { method: 'POST', body, ...(signal ? { signal } : {}) });
+    return await callUpstream(admitted.upstream, path, { method: 'POST', body, ...(signal ? { signal } : {}), ...(headers ? { headers } : {}) });
   } catch (error) {
     await admitted.meter.release();
     throw error;
@@ -23,10 +28,10 @@ export const isEventStream = (response: UpstreamResponse): boolean =>
   response.statusCode >= 200 && response.statusCode < 300 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
 
 /** Starts the client's side of a stream with the upstream's status and headers plus ours. */
-export function startStream(c: Context, admitted: AdmittedRequest, response: UpstreamResponse): StreamSink {
+export function startStream(c: Context, admitted: AdmittedRequest, response: UpstreamResponse, headerPrefixes?: readonly string[]): StreamSink {
   const sink = streamSinkFor(c);
   sink.start(response.statusCode, {
-    ...passThroughHeaders(response.headers),
+    ...passThroughHeaders(response.headers, headerPrefixes),
     ...admitted.headers,
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
@@ -45,7 +50,7 @@ function readWholeBody(response: UpstreamResponse): Promise<Buffer> {
 }
 
 /** How an API's whole answer is charged (its usage read, or its output counted when it has none) and its errors written. */
-export type WholeAnswerFormat = Pick<Dialect<unknown>, 'usageField' | 'usageOf' | 'answerOutputText' | 'errorBody'>;
+export type WholeAnswerFormat = Pick<Dialect<unknown>, 'usageField' | 'usageOf' | 'answerOutputText' | 'errorBody' | 'answerHeaderPrefixes'>;
 
 function parseOrNull(text: string): unknown {
   try {
@@ -108,7 +113,7 @@ export async function finishWholeAnswer(
     const refusal = upstreamRefusal(admitted, response.statusCode);
     if (refusal) return failed(refusal);
     await admitted.meter.release();
-    return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(null) }, body);
+    return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(null) }, body);
   }
   const usageText = topLevelField(body, format.usageField);
   const usage = usageText === null ? null : format.usageOf(parseOrNull(usageText));
@@ -119,7 +124,7 @@ export async function finishWholeAnswer(
     admitted.meter.recordOutput(countOutput(format.answerOutputText(parsed)));
   }
   const settled = await admitted.meter.settle(usage, 'ok');
-  return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers), ...admitted.headersAfter(settled?.entry ?? null) }, body);
+  return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(settled?.entry ?? null) }, body);
 }
 
 /**

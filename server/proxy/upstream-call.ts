@@ -19,7 +19,7 @@ export function upstreamFailure(upstream: Upstream, error: unknown): OpenAIError
 export async function callUpstream(
   upstream: Upstream,
   path: string,
-  options: { method: 'GET' | 'POST'; body?: string; signal?: AbortSignal },
+  options: { method: 'GET' | 'POST'; body?: string; signal?: AbortSignal; headers?: Record<string, string> },
 ): Promise<UpstreamResponse> {
   try {
     return await upstream.request(path, options);
@@ -30,15 +30,23 @@ export async function callUpstream(
 
 /**
  * Headers of an upstream answer worth passing on to the client (not hop-by-hop or framing ones):
- * its type, OpenAI's own and rate-limit headers, and Retry-After (with OpenAI's `retry-after-ms`),
- * which the SDKs wait on before retrying an upstream 429 or 503.
+ * its type, OpenAI's own and rate-limit headers, Retry-After (with OpenAI's `retry-after-ms`),
+ * which the SDKs wait on before retrying an upstream 429 or 503, and those under an API's own
+ * `prefixes` (Anthropic's `anthropic-ratelimit-…`).
  */
-export function passThroughHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
+export function passThroughHeaders(headers: UpstreamResponse['headers'], prefixes: readonly string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    if (lower === 'content-type' || lower.startsWith('openai-') || lower === 'x-request-id' || lower.startsWith('x-ratelimit-') || lower.startsWith('retry-after')) {
+    if (
+      lower === 'content-type' ||
+      lower.startsWith('openai-') ||
+      lower === 'x-request-id' ||
+      lower.startsWith('x-ratelimit-') ||
+      lower.startsWith('retry-after') ||
+      prefixes.some((prefix) => lower.startsWith(prefix))
+    ) {
       out[lower] = Array.isArray(value) ? value.join(', ') : value;
     }
   }

@@ -1,5 +1,6 @@
 import { Pool, type Dispatcher } from 'undici';
 import { modelGlobToRegExp } from '../util/model-pattern.js';
+import { UPSTREAM_KEY_HEADERS, type UpstreamApi } from './upstream-api.js';
 
 /** How an upstream API takes its key: the header, and what stands before the key in it. */
 export interface KeyHeader {
@@ -7,16 +8,15 @@ export interface KeyHeader {
   prefix: string;
 }
 
-/** OpenAI's (and every API that copies it): `Authorization: Bearer <key>`. */
-export const BEARER_KEY_HEADER: KeyHeader = { name: 'authorization', prefix: 'Bearer ' };
-
 export interface UpstreamConfig {
   name: string;
   /** e.g. https://api.openai.com/v1 */
   baseUrl: string;
   /** The upstream's own key. It never leaves the server. */
   apiKey: string | undefined;
-  /** How the key goes out (default: OpenAI's bearer token); an API with a header of its own only adds data. */
+  /** The wire format it speaks (default `openai`). */
+  api?: UpstreamApi;
+  /** How the key goes out (default: as the API's own SDK sends it). */
   keyHeader?: KeyHeader;
   /** Model ids this upstream serves; `*` matches any run of characters. */
   models: string[];
@@ -33,6 +33,7 @@ export interface UpstreamTimeouts {
 /** One upstream: a keep-alive connection pool to its origin. */
 export class Upstream {
   readonly name: string;
+  readonly api: UpstreamApi;
   /** The key's header, written once: null when the upstream takes no key. */
   private readonly key: { name: string; value: string } | null;
   private readonly pool: Pool;
@@ -42,7 +43,8 @@ export class Upstream {
   constructor(config: UpstreamConfig, timeouts: UpstreamTimeouts) {
     const url = new URL(config.baseUrl);
     this.name = config.name;
-    const keyHeader = config.keyHeader ?? BEARER_KEY_HEADER;
+    this.api = config.api ?? 'openai';
+    const keyHeader = config.keyHeader ?? UPSTREAM_KEY_HEADERS[this.api];
     this.key = config.apiKey ? { name: keyHeader.name, value: `${keyHeader.prefix}${config.apiKey}` } : null;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.patterns = config.models.map(modelGlobToRegExp);
@@ -75,7 +77,7 @@ export class Upstream {
   }
 }
 
-/** The configured upstreams in order; a model goes to the first one that serves it. */
+/** The configured upstreams in order; a request goes to the first one that serves its model in its format. */
 export class Upstreams {
   readonly list: Upstream[];
 
@@ -91,8 +93,8 @@ export class Upstreams {
     });
   }
 
-  forModel(model: string): Upstream | undefined {
-    return this.list.find((u) => u.serves(model));
+  forModel(model: string, api: UpstreamApi = 'openai'): Upstream | undefined {
+    return this.list.find((u) => u.api === api && u.serves(model));
   }
 
   async close(): Promise<void> {

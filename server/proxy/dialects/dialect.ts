@@ -5,6 +5,7 @@ import type { UpstreamUsage } from '../meter.js';
 import type { PromptKind } from '../prompt-count.js';
 import type { Refusal } from '../refusals.js';
 import type { SseEvent } from '../sse.js';
+import type { UpstreamApi } from '../upstream-api.js';
 
 /**
  * One provider wire format, as data and pure functions: what the metered route (metered-route.ts)
@@ -15,11 +16,24 @@ import type { SseEvent } from '../sse.js';
 export interface Dialect<Request, StreamState = never> {
   /** Names the API in logs. */
   readonly name: string;
+  /** The wire format: its requests go to upstreams that speak the same one. */
+  readonly api: UpstreamApi;
+  /** Where this API's clients present their key (absent: `Authorization: Bearer`). */
+  readonly clientKey?: ClientKey;
+  /**
+   * Fields of the request that its URL carries rather than its body (Gemini's model and method),
+   * merged over the body before it is checked against `requestSchema`.
+   */
+  fromUrl?(url: UrlFacts): Record<string, unknown>;
   /** What the proxy reads of a request; everything else passes through untouched. */
   readonly requestSchema: z.ZodType<Request>;
   admissionFacts(request: Request, outputCapOf: (model: string) => number): AdmissionFacts;
-  /** Under the upstream's base URL. */
-  readonly upstreamPath: string;
+  /** Under the upstream's base URL, with its query string if it needs one. */
+  readonly upstreamPath: string | ((request: Request, forward: ForwardFacts) => string);
+  /** Request headers of the client's that go upstream too (an API's version and beta flags). */
+  readonly forwardedHeaders?: readonly string[];
+  /** Upstream answer headers (lower case prefixes) the client gets besides the common ones. */
+  readonly answerHeaderPrefixes?: readonly string[];
   /** The body sent upstream, with the output limit admission set (serialised by the route). */
   upstreamBody(request: Request, forward: ForwardFacts): unknown;
   /** The whole answer's top-level field that holds its usage (read without parsing the rest). */
@@ -36,6 +50,19 @@ export interface Dialect<Request, StreamState = never> {
   refusalBody(refusal: Refusal): object;
   /** The refusal as the assistant's answer (refusalStyle "answer"): chat APIs only. */
   readonly refusalAnswer?: RefusalAnswer<Request>;
+}
+
+/** Where a client's key is read from, and how to tell a client without one where to put it. */
+export interface ClientKey {
+  read(request: { header(name: string): string | undefined; query(name: string): string | undefined }): string | null;
+  /** e.g. `"x-api-key: lq-…"`. */
+  hint: string;
+}
+
+/** What the request's URL says: its path parameters and query. */
+export interface UrlFacts {
+  params: Record<string, string>;
+  query(name: string): string | undefined;
 }
 
 /** What admission needs to know of a parsed request. */

@@ -72,6 +72,7 @@ export function chatCompletionEvents({ id, text, model, createdSeconds }: Answer
 /** `POST /v1/chat/completions`. */
 export const openAIChat: Dialect<ChatRequest, ChatStreamState> = {
   name: 'chat',
+  api: 'openai',
   requestSchema: chatRequestSchema,
   admissionFacts: (request, outputCapOf) => ({
     model: request.model,

@@ -20,6 +20,7 @@ type EmbeddingsRequest = z.infer<typeof embeddingsRequestSchema>;
 /** `POST /v1/embeddings`: admitted on its input alone, settled on the upstream's prompt_tokens. */
 export const openAIEmbeddings: Dialect<EmbeddingsRequest> = {
   name: 'embeddings',
+  api: 'openai',
   requestSchema: embeddingsRequestSchema,
   admissionFacts: (request) => ({
     model: request.model,

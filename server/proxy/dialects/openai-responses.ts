@@ -107,6 +107,7 @@ export function responseEvents(answer: AnswerText): string {
 /** `POST /v1/responses`. */
 export const openAIResponses: Dialect<ResponsesRequest, ResponsesStreamState> = {
   name: 'responses',
+  api: 'openai',
   requestSchema: responsesRequestSchema,
   admissionFacts: (request, outputCapOf) => ({
     model: request.model,
