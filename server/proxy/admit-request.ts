@@ -96,8 +96,10 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
   // At a `downgrade` budget's limit the request goes to its cheaper model instead, counted against
   // that budget up to the configured ceiling (the budget's limit × downgradeCeilingPercent).
   const { budget } = first.blocking;
-  if (input.downgradable && budget.onLimit === 'downgrade' && budget.downgradeTo && budget.downgradeTo !== input.model) {
-    const second = await admitAs(services, input, requester, budget.downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
+  // Only to a model served in the request's own format: the proxy does not translate.
+  const downgradeTo = budget.onLimit === 'downgrade' && budget.downgradeTo !== input.model ? budget.downgradeTo : null;
+  if (input.downgradable && downgradeTo && services.upstreams.forModel(downgradeTo, input.api)) {
+    const second = await admitAs(services, input, requester, downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
     if (second.ok) {
       const { admitted } = second;
       const downgraded = { 'x-quota-downgraded-from': input.model };
@@ -111,7 +113,7 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
         },
       };
     }
-    if (second.blocking !== null) services.metrics.recordOutcome(budget.downgradeTo, 'refused');
+    if (second.blocking !== null) services.metrics.recordOutcome(downgradeTo, 'refused');
     return second;
   }
   services.metrics.recordOutcome(input.model, 'refused');

@@ -179,11 +179,25 @@ export class Meter {
    * Records the request in the ledger: the upstream's numbers when it reported them, else ours
    * (the prompt as counted at admission and the output counted so far).
    */
-  async settle(upstream: UpstreamUsage | null, outcome: Outcome): Promise<SettleResult | null> {
+  settle(upstream: UpstreamUsage | null, outcome: Outcome): Promise<SettleResult | null> {
+    return upstream ? this.record(upstream, 'upstream', outcome) : this.settleDelivered(null, outcome);
+  }
+
+  /**
+   * Records a request that ended before the upstream's last word (cut at the budget, broken off):
+   * the output counted here, which is what was delivered, with the prompt as the upstream reported
+   * it along the way (Anthropic and Gemini report it as a stream starts), else as counted at
+   * admission. Its source is our estimate: the output's count is ours.
+   */
+  settleDelivered(reported: UpstreamUsage | null, outcome: Outcome): Promise<SettleResult | null> {
+    const output = { outputTokens: this.counted, reasoningTokens: Math.min(reported?.reasoningTokens ?? 0, this.counted) };
+    const usage = reported ? { ...reported, ...output } : { inputTokens: this.request.promptTokens, cachedTokens: 0, ...output };
+    return this.record(usage, 'estimated', outcome);
+  }
+
+  private async record(usage: UpstreamUsage, source: UsageSource, outcome: Outcome): Promise<SettleResult | null> {
     if (this.finished) return null;
     this.finish();
-    const source: UsageSource = upstream ? 'upstream' : 'estimated';
-    const usage = upstream ?? { inputTokens: this.request.promptTokens, outputTokens: this.counted, cachedTokens: 0, reasoningTokens: 0 };
     const now = this.services.clock.now();
     let settled: SettleResult;
     try {
@@ -193,7 +207,10 @@ export class Meter {
         now,
         usage: {
           model: this.request.model,
-          ...usage,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          cachedTokens: usage.cachedTokens,
+          reasoningTokens: usage.reasoningTokens,
           costMicros: this.request.price ? usageCostMicros(this.request.price, usage) : 0,
           source,
           outcome,
@@ -225,12 +242,12 @@ export class Meter {
 
   /**
    * Ends a request that stopped on an error after admission (ours or the upstream's): output already
-   * counted went to the client and is charged with the prompt (`upstream_error`); a request that
-   * delivered nothing is released. Does nothing once the request was settled or released.
+   * counted went to the client and is charged with the prompt (`upstream_error`, the prompt as the
+   * upstream `reported` it, if it did); a request that delivered nothing is released. Does nothing once the request was settled or released.
    */
-  async abandon(): Promise<void> {
+  async abandon(reported: UpstreamUsage | null = null): Promise<void> {
     if (this.finished) return;
-    if (this.counted > 0) await this.settle(null, 'upstream_error');
+    if (this.counted > 0) await this.settleDelivered(reported, 'upstream_error');
     else await this.release();
   }
 

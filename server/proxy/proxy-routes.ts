@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
 import type { ProxyServices } from './admit-request.js';
+import { anthropicMessages, countTokensRequestSchema } from './dialects/anthropic-messages.js';
 import { openAIChat } from './dialects/openai-chat.js';
 import { openAIEmbeddings } from './dialects/openai-embeddings.js';
 import { openAIResponses } from './dialects/openai-responses.js';
@@ -8,6 +9,7 @@ import { openAIErrorBody, renderErrorIn } from './error-shape.js';
 import { meteredRoute } from './metered-route.js';
 import { models } from './models.js';
 import { OpenAIError } from './openai-error.js';
+import { passedThrough } from './passed-through.js';
 
 /**
  * The route table of the proxy's APIs under `/v1`: each metered path is one dialect run by the
@@ -19,7 +21,9 @@ export function proxyRoutes(services: ProxyServices) {
     .post('/responses', meteredRoute(services, openAIResponses))
     .post('/embeddings', meteredRoute(services, openAIEmbeddings))
     .get('/models', models(services))
-    .post('/chat/completions', meteredRoute(services, openAIChat));
+    .post('/chat/completions', meteredRoute(services, openAIChat))
+    .post('/messages', meteredRoute(services, anthropicMessages))
+    .post('/messages/count_tokens', passedThrough(services, anthropicMessages, countTokensRequestSchema, () => '/v1/messages/count_tokens'));
 }
 
 /** OpenAI's answer to a path it does not know. */

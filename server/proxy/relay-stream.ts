@@ -29,6 +29,8 @@ export interface RelayInput<Request, State> {
  * - Output that no budget has room for is not delivered: the stream is cut, settled on our count,
  *   and ended cleanly in the API's own way.
  * - A client that leaves is charged what it was sent; the upstream is aborted.
+ * - Wherever a stream ends before the upstream's last word, the prompt is charged as the upstream
+ *   reported it along the way, when it did, and the output as counted here.
  * - An upstream that breaks off, or ends an unfinished answer, is charged what reached the client
  *   (the provider bills it too), and the client hears why.
  */
@@ -41,7 +43,7 @@ export async function relayStream<Request, State>(input: RelayInput<Request, Sta
 
   const cut = async () => {
     abort.abort();
-    const settled = await meter.settle(null, 'cut_off');
+    const settled = await meter.settleDelivered(usage, 'cut_off');
     await sink.write(format.cutEvents(state, { charged: settled?.entry ?? null, countedOutputTokens: meter.output, nowMs: input.clock.now() }));
     sink.end();
   };
@@ -85,22 +87,22 @@ export async function relayStream<Request, State>(input: RelayInput<Request, Sta
     if (!sink.gone && (await relay(splitter.end()))) return;
   } catch (error) {
     if (sink.gone) {
-      await meter.settle(null, 'client_abort');
+      await meter.settleDelivered(usage, 'client_abort');
       return;
     }
-    await meter.abandon();
+    await meter.abandon(usage);
     const failure = error instanceof Error ? error.message : String(error);
     await sink.write(format.brokeOffEvents(state, `The upstream "${input.upstreamName}" broke off the stream: ${failure}`));
     sink.end();
     return;
   }
   if (sink.gone) {
-    await meter.settle(null, 'client_abort');
+    await meter.settleDelivered(usage, 'client_abort');
     return;
   }
   const closed = format.closed(state, `The upstream "${input.upstreamName}" ended the stream before the response was complete.`);
   if (closed.complete) await meter.settle(usage, 'ok');
-  else await meter.abandon();
+  else await meter.abandon(usage);
   if (closed.events !== '') await sink.write(closed.events);
   sink.end();
 }

@@ -13,8 +13,23 @@ import type { StreamFormat, StreamStep } from './dialect.js';
  * - responses-content / responses-tool-call: the Responses API's numbered events, ending in
  *   `response.completed`;
  * - responses-incomplete: cut by the upstream at max_output_tokens (`response.incomplete`).
+ * And from server/testing/fake-anthropic.ts (Anthropic's Messages API):
+ * - anthropic-text: three " hi" pieces in one text block;
+ * - anthropic-thinking-tool: two thinking pieces and their signature, a text piece, a tool call's
+ *   input in two pieces, pings, and cache reads and 5-minute / 1-hour writes;
+ * - anthropic-max-tokens: stopped by the upstream at `max_tokens: 2`.
  */
-export type Fixture = 'chat-content' | 'chat-reasoning' | 'chat-tool-call' | 'chat-no-usage-asked' | 'responses-content' | 'responses-tool-call' | 'responses-incomplete';
+export type Fixture =
+  | 'chat-content'
+  | 'chat-reasoning'
+  | 'chat-tool-call'
+  | 'chat-no-usage-asked'
+  | 'responses-content'
+  | 'responses-tool-call'
+  | 'responses-incomplete'
+  | 'anthropic-text'
+  | 'anthropic-thinking-tool'
+  | 'anthropic-max-tokens';
 
 export const fixtureText = (name: Fixture): string => readFileSync(new URL(`./fixtures/${name}.sse`, import.meta.url), 'utf8');
 
