@@ -283,4 +283,31 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     const [row] = await ledgerRows(proxy);
     expect(row).toMatchObject({ inputTokens: inputTokensOf(proxy.fake.requests[0]?.body), outputTokens: 4 });
   });
+
+  it("lists the Anthropic upstreams' models in Anthropic's shape to a request with anthropic-version, as LobeChat fetches them", async () => {
+    proxy = await startAnthropicProxy({ config: { ...config, upstreams: [] } });
+    const { Upstreams } = await import('./upstreams.js');
+    proxy.svc.upstreams.list.push(
+      ...Upstreams.fromConfig({
+        upstreams: [
+          { name: 'anthropic', api: 'anthropic', baseUrl: proxy.fake.baseUrl, apiKey: ANTHROPIC_UPSTREAM_KEY, models: ['claude-sonnet-*', 'claude-haiku-*'] },
+          { name: 'openai', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk', models: ['gpt-*'] },
+        ],
+        proxy: proxy.svc.config.proxy,
+      }).list,
+    );
+    const client = proxy.client(proxy.alice.secret);
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual(['claude-haiku-4-5-20251001', 'claude-sonnet-4-5-20250929']);
+    // LobeChat's own request (anthropicCompatibleFactory's model list): fetch with these two headers.
+    const response = await fetch(`${proxy.url}/v1/models`, { headers: { 'anthropic-version': '2023-06-01', 'x-api-key': proxy.alice.secret } });
+    const list = (await response.json()) as { data: Array<{ id: string; display_name: string; type: string }>; has_more: boolean };
+    expect(list.has_more).toBe(false);
+    expect(list.data[0]).toMatchObject({ type: 'model', id: 'claude-haiku-4-5-20251001', display_name: 'claude-haiku-4-5' });
+    expect(proxy.fake.requests.every((r) => r.apiKey === ANTHROPIC_UPSTREAM_KEY)).toBe(true);
+    const denied = await fetch(`${proxy.url}/v1/models`, { headers: { 'anthropic-version': '2023-06-01', 'x-api-key': 'lq-wrong' } });
+    expect(denied.status).toBe(401);
+    expect(await denied.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+  });
 });

@@ -1,8 +1,11 @@
 import type { Context } from 'hono';
 import type { ProxyServices } from './admit-request.js';
+import { anthropicErrorBody, ANTHROPIC_CLIENT_KEY } from './dialects/anthropic-messages.js';
+import { openAIErrorBody, renderProxyFailure } from './error-shape.js';
 import { authenticate } from './identity.js';
 import { OpenAIError } from './openai-error.js';
 import { callUpstream } from './upstream-call.js';
+import type { UpstreamApi } from './upstream-api.js';
 import type { Upstream } from './upstreams.js';
 
 /** How long one upstream's model list is reused (LobeChat refreshes its model list often). */
@@ -21,18 +24,29 @@ interface CachedList {
 /** Per Upstream instance, so a fresh set of upstreams (a new app, a test) starts empty. */
 const lists = new WeakMap<Upstream, CachedList>();
 
+/**
+ * Where each API lists its models under the upstream's base URL. OpenAI's and Anthropic's lists
+ * are both a `data` array of entries with an `id` (Anthropic's base URL has no `/v1`, and it pages
+ * at 20 unless asked for more).
+ */
+const LIST_REQUESTS: Partial<Record<UpstreamApi, { path: string; headers?: Record<string, string> }>> = {
+  openai: { path: '/models' },
+  anthropic: { path: '/v1/models?limit=1000', headers: { 'anthropic-version': '2023-06-01' } },
+};
+
 async function fetchModelList(upstream: Upstream): Promise<ModelEntry[]> {
   const signal = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
-  const response = await callUpstream(upstream, '/models', { method: 'GET', signal });
+  const { path, headers } = LIST_REQUESTS[upstream.api] ?? { path: '/models' };
+  const response = await callUpstream(upstream, path, { method: 'GET', signal, ...(headers ? { headers } : {}) });
   const text = await response.body.text();
-  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET /models.`);
+  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET ${path}.`);
   let json: { data?: unknown };
   try {
     json = JSON.parse(text) as { data?: unknown };
   } catch {
-    throw new Error(`The upstream "${upstream.name}" answered GET /models with something that is not JSON.`);
+    throw new Error(`The upstream "${upstream.name}" answered GET ${path} with something that is not JSON.`);
   }
-  if (!Array.isArray(json?.data)) throw new Error(`The upstream "${upstream.name}" answered GET /models without a "data" list.`);
+  if (!Array.isArray(json?.data)) throw new Error(`The upstream "${upstream.name}" answered GET ${path} without a "data" list.`);
   return json.data.filter((m): m is ModelEntry => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
 }
 
@@ -55,32 +69,43 @@ export function upstreamModelList(upstream: Upstream, now: number): Promise<Mode
 /**
  * `GET /v1/models`: every upstream's own list, each cut to the models it is configured to serve,
  * merged (the first upstream wins a duplicate id) and sorted by id. An upstream that cannot answer
- * is left out; when none can, 502.
+ * is left out; when none can, 502. OpenAI's and Anthropic's APIs share the path: a request with
+ * `anthropic-version` (the Anthropic SDK's, and LobeChat's Claude model list) gets the Anthropic
+ * upstreams' models in Anthropic's shape.
  */
 export function models(services: ProxyServices) {
   return async function models(c: Context) {
-    await authenticate(c, services.store);
-    const now = services.clock.now();
-    // OpenAI's model list; the other APIs list their models in their own shapes, on their own paths.
-    const upstreams = services.upstreams.list.filter((u) => u.api === 'openai');
-    const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));
-    const merged = new Map<string, ModelEntry>();
-    const failures: string[] = [];
-    results.forEach((result, i) => {
-      const upstream = upstreams[i];
-      if (!upstream) return;
-      if (result.status === 'rejected') {
-        failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
-        return;
-      }
-      for (const model of result.value) {
-        if (upstream.serves(model.id) && !merged.has(model.id)) merged.set(model.id, model);
-      }
-    });
-    if (upstreams.length > 0 && failures.length === upstreams.length) {
-      throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
+    const anthropic = c.req.header('anthropic-version') !== undefined;
+    try {
+      await authenticate(c, services.store, anthropic ? ANTHROPIC_CLIENT_KEY : undefined);
+      const data = await mergedList(services, anthropic ? 'anthropic' : 'openai');
+      if (!anthropic) return c.json({ object: 'list', data });
+      return c.json({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+    } catch (error) {
+      return renderProxyFailure(c, error, anthropic ? anthropicErrorBody : openAIErrorBody);
     }
-    const data = [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return c.json({ object: 'list', data });
   };
+}
+
+async function mergedList(services: ProxyServices, api: UpstreamApi): Promise<ModelEntry[]> {
+  const now = services.clock.now();
+  const upstreams = services.upstreams.list.filter((u) => u.api === api);
+  const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));
+  const merged = new Map<string, ModelEntry>();
+  const failures: string[] = [];
+  results.forEach((result, i) => {
+    const upstream = upstreams[i];
+    if (!upstream) return;
+    if (result.status === 'rejected') {
+      failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
+      return;
+    }
+    for (const model of result.value) {
+      if (upstream.serves(model.id) && !merged.has(model.id)) merged.set(model.id, model);
+    }
+  });
+  if (upstreams.length > 0 && failures.length === upstreams.length) {
+    throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
+  }
+  return [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

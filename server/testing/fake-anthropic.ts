@@ -4,8 +4,8 @@
  * fake-openai.ts: same `enqueue` of behaviours (FIFO, then `defaultBehaviour`), `requests`,
  * `waitForRequests`, `aborted`, `close`, plain `node:http` on 127.0.0.1 with an OS-chosen port.
  *
- * Endpoints: `POST /v1/messages` (JSON, or SSE with `event:` lines when `"stream": true`) and
- * `POST /v1/messages/count_tokens`. Anything else gets Anthropic's 404 `not_found_error`.
+ * Endpoints: `POST /v1/messages` (JSON, or SSE with `event:` lines when `"stream": true`),
+ * `POST /v1/messages/count_tokens` and `GET /v1/models`. Anything else gets Anthropic's 404 `not_found_error`.
  *
  * Token accounting is deterministic so tests can assert exact usage: every output piece (text,
  * thinking, or tool-input JSON fragment) is one output token, streamed as one delta; input tokens
@@ -153,6 +153,8 @@ export type Behaviour = ReplyBehaviour | ErrorBehaviour | StreamErrorBehaviour |
 
 export interface FakeAnthropicOptions {
   defaultBehaviour?: Behaviour;
+  /** What `GET /v1/models` lists (default {@link DEFAULT_CLAUDE_MODELS}). */
+  models?: string[];
   /** When set, requests without this key (x-api-key or bearer) get 401 and take no behaviour. */
   apiKey?: string;
 }
@@ -170,6 +172,8 @@ export interface FakeAnthropic {
   aborted: number;
   close(): Promise<void>;
 }
+
+export const DEFAULT_CLAUDE_MODELS = ['claude-sonnet-4-5-20250929', 'claude-haiku-4-5-20251001', 'claude-opus-4-1-20250805'];
 
 export const DEFAULT_PIECE = ' hi';
 export const THINKING_PIECE = ' hmm';
@@ -285,11 +289,17 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
     record(recorded);
 
     const p = path.replace(/\/+$/, '');
-    const route = method === 'POST' && p === '/v1/messages' ? 'messages' : method === 'POST' && p === '/v1/messages/count_tokens' ? 'count' : null;
+    const route = method === 'POST' && p === '/v1/messages' ? 'messages' : method === 'POST' && p === '/v1/messages/count_tokens' ? 'count' : method === 'GET' && p === '/v1/models' ? 'models' : null;
     if (route === null) return sendError(res, 'not_found_error', 'Not found');
     // Upstream checks the key before anything else, so a bad key consumes no behaviour.
     if (fake.apiKey !== undefined && apiKey !== fake.apiKey) {
       return sendError(res, 'authentication_error', apiKey === null ? 'x-api-key header is required' : 'invalid x-api-key');
+    }
+    if (route === 'models') {
+      // One page as Anthropic lists them, newest first; display names made from the ids.
+      const data = (options.models ?? DEFAULT_CLAUDE_MODELS).map((id, i) => ({ type: 'model', id, display_name: id.replace(/-\d{8}$/, ''), created_at: new Date(Date.UTC(2025, 9 - i, 1)).toISOString() }));
+      sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
+      return;
     }
     const behaviour = queue.shift() ?? fake.defaultBehaviour;
 
