@@ -1,7 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ANTHROPIC_UPSTREAM_KEY, startAnthropicProxy, type AnthropicProxy } from '../testing/anthropic-harness.js';
+import OpenAI from 'openai';
 import { inputTokensOf } from '../testing/fake-anthropic.js';
+import { startFakeOpenAI } from '../testing/fake-openai.js';
 import { eventually, testConfig } from '../testing/harness.js';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { countPromptWith } from './prompt-count.js';
@@ -309,5 +311,27 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     const denied = await fetch(`${proxy.url}/v1/models`, { headers: { 'anthropic-version': '2023-06-01', 'x-api-key': 'lq-wrong' } });
     expect(denied.status).toBe(401);
     expect(await denied.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+  });
+
+  it("serves one model in two formats from two upstreams: each request goes to the upstream of its own format", async () => {
+    // LobeChat's New API router sends a Claude alias it does not know natively as Chat Completions:
+    // a deployment serves claude-* natively and through Anthropic's OpenAI-compatible endpoint.
+    const compatible = await startFakeOpenAI();
+    try {
+      proxy = await startAnthropicProxy({ defaultBudgets: [monthlyUserTokens(100_000)], config });
+      const { Upstreams } = await import('./upstreams.js');
+      proxy.svc.upstreams.list.push(
+        ...Upstreams.fromConfig({ upstreams: [{ name: 'anthropic-openai', baseUrl: compatible.baseUrl, apiKey: 'sk-compat', models: ['claude-*'] }], proxy: proxy.svc.config.proxy }).list,
+      );
+      await proxy.client(proxy.alice.secret).messages.create({ model: MODEL, max_tokens: 10, messages: ask('native') });
+      const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: proxy.alice.secret, maxRetries: 0 });
+      await openai.chat.completions.create({ model: MODEL, messages: ask('compatible') });
+      expect(proxy.fake.requests.map((r) => r.path)).toEqual(['/v1/messages']);
+      expect(compatible.requests.map((r) => [r.path, r.apiKey])).toEqual([['/v1/chat/completions', 'sk-compat']]);
+      const rows = await ledgerRows(proxy);
+      expect(rows[0]?.requests).toBe(2);
+    } finally {
+      await compatible.close();
+    }
   });
 });
