@@ -1,17 +1,21 @@
 // `npm run bench:proxy`: the proxy's figures. Three targets, measured side by side in one run with
 // the same load generator and the same fake OpenAI upstream: the upstream directly, a bare
 // pass-through (the best any proxy in Node could do) and lobe-quota with its whole admission path.
-// Then the cost of counting prompt tokens (cold vs a repeated conversation turn), stream deltas, and
-// prompts of 100 KB to 1 MB by shape (one long run of a character, novel text, ordinary words).
+// The same fake answers Anthropic's Messages streams too (POST /v1/messages), which lobe-quota meters
+// through an `api: 'anthropic'` upstream: the Anthropic stream table sets lobe-quota's proxy CPU per
+// stream against the bare pass-through's, beside the OpenAI stream table. Then the cost of counting
+// prompt tokens (cold vs a repeated conversation turn), stream deltas, and prompts of 100 KB to 1 MB
+// by shape (one long run of a character, novel text, ordinary words).
 //
 // Threads: the load generator and the fake upstream share the main thread; the two proxies live in
 // a worker thread, as a proxy has its own process in production. On a 2-core machine that gives
 // each side one core. Each thread's event-loop utilisation is recorded, so the output shows which
 // side was the bottleneck and how many busy µs a request cost each thread.
 //
-// Options: --nonstream N / --stream N (requests per round; 0 skips), --concurrency C (connections
-// of the loaded runs), --rounds R (counted rounds, after one warm-up round), --serial N (requests per
-// round over 1 connection; streams get N/5; 0 skips), --token-runs N (0 skips the token counting),
+// Options: --nonstream N / --stream N / --anthropic N (requests or streams per round; 0 skips),
+// --concurrency C (connections of the loaded runs), --rounds R (counted rounds, after one warm-up
+// round), --serial N (requests per round over 1 connection; streams get N/5; 0 skips; OpenAI chat
+// only), --token-runs N (0 skips the token counting),
 // --targets direct,bare,lobe-quota (e.g. only lobe-quota, to profile it with `node --cpu-prof`).
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -38,6 +42,16 @@ import { countByPieces, createTokenCounter, MAX_PRE_TOKEN_CHARS } from '../serve
 import { Upstreams } from '../server/proxy/upstreams.js';
 import { migrate } from '../server/store/sqlite/migrations.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
+import {
+  ANTHROPIC_MODEL,
+  ANTHROPIC_VERSION,
+  invalidRequestBody,
+  MESSAGE_STOP,
+  MESSAGES_PATH,
+  messagesRequestBody,
+  messagesStreamEvents,
+  messagesStreamProblem,
+} from './anthropic-stream.js';
 import { fmt, median, percentile } from './figures.js';
 
 const MODEL = 'gpt-4o-mini';
@@ -95,7 +109,8 @@ const ANSWER_PIECES = (() => {
 })();
 
 // ---------------------------------------------------------------------------------------------
-// The fake OpenAI upstream (main thread): POST /v1/chat/completions, whole JSON or SSE.
+// The fake upstream (main thread): OpenAI's POST /v1/chat/completions, whole JSON or SSE, and
+// Anthropic's POST /v1/messages, streamed.
 
 const OBFUSCATION = Array.from({ length: 64 }, (_, i) => Buffer.from(`${i}obf${i * 7919}`).toString('base64url').slice(0, 4 + (i % 12)));
 
@@ -107,15 +122,16 @@ interface FakeUpstream {
 async function startFakeUpstream(): Promise<FakeUpstream> {
   let seq = 0;
   const server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req, res) => {
+    if (req.method === 'POST' && req.url === MESSAGES_PATH) {
+      readAll(req, (raw) => answerMessages(res, raw, seq++));
+      return;
+    }
     if (req.method !== 'POST' || req.url !== CHAT_PATH) {
       sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${req.url})`, type: 'invalid_request_error', param: null, code: null } });
       req.resume();
       return;
     }
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
+    readAll(req, (raw) => {
       let body: Record<string, unknown>;
       try {
         body = JSON.parse(raw) as Record<string, unknown>;
@@ -157,6 +173,12 @@ async function startFakeUpstream(): Promise<FakeUpstream> {
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return { origin: `http://127.0.0.1:${port}`, close: () => closeServer(server) };
+}
+
+function readAll(req: IncomingMessage, then: (raw: string) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => then(Buffer.concat(chunks).toString('utf8')));
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -214,6 +236,44 @@ async function streamChat(
   res.end();
 }
 
+/**
+ * Anthropic's Messages API, as much of it as the bench asks for: a streamed text answer of the same
+ * pieces as the chat answers, cut at `max_tokens`; the prompt's tokens counted as the chat fake
+ * counts them. A whole answer is not needed here, so a request without `stream` is refused.
+ */
+function answerMessages(res: ServerResponse, raw: string, seq: number): void {
+  const refuse = (message: string) => {
+    const payload = JSON.stringify(invalidRequestBody(message));
+    res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'request-id': 'req_bench' });
+    res.end(payload);
+  };
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(raw) as Record<string, unknown>;
+  } catch {
+    return refuse('There was an error parsing the body of your request as JSON.');
+  }
+  if (typeof body.max_tokens !== 'number') return refuse('max_tokens: Field required');
+  if (body.stream !== true) return refuse('stream: the bench fake answers streams only');
+  const pieces = ANSWER_PIECES.slice(0, Math.max(0, body.max_tokens));
+  const events = messagesStreamEvents({
+    id: `msg_bench${seq.toString(36).padStart(15, '0')}`,
+    model: body.model,
+    pieces,
+    stopReason: pieces.length < ANSWER_PIECES.length ? 'max_tokens' : 'end_turn',
+    inputTokens: Math.ceil(raw.length / 4),
+  });
+  void streamMessages(res, events).catch(() => res.destroy());
+}
+
+/** The events of a Messages stream, written as {@link streamChat} writes a chat stream's, under Anthropic's headers. */
+async function streamMessages(res: ServerResponse, events: Iterable<string>): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': 'req_bench' });
+  res.flushHeaders();
+  for (const event of events) if (!(await writeEvent(res, event))) return;
+  res.end();
+}
+
 /** One event, then the next turn of the event loop (or a drain, when the reader is slow). */
 async function writeEvent(res: ServerResponse, text: string): Promise<boolean> {
   if (res.destroyed) return false;
@@ -267,12 +327,18 @@ function threadCpuMs(): number | null {
   }
 }
 
+const OPENAI_FORWARDED = ['content-type', 'accept'] as const;
+const ANTHROPIC_FORWARDED = [...OPENAI_FORWARDED, 'anthropic-version'] as const;
+const ANTHROPIC_UPSTREAM_KEY = 'sk-ant-bench-upstream';
+
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer', 'host']);
 
 /**
- * The least a proxy must do: read the request (a chat body is small), forward it with undici and
- * pipe the answer back as it arrives. No parsing, no accounting. (`.pipe` rather than
- * `stream.pipeline`, which costs an AbortController and a DOMException per request on Node 20.)
+ * The least a proxy must do: read the request (a chat body is small), forward it with undici under
+ * the upstream's key (in the header of the request's API: for /v1/messages Anthropic's `x-api-key`,
+ * with the client's `anthropic-version`) and pipe the answer back as it arrives. No parsing, no
+ * accounting. (`.pipe` rather than `stream.pipeline`, which costs an AbortController and a
+ * DOMException per request on Node 20.)
  */
 async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: string; close: () => Promise<void> }> {
   const pool = new Pool(upstreamOrigin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
@@ -285,8 +351,9 @@ async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: stri
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const headers: Record<string, string> = { authorization: 'Bearer sk-bench-upstream' };
-      for (const name of ['content-type', 'accept'] as const) {
+      const anthropic = req.url === MESSAGES_PATH;
+      const headers: Record<string, string> = anthropic ? { 'x-api-key': ANTHROPIC_UPSTREAM_KEY } : { authorization: 'Bearer sk-bench-upstream' };
+      for (const name of anthropic ? ANTHROPIC_FORWARDED : OPENAI_FORWARDED) {
         const value = req.headers[name];
         if (typeof value === 'string') headers[name] = value;
       }
@@ -403,7 +470,14 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   const config = {
     ...loaded.config,
     dataDir: dir,
-    upstreams: [{ name: 'fake', baseUrl: `${input.fakeOrigin}/v1`, apiKey: 'sk-bench-upstream', models: ['*'] }],
+    upstreams: [
+      { name: 'fake', baseUrl: `${input.fakeOrigin}/v1`, apiKey: 'sk-bench-upstream', models: ['*'] },
+      // Anthropic's SDK takes the origin: the Messages dialect adds /v1/messages.
+      { name: 'fake-anthropic', api: 'anthropic' as const, baseUrl: input.fakeOrigin, apiKey: ANTHROPIC_UPSTREAM_KEY, models: ['claude-*'] },
+    ],
+    // Priced here (Claude Sonnet 4.5's list price) so that the global $ budget admits it whether or
+    // not the shipped table knows the model.
+    prices: { ...loaded.config.prices, [ANTHROPIC_MODEL]: { input: 3, cachedInput: 0.3, output: 15 } },
     defaultBudgets: BUDGETS,
   };
   const now = Date.now();
@@ -498,7 +572,8 @@ class ProxyThread {
 // ---------------------------------------------------------------------------------------------
 // Load generation (main thread)
 
-type Kind = 'nonstream' | 'stream';
+/** A whole chat completion, a chat completion stream, or an Anthropic Messages stream. */
+type Kind = 'nonstream' | 'stream' | 'anthropic';
 type TargetName = 'direct' | 'bare' | 'floor' | 'lobe-quota' | 'streamed';
 const TARGET_LABEL: Record<TargetName, string> = {
   direct: 'fake upstream directly',
@@ -515,33 +590,49 @@ interface Target {
   proxied: boolean;
 }
 
-/** A small chat as a client sends it: a system prompt, some history, a question (~1.3 KB). */
-function requestBody(kind: Kind): string {
+/** One request, sent alike to every target. */
+interface Call {
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A small chat as a client sends it: a system prompt, some history, a question (~1.3 KB); the same conversation in either API. */
+function callOf(kind: Kind, key: string): Call {
   const random = prng(7);
-  const messages = [
-    { role: 'system', content: `You are a helpful assistant. ${words(random, 40)}` },
+  const system = `You are a helpful assistant. ${words(random, 40)}`;
+  const history = [
     { role: 'user', content: words(random, 50) },
     { role: 'assistant', content: words(random, 60) },
     { role: 'user', content: words(random, 30) },
   ];
-  return JSON.stringify(
-    kind === 'stream' ? { model: MODEL, messages, stream: true, stream_options: { include_usage: true }, temperature: 0.7 } : { model: MODEL, messages, temperature: 0.7 },
-  );
+  if (kind === 'anthropic') {
+    const headers = { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': ANTHROPIC_VERSION };
+    return { path: MESSAGES_PATH, headers, body: messagesRequestBody(system, history) };
+  }
+  const messages = [{ role: 'system', content: system }, ...history];
+  const body = kind === 'stream' ? { model: MODEL, messages, stream: true, stream_options: { include_usage: true }, temperature: 0.7 } : { model: MODEL, messages, temperature: 0.7 };
+  return { path: CHAT_PATH, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) };
 }
 
 const EXPECTED_TEXT = ANSWER_PIECES.join('');
 
 /** The cheap check every response gets (the same for every target). */
 function quickCheck(kind: Kind, status: number, text: string): void {
-  const ok = status === 200 && (kind === 'stream' ? text.endsWith('data: [DONE]\n\n') : text.includes('"usage"'));
+  const ok = status === 200 && (kind === 'stream' ? text.endsWith('data: [DONE]\n\n') : kind === 'anthropic' ? text.endsWith(MESSAGE_STOP) : text.includes('"usage"'));
   if (!ok) throw new Error(`bad ${kind} response (${status}): ${text.slice(0, 300)}`);
 }
 
-/** The thorough check, once per target and kind: the exact answer came through, framed as OpenAI frames it. */
+/** The thorough check, once per target and kind: the exact answer came through, framed as its API frames it. */
 function fullCheck(kind: Kind, text: string, target: TargetName): void {
   const fail = (why: string) => {
     throw new Error(`${target} ${kind}: ${why}\n${text.slice(0, 500)}`);
   };
+  if (kind === 'anthropic') {
+    const problem = messagesStreamProblem(text, EXPECTED_TEXT, PIECES);
+    if (problem !== null) fail(problem);
+    return;
+  }
   if (kind === 'nonstream') {
     const json = JSON.parse(text) as { choices?: { message?: { content?: string } }[]; usage?: { completion_tokens?: number } };
     if (json.choices?.[0]?.message?.content !== EXPECTED_TEXT) fail('content differs');
@@ -576,8 +667,7 @@ async function runRound(
   target: Target,
   proxy: ProxyThread,
   kind: Kind,
-  body: string,
-  headers: Record<string, string>,
+  call: Call,
   count: number,
   concurrency: number,
 ): Promise<RoundResult> {
@@ -587,7 +677,7 @@ async function runRound(
     while (next < count) {
       const i = next++;
       const t = performance.now();
-      const res = await target.pool.request({ path: CHAT_PATH, method: 'POST', headers, body });
+      const res = await target.pool.request({ ...call, method: 'POST' });
       const text = await res.body.text();
       latencies[i] = performance.now() - t;
       quickCheck(kind, res.statusCode, text);
@@ -655,11 +745,10 @@ async function measure(
   rounds: number,
 ): Promise<Map<TargetName, Figures>> {
   // The floor has no streams; the streamed target differs from lobe-quota only for whole answers.
-  const targets = kind === 'stream' ? allTargets.filter((t) => t.name !== 'floor' && t.name !== 'streamed') : allTargets;
-  const body = requestBody(kind);
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+  const targets = kind === 'nonstream' ? allTargets : allTargets.filter((t) => t.name !== 'floor' && t.name !== 'streamed');
+  const call = callOf(kind, key);
   for (const target of targets) {
-    const res = await target.pool.request({ path: CHAT_PATH, method: 'POST', headers, body });
+    const res = await target.pool.request({ ...call, method: 'POST' });
     const text = await res.body.text();
     quickCheck(kind, res.statusCode, text);
     fullCheck(kind, text, target.name);
@@ -667,7 +756,7 @@ async function measure(
   const results = new Map<TargetName, RoundResult[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round <= rounds; round++) {
     for (const target of targets) {
-      const result = await runRound(target, proxy, kind, body, headers, count, concurrency);
+      const result = await runRound(target, proxy, kind, call, count, concurrency);
       if (round > 0) results.get(target.name)?.push(result);
     }
   }
@@ -730,6 +819,17 @@ function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): voi
         '        is bounded by the load generator and the fake, not by the proxies; the busy time per request is the proxy figure.',
     );
   }
+}
+
+/** What an Anthropic stream costs each proxy's thread next to an OpenAI stream of the same text (its events are larger, and named). */
+function printAgainstOpenAi(anthropic: Map<TargetName, Figures>, openAi: Map<TargetName, Figures>): void {
+  const parts: string[] = [];
+  for (const name of ['bare', 'lobe-quota'] as const) {
+    const a = anthropic.get(name)?.proxyCpuUsPerRequest;
+    const o = openAi.get(name)?.proxyCpuUsPerRequest;
+    if (a != null && o != null) parts.push(`${TARGET_LABEL[name]} ${fmt(a)} µs vs ${fmt(o)} µs (${fmt(a / o, 2)}×)`);
+  }
+  if (parts.length > 0) console.log(`  proxy-thread CPU time per Anthropic stream vs per OpenAI stream: ${parts.join('; ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1010,6 +1110,7 @@ async function main(): Promise<void> {
     options: {
       nonstream: { type: 'string', default: '3000' },
       stream: { type: 'string', default: '600' },
+      anthropic: { type: 'string', default: '600' },
       concurrency: { type: 'string', default: '32' },
       rounds: { type: 'string', default: '5' },
       serial: { type: 'string', default: '500' },
@@ -1019,26 +1120,28 @@ async function main(): Promise<void> {
   });
   const NONSTREAM = Number(args.nonstream);
   const STREAM = Number(args.stream);
+  const ANTHROPIC = Number(args.anthropic);
   const CONCURRENCY = Number(args.concurrency);
   const ROUNDS = Number(args.rounds);
   const SERIAL = Number(args.serial);
   const TOKEN_RUNS = Number(args['token-runs']);
   const names = args.targets.split(',').map((s) => s.trim()) as TargetName[];
-  for (const [name, v] of Object.entries({ NONSTREAM, STREAM, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS })) {
+  for (const [name, v] of Object.entries({ NONSTREAM, STREAM, ANTHROPIC, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS })) {
     if (!Number.isInteger(v) || v < 0 || (name === 'CONCURRENCY' && v < 1) || (name === 'ROUNDS' && v < 1)) throw new Error(`--${name.toLowerCase()}: bad value ${v}`);
   }
   for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, lobe-quota, streamed)`);
 
   const started = performance.now();
   console.log(
-    `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS}` +
+    `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --anthropic ${ANTHROPIC} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS}` +
       (args.targets === 'direct,bare,floor,lobe-quota,streamed' ? '' : ` --targets ${args.targets}`),
   );
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
   console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, floor, lobe-quota) on a worker thread');
   console.log('"lobe-quota, streamed up": lobe-quota with proxy.streamWholeAnswers (a whole answer asked of the upstream as a stream, metered and assembled)');
   console.log(
-    `lobe-quota: 1 user key, ${BUDGETS.length} budgets (user month tokens, global month $), SQLite in a temp dir; model ${MODEL}; answers of ${PIECES} content pieces\n`,
+    `lobe-quota: 1 user key, ${BUDGETS.length} budgets (user month tokens, global month $), SQLite in a temp dir; model ${MODEL}` +
+      ` (and ${ANTHROPIC_MODEL} through an api: 'anthropic' upstream on the same fake); answers of ${PIECES} content pieces\n`,
   );
 
   const fake = await startFakeUpstream();
@@ -1050,6 +1153,7 @@ async function main(): Promise<void> {
     names.map((name) => ({ name, pool: new Pool(origins[name], { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 }), proxied: name !== 'direct' }));
 
   let targets = makeTargets(CONCURRENCY);
+  let openAiStreams: Map<TargetName, Figures> | null = null;
   if (NONSTREAM > 0) {
     const figures = await measure(targets, proxy, 'nonstream', ready.key, NONSTREAM, CONCURRENCY, ROUNDS);
     printTable(`non-stream chat completions, ${CONCURRENCY} connections (median of ${ROUNDS} rounds of ${fmt(NONSTREAM)} requests, after 1 warm-up round):`, figures, true);
@@ -1063,6 +1167,18 @@ async function main(): Promise<void> {
       true,
     );
     printVerdict(figures, true);
+    openAiStreams = figures;
+  }
+  if (ANTHROPIC > 0) {
+    const figures = await measure(targets, proxy, 'anthropic', ready.key, ANTHROPIC, CONCURRENCY, ROUNDS);
+    printTable(
+      `\nAnthropic stream: ${PIECES}-delta Messages streams (POST ${MESSAGES_PATH}, ${ANTHROPIC_MODEL}), ${CONCURRENCY} connections (median of ${ROUNDS} rounds of ${fmt(ANTHROPIC)} streams,\n` +
+        'after 1 warm-up round; latency = time to the whole body):',
+      figures,
+      true,
+    );
+    printVerdict(figures, true);
+    if (openAiStreams) printAgainstOpenAi(figures, openAiStreams);
   }
   await Promise.all(targets.map((t) => t.pool.close()));
 
@@ -1081,10 +1197,10 @@ async function main(): Promise<void> {
 
   const ledger = await proxy.close();
   await fake.close();
-  if (names.includes('lobe-quota') && NONSTREAM + STREAM + SERIAL > 0) {
+  if (names.includes('lobe-quota') && NONSTREAM + STREAM + ANTHROPIC + SERIAL > 0) {
     // Each measure() sends one checked request, then (1 warm-up + ROUNDS) rounds of `count`.
     const sent = (count: number) => (count > 0 ? 1 + (ROUNDS + 1) * count : 0);
-    const expected = sent(NONSTREAM) + sent(STREAM) + (SERIAL > 0 ? sent(SERIAL) + sent(Math.max(1, Math.round(SERIAL / 5))) : 0);
+    const expected = sent(NONSTREAM) + sent(STREAM) + sent(ANTHROPIC) + (SERIAL > 0 ? sent(SERIAL) + sent(Math.max(1, Math.round(SERIAL / 5))) : 0);
     const outcomes = Object.entries(ledger.outcomes).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
     const sources = Object.entries(ledger.sources).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
     console.log(
