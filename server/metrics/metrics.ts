@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
+import { familyOf, type ModelFamily } from '../proxy/model-family.js';
 import type { PriceBook } from '../proxy/pricing.js';
 import { formatScope, type Scope } from '../quota/scope.js';
 import { windowPeriod } from '../quota/window.js';
@@ -28,6 +29,12 @@ interface ModelCounters {
   cost: Counter.Internal;
 }
 
+/** One family's children of the estimate-ratio histogram (see Metrics.estimateRatiosOf). */
+interface EstimateRatios {
+  prompt: Histogram.Internal<'family' | 'kind'>;
+  output: Histogram.Internal<'family' | 'kind'>;
+}
+
 /** Every budget's state at one instant (reset seconds are counted from the same instant). */
 interface BudgetRead {
   states: BudgetState[];
@@ -47,6 +54,9 @@ export class Metrics {
   private readonly addedLatency: Histogram;
   private readonly inputEstimateDiff: Histogram;
   private readonly outputEstimateDiff: Histogram;
+  private readonly estimateRatio: Histogram<'family' | 'kind'>;
+  /** Each family's children of the estimate-ratio histogram, looked up once (nine families at most). */
+  private readonly estimateRatios = new Map<ModelFamily, EstimateRatios>();
   /**
    * The labelled children each model label's requests count into, looked up once per label:
    * prom-client hashes a label object on every `inc`, which the proxy would otherwise pay six times
@@ -99,6 +109,18 @@ export class Metrics {
       buckets: diffBuckets,
       registers,
     });
+    // The ratio by the model's tokenizer family (model-family.ts): openai is counted exactly, the
+    // others are estimates, each with factors of its own. Unlike the differences above (unlabelled,
+    // as dashboards read them), a ratio does not grow with the request: it is what a family's
+    // factors are checked against. Below 1 the estimate was low (a budget could be overrun by that
+    // share of the request); well above it, admission holds more than it needs.
+    this.estimateRatio = new Histogram({
+      name: 'lobe_quota_estimate_ratio',
+      help: "Per request settled on the upstream's usage: lobe-quota's count divided by the upstream's, by the model's tokenizer family (openai is counted exactly, the others are estimates meant to err high) and kind (prompt: at admission; output: counted while a stream was relayed). Below 1: the count was low.",
+      labelNames: ['family', 'kind'],
+      buckets: [0.5, 0.75, 0.9, 0.95, 1, 1.05, 1.1, 1.25, 1.5, 2, 3, 5],
+      registers,
+    });
     this.budgetGauges();
   }
 
@@ -144,10 +166,26 @@ export class Metrics {
     counters.cached.inc(entry.cachedTokens);
     counters.reasoning.inc(entry.reasoningTokens);
     counters.cost.inc(entry.costMicros / MICROS_PER_USD);
-    if (entry.source === 'upstream') {
-      this.inputEstimateDiff.observe(entry.inputTokens - estimate.promptTokens);
-      if (estimate.outputTokens !== null) this.outputEstimateDiff.observe(entry.outputTokens - estimate.outputTokens);
+    if (entry.source === 'upstream') this.compareEstimate(entry, estimate);
+  }
+
+  /** How far our counts were from the upstream's, for a request it reported usage for. */
+  private compareEstimate(entry: LedgerEntry, estimate: EstimateCheck): void {
+    const ratios = this.estimateRatiosOf(familyOf(entry.model));
+    this.inputEstimateDiff.observe(entry.inputTokens - estimate.promptTokens);
+    if (entry.inputTokens > 0) ratios.prompt.observe(estimate.promptTokens / entry.inputTokens);
+    if (estimate.outputTokens === null) return;
+    this.outputEstimateDiff.observe(entry.outputTokens - estimate.outputTokens);
+    if (entry.outputTokens > 0) ratios.output.observe(estimate.outputTokens / entry.outputTokens);
+  }
+
+  private estimateRatiosOf(family: ModelFamily): EstimateRatios {
+    let ratios = this.estimateRatios.get(family);
+    if (!ratios) {
+      ratios = { prompt: this.estimateRatio.labels({ family, kind: 'prompt' }), output: this.estimateRatio.labels({ family, kind: 'output' }) };
+      this.estimateRatios.set(family, ratios);
     }
+    return ratios;
   }
 
   /** Observes the time since `startedAt` (a `performance.now()` reading) as the proxy's added latency. */

@@ -90,11 +90,7 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   const body = dialect.upstreamBody(request, forwardFacts);
   const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
   const response = await sendUpstream(admitted, path, JSON.stringify(body), { signal: abort?.signal, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
-  const countOutput = (text: readonly string[]) => {
-    let tokens = 0;
-    for (const piece of text) tokens += services.tokens.countText(admitted.model, piece);
-    return tokens;
-  };
+  const countOutput = services.tokens.outputCounter(admitted.model);
   if (!stream || !abort || !isEventStream(response)) return finishWholeAnswer(c, admitted, response, dialect, countOutput);
 
   const state = stream.begin(request, { model: admitted.model, assemble });

@@ -4,12 +4,26 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { countPromptWith, type PromptCountJob } from './prompt-count.js';
-import { createTokenCounter, preloadEncodings } from './token-count.js';
+import { createTokenCounter, preloadEncodings, type EstimateOverrides, type TokenCounter } from './token-count.js';
 
 const port = parentPort;
 if (!port) throw new Error('prompt-count-worker: not in a worker thread');
 preloadEncodings();
 const counter = createTokenCounter();
-port.on('message', ({ id, job }: { id: number; job: PromptCountJob }) => {
-  port.postMessage({ id, tokens: countPromptWith(counter, job) });
+/** Counters made with a caller's estimate overrides (tests'), by their JSON; a process has one or two. */
+const overridden = new Map<string, TokenCounter>();
+
+function counterFor(estimates: EstimateOverrides | undefined): TokenCounter {
+  if (estimates === undefined) return counter;
+  const key = JSON.stringify(estimates);
+  let made = overridden.get(key);
+  if (!made) {
+    made = createTokenCounter({ estimates });
+    overridden.set(key, made);
+  }
+  return made;
+}
+
+port.on('message', ({ id, job, estimates }: { id: number; job: PromptCountJob; estimates?: EstimateOverrides }) => {
+  port.postMessage({ id, tokens: countPromptWith(counterFor(estimates), job) });
 });

@@ -75,7 +75,7 @@ class CountingThread {
       try {
         const worker = this.started();
         if (this.pending.size === 1) worker.ref();
-        worker.postMessage({ id, job });
+        worker.postMessage({ id, job, estimates: tokens.estimates });
       } catch {
         this.countHere(id);
       }

@@ -6,6 +6,10 @@
  * upstream's own `usage` when it reports one. Every function here is fed client bodies that were only
  * loosely validated, so none of them throws: a shape we do not know is counted as its JSON text.
  *
+ * Models of other families (Claude, Gemini, Llama, Qwen…) are counted with o200k_base too, and the
+ * count is raised by their family's estimate profile (model-family.ts) so that it errs high; the
+ * sum of a request's texts is then rounded up once. OpenAI models are counted exactly, as before.
+ *
  * Chat framing follows OpenAI's cookbook ("How to count tokens with tiktoken"): every message costs
  * 3 tokens plus the tokens of each of its values (role and content included), a `name` costs 1 more,
  * and every reply is primed with 3 tokens (`<|start|>assistant<|message|>`).
@@ -14,6 +18,16 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { modelToEncodingMap } from 'gpt-tokenizer/mapping';
 import { BoundedMemo } from '../util/bounded-memo.js';
+import {
+  baseModelId,
+  CL100K_PREFIX,
+  countingFor,
+  ESTIMATE_PROFILES,
+  estimateOf,
+  O200K_PREFIX,
+  type EstimateProfile,
+  type EstimateProfileName,
+} from './model-family.js';
 
 /** The BPE vocabularies we count with (aliases sharing a vocabulary are folded into one). */
 export type TokenEncoding = 'o200k_base' | 'cl100k_base' | 'p50k_base' | 'r50k_base';
@@ -59,13 +73,30 @@ export interface TokenCounter {
   countResponsesInput(model: string, body: unknown): number;
   /** Tokens of an embeddings `input`: string, string[], number[] (tokens already) or number[][]. */
   countEmbeddingInput(model: string, input: unknown): number;
+  /**
+   * A counter of one answer's output, piece by piece as it is delivered: each call returns the
+   * tokens its pieces add. For a model counted exactly that is `countText` of each piece; for an
+   * estimated one, the growth of the rounded-up estimate of everything counted so far, so that a
+   * stream of one-token deltas is not rounded up delta by delta.
+   */
+  outputCounter(model: string): (text: readonly string[]) => number;
+  /** The estimate overrides the counter was made with (the counting thread makes its own counter with them). */
+  readonly estimates: EstimateOverrides | undefined;
   stats(): TokenCountStats;
 }
 
 export interface TokenCounterOptions {
   /** Most items (messages, tool blocks, …) whose counts are kept; least recently used go first. */
   cacheSize?: number;
+  /**
+   * Estimate profiles to use in place of the measured ones (ESTIMATE_PROFILES), e.g. factors of 1
+   * for a test whose fake upstream counts one token per piece. Large prompts counted on the
+   * counting thread use them too.
+   */
+  estimates?: EstimateOverrides;
 }
+
+export type EstimateOverrides = Partial<Record<EstimateProfileName, EstimateProfile>>;
 
 export const DEFAULT_CACHE_SIZE = 10_000;
 /** Items whose JSON is at most this long are cached under the JSON itself, longer ones under its sha1. */
@@ -86,17 +117,6 @@ const ENCODING_ALIASES: Record<string, TokenEncoding> = {
   r50k_base: 'r50k_base',
   gpt2: 'r50k_base',
 };
-
-const O200K_PREFIX = /^(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-oss|codex-|gpt-realtime|gpt-audio|computer-use)/;
-const CL100K_PREFIX = /^(?:gpt-4|gpt-3\.5|gpt-35|text-embedding-3|text-embedding-ada-002)/;
-
-/** `ft:gpt-4o-mini-2024-07-18:org::id` → `gpt-4o-mini-2024-07-18`; lower-cased and trimmed. */
-function baseModelId(model: unknown): string {
-  if (typeof model !== 'string') return '';
-  let id = model.trim().toLowerCase();
-  if (id.startsWith('ft:')) id = id.slice(3).split(':')[0] ?? '';
-  return id;
-}
 
 /**
  * The encoding a model counts with: gpt-tokenizer's own model map for the ids it lists, then our
@@ -189,23 +209,34 @@ let encoderAllowance = Infinity;
 /** Thrown through a count that would hand the encoder more than its allowance. */
 const OVER_ALLOWANCE = new Error('token count over its allowance');
 
-/** Every count of text goes through here: the one place text is handed to the encoder. */
+/**
+ * The estimate profile of the count in progress, null when the model's own encoding is exact. Like
+ * `encoderAllowance`, one module variable is enough: counting is synchronous. Set by the counter's
+ * entry points (see `createTokenCounter`'s `estimated`).
+ */
+let estimating: EstimateProfile | null = null;
+
+/**
+ * Every count of text goes through here: the one place text is handed to the encoder. For a model
+ * of another family, the o200k count is raised to its estimate (not rounded: entry points round
+ * the sum up once).
+ */
 function countWith(encoding: TokenEncoding, text: string): number {
   if (text.length === 0) return 0;
   encoderAllowance -= text.length;
   if (encoderAllowance < 0) throw OVER_ALLOWANCE;
   const enc = encoder(encoding);
   if (!enc) return fallbackCount(text);
+  let tokens = 0;
   try {
-    let tokens = 0;
     for (const chunk of chunksAtPreTokenBoundaries(text, ENCODER_CHUNK_CHARS)) {
       keepMergeCacheUnderFull(encoding, enc, chunk.length);
       tokens += countByPieces(chunk, (piece) => enc.countTokens(piece, PLAIN_TEXT));
     }
-    return tokens;
   } catch {
     return fallbackCount(text);
   }
+  return estimating === null ? tokens : estimateOf(estimating, text, tokens);
 }
 
 /**
@@ -535,6 +566,22 @@ function responsesItemTokens(encoding: TokenEncoding, item: unknown): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Embeddings
+
+function embeddingInputTokens(encoding: TokenEncoding, input: unknown): number {
+  if (typeof input === 'string') return countWith(encoding, input);
+  if (!Array.isArray(input)) return countValue(encoding, input);
+  let total = 0;
+  for (const entry of input) {
+    if (typeof entry === 'string') total += countWith(encoding, entry);
+    else if (typeof entry === 'number') total += 1; // one token id of a number[] input
+    else if (Array.isArray(entry)) total += entry.length; // a number[] of token ids
+    else total += countValue(encoding, entry);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The counter
 
 /** A cache key part for a text: the text itself when short, else its sha1 (tagged, so neither can pass for the other). */
@@ -584,8 +631,51 @@ class LruCounts {
   }
 }
 
+/**
+ * How a model's text is counted: its encoding, its estimate profile (null: exact), and the prefix
+ * of its cache keys (the encoding, and the profile too when there is one, so that an exact count
+ * and an estimate of the same text are never taken for each other).
+ */
+interface Scheme {
+  encoding: TokenEncoding;
+  profile: EstimateProfile | null;
+  key: string;
+}
+
+/** An estimate's sum rounded up to whole tokens (the tiny allowance absorbs floating-point noise such as 27.000000000000004). */
+const roundUp = (tokens: number): number => Math.ceil(tokens - 1e-9);
+
+/** Runs a count with `profile` in effect (see `estimating`). */
+function withEstimate(profile: EstimateProfile, count: () => number): number {
+  const outer = estimating;
+  estimating = profile;
+  try {
+    return count();
+  } finally {
+    estimating = outer;
+  }
+}
+
 export function createTokenCounter(options: TokenCounterOptions = {}): TokenCounter {
   const cache = new LruCounts(Math.max(0, Math.floor(options.cacheSize ?? DEFAULT_CACHE_SIZE)));
+  const profiles: Record<EstimateProfileName, EstimateProfile> = { ...ESTIMATE_PROFILES, ...options.estimates };
+
+  const lookUpScheme = (model: string): Scheme => {
+    const encoding = encodingFor(model);
+    // A model that is not a string never comes from a parsed request: counted as it always was.
+    const name = typeof model === 'string' ? countingFor(model).profile : null;
+    return name === null ? { encoding, profile: null, key: encoding } : { encoding, profile: profiles[name], key: `${encoding}~${name}` };
+  };
+  /** A model id is looked up for every streamed delta. */
+  const schemes = new BoundedMemo<string, Scheme>(1_000);
+  const schemeOf = (model: string): Scheme => schemes.through(model, lookUpScheme);
+
+  /** A prompt's count: as it is for an exact encoding, else with the estimate in effect and the sum rounded up. */
+  const estimated = (model: string, count: (scheme: Scheme) => number): number => {
+    const scheme = schemeOf(model);
+    const { profile } = scheme;
+    return profile === null ? count(scheme) : withEstimate(profile, () => roundUp(count(scheme)));
+  };
 
   /**
    * The count of one item (a message, a tools block, …), cached under its encoding, its kind and
@@ -593,26 +683,26 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
    * key (a Map hashes a short string faster than sha1 can be set up); a long one goes by its sha1,
    * so the cache never holds more than ~KEY_TEXT_MAX characters per entry.
    */
-  const cached = (encoding: TokenEncoding, kind: string, item: unknown, count: () => number): number => {
+  const cached = (scheme: Scheme, kind: string, item: unknown, count: () => number): number => {
     const json = safeJson(item);
     if (json === '') return count();
-    return cache.through(`${encoding}:${kind}:${shortOrHashed(json)}`, count);
+    return cache.through(`${scheme.key}:${kind}:${shortOrHashed(json)}`, count);
   };
 
   /**
    * A chat message: a plain one (`{role, content}` with a text content, most of any conversation)
    * is keyed by its role and text without writing its JSON; anything else goes through `cached`.
    */
-  const cachedMessage = (encoding: TokenEncoding, message: unknown): number => {
-    const count = () => chatMessageTokens(encoding, message);
-    if (!isPlainTextMessage(message)) return cached(encoding, 'chat', message, count);
-    return cache.through(`${encoding}:chat-text:${message.role}:${shortOrHashed(message.content)}`, count);
+  const cachedMessage = (scheme: Scheme, message: unknown): number => {
+    const count = () => chatMessageTokens(scheme.encoding, message);
+    if (!isPlainTextMessage(message)) return cached(scheme, 'chat', message, count);
+    return cache.through(`${scheme.key}:chat-text:${message.role}:${shortOrHashed(message.content)}`, count);
   };
 
   /** A JSON-schema-like block (tools, functions, response formats): its JSON text, cached. */
-  const cachedJson = (encoding: TokenEncoding, kind: string, value: unknown): number => {
+  const cachedJson = (scheme: Scheme, kind: string, value: unknown): number => {
     if (value === undefined || value === null) return 0;
-    return cached(encoding, kind, value, () => countValue(encoding, value));
+    return cached(scheme, kind, value, () => countValue(scheme.encoding, value));
   };
 
   /**
@@ -621,93 +711,127 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
    */
   const shortTexts = new BoundedMemo<string, number>(SHORT_TEXTS_MAX);
 
+  /** A text's tokens (an estimate's not rounded). */
+  const textTokens = (scheme: Scheme, text: string): number => {
+    if (typeof text !== 'string' || text.length > SHORT_TEXT_MAX) return countValue(scheme.encoding, text);
+    return shortTexts.through(`${scheme.key}:${text}`, () => countValue(scheme.encoding, text));
+  };
+
   const countText = (model: string, text: string): number => {
     try {
-      const encoding = encodingFor(model);
-      if (typeof text !== 'string' || text.length > SHORT_TEXT_MAX) return countValue(encoding, text);
-      return shortTexts.through(`${encoding}:${text}`, () => countValue(encoding, text));
+      const scheme = schemeOf(model);
+      const { profile } = scheme;
+      if (profile === null) return textTokens(scheme, text);
+      return withEstimate(profile, () => roundUp(textTokens(scheme, text)));
     } catch (error) {
       if (error === OVER_ALLOWANCE) throw error;
       return 0;
     }
   };
 
+  const outputCounter = (model: string): ((text: readonly string[]) => number) => {
+    const scheme = schemeOf(model);
+    const { profile } = scheme;
+    if (profile === null) {
+      return (text) => {
+        let tokens = 0;
+        for (const piece of text) tokens += countText(model, piece);
+        return tokens;
+      };
+    }
+    /** The estimate of all output so far, and what the calls so far returned (it rounded up). */
+    let estimate = 0;
+    let counted = 0;
+    return (text) => {
+      try {
+        withEstimate(profile, () => {
+          for (const piece of text) estimate += textTokens(scheme, piece);
+          return estimate;
+        });
+      } catch (error) {
+        if (error === OVER_ALLOWANCE) throw error;
+      }
+      const total = roundUp(estimate);
+      const added = Math.max(0, total - counted);
+      counted += added;
+      return added;
+    };
+  };
+
   const countChatPrompt = (model: string, body: unknown): number => {
     try {
-      const encoding = encodingFor(model);
-      if (!isRecord(body)) return countValue(encoding, body);
-      let total = REPLY_PRIMING_TOKENS;
-      if (Array.isArray(body.messages)) {
-        for (const message of body.messages) {
-          total += cachedMessage(encoding, message);
-        }
-      } else {
-        total += countValue(encoding, body.messages);
-      }
-      // Tool definitions are counted as their JSON text: more than OpenAI's internal rendering
-      // (a TypeScript-like namespace), so an over-estimate, which is the safe side for admission.
-      total += cachedJson(encoding, 'tools', body.tools);
-      total += cachedJson(encoding, 'tools', body.functions);
-      if (isRecord(body.tool_choice)) total += countValue(encoding, body.tool_choice);
-      if (isRecord(body.function_call)) total += countValue(encoding, body.function_call);
-      const format = body.response_format;
-      if (isRecord(format) && format.type === 'json_schema') {
-        total += cachedJson(encoding, 'schema', format.json_schema ?? format);
-      }
-      return total;
+      return estimated(model, (scheme) => chatPromptTokens(scheme, body));
     } catch (error) {
       if (error === OVER_ALLOWANCE) throw error;
       return fallbackCount(safeJson(body));
     }
+  };
+
+  const chatPromptTokens = (scheme: Scheme, body: unknown): number => {
+    const { encoding } = scheme;
+    if (!isRecord(body)) return countValue(encoding, body);
+    let total = REPLY_PRIMING_TOKENS;
+    if (Array.isArray(body.messages)) {
+      for (const message of body.messages) {
+        total += cachedMessage(scheme, message);
+      }
+    } else {
+      total += countValue(encoding, body.messages);
+    }
+    // Tool definitions are counted as their JSON text: more than OpenAI's internal rendering
+    // (a TypeScript-like namespace), so an over-estimate, which is the safe side for admission.
+    total += cachedJson(scheme, 'tools', body.tools);
+    total += cachedJson(scheme, 'tools', body.functions);
+    if (isRecord(body.tool_choice)) total += countValue(encoding, body.tool_choice);
+    if (isRecord(body.function_call)) total += countValue(encoding, body.function_call);
+    const format = body.response_format;
+    if (isRecord(format) && format.type === 'json_schema') {
+      total += cachedJson(scheme, 'schema', format.json_schema ?? format);
+    }
+    return total;
   };
 
   const countResponsesInput = (model: string, body: unknown): number => {
     try {
-      const encoding = encodingFor(model);
-      if (!isRecord(body)) return countValue(encoding, body);
-      let total = REPLY_PRIMING_TOKENS;
-      if (typeof body.instructions === 'string' && body.instructions.length > 0) {
-        const item = { role: 'developer', content: body.instructions };
-        total += cached(encoding, 'responses', item, () => responsesItemTokens(encoding, item));
-      }
-      // Input kept upstream under previous_response_id is unknown here; settlement corrects it.
-      const input = body.input;
-      if (typeof input === 'string') {
-        const item = { role: 'user', content: input };
-        total += cached(encoding, 'responses', item, () => responsesItemTokens(encoding, item));
-      } else if (Array.isArray(input)) {
-        for (const item of input) {
-          total += cached(encoding, 'responses', item, () => responsesItemTokens(encoding, item));
-        }
-      } else {
-        total += countValue(encoding, input);
-      }
-      total += cachedJson(encoding, 'tools', body.tools);
-      if (isRecord(body.tool_choice)) total += countValue(encoding, body.tool_choice);
-      const text = body.text;
-      if (isRecord(text) && isRecord(text.format) && text.format.type === 'json_schema') {
-        total += cachedJson(encoding, 'schema', text.format);
-      }
-      return total;
+      return estimated(model, (scheme) => responsesInputTokens(scheme, body));
     } catch (error) {
       if (error === OVER_ALLOWANCE) throw error;
       return fallbackCount(safeJson(body));
     }
   };
 
+  const responsesInputTokens = (scheme: Scheme, body: unknown): number => {
+    const { encoding } = scheme;
+    if (!isRecord(body)) return countValue(encoding, body);
+    let total = REPLY_PRIMING_TOKENS;
+    if (typeof body.instructions === 'string' && body.instructions.length > 0) {
+      const item = { role: 'developer', content: body.instructions };
+      total += cached(scheme, 'responses', item, () => responsesItemTokens(encoding, item));
+    }
+    // Input kept upstream under previous_response_id is unknown here; settlement corrects it.
+    const input = body.input;
+    if (typeof input === 'string') {
+      const item = { role: 'user', content: input };
+      total += cached(scheme, 'responses', item, () => responsesItemTokens(encoding, item));
+    } else if (Array.isArray(input)) {
+      for (const item of input) {
+        total += cached(scheme, 'responses', item, () => responsesItemTokens(encoding, item));
+      }
+    } else {
+      total += countValue(encoding, input);
+    }
+    total += cachedJson(scheme, 'tools', body.tools);
+    if (isRecord(body.tool_choice)) total += countValue(encoding, body.tool_choice);
+    const text = body.text;
+    if (isRecord(text) && isRecord(text.format) && text.format.type === 'json_schema') {
+      total += cachedJson(scheme, 'schema', text.format);
+    }
+    return total;
+  };
+
   const countEmbeddingInput = (model: string, input: unknown): number => {
     try {
-      const encoding = encodingFor(model);
-      if (typeof input === 'string') return countWith(encoding, input);
-      if (!Array.isArray(input)) return countValue(encoding, input);
-      let total = 0;
-      for (const entry of input) {
-        if (typeof entry === 'string') total += countWith(encoding, entry);
-        else if (typeof entry === 'number') total += 1; // one token id of a number[] input
-        else if (Array.isArray(entry)) total += entry.length; // a number[] of token ids
-        else total += countValue(encoding, entry);
-      }
-      return total;
+      return estimated(model, ({ encoding }) => embeddingInputTokens(encoding, input));
     } catch (error) {
       if (error === OVER_ALLOWANCE) throw error;
       return fallbackCount(safeJson(input));
@@ -719,6 +843,8 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     countChatPrompt,
     countResponsesInput,
     countEmbeddingInput,
+    outputCounter,
+    estimates: options.estimates,
     stats: () => ({ hits: cache.hits, misses: cache.misses, size: cache.size }),
   };
 }
