@@ -1,6 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
+import type { TokenCounter } from '../proxy/token-count.js';
 import { startFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions } from './fake-anthropic.js';
 import { listen, testService, userWithKey, type TestService } from './harness.js';
 
@@ -22,9 +23,12 @@ export interface AnthropicProxy {
  * A real lobe-quota server in front of the fake Anthropic upstream (`api: "anthropic"`, serving
  * `claude-*`), with one user (alice, in project "research") and her key.
  */
-export async function startAnthropicProxy(options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeAnthropicOptions } = {}): Promise<AnthropicProxy> {
+export async function startAnthropicProxy(
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeAnthropicOptions; tokens?: TokenCounter } = {},
+): Promise<AnthropicProxy> {
   const fake = await startFakeAnthropic({ apiKey: ANTHROPIC_UPSTREAM_KEY, ...options.fake });
   const svc = testService({
+    ...(options.tokens ? { tokens: options.tokens } : {}),
     defaultBudgets: options.defaultBudgets ?? [],
     config: { upstreams: [{ name: 'anthropic', api: 'anthropic', baseUrl: fake.baseUrl, apiKey: ANTHROPIC_UPSTREAM_KEY, models: ['claude-*'] }], ...options.config },
   });

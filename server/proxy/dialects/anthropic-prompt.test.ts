@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { countPrompt, countPromptWith, type PromptCountJob } from '../prompt-count.js';
 import { createTokenCounter } from '../token-count.js';
-import { CLAUDE_DOCUMENT_TOKENS, CLAUDE_IMAGE_TOKENS, messagesPromptAsChat } from './anthropic-prompt.js';
+import { CLAUDE_DOCUMENT_TOKENS, CLAUDE_TOOL_SYSTEM_PROMPT_TOKENS, CLAUDE_IMAGE_TOKENS, messagesPromptAsChat } from './anthropic-prompt.js';
 
 const MODEL = 'claude-sonnet-4-5';
 const job = (body: object): PromptCountJob => ({ kind: 'anthropic', model: MODEL, body: { model: MODEL, max_tokens: 10, ...body } });
@@ -24,7 +24,7 @@ describe('Messages prompts, counted as the chat counter counts a prompt', () => 
     expect(count({ messages: [ask, call] })).toBeGreaterThan(count({ messages: [ask] }));
     expect(count({ messages: [ask, call, result] })).toBeGreaterThan(count({ messages: [ask, call] }) + 10);
     const tools = [{ name: 'get_weather', description: 'The weather in a city.', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
-    expect(count({ messages: [ask], tools })).toBeGreaterThan(count({ messages: [ask] }) + 10);
+    expect(count({ messages: [ask], tools })).toBeGreaterThan(count({ messages: [ask] }) + CLAUDE_TOOL_SYSTEM_PROMPT_TOKENS + 10);
   });
 
   it("counts each image and document at Claude's most, whatever its bytes, and no redacted thinking", () => {

@@ -8,6 +8,13 @@ import { isRecord } from '../../util/is-record.js';
  */
 export const CLAUDE_IMAGE_TOKENS = 1_600;
 
+/**
+ * The system prompt Anthropic adds when a request has tools: 346 tokens for Claude 4 models with
+ * `tool_choice` auto or none, up to 530 for Claude 3 Opus (the table under "Pricing" in
+ * https://docs.claude.com/en/docs/agents-and-tools/tool-use/overview, 2025). The most of them.
+ */
+export const CLAUDE_TOOL_SYSTEM_PROMPT_TOKENS = 530;
+
 /** A PDF page is text plus an image of the page; a document is counted as a few pages' worth. */
 export const CLAUDE_DOCUMENT_TOKENS = 4 * (CLAUDE_IMAGE_TOKENS + 800);
 
@@ -17,6 +24,7 @@ export const CLAUDE_DOCUMENT_TOKENS = 4 * (CLAUDE_IMAGE_TOKENS + 800);
  * becomes a system message; each content block its text (a tool call its name and input JSON, a
  * tool result its content); images and documents a fixed allowance. Thinking blocks of earlier
  * turns are counted as text, though Anthropic may drop them from the context: over, never under.
+ * Tools add the system prompt Anthropic writes for them.
  * Returns the chat body and the tokens counted outside it (images, documents).
  */
 export function messagesPromptAsChat(body: unknown): { chat: Record<string, unknown>; extraTokens: number } {
@@ -71,5 +79,6 @@ export function messagesPromptAsChat(body: unknown): { chat: Record<string, unkn
     const m = isRecord(message) ? message : {};
     messages.push({ role: typeof m.role === 'string' ? m.role : 'user', content: textOf(m.content) });
   }
+  if (Array.isArray(request.tools) && request.tools.length > 0) extraTokens += CLAUDE_TOOL_SYSTEM_PROMPT_TOKENS;
   return { chat: { messages, ...(request.tools === undefined ? {} : { tools: request.tools }) }, extraTokens };
 }
