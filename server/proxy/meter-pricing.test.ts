@@ -47,7 +47,7 @@ describe('Meter: a Claude request priced class by class', () => {
     expect(hold?.micros).toBe(1_200_006 + 1_125);
   });
 
-  it('settles the upstream’s cache reads and 5-minute and 1-hour writes into the ledger, each at its price', async () => {
+  it('settles the upstream’s cache reads and 5-minute and 1-hour writes into the ledger, each at its price, and counts them', async () => {
     const services = meterServices();
     const admitted = await Meter.admit(services, claudeRequest(10_000, false));
     if (!admitted.ok) throw new Error('not admitted');
@@ -59,5 +59,7 @@ describe('Meter: a Claude request priced class by class', () => {
     expect(await services.store.recentEntries(1)).toEqual([settled?.entry]);
     const [budget] = await services.store.budgetStates([{ kind: 'user', id: 'alice' }], T0);
     expect(budget?.usage.usedMicros).toBe(costMicros);
+    // …and Prometheus counts the writes as a kind of their own.
+    expect((await services.metrics.render()).text).toContain('lobe_quota_tokens_total{model="claude-sonnet-4-5",kind="cache_write"} 5000');
   });
 });
