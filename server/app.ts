@@ -12,6 +12,7 @@ import { healthRoutes } from './http/health-routes.js';
 import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
+import { newApiPricingRoutes } from './proxy/new-api-pricing.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
@@ -36,6 +37,7 @@ export function createApp(services: Services) {
   // Per app, not module-level: its registry must not be shared by two apps in one process.
   const metrics = new Metrics({ ...services, prices });
   app.route('/', metricsRoutes(services, metrics));
+  app.route('/', newApiPricingRoutes(services, prices)); // GET /api/pricing in New API's shape: public, as New API's is
   app.route('/', dashboardRoutes(services)); // before the /admin/* auth: its page files need no token, /admin/outcomes checks its own
 
   // Who is calling is settled before anything about the body: no one without the admin token

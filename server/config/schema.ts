@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
+import { DEFAULT_LONG_CONTEXT_ABOVE } from '../proxy/pricing.js';
 import { UPSTREAM_APIS } from '../proxy/upstream-api.js';
 import { modelKeySchema } from '../util/model-pattern.js';
 
@@ -48,10 +49,36 @@ export const upstreamSchema = z.strictObject({
   models: z.array(z.string().min(1)).min(1).default(['*']).describe('Model ids served here; "*" matches anything, e.g. "gpt-*".'),
 });
 
+/** The cache rates of a price or of its long-context tier (dollars per 1M tokens). */
+const cacheRates = {
+  cachedInput: z.number().min(0).optional().describe('US dollars per 1M input tokens read from a cache (default: input)'),
+  cacheWrite: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('US dollars per 1M input tokens written to a cache for 5 minutes (default: input; Anthropic charges 1.25 × input)'),
+  cacheWrite1h: z
+    .number()
+    .min(0)
+    .optional()
+    .describe('US dollars per 1M input tokens written to a cache for an hour (default: cacheWrite; Anthropic charges 2 × input)'),
+};
+
 const priceSchema = z.strictObject({
   input: z.number().min(0).describe('US dollars per 1M input tokens'),
-  cachedInput: z.number().min(0).optional().describe('US dollars per 1M cached input tokens (default: input)'),
+  ...cacheRates,
   output: z.number().min(0).default(0).describe('US dollars per 1M output tokens'),
+  longContext: z
+    .strictObject({
+      aboveInputTokens: z.number().int().min(1).default(DEFAULT_LONG_CONTEXT_ABOVE).describe('The tier applies when the whole prompt (cache reads and writes included) is above this many tokens'),
+      input: z.number().min(0).describe('US dollars per 1M input tokens'),
+      ...cacheRates,
+      output: z.number().min(0).describe('US dollars per 1M output tokens'),
+    })
+    .optional()
+    .describe(
+      'A long-context tier, as Anthropic and Google price their largest prompts: a request whose prompt is above aboveInputTokens has ALL its tokens (output too) priced at these rates. Its cache rates default as the base ones do, from its own input.',
+    ),
 });
 
 /**

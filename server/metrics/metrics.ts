@@ -25,6 +25,7 @@ interface ModelCounters {
   input: Counter.Internal;
   output: Counter.Internal;
   cached: Counter.Internal;
+  cacheWrite: Counter.Internal;
   reasoning: Counter.Internal;
   cost: Counter.Internal;
 }
@@ -78,7 +79,7 @@ export class Metrics {
     });
     this.tokens = new Counter({
       name: 'lobe_quota_tokens_total',
-      help: 'Tokens charged to the ledger by model and kind. cached is part of input and reasoning part of output, as OpenAI reports them.',
+      help: 'Tokens charged to the ledger by model and kind. cached (cache reads) and cache_write (cache writes, Anthropic’s) are parts of input, reasoning part of output.',
       labelNames: ['model', 'kind'],
       registers,
     });
@@ -133,6 +134,7 @@ export class Metrics {
         input: this.tokens.labels({ model, kind: 'input' }),
         output: this.tokens.labels({ model, kind: 'output' }),
         cached: this.tokens.labels({ model, kind: 'cached' }),
+        cacheWrite: this.tokens.labels({ model, kind: 'cache_write' }),
         reasoning: this.tokens.labels({ model, kind: 'reasoning' }),
         cost: this.cost.labels({ model }),
       };
@@ -164,6 +166,7 @@ export class Metrics {
     counters.input.inc(entry.inputTokens);
     counters.output.inc(entry.outputTokens);
     counters.cached.inc(entry.cachedTokens);
+    counters.cacheWrite.inc(entry.cacheWriteTokens ?? 0);
     counters.reasoning.inc(entry.reasoningTokens);
     counters.cost.inc(entry.costMicros / MICROS_PER_USD);
     if (entry.source === 'upstream') this.compareEstimate(entry, estimate);

@@ -3,6 +3,7 @@ import { alertsQuerySchema } from '../admin/report-routes.js';
 import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
 import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
 import { embeddingsRequestSchema } from '../proxy/dialects/openai-embeddings.js';
+import { newApiPricingAnswerSchema } from '../proxy/new-api-pricing.js';
 import { responsesRequestSchema } from '../proxy/dialects/openai-responses.js';
 import { cardImageQuerySchema } from '../../plugin/card-image-route.js';
 import { usageQuerySchema } from '../reports/usage-report.js';
@@ -37,6 +38,7 @@ export const RESPONSE_SCHEMAS = {
   OpenAIError: openAIErrorSchema,
   PluginError: pluginErrorSchema,
   JsonRpcError: jsonRpcErrorSchema,
+  NewApiPricing: newApiPricingAnswerSchema,
   Health: z.strictObject({ ok: z.literal(true), store: z.string().describe('the store kind: sqlite or postgres') }),
   Unhealthy: z.strictObject({ ok: z.literal(false), store: z.string(), error: z.string().describe('why the store did not answer') }),
 } satisfies Record<string, z.ZodType>;
@@ -342,6 +344,12 @@ export const ROUTES: readonly RouteDoc[] = [
     headers: proxyHeaders,
     body: { schema: 'EmbeddingsRequest', example: { model: 'text-embedding-3-small', input: 'Hello' } },
     responses: { 200: { description: 'the upstream answer, with the x-quota-* headers' }, ...proxyErrors },
+  },
+  {
+    method: 'get', path: '/api/pricing', summary: 'Model prices in New API’s shape', tags: ['proxy'], security: 'none',
+    description:
+      'For LobeChat’s New API provider, which shows them in its model list: every priced model an upstream serves, input as `model_ratio` × $2 per 1M tokens, output as input × `completion_ratio`. Public, as New API’s is (an Authorization header is accepted and not checked). A long-context tier is not shown: the base prices are.',
+    responses: { 200: { description: 'New API’s `{"success": true, "data": […]}`', schema: 'NewApiPricing' } },
   },
   {
     method: 'get', path: '/v1/models', summary: 'The upstreams’ models', tags: ['proxy'], security: 'userKey',

@@ -3,7 +3,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { BudgetState, Hold, LedgerEntry, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
-import { usageCostMicros, type ModelPrice } from './pricing.js';
+import { ratesAt, usageCostMicros, type ModelPrice, type TokenRates } from './pricing.js';
 
 export interface MeterServices {
   store: Store;
@@ -61,6 +61,9 @@ export type Admitted =
     }
   | { ok: false; blocking: BudgetState; budgets: BudgetState[]; quote: Quote };
 
+/** The rates a request is quoted at (its tier at the prompt as counted); null when it has no price. */
+const quotedRates = (request: MeterRequest): TokenRates | null => (request.price ? ratesAt(request.price, request.promptTokens) : null);
+
 /**
  * One request's way through the budgets: admitted with a hold, its output counted as it arrives
  * (a stream's lease growing as needed), and then settled or released — exactly once.
@@ -99,8 +102,10 @@ export class Meter {
   }
 
   static async admit(services: MeterServices, request: MeterRequest): Promise<Admitted> {
-    const inputPrice = request.price?.inputMicrosPerMillion ?? 0;
-    const outputPrice = request.price?.outputMicrosPerMillion ?? 0;
+    // A prompt counted above a long-context threshold is quoted, and its output held, at that tier.
+    const rates = quotedRates(request);
+    const inputPrice = rates?.inputMicrosPerMillion ?? 0;
+    const outputPrice = rates?.outputMicrosPerMillion ?? 0;
     // Prompt plus one output token must fit (DESIGN); embeddings produce no output at all.
     const want = Math.max(0, request.wantOutput);
     const quote: Quote = {
@@ -168,7 +173,7 @@ export class Meter {
 
   /** Grows the hold by `tokens`; `deliveredAfter` (the count once the piece that needs it is out) is what a crash from here on still charges. */
   private async grow(tokens: number, deliveredAfter: number): Promise<boolean> {
-    const price = this.request.price?.outputMicrosPerMillion ?? 0;
+    const price = quotedRates(this.request)?.outputMicrosPerMillion ?? 0;
     const now = this.services.clock.now();
     const result = await this.services.store.extend(this.request.holdId, { tokens, micros: costMicros(tokens, price) }, now, this.services.holdTtlMs, deliveredAfter);
     if (result.ok) this.allowance += tokens;

@@ -10,35 +10,76 @@
  * with overrides from the config file.
  *
  * Output caps: gpt-tokenizer's catalog (`max_output_tokens`), which matches OpenAI's model pages.
+ *
+ * Anthropic's and Google's prices and caps: see anthropic-google-prices.ts. Their prices have more
+ * token classes (cache writes for 5 minutes and for an hour) and a long-context tier.
  */
 import * as catalog from 'gpt-tokenizer/models';
 import { BoundedMemo } from '../util/bounded-memo.js';
+import { ANTHROPIC_GOOGLE_MODELS, ANTHROPIC_GOOGLE_SNAPSHOTS, type ShippedModel } from './anthropic-google-prices.js';
 import { globSpecificity, isModelGlob, modelGlobToRegExp, modelKeyProblem } from '../util/model-pattern.js';
 
-export interface ModelPrice {
+/** Micro-dollars per 1M tokens of each token class, at one tier. */
+export interface TokenRates {
+  /** Prompt tokens neither read from nor written to a cache. */
   inputMicrosPerMillion: number;
+  /** Prompt tokens read from a cache. */
   cachedInputMicrosPerMillion: number;
+  /** Output tokens, reasoning (thinking) included. */
   outputMicrosPerMillion: number;
+  /** Prompt tokens written to a cache for 5 minutes. Absent: the input price (no write surcharge). */
+  cacheWriteMicrosPerMillion?: number;
+  /** Prompt tokens written to a cache for an hour. Absent: the 5-minute write price. */
+  cacheWrite1hMicrosPerMillion?: number;
 }
 
-/** A price in the config file (keyed by a model id or a glob such as `deepseek-*`): dollars per 1M tokens. */
-export interface PriceOverride {
+/** The rates of every token of a request whose whole prompt is larger than `aboveInputTokens`. */
+export interface LongContextRates extends TokenRates {
+  aboveInputTokens: number;
+}
+
+export interface ModelPrice extends TokenRates {
+  /** Absent: one tier, whatever the prompt's size. */
+  longContext?: LongContextRates;
+}
+
+/** A price's rates in the config file: dollars per 1M tokens. */
+export interface RatesOverride {
   input: number;
   /** Defaults to `input` (no caching discount). */
   cachedInput?: number;
   /** Defaults to `input`; embedding models produce no output tokens, so it does not matter there. */
   output?: number;
+  /** 5-minute cache writes; defaults to `input`. */
+  cacheWrite?: number;
+  /** 1-hour cache writes; defaults to `cacheWrite`. */
+  cacheWrite1h?: number;
+}
+
+/** A price in the config file (keyed by a model id or a glob such as `deepseek-*`): dollars per 1M tokens. */
+export interface PriceOverride extends RatesOverride {
+  /** Rates for every token of a request whose prompt is above `aboveInputTokens` (default 200,000). */
+  longContext?: RatesOverride & { aboveInputTokens?: number };
 }
 
 export interface PriceBook {
   /** The price of a model, or null when neither the shipped table nor the overrides know it. */
   priceOf(model: string): ModelPrice | null;
+  /**
+   * Every model id the book prices by name (shipped ids, dated snapshots gpt-tokenizer's catalog
+   * knows, overrides keyed by an id), with its price, sorted by id. Glob overrides price models
+   * nobody can list, so they add none.
+   */
+  listed(): ReadonlyArray<readonly [model: string, price: ModelPrice]>;
   /** The most output tokens the model can produce: the default allowance without max_tokens. */
   outputCapOf(model: string): number;
 }
 
 /** Output allowance for a model the catalog does not know (gpt-4o's cap). */
 export const DEFAULT_OUTPUT_CAP = 16_384;
+
+/** Where an override's long-context tier starts when it does not say (Anthropic's and Google's threshold). */
+export const DEFAULT_LONG_CONTEXT_ABOVE = 200_000;
 
 /** [input, cached input, output] in dollars per 1M tokens; cached null = no caching discount. */
 type DollarRow = readonly [input: number, cachedInput: number | null, output: number];
@@ -102,17 +143,29 @@ export function dollarsToMicros(dollars: number): number {
   return Math.ceil(Math.round(dollars * 1e9) / 1e3);
 }
 
+/** Rates from dollars; the cache-write rates only when given (absent ones fall back when priced, see TokenRates). */
+const ratesFromDollars = (r: { input: number; cachedInput?: number | null; output: number; cacheWrite?: number; cacheWrite1h?: number }): TokenRates => ({
+  inputMicrosPerMillion: dollarsToMicros(r.input),
+  cachedInputMicrosPerMillion: dollarsToMicros(r.cachedInput ?? r.input),
+  outputMicrosPerMillion: dollarsToMicros(r.output),
+  ...(r.cacheWrite === undefined ? {} : { cacheWriteMicrosPerMillion: dollarsToMicros(r.cacheWrite) }),
+  ...(r.cacheWrite1h === undefined ? {} : { cacheWrite1hMicrosPerMillion: dollarsToMicros(r.cacheWrite1h) }),
+});
+
 const priceFromDollars = (input: number, cachedInput: number | null | undefined, output: number): ModelPrice =>
+  Object.freeze(ratesFromDollars({ input, cachedInput, output }));
+
+/** A shipped Anthropic or Google model's price (frozen to the bottom: callers share it). */
+const priceOfShipped = ({ outputCap: _cap, longContext, ...base }: ShippedModel): ModelPrice =>
   Object.freeze({
-    inputMicrosPerMillion: dollarsToMicros(input),
-    cachedInputMicrosPerMillion: dollarsToMicros(cachedInput ?? input),
-    outputMicrosPerMillion: dollarsToMicros(output),
+    ...ratesFromDollars(base),
+    ...(longContext && { longContext: Object.freeze({ aboveInputTokens: longContext.aboveInputTokens, ...ratesFromDollars(longContext) }) }),
   });
 
 const normalize = (model: unknown): string => (typeof model === 'string' ? model.trim().toLowerCase() : '');
 
-/** A snapshot suffix: `-2024-07-18` or `-0613`. */
-const SNAPSHOT_SUFFIX = /^-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
+/** A snapshot suffix: OpenAI's `-2024-07-18` or `-0613`, Anthropic's `-20250929`, Google's `-001`. */
+const SNAPSHOT_SUFFIX = /^-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{3,4})$/;
 
 /**
  * Looks `model` up exactly, then as a dated snapshot of the longest known id it extends
@@ -133,21 +186,48 @@ function resolve<T>(table: ReadonlyMap<string, T>, model: string): T | undefined
   return best;
 }
 
-const shippedPrices = new Map<string, ModelPrice>(
-  Object.entries(SHIPPED_DOLLARS).map(([id, [input, cached, output]]) => [id, priceFromDollars(input, cached, output)]),
-);
+const shippedPrices = new Map<string, ModelPrice>([
+  ...Object.entries(SHIPPED_DOLLARS).map(([id, [input, cached, output]]): [string, ModelPrice] => [id, priceFromDollars(input, cached, output)]),
+  ...Object.entries(ANTHROPIC_GOOGLE_MODELS).map(([id, model]): [string, ModelPrice] => [id, priceOfShipped(model)]),
+]);
 
-/** Output caps from gpt-tokenizer's model catalog (keys include dated snapshots). */
+/** Output caps from gpt-tokenizer's model catalog (keys include dated snapshots), and Anthropic's and Google's. */
 const catalogCaps = new Map<string, number>();
 for (const [id, spec] of Object.entries(catalog as Record<string, unknown>)) {
   const cap = (spec as { max_output_tokens?: unknown } | null)?.max_output_tokens;
   if (typeof cap === 'number' && Number.isInteger(cap) && cap > 0) catalogCaps.set(id.toLowerCase(), cap);
 }
+/** Ids priced through a family, which `listed()` names besides the tables' own: gpt-tokenizer's catalog (dated snapshots included), Anthropic's and Google's snapshots. */
+const snapshotIds = [...catalogCaps.keys(), ...ANTHROPIC_GOOGLE_SNAPSHOTS];
+for (const [id, model] of Object.entries(ANTHROPIC_GOOGLE_MODELS)) catalogCaps.set(id, model.outputCap);
 
 function checkDollars(model: string, field: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new RangeError(`price override for "${model}": ${field} must be a non-negative number of dollars per 1M tokens`);
   }
+}
+
+/** Checks an override's rates (`at`: where they are, for messages) and turns them into micro-dollars. */
+function ratesOfOverride(model: string, at: string, rates: RatesOverride | null | undefined): TokenRates {
+  checkDollars(model, `${at}input`, rates?.input);
+  const r = rates as RatesOverride;
+  for (const field of ['cachedInput', 'output', 'cacheWrite', 'cacheWrite1h'] as const) {
+    if (r[field] !== undefined) checkDollars(model, `${at}${field}`, r[field]);
+  }
+  return ratesFromDollars({ ...r, output: r.output ?? r.input });
+}
+
+/** An override as a price: its rates, and its long-context tier when it has one. */
+function priceOfOverride(model: string, override: PriceOverride | null | undefined): ModelPrice {
+  const base = ratesOfOverride(model, '', override);
+  const long = (override as PriceOverride).longContext;
+  if (long === undefined) return Object.freeze(base);
+  if (long === null || typeof long !== 'object') throw new RangeError(`price override for "${model}": longContext must be an object`);
+  const above = long.aboveInputTokens ?? DEFAULT_LONG_CONTEXT_ABOVE;
+  if (!Number.isSafeInteger(above) || above < 1) {
+    throw new RangeError(`price override for "${model}": longContext.aboveInputTokens must be a whole number of tokens, at least 1`);
+  }
+  return Object.freeze({ ...base, longContext: Object.freeze({ aboveInputTokens: above, ...ratesOfOverride(model, 'longContext.', long) }) });
 }
 
 interface PricePattern {
@@ -178,10 +258,7 @@ export function createPriceBook(overrides: Record<string, PriceOverride> = {}): 
     const keyProblem = modelKeyProblem(rawId);
     if (keyProblem !== null) throw new RangeError(`price override ${JSON.stringify(rawId)}: the key ${keyProblem}`);
     const id = normalize(rawId);
-    checkDollars(rawId, 'input', override?.input);
-    if (override.cachedInput !== undefined) checkDollars(rawId, 'cachedInput', override.cachedInput);
-    if (override.output !== undefined) checkDollars(rawId, 'output', override.output);
-    const price = priceFromDollars(override.input, override.cachedInput, override.output ?? override.input);
+    const price = priceOfOverride(rawId, override);
     if (isModelGlob(id)) patterns.push({ regex: modelGlobToRegExp(id), specificity: globSpecificity(id), price });
     else prices.set(id, price);
   }
@@ -194,27 +271,60 @@ export function createPriceBook(overrides: Record<string, PriceOverride> = {}): 
     const id = normalize(model);
     return resolve(prices, id) ?? patternPrice(patterns, id) ?? null;
   };
+  const listed = (): Array<readonly [string, ModelPrice]> => {
+    const found = new Map(prices);
+    for (const id of snapshotIds) {
+      const price = found.has(id) ? undefined : priceOf(id);
+      if (price) found.set(id, price);
+    }
+    return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  };
   return {
     priceOf: (model) => resolvedPrices.through(model, priceOf),
+    listed,
     outputCapOf: (model) => resolvedCaps.through(model, () => resolve(catalogCaps, normalize(model)) ?? DEFAULT_OUTPUT_CAP),
   };
 }
 
+/** The rates that price a request whose whole prompt is `inputTokens`: the long-context tier's above its threshold. */
+export function ratesAt(price: ModelPrice, inputTokens: number): TokenRates {
+  const long = price.longContext;
+  return long !== undefined && inputTokens > long.aboveInputTokens ? long : price;
+}
+
+/** The token classes a request is charged for (see UpstreamUsage): cache reads and writes are parts of `inputTokens`. */
+export interface PricedUsage {
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  /** Absent: none. */
+  cacheWriteTokens?: number;
+  /** Part of `cacheWriteTokens`; absent: none. */
+  cacheWrite1hTokens?: number;
+}
+
 /**
- * What a request cost, in integer micro-dollars rounded up. Cached tokens are part of `inputTokens`
- * and are billed at the cached price; reasoning tokens are already part of `outputTokens`.
+ * What a request cost, in integer micro-dollars rounded up once, over the sum. Each class at its
+ * own price: the prompt's uncached part at the input price, cache reads at the cached price, cache
+ * writes at the 5-minute or 1-hour write price; output (reasoning included) at the output price.
+ * A prompt above the long-context threshold prices every token at that tier. Classes are clamped
+ * so that they never add up to more than the prompt (reads first, then writes, then 1-hour writes
+ * within writes): an upstream's inconsistent report is never charged above its whole prompt.
  */
-export function usageCostMicros(
-  price: ModelPrice,
-  usage: { inputTokens: number; cachedTokens: number; outputTokens: number },
-): number {
-  const whole = (n: number): bigint => BigInt(Number.isFinite(n) && n > 0 ? Math.ceil(n) : 0);
+export function usageCostMicros(price: ModelPrice, usage: PricedUsage): number {
+  const whole = (n: number | undefined): bigint => BigInt(n !== undefined && Number.isFinite(n) && n > 0 ? Math.ceil(n) : 0);
+  const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
   const input = whole(usage.inputTokens);
-  const cachedRaw = whole(usage.cachedTokens);
-  const cached = cachedRaw < input ? cachedRaw : input;
+  const cached = min(whole(usage.cachedTokens), input);
+  const written = min(whole(usage.cacheWriteTokens), input - cached);
+  const written1h = min(whole(usage.cacheWrite1hTokens), written);
+  const rates = ratesAt(price, Number(input));
+  const writeRate = rates.cacheWriteMicrosPerMillion ?? rates.inputMicrosPerMillion;
   const numerator =
-    (input - cached) * whole(price.inputMicrosPerMillion) +
-    cached * whole(price.cachedInputMicrosPerMillion) +
-    whole(usage.outputTokens) * whole(price.outputMicrosPerMillion);
+    (input - cached - written) * whole(rates.inputMicrosPerMillion) +
+    cached * whole(rates.cachedInputMicrosPerMillion) +
+    (written - written1h) * whole(writeRate) +
+    written1h * whole(rates.cacheWrite1hMicrosPerMillion ?? writeRate) +
+    whole(usage.outputTokens) * whole(rates.outputMicrosPerMillion);
   return Number((numerator + 999_999n) / 1_000_000n);
 }

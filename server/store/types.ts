@@ -4,6 +4,7 @@ import type { BudgetUsage, Quote } from '../quota/admission.js';
 import type { Budget, OnLimit } from '../quota/budgets.js';
 import type { RequestSubject, Scope } from '../quota/scope.js';
 import type { WindowSpec } from '../quota/window.js';
+import type { ModelPrice } from '../proxy/pricing.js';
 
 export interface Project {
   id: string;
@@ -96,12 +97,8 @@ export interface ReserveRequest {
   pending?: PendingCharge;
 }
 
-/** Micro-dollars per 1M tokens, as a model's price is kept (see proxy/pricing.ts). */
-export interface UnitPrices {
-  inputMicrosPerMillion: number;
-  cachedInputMicrosPerMillion: number;
-  outputMicrosPerMillion: number;
-}
+/** Micro-dollars per 1M tokens of each token class: a model's price as proxy/pricing.ts keeps it. */
+export type UnitPrices = ModelPrice;
 
 /** A live request's charge so far, short of its output (which the hold's `deliveredTokens` counts). */
 export interface PendingCharge {
@@ -157,10 +154,20 @@ export type UsageSource = 'upstream' | 'estimated' | 'recovered';
 
 export interface Usage {
   model: string;
+  /** The whole prompt: cache reads and cache writes are parts of it. */
   inputTokens: number;
+  /** Reasoning (thinking) included. */
   outputTokens: number;
+  /** Prompt tokens read from a cache. */
   cachedTokens: number;
   reasoningTokens: number;
+  /**
+   * Prompt tokens written to a cache (Anthropic's `cache_creation_input_tokens`), priced apart.
+   * Optional on input (absent: 0); entries read from a store always have it.
+   */
+  cacheWriteTokens?: number;
+  /** The part of `cacheWriteTokens` written for an hour rather than 5 minutes. Optional as `cacheWriteTokens`. */
+  cacheWrite1hTokens?: number;
   costMicros: number;
   source: UsageSource;
   outcome: Outcome;
@@ -217,6 +224,8 @@ export interface UsageRow {
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
+  /** Prompt tokens written to a cache (part of `inputTokens`). */
+  cacheWriteTokens: number;
   reasoningTokens: number;
   totalTokens: number;
   costMicros: number;

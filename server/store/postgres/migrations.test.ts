@@ -94,6 +94,34 @@ describe('PostgreSQL migrations', () => {
     }
   });
 
+  it('migration 5 gives the ledger and its rollup cache-write counts (0 for existing rows), checked, and the report index covers them', async () => {
+    const client = await connect();
+    const other = `${schema}_v4`;
+    await client.query(`SET search_path = ${quoteIdent(other)}`);
+    try {
+      await migrate(client, other, 4);
+      await client.query(
+        `INSERT INTO ledger (request_id, at, user_id, key_id, model, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms)
+         VALUES ('old', 5, 'alice', 'k', 'm', 10, 1, 0, 0, 7, 'upstream', 'ok', 1)`,
+      );
+      await client.query(`INSERT INTO ledger_rollup VALUES (0, 'alice', '', 'k', 'm', 1, 10, 1, 0, 0, 7, 1)`);
+
+      await migrate(client, other);
+      expect((await client.query('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
+      expect((await client.query('SELECT request_id, cache_write_tokens, cache_write_1h_tokens FROM ledger')).rows).toEqual([
+        { request_id: 'old', cache_write_tokens: '0', cache_write_1h_tokens: '0' },
+      ]);
+      expect((await client.query('SELECT cache_write_tokens, cache_write_1h_tokens FROM ledger_rollup')).rows).toEqual([{ cache_write_tokens: '0', cache_write_1h_tokens: '0' }]);
+      await expect(client.query(`UPDATE ledger SET cache_write_tokens = -1`)).rejects.toThrow(/ledger_cache_write_tokens_check/);
+      await expect(client.query(`UPDATE ledger SET cache_write_1h_tokens = -1`)).rejects.toThrow(/ledger_cache_write_1h_tokens_check/);
+      const index = (await client.query<{ def: string }>(`SELECT pg_get_indexdef(to_regclass('ledger_report')) AS def`)).rows[0]?.def;
+      expect(index).toMatch(/INCLUDE \(.*cache_write_tokens.*\)/);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
+      await client.query(`SET search_path = ${quoteIdent(schema)}`);
+    }
+  });
+
   it('refuses a database migrated by a newer lobe-quota', async () => {
     const client = await connect();
     await client.query('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION + 1]);

@@ -19,6 +19,8 @@ export interface LedgerRow {
   input_tokens: number;
   output_tokens: number;
   cached_tokens: number;
+  cache_write_tokens: number;
+  cache_write_1h_tokens: number;
   reasoning_tokens: number;
   cost_micros: number;
   source: LedgerEntry['source'];
@@ -99,6 +101,8 @@ export const toEntry = (r: LedgerRow): LedgerEntry => ({
   inputTokens: r.input_tokens,
   outputTokens: r.output_tokens,
   cachedTokens: r.cached_tokens,
+  cacheWriteTokens: r.cache_write_tokens,
+  cacheWrite1hTokens: r.cache_write_1h_tokens,
   reasoningTokens: r.reasoning_tokens,
   costMicros: r.cost_micros,
   source: r.source,

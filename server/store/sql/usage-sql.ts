@@ -23,10 +23,10 @@ const COLUMNS: Record<UsageGroupBy, string> = {
 /** The sums of a report, per row of the ledger (`l`) or of its rollup (`r`, already summed). */
 const SUMS = {
   ledger: `COUNT(*) AS "requests", SUM(l.input_tokens) AS "inputTokens", SUM(l.output_tokens) AS "outputTokens",
-      SUM(l.cached_tokens) AS "cachedTokens", SUM(l.reasoning_tokens) AS "reasoningTokens",
+      SUM(l.cached_tokens) AS "cachedTokens", SUM(l.cache_write_tokens) AS "cacheWriteTokens", SUM(l.reasoning_tokens) AS "reasoningTokens",
       SUM(l.input_tokens + l.output_tokens) AS "totalTokens", SUM(l.cost_micros) AS "costMicros"`,
   rollup: `SUM(l.requests) AS "requests", SUM(l.input_tokens) AS "inputTokens", SUM(l.output_tokens) AS "outputTokens",
-      SUM(l.cached_tokens) AS "cachedTokens", SUM(l.reasoning_tokens) AS "reasoningTokens",
+      SUM(l.cached_tokens) AS "cachedTokens", SUM(l.cache_write_tokens) AS "cacheWriteTokens", SUM(l.reasoning_tokens) AS "reasoningTokens",
       SUM(l.input_tokens + l.output_tokens) AS "totalTokens", SUM(l.cost_micros) AS "costMicros"`,
 };
 
@@ -54,7 +54,8 @@ export function usageSql(dimensions: readonly UsageGroupBy[], withRollup = false
     : 'ledger_rollup l WHERE l.slot_at >= ? AND l.slot_at < ?';
   const rollupPart = `SELECT ${groups}, ${SUMS.rollup} FROM ${rollupSource} GROUP BY ${keys}`;
   return `SELECT ${keys}, SUM("requests") AS "requests", SUM("inputTokens") AS "inputTokens", SUM("outputTokens") AS "outputTokens",
-      SUM("cachedTokens") AS "cachedTokens", SUM("reasoningTokens") AS "reasoningTokens", SUM("totalTokens") AS "totalTokens",
+      SUM("cachedTokens") AS "cachedTokens", SUM("cacheWriteTokens") AS "cacheWriteTokens", SUM("reasoningTokens") AS "reasoningTokens",
+      SUM("totalTokens") AS "totalTokens",
       SUM("costMicros") AS "costMicros"
     FROM (${ledgerPart} UNION ALL ${rollupPart}) AS parts GROUP BY ${keys} ORDER BY ${order}`;
 }
@@ -70,6 +71,7 @@ export function toUsageRows(found: ReadonlyArray<Record<string, string | number>
       inputTokens: r.inputTokens as number,
       outputTokens: r.outputTokens as number,
       cachedTokens: r.cachedTokens as number,
+      cacheWriteTokens: r.cacheWriteTokens as number,
       reasoningTokens: r.reasoningTokens as number,
       totalTokens: r.totalTokens as number,
       costMicros: r.costMicros as number,

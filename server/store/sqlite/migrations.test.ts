@@ -89,3 +89,29 @@ describe('migration 6', () => {
     db.close();
   });
 });
+
+describe('migration 7', () => {
+  it('gives the ledger and its rollup cache-write counts (0 for existing rows) and rebuilds the report index to cover them', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(db, 6);
+    db.prepare(
+      `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
+         reasoning_tokens, cost_micros, source, outcome, latency_ms) VALUES ('old', 5, 'alice', NULL, 'k', 'm', 10, 1, 0, 0, 7, 'upstream', 'ok', 1)`,
+    ).run();
+    db.prepare(`INSERT INTO ledger_rollup VALUES (0, 'alice', '', 'k', 'm', 1, 10, 1, 0, 0, 7, 1)`).run();
+
+    migrate(db);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.pragma('integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+    expect(db.prepare('SELECT request_id, cache_write_tokens, cache_write_1h_tokens FROM ledger').all()).toEqual([
+      { request_id: 'old', cache_write_tokens: 0, cache_write_1h_tokens: 0 },
+    ]);
+    expect(db.prepare('SELECT cache_write_tokens, cache_write_1h_tokens FROM ledger_rollup').all()).toEqual([{ cache_write_tokens: 0, cache_write_1h_tokens: 0 }]);
+    expect(() => db.prepare(`UPDATE ledger SET cache_write_tokens = -1`).run()).toThrow(/CHECK/);
+    expect(() => db.prepare(`UPDATE ledger SET cache_write_1h_tokens = -1`).run()).toThrow(/CHECK/);
+    const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_index_info('ledger_report') ORDER BY seqno`).all().map((c) => c.name);
+    expect(columns).toContain('cache_write_tokens');
+    db.close();
+  });
+});

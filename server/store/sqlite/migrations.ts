@@ -223,6 +223,21 @@ const MIGRATIONS: readonly Migration[] = [
   -- How the proxy answers this key's refusals on chat endpoints; NULL: the config's proxy.refusalStyle.
   ALTER TABLE api_keys ADD COLUMN refusal_style TEXT CHECK (refusal_style IN ('error', 'answer'));
   `,
+  /* 7: cache writes, a token class priced apart (Anthropic's 5-minute and 1-hour cache writes) */ `
+  -- Parts of input_tokens, as cached_tokens (reads) is. Existing rows wrote no cache: 0.
+  ALTER TABLE ledger ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0);
+  -- Of cache_write_tokens, those written for an hour.
+  ALTER TABLE ledger ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cache_write_1h_tokens >= 0);
+  ALTER TABLE ledger_rollup ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE ledger_rollup ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+
+  -- Reports sum cache writes too: the covering index of migration 3 is rebuilt with the column, so a
+  -- report still reads the index alone. A one-time cost at the upgrade (an index build over the
+  -- ledger), paid before the server starts, instead of a row lookup per entry in every report.
+  DROP INDEX ledger_report;
+  CREATE INDEX ledger_report ON ledger(at, user_id, project_id, key_id, model,
+    input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros);
+  `,
 ];
 
 /**

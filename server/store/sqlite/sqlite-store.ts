@@ -215,8 +215,9 @@ export class SqliteStore implements Store {
       // of the new row back as an object on every settle.
       insertEntry: db.prepare<unknown[]>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-           reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens, cache_write_tokens,
+           cache_write_1h_tokens)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
         `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
@@ -237,14 +238,17 @@ export class SqliteStore implements Store {
       // sum and the delete in the same transaction see the same rows.
       rollUp: db.prepare<[number, number], never>(
         `INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, requests, input_tokens, output_tokens,
-           cached_tokens, reasoning_tokens, cost_micros, latency_ms)
+           cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms)
          SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COUNT(*), SUM(input_tokens),
-           SUM(output_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_micros), SUM(latency_ms)
+           SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
+           SUM(cost_micros), SUM(latency_ms)
          FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)
          GROUP BY 1, 2, 3, 4, 5
          ON CONFLICT (slot_at, user_id, project_id, key_id, model) DO UPDATE SET requests = requests + excluded.requests,
            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
-           cached_tokens = cached_tokens + excluded.cached_tokens, reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+           cached_tokens = cached_tokens + excluded.cached_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+           cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
            cost_micros = cost_micros + excluded.cost_micros, latency_ms = latency_ms + excluded.latency_ms`,
       ),
       deleteRolledUp: db.prepare<[number, number], never>('DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)'),
@@ -764,6 +768,8 @@ export class SqliteStore implements Store {
           usage.sessionId,
           Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
           usage.overrunTokens ?? 0,
+          usage.cacheWriteTokens ?? 0,
+          usage.cacheWrite1hTokens ?? 0,
         );
         // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
         const entry: LedgerEntry = {
@@ -777,6 +783,8 @@ export class SqliteStore implements Store {
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,
           cachedTokens: usage.cachedTokens,
+          cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+          cacheWrite1hTokens: usage.cacheWrite1hTokens ?? 0,
           reasoningTokens: usage.reasoningTokens,
           costMicros: usage.costMicros,
           source: usage.source,
