@@ -53,6 +53,17 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     expect(await quotaUsage(proxy)).toEqual({ usage: 422, reserved: 0 });
   });
 
+  it("a stream is charged each cache class at its own shipped price: 5-minute writes 1.25×, 1-hour writes 2×, reads 0.1× the input", async () => {
+    proxy = await startAnthropicProxy({ defaultBudgets: [monthlyUserTokens(1_000_000)] });
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 10, usage: { input_tokens: 1_000, cache_read_input_tokens: 20_000, cache_creation_5m: 4_000, cache_creation_1h: 2_000 } });
+    const final = await proxy.client(proxy.alice.secret).messages.stream({ model: MODEL, max_tokens: 100, messages: ask('hi') }).finalMessage();
+    expect(final.usage.cache_creation_input_tokens).toBe(6_000);
+    const [row] = await ledgerRows(proxy);
+    expect(row).toMatchObject({ inputTokens: 27_000, cachedTokens: 20_000, cacheWriteTokens: 6_000, outputTokens: 10 });
+    // Claude Sonnet 4.5 list prices per 1M: $3 input, $3.75 5-minute write, $6 1-hour write, $0.30 read, $15 output.
+    expect(row?.costMicros).toBe(1_000 * 3 + 4_000 * 3.75 + 2_000 * 6 + 20_000 * 0.3 + 10 * 15);
+  });
+
   it('a stream of thinking, text and a tool call is relayed whole and charged on message_start and message_delta together', async () => {
     proxy = await startAnthropicProxy({ defaultBudgets: [monthlyUserTokens(100_000)], config });
     proxy.fake.enqueue({

@@ -212,10 +212,7 @@ export class Meter {
         now,
         usage: {
           model: this.request.model,
-          inputTokens: usage.inputTokens,
-          outputTokens: usage.outputTokens,
-          cachedTokens: usage.cachedTokens,
-          reasoningTokens: usage.reasoningTokens,
+          ...usage,
           costMicros: this.request.price ? usageCostMicros(this.request.price, usage) : 0,
           source,
           outcome,
