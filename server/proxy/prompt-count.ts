@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { countOllamaPrompt } from './dialects/ollama-prompt.js';
 import { countWithin, type TokenCounter } from './token-count.js';
 
-/** Which API's prompt a body holds. */
-export type PromptKind = 'chat' | 'responses' | 'embeddings';
+/** Which API's prompt a body holds (`ollama`: a chat or generate request of Ollama's). */
+export type PromptKind = 'chat' | 'responses' | 'embeddings' | 'ollama';
 
 export interface PromptCountJob {
   kind: PromptKind;
@@ -24,6 +25,7 @@ export const INLINE_NEW_TEXT_CHARS = 2_048;
 export function countPromptWith(tokens: TokenCounter, { kind, model, body }: PromptCountJob): number {
   if (kind === 'chat') return tokens.countChatPrompt(model, body);
   if (kind === 'responses') return tokens.countResponsesInput(model, body);
+  if (kind === 'ollama') return countOllamaPrompt(tokens, model, body);
   return tokens.countEmbeddingInput(model, body);
 }
 
