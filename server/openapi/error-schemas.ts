@@ -18,6 +18,11 @@ export const openAIErrorSchema = z.looseObject({
   }),
 });
 
+/** Ollama's error shape, which every `/ollama` error takes so that ollama-js and LobeChat show it. */
+export const ollamaErrorSchema = z.strictObject({
+  error: z.string().describe('what went wrong; for a refusal, the budget, its usage, limit and reset'),
+});
+
 /** The LobeChat plugin SDK's error answer (`createErrorResponse`). */
 export const pluginErrorSchema = z.looseObject({
   errorType: z.string().describe('e.g. PluginSettingsInvalid, PluginApiParamsError'),

@@ -170,12 +170,14 @@ export function embeddingOf(input: string): number[] {
   return v.map((x) => x / norm);
 }
 
+const RUNNER_CRASHED = 'llama runner process has terminated: exit status 2';
+
 const STATUS_MESSAGES: Record<number, string> = {
   400: 'invalid request',
   401: 'unauthorized',
   404: 'model not found, try pulling it first',
   429: 'too many requests',
-  500: 'llama runner process has terminated: exit status 2',
+  500: RUNNER_CRASHED,
   503: 'server busy, please try again.  maximum pending requests exceeded',
 };
 
@@ -304,7 +306,7 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     // Ollama streams unless told not to.
     const stream = b.stream !== false;
     if (behaviour.kind === 'drop' && !stream) return drop(ex);
-    if (behaviour.kind === 'stream-error' && !stream) return sendError(res, 500, behaviour.message ?? STATUS_MESSAGES[500]);
+    if (behaviour.kind === 'stream-error' && !stream) return sendError(res, 500, behaviour.message ?? RUNNER_CRASHED);
     const plan = planOutput(route, b, reply);
     const usage = usageOf(reply, plan, b);
     if (!stream) {
@@ -314,7 +316,7 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     }
     const interrupt: Interrupt | null =
       behaviour.kind === 'drop' ? { afterPieces: behaviour.afterPieces, error: null }
-      : behaviour.kind === 'stream-error' ? { afterPieces: behaviour.afterPieces, error: behaviour.message ?? STATUS_MESSAGES[500] ?? 'error' }
+      : behaviour.kind === 'stream-error' ? { afterPieces: behaviour.afterPieces, error: behaviour.message ?? RUNNER_CRASHED }
       : null;
     await streamAnswer(ex, route, b, reply, plan, usage, interrupt);
   }
