@@ -1,4 +1,5 @@
 import type { ChatResponse, GenerateResponse } from 'ollama';
+import { Ollama as BrowserOllama } from 'ollama/browser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { DEFAULT_PIECE, embeddingOf, FAKE_OLLAMA_VERSION, promptEvalCountOf, waitFor } from '../testing/fake-ollama.js';
@@ -140,6 +141,43 @@ describe('the key-scoped base URL /ollama/k/<key>, for clients that send no head
     expect((await ledger(proxy))[0]).toMatchObject({ group: 'alice', outputTokens: 20 });
     expect((await client.list()).models.map((m) => m.name)).toEqual(['llama3.2:latest', 'qwen3:8b', 'nomic-embed-text:latest']);
     expect(await client.version()).toEqual({ version: FAKE_OLLAMA_VERSION });
+  });
+});
+
+describe('as LobeChat’s Ollama provider calls it (packages/model-runtime/src/providers/ollama/index.ts)', () => {
+  // `new Ollama({ host: baseURL })` from ollama/browser, with no headers: the base URL is all it
+  // is given (OLLAMA_PROXY_URL), so it is the key-scoped one; ollama-js keeps its path.
+  it('lists the models, streams a chat and embeds with the older endpoint, each charged to the key in the URL', async () => {
+    proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
+    const client = new BrowserOllama({ host: `${proxy.url}/ollama/k/${proxy.alice.secret}` });
+    expect((await client.list()).models.map((m) => m.name)).toContain('llama3.2:latest');
+
+    const payload = { temperature: 0.6, top_p: undefined, frequency_penalty: undefined, presence_penalty: undefined };
+    const stream = await client.chat({
+      messages: [{ content: 'Say hi', role: 'user' }],
+      model,
+      options: { frequency_penalty: payload.frequency_penalty, presence_penalty: payload.presence_penalty, temperature: payload.temperature / 2, top_p: payload.top_p },
+      stream: true,
+      tools: undefined as never,
+    });
+    const parts: ChatResponse[] = await collect(stream);
+    expect(parts.at(-1)).toMatchObject({ done: true, done_reason: 'stop', eval_count: 20 });
+    expect(proxy.fake.requests[1]?.body).toMatchObject({ options: { temperature: 0.3, num_predict: DEFAULT_OUTPUT_CAP }, stream: true });
+
+    const { embedding } = await client.embeddings({ model: 'nomic-embed-text', prompt: 'hello' });
+    expect(embedding).toEqual(embeddingOf('hello'));
+    const [row] = await ledger(proxy);
+    expect(row).toMatchObject({ group: 'alice', requests: 2, outputTokens: 20 });
+  });
+
+  it('a refusal reaches LobeChat as the ResponseError whose message it shows (OllamaBizError)', async () => {
+    proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(5)] });
+    const client = new BrowserOllama({ host: `${proxy.url}/ollama/k/${proxy.alice.secret}` });
+    const error = (await client.chat({ model, messages, stream: true }).catch((e: unknown) => e)) as { name: string; message: string; status_code: number };
+    expect(error.name).toBe('ResponseError');
+    expect(error.status_code).toBe(429);
+    expect(error.message).toMatch(/budget/);
+    expect(error.message).toMatch(/5 tokens/);
   });
 });
 
