@@ -198,6 +198,38 @@ describe('GET /ollama/api/tags', () => {
   });
 });
 
+describe('upstream failures', () => {
+  it('an Ollama error passes through with its status and body, and costs nothing', async () => {
+    proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
+    proxy.fake.enqueue({ kind: 'error', status: 404, message: 'model "llama3.2" not found, try pulling it first' });
+    const error = await proxy.client(proxy.alice.secret).chat({ model, messages, stream: true }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'ResponseError', status_code: 404, error: 'model "llama3.2" not found, try pulling it first' });
+    expect(await ledger(proxy)).toEqual([]);
+    expect(await proxy.svc.store.listHolds()).toEqual([]);
+  });
+
+  it('an error line mid-stream reaches ollama-js as Ollama wrote it; what was delivered is charged', async () => {
+    proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
+    proxy.fake.enqueue({ kind: 'stream-error', afterPieces: 3, message: 'llama runner process has terminated' });
+    const seen: string[] = [];
+    const failure = await (async () => {
+      for await (const part of await proxy!.client(proxy!.alice.secret).chat({ model, messages, stream: true })) seen.push(part.message.content);
+    })().catch((e: unknown) => e);
+    expect(seen).toEqual([DEFAULT_PIECE, DEFAULT_PIECE, DEFAULT_PIECE]);
+    expect((failure as Error).message).toBe('llama runner process has terminated');
+    expect(await lastEntry(proxy)).toMatchObject({ outcome: 'upstream_error', source: 'estimated', outputTokens: 3 });
+    expect(await proxy.svc.store.listHolds()).toEqual([]);
+  });
+
+  it('a stream the upstream drops is ended with an error line of ours, which ollama-js throws', async () => {
+    proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
+    proxy.fake.enqueue({ kind: 'drop', afterPieces: 2 });
+    const failure = await collect(await proxy.client(proxy.alice.secret).chat({ model, messages, stream: true })).catch((e: unknown) => e);
+    expect((failure as Error).message).toMatch(/The upstream "local-ollama" (broke off the stream|ended the stream before the response was complete)/);
+    expect(await lastEntry(proxy)).toMatchObject({ outcome: 'upstream_error', outputTokens: 2 });
+  });
+});
+
 describe('budgets', () => {
   it('cuts a stream from an upstream that ignores num_predict at the budget, ending it as Ollama would: the iterator completes, its last part done_reason "length"', async () => {
     proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(200)] });
