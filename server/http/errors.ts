@@ -1,9 +1,9 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { loggablePath } from './loggable-path.js';
 import { openAIErrorBody, renderProxyFailure } from '../proxy/error-shape.js';
 import { OpenAIError } from '../proxy/openai-error.js';
 import { STORE_UNAVAILABLE_MESSAGE, StoreUnavailableError } from '../store/store-unavailable.js';
+import { loggablePath } from './loggable-path.js';
 
 export type ErrorCode =
   | 'invalid_request'

@@ -4,6 +4,7 @@ import { assemblingSink, type Assembler } from './assembled-answer.js';
 import type { Dialect } from './dialects/dialect.js';
 import { renderErrorIn, type ErrorBody } from './error-shape.js';
 import { topLevelField } from './json-field.js';
+import type { UpstreamUsage } from './meter.js';
 import { STREAM_CONTENT_TYPES, type StreamFraming } from './ndjson.js';
 import { OpenAIError } from './openai-error.js';
 import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
@@ -116,13 +117,19 @@ export async function finishWholeAnswer(
     await admitted.meter.release();
     return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(null) }, body);
   }
-  // An API without a usage field has its counts at the top level: its whole answer is parsed.
-  const whole = format.usageField === null ? parseObject(body) : undefined;
-  const usageText = format.usageField === null ? null : topLevelField(body, format.usageField);
-  const usage = whole ? format.usageOf(whole) : usageText === null ? null : format.usageOf(parseOrNull(usageText));
+  // An API without a usage field (its counts at the answer's top level) has its whole answer parsed.
+  let parsed: object | null | undefined;
+  let usage: UpstreamUsage | null;
+  if (format.usageField === null) {
+    parsed = parseObject(body);
+    usage = parsed ? format.usageOf(parsed) : null;
+  } else {
+    const usageText = topLevelField(body, format.usageField);
+    usage = usageText === null ? null : format.usageOf(parseOrNull(usageText));
+  }
   if (!usage) {
     // Charged on our prompt count, plus the output counted in the answer's text.
-    const parsed = whole === undefined ? parseObject(body) : whole;
+    if (parsed === undefined) parsed = parseObject(body);
     if (!parsed) return failed(new OpenAIError(502, 'server_error', 'upstream_bad_answer', `The upstream "${admitted.upstream.name}" answered with something that is not a JSON object.`));
     admitted.meter.recordOutput(countOutput(format.answerOutputText(parsed)));
   }

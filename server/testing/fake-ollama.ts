@@ -21,23 +21,15 @@
  * stops the output there (`done_reason: "length"`) unless the behaviour ignores it; the prompt
  * counts {@link promptEvalCountOf} the body.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { drop, isObject, readBody, sleep, write } from './fake-http.js';
+import type { ServerResponse } from 'node:http';
+import { drop, isObject, readRequest, RequestLog, sleep, startFakeServer, write, type FakeExchange, type HangBehaviour, type RawBehaviour, type ReadRequest } from './fake-http.js';
+
+export type { HangBehaviour, RawBehaviour } from './fake-http.js';
 
 export { waitFor } from './fake-openai.js';
 
-export interface RecordedRequest {
-  method: string;
-  /** The path without the query string, e.g. "/api/chat". */
-  path: string;
-  /** The request target as sent, query string included. */
-  url: string;
-  /** Lower-cased names; repeated headers joined with ", ". */
-  headers: Record<string, string>;
-  /** The parsed JSON body, or null when there is none or it is not JSON. */
-  body: unknown;
-  rawBody: string;
+/** A request as the fake saw it (its `path`, e.g. "/api/chat"). */
+export interface RecordedRequest extends Omit<ReadRequest, 'badJson'> {
   /** The `authorization` header as sent (Ollama itself takes none; a proxy in front of it may), or null. */
   authorization: string | null;
   /**
@@ -94,19 +86,6 @@ export interface StreamErrorBehaviour {
   afterPieces: number;
   message?: string;
   chunkDelayMs?: number;
-}
-
-/** Bytes with this status and these headers (no defaults but the length), for a misbehaving upstream. */
-export interface RawBehaviour {
-  kind: 'raw';
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-/** Accept the request and never answer, until the client goes away or the fake is closed. */
-export interface HangBehaviour {
-  kind: 'hang';
 }
 
 /** Streams: `afterPieces` output lines, then the socket is destroyed (no done line). Otherwise: destroyed at once. */
@@ -183,89 +162,34 @@ const STATUS_MESSAGES: Record<number, string> = {
 
 export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<FakeOllama> {
   const queue: Behaviour[] = [];
-  const waiters: { n: number; resolve: () => void }[] = [];
-  const live = new Set<AbortController>();
-  let closing = false;
-
+  const log = new RequestLog<RecordedRequest>();
+  const server = await startFakeServer(
+    // The same object, so that a drop marked on it is seen by the server.
+    (ex) => handle(Object.assign(ex, { recorded: null as RecordedRequest | null })),
+    (res, error) => sendError(res, 500, `fake-ollama crashed: ${String(error)}`),
+  );
   const fake: FakeOllama = {
-    baseUrl: '',
-    requests: [],
+    baseUrl: server.baseUrl,
+    requests: log.requests,
     defaultBehaviour: options.defaultBehaviour ?? { kind: 'reply' },
     models: options.models ?? [...DEFAULT_MODELS],
-    aborted: 0,
+    get aborted() {
+      return server.aborted;
+    },
     enqueue: (...behaviours) => {
       queue.push(...behaviours);
     },
-    waitForRequests: (n, timeoutMs = 5000) => {
-      if (fake.requests.length >= n) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(waiter);
-          if (i >= 0) waiters.splice(i, 1);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} requests (got ${fake.requests.length})`));
-        }, timeoutMs);
-        timer.unref();
-        const waiter = { n, resolve: () => (clearTimeout(timer), resolve()) };
-        waiters.push(waiter);
-      });
-    },
-    close: async () => {
-      closing = true;
-      for (const controller of live) controller.abort();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
+    waitForRequests: (n, timeoutMs) => log.waitFor(n, timeoutMs),
+    close: () => server.close(),
   };
-
-  const record = (request: RecordedRequest) => {
-    fake.requests.push(request);
-    for (const waiter of [...waiters]) {
-      if (fake.requests.length >= waiter.n) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-
-  const server: Server = createServer({ noDelay: true }, (req, res) => {
-    const controller = new AbortController();
-    live.add(controller);
-    const ex: Exchange = { req, res, signal: controller.signal, dropped: false, recorded: null };
-    res.on('close', () => {
-      live.delete(controller);
-      controller.abort();
-      if (!res.writableFinished && !ex.dropped && !closing) fake.aborted += 1;
-    });
-    void handle(ex).catch((error: unknown) => {
-      if (res.destroyed) return;
-      if (!res.headersSent) sendError(res, 500, `fake-ollama crashed: ${String(error)}`);
-      else res.destroy();
-    });
-  });
+  return fake;
 
   async function handle(ex: Exchange): Promise<void> {
-    const { req, res } = ex;
-    const rawBody = await readBody(req);
-    const url = req.url ?? '/';
-    const path = url.split('?')[0] ?? '/';
-    const method = req.method ?? 'GET';
-    let body: unknown = null;
-    let badJson = false;
-    if (rawBody.length > 0) {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        badJson = true;
-      }
-    }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
+    const { res } = ex;
+    const { method, url, path, headers, rawBody, body, badJson } = await readRequest(ex.req);
     const recorded: RecordedRequest = { method, path, url, headers, body, rawBody, authorization: headers.authorization ?? null, servedPieces: 0 };
     ex.recorded = recorded;
-    record(recorded);
+    log.record(recorded);
 
     if (options.apiKey !== undefined && headers.authorization !== `Bearer ${options.apiKey}`) return sendError(res, 401, 'unauthorized');
     const route = routeOf(method, path);
@@ -320,17 +244,6 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
       : null;
     await streamAnswer(ex, route, b, reply, plan, usage, interrupt);
   }
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  fake.baseUrl = `http://127.0.0.1:${port}`;
-  return fake;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -349,13 +262,7 @@ function routeOf(method: string, path: string): Route | null {
   return null;
 }
 
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** Aborted when the response closes (client gone, or the fake closing). */
-  signal: AbortSignal;
-  /** Set when the fake destroyed the socket on purpose (not counted as aborted). */
-  dropped: boolean;
+interface Exchange extends FakeExchange {
   recorded: RecordedRequest | null;
 }
 

@@ -2,9 +2,9 @@ import type { z } from 'zod';
 import type { Assembler } from '../assembled-answer.js';
 import type { ErrorBody } from '../error-shape.js';
 import type { UpstreamUsage } from '../meter.js';
+import type { StreamFraming } from '../ndjson.js';
 import type { PromptKind } from '../prompt-count.js';
 import type { Refusal } from '../refusals.js';
-import type { StreamFraming } from '../ndjson.js';
 import type { SseEvent } from '../sse.js';
 import type { UpstreamApi } from '../upstream-api.js';
 
