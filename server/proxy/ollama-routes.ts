@@ -5,10 +5,10 @@ import { isRecord } from '../util/is-record.js';
 import type { ProxyServices } from './admit-request.js';
 import type { ClientKey, Dialect } from './dialects/dialect.js';
 import { ollamaChat, ollamaGenerate } from './dialects/ollama-chat.js';
-import { KEY_IN_URL, ollamaErrorBody } from './dialects/ollama-common.js';
+import { KEY_IN_URL, OLLAMA_BEARER, ollamaErrorBody } from './dialects/ollama-common.js';
 import { ollamaEmbed, ollamaEmbeddings } from './dialects/ollama-embed.js';
 import { renderErrorIn, renderProxyFailure } from './error-shape.js';
-import { authenticate, BEARER_CLIENT_KEY } from './identity.js';
+import { authenticate } from './identity.js';
 import { meteredRoute } from './metered-route.js';
 import { MODEL_LIST_TIMEOUT_MS } from './models.js';
 import { OpenAIError } from './openai-error.js';
@@ -25,7 +25,7 @@ import type { Upstream } from './upstreams.js';
  */
 export function ollamaRoutes(services: ProxyServices) {
   const app = new Hono<AppEnv>();
-  for (const [prefix, clientKey] of [['/k/:key', KEY_IN_URL], ['', BEARER_CLIENT_KEY]] as const) {
+  for (const [prefix, clientKey] of [['/k/:key', KEY_IN_URL], ['', OLLAMA_BEARER]] as const) {
     const metered = <Request, State>(dialect: Dialect<Request, State>) => meteredRoute(services, { ...dialect, clientKey });
     app
       .post(`${prefix}/api/chat`, metered(ollamaChat))

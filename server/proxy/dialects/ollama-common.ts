@@ -3,6 +3,7 @@ import type { ErrorBody } from '../error-shape.js';
 import type { UpstreamUsage } from '../meter.js';
 import type { Refusal } from '../refusals.js';
 import { usageCount } from '../usage-count.js';
+import { BEARER_CLIENT_KEY } from '../identity.js';
 import type { ClientKey } from './dialect.js';
 
 /** Ollama's error body: `{"error": "…"}` (ollama-js throws its text as a ResponseError). */
@@ -29,6 +30,15 @@ export const OLLAMA_ERRORS = { errorBody: ollamaErrorBody, refusalBody: ollamaRe
 export const KEY_IN_URL: ClientKey = {
   read: (request) => request.param?.('key') ?? null,
   hint: '<lobe-quota>/ollama/k/lq-…',
+};
+
+/**
+ * `Authorization: Bearer lq-…`, as ollama-js sends it when given `headers`. A client that comes
+ * without a key is told of the key-scoped base URL too: LobeChat, which sends none, shows it.
+ */
+export const OLLAMA_BEARER: ClientKey = {
+  read: BEARER_CLIENT_KEY.read,
+  hint: 'Authorization: Bearer lq-…", or a base URL ending in "/ollama/k/lq-…',
 };
 
 /** `options`, of which the proxy reads `num_predict` (the output limit; -1, the default, is none, -2 fills the context). */
