@@ -13,6 +13,7 @@ import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
 import { newApiPricingRoutes } from './proxy/new-api-pricing.js';
+import { ollamaRoutes } from './proxy/ollama-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
@@ -55,17 +56,19 @@ export function createApp(services: Services) {
   app.route('/admin', budgetRoutes(services));
   app.route('/admin', reportRoutes(services));
 
+  // One set of proxy services for every API: rate limits and counters are the user's, whatever API they use.
+  const proxy = {
+    ...services,
+    prices,
+    tokens: services.tokens ?? createTokenCounter(),
+    rateLimiter: new RateLimiter(services.config.rateLimits),
+    metrics,
+  };
   app.use('/v1/*', proxyCors(services.config.proxy.corsOrigins));
-  app.route(
-    '/v1',
-    proxyRoutes({
-      ...services,
-      prices,
-      tokens: services.tokens ?? createTokenCounter(),
-      rateLimiter: new RateLimiter(services.config.rateLimits),
-      metrics,
-    }),
-  );
+  app.route('/v1', proxyRoutes(proxy));
+  // Ollama's own API, at a base URL of its own (its paths, /api/…, are not under /v1).
+  app.use('/ollama/*', proxyCors(services.config.proxy.corsOrigins));
+  app.route('/ollama', ollamaRoutes(proxy));
 
   app.route('/', pluginRoutes(services));
 

@@ -3,6 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { openAIErrorBody, renderProxyFailure } from '../proxy/error-shape.js';
 import { OpenAIError } from '../proxy/openai-error.js';
 import { STORE_UNAVAILABLE_MESSAGE, StoreUnavailableError } from '../store/store-unavailable.js';
+import { loggablePath } from './loggable-path.js';
 
 export type ErrorCode =
   | 'invalid_request'
@@ -54,10 +55,10 @@ export function renderError(error: Error, c: Context) {
   if (error instanceof OpenAIError || c.req.path.startsWith('/v1/')) return renderProxyFailure(c, error, openAIErrorBody);
   if (error instanceof StoreUnavailableError) {
     // The database did not answer after the store's retries: a 503, whatever was asked.
-    console.error(`[lobe-quota] ${c.req.method} ${c.req.path}: ${error.message}`);
+    console.error(`[lobe-quota] ${c.req.method} ${loggablePath(c.req.path)}: ${error.message}`);
     c.header('Retry-After', '1');
     return errorJson(c, new ApiError('unavailable', STORE_UNAVAILABLE_MESSAGE));
   }
-  console.error(`[lobe-quota] ${c.req.method} ${c.req.path} failed:`, error);
+  console.error(`[lobe-quota] ${c.req.method} ${loggablePath(c.req.path)} failed:`, error);
   return errorJson(c, new ApiError('internal_error', 'internal error; the server log has the details'));
 }

@@ -18,6 +18,20 @@ export const openAIErrorSchema = z.looseObject({
   }),
 });
 
+/** Ollama's error shape, which every `/ollama` error takes so that ollama-js and LobeChat show it. */
+/** Anthropic's error answer, as the Messages routes write every error and refusal. */
+export const anthropicErrorSchema = z.strictObject({
+  type: z.literal('error'),
+  error: z.strictObject({
+    type: z.string().describe('invalid_request_error, authentication_error, permission_error, not_found_error, request_too_large, rate_limit_error (refusals too), api_error, timeout_error'),
+    message: z.string().describe('what went wrong; for a refusal, the budget, its usage, limit and reset'),
+  }),
+});
+
+export const ollamaErrorSchema = z.strictObject({
+  error: z.string().describe('what went wrong; for a refusal, the budget, its usage, limit and reset'),
+});
+
 /** The LobeChat plugin SDK's error answer (`createErrorResponse`). */
 export const pluginErrorSchema = z.looseObject({
   errorType: z.string().describe('e.g. PluginSettingsInvalid, PluginApiParamsError'),

@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import { alertsQuerySchema } from '../admin/report-routes.js';
 import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
+import { countTokensRequestSchema, messagesRequestSchema } from '../proxy/dialects/anthropic-messages.js';
 import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
+import { ollamaChatRequestSchema, ollamaGenerateRequestSchema } from '../proxy/dialects/ollama-chat.js';
+import { ollamaEmbeddingsRequestSchema, ollamaEmbedRequestSchema } from '../proxy/dialects/ollama-embed.js';
 import { embeddingsRequestSchema } from '../proxy/dialects/openai-embeddings.js';
 import { newApiPricingAnswerSchema } from '../proxy/new-api-pricing.js';
 import { responsesRequestSchema } from '../proxy/dialects/openai-responses.js';
 import { cardImageQuerySchema } from '../../plugin/card-image-route.js';
 import { usageQuerySchema } from '../reports/usage-report.js';
-import { apiErrorSchema, jsonRpcErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
+import { anthropicErrorSchema, apiErrorSchema, jsonRpcErrorSchema, ollamaErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
 import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-schema.js';
 
 /**
@@ -28,6 +31,12 @@ export const REQUEST_SCHEMAS = {
   ChatCompletionRequest: chatRequestSchema,
   ResponsesRequest: responsesRequestSchema,
   EmbeddingsRequest: embeddingsRequestSchema,
+  AnthropicMessagesRequest: messagesRequestSchema,
+  AnthropicCountTokensRequest: countTokensRequestSchema,
+  OllamaChatRequest: ollamaChatRequestSchema,
+  OllamaGenerateRequest: ollamaGenerateRequestSchema,
+  OllamaEmbedRequest: ollamaEmbedRequestSchema,
+  OllamaEmbeddingsRequest: ollamaEmbeddingsRequestSchema,
 } satisfies Record<string, z.ZodType>;
 
 /** Answers with a zod schema; the rest are described in words (no schema exists for them yet). */
@@ -36,6 +45,8 @@ export const RESPONSE_SCHEMAS = {
   QuotaStatusList: quotaStatusListSchema,
   ApiError: apiErrorSchema,
   OpenAIError: openAIErrorSchema,
+  OllamaError: ollamaErrorSchema,
+  AnthropicError: anthropicErrorSchema,
   PluginError: pluginErrorSchema,
   JsonRpcError: jsonRpcErrorSchema,
   NewApiPricing: newApiPricingAnswerSchema,
@@ -122,6 +133,78 @@ const streamOrJson =
   'the upstream answer, with x-quota-limit, x-quota-remaining, x-quota-reset and x-quota-unit headers; ' +
   'an SSE stream (text/event-stream) when `stream` is true. With refusalStyle "answer" (the key\'s or proxy.refusalStyle), ' +
   'a quota or rate refusal is answered here too: an assistant message whose text is the refusal, with `x-quota-refused` naming its code';
+const anthropic = (description: string): ResponseDoc => ({ description, schema: 'AnthropicError' });
+const anthropicErrors = {
+  400: anthropic('invalid body (max_tokens is required); the message names the field'),
+  401: anthropic('missing, unknown or revoked key (x-api-key or Authorization: Bearer)'),
+  403: anthropic('a personal key naming another user with X-Quota-User'),
+  404: anthropic('no Anthropic upstream serves this model'),
+  413: anthropic('body larger than proxy.maxBodyBytes'),
+  429: anthropic('a budget is exhausted (with Retry-After and x-should-retry: false) or a rate limit is hit'),
+  502: anthropic('the upstream failed (costs nothing)'),
+  503: anthropic('the database cannot be reached, so the request cannot be metered'),
+  504: anthropic('the upstream did not answer in time (costs nothing)'),
+};
+
+const ollama = (description: string): ResponseDoc => ({ description, schema: 'OllamaError' });
+const ollamaErrors = {
+  400: ollama('invalid body; the message names the field'),
+  401: ollama('missing, unknown or revoked key'),
+  404: ollama('no Ollama upstream serves this model'),
+  413: ollama('body larger than proxy.maxBodyBytes'),
+  429: ollama('a budget is exhausted or a rate limit is hit (with Retry-After and x-should-retry: false)'),
+  502: ollama('the upstream failed (costs nothing)'),
+  503: ollama('the database cannot be reached, so the request cannot be metered'),
+  504: ollama('the upstream did not answer in time (costs nothing)'),
+} satisfies Record<number, ResponseDoc>;
+const ndjsonOrJson =
+  'the upstream answer, with the x-quota-* headers: newline-delimited JSON (application/x-ndjson) unless the body says `"stream": false` ' +
+  '(Ollama streams by default); its last line (`"done": true`) carries the counts, and a stream cut at the budget ends with `done_reason: "length"`';
+
+/**
+ * Ollama's API (server/proxy/ollama-routes.ts), at `/ollama` with `Authorization: Bearer lq-…`, and
+ * at the key-scoped base URL `/ollama/k/{key}` for clients that send no header.
+ */
+function ollamaRouteDocs(): RouteDoc[] {
+  const metered = [
+    { path: 'chat', summary: 'Ollama chat, metered', schema: 'OllamaChatRequest', example: { model: 'llama3.2', messages: [{ role: 'user', content: 'Hello' }] }, ok: ndjsonOrJson },
+    { path: 'generate', summary: 'Ollama generate, metered', schema: 'OllamaGenerateRequest', example: { model: 'llama3.2', prompt: 'Why is the sky blue?' }, ok: ndjsonOrJson },
+    { path: 'embed', summary: 'Ollama embeddings, metered', schema: 'OllamaEmbedRequest', example: { model: 'nomic-embed-text', input: ['Hello'] }, ok: 'the upstream answer, with the x-quota-* headers; charged its prompt_eval_count' },
+    {
+      path: 'embeddings', summary: 'Ollama’s older embeddings endpoint (LobeChat calls it), metered', schema: 'OllamaEmbeddingsRequest', example: { model: 'nomic-embed-text', prompt: 'Hello' },
+      ok: 'the upstream answer, with the x-quota-* headers; Ollama reports no counts here, so our count of the prompt is charged',
+    },
+  ] as const;
+  const listing = (base: string, security: Security, extra: Partial<RouteDoc>, via: string): RouteDoc[] => [
+    {
+      method: 'get', path: `${base}/api/tags`, summary: `The Ollama upstreams’ models${via}`, tags: ['proxy', 'ollama'], security, ...extra,
+      responses: { 200: { description: 'Ollama’s `{"models": […]}`, each upstream’s cut to its `models` patterns' }, 401: ollamaErrors[401], 502: ollamaErrors[502] },
+    },
+    {
+      method: 'get', path: `${base}/api/version`, summary: `The first Ollama upstream’s version${via}`, tags: ['proxy', 'ollama'], security, ...extra,
+      responses: { 200: { description: '`{"version": "…"}`' }, 401: ollamaErrors[401], 404: ollama('no Ollama upstream is configured'), 502: ollamaErrors[502] },
+    },
+  ];
+  const keyInUrl: Partial<RouteDoc> = {
+    pathParams: [{ name: 'key', description: 'an lq- key, for clients that cannot send a header (LobeChat’s Ollama provider): it shows in URLs, so give such a client a key of its own', required: true }],
+  };
+  return [
+    ...metered.map(({ path, summary, schema, example, ok }): RouteDoc => ({
+      method: 'post', path: `/ollama/api/${path}`, summary, tags: ['proxy', 'ollama'], security: 'userKey',
+      headers: proxyHeaders, body: { schema, example }, responses: { 200: { description: ok }, ...ollamaErrors },
+    })),
+    ...listing('/ollama', 'userKey', {}, ''),
+    // The same routes under a key-scoped base URL; their bodies are those above.
+    ...metered.map(({ path, summary, example, ok }): RouteDoc => ({
+      method: 'post', path: `/ollama/k/{key}/api/${path}`, summary: `${summary} (key in the URL)`, tags: ['proxy', 'ollama'], security: 'none', ...keyInUrl,
+      headers: proxyHeaders,
+      rawBody: { contentType: 'application/json', description: `as POST /ollama/api/${path}`, example: JSON.stringify(example) },
+      responses: { 200: { description: ok }, ...ollamaErrors },
+    })),
+    ...listing('/ollama/k/{key}', 'none', keyInUrl, ' (key in the URL)'),
+  ];
+}
+
 const idParam = (what: string): ParameterDoc[] => [{ name: 'id', description: what, required: true }];
 const mcpNotAllowed: ResponseDoc = { description: 'this MCP server is stateless: no stream to open and no session to end; use POST', schema: 'JsonRpcError' };
 
@@ -346,6 +429,19 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: 'the upstream answer, with the x-quota-* headers' }, ...proxyErrors },
   },
   {
+    method: 'post', path: '/v1/messages', summary: 'Anthropic Messages, metered', tags: ['proxy'], security: 'userKey',
+    description:
+      'Anthropic’s own API, for an `api: "anthropic"` upstream: the key as `x-api-key: lq-…` (as the Anthropic SDK sends it) or a bearer token; `anthropic-version` and `anthropic-beta` go upstream as sent. Usage from `message_start` and `message_delta`, cache reads and 5-minute / 1-hour writes priced apart; `max_tokens` clamped to the budget (a thinking budget with it).',
+    headers: proxyHeaders,
+    body: { schema: 'AnthropicMessagesRequest', example: { model: 'claude-sonnet-4-5', max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }] } },
+    responses: { 200: { description: 'the message, or its event stream with `"stream": true`' }, ...anthropicErrors },
+  },
+  {
+    method: 'post', path: '/v1/messages/count_tokens', summary: 'Anthropic token counting, passed through unmetered', tags: ['proxy'], security: 'userKey',
+    body: { schema: 'AnthropicCountTokensRequest', example: { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'Hello' }] } },
+    responses: { 200: { description: 'the upstream’s `{"input_tokens": n}`' }, 401: anthropicErrors[401], 404: anthropicErrors[404], 502: anthropicErrors[502] },
+  },
+  {
     method: 'get', path: '/api/pricing', summary: 'Model prices in New API’s shape', tags: ['proxy'], security: 'none',
     description:
       'For LobeChat’s New API provider, which shows them in its model list: every priced model an upstream serves, input as `model_ratio` × $2 per 1M tokens, output as input × `completion_ratio`. Public, as New API’s is (an Authorization header is accepted and not checked). A long-context tier is not shown: the base prices are.',
@@ -355,6 +451,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'get', path: '/v1/models', summary: 'The upstreams’ models', tags: ['proxy'], security: 'userKey',
     responses: { 200: { description: 'OpenAI’s `{"object": "list", "data": […]}`' }, 401: proxyErrors[401], 502: proxyErrors[502] },
   },
+  ...ollamaRouteDocs(),
 
   // --- LobeChat plugin and MCP ---
   {

@@ -8,7 +8,7 @@ import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/type
 import { payerOf, sessionAndTags } from './identity.js';
 import { Meter } from './meter.js';
 import { OpenAIError } from './openai-error.js';
-import type { PriceBook } from './pricing.js';
+import type { ModelPrice, PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -77,6 +77,9 @@ export interface AdmittedRequest {
  * first, because the check costs a store read (a round trip on PostgreSQL).
  */
 export const PRECHECK_BODY_BYTES = 64 * 1024;
+
+/** What a model served by an Ollama upstream costs when the config gives it no price. */
+const LOCAL_MODEL_PRICE: ModelPrice = Object.freeze({ inputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0, outputMicrosPerMillion: 0 });
 
 /** Admitted, or refused by a budget or a rate limit: a value the route renders in its dialect. */
 export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal };
@@ -148,7 +151,9 @@ async function admitAs(
   const upstream = services.upstreams.forModel(model, input.api);
   if (!upstream) throw noUpstream(services.upstreams, model, input.api);
 
-  const price = services.prices.priceOf(model);
+  // A model on an Ollama upstream runs on the deployment's own hardware: $0 unless priced in the
+  // config (an Ollama cloud account is), so a dollar budget never refuses it; it still spends tokens.
+  const price = services.prices.priceOf(model) ?? (upstream.api === 'ollama' ? LOCAL_MODEL_PRICE : null);
   const refuseIfDollarBudget = price === null && config.proxy.unpricedModels === 'refuse';
   const large = input.bodyBytes >= PRECHECK_BODY_BYTES;
   const states = refuseIfDollarBudget || large ? await store.budgetStates(scopesOf(subject), clock.now()) : null;

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import { isRecord } from '../util/is-record.js';
+import { splitterFor, type StreamFraming } from './ndjson.js';
 import type { StreamSink } from './response-sink.js';
-import { SseSplitter } from './sse.js';
+import type { SseEvent } from './sse.js';
 
 /**
  * With `proxy.streamWholeAnswers`, a client that asked for a whole answer is served from a stream:
@@ -22,8 +23,8 @@ export interface Assembler {
 }
 
 /** A sink that feeds every event written to it to an assembler, and sends nothing itself. */
-export function assemblingSink(c: Context, assembler: Assembler): StreamSink {
-  const splitter = new SseSplitter();
+export function assemblingSink(c: Context, assembler: Assembler, framing?: StreamFraming): StreamSink {
+  const splitter = splitterFor(framing);
   const encoder = new TextEncoder();
   const listeners: Array<() => void> = [];
   let gone = false;
@@ -33,7 +34,7 @@ export function assemblingSink(c: Context, assembler: Assembler): StreamSink {
     gone = true;
     for (const listener of listeners) listener();
   });
-  const feed = (events: ReturnType<SseSplitter['push']>) => {
+  const feed = (events: SseEvent[]) => {
     for (const event of events) {
       if (event.data === null || event.data === '[DONE]') continue;
       try {

@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { loggablePath } from '../http/loggable-path.js';
 import { STORE_UNAVAILABLE_MESSAGE, StoreUnavailableError } from '../store/store-unavailable.js';
 import { OpenAIError } from './openai-error.js';
 
@@ -26,10 +27,10 @@ export function renderErrorIn(c: Context, error: OpenAIError, body: ErrorBody): 
 export function renderProxyFailure(c: Context, error: unknown, body: ErrorBody): Response {
   if (error instanceof OpenAIError) return renderErrorIn(c, error, body);
   if (error instanceof StoreUnavailableError) {
-    console.error(`[lobe-quota] ${c.req.method} ${c.req.path}: ${error.message}`);
+    console.error(`[lobe-quota] ${c.req.method} ${loggablePath(c.req.path)}: ${error.message}`);
     c.header('Retry-After', '1');
     return renderErrorIn(c, new OpenAIError(503, 'server_error', 'store_unavailable', STORE_UNAVAILABLE_MESSAGE), body);
   }
-  console.error(`[lobe-quota] ${c.req.method} ${c.req.path} failed:`, error);
+  console.error(`[lobe-quota] ${c.req.method} ${loggablePath(c.req.path)} failed:`, error);
   return renderErrorIn(c, new OpenAIError(500, 'server_error', null, 'The proxy failed; the server log has the details.'), body);
 }

@@ -91,12 +91,12 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
   const response = await sendUpstream(admitted, path, JSON.stringify(body), { signal: abort?.signal, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
   const countOutput = services.tokens.outputCounter(admitted.model);
-  if (!stream || !abort || !isEventStream(response)) return finishWholeAnswer(c, admitted, response, dialect, countOutput);
+  if (!stream || !abort || !isEventStream(response, stream.framing)) return finishWholeAnswer(c, admitted, response, dialect, countOutput);
 
   const state = stream.begin(request, { model: admitted.model, assemble });
   const relay = (sink: StreamSink) =>
     relayStream({ format: stream, state, body: response.body, sink, abort, meter: admitted.meter, countOutput, upstreamName: admitted.upstream.name, clock: services.clock });
-  if (assemble) return answerAssembled(c, admitted, response, stream.assembler(), relay, dialect.errorBody);
+  if (assemble) return answerAssembled(c, admitted, response, stream.assembler(), relay, dialect.errorBody, stream.framing);
   const sink = startStream(c, admitted, response, dialect.answerHeaderPrefixes);
   relayInBackground(admitted.meter, sink, dialect.name, () => relay(sink));
   return sink.response;

@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { messagesPromptAsChat } from './dialects/anthropic-prompt.js';
+import { countOllamaPrompt } from './dialects/ollama-prompt.js';
 import { countWithin, type TokenCounter } from './token-count.js';
 
-/** Which API's prompt a body holds. */
-export type PromptKind = 'chat' | 'responses' | 'embeddings' | 'anthropic';
+/** Which API's prompt a body holds (`ollama`: a chat or generate request of Ollama's). */
+export type PromptKind = 'chat' | 'responses' | 'embeddings' | 'anthropic' | 'ollama';
 
 export interface PromptCountJob {
   kind: PromptKind;
@@ -29,6 +30,7 @@ export function countPromptWith(tokens: TokenCounter, { kind, model, body }: Pro
     const { chat, extraTokens } = messagesPromptAsChat(body);
     return tokens.countChatPrompt(model, chat) + extraTokens;
   }
+  if (kind === 'ollama') return countOllamaPrompt(tokens, model, body);
   return tokens.countEmbeddingInput(model, body);
 }
 

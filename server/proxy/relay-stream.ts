@@ -1,8 +1,9 @@
 import type { Clock } from '../clock.js';
 import type { StreamFormat } from './dialects/dialect.js';
 import type { Meter, UpstreamUsage } from './meter.js';
+import { splitterFor } from './ndjson.js';
 import type { StreamSink } from './response-sink.js';
-import { SseSplitter, type SseEvent } from './sse.js';
+import type { SseEvent } from './sse.js';
 
 export interface RelayInput<Request, State> {
   format: StreamFormat<Request, State>;
@@ -36,7 +37,7 @@ export interface RelayInput<Request, State> {
  */
 export async function relayStream<Request, State>(input: RelayInput<Request, State>): Promise<void> {
   const { format, state, body, sink, abort, meter } = input;
-  const splitter = new SseSplitter();
+  const splitter = splitterFor(format.framing);
   /** The latest usage the upstream reported along the way. */
   let usage: UpstreamUsage | null = null;
   sink.onGone(() => abort.abort());

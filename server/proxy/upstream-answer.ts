@@ -4,6 +4,8 @@ import { assemblingSink, type Assembler } from './assembled-answer.js';
 import type { Dialect } from './dialects/dialect.js';
 import { renderErrorIn, type ErrorBody } from './error-shape.js';
 import { topLevelField } from './json-field.js';
+import type { UpstreamUsage } from './meter.js';
+import { STREAM_CONTENT_TYPES, type StreamFraming } from './ndjson.js';
 import { OpenAIError } from './openai-error.js';
 import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
 import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
@@ -23,9 +25,9 @@ export async function sendUpstream(
   }
 }
 
-/** Whether the upstream answered a stream request with a stream (and not, say, an error). */
-export const isEventStream = (response: UpstreamResponse): boolean =>
-  response.statusCode >= 200 && response.statusCode < 300 && String(response.headers['content-type'] ?? '').includes('text/event-stream');
+/** Whether the upstream answered a stream request with a stream of its framing (and not, say, an error). */
+export const isEventStream = (response: UpstreamResponse, framing: StreamFraming = 'sse'): boolean =>
+  response.statusCode >= 200 && response.statusCode < 300 && String(response.headers['content-type'] ?? '').includes(STREAM_CONTENT_TYPES[framing]);
 
 /** Starts the client's side of a stream with the upstream's status and headers plus ours. */
 export function startStream(c: Context, admitted: AdmittedRequest, response: UpstreamResponse, headerPrefixes?: readonly string[]): StreamSink {
@@ -115,11 +117,19 @@ export async function finishWholeAnswer(
     await admitted.meter.release();
     return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(null) }, body);
   }
-  const usageText = topLevelField(body, format.usageField);
-  const usage = usageText === null ? null : format.usageOf(parseOrNull(usageText));
+  // An API without a usage field (its counts at the answer's top level) has its whole answer parsed.
+  let parsed: object | null | undefined;
+  let usage: UpstreamUsage | null;
+  if (format.usageField === null) {
+    parsed = parseObject(body);
+    usage = parsed ? format.usageOf(parsed) : null;
+  } else {
+    const usageText = topLevelField(body, format.usageField);
+    usage = usageText === null ? null : format.usageOf(parseOrNull(usageText));
+  }
   if (!usage) {
     // Charged on our prompt count, plus the output counted in the answer's text.
-    const parsed = parseObject(body);
+    if (parsed === undefined) parsed = parseObject(body);
     if (!parsed) return failed(new OpenAIError(502, 'server_error', 'upstream_bad_answer', `The upstream "${admitted.upstream.name}" answered with something that is not a JSON object.`));
     admitted.meter.recordOutput(countOutput(format.answerOutputText(parsed)));
   }
@@ -139,8 +149,9 @@ export async function answerAssembled(
   assembler: Assembler,
   relay: (sink: StreamSink) => Promise<void>,
   errorBody: ErrorBody,
+  framing?: StreamFraming,
 ): Promise<Response> {
-  await relay(assemblingSink(c, assembler));
+  await relay(assemblingSink(c, assembler, framing));
   // The relay settles on every way out (and afterAdmission ends it when it throws): this is for one that did not.
   await admitted.meter.abandon();
   const headers = { ...passThroughHeaders(response.headers), ...admitted.headersAfter(admitted.meter.settledEntry) };

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Assembler } from '../assembled-answer.js';
 import type { ErrorBody } from '../error-shape.js';
 import type { UpstreamUsage } from '../meter.js';
+import type { StreamFraming } from '../ndjson.js';
 import type { PromptKind } from '../prompt-count.js';
 import type { Refusal } from '../refusals.js';
 import type { SseEvent } from '../sse.js';
@@ -36,8 +37,12 @@ export interface Dialect<Request, StreamState = never> {
   readonly answerHeaderPrefixes?: readonly string[];
   /** The body sent upstream, with the output limit admission set (serialised by the route). */
   upstreamBody(request: Request, forward: ForwardFacts): unknown;
-  /** The whole answer's top-level field that holds its usage (read without parsing the rest). */
-  readonly usageField: string;
+  /**
+   * The whole answer's top-level field that holds its usage (read without parsing the rest); null
+   * for an API whose counts lie at the answer's top level themselves (Ollama's `prompt_eval_count`
+   * and `eval_count`): then `usageOf` is given the whole answer, parsed.
+   */
+  readonly usageField: string | null;
   /** The ledger's usage from that field's value; null when it carries no counts it can be charged on. */
   usageOf(usage: unknown): UpstreamUsage | null;
   /** The generated text of a whole answer (parsed), counted for an answer that reported no usage. */
@@ -54,7 +59,7 @@ export interface Dialect<Request, StreamState = never> {
 
 /** Where a client's key is read from, and how to tell a client without one where to put it. */
 export interface ClientKey {
-  read(request: { header(name: string): string | undefined; query(name: string): string | undefined }): string | null;
+  read(request: { header(name: string): string | undefined; query(name: string): string | undefined; param?(name: string): string | undefined }): string | null;
   /** e.g. `"x-api-key: lq-…"`. */
   hint: string;
 }
@@ -115,6 +120,11 @@ export type StreamStep =
  * stream by `begin`, so the loop stays generic.
  */
 export interface StreamFormat<Request, State> {
+  /**
+   * How the stream's bytes are cut into events (absent: `sse`). An `ndjson` stream's events are
+   * its lines: `data` is the line, `raw` the line with its line break.
+   */
+  readonly framing?: StreamFraming;
   begin(request: Request, context: { model: string; assemble: boolean }): State;
   classify(state: State, event: SseEvent): StreamStep;
   /**

@@ -1,0 +1,111 @@
+import { Hono, type Context } from 'hono';
+import type { AppEnv } from '../http/app-env.js';
+import { loggablePath } from '../http/loggable-path.js';
+import { isRecord } from '../util/is-record.js';
+import type { ProxyServices } from './admit-request.js';
+import type { ClientKey, Dialect } from './dialects/dialect.js';
+import { ollamaChat, ollamaGenerate } from './dialects/ollama-chat.js';
+import { KEY_IN_URL, OLLAMA_BEARER, ollamaErrorBody } from './dialects/ollama-common.js';
+import { ollamaEmbed, ollamaEmbeddings } from './dialects/ollama-embed.js';
+import { renderErrorIn, renderProxyFailure } from './error-shape.js';
+import { authenticate } from './identity.js';
+import { meteredRoute } from './metered-route.js';
+import { MODEL_LIST_TIMEOUT_MS } from './models.js';
+import { OpenAIError } from './openai-error.js';
+import { callUpstream } from './upstream-call.js';
+import type { Upstream } from './upstreams.js';
+
+/**
+ * Ollama's API, for the `ollama` upstreams, mounted at `/ollama` (so a client's base URL, its
+ * `host`, is `<lobe-quota>/ollama`): `POST /api/chat`, `/api/generate`, `/api/embed` and the older
+ * `/api/embeddings`, metered; `GET /api/tags` and `/api/version`. Each is served twice: with the
+ * key in `Authorization: Bearer lq-…` (ollama-js given `headers`, curl), and under a key-scoped base
+ * URL `/ollama/k/<lq-key>` for clients that send no credentials (LobeChat's Ollama provider; see
+ * KEY_IN_URL for what that costs). Errors are Ollama's `{"error": "…"}`.
+ */
+export function ollamaRoutes(services: ProxyServices) {
+  const app = new Hono<AppEnv>();
+  for (const [prefix, clientKey] of [['/k/:key', KEY_IN_URL], ['', OLLAMA_BEARER]] as const) {
+    const metered = <Request, State>(dialect: Dialect<Request, State>) => meteredRoute(services, { ...dialect, clientKey });
+    app
+      .post(`${prefix}/api/chat`, metered(ollamaChat))
+      .post(`${prefix}/api/generate`, metered(ollamaGenerate))
+      .post(`${prefix}/api/embed`, metered(ollamaEmbed))
+      .post(`${prefix}/api/embeddings`, metered(ollamaEmbeddings))
+      .get(`${prefix}/api/tags`, inOllamaShape(tags(services, clientKey)))
+      .get(`${prefix}/api/version`, inOllamaShape(version(services, clientKey)));
+  }
+  // A 404 in Ollama's error shape; the path as logs show it, as it may hold a key.
+  app.all('*', (c) => c.json({ error: `${c.req.method} ${loggablePath(c.req.path)} is not part of the Ollama API served here` }, 404));
+  return app;
+}
+
+/** A route of this API whose failures are answered in Ollama's shape. */
+const inOllamaShape = (handler: (c: Context) => Promise<Response>) => (c: Context) => handler(c).catch((error: unknown) => renderProxyFailure(c, error, ollamaErrorBody));
+
+/** One entry of `GET /api/tags`: `name`, `model`, `size`, `digest`, `details`… as the upstream gave it. */
+type TagEntry = Record<string, unknown> & { name: string };
+
+async function upstreamTags(upstream: Upstream): Promise<TagEntry[]> {
+  const response = await callUpstream(upstream, '/api/tags', { method: 'GET', signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS) });
+  const text = await response.body.text();
+  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET /api/tags.`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`The upstream "${upstream.name}" answered GET /api/tags with something that is not JSON.`);
+  }
+  const models = isRecord(json) ? json.models : undefined;
+  if (!Array.isArray(models)) throw new Error(`The upstream "${upstream.name}" answered GET /api/tags without a "models" list.`);
+  return models.filter((m): m is TagEntry => isRecord(m) && typeof m.name === 'string');
+}
+
+/**
+ * `GET /api/tags`: the models of every `ollama` upstream, each cut to the models it is configured
+ * to serve (its `models` patterns), merged in order (the first upstream wins a name). An upstream
+ * that cannot answer is left out; when none can, 502.
+ */
+function tags(services: ProxyServices, clientKey: ClientKey) {
+  return async function tags(c: Context): Promise<Response> {
+    await authenticate(c, services.store, clientKey);
+    const upstreams = services.upstreams.list.filter((u) => u.api === 'ollama');
+    const results = await Promise.allSettled(upstreams.map(upstreamTags));
+    const merged = new Map<string, TagEntry>();
+    const failures: string[] = [];
+    results.forEach((result, i) => {
+      const upstream = upstreams[i];
+      if (!upstream) return;
+      if (result.status === 'rejected') {
+        failures.push(result.reason instanceof Error ? result.reason.message : String(result.reason));
+        return;
+      }
+      for (const model of result.value) if (upstream.serves(model.name) && !merged.has(model.name)) merged.set(model.name, model);
+    });
+    if (upstreams.length > 0 && failures.length === upstreams.length) {
+      throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No Ollama upstream could list its models. ${failures.join(' ')}`);
+    }
+    return c.json({ models: [...merged.values()] });
+  };
+}
+
+/** `GET /api/version`: the first `ollama` upstream's, which clients read to know what the server can do. */
+function version(services: ProxyServices, clientKey: ClientKey) {
+  return async function version(c: Context): Promise<Response> {
+    await authenticate(c, services.store, clientKey);
+    const upstream = services.upstreams.list.find((u) => u.api === 'ollama');
+    if (!upstream) return renderErrorIn(c, new OpenAIError(404, 'invalid_request_error', null, 'No Ollama upstream is configured here.'), ollamaErrorBody);
+    const response = await callUpstream(upstream, '/api/version', { method: 'GET', signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS) });
+    const text = await response.body.text();
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // Checked below.
+    }
+    if (response.statusCode >= 400 || !isRecord(json) || typeof json.version !== 'string') {
+      throw new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${upstream.name}" did not tell its version (HTTP ${response.statusCode}).`);
+    }
+    return c.json({ version: json.version });
+  };
+}

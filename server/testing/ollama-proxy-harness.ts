@@ -1,0 +1,76 @@
+import { Ollama } from 'ollama';
+import type { Config } from '../config/load.js';
+import type { DefaultBudget } from '../config/schema.js';
+import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.js';
+import { createTokenCounter, type TokenCounter } from '../proxy/token-count.js';
+import { listen, testService, userWithKey, type TestService } from './harness.js';
+
+export interface OllamaProxyHarness {
+  svc: TestService;
+  fake: FakeOllama;
+  /** Base URL of lobe-quota, e.g. http://127.0.0.1:PORT */
+  url: string;
+  alice: Awaited<ReturnType<typeof userWithKey>>;
+  /**
+   * The `ollama` npm package pointed at lobe-quota: `header` gives it `<url>/ollama` and
+   * `Authorization: Bearer <key>`; `url` the key-scoped base URL `<url>/ollama/k/<key>` and no
+   * headers, as LobeChat's Ollama provider uses it. Counts the HTTP calls it makes.
+   */
+  client(key: string, via?: 'header' | 'url'): Ollama & { calls: () => number };
+  close(): Promise<void>;
+}
+
+/**
+ * A counter whose estimates for local models count as o200k_base does, as the fake counts (one
+ * token a " hi"): the Ollama path's tests then see exact numbers. The safety factors that
+ * lobe-quota applies to such models by default have their own tests (estimates.test.ts).
+ */
+export const countingAsTheFake = (): TokenCounter => {
+  const asO200k = { common: 1, cyrillic: 1, other: 1, brahmic: 1, perDigit: 0 };
+  return createTokenCounter({ estimates: { 'llama-3': asO200k, 'llama-2': asO200k, qwen: asO200k, mistral: asO200k, deepseek: asO200k, gemini: asO200k, any: asO200k } });
+};
+
+/**
+ * A real lobe-quota server on a free port in front of a fake Ollama (upstream `local-ollama`,
+ * `api: "ollama"`, serving `models`, no key of its own unless given), with one user (alice, in
+ * project "research") and her key. Its token counter counts as the fake does unless `tokens` is given.
+ */
+export async function startOllamaProxy(
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOllamaOptions; models?: string[]; upstreamKey?: string; tokens?: TokenCounter } = {},
+): Promise<OllamaProxyHarness> {
+  const fake = await startFakeOllama(options.fake);
+  const svc = testService({
+    tokens: options.tokens ?? countingAsTheFake(),
+    defaultBudgets: options.defaultBudgets ?? [],
+    config: {
+      upstreams: [{ name: 'local-ollama', api: 'ollama', baseUrl: fake.baseUrl, apiKey: options.upstreamKey, models: options.models ?? ['*'] }],
+      ...options.config,
+    },
+  });
+  const server = await listen(svc.app.fetch);
+  const alice = await userWithKey(svc.store, 'alice', 'research');
+  return {
+    svc,
+    fake,
+    url: server.url,
+    alice,
+    client(key, via = 'header') {
+      let calls = 0;
+      const counted: typeof fetch = (input, init) => {
+        calls++;
+        return fetch(input, init);
+      };
+      const client =
+        via === 'header'
+          ? new Ollama({ host: `${server.url}/ollama`, headers: { Authorization: `Bearer ${key}` }, fetch: counted })
+          : new Ollama({ host: `${server.url}/ollama/k/${key}`, fetch: counted });
+      return Object.assign(client, { calls: () => calls });
+    },
+    async close() {
+      await server.close();
+      await svc.upstreams.close();
+      await fake.close();
+      await svc.store.close();
+    },
+  };
+}
