@@ -14,6 +14,7 @@ import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
+import { geminiNotFound, geminiRoutes } from './proxy/gemini-routes.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
 import { createTokenCounter } from './proxy/token-count.js';
@@ -25,9 +26,11 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 export function createApp(services: Services) {
   const app = new Hono<AppEnv>();
   app.onError(renderError);
-  app.notFound((c) =>
-    c.req.path.startsWith('/v1/') ? proxyNotFound(c) : errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
-  );
+  app.notFound((c) => {
+    if (c.req.path.startsWith('/v1/')) return proxyNotFound(c);
+    if (c.req.path.startsWith('/v1beta/')) return geminiNotFound(c);
+    return errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.route('/', healthRoutes(services)); // for load balancers: 503 when the store is unreachable
   app.route('/', openApiRoutes(services)); // GET /openapi.json and /docs: no token, no data
@@ -53,17 +56,19 @@ export function createApp(services: Services) {
   app.route('/admin', budgetRoutes(services));
   app.route('/admin', reportRoutes(services));
 
+  // The proxied APIs share their services: one rate limiter and one counter whatever API a request speaks.
+  const proxyServices = {
+    ...services,
+    prices,
+    tokens: services.tokens ?? createTokenCounter(),
+    rateLimiter: new RateLimiter(services.config.rateLimits),
+    metrics,
+  };
   app.use('/v1/*', proxyCors(services.config.proxy.corsOrigins));
-  app.route(
-    '/v1',
-    proxyRoutes({
-      ...services,
-      prices,
-      tokens: services.tokens ?? createTokenCounter(),
-      rateLimiter: new RateLimiter(services.config.rateLimits),
-      metrics,
-    }),
-  );
+  app.route('/v1', proxyRoutes(proxyServices));
+  // Google's Gemini API, where @google/genai puts its version: `<base URL>/v1beta/models/…`.
+  app.use('/v1beta/*', proxyCors(services.config.proxy.corsOrigins));
+  app.route('/v1beta', geminiRoutes(proxyServices));
 
   app.route('/', pluginRoutes(services));
 

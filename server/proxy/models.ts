@@ -15,7 +15,7 @@ export type ModelEntry = Record<string, unknown> & { id: string };
 
 interface CachedList {
   at: number;
-  list: Promise<ModelEntry[]>;
+  list: Promise<unknown[]>;
 }
 
 /** Per Upstream instance, so a fresh set of upstreams (a new app, a test) starts empty. */
@@ -37,19 +37,47 @@ async function fetchModelList(upstream: Upstream): Promise<ModelEntry[]> {
 }
 
 /**
- * The upstream's own model list, from the cache when it is younger than a minute. Concurrent callers
- * share one request; a failure is not cached.
+ * An upstream's own model list as `fetch` gets it (each API lists its models its own way), from the
+ * cache when it is younger than a minute. Concurrent callers share one request; a failure is not
+ * cached. An upstream speaks one API, so it has one kind of list.
  */
-export function upstreamModelList(upstream: Upstream, now: number): Promise<ModelEntry[]> {
+function cachedModelList<T>(upstream: Upstream, now: number, fetch: (upstream: Upstream) => Promise<T[]>): Promise<T[]> {
   const cached = lists.get(upstream);
-  if (cached && now - cached.at < MODEL_LIST_TTL_MS && now >= cached.at) return cached.list;
-  const list = fetchModelList(upstream);
+  if (cached && now - cached.at < MODEL_LIST_TTL_MS && now >= cached.at) return cached.list as Promise<T[]>;
+  const list = fetch(upstream);
   const entry = { at: now, list };
   lists.set(upstream, entry);
   list.catch(() => {
     if (lists.get(upstream) === entry) lists.delete(upstream);
   });
   return list;
+}
+
+/**
+ * The models these upstreams serve: each one's own list (`fetch`, cached), cut to the models it is
+ * configured to serve, merged by id (`idOf`) in the upstreams' order, the first upstream winning a
+ * duplicate id. An upstream that cannot answer is left out; when none can, 502.
+ */
+export async function servedModels<T>(upstreams: Upstream[], now: number, fetch: (upstream: Upstream) => Promise<T[]>, idOf: (entry: T) => string): Promise<Map<string, T>> {
+  const results = await Promise.allSettled(upstreams.map((u) => cachedModelList(u, now, fetch)));
+  const merged = new Map<string, T>();
+  const failures: string[] = [];
+  results.forEach((result, i) => {
+    const upstream = upstreams[i];
+    if (!upstream) return;
+    if (result.status === 'rejected') {
+      failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
+      return;
+    }
+    for (const model of result.value) {
+      const id = idOf(model);
+      if (upstream.serves(id) && !merged.has(id)) merged.set(id, model);
+    }
+  });
+  if (upstreams.length > 0 && failures.length === upstreams.length) {
+    throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
+  }
+  return merged;
 }
 
 /**
@@ -60,26 +88,9 @@ export function upstreamModelList(upstream: Upstream, now: number): Promise<Mode
 export function models(services: ProxyServices) {
   return async function models(c: Context) {
     await authenticate(c, services.store);
-    const now = services.clock.now();
     // OpenAI's model list; the other APIs list their models in their own shapes, on their own paths.
     const upstreams = services.upstreams.list.filter((u) => u.api === 'openai');
-    const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));
-    const merged = new Map<string, ModelEntry>();
-    const failures: string[] = [];
-    results.forEach((result, i) => {
-      const upstream = upstreams[i];
-      if (!upstream) return;
-      if (result.status === 'rejected') {
-        failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
-        return;
-      }
-      for (const model of result.value) {
-        if (upstream.serves(model.id) && !merged.has(model.id)) merged.set(model.id, model);
-      }
-    });
-    if (upstreams.length > 0 && failures.length === upstreams.length) {
-      throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
-    }
+    const merged = await servedModels(upstreams, services.clock.now(), fetchModelList, (model) => model.id);
     const data = [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return c.json({ object: 'list', data });
   };

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { countWithin, type TokenCounter } from './token-count.js';
 
 /** Which API's prompt a body holds. */
-export type PromptKind = 'chat' | 'responses' | 'embeddings';
+export type PromptKind = 'chat' | 'responses' | 'embeddings' | 'gemini';
 
 export interface PromptCountJob {
   kind: PromptKind;
@@ -24,6 +24,7 @@ export const INLINE_NEW_TEXT_CHARS = 2_048;
 export function countPromptWith(tokens: TokenCounter, { kind, model, body }: PromptCountJob): number {
   if (kind === 'chat') return tokens.countChatPrompt(model, body);
   if (kind === 'responses') return tokens.countResponsesInput(model, body);
+  if (kind === 'gemini') return tokens.countGeminiPrompt(model, body);
   return tokens.countEmbeddingInput(model, body);
 }
 

@@ -59,6 +59,8 @@ export interface TokenCounter {
   countResponsesInput(model: string, body: unknown): number;
   /** Tokens of an embeddings `input`: string, string[], number[] (tokens already) or number[][]. */
   countEmbeddingInput(model: string, input: unknown): number;
+  /** Prompt tokens of a Gemini `generateContent` request body. */
+  countGeminiPrompt(model: string, body: unknown): number;
   stats(): TokenCountStats;
 }
 
@@ -535,6 +537,48 @@ function responsesItemTokens(encoding: TokenEncoding, item: unknown): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Gemini (generateContent)
+//
+// Gemini's tokenizer is not public, so its prompts are counted with the o200k_base vocabulary, like
+// any model gpt-tokenizer does not know: the text of each part, framed as a chat message is. Media
+// are never read (their base64 would be counted as text, and slowly): each is a fixed estimate by
+// its MIME type, which the settlement from the upstream's `usageMetadata` corrects.
+
+/** The MIME type's estimate of an inline or referenced file: images, audio, and anything else (PDFs, video). */
+function geminiMediaTokens(media: unknown): number {
+  const mimeType = isRecord(media) && typeof media.mimeType === 'string' ? media.mimeType : '';
+  if (mimeType.startsWith('image/')) return IMAGE_DEFAULT_TOKENS;
+  if (mimeType.startsWith('audio/')) return AUDIO_PART_TOKENS;
+  return FILE_PART_TOKENS;
+}
+
+function geminiPartTokens(encoding: TokenEncoding, part: unknown): number {
+  if (!isRecord(part)) return countValue(encoding, part);
+  // A part holds one of these; `thought`, `thoughtSignature` and `videoMetadata` are its metadata.
+  if (typeof part.text === 'string') return countWith(encoding, part.text);
+  if (isRecord(part.inlineData)) return geminiMediaTokens(part.inlineData);
+  if (isRecord(part.fileData)) return geminiMediaTokens(part.fileData);
+  if (isRecord(part.functionCall)) return TOOL_CALL_OVERHEAD_TOKENS + countValue(encoding, part.functionCall.name) + countValue(encoding, part.functionCall.args);
+  if (isRecord(part.functionResponse)) return TOOL_CALL_OVERHEAD_TOKENS + countValue(encoding, part.functionResponse.name) + countValue(encoding, part.functionResponse.response);
+  if (isRecord(part.executableCode)) return countValue(encoding, part.executableCode.code);
+  if (isRecord(part.codeExecutionResult)) return countValue(encoding, part.codeExecutionResult.output);
+  const { thought: _thought, thoughtSignature: _signature, ...rest } = part;
+  return countValue(encoding, rest);
+}
+
+/** A `Content` (`{role, parts}`), framed as a chat message: the system instruction is one too. */
+function geminiContentTokens(encoding: TokenEncoding, content: unknown): number {
+  if (!isRecord(content)) return TOKENS_PER_MESSAGE + countValue(encoding, content);
+  let total = TOKENS_PER_MESSAGE + countValue(encoding, content.role);
+  if (Array.isArray(content.parts)) {
+    for (const part of content.parts) total += geminiPartTokens(encoding, part);
+  } else {
+    total += countValue(encoding, content.parts);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The counter
 
 /** A cache key part for a text: the text itself when short, else its sha1 (tagged, so neither can pass for the other). */
@@ -714,11 +758,40 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     }
   };
 
+  const countGeminiPrompt = (model: string, body: unknown): number => {
+    try {
+      const encoding = encodingFor(model);
+      if (!isRecord(body)) return countValue(encoding, body);
+      let total = REPLY_PRIMING_TOKENS;
+      const count = (content: unknown) => cached(encoding, 'gemini', content, () => geminiContentTokens(encoding, content));
+      if (body.systemInstruction !== undefined && body.systemInstruction !== null) total += count(body.systemInstruction);
+      // Content kept upstream under `cachedContent` is unknown here; settlement corrects it.
+      if (Array.isArray(body.contents)) {
+        for (const content of body.contents) total += count(content);
+      } else {
+        total += countValue(encoding, body.contents);
+      }
+      // Function declarations as their JSON text, as for OpenAI's tools (an over-estimate).
+      total += cachedJson(encoding, 'tools', body.tools);
+      if (isRecord(body.toolConfig)) total += countValue(encoding, body.toolConfig);
+      const config = body.generationConfig;
+      if (isRecord(config)) {
+        total += cachedJson(encoding, 'schema', config.responseSchema);
+        total += cachedJson(encoding, 'schema', config.responseJsonSchema);
+      }
+      return total;
+    } catch (error) {
+      if (error === OVER_ALLOWANCE) throw error;
+      return fallbackCount(safeJson(body));
+    }
+  };
+
   return {
     countText,
     countChatPrompt,
     countResponsesInput,
     countEmbeddingInput,
+    countGeminiPrompt,
     stats: () => ({ hits: cache.hits, misses: cache.misses, size: cache.size }),
   };
 }
@@ -748,4 +821,5 @@ export const countText = shared.countText;
 export const countChatPrompt = shared.countChatPrompt;
 export const countResponsesInput = shared.countResponsesInput;
 export const countEmbeddingInput = shared.countEmbeddingInput;
+export const countGeminiPrompt = shared.countGeminiPrompt;
 export const tokenCountStats = shared.stats;

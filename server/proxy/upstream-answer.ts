@@ -73,7 +73,7 @@ function parseObject(body: Buffer): object | null {
  * and a 3xx, which means the configured base URL is wrong (a client must not follow it, and an
  * empty 302 would read as success).
  */
-function upstreamRefusal(admitted: AdmittedRequest, status: number): OpenAIError | null {
+export function upstreamRefusal(admitted: Pick<AdmittedRequest, 'upstream'>, status: number): OpenAIError | null {
   const name = admitted.upstream.name;
   if (status === 401) {
     return new OpenAIError(502, 'server_error', 'upstream_auth_failed', `The upstream "${name}" rejected lobe-quota's own key (HTTP 401), not yours: the server's upstream API key is missing or wrong. Tell your lobe-quota admin.`);
