@@ -76,11 +76,12 @@ function pageSizeOf(param: string): number {
 export function listGeminiModels(services: ProxyServices) {
   return async function listGeminiModels(c: Context): Promise<Response> {
     await authenticate(c, services.store, GEMINI_CLIENT_KEY);
-    const models = [...(await geminiModels(services)).values()];
     const sizeParam = c.req.query('pageSize');
     const tokenParam = c.req.query('pageToken');
     const start = tokenParam === undefined || tokenParam === '' ? 0 : offsetOf(tokenParam);
-    const end = sizeParam === undefined || sizeParam === '' ? models.length : start + pageSizeOf(sizeParam);
+    const size = sizeParam === undefined || sizeParam === '' ? null : pageSizeOf(sizeParam);
+    const models = [...(await geminiModels(services)).values()];
+    const end = size === null ? models.length : start + size;
     return c.json({ models: models.slice(start, end), ...(end < models.length ? { nextPageToken: pageTokenOf(end) } : {}) });
   };
 }
