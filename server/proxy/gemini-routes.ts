@@ -3,7 +3,7 @@ import type { AppEnv } from '../http/app-env.js';
 import { isRecord } from '../util/is-record.js';
 import { noUpstream, type ProxyServices } from './admit-request.js';
 import { GEMINI_CLIENT_KEY, GEMINI_GENERATE_METHODS, geminiGenerate, modelAndMethod } from './dialects/gemini.js';
-import { geminiErrorBody } from './dialects/gemini-errors.js';
+import { geminiErrorBody, googleRefusedKey } from './dialects/gemini-errors.js';
 import { renderErrorIn, renderProxyFailure } from './error-shape.js';
 import { getGeminiModel, listGeminiModels } from './gemini-models.js';
 import { authenticate } from './identity.js';
@@ -57,7 +57,7 @@ async function passCountTokens(c: Context, services: ProxyServices): Promise<Res
   if (!isJsonObject(body)) throw invalidRequest('The body of countTokens must be a JSON object ({"contents": […]}).');
   const response = await callUpstream(upstream, `/v1beta/models/${encodeURIComponent(model)}:countTokens`, { method: 'POST', body });
   const answer = Buffer.from(await response.body.arrayBuffer());
-  const refusal = upstreamRefusal({ upstream }, response.statusCode);
+  const refusal = upstreamRefusal({ upstream }, response.statusCode, googleRefusedKey(response.statusCode, answer));
   if (refusal) throw refusal;
   return sendWhole(c, response.statusCode, passThroughHeaders(response.headers), answer);
 }

@@ -63,6 +63,23 @@ describe('Gemini budgets at the proxy', () => {
     expect(await proxy.svc.store.listHolds()).toEqual([]);
   });
 
+  it('with refusalStyle "answer", the refusal is the model\'s answer: a stream the SDK reads to its end, charged nothing', async () => {
+    proxy = await startGeminiProxy({ defaultBudgets: [monthlyUserTokens(50)], config: { proxy: { ...testConfig().proxy, refusalStyle: 'answer' } } });
+    const ai = proxy.client(proxy.alice.secret);
+    const chunks = await collect(await ai.models.generateContentStream({ model, contents: 'x'.repeat(400) }));
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]?.text).toMatch(/^⚠️ lobe-quota: This request does not fit in your lobe-quota budget user:alice/);
+    expect(chunks[0]?.candidates?.[0]?.finishReason).toBe('STOP');
+    const whole = await ai.models.generateContent({ model, contents: 'x'.repeat(400) });
+    expect(whole.text).toBe(chunks[0]?.text);
+    expect(proxy.fake.requests).toHaveLength(0);
+    const entries = await proxy.svc.store.recentEntries(10);
+    expect(entries.map((e) => [e.outcome, e.inputTokens + e.outputTokens, e.costMicros])).toEqual([
+      ['refused', 0, 0],
+      ['refused', 0, 0],
+    ]);
+  });
+
   it('a rate limit refuses the same way (a whole answer here)', async () => {
     proxy = await startGeminiProxy({ config: { rateLimits: { key: { requestsPerMinute: 1 } } } });
     const ai = proxy.client(proxy.alice.secret);

@@ -117,16 +117,35 @@ describe("what the Gemini routes refuse, in Google's shape", () => {
     ]);
   });
 
-  it("an upstream that refuses lobe-quota's own key is a 502 to the client (its own key is fine), and nothing is charged", async () => {
-    proxy = await startGeminiProxy();
-    proxy.fake.enqueue({ kind: 'error', status: 'UNAUTHENTICATED' }, { kind: 'error', status: 'UNAUTHENTICATED' });
+  it("an upstream that refuses lobe-quota's own key (Google: 400 API_KEY_INVALID, or 403 without one) is a 502 to the client, whose own key is fine; nothing is charged", async () => {
+    proxy = await startGeminiProxy({ upstreamKey: 'AIza-wrong' });
     const ai = proxy.client(proxy.alice.secret);
-    const error = await ai.models.generateContent({ model, contents }).catch((e: unknown) => e);
-    expect((error as ApiError).status).toBe(502);
-    expect(googleErrorOf(error).error).toMatchObject({ status: 'UNAVAILABLE', details: [{ reason: 'UPSTREAM_AUTH_FAILED' }] });
+    const whole = await ai.models.generateContent({ model, contents }).catch((e: unknown) => e);
+    expect((whole as ApiError).status).toBe(502);
+    expect(googleErrorOf(whole).error).toMatchObject({ status: 'UNAVAILABLE', details: [{ reason: 'UPSTREAM_AUTH_FAILED' }] });
+    expect(googleErrorOf(whole).error.message).toContain('rejected lobe-quota\'s own key (HTTP 400), not yours');
+    const streamed = await ai.models.generateContentStream({ model, contents }).catch((e: unknown) => e);
+    expect((streamed as ApiError).status).toBe(502);
     const counted = await ai.models.countTokens({ model, contents }).catch((e: unknown) => e);
     expect((counted as ApiError).status).toBe(502);
+    expect(proxy.fake.requests.map((r) => r.apiKey)).toEqual(['AIza-wrong', 'AIza-wrong', 'AIza-wrong']);
+    await proxy.close();
+    proxy = await startGeminiProxy({ upstreamKey: undefined });
+    const keyless = await proxy.client(proxy.alice.secret).models.generateContent({ model, contents }).catch((e: unknown) => e);
+    expect((keyless as ApiError).status).toBe(502);
     expect(await proxy.svc.store.recentEntries(10)).toEqual([]);
+    expect(await proxy.svc.store.listHolds()).toEqual([]);
+  });
+
+  it("the upstream's other errors pass through as Google wrote them (a 400 about the request, a 403 about the model)", async () => {
+    proxy = await startGeminiProxy();
+    proxy.fake.enqueue({ kind: 'error', status: 'INVALID_ARGUMENT', message: 'Unable to submit request because it has an empty text parameter.' }, { kind: 'error', status: 'PERMISSION_DENIED', message: 'You do not have permission to access tuned model.' });
+    const ai = proxy.client(proxy.alice.secret);
+    const bad = await ai.models.generateContent({ model, contents }).catch((e: unknown) => e);
+    expect((bad as ApiError).status).toBe(400);
+    expect(googleErrorOf(bad).error.message).toBe('Unable to submit request because it has an empty text parameter.');
+    const denied = await ai.models.generateContent({ model, contents }).catch((e: unknown) => e);
+    expect((denied as ApiError).status).toBe(403);
   });
 
   it('no Gemini upstream that can list its models is a 502; none configured is an empty list', async () => {

@@ -28,12 +28,14 @@ export interface GeminiProxy {
  * serving `gemini-*`), with one user (alice, in project "research") and her key, and a price for
  * gemini-2.5-flash.
  */
-export async function startGeminiProxy(options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeGeminiOptions; models?: string[] } = {}): Promise<GeminiProxy> {
+export async function startGeminiProxy(
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeGeminiOptions; models?: string[]; /** The key lobe-quota is configured with (default: the right one). */ upstreamKey?: string } = {},
+): Promise<GeminiProxy> {
   const fake = await startFakeGemini({ apiKey: UPSTREAM_GEMINI_KEY, ...options.fake });
   const svc = testService({
     defaultBudgets: options.defaultBudgets ?? [],
     config: {
-      upstreams: [{ name: 'google', api: 'gemini', baseUrl: fake.baseUrl, apiKey: UPSTREAM_GEMINI_KEY, models: options.models ?? ['gemini-*'] }],
+      upstreams: [{ name: 'google', api: 'gemini', baseUrl: fake.baseUrl, apiKey: 'upstreamKey' in options ? options.upstreamKey : UPSTREAM_GEMINI_KEY, models: options.models ?? ['gemini-*'] }],
       prices: { 'gemini-2.5-flash': GEMINI_TEST_PRICE },
       ...options.config,
     },

@@ -1,3 +1,4 @@
+import { isRecord } from '../../util/is-record.js';
 import type { ErrorBody } from '../error-shape.js';
 import { refusalCode, type Refusal } from '../refusals.js';
 
@@ -43,4 +44,25 @@ export const geminiErrorBody: ErrorBody = (error) => googleError(error.status, e
  */
 export const geminiRefusalBody = (refusal: Refusal): object => googleError(refusal.status, refusal.message, refusalCode(refusal));
 
-export const GEMINI_ERRORS = { errorBody: geminiErrorBody, refusalBody: geminiRefusalBody };
+/**
+ * Google refuses a bad key with 400 INVALID_ARGUMENT and an ErrorInfo reason `API_KEY_INVALID` (or
+ * another `API_KEY_…`: expired, blocked), and a missing one with 403 "unregistered callers". Passed
+ * on, either would blame the client's own key (LobeChat reads "API key not valid" as its key being
+ * wrong): they are lobe-quota's key's problem.
+ */
+export function googleRefusedKey(status: number, body: Buffer): boolean {
+  if (status !== 400 && status !== 403) return false;
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  const error = isRecord(json) && isRecord(json.error) ? json.error : null;
+  if (!error) return false;
+  const reasons = Array.isArray(error.details) ? (error.details as unknown[]).map((d) => (isRecord(d) ? d.reason : null)) : [];
+  if (reasons.some((reason) => typeof reason === 'string' && reason.startsWith('API_KEY_'))) return true;
+  return status === 403 && typeof error.message === 'string' && error.message.includes('unregistered callers');
+}
+
+export const GEMINI_ERRORS = { errorBody: geminiErrorBody, refusalBody: geminiRefusalBody, upstreamRefusedKey: googleRefusedKey };

@@ -27,7 +27,7 @@ export interface GeminiStreamState {
 }
 
 /** The data of an event as Google frames it (it ends events with CRLF pairs). */
-const geminiEvent = (json: unknown): string => `data: ${JSON.stringify(json)}\r\n\r\n`;
+export const geminiEvent = (json: unknown): string => `data: ${JSON.stringify(json)}\r\n\r\n`;
 
 const isFinishReason = (value: unknown): boolean => typeof value === 'string' && value !== '' && value !== 'FINISH_REASON_UNSPECIFIED';
 

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { bearerToken } from '../../auth/secrets.js';
 import { modelIdSchema } from '../request-body.js';
-import type { ClientKey, Dialect } from './dialect.js';
+import type { AnswerText, ClientKey, Dialect } from './dialect.js';
 import { GEMINI_ERRORS } from './gemini-errors.js';
-import { geminiStream, type GeminiStreamState } from './gemini-stream.js';
+import { geminiEvent, geminiStream, type GeminiStreamState } from './gemini-stream.js';
 import { candidatesOutputText, geminiUsage } from './gemini-usage.js';
 
 /** The methods of `/v1beta/models/{model}:{method}` that generate, and so are metered. */
@@ -74,6 +74,16 @@ export function upstreamGeminiBody(request: GeminiRequest, outputLimit: number, 
   return body;
 }
 
+/** A whole answer with this text, as `generateContent` gives one (a stream's single chunk too). */
+export function geminiAnswer({ id, text, model }: AnswerText) {
+  return {
+    candidates: [{ content: { parts: [{ text }], role: 'model' }, finishReason: 'STOP', index: 0 }],
+    usageMetadata: { promptTokenCount: 0, totalTokenCount: 0 },
+    modelVersion: model,
+    responseId: id,
+  };
+}
+
 /**
  * `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`, Google's
  * Gemini API as @google/genai (and so LobeChat's Google provider) calls it. The upstream path
@@ -108,4 +118,5 @@ export const geminiGenerate: Dialect<GeminiRequest, GeminiStreamState> = {
   answerOutputText: (answer) => candidatesOutputText((answer as { candidates?: unknown }).candidates),
   stream: geminiStream,
   ...GEMINI_ERRORS,
+  refusalAnswer: { whole: geminiAnswer, events: (answer) => geminiEvent(geminiAnswer(answer)) },
 };
