@@ -2,7 +2,7 @@ import { ApiError, type GenerateContentResponse } from '@google/genai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { DEFAULT_PIECE, waitFor } from '../testing/fake-gemini.js';
-import { startGeminiProxy, type GeminiProxy } from '../testing/gemini-harness.js';
+import { collect, type GeminiProxy, googleErrorOf, startGeminiProxy } from '../testing/gemini-harness.js';
 import { eventually, testConfig } from '../testing/harness.js';
 
 let proxy: GeminiProxy | undefined;
@@ -14,19 +14,11 @@ afterEach(async () => {
 const model = 'gemini-2.5-flash';
 const contents = 'Tell me a story';
 
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of stream) out.push(item);
-  return out;
-}
-
 async function charged(p: GeminiProxy) {
   const entries = await p.svc.store.recentEntries(100);
   return { entries, total: entries.reduce((sum, e) => sum + e.inputTokens + e.outputTokens, 0) };
 }
 
-/** The error body @google/genai carries as its ApiError's message. */
-const googleErrorOf = (error: unknown) => JSON.parse((error as ApiError).message) as { error: { code: number; message: string; status: string; details?: Array<{ reason: string; domain: string }> } };
 
 describe('Gemini budgets at the proxy', () => {
   it('cuts a stream whose upstream ignores maxOutputTokens at the budget; the SDK iterator ends cleanly on MAX_TOKENS with the usage as charged', async () => {

@@ -2,7 +2,7 @@ import type { GenerateContentResponse } from '@google/genai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { DEFAULT_PIECE, functionCallTokens, promptTokensOf, THOUGHT_PIECE } from '../testing/fake-gemini.js';
-import { startGeminiProxy, UPSTREAM_GEMINI_KEY, type GeminiProxy } from '../testing/gemini-harness.js';
+import { collect, type GeminiProxy, startGeminiProxy, UPSTREAM_GEMINI_KEY } from '../testing/gemini-harness.js';
 import { testConfig } from '../testing/harness.js';
 
 let proxy: GeminiProxy | undefined;
@@ -14,12 +14,6 @@ afterEach(async () => {
 const model = 'gemini-2.5-flash';
 const contents = 'Say hi';
 const sentContents = [{ role: 'user', parts: [{ text: contents }] }];
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of stream) out.push(item);
-  return out;
-}
 
 async function lastEntry(p: GeminiProxy) {
   const [entry] = await p.svc.store.recentEntries(1);

@@ -1,6 +1,6 @@
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGeminiProxy, UPSTREAM_GEMINI_KEY, type GeminiProxy } from '../testing/gemini-harness.js';
+import { collect, type GeminiProxy, type GoogleErrorBody, googleErrorOf, startGeminiProxy, UPSTREAM_GEMINI_KEY } from '../testing/gemini-harness.js';
 
 let proxy: GeminiProxy | undefined;
 afterEach(async () => {
@@ -11,14 +11,6 @@ afterEach(async () => {
 const model = 'gemini-2.5-flash';
 const contents = 'Say hi';
 
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of stream) out.push(item);
-  return out;
-}
-
-type GoogleErrorBody = { error: { code: number; message: string; status: string } };
-const googleErrorOf = (error: unknown) => JSON.parse((error as ApiError).message) as GoogleErrorBody;
 
 const body = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] });
 

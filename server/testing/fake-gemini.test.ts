@@ -1,5 +1,6 @@
 import { ApiError, GoogleGenAI, type GenerateContentResponse } from '@google/genai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collect } from './gemini-harness.js';
 import { DEFAULT_MODELS, DEFAULT_PIECE, functionCallTokens, promptTokensOf, startFakeGemini, THOUGHT_PIECE, waitFor, type FakeGemini } from './fake-gemini.js';
 
 let fake: FakeGemini;
@@ -18,12 +19,6 @@ const model = 'gemini-2.5-flash';
 const contents = 'Say hi';
 /** The body @google/genai sends for `contents: "Say hi"`. */
 const sentContents = [{ role: 'user', parts: [{ text: contents }] }];
-
-async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of stream) out.push(item);
-  return out;
-}
 
 describe('generateContent (a whole answer)', () => {
   it('answers with text and usageMetadata, and records the request with its key', async () => {

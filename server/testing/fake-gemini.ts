@@ -27,9 +27,10 @@
  * `cachedContentTokenCount`.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { drop, isObject, readBody, sleep, write } from './fake-http.js';
+import type { ServerResponse } from 'node:http';
+import { drop, isObject, readRequest, sleep, startFakeServer, write, type DropBehaviour, type Exchange as FakeExchange, type FakeServer, type HangBehaviour, type RawBehaviour } from './fake-http.js';
+
+export type { DropBehaviour, HangBehaviour, RawBehaviour };
 
 export { waitFor } from './fake-openai.js';
 
@@ -131,29 +132,7 @@ export interface StreamErrorBehaviour {
   chunkDelayMs?: number;
 }
 
-/** Bytes with this status and these headers (no defaults but the length), for a misbehaving upstream. */
-export interface RawBehaviour {
-  kind: 'raw';
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-/** Accept the request and never answer, until the client goes away or the fake is closed. */
-export interface HangBehaviour {
-  kind: 'hang';
-}
-
-/**
- * Streams: send `afterPieces` output pieces, then destroy the socket (no last chunk).
- * Whole answers: destroy the socket before any response byte.
- */
-export interface DropBehaviour {
-  kind: 'drop';
-  afterPieces: number;
-  chunkDelayMs?: number;
-}
-
+/** A dropped stream stops before its last chunk (the one with the `finishReason` and the output count). */
 export type Behaviour = ReplyBehaviour | ErrorBehaviour | StreamErrorBehaviour | HangBehaviour | DropBehaviour | RawBehaviour;
 
 /** One entry of `GET /v1beta/models`, as Google lists it. */
@@ -177,19 +156,12 @@ export interface FakeGeminiOptions {
   models?: GeminiModelInfo[];
 }
 
-export interface FakeGemini {
+export interface FakeGemini extends FakeServer<RecordedRequest, Behaviour> {
   /** e.g. "http://127.0.0.1:PORT": what @google/genai's `httpOptions.baseUrl` would be (no "/v1beta"). */
   baseUrl: string;
-  requests: RecordedRequest[];
-  enqueue(...behaviours: Behaviour[]): void;
-  defaultBehaviour: Behaviour;
   /** The key requests must carry; undefined accepts any (or none). Can be changed between requests. */
   apiKey: string | undefined;
   models: GeminiModelInfo[];
-  waitForRequests(n: number, timeoutMs?: number): Promise<void>;
-  /** Number of requests whose client went away before the response finished. */
-  aborted: number;
-  close(): Promise<void>;
 }
 
 export const DEFAULT_PIECE = ' hi';
@@ -256,95 +228,22 @@ export function googleErrorBody(status: GoogleErrorStatus, message?: string, htt
 }
 
 export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<FakeGemini> {
-  const queue: Behaviour[] = [];
-  const waiters: { n: number; resolve: () => void }[] = [];
-  const live = new Set<AbortController>();
-  let closing = false;
-
-  const fake: FakeGemini = {
-    baseUrl: '',
-    requests: [],
+  const server = await startFakeServer<RecordedRequest, Behaviour>({
     defaultBehaviour: options.defaultBehaviour ?? { kind: 'reply' },
-    apiKey: options.apiKey,
-    models: options.models ?? DEFAULT_MODELS,
-    aborted: 0,
-    enqueue: (...behaviours) => {
-      queue.push(...behaviours);
-    },
-    waitForRequests: (n, timeoutMs = 5000) => {
-      if (fake.requests.length >= n) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(waiter);
-          if (i >= 0) waiters.splice(i, 1);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} requests (got ${fake.requests.length})`));
-        }, timeoutMs);
-        timer.unref();
-        const waiter = { n, resolve: () => (clearTimeout(timer), resolve()) };
-        waiters.push(waiter);
-      });
-    },
-    close: async () => {
-      closing = true;
-      for (const controller of live) controller.abort();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-
-  const record = (request: RecordedRequest) => {
-    fake.requests.push(request);
-    for (const waiter of [...waiters]) {
-      if (fake.requests.length >= waiter.n) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-
-  const server: Server = createServer({ noDelay: true }, (req, res) => {
-    const controller = new AbortController();
-    live.add(controller);
-    const ex: Exchange = { req, res, signal: controller.signal, dropped: false, recorded: null };
-    res.on('close', () => {
-      live.delete(controller);
-      controller.abort();
-      if (!res.writableFinished && !ex.dropped && !closing) fake.aborted += 1;
-    });
-    void handle(ex).catch((error: unknown) => {
-      if (res.destroyed) return;
-      if (!res.headersSent) sendJson(res, 500, googleErrorBody('INTERNAL', `fake-gemini crashed: ${String(error)}`));
-      else res.destroy();
-    });
+    handle: (ex) => handle(ex),
+    crashed: (res, error) => sendJson(res, 500, googleErrorBody('INTERNAL', `fake-gemini crashed: ${String(error)}`)),
   });
+  const fake: FakeGemini = Object.assign(server, { baseUrl: server.origin, apiKey: options.apiKey, models: options.models ?? DEFAULT_MODELS });
 
   async function handle(ex: Exchange): Promise<void> {
     const { req, res } = ex;
-    const rawBody = await readBody(req);
-    const url = req.url ?? '/';
-    const parsedUrl = new URL(url, 'http://fake');
-    const path = parsedUrl.pathname;
-    const method = req.method ?? 'GET';
-    const query = Object.fromEntries(parsedUrl.searchParams);
-    let body: unknown = null;
-    let badJson = false;
-    if (rawBody.length > 0) {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        badJson = true;
-      }
-    }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
+    const { method, url, path, rawBody, body, badJson, headers } = await readRequest(req);
+    const query = Object.fromEntries(new URL(url, 'http://fake').searchParams);
     const apiKey = headers['x-goog-api-key'] ?? query.key ?? null;
     const route = routeOf(method, path);
     const recorded: RecordedRequest = { method, path, url, query, headers, body, rawBody, apiKey, model: route?.model ?? null, action: route?.action ?? null, servedPieces: 0 };
     ex.recorded = recorded;
-    record(recorded);
+    fake.record(recorded);
 
     if (route === null) return sendError(res, 'NOT_FOUND', `The requested URL ${path} was not found on this server.`);
     // Upstream checks the key before anything else, so a bad key consumes no behaviour.
@@ -367,7 +266,7 @@ export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<
     if (route.action !== 'generateContent' && route.action !== 'streamGenerateContent' && route.action !== 'countTokens') {
       return sendError(res, 'NOT_FOUND', `models/${route.model} is not found for API version v1beta, or is not supported for ${route.action}.`);
     }
-    const behaviour = queue.shift() ?? fake.defaultBehaviour;
+    const behaviour = fake.nextBehaviour();
 
     switch (behaviour.kind) {
       case 'hang':
@@ -431,30 +330,13 @@ export async function startFakeGemini(options: FakeGeminiOptions = {}): Promise<
     sendJson(res, 200, { models: page, ...(next ? { nextPageToken: next } : {}) });
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  fake.baseUrl = `http://127.0.0.1:${port}`;
   return fake;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Internals
 
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** Aborted when the response closes (client gone, or the fake closing). */
-  signal: AbortSignal;
-  /** Set when the fake destroyed the socket on purpose (not counted as aborted). */
-  dropped: boolean;
-  recorded: RecordedRequest | null;
-}
+type Exchange = FakeExchange<RecordedRequest>;
 
 type Route = { action: 'list'; model: null } | { action: string; model: string };
 

@@ -1,4 +1,4 @@
-import { GoogleGenAI } from '@google/genai';
+import { GoogleGenAI, type ApiError } from '@google/genai';
 import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
 import { startFakeGemini, type FakeGemini, type FakeGeminiOptions } from './fake-gemini.js';
@@ -64,3 +64,17 @@ export async function startGeminiProxy(
     },
   };
 }
+
+/** Every item of an async iterable (a stream of chunks), once it has ended. */
+export async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of stream) out.push(item);
+  return out;
+}
+
+/** Google's error object, as @google/genai carries it in its ApiError's message. */
+export interface GoogleErrorBody {
+  error: { code: number; message: string; status: string; details?: Array<{ reason: string; domain: string }> };
+}
+
+export const googleErrorOf = (error: unknown): GoogleErrorBody => JSON.parse((error as ApiError).message) as GoogleErrorBody;
