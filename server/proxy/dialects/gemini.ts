@@ -22,7 +22,8 @@ export function modelAndMethod(segment: string): { model: string; method: string
 /**
  * Where Gemini clients put the key: `x-goog-api-key` (what @google/genai always sends), else the
  * `key` query parameter (LobeChat's model list, and Google's own curl examples), else a bearer
- * token.
+ * token. A key in the URL can end up in a reverse proxy's access log, as it can with Google's; the
+ * proxy itself never logs a query string, and never sends the client's key upstream.
  */
 export const GEMINI_CLIENT_KEY: ClientKey = {
   read: (request) => request.header('x-goog-api-key') ?? request.query('key') ?? bearerToken(request.header('authorization')),
