@@ -12,6 +12,7 @@ import { healthRoutes } from './http/health-routes.js';
 import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
+import { geminiNotFound, geminiRoutes } from './proxy/gemini-routes.js';
 import { newApiPricingRoutes } from './proxy/new-api-pricing.js';
 import { ollamaRoutes } from './proxy/ollama-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
@@ -27,9 +28,11 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 export function createApp(services: Services) {
   const app = new Hono<AppEnv>();
   app.onError(renderError);
-  app.notFound((c) =>
-    c.req.path.startsWith('/v1/') ? proxyNotFound(c) : errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`)),
-  );
+  app.notFound((c) => {
+    if (c.req.path.startsWith('/v1/')) return proxyNotFound(c);
+    if (c.req.path.startsWith('/v1beta/')) return geminiNotFound(c);
+    return errorJson(c, new ApiError('not_found', `no route for ${c.req.method} ${c.req.path}`));
+  });
 
   app.route('/', healthRoutes(services)); // for load balancers: 503 when the store is unreachable
   app.route('/', openApiRoutes(services)); // GET /openapi.json and /docs: no token, no data
@@ -66,6 +69,9 @@ export function createApp(services: Services) {
   };
   app.use('/v1/*', proxyCors(services.config.proxy.corsOrigins));
   app.route('/v1', proxyRoutes(proxy));
+  // Google's Gemini API, where @google/genai puts its version: `<base URL>/v1beta/models/…`.
+  app.use('/v1beta/*', proxyCors(services.config.proxy.corsOrigins));
+  app.route('/v1beta', geminiRoutes(proxy));
   // Ollama's own API, at a base URL of its own (its paths, /api/…, are not under /v1).
   app.use('/ollama/*', proxyCors(services.config.proxy.corsOrigins));
   app.route('/ollama', ollamaRoutes(proxy));

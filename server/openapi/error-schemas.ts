@@ -28,6 +28,15 @@ export const anthropicErrorSchema = z.strictObject({
   }),
 });
 
+/** Google's error answer, as the Gemini routes write every error and refusal. */
+export const googleErrorSchema = z.strictObject({
+  error: z.looseObject({
+    code: z.number().int().describe('the HTTP status'),
+    message: z.string().describe('what went wrong; for a refusal, the budget, its usage, limit and reset'),
+    status: z.string().describe('INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, RESOURCE_EXHAUSTED (refusals too), INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED'),
+  }),
+});
+
 export const ollamaErrorSchema = z.strictObject({
   error: z.string().describe('what went wrong; for a refusal, the budget, its usage, limit and reset'),
 });

@@ -10,7 +10,7 @@ import { newApiPricingAnswerSchema } from '../proxy/new-api-pricing.js';
 import { responsesRequestSchema } from '../proxy/dialects/openai-responses.js';
 import { cardImageQuerySchema } from '../../plugin/card-image-route.js';
 import { usageQuerySchema } from '../reports/usage-report.js';
-import { anthropicErrorSchema, apiErrorSchema, jsonRpcErrorSchema, ollamaErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
+import { anthropicErrorSchema, apiErrorSchema, googleErrorSchema, jsonRpcErrorSchema, ollamaErrorSchema, openAIErrorSchema, pluginErrorSchema } from './error-schemas.js';
 import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-schema.js';
 
 /**
@@ -33,6 +33,10 @@ export const REQUEST_SCHEMAS = {
   EmbeddingsRequest: embeddingsRequestSchema,
   AnthropicMessagesRequest: messagesRequestSchema,
   AnthropicCountTokensRequest: countTokensRequestSchema,
+  GeminiGenerateBody: z.looseObject({
+    contents: z.array(z.unknown()).min(1).describe('the conversation, as Google’s `Content` objects'),
+    generationConfig: z.looseObject({ maxOutputTokens: z.number().int().min(1).optional() }).optional().describe('`maxOutputTokens` is clamped to the budget'),
+  }),
   OllamaChatRequest: ollamaChatRequestSchema,
   OllamaGenerateRequest: ollamaGenerateRequestSchema,
   OllamaEmbedRequest: ollamaEmbedRequestSchema,
@@ -47,6 +51,7 @@ export const RESPONSE_SCHEMAS = {
   OpenAIError: openAIErrorSchema,
   OllamaError: ollamaErrorSchema,
   AnthropicError: anthropicErrorSchema,
+  GoogleError: googleErrorSchema,
   PluginError: pluginErrorSchema,
   JsonRpcError: jsonRpcErrorSchema,
   NewApiPricing: newApiPricingAnswerSchema,
@@ -144,6 +149,18 @@ const anthropicErrors = {
   502: anthropic('the upstream failed (costs nothing)'),
   503: anthropic('the database cannot be reached, so the request cannot be metered'),
   504: anthropic('the upstream did not answer in time (costs nothing)'),
+};
+
+const google = (description: string): ResponseDoc => ({ description, schema: 'GoogleError' });
+const googleErrors = {
+  400: google('invalid body or URL (streamGenerateContent needs ?alt=sse); the message names the field'),
+  401: google('missing, unknown or revoked key (x-goog-api-key, ?key= or Authorization: Bearer)'),
+  404: google('no Gemini upstream serves this model, or an unknown method'),
+  413: google('body larger than proxy.maxBodyBytes'),
+  429: google('`RESOURCE_EXHAUSTED`: a budget is exhausted or a rate limit is hit (with Retry-After)'),
+  502: google('the upstream failed (costs nothing)'),
+  503: google('the database cannot be reached, so the request cannot be metered'),
+  504: google('the upstream did not answer in time (costs nothing)'),
 };
 
 const ollama = (description: string): ResponseDoc => ({ description, schema: 'OllamaError' });
@@ -440,6 +457,24 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'post', path: '/v1/messages/count_tokens', summary: 'Anthropic token counting, passed through unmetered', tags: ['proxy'], security: 'userKey',
     body: { schema: 'AnthropicCountTokensRequest', example: { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'Hello' }] } },
     responses: { 200: { description: 'the upstream’s `{"input_tokens": n}`' }, 401: anthropicErrors[401], 404: anthropicErrors[404], 502: anthropicErrors[502] },
+  },
+  {
+    method: 'post', path: '/v1beta/models/{modelAction}', summary: 'Gemini generateContent / streamGenerateContent, metered; countTokens passed through', tags: ['proxy', 'gemini'], security: 'userKey',
+    description:
+      'Google’s own API, for an `api: "gemini"` upstream, as @google/genai calls it: `{model}:generateContent`, `{model}:streamGenerateContent?alt=sse` (metered; usage from `usageMetadata`, thoughts and cached content included) and `{model}:countTokens` (unmetered). The key as `x-goog-api-key`, `?key=` or a bearer token.',
+    pathParams: [{ name: 'modelAction', description: 'the model and the method, e.g. `gemini-2.5-flash:streamGenerateContent`', required: true }],
+    headers: proxyHeaders,
+    body: { schema: 'GeminiGenerateBody', example: { contents: [{ role: 'user', parts: [{ text: 'Hello' }] }] } },
+    responses: { 200: { description: 'the answer, or its server-sent events with ?alt=sse' }, ...googleErrors },
+  },
+  {
+    method: 'get', path: '/v1beta/models', summary: 'The Gemini upstreams’ models', tags: ['proxy', 'gemini'], security: 'userKey',
+    responses: { 200: { description: 'Google’s `{"models": […]}`, each upstream’s cut to its `models` patterns (paged when the client asks for a pageSize)' }, 401: googleErrors[401], 502: googleErrors[502] },
+  },
+  {
+    method: 'get', path: '/v1beta/models/{model}', summary: 'One Gemini model', tags: ['proxy', 'gemini'], security: 'userKey',
+    pathParams: [{ name: 'model', description: 'the model id, e.g. gemini-2.5-flash', required: true }],
+    responses: { 200: { description: 'Google’s model object' }, 401: googleErrors[401], 404: googleErrors[404], 502: googleErrors[502] },
   },
   {
     method: 'get', path: '/api/pricing', summary: 'Model prices in New API’s shape', tags: ['proxy'], security: 'none',

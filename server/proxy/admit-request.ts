@@ -127,7 +127,7 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
  * A 404 for a model no upstream serves in the request's format; when one serves it in another
  * format, the message says which (the proxy does not translate between formats).
  */
-function noUpstream(upstreams: Upstreams, model: string, api: UpstreamApi): OpenAIError {
+export function noUpstream(upstreams: Upstreams, model: string, api: UpstreamApi): OpenAIError {
   const elsewhere = upstreams.list.find((u) => u.api !== api && u.serves(model));
   const message = elsewhere
     ? `The model \`${model}\` is served here through the ${API_TITLES[elsewhere.api]} API, not the ${API_TITLES[api]} API: send it in that format, or ask your admin to add an upstream that serves it in this one.`

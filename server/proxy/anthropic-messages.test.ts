@@ -4,6 +4,7 @@ import { ANTHROPIC_UPSTREAM_KEY, startAnthropicProxy, type AnthropicProxy } from
 import OpenAI from 'openai';
 import { inputTokensOf } from '../testing/fake-anthropic.js';
 import { startFakeOpenAI } from '../testing/fake-openai.js';
+import { countingAsTheFakes } from '../testing/counting-as-the-fakes.js';
 import { eventually, testConfig } from '../testing/harness.js';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import { countPromptWith } from './prompt-count.js';
@@ -19,9 +20,6 @@ const MODEL = 'claude-sonnet-4-5';
 /** Dollars per 1M tokens, set in the config so each class's share of the cost can be checked here. */
 const PRICE = { input: 3, cachedInput: 0.3, output: 15 };
 const config = { prices: { [MODEL]: PRICE } };
-
-/** An estimate profile that counts every text as o200k_base does. */
-const AS_O200K = { common: 1, cyrillic: 1, other: 1, brahmic: 1, perDigit: 0 };
 
 const ask = (text: string) => [{ role: 'user' as const, content: text }];
 
@@ -223,7 +221,7 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     // The fake counts a " hi" as one token, as o200k_base does: the proxy is given an estimate that
     // counts as the upstream does, so the scenario measures concurrency, not Claude's safety factor
     // (whose cost estimates.test.ts shows).
-    const counter = createTokenCounter({ estimates: { claude: AS_O200K } });
+    const counter = countingAsTheFakes();
     proxy = await startAnthropicProxy({ defaultBudgets: [monthlyUserTokens(20_000)], config, tokens: counter });
     const body = (i: number) => ({ model: MODEL, max_tokens: 64_000, messages: ask(`Tell story number ${i}.`) });
     // The upstream reports the prompt as the proxy counts it, so ledger and clients compare token for token.

@@ -4,8 +4,8 @@ import { anthropicErrorBody, ANTHROPIC_CLIENT_KEY } from './dialects/anthropic-m
 import { openAIErrorBody, renderProxyFailure } from './error-shape.js';
 import { authenticate } from './identity.js';
 import { OpenAIError } from './openai-error.js';
-import { callUpstream } from './upstream-call.js';
 import type { UpstreamApi } from './upstream-api.js';
+import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
 
 /** How long one upstream's model list is reused (LobeChat refreshes its model list often). */
@@ -18,16 +18,16 @@ export type ModelEntry = Record<string, unknown> & { id: string };
 
 interface CachedList {
   at: number;
-  list: Promise<ModelEntry[]>;
+  list: Promise<unknown[]>;
 }
 
 /** Per Upstream instance, so a fresh set of upstreams (a new app, a test) starts empty. */
 const lists = new WeakMap<Upstream, CachedList>();
 
 /**
- * Where each API lists its models under the upstream's base URL. OpenAI's and Anthropic's lists
- * are both a `data` array of entries with an `id` (Anthropic's base URL has no `/v1`, and it pages
- * at 20 unless asked for more).
+ * Where OpenAI's and Anthropic's APIs list their models under an upstream's base URL: both as a
+ * `data` array of entries with an `id` (Anthropic's base URL has no `/v1`, and it pages at 20
+ * unless asked for more).
  */
 const LIST_REQUESTS: Partial<Record<UpstreamApi, { path: string; headers?: Record<string, string> }>> = {
   openai: { path: '/models' },
@@ -51,19 +51,47 @@ async function fetchModelList(upstream: Upstream): Promise<ModelEntry[]> {
 }
 
 /**
- * The upstream's own model list, from the cache when it is younger than a minute. Concurrent callers
- * share one request; a failure is not cached.
+ * An upstream's own model list as `fetch` gets it (each API lists its models its own way), from the
+ * cache when it is younger than a minute. Concurrent callers share one request; a failure is not
+ * cached. An upstream speaks one API, so it has one kind of list.
  */
-export function upstreamModelList(upstream: Upstream, now: number): Promise<ModelEntry[]> {
+function cachedModelList<T>(upstream: Upstream, now: number, fetch: (upstream: Upstream) => Promise<T[]>): Promise<T[]> {
   const cached = lists.get(upstream);
-  if (cached && now - cached.at < MODEL_LIST_TTL_MS && now >= cached.at) return cached.list;
-  const list = fetchModelList(upstream);
+  if (cached && now - cached.at < MODEL_LIST_TTL_MS && now >= cached.at) return cached.list as Promise<T[]>;
+  const list = fetch(upstream);
   const entry = { at: now, list };
   lists.set(upstream, entry);
   list.catch(() => {
     if (lists.get(upstream) === entry) lists.delete(upstream);
   });
   return list;
+}
+
+/**
+ * The models these upstreams serve: each one's own list (`fetch`, cached), cut to the models it is
+ * configured to serve, merged by id (`idOf`) in the upstreams' order, the first upstream winning a
+ * duplicate id. An upstream that cannot answer is left out; when none can, 502.
+ */
+export async function servedModels<T>(upstreams: Upstream[], now: number, fetch: (upstream: Upstream) => Promise<T[]>, idOf: (entry: T) => string): Promise<Map<string, T>> {
+  const results = await Promise.allSettled(upstreams.map((u) => cachedModelList(u, now, fetch)));
+  const merged = new Map<string, T>();
+  const failures: string[] = [];
+  results.forEach((result, i) => {
+    const upstream = upstreams[i];
+    if (!upstream) return;
+    if (result.status === 'rejected') {
+      failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
+      return;
+    }
+    for (const model of result.value) {
+      const id = idOf(model);
+      if (upstream.serves(id) && !merged.has(id)) merged.set(id, model);
+    }
+  });
+  if (upstreams.length > 0 && failures.length === upstreams.length) {
+    throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
+  }
+  return merged;
 }
 
 /**
@@ -78,34 +106,13 @@ export function models(services: ProxyServices) {
     const anthropic = c.req.header('anthropic-version') !== undefined;
     try {
       await authenticate(c, services.store, anthropic ? ANTHROPIC_CLIENT_KEY : undefined);
-      const data = await mergedList(services, anthropic ? 'anthropic' : 'openai');
+      const upstreams = services.upstreams.list.filter((u) => u.api === (anthropic ? 'anthropic' : 'openai'));
+      const merged = await servedModels(upstreams, services.clock.now(), fetchModelList, (model) => model.id);
+      const data = [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       if (!anthropic) return c.json({ object: 'list', data });
       return c.json({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
     } catch (error) {
       return renderProxyFailure(c, error, anthropic ? anthropicErrorBody : openAIErrorBody);
     }
   };
-}
-
-async function mergedList(services: ProxyServices, api: UpstreamApi): Promise<ModelEntry[]> {
-  const now = services.clock.now();
-  const upstreams = services.upstreams.list.filter((u) => u.api === api);
-  const results = await Promise.allSettled(upstreams.map((u) => upstreamModelList(u, now)));
-  const merged = new Map<string, ModelEntry>();
-  const failures: string[] = [];
-  results.forEach((result, i) => {
-    const upstream = upstreams[i];
-    if (!upstream) return;
-    if (result.status === 'rejected') {
-      failures.push(result.reason instanceof Error ? result.reason.message : `The upstream "${upstream.name}" failed: ${String(result.reason)}`);
-      return;
-    }
-    for (const model of result.value) {
-      if (upstream.serves(model.id) && !merged.has(model.id)) merged.set(model.id, model);
-    }
-  });
-  if (upstreams.length > 0 && failures.length === upstreams.length) {
-    throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No upstream could list its models. ${failures.join(' ')}`);
-  }
-  return [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

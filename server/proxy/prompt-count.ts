@@ -6,7 +6,7 @@ import { countOllamaPrompt } from './dialects/ollama-prompt.js';
 import { countWithin, type TokenCounter } from './token-count.js';
 
 /** Which API's prompt a body holds (`ollama`: a chat or generate request of Ollama's). */
-export type PromptKind = 'chat' | 'responses' | 'embeddings' | 'anthropic' | 'ollama';
+export type PromptKind = 'chat' | 'responses' | 'embeddings' | 'anthropic' | 'gemini' | 'ollama';
 
 export interface PromptCountJob {
   kind: PromptKind;
@@ -31,6 +31,7 @@ export function countPromptWith(tokens: TokenCounter, { kind, model, body }: Pro
     return tokens.countChatPrompt(model, chat) + extraTokens;
   }
   if (kind === 'ollama') return countOllamaPrompt(tokens, model, body);
+  if (kind === 'gemini') return tokens.countGeminiPrompt(model, body);
   return tokens.countEmbeddingInput(model, body);
 }
 

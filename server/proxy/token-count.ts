@@ -82,6 +82,8 @@ export interface TokenCounter {
   outputCounter(model: string): (text: readonly string[]) => number;
   /** The estimate overrides the counter was made with (the counting thread makes its own counter with them). */
   readonly estimates: EstimateOverrides | undefined;
+  /** Prompt tokens of a Gemini `generateContent` request body. */
+  countGeminiPrompt(model: string, body: unknown): number;
   stats(): TokenCountStats;
 }
 
@@ -582,6 +584,49 @@ function embeddingInputTokens(encoding: TokenEncoding, input: unknown): number {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Gemini (generateContent)
+//
+// Gemini's tokenizer is not public, so its prompts are counted with the o200k_base vocabulary,
+// raised by the Gemini family's estimate (model-family.ts): the text of each part, framed as a
+// chat message is. Media
+// are never read (their base64 would be counted as text, and slowly): each is a fixed estimate by
+// its MIME type, which the settlement from the upstream's `usageMetadata` corrects.
+
+/** The MIME type's estimate of an inline or referenced file: images, audio, and anything else (PDFs, video). */
+function geminiMediaTokens(media: unknown): number {
+  const mimeType = isRecord(media) && typeof media.mimeType === 'string' ? media.mimeType : '';
+  if (mimeType.startsWith('image/')) return IMAGE_DEFAULT_TOKENS;
+  if (mimeType.startsWith('audio/')) return AUDIO_PART_TOKENS;
+  return FILE_PART_TOKENS;
+}
+
+function geminiPartTokens(encoding: TokenEncoding, part: unknown): number {
+  if (!isRecord(part)) return countValue(encoding, part);
+  // A part holds one of these; `thought`, `thoughtSignature` and `videoMetadata` are its metadata.
+  if (typeof part.text === 'string') return countWith(encoding, part.text);
+  if (isRecord(part.inlineData)) return geminiMediaTokens(part.inlineData);
+  if (isRecord(part.fileData)) return geminiMediaTokens(part.fileData);
+  if (isRecord(part.functionCall)) return TOOL_CALL_OVERHEAD_TOKENS + countValue(encoding, part.functionCall.name) + countValue(encoding, part.functionCall.args);
+  if (isRecord(part.functionResponse)) return TOOL_CALL_OVERHEAD_TOKENS + countValue(encoding, part.functionResponse.name) + countValue(encoding, part.functionResponse.response);
+  if (isRecord(part.executableCode)) return countValue(encoding, part.executableCode.code);
+  if (isRecord(part.codeExecutionResult)) return countValue(encoding, part.codeExecutionResult.output);
+  const { thought: _thought, thoughtSignature: _signature, ...rest } = part;
+  return countValue(encoding, rest);
+}
+
+/** A `Content` (`{role, parts}`), framed as a chat message: the system instruction is one too. */
+function geminiContentTokens(encoding: TokenEncoding, content: unknown): number {
+  if (!isRecord(content)) return TOKENS_PER_MESSAGE + countValue(encoding, content);
+  let total = TOKENS_PER_MESSAGE + countValue(encoding, content.role);
+  if (Array.isArray(content.parts)) {
+    for (const part of content.parts) total += geminiPartTokens(encoding, part);
+  } else {
+    total += countValue(encoding, content.parts);
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The counter
 
 /** A cache key part for a text: the text itself when short, else its sha1 (tagged, so neither can pass for the other). */
@@ -643,7 +688,7 @@ interface Scheme {
 }
 
 /** An estimate's sum rounded up to whole tokens (the tiny allowance absorbs floating-point noise such as 27.000000000000004). */
-const roundUp = (tokens: number): number => Math.ceil(tokens - 1e-9);
+const roundUp = (tokens: number): number => Math.max(0, Math.ceil(tokens - 1e-9)); // never -0
 
 /** Runs a count with `profile` in effect (see `estimating`). */
 function withEstimate(profile: EstimateProfile, count: () => number): number {
@@ -838,6 +883,38 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     }
   };
 
+  const countGeminiPrompt = (model: string, body: unknown): number => {
+    try {
+      return estimated(model, (scheme) => geminiPromptTokens(scheme, body));
+    } catch (error) {
+      if (error === OVER_ALLOWANCE) throw error;
+      return fallbackCount(safeJson(body));
+    }
+  };
+
+  const geminiPromptTokens = (scheme: Scheme, body: unknown): number => {
+    const { encoding } = scheme;
+    if (!isRecord(body)) return countValue(encoding, body);
+    let total = REPLY_PRIMING_TOKENS;
+    const count = (content: unknown) => cached(scheme, 'gemini', content, () => geminiContentTokens(encoding, content));
+    if (body.systemInstruction !== undefined && body.systemInstruction !== null) total += count(body.systemInstruction);
+    // Content kept upstream under `cachedContent` is unknown here; settlement corrects it.
+    if (Array.isArray(body.contents)) {
+      for (const content of body.contents) total += count(content);
+    } else {
+      total += countValue(encoding, body.contents);
+    }
+    // Function declarations as their JSON text, as for OpenAI's tools (an over-estimate).
+    total += cachedJson(scheme, 'tools', body.tools);
+    if (isRecord(body.toolConfig)) total += countValue(encoding, body.toolConfig);
+    const config = body.generationConfig;
+    if (isRecord(config)) {
+      total += cachedJson(scheme, 'schema', config.responseSchema);
+      total += cachedJson(scheme, 'schema', config.responseJsonSchema);
+    }
+    return total;
+  };
+
   return {
     countText,
     countChatPrompt,
@@ -845,6 +922,7 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     countEmbeddingInput,
     outputCounter,
     estimates: options.estimates,
+    countGeminiPrompt,
     stats: () => ({ hits: cache.hits, misses: cache.misses, size: cache.size }),
   };
 }
@@ -874,4 +952,5 @@ export const countText = shared.countText;
 export const countChatPrompt = shared.countChatPrompt;
 export const countResponsesInput = shared.countResponsesInput;
 export const countEmbeddingInput = shared.countEmbeddingInput;
+export const countGeminiPrompt = shared.countGeminiPrompt;
 export const tokenCountStats = shared.stats;

@@ -52,7 +52,7 @@ function readWholeBody(response: UpstreamResponse): Promise<Buffer> {
 }
 
 /** How an API's whole answer is charged (its usage read, or its output counted when it has none) and its errors written. */
-export type WholeAnswerFormat = Pick<Dialect<unknown>, 'usageField' | 'usageOf' | 'answerOutputText' | 'errorBody' | 'answerHeaderPrefixes'>;
+export type WholeAnswerFormat = Pick<Dialect<unknown>, 'usageField' | 'usageOf' | 'answerOutputText' | 'errorBody' | 'answerHeaderPrefixes' | 'upstreamRefusedKey'>;
 
 function parseOrNull(text: string): unknown {
   try {
@@ -70,15 +70,15 @@ function parseObject(body: Buffer): object | null {
 
 /**
  * What an upstream's non-2xx answer becomes. Its own errors pass through with their status, body
- * and Retry-After; two are not the client's business and become a 502 of ours: a 401, which means
- * the upstream refused lobe-quota's own key (the client's key was checked here and never leaves),
- * and a 3xx, which means the configured base URL is wrong (a client must not follow it, and an
- * empty 302 would read as success).
+ * and Retry-After; two are not the client's business and become a 502 of ours: a 401 (or what the
+ * API says instead: `keyRefused`), which means the upstream refused lobe-quota's own key (the
+ * client's key was checked here and never leaves), and a 3xx, which means the configured base URL
+ * is wrong (a client must not follow it, and an empty 302 would read as success).
  */
-function upstreamRefusal(admitted: AdmittedRequest, status: number): OpenAIError | null {
+export function upstreamRefusal(admitted: Pick<AdmittedRequest, 'upstream'>, status: number, keyRefused = false): OpenAIError | null {
   const name = admitted.upstream.name;
-  if (status === 401) {
-    return new OpenAIError(502, 'server_error', 'upstream_auth_failed', `The upstream "${name}" rejected lobe-quota's own key (HTTP 401), not yours: the server's upstream API key is missing or wrong. Tell your lobe-quota admin.`);
+  if (status === 401 || keyRefused) {
+    return new OpenAIError(502, 'server_error', 'upstream_auth_failed', `The upstream "${name}" rejected lobe-quota's own key (HTTP ${status}), not yours: the server's upstream API key is missing or wrong. Tell your lobe-quota admin.`);
   }
   if (status >= 300 && status < 400) {
     return new OpenAIError(502, 'server_error', 'upstream_redirect', `The upstream "${name}" answered with a redirect (HTTP ${status}) instead of an answer: its base URL in lobe-quota's configuration is probably wrong. Tell your lobe-quota admin.`);
@@ -112,7 +112,7 @@ export async function finishWholeAnswer(
     return failed(new OpenAIError(502, 'server_error', 'upstream_failed', `The upstream "${admitted.upstream.name}" broke off its answer: ${(error as Error).message}`));
   }
   if (response.statusCode < 200 || response.statusCode >= 300) {
-    const refusal = upstreamRefusal(admitted, response.statusCode);
+    const refusal = upstreamRefusal(admitted, response.statusCode, format.upstreamRefusedKey?.(response.statusCode, body) ?? false);
     if (refusal) return failed(refusal);
     await admitted.meter.release();
     return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(null) }, body);

@@ -12,9 +12,10 @@
  * are {@link inputTokensOf} the body. Thinking counts against `max_tokens`, as it does upstream.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { drop, isObject, readBody, sleep, write } from './fake-http.js';
+import type { ServerResponse } from 'node:http';
+import { drop, isObject, readRequest, sleep, startFakeServer, write, type DropBehaviour, type Exchange as FakeExchange, type HangBehaviour, type RawBehaviour } from './fake-http.js';
+
+export type { DropBehaviour, HangBehaviour, RawBehaviour };
 
 export { waitFor } from './fake-openai.js';
 
@@ -126,29 +127,7 @@ export interface StreamErrorBehaviour {
   chunkDelayMs?: number;
 }
 
-/** Bytes with this status and these headers (no defaults but the length), for a misbehaving upstream. */
-export interface RawBehaviour {
-  kind: 'raw';
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-/** Accept the request and never answer, until the client goes away or the fake is closed. */
-export interface HangBehaviour {
-  kind: 'hang';
-}
-
-/**
- * Streams: send `afterPieces` output pieces, then destroy the socket (no message_delta/stop).
- * Non-streaming requests: destroy the socket before any response byte.
- */
-export interface DropBehaviour {
-  kind: 'drop';
-  afterPieces: number;
-  chunkDelayMs?: number;
-}
-
+/** A dropped stream stops before its `message_delta` and `message_stop`. */
 export type Behaviour = ReplyBehaviour | ErrorBehaviour | StreamErrorBehaviour | HangBehaviour | DropBehaviour | RawBehaviour;
 
 export interface FakeAnthropicOptions {
@@ -201,92 +180,21 @@ export function anthropicErrorBody(type: AnthropicErrorType, message?: string): 
 }
 
 export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Promise<FakeAnthropic> {
-  const queue: Behaviour[] = [];
-  const waiters: { n: number; resolve: () => void }[] = [];
-  const live = new Set<AbortController>();
-  let closing = false;
-
-  const fake: FakeAnthropic = {
-    baseUrl: '',
-    requests: [],
+  const server = await startFakeServer<RecordedRequest, Behaviour>({
     defaultBehaviour: options.defaultBehaviour ?? { kind: 'reply' },
-    apiKey: options.apiKey,
-    aborted: 0,
-    enqueue: (...behaviours) => {
-      queue.push(...behaviours);
-    },
-    waitForRequests: (n, timeoutMs = 5000) => {
-      if (fake.requests.length >= n) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(waiter);
-          if (i >= 0) waiters.splice(i, 1);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} requests (got ${fake.requests.length})`));
-        }, timeoutMs);
-        timer.unref();
-        const waiter = { n, resolve: () => (clearTimeout(timer), resolve()) };
-        waiters.push(waiter);
-      });
-    },
-    close: async () => {
-      closing = true;
-      for (const controller of live) controller.abort();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-
-  const record = (request: RecordedRequest) => {
-    fake.requests.push(request);
-    for (const waiter of [...waiters]) {
-      if (fake.requests.length >= waiter.n) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-
-  const server: Server = createServer({ noDelay: true }, (req, res) => {
-    const controller = new AbortController();
-    live.add(controller);
-    const ex: Exchange = { req, res, signal: controller.signal, dropped: false, recorded: null };
-    res.on('close', () => {
-      live.delete(controller);
-      controller.abort();
-      if (!res.writableFinished && !ex.dropped && !closing) fake.aborted += 1;
-    });
-    void handle(ex).catch((error: unknown) => {
-      if (res.destroyed) return;
-      if (!res.headersSent) sendJson(res, 500, anthropicErrorBody('api_error', `fake-anthropic crashed: ${String(error)}`));
-      else res.destroy();
-    });
+    handle: (ex) => handle(ex),
+    crashed: (res, error) => sendJson(res, 500, anthropicErrorBody('api_error', `fake-anthropic crashed: ${String(error)}`)),
   });
+  const fake = Object.assign(server, { baseUrl: server.origin, apiKey: options.apiKey });
 
   async function handle(ex: Exchange): Promise<void> {
     const { req, res } = ex;
-    const rawBody = await readBody(req);
-    const url = req.url ?? '/';
-    const path = url.split('?')[0] ?? '/';
-    const method = req.method ?? 'GET';
-    let body: unknown = null;
-    let badJson = false;
-    if (rawBody.length > 0) {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        badJson = true;
-      }
-    }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
+    const { method, url, path, rawBody, body, badJson, headers } = await readRequest(req);
     const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1]?.trim();
     const apiKey = headers['x-api-key'] ?? bearer ?? null;
     const recorded: RecordedRequest = { method, path, url, headers, body, rawBody, apiKey, anthropicVersion: headers['anthropic-version'] ?? null, servedPieces: 0 };
     ex.recorded = recorded;
-    record(recorded);
+    fake.record(recorded);
 
     const p = path.replace(/\/+$/, '');
     const route = method === 'POST' && p === '/v1/messages' ? 'messages' : method === 'POST' && p === '/v1/messages/count_tokens' ? 'count' : method === 'GET' && p === '/v1/models' ? 'models' : null;
@@ -301,7 +209,7 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
       sendJson(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
       return;
     }
-    const behaviour = queue.shift() ?? fake.defaultBehaviour;
+    const behaviour = fake.nextBehaviour();
 
     switch (behaviour.kind) {
       case 'hang':
@@ -353,30 +261,13 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
     await streamMessage(ex, b, reply, plan, interrupt);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  fake.baseUrl = `http://127.0.0.1:${port}`;
   return fake;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Internals
 
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** Aborted when the response closes (client gone, or the fake closing). */
-  signal: AbortSignal;
-  /** Set when the fake destroyed the socket on purpose (not counted as aborted). */
-  dropped: boolean;
-  recorded: RecordedRequest | null;
-}
+type Exchange = FakeExchange<RecordedRequest>;
 
 /** Where a stream stops early: a dropped socket (`error` null) or an `event: error`. */
 interface Interrupt {

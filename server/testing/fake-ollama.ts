@@ -22,7 +22,7 @@
  * counts {@link promptEvalCountOf} the body.
  */
 import type { ServerResponse } from 'node:http';
-import { drop, isObject, readRequest, RequestLog, sleep, startFakeServer, write, type FakeExchange, type HangBehaviour, type RawBehaviour, type ReadRequest } from './fake-http.js';
+import { drop, isObject, readRequest, sleep, startFakeServer, write, type Exchange as FakeExchange, type HangBehaviour, type RawBehaviour, type ReadRequest } from './fake-http.js';
 
 export type { HangBehaviour, RawBehaviour } from './fake-http.js';
 
@@ -161,27 +161,12 @@ const STATUS_MESSAGES: Record<number, string> = {
 };
 
 export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<FakeOllama> {
-  const queue: Behaviour[] = [];
-  const log = new RequestLog<RecordedRequest>();
-  const server = await startFakeServer(
-    // The same object, so that a drop marked on it is seen by the server.
-    (ex) => handle(Object.assign(ex, { recorded: null as RecordedRequest | null })),
-    (res, error) => sendError(res, 500, `fake-ollama crashed: ${String(error)}`),
-  );
-  const fake: FakeOllama = {
-    baseUrl: server.baseUrl,
-    requests: log.requests,
+  const server = await startFakeServer<RecordedRequest, Behaviour>({
     defaultBehaviour: options.defaultBehaviour ?? { kind: 'reply' },
-    models: options.models ?? [...DEFAULT_MODELS],
-    get aborted() {
-      return server.aborted;
-    },
-    enqueue: (...behaviours) => {
-      queue.push(...behaviours);
-    },
-    waitForRequests: (n, timeoutMs) => log.waitFor(n, timeoutMs),
-    close: () => server.close(),
-  };
+    handle: (ex) => handle(ex),
+    crashed: (res, error) => sendError(res, 500, `fake-ollama crashed: ${String(error)}`),
+  });
+  const fake = Object.assign(server, { baseUrl: server.origin, models: options.models ?? [...DEFAULT_MODELS] });
   return fake;
 
   async function handle(ex: Exchange): Promise<void> {
@@ -189,7 +174,7 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     const { method, url, path, headers, rawBody, body, badJson } = await readRequest(ex.req);
     const recorded: RecordedRequest = { method, path, url, headers, body, rawBody, authorization: headers.authorization ?? null, servedPieces: 0 };
     ex.recorded = recorded;
-    log.record(recorded);
+    fake.record(recorded);
 
     if (options.apiKey !== undefined && headers.authorization !== `Bearer ${options.apiKey}`) return sendError(res, 401, 'unauthorized');
     const route = routeOf(method, path);
@@ -201,7 +186,7 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     if (route === 'version') return sendJson(res, 200, { version: FAKE_OLLAMA_VERSION });
     if (route === 'tags') return sendJson(res, 200, { models: fake.models.map(tagEntry) });
 
-    const behaviour = queue.shift() ?? fake.defaultBehaviour;
+    const behaviour = fake.nextBehaviour();
     switch (behaviour.kind) {
       case 'hang':
         return;
@@ -262,9 +247,7 @@ function routeOf(method: string, path: string): Route | null {
   return null;
 }
 
-interface Exchange extends FakeExchange {
-  recorded: RecordedRequest | null;
-}
+type Exchange = FakeExchange<RecordedRequest>;
 
 /** Where a stream stops early: a dropped socket (`error` null) or an `{"error": …}` line. */
 interface Interrupt {

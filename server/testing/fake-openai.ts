@@ -11,9 +11,10 @@
  * `defaultBehaviour` when the queue is empty. Requests to unknown paths take none.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { drop, isObject, readBody, sleep, write } from './fake-http.js';
+import type { ServerResponse } from 'node:http';
+import { drop, isObject, readRequest, sleep, startFakeServer, write, type DropBehaviour, type Exchange as FakeExchange, type HangBehaviour, type RawBehaviour } from './fake-http.js';
+
+export type { DropBehaviour, HangBehaviour, RawBehaviour };
 
 export interface RecordedRequest {
   method: string;
@@ -74,33 +75,7 @@ export interface ErrorBehaviour {
   firstByteDelayMs?: number;
 }
 
-/**
- * An answer that is not OpenAI's: these bytes with this status and these headers (no defaults but
- * the length), for an upstream that misbehaves (a redirect, a truncated or non-JSON body).
- */
-export interface RawBehaviour {
-  kind: 'raw';
-  status: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-/** Accept the request and never answer, until the client goes away or the fake is closed. */
-export interface HangBehaviour {
-  kind: 'hang';
-}
-
-/**
- * Streams: send `afterPieces` output pieces (chat: content chunks after the role chunk; responses:
- * `response.output_text.delta` events after the preamble), then destroy the socket. Non-streaming
- * requests: destroy the socket before any response byte.
- */
-export interface DropBehaviour {
-  kind: 'drop';
-  afterPieces: number;
-  chunkDelayMs?: number;
-}
-
+/** A dropped stream's pieces are chat content chunks after the role chunk, or Responses `output_text` deltas after the preamble. */
 export type Behaviour = ReplyBehaviour | ErrorBehaviour | HangBehaviour | DropBehaviour | RawBehaviour;
 
 export interface FakeOpenAIOptions {
@@ -172,103 +147,27 @@ export function openAIErrorBody(status: number, message?: string): { error: { me
 
 export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const models = options.models ?? DEFAULT_MODELS;
-  const queue: Behaviour[] = [];
-  const waiters: { n: number; resolve: () => void }[] = [];
-  const live = new Set<AbortController>();
-  let closing = false;
-
-  const fake: FakeOpenAI = {
-    baseUrl: '',
-    requests: [],
+  const server = await startFakeServer<RecordedRequest, Behaviour>({
     defaultBehaviour: options.defaultBehaviour ?? { kind: 'reply' },
-    aborted: 0,
-    enqueue: (...behaviours) => {
-      queue.push(...behaviours);
-    },
-    waitForRequests: (n, timeoutMs = 5000) => {
-      if (fake.requests.length >= n) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const i = waiters.indexOf(waiter);
-          if (i >= 0) waiters.splice(i, 1);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} requests (got ${fake.requests.length})`));
-        }, timeoutMs);
-        timer.unref();
-        const waiter = {
-          n,
-          resolve: () => {
-            clearTimeout(timer);
-            resolve();
-          },
-        };
-        waiters.push(waiter);
-      });
-    },
-    close: async () => {
-      closing = true;
-      for (const controller of live) controller.abort();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-    },
-  };
-
-  const record = (request: RecordedRequest) => {
-    fake.requests.push(request);
-    for (const waiter of [...waiters]) {
-      if (fake.requests.length >= waiter.n) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-
-  const server: Server = createServer({ noDelay: true }, (req, res) => {
-    const controller = new AbortController();
-    live.add(controller);
-    const state: Exchange = { req, res, signal: controller.signal, dropped: false, recorded: null };
-    res.on('close', () => {
-      live.delete(controller);
-      controller.abort();
-      if (!res.writableFinished && !state.dropped && !closing) fake.aborted += 1;
-    });
-    void handle(state).catch((error: unknown) => {
-      if (res.destroyed) return;
-      if (!res.headersSent) sendJson(res, 500, openAIErrorBody(500, `fake-openai crashed: ${String(error)}`));
-      else res.destroy();
-    });
+    handle: (ex) => handle(ex),
+    crashed: (res, error) => sendJson(res, 500, openAIErrorBody(500, `fake-openai crashed: ${String(error)}`)),
   });
+  const fake = Object.assign(server, { baseUrl: `${server.origin}/v1` });
 
   async function handle(ex: Exchange): Promise<void> {
     const { req, res } = ex;
-    const rawBody = await readBody(req);
-    const url = req.url ?? '/';
-    const path = url.split('?')[0] ?? '/';
-    const method = req.method ?? 'GET';
-    let body: unknown = null;
-    let badJson = false;
-    if (rawBody.length > 0) {
-      try {
-        body = JSON.parse(rawBody);
-      } catch {
-        badJson = true;
-      }
-    }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
+    const { method, url, path, rawBody, body, badJson, headers } = await readRequest(req);
     const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '');
     const recorded: RecordedRequest = { method, path, url, headers, body, rawBody, apiKey: bearer?.[1]?.trim() ?? null, servedPieces: 0 };
     ex.recorded = recorded;
-    record(recorded);
+    fake.record(recorded);
 
     const route = routeOf(method, path);
     if (route === null) {
       sendJson(res, 404, { error: { message: `Invalid URL (${method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
       return;
     }
-    const behaviour = queue.shift() ?? fake.defaultBehaviour;
+    const behaviour = fake.nextBehaviour();
 
     switch (behaviour.kind) {
       case 'hang':
@@ -340,31 +239,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     if (!stream) recorded.servedPieces = plan.reasoning.length + plan.content.length + plan.toolArgs.length;
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  fake.baseUrl = `http://127.0.0.1:${port}/v1`;
   return fake;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Internals
 
-interface Exchange {
-  req: IncomingMessage;
-  res: ServerResponse;
-  /** Aborted when the response closes (client gone, or the fake closing). */
-  signal: AbortSignal;
-  /** Set when the fake destroyed the socket on purpose (not counted as aborted). */
-  dropped: boolean;
-  /** The request as recorded, once its body was read. */
-  recorded: RecordedRequest | null;
-}
+type Exchange = FakeExchange<RecordedRequest>;
 
 type Route = 'chat' | 'responses' | 'embeddings' | 'models';
 

@@ -2,7 +2,8 @@ import { Ollama } from 'ollama';
 import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
 import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.js';
-import { createTokenCounter, type TokenCounter } from '../proxy/token-count.js';
+import type { TokenCounter } from '../proxy/token-count.js';
+import { countingAsTheFakes } from './counting-as-the-fakes.js';
 import { listen, testService, userWithKey, type TestService } from './harness.js';
 
 export interface OllamaProxyHarness {
@@ -21,16 +22,6 @@ export interface OllamaProxyHarness {
 }
 
 /**
- * A counter whose estimates for local models count as o200k_base does, as the fake counts (one
- * token a " hi"): the Ollama path's tests then see exact numbers. The safety factors that
- * lobe-quota applies to such models by default have their own tests (estimates.test.ts).
- */
-export const countingAsTheFake = (): TokenCounter => {
-  const asO200k = { common: 1, cyrillic: 1, other: 1, brahmic: 1, perDigit: 0 };
-  return createTokenCounter({ estimates: { 'llama-3': asO200k, 'llama-2': asO200k, qwen: asO200k, mistral: asO200k, deepseek: asO200k, gemini: asO200k, any: asO200k } });
-};
-
-/**
  * A real lobe-quota server on a free port in front of a fake Ollama (upstream `local-ollama`,
  * `api: "ollama"`, serving `models`, no key of its own unless given), with one user (alice, in
  * project "research") and her key. Its token counter counts as the fake does unless `tokens` is given.
@@ -40,7 +31,7 @@ export async function startOllamaProxy(
 ): Promise<OllamaProxyHarness> {
   const fake = await startFakeOllama(options.fake);
   const svc = testService({
-    tokens: options.tokens ?? countingAsTheFake(),
+    tokens: options.tokens ?? countingAsTheFakes(),
     defaultBudgets: options.defaultBudgets ?? [],
     config: {
       upstreams: [{ name: 'local-ollama', api: 'ollama', baseUrl: fake.baseUrl, apiKey: options.upstreamKey, models: options.models ?? ['*'] }],

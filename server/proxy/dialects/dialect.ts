@@ -49,6 +49,12 @@ export interface Dialect<Request, StreamState = never> {
   answerOutputText(answer: object): string[];
   /** How its streams are relayed; absent for an API that does not stream. */
   readonly stream?: StreamFormat<Request, StreamState>;
+  /**
+   * Whether an upstream error answer means the upstream refused lobe-quota's own key, where the API
+   * says so otherwise than with a 401 (Google: 400 `API_KEY_INVALID`): the client gets a 502 that
+   * says so, not an error that blames its own key.
+   */
+  upstreamRefusedKey?(status: number, body: Buffer): boolean;
   /** The body of an error in this API's shape. */
   readonly errorBody: ErrorBody;
   /** The body of a quota or rate refusal (HTTP 429) in this API's shape. */
