@@ -326,6 +326,16 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     expect(list.has_more).toBe(false);
     expect(list.data[0]).toMatchObject({ type: 'model', id: 'claude-haiku-4-5-20251001', display_name: 'claude-haiku-4-5' });
     expect(proxy.fake.requests.every((r) => r.apiKey === ANTHROPIC_UPSTREAM_KEY)).toBe(true);
+    // OpenAI's list (LobeChat's New API provider reads it) has them too, marked as served in Anthropic's API.
+    const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: proxy.alice.secret, maxRetries: 0 });
+    const page = await openai.models.list();
+    expect(page.data.find((m) => m.id === 'claude-haiku-4-5-20251001')).toEqual({
+      id: 'claude-haiku-4-5-20251001',
+      object: 'model',
+      created: Date.parse('2025-09-01T00:00:00Z') / 1000,
+      owned_by: 'anthropic',
+      supported_endpoint_types: ['anthropic'],
+    });
     const denied = await fetch(`${proxy.url}/v1/models`, { headers: { 'anthropic-version': '2023-06-01', 'x-api-key': 'lq-wrong' } });
     expect(denied.status).toBe(401);
     expect(await denied.json()).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });

@@ -3,7 +3,7 @@ import { isRecord } from '../util/is-record.js';
 import type { ProxyServices } from './admit-request.js';
 import { GEMINI_CLIENT_KEY } from './dialects/gemini.js';
 import { authenticate } from './identity.js';
-import { MODEL_LIST_TIMEOUT_MS, servedModels } from './models.js';
+import { MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
 import { invalidRequest, OpenAIError } from './openai-error.js';
 import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
@@ -47,7 +47,7 @@ async function fetchGeminiModels(upstream: Upstream): Promise<GeminiModelEntry[]
 }
 
 /** The Gemini models the configured Gemini upstreams serve, by id (see servedModels). */
-function geminiModels(services: ProxyServices): Promise<Map<string, GeminiModelEntry>> {
+export function geminiModels(services: ProxyServices): Promise<Map<string, GeminiModelEntry>> {
   const upstreams = services.upstreams.list.filter((u) => u.api === 'gemini');
   return servedModels(upstreams, services.clock.now(), fetchGeminiModels, idOf);
 }

@@ -10,7 +10,7 @@ import { ollamaEmbed, ollamaEmbeddings } from './dialects/ollama-embed.js';
 import { renderErrorIn, renderProxyFailure } from './error-shape.js';
 import { authenticate } from './identity.js';
 import { meteredRoute } from './metered-route.js';
-import { MODEL_LIST_TIMEOUT_MS } from './models.js';
+import { MODEL_LIST_TIMEOUT_MS } from './model-lists.js';
 import { OpenAIError } from './openai-error.js';
 import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
