@@ -3,20 +3,16 @@ import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
 import type { TokenCounter } from '../proxy/token-count.js';
 import { startFakeAnthropic, type FakeAnthropic, type FakeAnthropicOptions } from './fake-anthropic.js';
-import { listen, testService, userWithKey, type TestService } from './harness.js';
+import { serveInFrontOf, type ServerInFront } from './harness.js';
 
 /** The upstream's own key: the only one the fake accepts, and one no client ever holds. */
 export const ANTHROPIC_UPSTREAM_KEY = 'sk-ant-upstream-secret';
 
-export interface AnthropicProxy {
-  svc: TestService;
+/** `url` is lobe-quota's base URL as ANTHROPIC_PROXY_URL / the SDK's `baseURL` takes it (no `/v1`). */
+export interface AnthropicProxy extends ServerInFront {
   fake: FakeAnthropic;
-  /** lobe-quota's base URL, as ANTHROPIC_PROXY_URL / the SDK's `baseURL` takes it (no `/v1`). */
-  url: string;
-  alice: Awaited<ReturnType<typeof userWithKey>>;
   /** The official Anthropic SDK pointed at lobe-quota with a key; counts the HTTP calls it makes. */
   client(key: string, options?: { maxRetries?: number }): Anthropic & { calls: () => number };
-  close(): Promise<void>;
 }
 
 /**
@@ -27,22 +23,20 @@ export async function startAnthropicProxy(
   options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeAnthropicOptions; tokens?: TokenCounter } = {},
 ): Promise<AnthropicProxy> {
   const fake = await startFakeAnthropic({ apiKey: ANTHROPIC_UPSTREAM_KEY, ...options.fake });
-  const svc = testService({
-    ...(options.tokens ? { tokens: options.tokens } : {}),
-    defaultBudgets: options.defaultBudgets ?? [],
-    config: { upstreams: [{ name: 'anthropic', api: 'anthropic', baseUrl: fake.baseUrl, apiKey: ANTHROPIC_UPSTREAM_KEY, models: ['claude-*'] }], ...options.config },
+  const { defaultBudgets, config, tokens } = options;
+  const base = await serveInFrontOf(fake, {
+    upstreams: [{ name: 'anthropic', api: 'anthropic', baseUrl: fake.baseUrl, apiKey: ANTHROPIC_UPSTREAM_KEY, models: ['claude-*'] }],
+    defaultBudgets,
+    config,
+    tokens,
   });
-  const server = await listen(svc.app.fetch);
-  const alice = await userWithKey(svc.store, 'alice', 'research');
   return {
-    svc,
+    ...base,
     fake,
-    url: server.url,
-    alice,
     client(key, { maxRetries = 0 } = {}) {
       let calls = 0;
       const client = new Anthropic({
-        baseURL: server.url,
+        baseURL: base.url,
         apiKey: key,
         maxRetries,
         timeout: 10_000,
@@ -52,12 +46,6 @@ export async function startAnthropicProxy(
         },
       });
       return Object.assign(client, { calls: () => calls });
-    },
-    async close() {
-      await server.close();
-      await svc.upstreams.close();
-      await fake.close();
-      await svc.store.close();
     },
   };
 }

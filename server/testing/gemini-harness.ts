@@ -4,7 +4,7 @@ import type { DefaultBudget } from '../config/schema.js';
 import { startFakeGemini, type FakeGemini, type FakeGeminiOptions } from './fake-gemini.js';
 import type { TokenCounter } from '../proxy/token-count.js';
 import { countingAsTheFakes } from './counting-as-the-fakes.js';
-import { listen, testService, userWithKey, type TestService } from './harness.js';
+import { serveInFrontOf, type ServerInFront } from './harness.js';
 
 /** The Gemini upstream's own key: the only key the fake may ever see. */
 export const UPSTREAM_GEMINI_KEY = 'AIza-upstream-secret';
@@ -12,17 +12,13 @@ export const UPSTREAM_GEMINI_KEY = 'AIza-upstream-secret';
 /** Test prices (US dollars per 1M tokens), so that every token class shows in the cost. */
 export const GEMINI_TEST_PRICE = { input: 0.3, cachedInput: 0.075, output: 2.5 };
 
-export interface GeminiProxy {
-  svc: TestService;
+/** `url` is lobe-quota's base URL: what LobeChat's GOOGLE_PROXY_URL is set to. */
+export interface GeminiProxy extends ServerInFront {
   fake: FakeGemini;
-  /** Base URL of lobe-quota, e.g. http://127.0.0.1:PORT: what LobeChat's GOOGLE_PROXY_URL is set to. */
-  url: string;
-  alice: Awaited<ReturnType<typeof userWithKey>>;
   /** Every request lobe-quota received, as `METHOD /path?query`. */
   received: string[];
   /** @google/genai pointed at lobe-quota, as LobeChat's Google provider makes it (`httpOptions.baseUrl`). */
   client(key: string): GoogleGenAI;
-  close(): Promise<void>;
 }
 
 /**
@@ -34,37 +30,22 @@ export async function startGeminiProxy(
   options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeGeminiOptions; models?: string[]; /** The key lobe-quota is configured with (default: the right one). */ upstreamKey?: string; tokens?: TokenCounter } = {},
 ): Promise<GeminiProxy> {
   const fake = await startFakeGemini({ apiKey: UPSTREAM_GEMINI_KEY, ...options.fake });
-  const svc = testService({
+  const received: string[] = [];
+  const base = await serveInFrontOf(fake, {
+    upstreams: [{ name: 'google', api: 'gemini', baseUrl: fake.baseUrl, apiKey: 'upstreamKey' in options ? options.upstreamKey : UPSTREAM_GEMINI_KEY, models: options.models ?? ['gemini-*'] }],
+    defaultBudgets: options.defaultBudgets,
+    config: { prices: { 'gemini-2.5-flash': GEMINI_TEST_PRICE }, ...options.config },
     tokens: options.tokens ?? countingAsTheFakes(),
-    defaultBudgets: options.defaultBudgets ?? [],
-    config: {
-      upstreams: [{ name: 'google', api: 'gemini', baseUrl: fake.baseUrl, apiKey: 'upstreamKey' in options ? options.upstreamKey : UPSTREAM_GEMINI_KEY, models: options.models ?? ['gemini-*'] }],
-      prices: { 'gemini-2.5-flash': GEMINI_TEST_PRICE },
-      ...options.config,
+    onRequest: (request) => {
+      const url = new URL(request.url);
+      received.push(`${request.method} ${url.pathname}${url.search}`);
     },
   });
-  const received: string[] = [];
-  const app = svc.app;
-  // Hono's fetch takes the node server's bindings after the request: passed on as they come.
-  const server = await listen(((request: Request, ...bindings: unknown[]) => {
-    const url = new URL(request.url);
-    received.push(`${request.method} ${url.pathname}${url.search}`);
-    return (app.fetch as (request: Request, ...rest: unknown[]) => Response | Promise<Response>)(request, ...bindings);
-  }) as (request: Request) => Response | Promise<Response>);
-  const alice = await userWithKey(svc.store, 'alice', 'research');
   return {
-    svc,
+    ...base,
     fake,
-    url: server.url,
-    alice,
     received,
-    client: (key) => new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: server.url } }),
-    async close() {
-      await server.close();
-      await svc.upstreams.close();
-      await fake.close();
-      await svc.store.close();
-    },
+    client: (key) => new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: base.url } }),
   };
 }
 

@@ -100,3 +100,51 @@ export async function eventually(condition: () => Promise<boolean>, timeoutMs = 
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** What every proxy harness holds: a real lobe-quota in front of one fake upstream, and alice's key. */
+export interface ServerInFront {
+  svc: TestService;
+  /** lobe-quota's base URL, e.g. http://127.0.0.1:PORT */
+  url: string;
+  /** alice, in project "research", with a key of hers. */
+  alice: Awaited<ReturnType<typeof userWithKey>>;
+  /** Stops lobe-quota, its upstream pools, the fake and the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * A real lobe-quota server on a free port whose config has `upstreams` (the fake's) first, with one
+ * user (alice, in project "research") and her key: the part each API's proxy harness shares.
+ * `onRequest` sees each request lobe-quota receives, before it is served.
+ */
+export async function serveInFrontOf(
+  fake: { close(): Promise<void> },
+  options: { upstreams: Config['upstreams']; defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter; onRequest?: (request: Request) => void },
+): Promise<ServerInFront> {
+  const svc = testService({
+    ...(options.tokens ? { tokens: options.tokens } : {}),
+    defaultBudgets: options.defaultBudgets ?? [],
+    config: { upstreams: options.upstreams, ...options.config },
+  });
+  const { onRequest } = options;
+  const fetchHandler = onRequest
+    ? // Hono's fetch takes the node server's bindings after the request: passed on as they come.
+      (((request: Request, ...bindings: unknown[]) => {
+        onRequest(request);
+        return (svc.app.fetch as (request: Request, ...rest: unknown[]) => Response | Promise<Response>)(request, ...bindings);
+      }) as (request: Request) => Response | Promise<Response>)
+    : svc.app.fetch;
+  const server = await listen(fetchHandler);
+  const alice = await userWithKey(svc.store, 'alice', 'research');
+  return {
+    svc,
+    url: server.url,
+    alice,
+    async close() {
+      await server.close();
+      await svc.upstreams.close();
+      await fake.close();
+      await svc.store.close();
+    },
+  };
+}

@@ -4,21 +4,16 @@ import type { DefaultBudget } from '../config/schema.js';
 import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from './fake-ollama.js';
 import type { TokenCounter } from '../proxy/token-count.js';
 import { countingAsTheFakes } from './counting-as-the-fakes.js';
-import { listen, testService, userWithKey, type TestService } from './harness.js';
+import { serveInFrontOf, type ServerInFront } from './harness.js';
 
-export interface OllamaProxyHarness {
-  svc: TestService;
+export interface OllamaProxyHarness extends ServerInFront {
   fake: FakeOllama;
-  /** Base URL of lobe-quota, e.g. http://127.0.0.1:PORT */
-  url: string;
-  alice: Awaited<ReturnType<typeof userWithKey>>;
   /**
    * The `ollama` npm package pointed at lobe-quota: `header` gives it `<url>/ollama` and
    * `Authorization: Bearer <key>`; `url` the key-scoped base URL `<url>/ollama/k/<key>` and no
    * headers, as LobeChat's Ollama provider uses it. Counts the HTTP calls it makes.
    */
   client(key: string, via?: 'header' | 'url'): Ollama & { calls: () => number };
-  close(): Promise<void>;
 }
 
 /**
@@ -30,21 +25,15 @@ export async function startOllamaProxy(
   options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOllamaOptions; models?: string[]; upstreamKey?: string; tokens?: TokenCounter } = {},
 ): Promise<OllamaProxyHarness> {
   const fake = await startFakeOllama(options.fake);
-  const svc = testService({
+  const base = await serveInFrontOf(fake, {
+    upstreams: [{ name: 'local-ollama', api: 'ollama', baseUrl: fake.baseUrl, apiKey: options.upstreamKey, models: options.models ?? ['*'] }],
+    defaultBudgets: options.defaultBudgets,
+    config: options.config,
     tokens: options.tokens ?? countingAsTheFakes(),
-    defaultBudgets: options.defaultBudgets ?? [],
-    config: {
-      upstreams: [{ name: 'local-ollama', api: 'ollama', baseUrl: fake.baseUrl, apiKey: options.upstreamKey, models: options.models ?? ['*'] }],
-      ...options.config,
-    },
   });
-  const server = await listen(svc.app.fetch);
-  const alice = await userWithKey(svc.store, 'alice', 'research');
   return {
-    svc,
+    ...base,
     fake,
-    url: server.url,
-    alice,
     client(key, via = 'header') {
       let calls = 0;
       const counted: typeof fetch = (input, init) => {
@@ -53,15 +42,9 @@ export async function startOllamaProxy(
       };
       const client =
         via === 'header'
-          ? new Ollama({ host: `${server.url}/ollama`, headers: { Authorization: `Bearer ${key}` }, fetch: counted })
-          : new Ollama({ host: `${server.url}/ollama/k/${key}`, fetch: counted });
+          ? new Ollama({ host: `${base.url}/ollama`, headers: { Authorization: `Bearer ${key}` }, fetch: counted })
+          : new Ollama({ host: `${base.url}/ollama/k/${key}`, fetch: counted });
       return Object.assign(client, { calls: () => calls });
-    },
-    async close() {
-      await server.close();
-      await svc.upstreams.close();
-      await fake.close();
-      await svc.store.close();
     },
   };
 }

@@ -3,17 +3,12 @@ import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
 import type { TokenCounter } from '../proxy/token-count.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from './fake-openai.js';
-import { listen, testService, userWithKey, type TestService } from './harness.js';
+import { serveInFrontOf, type ServerInFront } from './harness.js';
 
-export interface ProxyHarness {
-  svc: TestService;
+export interface ProxyHarness extends ServerInFront {
   fake: FakeOpenAI;
-  /** Base URL of lobe-quota, e.g. http://127.0.0.1:PORT */
-  url: string;
-  alice: Awaited<ReturnType<typeof userWithKey>>;
   /** The official OpenAI SDK pointed at lobe-quota's /v1 with a key; counts the HTTP calls it makes. */
   client(key: string, options?: { maxRetries?: number; timeout?: number }): OpenAI & { calls: () => number };
-  close(): Promise<void>;
 }
 
 /**
@@ -24,22 +19,20 @@ export async function startProxy(
   options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions; tokens?: TokenCounter } = {},
 ): Promise<ProxyHarness> {
   const fake = await startFakeOpenAI(options.fake);
-  const svc = testService({
-    ...(options.tokens ? { tokens: options.tokens } : {}),
-    defaultBudgets: options.defaultBudgets ?? [],
-    config: { upstreams: [{ name: 'fake', baseUrl: fake.baseUrl, apiKey: 'sk-upstream-secret', models: ['*'] }], ...options.config },
+  const { defaultBudgets, config, tokens } = options;
+  const base = await serveInFrontOf(fake, {
+    upstreams: [{ name: 'fake', baseUrl: fake.baseUrl, apiKey: 'sk-upstream-secret', models: ['*'] }],
+    defaultBudgets,
+    config,
+    tokens,
   });
-  const server = await listen(svc.app.fetch);
-  const alice = await userWithKey(svc.store, 'alice', 'research');
   return {
-    svc,
+    ...base,
     fake,
-    url: server.url,
-    alice,
     client(key, { maxRetries = 0, timeout = 10_000 } = {}) {
       let calls = 0;
       const client = new OpenAI({
-        baseURL: `${server.url}/v1`,
+        baseURL: `${base.url}/v1`,
         apiKey: key,
         maxRetries,
         timeout,
@@ -49,12 +42,6 @@ export async function startProxy(
         },
       });
       return Object.assign(client, { calls: () => calls });
-    },
-    async close() {
-      await server.close();
-      await svc.upstreams.close();
-      await fake.close();
-      await svc.store.close();
     },
   };
 }
