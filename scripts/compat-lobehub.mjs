@@ -2,12 +2,16 @@
 //
 // Downloads LobeHub 2.x and LobeChat 1.x from npm (their tarballs carry the monorepo's source),
 // bundles the pieces that talk to lobe-quota (scripts/compat-lobehub/harness-*.mjs), starts
-// lobe-quota as `npm start` does in front of the fake OpenAI upstream the tests use, and checks:
+// lobe-quota as `npm start` does in front of the fake OpenAI, Anthropic and Gemini upstreams the
+// tests use, and checks:
 //   1. chat completions streams (2.x, 1.x): the text arrives; lobe-quota charged the upstream's usage;
 //   2. Responses API stream (2.x): charged exactly;
 //   3. a spent budget: the user sees our message (Chat Completions; Responses with refusalStyle "answer");
 //   4. MCP (2.x): tools listed, check_quota called, its text and image blocks through LobeHub's processing;
-//   5. the plugin by URL (1.x): manifest loaded and validated, checkQuota through the plugin gateway.
+//   5. the plugin by URL (1.x): manifest loaded and validated, checkQuota through the plugin gateway;
+//   6. LobeHub's New API provider (2.x) at lobe-quota's base URL: a Claude, a Gemini and a GPT model
+//      each streamed in its own API, charged exactly to the user whose key it was; the model list
+//      shows our /api/pricing prices.
 // Not part of `npm test`: it needs the npm registry and about 450 MB of disk under .compat/.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +33,21 @@ const harnessDir = path.join(repoRoot, 'scripts', 'compat-lobehub');
 const buildDir = path.join(cacheDir, 'build');
 
 const MODEL = 'gpt-4o-mini';
+/**
+ * What the New API checks send. LobeHub's router sends a model natively only when its exact id is
+ * in LobeHub's own model list (model-bank): these two are, so Claude goes to the Anthropic SDK and
+ * Gemini to Google's; every other model goes to the OpenAI SDK (Responses API for gpt-N when the
+ * provider's "Use Responses API" switch is on).
+ */
+const NEWAPI = { claude: 'claude-sonnet-4-5-20250929', gemini: 'gemini-2.5-flash', gpt: 'gpt-5-mini' };
+/** The list prices lobe-quota ships for them (Anthropic's, Google's and OpenAI's pages), dollars per 1M tokens. */
+const LIST_PRICES = {
+  [NEWAPI.claude]: { input: 3, cacheWrite: 3.75, cachedInput: 0.3, output: 15 },
+  [NEWAPI.gemini]: { input: 0.3, cachedInput: 0.03, output: 2.5 },
+  [NEWAPI.gpt]: { input: 0.25, cachedInput: 0.025, output: 2 },
+};
+/** The upstreams' own keys: the fakes of Anthropic and Gemini refuse any other. */
+const UPSTREAM_KEYS = { openai: 'sk-fake-upstream', anthropic: 'sk-ant-fake-upstream', gemini: 'AIza-fake-upstream' };
 /** Node's own fetch: the harness swaps the global one for a browser's while LobeChat's browser code runs. */
 const nodeFetch = globalThis.fetch;
 /** The price set in the config, so the cost charged can be checked too (dollars per 1M tokens). */
@@ -122,7 +141,7 @@ async function buildTarget(target) {
   return { outfile, depsDir, tarballBytes: source.tarballBytes, depsBytes: dirBytes(depsDir), bundleBytes: statSync(outfile).size };
 }
 
-const KEY_PACKAGES = ['openai', '@modelcontextprotocol/sdk', '@lobehub/chat-plugin-sdk', '@lobehub/chat-plugins-gateway', 'zod'];
+const KEY_PACKAGES = ['openai', '@anthropic-ai/sdk', '@google/genai', '@modelcontextprotocol/sdk', '@lobehub/chat-plugin-sdk', '@lobehub/chat-plugins-gateway', 'zod'];
 
 function installedVersions(depsDir) {
   return KEY_PACKAGES.flatMap((name) => {
@@ -131,18 +150,35 @@ function installedVersions(depsDir) {
   });
 }
 
-/** server/testing/fake-openai.ts (the tests' upstream; not part of the dist/ build). */
-async function buildFakeOpenAI() {
-  const outfile = path.join(buildDir, 'fake-openai.mjs');
-  await esbuild.build({ entryPoints: [path.join(repoRoot, 'server', 'testing', 'fake-openai.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning' });
-  return outfile;
+/** server/testing/fake-{openai,anthropic,gemini}.ts (the tests' upstreams; not part of the dist/ build), by name. */
+async function buildFakes() {
+  const names = ['fake-openai', 'fake-anthropic', 'fake-gemini'];
+  await esbuild.build({
+    entryPoints: names.map((name) => path.join(repoRoot, 'server', 'testing', `${name}.ts`)),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outdir: buildDir,
+    outExtension: { '.js': '.mjs' },
+    logLevel: 'warning',
+  });
+  return Object.fromEntries(names.map((name) => [name, pathToFileURL(path.join(buildDir, `${name}.mjs`)).href]));
 }
 
 // ---------------------------------------------------------------------------------------------
 // lobe-quota
 
-function configFor(extraProxy = {}) {
+/**
+ * Claude and Gemini each on an upstream of its own API; OpenAI (OPENAI_BASE_URL) serves the rest,
+ * after them: the layout LobeHub's New API provider needs behind one base URL.
+ */
+function configFor(fakes, extraProxy = {}) {
   return {
+    upstreams: [
+      { name: 'anthropic', api: 'anthropic', baseUrl: fakes.anthropic.baseUrl, apiKeyEnv: 'ANTHROPIC_API_KEY', models: ['claude-*'] },
+      { name: 'google', api: 'gemini', baseUrl: fakes.gemini.baseUrl, apiKeyEnv: 'GEMINI_API_KEY', models: ['gemini-*'] },
+    ],
     prices: { [MODEL]: PRICE },
     proxy: extraProxy,
     defaultBudgets: [{ scope: 'user', window: { kind: 'month', timeZone: 'UTC' }, limitTokens: 1_000_000 }],
@@ -196,6 +232,10 @@ async function usageOfKey(admin, keyId) {
 
 const expectedCostUsd = (u) => ((u.inputTokens - u.cachedTokens) * PRICE.input + u.cachedTokens * PRICE.cachedInput + u.outputTokens * PRICE.output) / 1e6;
 
+/** Dollars for a usage at prices per 1M tokens: the prompt (writes and reads included) split into its classes. */
+const costAt = (price, u) =>
+  ((u.inputTokens - u.cachedTokens - u.cacheWriteTokens) * price.input + u.cacheWriteTokens * (price.cacheWrite ?? price.input) + u.cachedTokens * price.cachedInput + u.outputTokens * price.output) / 1e6;
+
 // ---------------------------------------------------------------------------------------------
 // What LobeChat sends, from the recorder
 
@@ -210,6 +250,7 @@ function describeRequest(r) {
     const parsed = JSON.parse(r.body);
     if (Array.isArray(parsed.messages)) parsed.messages = `[${parsed.messages.length} messages]`;
     if (Array.isArray(parsed.input)) parsed.input = `[${parsed.input.length} input items]`;
+    if (Array.isArray(parsed.contents)) parsed.contents = `[${parsed.contents.length} contents]`;
     body = JSON.stringify(parsed);
   } catch {}
   return [`${r.method} ${r.path} → ${r.status}`, `  headers: ${interesting.join(' | ')}`, ...(r.body ? [`  body: ${body}`] : [])];
@@ -279,6 +320,84 @@ function showUserSees(note, out) {
 
 const userText = (out) => (out.userSees ? `${out.userSees.title}\n${out.userSees.details ?? ''}` : out.text);
 
+// ---------------------------------------------------------------------------------------------
+// LobeHub's New API provider
+
+/** Every user's usage this month, by user id. */
+async function usageByUser(admin) {
+  const report = await admin('GET', '/admin/usage?groupBy=user');
+  return new Map(report.rows.map((row) => [row.user, row]));
+}
+
+/** The output limit a request body names, in whichever API's field. */
+const limitOf = (body) => {
+  const b = body ?? {};
+  for (const [field, value] of [['max_tokens', b.max_tokens], ['max_output_tokens', b.max_output_tokens], ['max_completion_tokens', b.max_completion_tokens], ['generationConfig.maxOutputTokens', b.generationConfig?.maxOutputTokens]]) {
+    if (value !== undefined) return `${field} ${value}`;
+  }
+  return 'no output limit';
+};
+
+/**
+ * One chat turn on LobeHub's New API provider (`/webapi/chat/newapi`, the user's key and base
+ * URL in its key vault): the text arrives; LobeHub sent one request, in the API its router picks
+ * for the model (`wire`), which lobe-quota forwarded in that API to that API's upstream with the
+ * upstream's key; the ledger charged the key's user exactly the usage the upstream reported, at
+ * `price`, and nobody else anything.
+ */
+async function checkNewApiChat(ctx, { lobe, admin, recorder, baseURL, key, userId, model, apiMode, fake, upstreamName, upstreamKey, wire, wireName, reply, upstream, price, priceName }) {
+  const { expect, note } = ctx;
+  const mark = recorder.records.length;
+  const seen = fake.requests.length;
+  const before = await usageByUser(admin);
+  const out = await withUpstreamReply(fake, reply, () => lobe.chat({ provider: 'newapi', apiKey: key.key, baseURL, apiMode, model, messages }));
+  note(`LobeHub's route answered HTTP ${out.status}; the user sees: ${JSON.stringify(out.text)}`);
+  if (out.error) note(`error shown: ${JSON.stringify(out.userSees?.title)}${out.userSees?.details ? `\n${out.userSees.details}` : ''}`);
+  expect(out.text.trim() === reply.text.join('').trim(), 'the streamed text arrives whole');
+
+  const sent = recorder.since(mark);
+  for (const r of sent) for (const line of describeRequest(r)) note(`LobeHub → lobe-quota: ${line}`);
+  expect(sent.length === 1 && wire.test(sent[0].path), `LobeHub sent one request, in ${wireName}: ${sent.map((r) => `${r.method} ${r.path}`).join(', ') || 'none'}`);
+  const forwarded = fake.requests.slice(seen);
+  for (const f of forwarded) note(`lobe-quota → ${upstreamName}: ${f.method} ${f.url}, key ${maskKey(f.apiKey)}, ${limitOf(f.body)} (LobeHub asked ${limitOf(safeJson(sent[0]?.body))})`);
+  expect(forwarded.length === 1 && wire.test(forwarded[0].url), `lobe-quota forwarded it in the same API to the ${upstreamName} upstream`);
+  expect(
+    forwarded.length > 0 && forwarded.every((f) => f.apiKey === upstreamKey && !JSON.stringify(f.headers).includes(key.key)),
+    "with the upstream's own key; the user's key stayed with lobe-quota",
+  );
+
+  const after = await usageByUser(admin);
+  const row = (await admin('GET', '/admin/usage?groupBy=user,key')).rows.find((r) => r.key === key.id);
+  const u = { inputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, outputTokens: 0, reasoningTokens: 0, ...upstream };
+  note(`${upstreamName} reported: prompt ${u.inputTokens} (cache reads ${u.cachedTokens}, cache writes ${u.cacheWriteTokens}), output ${u.outputTokens} (reasoning ${u.reasoningTokens})`);
+  if (!row) {
+    expect(false, `nothing charged to key ${key.id}`);
+    return;
+  }
+  note(`lobe-quota charged ${row.user}: ${row.requests} request(s), input ${row.inputTokens} (cached ${row.cachedTokens}), output ${row.outputTokens}, reasoning ${row.reasoningTokens}, $${row.costUsd.toFixed(6)}`);
+  if (out.usage) note(`LobeHub's own usage record: ${JSON.stringify(out.usage)}`);
+  expect(row.user === userId, `charged to ${userId}, whose key LobeHub sent`);
+  expect(
+    row.requests === 1 && row.inputTokens === u.inputTokens && row.cachedTokens === u.cachedTokens && row.outputTokens === u.outputTokens && row.reasoningTokens === u.reasoningTokens,
+    'exactly the usage the upstream reported',
+  );
+  const cost = costAt(price, u);
+  expect(Math.abs(row.costUsd - cost) <= 1e-6, `cost = each class × ${priceName} ($${cost.toFixed(6)})`);
+  const others = [...after].filter(([user, r]) => user !== userId && JSON.stringify(r) !== JSON.stringify(before.get(user)));
+  expect(others.length === 0, `no other user was charged${others.length ? ` (${others.map(([user]) => user).join(', ')} were)` : ''}`);
+}
+
+function safeJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A model card's prices as LobeHub shows them: dollars per 1M tokens, by unit name. */
+const shownPrices = (card) => Object.fromEntries((card?.pricing?.units ?? []).filter((u) => u.unit === 'millionTokens' && u.strategy === 'fixed').map((u) => [u.name, u.rate]));
+
 async function main() {
   console.log(`compat:lobehub — ${TARGETS.map((t) => t.spec).join(' and ')} against lobe-quota`);
   mkdirSync(buildDir, { recursive: true });
@@ -288,7 +407,7 @@ async function main() {
     log(`${target.label}: source and dependencies`);
     built[target.id] = await buildTarget(target);
   }
-  const fakeModule = await buildFakeOpenAI();
+  const fakeModules = await buildFakes();
   log(`bundled (${elapsed()}); building lobe-quota`);
   execFileSync(process.execPath, [path.join(repoRoot, 'scripts', 'ensure-built.js')], { stdio: 'inherit' });
 
@@ -305,24 +424,38 @@ async function main() {
 
   const extra = [];
   try {
-    const { startFakeOpenAI } = await import(pathToFileURL(fakeModule).href);
-    const fake = await startFakeOpenAI({ models: [MODEL] });
+    const { startFakeOpenAI } = await import(fakeModules['fake-openai']);
+    const { startFakeAnthropic } = await import(fakeModules['fake-anthropic']);
+    const { startFakeGemini } = await import(fakeModules['fake-gemini']);
+    const fake = await startFakeOpenAI({ models: [MODEL, NEWAPI.gpt] });
     cleanups.push(() => fake.close());
+    // Their default model lists hold NEWAPI.claude and NEWAPI.gemini.
+    const fakes = { anthropic: await startFakeAnthropic({ apiKey: UPSTREAM_KEYS.anthropic }), gemini: await startFakeGemini({ apiKey: UPSTREAM_KEYS.gemini }) };
+    cleanups.push(() => fakes.anthropic.close(), () => fakes.gemini.close());
     const workDir = mkdtempSync(path.join(tmpdir(), 'lobe-quota-compat-'));
     cleanups.push(async () => rmSync(workDir, { recursive: true, force: true }));
-    const env = { ADMIN_TOKEN, OPENAI_BASE_URL: fake.baseUrl, OPENAI_API_KEY: 'sk-fake-upstream' };
+    const env = { ADMIN_TOKEN, OPENAI_BASE_URL: fake.baseUrl, OPENAI_API_KEY: UPSTREAM_KEYS.openai, ANTHROPIC_API_KEY: UPSTREAM_KEYS.anthropic, GEMINI_API_KEY: UPSTREAM_KEYS.gemini };
 
-    const service = await startLobeQuota({ repoRoot, dir: path.join(workDir, 'default'), config: configFor(), env });
+    const service = await startLobeQuota({ repoRoot, dir: path.join(workDir, 'default'), config: configFor(fakes), env });
     cleanups.push(service.stop);
     if (service.failed) throw new Error(`lobe-quota did not start: ${service.failed}`);
-    const answerStyle = await startLobeQuota({ repoRoot, dir: path.join(workDir, 'answer'), config: configFor({ refusalStyle: 'answer' }), env });
+    const answerStyle = await startLobeQuota({ repoRoot, dir: path.join(workDir, 'answer'), config: configFor(fakes, { refusalStyle: 'answer' }), env });
     cleanups.push(answerStyle.stop);
     const recorder = await startRecorder(service.url);
     cleanups.push(recorder.close);
-    log(`lobe-quota on ${service.url} (relay ${recorder.url}), fake upstream ${fake.baseUrl}`);
+    log(`lobe-quota on ${service.url} (relay ${recorder.url}); fake upstreams: OpenAI ${fake.baseUrl}, Anthropic ${fakes.anthropic.baseUrl}, Gemini ${fakes.gemini.baseUrl}`);
 
     const admin = adminClient(service.url, ADMIN_TOKEN);
     const keys = await seed(admin, ['chat-2x', 'responses-2x', 'chat-1x', 'spent', 'mcp', 'plugin']);
+    // Two more people for the New API checks, so that "charged to the right user" means something.
+    const newApiKeys = {};
+    for (const [user, name, keyNames] of [
+      ['carol', 'Carol', ['newapi-claude', 'newapi-gpt-responses', 'newapi-models']],
+      ['dave', 'Dave', ['newapi-gemini', 'newapi-gpt-chat']],
+    ]) {
+      await admin('POST', '/admin/users', { id: user, name, projectId: 'compat' });
+      for (const keyName of keyNames) newApiKeys[keyName] = await admin('POST', '/admin/keys', { userId: user, name: keyName });
+    }
     const refusal = await spendKeyBudget(service.url, admin, fake, keys.spent);
 
     const lobe2 = await import(pathToFileURL(built['2.x'].outfile).href);
@@ -476,6 +609,99 @@ async function main() {
       );
       const call = recorder.since(mark, '/plugin').at(-1);
       if (call) for (const line of describeRequest(call)) note(`gateway → lobe-quota: ${line}`);
+    });
+
+    // 6. LobeHub's New API provider -----------------------------------------------------------
+    // The base URL as New API's placeholder has it (no /v1): LobeHub strips a trailing /v1 itself.
+    const newApi = { lobe: lobe2, admin, recorder, baseURL: recorder.url };
+    const piecesReply = { kind: 'reply', text: CHAT_PIECES };
+    await record('6a', `LobeHub 2.x: New API provider, ${NEWAPI.claude} — the Anthropic SDK to lobe-quota's /v1/messages, charged to Carol`, {}, (ctx) =>
+      checkNewApiChat(ctx, {
+        ...newApi,
+        key: newApiKeys['newapi-claude'],
+        userId: 'carol',
+        model: NEWAPI.claude,
+        apiMode: 'chatCompletion',
+        fake: fakes.anthropic,
+        upstreamName: 'Anthropic',
+        upstreamKey: UPSTREAM_KEYS.anthropic,
+        wire: /^\/v1\/messages$/,
+        wireName: "Anthropic's Messages API",
+        // A cache hit and a 5-minute cache write beside the uncached input: each class has its price.
+        reply: { ...piecesReply, usage: { input_tokens: 321, cache_read_input_tokens: 2048, cache_creation_5m: 512 } },
+        upstream: { inputTokens: 321 + 2048 + 512, cachedTokens: 2048, cacheWriteTokens: 512, outputTokens: CHAT_PIECES.length },
+        price: LIST_PRICES[NEWAPI.claude],
+        priceName: "Claude Sonnet 4.5's shipped price (cache write 1.25×, read 0.1× input)",
+      }),
+    );
+    await record('6b', `LobeHub 2.x: New API provider, ${NEWAPI.gemini} — @google/genai to lobe-quota's :streamGenerateContent, charged to Dave`, {}, (ctx) =>
+      checkNewApiChat(ctx, {
+        ...newApi,
+        key: newApiKeys['newapi-gemini'],
+        userId: 'dave',
+        model: NEWAPI.gemini,
+        apiMode: 'chatCompletion',
+        fake: fakes.gemini,
+        upstreamName: 'Gemini',
+        upstreamKey: UPSTREAM_KEYS.gemini,
+        wire: new RegExp(`^/v1beta/models/${NEWAPI.gemini.replaceAll('.', '\\.')}:streamGenerateContent\\?alt=sse$`),
+        wireName: "Gemini's streamGenerateContent (SSE)",
+        // Cached content and thinking: thoughts are billed as output whether or not they are shown.
+        reply: { ...piecesReply, thoughtTokens: 4, usage: { promptTokenCount: 3210, cachedContentTokenCount: 1024 } },
+        upstream: { inputTokens: 3210, cachedTokens: 1024, outputTokens: CHAT_PIECES.length + 4, reasoningTokens: 4 },
+        price: LIST_PRICES[NEWAPI.gemini],
+        priceName: "Gemini 2.5 Flash's shipped price",
+      }),
+    );
+    for (const [id, apiMode, keyName, userId, wire, wireName, switchState] of [
+      ['6c', 'responses', 'newapi-gpt-responses', 'carol', /^\/v1\/responses$/, "OpenAI's Responses API", '"Use Responses API" on'],
+      ['6d', 'chatCompletion', 'newapi-gpt-chat', 'dave', /^\/v1\/chat\/completions$/, "OpenAI's Chat Completions", '"Use Responses API" off, LobeHub\'s default for New API'],
+    ]) {
+      await record(id, `LobeHub 2.x: New API provider, ${NEWAPI.gpt} (${switchState}) — the OpenAI SDK to lobe-quota's /v1, charged to ${userId === 'carol' ? 'Carol' : 'Dave'}`, {}, (ctx) =>
+        checkNewApiChat(ctx, {
+          ...newApi,
+          key: newApiKeys[keyName],
+          userId,
+          model: NEWAPI.gpt,
+          apiMode,
+          fake,
+          upstreamName: 'OpenAI',
+          upstreamKey: UPSTREAM_KEYS.openai,
+          wire,
+          wireName,
+          reply: { ...piecesReply, reasoningTokens: 3, usage: { prompt_tokens: 1500, cached_tokens: 512 } },
+          upstream: { inputTokens: 1500, cachedTokens: 512, outputTokens: CHAT_PIECES.length + 3, reasoningTokens: 3 },
+          price: LIST_PRICES[NEWAPI.gpt],
+          priceName: "GPT-5 mini's shipped price",
+        }),
+      );
+    }
+    await record('6e', "LobeHub 2.x: New API provider, Fetch model list — the Claude, Gemini and GPT cards show lobe-quota's /api/pricing prices", {}, async ({ expect, note }) => {
+      const mark = recorder.records.length;
+      // This time the base URL with /v1, as LobeHub's hint for the field suggests: the same result.
+      const out = await lobe2.models({ provider: 'newapi', apiKey: newApiKeys['newapi-models'].key, baseURL: `${recorder.url}/v1` });
+      for (const r of recorder.since(mark)) note(`LobeHub → lobe-quota: ${r.method} ${r.path} → ${r.status} (${r.headers.authorization ? `authorization: ${maskKey(r.headers.authorization)}` : 'no key'})`);
+      if (!out.cards) {
+        expect(false, `LobeHub's model list route answered HTTP ${out.status}: ${JSON.stringify(out.error).slice(0, 300)}`);
+        return;
+      }
+      note(`LobeHub's model list: ${out.cards.length} cards: ${out.cards.map((c) => c.id).join(', ')}`);
+      const pricing = await (await fetch(`${service.url}/api/pricing`)).json();
+      for (const [model, price, whose] of [
+        [NEWAPI.claude, LIST_PRICES[NEWAPI.claude], 'shipped'],
+        [NEWAPI.gemini, LIST_PRICES[NEWAPI.gemini], 'shipped'],
+        [NEWAPI.gpt, LIST_PRICES[NEWAPI.gpt], 'shipped'],
+        [MODEL, PRICE, 'configured'],
+      ]) {
+        const card = out.cards.find((c) => c.id === model);
+        const entry = pricing.data.find((e) => e.model_name === model);
+        const shown = shownPrices(card);
+        note(
+          `${model}: /api/pricing model_ratio ${entry?.model_ratio}, completion_ratio ${entry?.completion_ratio}, endpoints ${JSON.stringify(entry?.supported_endpoint_types)}; ` +
+            (card ? `LobeHub's card shows $${shown.textInput} in / $${shown.textOutput} out per 1M` : 'no card: LobeHub lists only what /v1/models lists'),
+        );
+        expect(card !== undefined && shown.textInput === price.input && shown.textOutput === price.output, `${model}: $${price.input} in / $${price.output} out per 1M, our ${whose} price`);
+      }
     });
 
     extra.push(

@@ -90,7 +90,7 @@ export async function bundleHarness(o) {
           // ${args.path}: imported on this path but never called by it (see targets.mjs). Any
           // call or construction throws; a named import reads as undefined, so using one when a
           // module loads fails at once too.
-          const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not installed for compat:lobehub (only the OpenAI provider runs); LobeChat called into it unexpectedly`)}); };
+          const fail = () => { throw new Error(${JSON.stringify(`${args.path} is not installed for compat:lobehub (only the providers it drives run: OpenAI, and New API on 2.x); LobeChat called into it unexpectedly`)}); };
           const unreached = new Proxy(function unreached() {}, {
             get: (target, key) => (key === 'then' || typeof key === 'symbol' ? undefined : key === 'prototype' ? target.prototype : unreached),
             apply: fail,

@@ -1,12 +1,14 @@
 // LobeHub 2.x (@lobehub/lobehub) pieces that talk to lobe-quota, bundled from its npm tarball:
 // the browser's chat client (fetchSSE and its error parser), the server's chat route with its
-// model runtime (LobeOpenAI, Chat Completions and Responses), its error responder, and the MCP
-// service with its content processing. Only what a test cannot run (login, database, file storage)
-// is stubbed; see scripts/compat-lobehub/stubs.
+// model runtimes (LobeOpenAI, Chat Completions and Responses; the New API router with its Anthropic
+// and Google runtimes), its model-list route, its error responder, and the MCP service with its
+// content processing. Only what a test cannot run (login, database, file storage) is stubbed; see
+// scripts/compat-lobehub/stubs.
 import { fetchSSE } from '@lobechat/fetch-sse';
 import i18next from 'i18next';
 import { DEFAULT_MODEL_PROVIDER_LIST } from 'model-bank/modelProviders';
 import { POST as chatRoute } from '@/app/(backend)/webapi/chat/[provider]/route';
+import { GET as modelsRoute } from '@/app/(backend)/webapi/models/[provider]/route';
 import { mcpService } from '@/server/services/mcp';
 import { processContentBlocks } from '@/server/services/mcp/contentProcessor';
 import errorLocale from 'lobehub:locales/en-US/error.json';
@@ -20,23 +22,23 @@ const APP_ORIGIN = 'http://localhost:3210';
 /**
  * One chat turn as LobeHub's browser sends it (`src/services/chat/index.ts` getChatCompletion:
  * default agent params, `apiMode` from the provider's "Use Responses API" switch, which is on by
- * default for OpenAI) through `fetchSSE` to `/webapi/chat/openai`, served in-process by the real
- * route with the user's saved OpenAI key and proxy URL.
+ * default for OpenAI only) through `fetchSSE` to `/webapi/chat/<provider>`, served in-process by
+ * the real route with the user's saved key and proxy URL for that provider.
  */
-export async function chat({ apiKey, baseURL, apiMode, model, messages }) {
+export async function chat({ provider = 'openai', apiKey, baseURL, apiMode, model, messages }) {
   session.keyVaults = { apiKey, baseURL };
   const payload = { apiMode, frequency_penalty: 0, messages, model, presence_penalty: 0, stream: true, temperature: 1, top_p: 1 };
   let finished = null;
   let error = null;
   const shown = [];
   let status = null;
-  await fetchSSE('/webapi/chat/openai', {
+  await fetchSSE(`/webapi/chat/${provider}`, {
     body: JSON.stringify(payload),
     headers: { 'Content-Type': 'application/json' },
     method: 'POST',
     // Next.js routing: the browser's request handed to the route's POST handler.
     fetcher: async (url, init) => {
-      const response = await chatRoute(new Request(new URL(url, APP_ORIGIN), init), { params: Promise.resolve({ provider: 'openai' }) });
+      const response = await chatRoute(new Request(new URL(url, APP_ORIGIN), init), { params: Promise.resolve({ provider }) });
       status = response.status;
       return response;
     },
@@ -53,6 +55,21 @@ export async function chat({ apiKey, baseURL, apiMode, model, messages }) {
     },
   });
   return { status, text: finished?.text ?? shown.join(''), usage: finished?.usage ?? null, error, userSees: error ? whatTheUserSees(error) : null };
+}
+
+/**
+ * Settings → AI providers → "Fetch model list" (`src/services/models.ts` getModels, on the server
+ * as by default): `GET /webapi/models/<provider>`, served in-process by the real route, which runs
+ * the provider runtime's `models()` with the user's saved key and proxy URL. Returns the model
+ * cards LobeHub keeps (with the prices it shows), or the error it answered.
+ */
+export async function models({ provider, apiKey, baseURL }) {
+  session.keyVaults = { apiKey, baseURL };
+  const response = await modelsRoute(new Request(new URL(`/webapi/models/${provider}`, APP_ORIGIN), { headers: { 'Content-Type': 'application/json' } }), {
+    params: Promise.resolve({ provider }),
+  });
+  const body = await response.json();
+  return { status: response.status, cards: response.ok ? body : null, error: response.ok ? null : body };
 }
 
 /**
