@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { admit, costMicros } from '../quota/admission.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
+import type { PromptCacheWrite } from './dialects/dialect.js';
 import { payerOf, sessionAndTags } from './identity.js';
 import { Meter } from './meter.js';
 import { OpenAIError } from './openai-error.js';
@@ -47,6 +48,8 @@ export interface AdmissionInput {
   streaming: boolean;
   /** The least output the upstream accepts as a limit (see Meter). */
   minOutput?: number;
+  /** The prompt is to be written to a cache, billed at the write price (see AdmissionFacts). */
+  promptCacheWrite?: PromptCacheWrite | undefined;
   /** Whether a budget whose `onLimit` is `downgrade` may send this request to its cheaper model. */
   downgradable: boolean;
 }
@@ -200,6 +203,7 @@ async function admitAs(
       wantOutput: input.wantOutput,
       streaming: input.streaming,
       ...(input.minOutput === undefined ? {} : { minOutput: input.minOutput }),
+      ...(input.promptCacheWrite === undefined ? {} : { promptCacheWrite: input.promptCacheWrite }),
       ...(downgradeCeiling === null ? {} : { downgradeCeiling }),
       sessionId,
       tags,

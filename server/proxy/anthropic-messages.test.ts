@@ -362,4 +362,28 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
       await compatible.close();
     }
   });
+
+  it("quotes a prompt marked for caching at the cache-write price, so a dollar budget is not overspent by the write surcharge", async () => {
+    const text = 'Summarise the quarterly report. '.repeat(60);
+    const body = (cacheControl?: { type: 'ephemeral'; ttl?: '5m' | '1h' }) => ({
+      model: MODEL,
+      max_tokens: 1,
+      system: [{ type: 'text' as const, text, ...(cacheControl ? { cache_control: cacheControl } : {}) }],
+      messages: ask('Go.'),
+    });
+    // Counted as lobe-quota counts it (Claude's safe-side estimate): Sonnet 4.5 bills $3 per 1M
+    // input tokens, $3.75 for a 5-minute write, $6 for an hour's, $15 per 1M output tokens.
+    const prompt = countPromptWith(createTokenCounter(), { kind: 'anthropic', model: MODEL, body: body() });
+    const limitUsd = (prompt * 4.5 + 15) / 1e6; // room for the prompt at $4.50 per 1M and one output token
+    const dollars = { scope: 'user' as const, window: { kind: 'month' as const, timeZone: 'UTC' }, limitTokens: null, limitUsd, onLimit: 'reject' as const };
+    proxy = await startAnthropicProxy({ defaultBudgets: [dollars] });
+    const client = proxy.client(proxy.alice.secret);
+    const hour = await client.messages.create(body({ type: 'ephemeral', ttl: '1h' })).catch((e: unknown) => e);
+    expect(hour).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(proxy.fake.requests).toHaveLength(0);
+    // The same prompt written for 5 minutes ($3.75), or not cached at all ($3), fits.
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 1, usage: { input_tokens: 0, cache_creation_5m: prompt } }, { kind: 'reply', outputTokens: 1, usage: { input_tokens: 0 } });
+    await expect(client.messages.create(body({ type: 'ephemeral' }))).resolves.toMatchObject({ type: 'message' });
+    expect(proxy.fake.requests).toHaveLength(1);
+  });
 });

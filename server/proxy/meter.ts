@@ -4,6 +4,7 @@ import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { BudgetState, Hold, LedgerEntry, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
 import { ratesAt, usageCostMicros, type ModelPrice, type TokenRates } from './pricing.js';
+import type { PromptCacheWrite } from './dialects/dialect.js';
 
 export interface MeterServices {
   store: Store;
@@ -27,10 +28,25 @@ export interface MeterRequest {
   streaming: boolean;
   /** The least output worth starting the request for (default 1; an API may demand more). */
   minOutput?: number;
+  /** The prompt is to be written to a cache: quoted at the write price, which is above the input price. */
+  promptCacheWrite?: PromptCacheWrite;
   /** Set for a downgraded request: `downgrade` budgets admit it up to their limit × this. */
   downgradeCeiling?: number;
   sessionId: string | null;
   tags: Record<string, string>;
+}
+
+/**
+ * The most a prompt token may be billed at: the input price, or a cache write's when the request
+ * asks for its prompt to be cached (Anthropic bills a 5-minute write at 1.25×, an hour's at 2× the
+ * input), so that a dollar budget is not overspent by the write surcharge.
+ */
+export function promptRate(rates: TokenRates, cacheWrite: PromptCacheWrite | undefined): number {
+  const input = rates.inputMicrosPerMillion;
+  if (cacheWrite === undefined) return input;
+  const fiveMinutes = rates.cacheWriteMicrosPerMillion ?? input;
+  const write = cacheWrite === '1h' ? (rates.cacheWrite1hMicrosPerMillion ?? fiveMinutes) : fiveMinutes;
+  return Math.max(input, write);
 }
 
 /**
@@ -104,7 +120,7 @@ export class Meter {
   static async admit(services: MeterServices, request: MeterRequest): Promise<Admitted> {
     // A prompt counted above a long-context threshold is quoted, and its output held, at that tier.
     const rates = quotedRates(request);
-    const inputPrice = rates?.inputMicrosPerMillion ?? 0;
+    const inputPrice = rates ? promptRate(rates, request.promptCacheWrite) : 0;
     const outputPrice = rates?.outputMicrosPerMillion ?? 0;
     // Prompt plus one output token must fit (DESIGN); embeddings produce no output at all.
     const want = Math.max(0, request.wantOutput);

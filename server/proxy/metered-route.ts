@@ -42,6 +42,7 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
     wantOutput: facts.wantOutput,
     streaming: facts.streaming || assemble,
     minOutput: facts.minOutput,
+    promptCacheWrite: facts.promptCacheWrite,
     downgradable: facts.downgradable,
   });
   if (!admission.ok) return refuse(c, services, identity, dialect, { request, facts }, admission.refusal);

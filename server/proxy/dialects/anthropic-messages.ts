@@ -8,7 +8,7 @@ import { modelIdSchema } from '../request-body.js';
 import { sseNamed } from '../sse.js';
 import { messagesStream, type MessagesStreamState } from './anthropic-stream.js';
 import { anthropicUsage } from './anthropic-usage.js';
-import type { AnswerText, ClientKey, Dialect } from './dialect.js';
+import type { AnswerText, ClientKey, Dialect, PromptCacheWrite } from './dialect.js';
 
 /** What the proxy reads of a Messages request; everything else passes through untouched. */
 export const messagesRequestSchema = z.looseObject({
@@ -32,6 +32,26 @@ export const countTokensRequestSchema = z.looseObject({ model: modelIdSchema, me
  * `max_tokens`: a request that thinks needs room for at least one more token than this.
  */
 export const MIN_THINKING_BUDGET = 1_024;
+
+/**
+ * Whether the request marks part of its prompt for caching (`cache_control` on the request, the
+ * system prompt, a message's blocks or a tool), and for how long at most: those tokens are billed
+ * as cache writes, above the input price. LobeChat marks its system prompt and last messages on
+ * every request.
+ */
+export function promptCacheWriteOf(request: MessagesRequest): PromptCacheWrite | undefined {
+  let longest: PromptCacheWrite | undefined;
+  const see = (block: unknown) => {
+    if (!isRecord(block) || !isRecord(block.cache_control)) return;
+    longest = block.cache_control.ttl === '1h' || longest === '1h' ? '1h' : '5m';
+  };
+  see(request);
+  const blocks = (value: unknown) => (Array.isArray(value) ? value : []);
+  for (const block of blocks(request.system)) see(block);
+  for (const message of request.messages) for (const block of blocks(message.content)) see(block);
+  for (const tool of blocks(request.tools)) see(tool);
+  return longest;
+}
 
 const thinks = (request: MessagesRequest): boolean => request.thinking?.type === 'enabled' && typeof request.thinking.budget_tokens === 'number';
 
@@ -135,6 +155,7 @@ export const anthropicMessages: Dialect<MessagesRequest, MessagesStreamState> = 
     wantOutput: request.max_tokens,
     streaming: request.stream === true,
     ...(thinks(request) ? { minOutput: Math.min(request.max_tokens, MIN_THINKING_BUDGET + 1) } : {}),
+    promptCacheWrite: promptCacheWriteOf(request),
     downgradable: true,
     prompt: { kind: 'anthropic', body: request },
   }),

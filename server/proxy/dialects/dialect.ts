@@ -87,11 +87,19 @@ export interface AdmissionFacts {
   streaming: boolean;
   /** The least output the upstream accepts as a limit. */
   minOutput?: number;
+  /**
+   * The request asks for its prompt to be written to a cache (Anthropic's `cache_control`), which
+   * is billed above the input price: admission quotes the prompt at that write price.
+   */
+  promptCacheWrite?: PromptCacheWrite;
   /** Whether a `downgrade` budget may send the request to its cheaper model. */
   downgradable: boolean;
   /** Which counter reads the prompt, and the part of the body it reads. */
   prompt: { kind: PromptKind; body: unknown };
 }
+
+/** How long a request asks its prompt to be cached for, where that is billed apart. */
+export type PromptCacheWrite = '5m' | '1h';
 
 /** What the upstream body is written with, once the request is admitted. */
 export interface ForwardFacts {
