@@ -60,6 +60,11 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     expect(row).toMatchObject({ inputTokens: 27_000, cachedTokens: 20_000, cacheWriteTokens: 6_000, outputTokens: 10 });
     // Claude Sonnet 4.5 list prices per 1M: $3 input, $3.75 5-minute write, $6 1-hour write, $0.30 read, $15 output.
     expect(row?.costMicros).toBe(1_000 * 3 + 4_000 * 3.75 + 2_000 * 6 + 20_000 * 0.3 + 10 * 15);
+    // The admin's usage report shows the cache writes beside the reads, as JSON and CSV.
+    const report = (await (await proxy.svc.admin('GET', '/admin/usage?groupBy=model&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z')).json()) as { rows: unknown[] };
+    expect(report.rows).toEqual([expect.objectContaining({ model: MODEL, inputTokens: 27_000, cachedTokens: 20_000, cacheWriteTokens: 6_000 })]);
+    const csv = await (await proxy.svc.admin('GET', '/admin/usage?groupBy=model&format=csv&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z')).text();
+    expect(csv.split('\r\n')[1]).toBe(`${MODEL},1,27000,10,20000,6000,0,27010,0.036150`);
   });
 
   it('a stream of thinking, text and a tool call is relayed whole and charged on message_start and message_delta together', async () => {

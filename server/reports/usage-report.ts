@@ -38,12 +38,14 @@ export interface UsageReportRow {
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
+  /** Input written to a prompt cache (Anthropic's), billed apart. */
+  cacheWriteTokens: number;
   reasoningTokens: number;
   totalTokens: number;
   costUsd: number;
 }
 
-const NUMBER_COLUMNS = ['requests', 'inputTokens', 'outputTokens', 'cachedTokens', 'reasoningTokens', 'totalTokens'] as const;
+const NUMBER_COLUMNS = ['requests', 'inputTokens', 'outputTokens', 'cachedTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens'] as const;
 
 /** Dollars with micro-dollar precision, as a number (JSON) or a fixed 6-decimal string (CSV). */
 const dollars = (micros: number): number => micros / 1_000_000;
@@ -51,13 +53,12 @@ const dollars = (micros: number): number => micros / 1_000_000;
 const dimensionsOf = (groupBy: readonly UsageGroupBy[]): string => groupBy.join(',');
 
 export function usageJson(groupBy: readonly UsageGroupBy[], from: number, to: number, rows: UsageRow[]) {
-  const totals = { requests: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, totalTokens: 0, costMicros: 0 };
+  const totals = { requests: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 0, costMicros: 0 };
   const out = rows.map((r) => {
     for (const column of NUMBER_COLUMNS) totals[column] += r[column];
     totals.costMicros += r.costMicros;
-    // Cache writes (UsageRow.cacheWriteTokens) are not a column of this report yet: its JSON and CSV
-    // columns are a published shape, which adding one changes for every consumer.
-    const { group: _first, groups, costMicros, cacheWriteTokens: _writes, ...numbers } = r;
+    const { group: _first, groups, costMicros } = r;
+    const numbers = Object.fromEntries(NUMBER_COLUMNS.map((column) => [column, r[column]]));
     return { ...Object.fromEntries(groupBy.map((d, i) => [d, groups[i]])), ...numbers, costUsd: dollars(costMicros) };
   });
   const { costMicros, ...totalNumbers } = totals;
@@ -72,7 +73,7 @@ export function usageJson(groupBy: readonly UsageGroupBy[], from: number, to: nu
 
 /** One column per dimension, then the numbers; cost from the same micro-dollars as the JSON. */
 export function usageCsv(groupBy: readonly UsageGroupBy[], rows: UsageRow[]): string {
-  const header = csvLine([...groupBy, 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'reasoning_tokens', 'total_tokens', 'cost_usd']);
+  const header = csvLine([...groupBy, 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'cache_write_tokens', 'reasoning_tokens', 'total_tokens', 'cost_usd']);
   return (
     header +
     rows
@@ -83,6 +84,7 @@ export function usageCsv(groupBy: readonly UsageGroupBy[], rows: UsageRow[]): st
           r.inputTokens,
           r.outputTokens,
           r.cachedTokens,
+          r.cacheWriteTokens,
           r.reasoningTokens,
           r.totalTokens,
           (r.costMicros / 1_000_000).toFixed(6),
