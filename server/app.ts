@@ -14,7 +14,7 @@ import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
 import { geminiNotFound, geminiRoutes } from './proxy/gemini-routes.js';
 import { newApiPricingRoutes } from './proxy/new-api-pricing.js';
-import { ollamaRoutes } from './proxy/ollama-routes.js';
+import { ollamaRootRoutes, ollamaRoutes } from './proxy/ollama-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
@@ -75,6 +75,8 @@ export function createApp(services: Services) {
   // Ollama's own API, at a base URL of its own (its paths, /api/…, are not under /v1).
   app.use('/ollama/*', proxyCors(services.config.proxy.corsOrigins));
   app.route('/ollama', ollamaRoutes(proxy));
+  app.use('/api/*', proxyCors(services.config.proxy.corsOrigins));
+  app.route('/', ollamaRootRoutes(proxy));
 
   app.route('/', pluginRoutes(services));
 

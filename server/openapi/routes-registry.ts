@@ -219,6 +219,14 @@ function ollamaRouteDocs(): RouteDoc[] {
       responses: { 200: { description: ok }, ...ollamaErrors },
     })),
     ...listing('/ollama/k/{key}', 'none', keyInUrl, ' (key in the URL)'),
+    // The bearer routes at the server's root too, as New API lays them out.
+    ...metered.map(({ path, summary, example, ok }): RouteDoc => ({
+      method: 'post', path: `/api/${path}`, summary: `${summary} (at the root, as New API serves it)`, tags: ['proxy', 'ollama'], security: 'userKey',
+      headers: proxyHeaders,
+      rawBody: { contentType: 'application/json', description: `as POST /ollama/api/${path}`, example: JSON.stringify(example) },
+      responses: { 200: { description: ok }, ...ollamaErrors },
+    })),
+    ...listing('', 'userKey', {}, ' (at the root)'),
   ];
 }
 

@@ -23,24 +23,41 @@ import type { Upstream } from './upstreams.js';
  * URL `/ollama/k/<lq-key>` for clients that send no credentials (LobeChat's Ollama provider; see
  * KEY_IN_URL for what that costs). Errors are Ollama's `{"error": "…"}`.
  */
+/**
+ * Ollama's API at `/ollama`: with a bearer key, and under a key-scoped base URL (`/ollama/k/<key>`)
+ * for clients that send no credentials. Anything else under it is a 404 in Ollama's shape.
+ */
 export function ollamaRoutes(services: ProxyServices) {
   const app = new Hono<AppEnv>();
-  for (const [prefix, clientKey] of [['/k/:key', KEY_IN_URL], ['', OLLAMA_BEARER]] as const) {
-    const metered = <Request, State>(dialect: Dialect<Request, State>) => meteredRoute(services, { ...dialect, clientKey });
-    app
-      .post(`${prefix}/api/chat`, metered(ollamaChat))
-      .post(`${prefix}/api/generate`, metered(ollamaGenerate))
-      .post(`${prefix}/api/embed`, metered(ollamaEmbed))
-      .post(`${prefix}/api/embeddings`, metered(ollamaEmbeddings))
-      .get(`${prefix}/api/tags`, inOllamaShape(tags(services, clientKey)))
-      .get(`${prefix}/api/version`, inOllamaShape(version(services, clientKey)));
-  }
+  addOllamaApi(app, services, '/k/:key', KEY_IN_URL);
+  addOllamaApi(app, services, '', OLLAMA_BEARER);
   // A 404 in Ollama's error shape; the path as logs show it, as it may hold a key.
   app.all('*', (c) => c.json({ error: `${c.req.method} ${loggablePath(c.req.path)} is not part of the Ollama API served here` }, 404));
   return app;
 }
 
-/** A route of this API whose failures are answered in Ollama's shape. */
+/**
+ * The same API with a bearer key at the server's root (`/api/chat`, …), where New API's layout has
+ * it, for a client that takes lobe-quota's base URL itself as its Ollama host. No catch-all: the
+ * root's other paths are the service's own.
+ */
+export function ollamaRootRoutes(services: ProxyServices) {
+  const app = new Hono<AppEnv>();
+  addOllamaApi(app, services, '', OLLAMA_BEARER);
+  return app;
+}
+
+function addOllamaApi(app: Hono<AppEnv>, services: ProxyServices, prefix: string, clientKey: ClientKey): void {
+  const metered = <Request, State>(dialect: Dialect<Request, State>) => meteredRoute(services, { ...dialect, clientKey });
+  app
+    .post(`${prefix}/api/chat`, metered(ollamaChat))
+    .post(`${prefix}/api/generate`, metered(ollamaGenerate))
+    .post(`${prefix}/api/embed`, metered(ollamaEmbed))
+    .post(`${prefix}/api/embeddings`, metered(ollamaEmbeddings))
+    .get(`${prefix}/api/tags`, inOllamaShape(tags(services, clientKey)))
+    .get(`${prefix}/api/version`, inOllamaShape(version(services, clientKey)));
+}
+
 const inOllamaShape = (handler: (c: Context) => Promise<Response>) => (c: Context) => handler(c).catch((error: unknown) => renderProxyFailure(c, error, ollamaErrorBody));
 
 /** One entry of `GET /api/tags`: `name`, `model`, `size`, `digest`, `details`… as the upstream gave it. */

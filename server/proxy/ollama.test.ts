@@ -1,4 +1,4 @@
-import type { ChatResponse, GenerateResponse } from 'ollama';
+import { Ollama, type ChatResponse, type GenerateResponse } from 'ollama';
 import { Ollama as BrowserOllama } from 'ollama/browser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
@@ -141,6 +141,24 @@ describe('the key-scoped base URL /ollama/k/<key>, for clients that send no head
     expect((await ledger(proxy))[0]).toMatchObject({ group: 'alice', outputTokens: 20 });
     expect((await client.list()).models.map((m) => m.name)).toEqual(['llama3.2:latest', 'qwen3:8b', 'nomic-embed-text:latest']);
     expect(await client.version()).toEqual({ version: FAKE_OLLAMA_VERSION });
+  });
+});
+
+describe('the server’s root, where New API lays out Ollama’s API', () => {
+  it('serves /api/chat and /api/tags there to a bearer key, beside /api/pricing, and nothing without a key', async () => {
+    proxy = await startOllamaProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
+    const client = new Ollama({ host: proxy.url, headers: { Authorization: `Bearer ${proxy.alice.secret}` } });
+    const parts = await collect(await client.chat({ model, messages, stream: true }));
+    expect(parts.at(-1)).toMatchObject({ done: true, eval_count: 20 });
+    expect((await ledger(proxy))[0]).toMatchObject({ group: 'alice', outputTokens: 20 });
+    expect((await client.list()).models.map((m) => m.name)).toContain('llama3.2:latest');
+    const pricing = await fetch(`${proxy.url}/api/pricing`);
+    expect(pricing.status).toBe(200);
+    expect(await pricing.json()).toMatchObject({ success: true });
+    const anonymous = await fetch(`${proxy.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model, messages }) });
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.json()).toMatchObject({ error: expect.stringContaining('/ollama/k/') });
+    expect(proxy.fake.requests.filter((r) => r.path === '/api/chat')).toHaveLength(1);
   });
 });
 
