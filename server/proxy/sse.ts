@@ -64,3 +64,20 @@ export const sseData = (json: unknown): string => `data: ${JSON.stringify(json)}
 export const sseNamed = (event: string, json: unknown): string => `event: ${event}\ndata: ${JSON.stringify(json)}\n\n`;
 
 export const SSE_DONE = 'data: [DONE]\n\n';
+
+/**
+ * A named event's JSON object and its type (the `type` field, else the `event:` line), as Anthropic's
+ * and the Responses API's streams send them; null for a comment, a keep-alive, or data that is not
+ * JSON (passed on as it came by those formats).
+ */
+export function namedEventJson(event: SseEvent): { json: Record<string, unknown>; type: string } | null {
+  if (event.data === null) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(event.data);
+  } catch {
+    return null;
+  }
+  const json = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  return { json, type: typeof json.type === 'string' ? json.type : (event.event ?? '') };
+}

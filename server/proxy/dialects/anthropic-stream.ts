@@ -1,5 +1,5 @@
 import { isRecord } from '../../util/is-record.js';
-import { sseNamed } from '../sse.js';
+import { namedEventJson, sseNamed } from '../sse.js';
 import { AnthropicAnswerAssembler } from './anthropic-assembler.js';
 import type { MessagesRequest } from './anthropic-messages.js';
 import { mergeStreamUsage } from './anthropic-usage.js';
@@ -40,15 +40,9 @@ export const messagesStream: StreamFormat<MessagesRequest, MessagesStreamState> 
   begin: (_request, { model }) => ({ model, startUsage: null, deltaUsage: null, openBlocks: new Set(), upstreamReportedError: false }),
 
   classify(state, event) {
-    if (event.data === null) return PASS_AS_IS; // a comment or keep-alive
-    let json: Record<string, unknown>;
-    try {
-      const parsed: unknown = JSON.parse(event.data);
-      json = isRecord(parsed) ? parsed : {};
-    } catch {
-      return PASS_AS_IS;
-    }
-    const type = typeof json.type === 'string' ? json.type : (event.event ?? '');
+    const named = namedEventJson(event);
+    if (named === null) return PASS_AS_IS; // a comment, a keep-alive, or data that is not JSON
+    const { json, type } = named;
     switch (type) {
       case 'content_block_delta': {
         const output = deltaOutput(json.delta);

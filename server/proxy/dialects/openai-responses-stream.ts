@@ -1,5 +1,5 @@
 import { isRecord } from '../../util/is-record.js';
-import { sseNamed } from '../sse.js';
+import { namedEventJson, sseNamed } from '../sse.js';
 import type { StreamFormat, StreamStep } from './dialect.js';
 import { ResponsesAnswerAssembler } from './openai-responses-assembler.js';
 import type { ResponsesRequest } from './openai-responses.js';
@@ -70,15 +70,10 @@ export const responsesStream: StreamFormat<ResponsesRequest, ResponsesStreamStat
 
   classify(state, event) {
     state.relayedSequence = null;
-    if (event.data === null) return PASS_AS_IS; // a comment or keep-alive
-    let json: StreamEventJson;
-    try {
-      const parsed: unknown = JSON.parse(event.data);
-      json = isRecord(parsed) ? parsed : {};
-    } catch {
-      return PASS_AS_IS;
-    }
-    const type = typeof json.type === 'string' ? json.type : (event.event ?? '');
+    const named = namedEventJson(event);
+    if (named === null) return PASS_AS_IS; // a comment, a keep-alive, or data that is not JSON
+    const { type } = named;
+    const json: StreamEventJson = named.json;
     if (isRecord(json.response)) state.lastResponse = json.response;
     if (TERMINAL_EVENTS.has(type)) return { kind: 'terminal', usage: responsesUsage(isRecord(json.response) ? json.response.usage : undefined) };
     if (type === 'error') state.upstreamReportedError = true;
