@@ -1,9 +1,11 @@
 import { ApiError, type GenerateContentResponse } from '@google/genai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
+import { countingAsTheFakes } from '../testing/counting-as-the-fakes.js';
 import { DEFAULT_PIECE, waitFor } from '../testing/fake-gemini.js';
 import { collect, type GeminiProxy, googleErrorOf, startGeminiProxy } from '../testing/gemini-harness.js';
 import { eventually, testConfig } from '../testing/harness.js';
+import { countPromptWith } from './prompt-count.js';
 
 let proxy: GeminiProxy | undefined;
 afterEach(async () => {
@@ -23,7 +25,9 @@ async function charged(p: GeminiProxy) {
 describe('Gemini budgets at the proxy', () => {
   it('cuts a stream whose upstream ignores maxOutputTokens at the budget; the SDK iterator ends cleanly on MAX_TOKENS with the usage as charged', async () => {
     proxy = await startGeminiProxy({ defaultBudgets: [monthlyUserTokens(600)], config: { proxy: { ...testConfig().proxy, leaseTokens: 64 } } });
-    proxy.fake.enqueue({ kind: 'reply', outputTokens: 5_000, ignoreMaxOutputTokens: true, chunkDelayMs: 1 });
+    // The upstream reports the prompt as the proxy counted it: the budget's edge is then exact.
+    const prompt = countPromptWith(countingAsTheFakes(), { kind: 'gemini', model, body: { contents: [{ role: 'user', parts: [{ text: contents }] }] } });
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 5_000, ignoreMaxOutputTokens: true, chunkDelayMs: 1, usage: { promptTokenCount: prompt } });
     const chunks: GenerateContentResponse[] = await collect(await proxy.client(proxy.alice.secret).models.generateContentStream({ model, contents }));
     const last = chunks.at(-1);
     expect(last?.candidates?.[0]?.finishReason).toBe('MAX_TOKENS');
@@ -32,7 +36,8 @@ describe('Gemini budgets at the proxy', () => {
     const { entries, total } = await charged(proxy);
     expect(entries).toHaveLength(1);
     const [entry] = entries;
-    expect(entry).toMatchObject({ outcome: 'cut_off', source: 'estimated' });
+    // The prompt as the upstream reported it in every chunk, the output as delivered.
+    expect(entry).toMatchObject({ outcome: 'cut_off', source: 'estimated', inputTokens: prompt });
     // The last chunk reports what was charged, as the SDK's (and LobeChat's) usage.
     expect(last?.usageMetadata).toEqual({ promptTokenCount: entry?.inputTokens, candidatesTokenCount: entry?.outputTokens, totalTokenCount: total });
     expect(total).toBeLessThanOrEqual(600);
@@ -96,7 +101,9 @@ describe('Gemini budgets at the proxy', () => {
 
   it('a client that leaves mid-stream is charged what it was sent, and the upstream is aborted', async () => {
     proxy = await startGeminiProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
-    proxy.fake.enqueue({ kind: 'reply', outputTokens: 2_000, chunkDelayMs: 2 });
+    // A prompt far larger than the proxy's count of its text (cached content, a video, …): the
+    // upstream's count, in every chunk, is what the prompt is charged.
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 2_000, chunkDelayMs: 2, usage: { promptTokenCount: 50_000, cachedContentTokenCount: 40_000 } });
     const controller = new AbortController();
     let received = 0;
     await (async () => {
@@ -110,7 +117,7 @@ describe('Gemini budgets at the proxy', () => {
     await eventually(async () => (await store.listHolds()).length === 0, 2_000, 'the hold to be released');
     const { entries } = await charged(proxy);
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ outcome: 'client_abort' });
+    expect(entries[0]).toMatchObject({ outcome: 'client_abort', inputTokens: 50_000 });
     expect(entries[0]?.outputTokens).toBeGreaterThanOrEqual(10);
     expect(entries[0]?.outputTokens).toBeLessThan(2_000);
   });

@@ -10,7 +10,7 @@ import { ollamaEmbed, ollamaEmbeddings } from './dialects/ollama-embed.js';
 import { renderErrorIn, renderProxyFailure } from './error-shape.js';
 import { authenticate } from './identity.js';
 import { meteredRoute } from './metered-route.js';
-import { MODEL_LIST_TIMEOUT_MS } from './model-lists.js';
+import { MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
 import { OpenAIError } from './openai-error.js';
 import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
@@ -21,11 +21,8 @@ import type { Upstream } from './upstreams.js';
  * `/api/embeddings`, metered; `GET /api/tags` and `/api/version`. Each is served twice: with the
  * key in `Authorization: Bearer lq-…` (ollama-js given `headers`, curl), and under a key-scoped base
  * URL `/ollama/k/<lq-key>` for clients that send no credentials (LobeChat's Ollama provider; see
- * KEY_IN_URL for what that costs). Errors are Ollama's `{"error": "…"}`.
- */
-/**
- * Ollama's API at `/ollama`: with a bearer key, and under a key-scoped base URL (`/ollama/k/<key>`)
- * for clients that send no credentials. Anything else under it is a 404 in Ollama's shape.
+ * KEY_IN_URL for what that costs). Anything else under `/ollama` is a 404; errors are Ollama's
+ * `{"error": "…"}`.
  */
 export function ollamaRoutes(services: ProxyServices) {
   const app = new Hono<AppEnv>();
@@ -79,29 +76,16 @@ async function upstreamTags(upstream: Upstream): Promise<TagEntry[]> {
 }
 
 /**
- * `GET /api/tags`: the models of every `ollama` upstream, each cut to the models it is configured
- * to serve (its `models` patterns), merged in order (the first upstream wins a name). An upstream
- * that cannot answer is left out; when none can, 502.
+ * `GET /api/tags`: the models of every `ollama` upstream (each list reused for a minute, as the
+ * other APIs' are), each cut to the models it is configured to serve (its `models` patterns),
+ * merged in order (the first upstream wins a name). An upstream that cannot answer is left out;
+ * when none can, 502.
  */
 function tags(services: ProxyServices, clientKey: ClientKey) {
   return async function tags(c: Context): Promise<Response> {
     await authenticate(c, services.store, clientKey);
     const upstreams = services.upstreams.list.filter((u) => u.api === 'ollama');
-    const results = await Promise.allSettled(upstreams.map(upstreamTags));
-    const merged = new Map<string, TagEntry>();
-    const failures: string[] = [];
-    results.forEach((result, i) => {
-      const upstream = upstreams[i];
-      if (!upstream) return;
-      if (result.status === 'rejected') {
-        failures.push(result.reason instanceof Error ? result.reason.message : String(result.reason));
-        return;
-      }
-      for (const model of result.value) if (upstream.serves(model.name) && !merged.has(model.name)) merged.set(model.name, model);
-    });
-    if (upstreams.length > 0 && failures.length === upstreams.length) {
-      throw new OpenAIError(502, 'server_error', 'upstream_unreachable', `No Ollama upstream could list its models. ${failures.join(' ')}`);
-    }
+    const merged = await servedModels(upstreams, services.clock.now(), upstreamTags, (model) => model.name);
     return c.json({ models: [...merged.values()] });
   };
 }

@@ -212,7 +212,7 @@ describe('GET /ollama/api/tags', () => {
     await proxy.fake.close();
     const error = await proxy.client(proxy.alice.secret).list().catch((e: unknown) => e);
     expect(error).toMatchObject({ status_code: 502 });
-    expect((error as Error).message).toMatch(/No Ollama upstream could list its models/);
+    expect((error as Error).message).toMatch(/No upstream could list its models/);
   });
 });
 

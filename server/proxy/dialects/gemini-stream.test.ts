@@ -26,14 +26,16 @@ const chunk = (json: object) => `data: ${JSON.stringify(json)}\r\n\r\n`;
 
 describe('Gemini stream events, classified (recorded from the fake upstream)', () => {
   it.each<[Fixture, string[], boolean]>([
-    ['gemini-content', ['pass " hi"', 'pass " hi"', 'pass " hi" usage 15/3'], true],
-    ['gemini-thoughts', ['pass " hmm"', 'pass " hmm"', 'pass " hi"', 'pass " hi" usage 15/4'], true],
-    ['gemini-function-call', ['pass "Checking."', 'pass "get_weather" "{\\"city\\":\\"Paris\\"}" usage 15/13'], true],
-    ['gemini-max-tokens', ['pass " hi"', 'pass " hi" usage 15/2'], true],
-    // The running counts of middle chunks are not an answer's usage: only the finishing chunk's is.
-    ['gemini-running-usage', ['pass " hi"', 'pass " hi"', 'pass " hi" usage 1200/3'], true],
+    // A middle chunk reports the prompt alone (what a stream that ends early is charged); the
+    // finishing chunk the answer's whole usage.
+    ['gemini-content', ['pass " hi" usage 15/0', 'pass " hi" usage 15/0', 'pass " hi" usage 15/3'], true],
+    ['gemini-thoughts', ['pass " hmm" usage 15/0', 'pass " hmm" usage 15/0', 'pass " hi" usage 15/0', 'pass " hi" usage 15/4'], true],
+    ['gemini-function-call', ['pass "Checking." usage 15/0', 'pass "get_weather" "{\\"city\\":\\"Paris\\"}" usage 15/13'], true],
+    ['gemini-max-tokens', ['pass " hi" usage 15/0', 'pass " hi" usage 15/2'], true],
+    // The running counts of middle chunks are not an answer's usage: only their prompt is taken.
+    ['gemini-running-usage', ['pass " hi" usage 1200/0', 'pass " hi" usage 1200/0', 'pass " hi" usage 1200/3'], true],
     // The error object is passed on as it came (the SDK throws it); the answer did not finish.
-    ['gemini-stream-error', ['pass " hi"', 'pass " hi"', 'pass'], false],
+    ['gemini-stream-error', ['pass " hi" usage 15/0', 'pass " hi" usage 15/0', 'pass'], false],
   ])('%s: %j; complete when it closes: %s', (name, steps, complete) => {
     const { state, steps: actual } = classifyAll(geminiStream, request, fixtureText(name), context);
     expect(actual).toEqual(steps);

@@ -22,6 +22,8 @@ export interface GeminiStreamState {
   responseId: unknown;
   /** The prompt tokens the upstream reported (every chunk carries them). */
   promptTokens: number | null;
+  /** A chunk that finished the answer was seen: its usage is the one to settle on. */
+  finalSeen: boolean;
   /** The error the upstream ended its stream with, if it did. */
   upstreamError: Record<string, unknown> | null;
 }
@@ -72,6 +74,7 @@ export const geminiStream: StreamFormat<unknown, GeminiStreamState> = {
     modelVersion: undefined,
     responseId: undefined,
     promptTokens: null,
+    finalSeen: false,
     upstreamError: null,
   }),
 
@@ -113,8 +116,12 @@ export const geminiStream: StreamFormat<unknown, GeminiStreamState> = {
     }
     const output = candidatesOutputText(chunk.candidates);
     // A middle chunk's counts are partial (no output at all, or the output so far): only an
-    // answer's end reports what it cost.
-    const usage = ends ? geminiUsage(metadata) : null;
+    // answer's end reports what it cost. Its prompt count is whole, though: a stream that ends
+    // before its end (cut, client gone, broken off) is charged that prompt, cached content and
+    // media included, with the output counted here.
+    const reported = geminiUsage(metadata);
+    if (ends) state.finalSeen = true;
+    const usage = ends ? reported : reported && !state.finalSeen ? { ...reported, outputTokens: 0, reasoningTokens: 0 } : null;
     return usage ? { kind: 'pass', output, usage } : { kind: 'pass', output };
   },
 

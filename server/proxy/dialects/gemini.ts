@@ -62,16 +62,17 @@ const URL_FIELDS = new Set(['model', 'method', 'alt']);
 
 /**
  * The body sent upstream: the client's (as parsed), with `generationConfig.maxOutputTokens` clamped
- * to the budget's room per candidate, or set when the client left it to the model's cap and the
- * budget has less room. Thoughts count against it upstream, as they are billed as output.
+ * to the budget's room per candidate, and set when the client left it out: the model's own cap may
+ * be above the one the proxy knows (a model the price book lacks gets a default), and a whole
+ * answer must not run past its hold. Thoughts count against it upstream, as they are billed as output.
  */
-export function upstreamGeminiBody(request: GeminiRequest, outputLimit: number, wantOutput: number): Record<string, unknown> {
+export function upstreamGeminiBody(request: GeminiRequest, outputLimit: number): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const [field, value] of Object.entries(request)) if (!URL_FIELDS.has(field)) body[field] = value;
   const config = request.generationConfig ?? {};
   const perCandidate = Math.max(1, Math.floor(outputLimit / (config.candidateCount ?? 1)));
-  if (typeof config.maxOutputTokens === 'number') body.generationConfig = { ...config, maxOutputTokens: Math.min(config.maxOutputTokens, perCandidate) };
-  else if (outputLimit < wantOutput) body.generationConfig = { ...config, maxOutputTokens: perCandidate };
+  const asked = config.maxOutputTokens;
+  body.generationConfig = { ...config, maxOutputTokens: typeof asked === 'number' ? Math.min(asked, perCandidate) : perCandidate };
   return body;
 }
 
@@ -113,7 +114,7 @@ export const geminiGenerate: Dialect<GeminiRequest, GeminiStreamState> = {
   },
   upstreamPath: (request, { model, assemble }) =>
     `/v1beta/models/${encodeURIComponent(model)}:${request.method === 'streamGenerateContent' || assemble ? 'streamGenerateContent?alt=sse' : 'generateContent'}`,
-  upstreamBody: (request, { outputLimit, wantOutput }) => upstreamGeminiBody(request, outputLimit, wantOutput),
+  upstreamBody: (request, { outputLimit }) => upstreamGeminiBody(request, outputLimit),
   usageField: 'usageMetadata',
   usageOf: geminiUsage,
   answerOutputText: (answer) => candidatesOutputText((answer as { candidates?: unknown }).candidates),

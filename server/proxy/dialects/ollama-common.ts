@@ -41,15 +41,19 @@ export const OLLAMA_BEARER: ClientKey = {
   hint: 'Authorization: Bearer lq-…", or a base URL ending in "/ollama/k/lq-…',
 };
 
-/** `options`, of which the proxy reads `num_predict` (the output limit; -1, the default, is none, -2 fills the context). */
+/** `options`, of which the proxy reads `num_predict` (the output limit; -1, the default, and 0 are none, -2 fills the context). */
 export const ollamaOptionsSchema = z.looseObject({ num_predict: z.number().int().nullable().optional() }).nullable().optional();
 
 type Options = z.infer<typeof ollamaOptionsSchema>;
 
-/** The output a request asks for: its `num_predict`, or the model's cap when it sets no limit. */
+/**
+ * The output a request asks for: its `num_predict`, or the model's cap when it sets no limit. Ollama
+ * reads 0 as no limit too (its runners stop at `num_predict` only when it is above 0), so 0 asks
+ * for the cap, never for nothing.
+ */
 export function wantOutputOf(options: Options, cap: number): number {
   const numPredict = options?.num_predict;
-  return typeof numPredict === 'number' && numPredict >= 0 ? numPredict : cap;
+  return typeof numPredict === 'number' && numPredict > 0 ? numPredict : cap;
 }
 
 /**
@@ -57,7 +61,7 @@ export function wantOutputOf(options: Options, cap: number): number {
  * Ollama's own default is no limit at all, so a request without one would run past its hold.
  */
 export function withOutputLimit(options: Options, outputLimit: number): Record<string, unknown> {
-  return { ...options, num_predict: outputLimit };
+  return { ...options, num_predict: Math.max(1, outputLimit) };
 }
 
 /**

@@ -17,6 +17,9 @@ describe('an Ollama prompt, counted for admission', () => {
     ];
     const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
     expect(countOllamaPrompt(tokens, model, { model, messages, tools })).toBe(chat({ messages, tools }));
+    // The thinking, the tool call and the tool's name are counted, not dropped.
+    const bare = messages.map(({ role, content }) => ({ role, content }));
+    expect(countOllamaPrompt(tokens, model, { model, messages })).toBeGreaterThan(countOllamaPrompt(tokens, model, { model, messages: bare }) + 10);
     expect(countOllamaPrompt(tokens, model, { model, messages })).toBeLessThan(countOllamaPrompt(tokens, model, { model, messages, tools }));
   });
 

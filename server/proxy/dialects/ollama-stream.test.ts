@@ -157,5 +157,7 @@ describe('the upstream body', () => {
     expect(facts({ options: { num_predict: 64 } }).wantOutput).toBe(64);
     expect(facts({ options: { num_predict: -1 } }).wantOutput).toBe(16_384);
     expect(facts({ options: { num_predict: -2 } }).wantOutput).toBe(16_384);
+    // 0 is no limit to Ollama: a whole answer asking for it holds the cap, never nothing.
+    expect(facts({ stream: false, options: { num_predict: 0 } }).wantOutput).toBe(16_384);
   });
 });
