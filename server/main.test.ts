@@ -27,7 +27,8 @@ describe('the real server process', () => {
     const first = await start({ DATA_DIR: dataDir });
     const out = first.output();
     expect(out).toContain(`(SQLite: ${path.join(dataDir, 'lobe-quota.db')})`);
-    for (const suffix of ['/v1', '/manifest.json', '/mcp', '/quota']) expect(out).toContain(`${first.baseUrl}${suffix}`);
+    for (const suffix of ['/v1', '/manifest.json', '/mcp', '/quota', '/ollama']) expect(out).toContain(`${first.baseUrl}${suffix}`);
+    expect(out).toContain(`${first.baseUrl} for Anthropic, Gemini and LobeChat's New API`);
     expect(out).toContain('npx lobe-quota users add alice');
     // Started without OPENAI_API_KEY: said at once, not learnt from every user's failed request.
     expect(out).toContain('Warning: the upstream "openai" has no API key (set OPENAI_API_KEY)');

@@ -25,13 +25,15 @@ function banner(config: Config, baseUrl: string, storeDescription: string, gener
     `lobe-quota listening on ${baseUrl}  (${storeDescription})`,
     '',
     `  Proxy base URL   ${baseUrl}/v1`,
+    `  Native APIs      ${baseUrl} for Anthropic, Gemini and LobeChat's New API; ${baseUrl}/ollama for Ollama`,
     `  Plugin manifest  ${baseUrl}/manifest.json`,
     `  MCP endpoint     ${baseUrl}/mcp`,
     `  Your quota       ${baseUrl}/quota`,
     '',
   ];
   // Without its key an upstream refuses every request; users would see lobe-quota's 502 for each.
-  for (const upstream of config.upstreams.filter((u) => u.apiKey === undefined)) {
+  // A local Ollama takes no key.
+  for (const upstream of config.upstreams.filter((u) => u.apiKey === undefined && u.api !== 'ollama')) {
     const variable = upstream.name === 'openai' ? 'OPENAI_API_KEY' : 'its apiKeyEnv';
     lines.push(`  Warning: the upstream "${upstream.name}" has no API key (set ${variable}); unless it needs none, it will refuse every request.`, '');
   }
