@@ -121,4 +121,23 @@ describe('Gemini budgets at the proxy', () => {
     expect(entries[0]?.outputTokens).toBeGreaterThanOrEqual(10);
     expect(entries[0]?.outputTokens).toBeLessThan(2_000);
   });
+
+  it('a stream that may think unseen holds its whole allowance up front; one that shows its thoughts, a lease', async () => {
+    proxy = await startGeminiProxy({ defaultBudgets: [monthlyUserTokens(100_000)] });
+    const ai = proxy.client(proxy.alice.secret);
+    const holdWhile = async (config: object): Promise<number | undefined> => {
+      const p = proxy as GeminiProxy;
+      p.fake.enqueue({ kind: 'reply', outputTokens: 3, firstByteDelayMs: 300 });
+      // The upstream waits before its first byte: the hold is looked at while the request is upstream.
+      const answer = ai.models.generateContentStream({ model, contents, config: { maxOutputTokens: 5_000, ...config } }).then(collect);
+      await eventually(async () => (await p.svc.store.listHolds()).length === 1, 2_000, 'the hold');
+      const [hold] = await p.svc.store.listHolds();
+      await answer;
+      return hold?.outputTokens;
+    };
+    // Gemini 2.5 thinks by default and sends its thoughts only when asked: they are billed, never counted live.
+    expect(await holdWhile({})).toBe(5_000);
+    expect(await holdWhile({ thinkingConfig: { includeThoughts: true } })).toBe(testConfig().proxy.leaseTokens);
+    expect(await holdWhile({ thinkingConfig: { thinkingBudget: 0 } })).toBe(testConfig().proxy.leaseTokens);
+  });
 });

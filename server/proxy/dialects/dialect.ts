@@ -85,6 +85,12 @@ export interface AdmissionFacts {
   wantOutput: number;
   /** Whether the client asked for a stream. */
   streaming: boolean;
+  /**
+   * A stream whose output may not all be visible as it goes (a model thinking without showing its
+   * thoughts): it holds its whole output allowance up front rather than a lease that grows with
+   * the output counted, since hidden output is billed but never counted live.
+   */
+  hiddenOutput?: boolean;
   /** The least output the upstream accepts as a limit. */
   minOutput?: number;
   /**

@@ -34,9 +34,21 @@ const generationConfigSchema = z
   .looseObject({
     maxOutputTokens: z.number().int().min(1).nullable().optional(),
     candidateCount: z.number().int().min(1).max(8).nullable().optional(),
+    thinkingConfig: z.looseObject({ includeThoughts: z.boolean().nullable().optional(), thinkingBudget: z.number().int().nullable().optional() }).nullable().optional(),
   })
   .nullable()
   .optional();
+
+/**
+ * Whether the model may think without the client seeing it: Gemini 2.5 and later think unless told
+ * not to (`thinkingBudget: 0`) and send their thoughts only when asked (`includeThoughts`). Such
+ * thoughts are billed as output but never reach the relay to be counted, so the request holds its
+ * whole (clamped) allowance. LobeChat asks for the thoughts.
+ */
+export function thinksUnseen(config: z.infer<typeof generationConfigSchema>): boolean {
+  const thinking = config?.thinkingConfig;
+  return thinking?.includeThoughts !== true && thinking?.thinkingBudget !== 0;
+}
 
 /**
  * What the proxy reads of a `generateContent` request; everything else passes through untouched.
@@ -108,6 +120,7 @@ export const geminiGenerate: Dialect<GeminiRequest, GeminiStreamState> = {
       // Every candidate may produce the whole limit.
       wantOutput: (config.maxOutputTokens ?? outputCapOf(request.model)) * (config.candidateCount ?? 1),
       streaming: request.method === 'streamGenerateContent',
+      hiddenOutput: thinksUnseen(config),
       downgradable: true,
       prompt: { kind: 'gemini', body: request },
     };
