@@ -19,6 +19,7 @@ import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
+import { estimateOverrides } from './proxy/model-family.js';
 import { createTokenCounter } from './proxy/token-count.js';
 import { quotaRoutes } from './quota/quota-routes.js';
 
@@ -63,7 +64,7 @@ export function createApp(services: Services) {
   const proxy = {
     ...services,
     prices,
-    tokens: services.tokens ?? createTokenCounter(),
+    tokens: services.tokens ?? createTokenCounter({ estimates: estimateOverrides(services.config.proxy.estimates) }),
     rateLimiter: new RateLimiter(services.config.rateLimits),
     metrics,
   };

@@ -54,6 +54,7 @@ describe('loadConfig: defaults', () => {
         streamWholeAnswers: false,
         refusalStyle: 'error',
         corsOrigins: ['*'],
+        estimates: {},
       },
       prices: {},
       rateLimits: {},

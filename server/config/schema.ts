@@ -3,6 +3,7 @@ import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, wind
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { windowPeriod } from '../quota/window.js';
 import { DEFAULT_LONG_CONTEXT_ABOVE } from '../proxy/pricing.js';
+import { ESTIMATE_PROFILES, type EstimateProfileName } from '../proxy/model-family.js';
 import { UPSTREAM_APIS } from '../proxy/upstream-api.js';
 import { modelKeySchema } from '../util/model-pattern.js';
 
@@ -105,6 +106,28 @@ const pricesSchema = z
   .default({})
   .describe(
     'Model prices (US dollars per 1M tokens) that override or add to the shipped table, keyed by model id or glob ("*" for any characters, like upstreams[].models), case-insensitive. A model takes its exact id\'s price first, then (for a dated snapshot such as gpt-4o-2024-08-06) its family\'s, then the most specific matching glob\'s: the one with the most characters besides "*", the first listed on a tie.',
+  );
+
+const factorSchema = z.number().min(0.1).max(20);
+
+/**
+ * Overrides of the factors that raise the count of models without a public tokenizer (see
+ * server/proxy/model-family.ts), per estimate profile; a field left out keeps the shipped factor.
+ */
+const estimatesSchema = z
+  .partialRecord(
+    z.enum(Object.keys(ESTIMATE_PROFILES) as [EstimateProfileName, ...EstimateProfileName[]]),
+    z.strictObject({
+      common: factorSchema.optional().describe('Latin, CJK and code'),
+      cyrillic: factorSchema.optional(),
+      other: factorSchema.optional().describe('Greek, Arabic, Hebrew, Hangul, Vietnamese'),
+      brahmic: factorSchema.optional().describe('Indic scripts, Thai and any script not named'),
+      perDigit: z.number().min(0).max(5).optional().describe('tokens added per digit'),
+    }),
+  )
+  .default({})
+  .describe(
+    'Factors on the o200k_base count for model families without a public tokenizer (Claude, Gemini, Llama, Qwen, …), per profile, e.g. {"claude": {"common": 1.3}}. The shipped ones err high (README: "Counting where no tokenizer is public"); lobe_quota_estimate_ratio shows how they hold up in your traffic. Lower ones leave less headroom but may let a budget be overspent.',
   );
 
 const usersSchema = z
@@ -234,6 +257,7 @@ export const configFileSchema = z
           .describe(
             'Origins a browser may call the proxy routes from (LobeChat\'s client request mode fetches from the browser). ["*"]: any; the proxy takes bearer keys, never cookies, so no other site can spend with a visitor\'s credentials. []: no CORS.',
           ),
+        estimates: estimatesSchema,
       })
       .default({
         connectTimeoutMs: 10_000,
@@ -246,6 +270,7 @@ export const configFileSchema = z
         streamWholeAnswers: false,
         refusalStyle: 'error',
         corsOrigins: ['*'],
+        estimates: {},
       })
       .describe(
         'Upstream timeouts; the output lease a stream holds and grows by; the largest request body; whether a model without a price may run under a dollar budget; how refusals are answered; CORS.',

@@ -97,6 +97,20 @@ describe('estimates for models of other families', () => {
     expect(served[CLAUDE]).toBeGreaterThan(Math.floor(claudeRoom / ESTIMATE_PROFILES.claude.common) - 2);
     expect(served['gpt-4o-mini']).toBe(600 - promptOf('gpt-4o-mini'));
   });
+
+  it("takes an operator's factors from the config (proxy.estimates), over the shipped ones", async () => {
+    // Claude's Latin text counted as o200k_base counts it: the stream is cut where gpt-4o-mini's is.
+    proxy = await startProxy({
+      defaultBudgets: [monthlyUserTokens(600)],
+      config: { proxy: { ...testConfig().proxy, leaseTokens: 64, estimates: { claude: { common: 1, perDigit: 0 } } } },
+    });
+    proxy.fake.enqueue({ kind: 'reply', outputTokens: 5_000, ignoreMaxTokens: true });
+    let pieces = 0;
+    const stream = await proxy.client(proxy.alice.secret).chat.completions.create({ model: CLAUDE, messages: ask(PROMPT), stream: true });
+    for await (const chunk of stream) if (chunk.choices[0]?.delta.content) pieces++;
+    const exact = createTokenCounter({ estimates: { claude: { ...ESTIMATE_PROFILES.claude, common: 1, perDigit: 0 } } });
+    expect(pieces).toBe(600 - exact.countChatPrompt(CLAUDE, { model: CLAUDE, messages: ask(PROMPT) }));
+  });
 });
 
 /** A user of their own with a fresh 600-token budget (the default budget is per user). */

@@ -256,3 +256,12 @@ function factorOf(profile: EstimateProfile, tiers: number): number {
   if (tiers & BRAHMIC && profile.brahmic > factor) factor = profile.brahmic;
   return factor;
 }
+
+/** The config's `proxy.estimates`: each profile named there, its fields over the shipped ones. */
+export function estimateOverrides(config: Partial<Record<EstimateProfileName, Partial<EstimateProfile>>>): Partial<Record<EstimateProfileName, EstimateProfile>> {
+  const overrides: Partial<Record<EstimateProfileName, EstimateProfile>> = {};
+  for (const [name, fields] of Object.entries(config) as Array<[EstimateProfileName, Partial<EstimateProfile> | undefined]>) {
+    if (fields) overrides[name] = { ...ESTIMATE_PROFILES[name], ...fields };
+  }
+  return overrides;
+}
