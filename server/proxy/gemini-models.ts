@@ -3,9 +3,8 @@ import { isRecord } from '../util/is-record.js';
 import type { ProxyServices } from './admit-request.js';
 import { GEMINI_CLIENT_KEY } from './dialects/gemini.js';
 import { authenticate } from './identity.js';
-import { MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
+import { getUpstreamJson, MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
 import { invalidRequest, OpenAIError } from './openai-error.js';
-import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
 
 /** One entry of Gemini's `GET /v1beta/models`, as the upstream gave it (`name` is `models/{id}`). */
@@ -27,15 +26,8 @@ async function fetchGeminiModels(upstream: Upstream): Promise<GeminiModelEntry[]
   let pageToken: string | null = null;
   for (let page = 0; page < MAX_UPSTREAM_PAGES; page++) {
     const path = `/v1beta/models?pageSize=${UPSTREAM_PAGE_SIZE}${pageToken === null ? '' : `&pageToken=${encodeURIComponent(pageToken)}`}`;
-    const response = await callUpstream(upstream, path, { method: 'GET', signal });
-    const text = await response.body.text();
-    if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET /v1beta/models.`);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw new Error(`The upstream "${upstream.name}" answered GET /v1beta/models with something that is not JSON.`);
-    }
+    // One deadline for every page.
+    const json = await getUpstreamJson(upstream, path, { signal, shownPath: '/v1beta/models' });
     if (!isRecord(json)) throw new Error(`The upstream "${upstream.name}" answered GET /v1beta/models without a JSON object.`);
     // Google leaves `models` out of an empty page.
     const entries = Array.isArray(json.models) ? (json.models as unknown[]) : [];

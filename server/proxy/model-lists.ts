@@ -1,6 +1,7 @@
 /** The upstreams' own model lists, fetched once a minute at most and merged: every API's model routes share this. */
-import type { Upstream } from './upstreams.js';
 import { OpenAIError } from './openai-error.js';
+import { callUpstream } from './upstream-call.js';
+import type { Upstream } from './upstreams.js';
 
 /** How long one upstream's model list is reused (LobeChat refreshes its model list often). */
 export const MODEL_LIST_TTL_MS = 60_000;
@@ -59,3 +60,25 @@ export async function servedModels<T>(upstreams: Upstream[], now: number, fetch:
   return merged;
 }
 
+
+/**
+ * An upstream's answer to `GET path`, parsed, within MODEL_LIST_TIMEOUT_MS (or `signal`'s time, for
+ * a list read in pages). An error status or a body that is not JSON throws an Error that names the
+ * upstream and `shownPath` (default `path`): one upstream's failure is left out of a merged list.
+ */
+export async function getUpstreamJson(
+  upstream: Upstream,
+  path: string,
+  options: { headers?: Record<string, string>; signal?: AbortSignal; shownPath?: string } = {},
+): Promise<unknown> {
+  const shown = options.shownPath ?? path;
+  const signal = options.signal ?? AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
+  const response = await callUpstream(upstream, path, { method: 'GET', signal, ...(options.headers ? { headers: options.headers } : {}) });
+  const text = await response.body.text();
+  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET ${shown}.`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`The upstream "${upstream.name}" answered GET ${shown} with something that is not JSON.`);
+  }
+}

@@ -4,9 +4,8 @@ import { anthropicErrorBody, ANTHROPIC_CLIENT_KEY } from './dialects/anthropic-m
 import { openAIErrorBody, renderProxyFailure } from './error-shape.js';
 import { geminiModels } from './gemini-models.js';
 import { authenticate } from './identity.js';
-import { MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
+import { getUpstreamJson, servedModels } from './model-lists.js';
 import type { UpstreamApi } from './upstream-api.js';
-import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
 
 /** One entry of `GET /models`, as the upstream gave it (`id`, `object`, `created`, `owned_by`, …). */
@@ -25,17 +24,8 @@ const LIST_REQUESTS: Partial<Record<UpstreamApi, { path: string; headers?: Recor
 };
 
 async function fetchModelList(upstream: Upstream): Promise<ModelEntry[]> {
-  const signal = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
   const { path, headers } = LIST_REQUESTS[upstream.api] ?? { path: '/models' };
-  const response = await callUpstream(upstream, path, { method: 'GET', signal, ...(headers ? { headers } : {}) });
-  const text = await response.body.text();
-  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET ${path}.`);
-  let json: { data?: unknown };
-  try {
-    json = JSON.parse(text) as { data?: unknown };
-  } catch {
-    throw new Error(`The upstream "${upstream.name}" answered GET ${path} with something that is not JSON.`);
-  }
+  const json = (await getUpstreamJson(upstream, path, headers ? { headers } : {})) as { data?: unknown } | null;
   if (!Array.isArray(json?.data)) throw new Error(`The upstream "${upstream.name}" answered GET ${path} without a "data" list.`);
   return json.data.filter((m): m is ModelEntry => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
 }

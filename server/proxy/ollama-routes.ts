@@ -10,7 +10,7 @@ import { ollamaEmbed, ollamaEmbeddings } from './dialects/ollama-embed.js';
 import { renderErrorIn, renderProxyFailure } from './error-shape.js';
 import { authenticate } from './identity.js';
 import { meteredRoute } from './metered-route.js';
-import { MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
+import { getUpstreamJson, MODEL_LIST_TIMEOUT_MS, servedModels } from './model-lists.js';
 import { OpenAIError } from './openai-error.js';
 import { callUpstream } from './upstream-call.js';
 import type { Upstream } from './upstreams.js';
@@ -61,15 +61,7 @@ const inOllamaShape = (handler: (c: Context) => Promise<Response>) => (c: Contex
 type TagEntry = Record<string, unknown> & { name: string };
 
 async function upstreamTags(upstream: Upstream): Promise<TagEntry[]> {
-  const response = await callUpstream(upstream, '/api/tags', { method: 'GET', signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS) });
-  const text = await response.body.text();
-  if (response.statusCode >= 400) throw new Error(`The upstream "${upstream.name}" answered ${response.statusCode} to GET /api/tags.`);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`The upstream "${upstream.name}" answered GET /api/tags with something that is not JSON.`);
-  }
+  const json = await getUpstreamJson(upstream, '/api/tags');
   const models = isRecord(json) ? json.models : undefined;
   if (!Array.isArray(models)) throw new Error(`The upstream "${upstream.name}" answered GET /api/tags without a "models" list.`);
   return models.filter((m): m is TagEntry => isRecord(m) && typeof m.name === 'string');
