@@ -12,6 +12,7 @@ import { readJsonBody } from './request-body.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startStream } from './upstream-answer.js';
+import { forwardedHeaders } from './upstream-call.js';
 
 /**
  * The route of every metered API, run for one dialect: authenticate → parse → admit → forward →
@@ -102,15 +103,4 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   const sink = startStream(c, admitted, response, dialect.answerHeaderPrefixes);
   relayInBackground(admitted.meter, sink, dialect.name, () => relay(sink));
   return sink.response;
-}
-
-/** The client's headers that its API sends upstream too, those it sent. */
-function forwardedHeaders(c: Context, names: readonly string[] | undefined): Record<string, string> | undefined {
-  if (!names) return undefined;
-  const headers: Record<string, string> = {};
-  for (const name of names) {
-    const value = c.req.header(name);
-    if (value !== undefined) headers[name] = value;
-  }
-  return headers;
 }

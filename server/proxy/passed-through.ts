@@ -8,7 +8,8 @@ import { OpenAIError } from './openai-error.js';
 import { readJsonBody } from './request-body.js';
 import { sendWhole } from './response-sink.js';
 import { API_TITLES } from './upstream-api.js';
-import { callUpstream, passThroughHeaders } from './upstream-call.js';
+import { upstreamRefusal } from './upstream-answer.js';
+import { callUpstream, forwardedHeaders, passThroughHeaders } from './upstream-call.js';
 
 /** What an unmetered call needs of its dialect: who may call, where the key and headers go, the error shape. */
 export type PassThroughFormat = Pick<Dialect<unknown>, 'api' | 'clientKey' | 'forwardedHeaders' | 'answerHeaderPrefixes' | 'errorBody' | 'fromUrl'>;
@@ -26,16 +27,11 @@ export function passedThrough<S extends z.ZodType<{ model: string }>>(services: 
       const { request } = await readJsonBody(c, schema, services.config.proxy.maxBodyBytes, fromUrl);
       const upstream = services.upstreams.forModel(request.model, format.api);
       if (!upstream) throw new OpenAIError(404, 'invalid_request_error', 'model_not_found', `No upstream serves the model \`${request.model}\` through the ${API_TITLES[format.api]} API here.`, 'model');
-      const headers: Record<string, string> = {};
-      for (const name of format.forwardedHeaders ?? []) {
-        const value = c.req.header(name);
-        if (value !== undefined) headers[name] = value;
-      }
-      const response = await callUpstream(upstream, upstreamPath(request), { method: 'POST', body: JSON.stringify(request), headers });
+      const headers = forwardedHeaders(c, format.forwardedHeaders);
+      const response = await callUpstream(upstream, upstreamPath(request), { method: 'POST', body: JSON.stringify(request), ...(headers ? { headers } : {}) });
       const body = Buffer.from(await response.body.arrayBuffer());
-      if (response.statusCode === 401) {
-        throw new OpenAIError(502, 'server_error', 'upstream_auth_failed', `The upstream "${upstream.name}" rejected lobe-quota's own key (HTTP 401), not yours. Tell your lobe-quota admin.`);
-      }
+      const refusal = upstreamRefusal({ upstream }, response.statusCode);
+      if (refusal) throw refusal;
       return sendWhole(c, response.statusCode, passThroughHeaders(response.headers, format.answerHeaderPrefixes), body);
     } catch (error) {
       return renderProxyFailure(c, error, format.errorBody);

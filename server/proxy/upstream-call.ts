@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { errors, type Dispatcher } from 'undici';
 import { OpenAIError } from './openai-error.js';
 import type { Upstream } from './upstreams.js';
@@ -51,4 +52,15 @@ export function passThroughHeaders(headers: UpstreamResponse['headers'], prefixe
     }
   }
   return out;
+}
+
+/** The client's headers that its API sends upstream too, those it sent. */
+export function forwardedHeaders(c: Context, names: readonly string[] | undefined): Record<string, string> | undefined {
+  if (!names) return undefined;
+  const headers: Record<string, string> = {};
+  for (const name of names) {
+    const value = c.req.header(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
 }
