@@ -13,7 +13,10 @@ export function budgetRoutes({ store, config, clock }: Services) {
   return new Hono<AppEnv>()
     .put('/budgets', async (c) => {
       const body = await jsonBody(c, putBudgetBody);
-      if ((await resolveSubject(store, body.scope)) === null) {
+      if (body.scope.kind === 'upstream') {
+        const { id } = body.scope;
+        if (!config.upstreams.some((u) => u.name === id)) throw new ApiError('not_found', `scope: no upstream ${JSON.stringify(id)} in the config`);
+      } else if ((await resolveSubject(store, body.scope)) === null) {
         throw new ApiError('not_found', `scope: no ${formatScope(body.scope).replace(":", " ")} (create it first)`);
       }
       const { budget, replaced } = await store.putBudget(
@@ -25,6 +28,8 @@ export function budgetRoutes({ store, config, clock }: Services) {
           thresholds: body.thresholds ?? null,
           onLimit: body.onLimit,
           downgradeTo: body.downgradeTo ?? null,
+          models: body.models ?? null,
+          fallback: body.fallback ?? [],
         },
         clock.now(),
       );

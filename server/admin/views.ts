@@ -31,6 +31,8 @@ export const budgetView = (b: Budget) => ({
   thresholds: b.thresholds,
   onLimit: b.onLimit,
   downgradeTo: b.downgradeTo,
+  models: b.models ?? null,
+  fallback: b.fallback ?? [],
 });
 
 export const holdView = (h: Hold) => ({

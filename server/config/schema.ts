@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
-import { windowPeriod } from '../quota/window.js';
+import { budgetPeriod } from '../quota/budgets.js';
 import { DEFAULT_LONG_CONTEXT_ABOVE } from '../proxy/pricing.js';
 import { ESTIMATE_PROFILES, type EstimateProfileName } from '../proxy/model-family.js';
 import { UPSTREAM_APIS } from '../proxy/upstream-api.js';
@@ -12,7 +12,7 @@ const port = z.number().int().min(0).max(65535);
 /** A budget every subject of a kind gets unless the database holds an override for the same period. */
 export const defaultBudgetSchema = z
   .strictObject({
-    scope: z.enum(['global', 'project', 'user', 'key']),
+    scope: z.enum(['global', 'project', 'user', 'key', 'upstream']).describe('Every subject of this kind gets the budget; "upstream": every upstream (provider account).'),
     window: windowSchema,
     ...budgetLimitsShape,
   })
@@ -298,9 +298,10 @@ export const configFileSchema = z
       .superRefine((budgets, ctx) => {
         const seen = new Set<string>();
         budgets.forEach((b, i) => {
-          const key = `${b.scope}|${windowPeriod(b.window)}`;
+          const key = `${b.scope}|${budgetPeriod(b.window, b.models ?? null)}`;
           if (seen.has(key)) {
-            ctx.addIssue({ code: 'custom', path: [i], message: `a second ${b.scope} budget for the same period (${windowPeriod(b.window)})` });
+            const models = b.models ? ` and models` : '';
+            ctx.addIssue({ code: 'custom', path: [i], message: `a second ${b.scope} budget for the same period${models} (${budgetPeriod(b.window, b.models ?? null)})` });
           }
           seen.add(key);
         });

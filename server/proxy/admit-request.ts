@@ -198,6 +198,7 @@ async function admitAs(
       holdId: newRequestId(clock.now()),
       subject,
       model,
+      upstream: upstream.name,
       promptTokens,
       price,
       wantOutput: input.wantOutput,

@@ -20,6 +20,8 @@ export interface MeterRequest {
   holdId: string;
   subject: RequestSubject;
   model: string;
+  /** The upstream (provider account) it goes to: its budgets apply too. */
+  upstream?: string | null;
   promptTokens: number;
   price: ModelPrice | null;
   /** The most output the request may produce: its max_tokens, or the model's output cap. */
@@ -140,9 +142,11 @@ export class Meter {
       quote,
       now: services.clock.now(),
       ttlMs: services.holdTtlMs,
+      route: { model: request.model, upstream: request.upstream ?? null },
       // Kept with the hold, so that if this process dies mid-request the request is still charged.
       pending: {
         model: request.model,
+        upstream: request.upstream ?? null,
         inputTokens: request.promptTokens,
         price: request.price,
         sessionId: request.sessionId,
@@ -228,6 +232,7 @@ export class Meter {
         now,
         usage: {
           model: this.request.model,
+          upstream: this.request.upstream ?? null,
           ...usage,
           costMicros: this.request.price ? usageCostMicros(this.request.price, usage) : 0,
           source,

@@ -11,6 +11,7 @@ export function recoveredUsage({ hold, pending, deliveredTokens, updatedAt }: Or
   const counted = { inputTokens: pending.inputTokens, outputTokens: deliveredTokens, cachedTokens: 0, reasoningTokens: 0 };
   return {
     model: pending.model,
+    upstream: pending.upstream ?? null,
     ...counted,
     costMicros: pending.price ? usageCostMicros(pending.price, counted) : 0,
     source: 'recovered',

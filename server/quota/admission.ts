@@ -1,4 +1,4 @@
-import type { Budget } from './budgets.js';
+import { admissionOnLimit, type Budget } from './budgets.js';
 
 /** A budget's current counters: settled usage in its window, and what in-flight holds set aside. */
 export interface BudgetUsage {
@@ -17,8 +17,8 @@ export interface Quote {
   micros: number;
   output?: OutputAllowance;
   /**
-   * For a request already downgraded to a budget's cheaper model: budgets whose `onLimit` is
-   * `downgrade` admit it up to their limit × this (the hard ceiling), so it still counts against them.
+   * For a request already routed to a cheaper model (by `downgrade` or a fallback rule): budgets that
+   * route admit it up to their limit × this (the hard ceiling), so it still counts against them.
    */
   downgradeCeiling?: number;
 }
@@ -46,8 +46,9 @@ export const costMicros = (tokens: number, microsPerMillion: number): number =>
  * the fixed part does not fit. Budgets that only alert at their limit never constrain.
  */
 export function outputRoom(budget: Budget, usage: BudgetUsage, quote: Quote): number {
-  if (budget.onLimit === 'alert-only') return Infinity;
-  const scale = budget.onLimit === 'downgrade' && quote.downgradeCeiling !== undefined ? quote.downgradeCeiling : 1;
+  const onLimit = admissionOnLimit(budget);
+  if (onLimit === 'alert-only') return Infinity;
+  const scale = onLimit === 'downgrade' && quote.downgradeCeiling !== undefined ? quote.downgradeCeiling : 1;
   let room = Infinity;
   if (budget.limitTokens !== null) {
     room = Math.floor(budget.limitTokens * scale) - usage.usedTokens - usage.reservedTokens - quote.tokens;
@@ -80,7 +81,7 @@ export function admit(budgets: ReadonlyArray<{ budget: Budget; usage: BudgetUsag
     }
     // A `downgrade` budget does not shrink the answer of the expensive model to what is left: a
     // request it cannot take whole goes to its cheaper model instead (the caller retries with it).
-    if (downgrade < 0 && budget.onLimit === 'downgrade' && quote.downgradeCeiling === undefined && room < want) downgrade = i;
+    if (downgrade < 0 && admissionOnLimit(budget) === 'downgrade' && quote.downgradeCeiling === undefined && room < want) downgrade = i;
   });
   if (tightestRoom < min || tightestRoom < 0) return { ok: false, blockingIndex: tightest };
   if (downgrade >= 0) return { ok: false, blockingIndex: downgrade };

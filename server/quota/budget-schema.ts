@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { modelKeySchema } from '../util/model-pattern.js';
 import { isValidTimeZone } from './window.js';
 
 /** Ids of users and projects: readable, URL- and scope-safe (no ':' so `user:ID` parses). */
@@ -35,6 +36,30 @@ export const thresholdsSchema = z
 
 export const onLimitSchema = z.enum(['reject', 'downgrade', 'alert-only']);
 
+/**
+ * Model ids or globs (`gpt-5*`) a budget counts and limits alone; absent: every model. Kept sorted
+ * and distinct, because the set is part of the budget's identity (one budget per scope, period and
+ * set of models).
+ */
+export const budgetModelsSchema = z
+  .array(modelKeySchema)
+  .min(1, 'must name at least one model (leave "models" out for a budget on every model)')
+  .max(50)
+  .transform((models) => [...new Set(models)].sort());
+
+/** At or past `at` percent of the budget, a request for a model it covers is served by `to` instead. */
+export const fallbackRuleSchema = z.strictObject({
+  at: z.number().int().min(1).max(1000),
+  to: modelKeySchema.refine((m) => !m.includes('*'), { message: 'must be one model id, not a glob' }),
+});
+
+export const fallbackSchema = z
+  .array(fallbackRuleSchema)
+  .max(10)
+  .refine((rules) => rules.every((r, i) => i === 0 || r.at > (rules[i - 1] as { at: number }).at), {
+    message: 'rules must be in strictly increasing order of "at"',
+  });
+
 const MAX_TOKENS = 1e15;
 const MAX_USD = 1e9;
 
@@ -45,6 +70,8 @@ export const budgetLimitsShape = {
   thresholds: thresholdsSchema.optional(),
   onLimit: onLimitSchema.default('reject'),
   downgradeTo: z.string().min(1).max(200).optional(),
+  models: budgetModelsSchema.optional(),
+  fallback: fallbackSchema.optional(),
 };
 
 interface LimitsInput {
@@ -52,6 +79,7 @@ interface LimitsInput {
   limitUsd: number | null;
   onLimit: z.infer<typeof onLimitSchema>;
   downgradeTo?: string | undefined;
+  fallback?: ReadonlyArray<{ at: number; to: string }> | undefined;
 }
 
 /** Checks shared by every budget definition; registered with `.superRefine`. */
@@ -61,6 +89,12 @@ export function checkLimits(b: LimitsInput, ctx: z.RefinementCtx): void {
   }
   if (b.onLimit === 'downgrade' && !b.downgradeTo) {
     ctx.addIssue({ code: 'custom', path: ['downgradeTo'], message: 'onLimit "downgrade" needs the model to downgrade to' });
+  }
+  if (b.fallback?.length && b.onLimit === 'downgrade') {
+    ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'use either "fallback" rules or onLimit "downgrade" (its shorthand: [{"at": 100, "to": downgradeTo}]), not both' });
+  }
+  if (b.fallback?.length && b.onLimit === 'alert-only') {
+    ctx.addIssue({ code: 'custom', path: ['fallback'], message: 'an "alert-only" budget never limits, so its fallback rules would never apply' });
   }
 }
 

@@ -1,9 +1,16 @@
 import type { DefaultBudget } from '../config/schema.js';
+import { modelGlobToRegExp } from '../util/model-pattern.js';
 import { formatScope, type Scope } from './scope.js';
 import { usdToMicros } from './status.js';
 import { windowPeriod, type WindowSpec } from './window.js';
 
 export type OnLimit = 'reject' | 'downgrade' | 'alert-only';
+
+/** At or past `at` percent of its budget, a request for a model the budget covers goes to `to`. */
+export interface FallbackRule {
+  at: number;
+  to: string;
+}
 
 /** A budget as the engine uses it: one limit on one scope over one window. */
 export interface Budget {
@@ -17,21 +24,68 @@ export interface Budget {
   thresholds: number[];
   onLimit: OnLimit;
   downgradeTo: string | null;
+  /** The model ids or globs it counts and limits, sorted; null or absent: every model. */
+  models?: string[] | null;
+  /** Its fallback rules in increasing order of `at` (empty or absent: none). */
+  fallback?: FallbackRule[];
   /**
-   * Identity of the budget's counters: `SCOPE|PERIOD`. One budget per scope and period, so an
-   * admin override replaces the config default of the same period for that scope.
+   * Identity of the budget's counters: `SCOPE|PERIOD`, where the period names the window and the
+   * models (see budgetPeriod). One budget per scope and period, so an admin override replaces the
+   * config default of the same period for that scope.
    */
   key: string;
 }
 
-export const budgetKey = (scope: Scope, window: WindowSpec): string => `${formatScope(scope)}|${windowPeriod(window)}`;
+/** A budget's identity within its scope: its window's period, and the models it is limited to. */
+export const budgetPeriod = (window: WindowSpec, models: readonly string[] | null = null): string =>
+  models === null ? windowPeriod(window) : `${windowPeriod(window)} models=${models.join(',')}`;
+
+export const budgetKey = (scope: Scope, window: WindowSpec, models: readonly string[] | null = null): string =>
+  `${formatScope(scope)}|${budgetPeriod(window, models)}`;
+
+const modelPatterns = new Map<string, RegExp[]>();
+
+/** Whether a budget counts and limits `model`: it names no models, or one of its globs matches. */
+export function coversModel({ models }: Pick<Budget, 'models'>, model: string): boolean {
+  if (!models) return true;
+  const id = models.join('\n');
+  let patterns = modelPatterns.get(id);
+  if (!patterns) {
+    patterns = models.map(modelGlobToRegExp);
+    if (modelPatterns.size >= 10_000) modelPatterns.clear();
+    modelPatterns.set(id, patterns);
+  }
+  return patterns.some((p) => p.test(model));
+}
+
+/** The budgets of a request's scopes that apply to its model (those of other models do not). */
+export const budgetsForModel = <B extends Pick<Budget, 'models'>>(budgets: readonly B[], model: string | null): B[] =>
+  budgets.filter((b) => !b.models || (model !== null && coversModel(b, model)));
+
+/** One regular expression for a budget's models (null: every model), as the stores match them in SQL. */
+export const modelsRegExpSource = (models: readonly string[] | null | undefined): string | null =>
+  !models ? null : models.map((m) => modelGlobToRegExp(m).source).join('|');
+
+/**
+ * The rules a budget routes by: its fallback rules, or `downgrade`'s shorthand (at its limit, to
+ * its cheaper model).
+ */
+export const routingRules = (budget: Budget): readonly FallbackRule[] =>
+  budget.fallback?.length ? budget.fallback : budget.onLimit === 'downgrade' && budget.downgradeTo !== null ? [{ at: 100, to: budget.downgradeTo }] : [];
+
+/**
+ * How admission treats a budget: one with fallback rules does not shrink an answer to what is left
+ * and admits a routed request up to its hard ceiling, as a `downgrade` budget does.
+ */
+export const admissionOnLimit = (budget: Budget): OnLimit => (budget.fallback?.length ? 'downgrade' : budget.onLimit);
 
 /** The config's default budgets as they apply to one concrete scope. */
 export function defaultBudgetsFor(scope: Scope, defaults: readonly DefaultBudget[], defaultThresholds: number[]): Budget[] {
   return defaults
     .filter((d) => d.scope === scope.kind)
     .map((d) => {
-      const key = budgetKey(scope, d.window);
+      const models = d.models ?? null;
+      const key = budgetKey(scope, d.window, models);
       return {
         id: `config:${key}`,
         source: 'config' as const,
@@ -42,6 +96,8 @@ export function defaultBudgetsFor(scope: Scope, defaults: readonly DefaultBudget
         thresholds: d.thresholds ?? defaultThresholds,
         onLimit: d.onLimit,
         downgradeTo: d.downgradeTo ?? null,
+        ...(models === null ? {} : { models }),
+        ...(d.fallback?.length ? { fallback: d.fallback } : {}),
         key,
       };
     });

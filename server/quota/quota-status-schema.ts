@@ -20,7 +20,7 @@ function quotaSchemas(mode: 'strict' | 'loose') {
   const budget = object({
     id: z.string(),
     source: z.enum(['admin', 'config']).describe('admin: set with PUT /admin/budgets; config: a default from the config file'),
-    scope: z.string().describe('global, project:ID, user:ID or key:ID'),
+    scope: z.string().describe('global, project:ID, user:ID, key:ID or upstream:NAME'),
     window,
     usedTokens: z.number(),
     reservedTokens: z.number().describe('held by requests still running'),
@@ -34,9 +34,14 @@ function quotaSchemas(mode: 'strict' | 'loose') {
     status: level,
     resetsAt: z.string().nullable().describe('ISO 8601 with the window’s offset; null for rolling and all-time windows'),
     onLimit: z.string().describe('reject, downgrade or alert-only'),
+    models: z.array(z.string()).nullable().optional().describe('the model ids or globs it alone counts and limits; null: every model'),
+    fallback: z
+      .array(object({ at: z.number().int(), to: z.string() }))
+      .optional()
+      .describe('at or past `at` percent, a request for a model it covers is served by `to` (downgrade reads as one rule at 100)'),
   });
   const status = object({
-    subject: object({ kind: z.enum(['global', 'project', 'user', 'key']), id: z.string(), name: z.string() }),
+    subject: object({ kind: z.enum(['global', 'project', 'user', 'key', 'upstream']), id: z.string(), name: z.string() }),
     usage: z.number().nullable().describe('used in the binding budget (the one nearest to its limit: highest status, then percentage); null without budgets'),
     limit: z.number().nullable(),
     unit: z.enum(['tokens', 'usd']).nullable(),

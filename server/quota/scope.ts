@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { subjectIdSchema } from './budget-schema.js';
 
-export type ScopeKind = 'global' | 'project' | 'user' | 'key';
+export type ScopeKind = 'global' | 'project' | 'user' | 'key' | 'upstream';
 
-/** Who a budget applies to. */
-export type Scope = { kind: 'global' } | { kind: 'project' | 'user' | 'key'; id: string };
+/**
+ * Who a budget applies to: a party of the request, or (`upstream:NAME`) the provider account that
+ * serves it, whose own plan has a limit too.
+ */
+export type Scope = { kind: 'global' } | { kind: 'project' | 'user' | 'key' | 'upstream'; id: string };
 
 /** The parties of one request: every scope that applies to it. */
 export interface RequestSubject {
@@ -15,26 +18,40 @@ export interface RequestSubject {
 
 export const formatScope = (scope: Scope): string => (scope.kind === 'global' ? 'global' : `${scope.kind}:${scope.id}`);
 
-/** Scopes that apply to a request, narrowest first (the order budgets are listed in). */
-export function scopesOf(subject: RequestSubject): Scope[] {
+/**
+ * Where a request goes: the model asked of the upstream and the upstream (provider account) that
+ * serves it. Budgets that name models apply only to a request for one of them, and an upstream's
+ * budgets only to the requests it serves. null: not known (a store call made without it).
+ */
+export interface Route {
+  model: string;
+  upstream: string | null;
+}
+
+/**
+ * Scopes that apply to a request, narrowest first (the order budgets are listed in); the upstream
+ * that serves it, when known, last.
+ */
+export function scopesOf(subject: RequestSubject, upstream: string | null = null): Scope[] {
   const scopes: Scope[] = [
     { kind: 'key', id: subject.keyId },
     { kind: 'user', id: subject.userId },
   ];
   if (subject.projectId !== null) scopes.push({ kind: 'project', id: subject.projectId });
   scopes.push({ kind: 'global' });
+  if (upstream !== null) scopes.push({ kind: 'upstream', id: upstream });
   return scopes;
 }
 
-/** `global`, `project:ID`, `user:ID` or `key:ID`. */
+/** `global`, `project:ID`, `user:ID`, `key:ID` or `upstream:NAME`. */
 export const scopeSchema = z.string().transform((text, ctx): Scope => {
   if (text === 'global') return { kind: 'global' };
   const colon = text.indexOf(':');
   const kind = colon < 0 ? '' : text.slice(0, colon);
-  if (kind !== 'project' && kind !== 'user' && kind !== 'key') {
+  if (kind !== 'project' && kind !== 'user' && kind !== 'key' && kind !== 'upstream') {
     ctx.addIssue({
       code: 'custom',
-      message: `unknown scope ${JSON.stringify(text)}: use "global", "project:ID", "user:ID" or "key:ID"`,
+      message: `unknown scope ${JSON.stringify(text)}: use "global", "project:ID", "user:ID", "key:ID" or "upstream:NAME"`,
     });
     return z.NEVER;
   }

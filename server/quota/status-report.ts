@@ -1,4 +1,5 @@
 import type { BudgetState } from '../store/types.js';
+import type { FallbackRule } from './budgets.js';
 import type { ScopeKind } from './scope.js';
 import { formatScope } from './scope.js';
 import {
@@ -38,6 +39,10 @@ export interface BudgetStatus {
   status: StatusLevel;
   resetsAt: string | null;
   onLimit: string;
+  /** The models it alone counts and limits; null: every model. (Always sent; optional for older servers' answers.) */
+  models?: string[] | null;
+  /** Where requests go at or past each percentage (`downgrade` reads as its one rule at 100). Always sent, as `models`. */
+  fallback?: FallbackRule[];
 }
 
 /** The `/quota` answer: the binding budget's five fields on top, every budget below. */
@@ -91,6 +96,9 @@ export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetSt
     status: binding ? readingLevel(binding, levels) : 'normal',
     resetsAt: state.resetsAt === null ? null : formatInstant(state.resetsAt, budget.window),
     onLimit: budget.onLimit,
+    // Only on the budgets that have them, so the answer of a plain budget is as it always was.
+    ...(budget.models ? { models: budget.models } : {}),
+    ...(budget.fallback?.length ? { fallback: budget.fallback } : {}),
   };
 }
 

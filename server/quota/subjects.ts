@@ -29,6 +29,9 @@ export async function resolveSubject(store: Store, scope: Scope): Promise<Resolv
       scopes.push(global);
       return { ref: { kind: 'user', id: user.id, name: user.name }, scopes };
     }
+    case 'upstream':
+      // A provider account: its budgets alone bind what it serves (it has no name of its own but the config's).
+      return { ref: { kind: 'upstream', id: scope.id, name: scope.id }, scopes: [scope] };
     case 'key': {
       const key = await store.getKey(scope.id);
       const owner = key && (await resolveSubject(store, { kind: 'user', id: key.userId }));

@@ -1,8 +1,8 @@
 import type { AlertEvent, AlertKind } from '../alerts/alert-event.js';
 import type { SpikeConfig } from '../alerts/spikes.js';
 import type { BudgetUsage, Quote } from '../quota/admission.js';
-import type { Budget, OnLimit } from '../quota/budgets.js';
-import type { RequestSubject, Scope } from '../quota/scope.js';
+import type { Budget, FallbackRule, OnLimit } from '../quota/budgets.js';
+import type { RequestSubject, Route, Scope } from '../quota/scope.js';
 import type { WindowSpec } from '../quota/window.js';
 import type { ModelPrice } from '../proxy/pricing.js';
 
@@ -72,6 +72,10 @@ export interface BudgetInput {
   thresholds: number[] | null;
   onLimit: OnLimit;
   downgradeTo: string | null;
+  /** Model ids or globs it alone counts and limits, sorted and distinct (absent or null: every model). */
+  models?: string[] | null;
+  /** Its fallback rules, in increasing order of `at` (absent: none). */
+  fallback?: FallbackRule[];
 }
 
 /** A budget with its counters at one instant. */
@@ -90,6 +94,11 @@ export interface ReserveRequest {
   now: number;
   ttlMs: number;
   /**
+   * The model and upstream the request goes to: budgets of other models, and of other upstreams,
+   * do not apply. Absent: only the budgets that name no models and no upstream.
+   */
+  route?: Route;
+  /**
    * What to charge if the process dies before the request settles: kept with the hold, so that the
    * hold of a dead process is settled at its last count (`recovered`) instead of vanishing. A hold
    * without one is released when its process is found dead.
@@ -103,6 +112,8 @@ export type UnitPrices = ModelPrice;
 /** A live request's charge so far, short of its output (which the hold's `deliveredTokens` counts). */
 export interface PendingCharge {
   model: string;
+  /** The upstream that serves the request (absent: none known), whose budgets it is settled against. */
+  upstream?: string | null;
   inputTokens: number;
   /** null for an unpriced model, which costs nothing. */
   price: UnitPrices | null;
@@ -134,6 +145,8 @@ export interface Hold {
   outputTokens: number;
   createdAt: number;
   expiresAt: number;
+  /** Where the request goes (see ReserveRequest.route): a lease extension is checked against the same budgets. */
+  route?: Route;
 }
 
 export type ExtendResult =
@@ -154,6 +167,11 @@ export type UsageSource = 'upstream' | 'estimated' | 'recovered';
 
 export interface Usage {
   model: string;
+  /**
+   * The upstream (provider account) that served it, whose budgets count it. Optional on input
+   * (absent: none); entries read from a store always have it (null: none).
+   */
+  upstream?: string | null;
   /** The whole prompt: cache reads and cache writes are parts of it. */
   inputTokens: number;
   /** Reasoning (thinking) included. */

@@ -1,6 +1,6 @@
 import { projectable } from '../../alerts/thresholds.js';
 import type { Quote } from '../../quota/admission.js';
-import type { Budget } from '../../quota/budgets.js';
+import { admissionOnLimit, modelsRegExpSource, type Budget } from '../../quota/budgets.js';
 import { bucketAt, bucketRetiresAt, bucketsAt, type Bucket } from '../../quota/window.js';
 import { SCOPE_COLUMN } from '../sql/ledger-sql.js';
 
@@ -33,6 +33,8 @@ interface BudgetArg {
   /** The ledger column of the budget's scope; null for global (every row). */
   col: string | null;
   id: string | null;
+  /** A POSIX regular expression of the models it counts (null: every model), for counting from the ledger. */
+  models: string | null;
   /**
    * Its window's buckets, which lq_buckets lists again: numbered from `first`, `count` of them,
    * each `step` after the one before, the first one [start, end) retiring at `retires`. The last
@@ -63,13 +65,15 @@ export function meteringArgs(budgets: readonly Budget[], now: number, projection
       const arg: BudgetArg = {
         i,
         key: budget.key,
-        onLimit: budget.onLimit,
+        // lq_admit knows `downgrade`; a budget with fallback rules is admitted as one.
+        onLimit: admissionOnLimit(budget),
         limitTokens: budget.limitTokens,
         limitMicros: budget.limitMicros,
         thresholds: budget.thresholds,
         projectable: projection && projectable(budget.window),
         col: scope.kind === 'global' ? null : SCOPE_COLUMN[scope.kind],
         id: scope.kind === 'global' ? null : scope.id,
+        models: modelsRegExpSource(budget.models),
         first,
         count: buckets.length,
         start: oldest.start,

@@ -80,6 +80,7 @@ export class PgAlertRecorder {
 
   private async nameOf(tx: Tx, scope: Scope): Promise<string> {
     if (scope.kind === 'global') return 'Global';
+    if (scope.kind === 'upstream') return `Upstream ${scope.id}`;
     const found = await tx.query<{ name: string }>(NAME_SQL[scope.kind], [scope.id]);
     return found.rows[0]?.name ?? scope.id;
   }

@@ -4,9 +4,9 @@ import { overrunAlertKey, planBudgetAlerts, type AlertOptions, type BudgetMove }
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
-import { resolveBudgets, type Budget } from '../../quota/budgets.js';
-import { formatScope, scopesOf, type RequestSubject, type Scope } from '../../quota/scope.js';
-import { nextResetAt, windowPeriod } from '../../quota/window.js';
+import { budgetPeriod, budgetsForModel, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
+import { nextResetAt } from '../../quota/window.js';
 import { localDays } from '../sql/local-day.js';
 import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
 import {
@@ -71,6 +71,12 @@ export interface PostgresStoreOptions extends PgConnectionOptions {
    * or takes over those that carry a pending charge, to settle them (see orphanedHolds).
    */
   instanceTimeoutMs: number;
+}
+
+/** Whom a live hold is for, and where its request goes: the budgets its extensions are checked against. */
+interface HeldFor {
+  subject: RequestSubject;
+  route: Route | undefined;
 }
 
 interface HoldRow {
@@ -178,7 +184,7 @@ function agreed(decision: Admission, answer: MeteringAnswer): Admission {
 }
 
 /** A budget row as rows.ts reads it ("window" is a keyword in PostgreSQL, so the column is window_spec). */
-const BUDGET_COLUMNS = 'id, scope, window_spec AS "window", limit_tokens, limit_micros, thresholds, on_limit, downgrade_to';
+const BUDGET_COLUMNS = 'id, scope, window_spec AS "window", limit_tokens, limit_micros, thresholds, on_limit, downgrade_to, models, fallback';
 
 /** Same slots as SQLite's retention (a quarter hour), so both stores roll up alike. */
 const ROLLUP_SLOT_MS = 15 * 60_000;
@@ -235,7 +241,7 @@ export class PostgresStore implements Store {
   private readonly lockRows = new Set<string>();
   /** By the request's scope names in order (see `resolved`). */
   private readonly budgetCache = new Map<string, ResolvedBudgets>();
-  private readonly holdSubjects = new Map<string, RequestSubject>();
+  private readonly holdSubjects = new Map<string, HeldFor>();
   private readonly settleQueue: QueuedSettle[] = [];
   private flushScheduled = false;
   /** Group commits under way, which close() waits for. */
@@ -473,7 +479,8 @@ export class PostgresStore implements Store {
 
   async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; replaced: Budget | null }> {
     const scope = formatScope(input.scope);
-    const period = windowPeriod(input.window);
+    const models = input.models ?? null;
+    const period = budgetPeriod(input.window, models);
     const changed = await inTransaction(this.pool, async (tx) => {
       // Under the scope's lock: no admission or settle of it runs while its counters are dropped.
       await this.lockScopes(tx, [input.scope]);
@@ -481,11 +488,11 @@ export class PostgresStore implements Store {
       const id = existing?.id ?? `bud_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
       const row = (
         await tx.query<BudgetRow>(
-          `INSERT INTO budgets (id, scope, period, window_spec, limit_tokens, limit_micros, thresholds, on_limit, downgrade_to, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+          `INSERT INTO budgets (id, scope, period, window_spec, limit_tokens, limit_micros, thresholds, on_limit, downgrade_to, created_at, updated_at, models, fallback)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
            ON CONFLICT (scope, period) DO UPDATE SET window_spec = excluded.window_spec, limit_tokens = excluded.limit_tokens,
              limit_micros = excluded.limit_micros, thresholds = excluded.thresholds, on_limit = excluded.on_limit,
-             downgrade_to = excluded.downgrade_to, updated_at = excluded.updated_at
+             downgrade_to = excluded.downgrade_to, updated_at = excluded.updated_at, models = excluded.models, fallback = excluded.fallback
            RETURNING ${BUDGET_COLUMNS}`,
           [
             id,
@@ -498,6 +505,8 @@ export class PostgresStore implements Store {
             input.onLimit,
             input.downgradeTo,
             now,
+            models === null ? null : JSON.stringify(models),
+            input.fallback?.length ? JSON.stringify(input.fallback) : null,
           ],
         )
       ).rows[0] as BudgetRow;
@@ -579,9 +588,12 @@ export class PostgresStore implements Store {
    * Calls one metering function of migration 2 with the budgets of `scopes` at `now` and the
    * operation's own `fields`, reading the budgets again while it answers `stale`.
    */
-  private async meter(fn: MeteringFunction, scopes: readonly Scope[], now: number, fields: object, run: RunStatement): Promise<Metered> {
+  private async meter(fn: MeteringFunction, scopes: readonly Scope[], now: number, fields: object, run: RunStatement, model?: string | null): Promise<Metered> {
     for (let attempt = 0; ; attempt++) {
-      const { names, budgets, fingerprint } = await this.resolved(scopes, attempt > 0);
+      const resolved = await this.resolved(scopes, attempt > 0);
+      const { names, fingerprint } = resolved;
+      // A request's own call counts only the budgets of its model (budgetStates, with no model, all).
+      const budgets = model === undefined ? resolved.budgets : budgetsForModel(resolved.budgets, model);
       const arg = { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), ...fields };
       const answer = (await run(`SELECT ${fn}($1::jsonb) AS answer`, [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
       if (answer.stale !== true) return { budgets, answer };
@@ -628,39 +640,55 @@ export class PostgresStore implements Store {
       expiresAt: now + request.ttlMs,
       pending: request.pending,
     };
-    const { budgets, answer } = await this.meter('lq_reserve', scopesOf(subject), now, { quote: quoteArg(quote), hold }, this.applyOnce);
+    const { route } = request;
+    const scopes = scopesOf(subject, route?.upstream ?? null);
+    const { budgets, answer } = await this.meter('lq_reserve', scopes, now, { quote: quoteArg(quote), hold }, this.applyOnce, route?.model ?? null);
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
     const { states } = this.statesOf(budgets, now, answer);
     const decision = agreed(admit(states, quote), answer);
     if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
-    this.rememberHold(request.holdId, subject);
+    this.rememberHold(request.holdId, { subject, route });
     for (const state of states) {
       state.usage.reservedTokens += decision.tokens;
       state.usage.reservedMicros += decision.micros;
     }
     return {
       ok: true,
-      hold: { id: request.holdId, subject, tokens: decision.tokens, micros: decision.micros, outputTokens: decision.outputTokens, createdAt: now, expiresAt: hold.expiresAt },
+      hold: {
+        id: request.holdId,
+        subject,
+        tokens: decision.tokens,
+        micros: decision.micros,
+        outputTokens: decision.outputTokens,
+        createdAt: now,
+        expiresAt: hold.expiresAt,
+        ...(route ? { route } : {}),
+      },
       budgets: states,
       outputRoom: decision.outputRoom,
     };
   }
 
-  /** The subjects of this instance's live holds, so extend knows the scopes to lock without asking. */
-  private rememberHold(holdId: string, subject: RequestSubject): void {
+  /** The subjects (and routes) of this instance's live holds, so extend knows the scopes to lock without asking. */
+  private rememberHold(holdId: string, held: HeldFor): void {
     if (this.holdSubjects.size >= CACHE_LIMIT) this.holdSubjects.clear();
-    this.holdSubjects.set(holdId, subject);
+    this.holdSubjects.set(holdId, held);
   }
 
-  private async holdSubject(holdId: string): Promise<RequestSubject | null> {
+  private async holdSubject(holdId: string): Promise<HeldFor | null> {
     const known = this.holdSubjects.get(holdId);
     if (known) return known;
     const row = (await query<HoldRow>(this.pool, 'SELECT * FROM holds WHERE id = $1', [holdId])).rows[0];
-    return row ? toHold(row).subject : null;
+    if (!row) return null;
+    // Another instance's hold: its route is in its pending charge, when it has one.
+    const pending = row.pending === null ? null : (JSON.parse(row.pending) as PendingCharge);
+    return { subject: toHold(row).subject, route: pending ? { model: pending.model, upstream: pending.upstream ?? null } : undefined };
   }
 
   async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult> {
-    let subject = await this.holdSubject(holdId);
+    const held = await this.holdSubject(holdId);
+    let subject = held?.subject ?? null;
+    const route = held?.route;
     for (let attempt = 0; subject !== null; attempt++) {
       const fields = {
         holdId,
@@ -670,7 +698,7 @@ export class PostgresStore implements Store {
         now,
         delivered: deliveredTokens,
       };
-      const { budgets, answer } = await this.meter('lq_extend', scopesOf(subject), now, fields, this.applyOnce);
+      const { budgets, answer } = await this.meter('lq_extend', scopesOf(subject, route?.upstream ?? null), now, fields, this.applyOnce, route?.model ?? null);
       if (answer.subject !== undefined && attempt === 0) {
         // Not the subject remembered (cannot happen for a hold this instance made): lock its own.
         subject = { userId: answer.subject.user, projectId: answer.subject.project, keyId: answer.subject.key };
@@ -680,7 +708,7 @@ export class PostgresStore implements Store {
       const { states } = this.statesOf(budgets, now, answer);
       const decision = agreed(admit(states, { tokens: amount.tokens, micros: amount.micros }), answer);
       if (!decision.ok) return { ok: false, reason: 'exceeded', blocking: states[decision.blockingIndex] as BudgetState };
-      return { ok: true, hold: toHold(answer.hold as HoldRow) };
+      return { ok: true, hold: { ...toHold(answer.hold as HoldRow), ...(route ? { route } : {}) } };
     }
     this.holdSubjects.delete(holdId);
     return { ok: false, reason: 'unknown-hold' };
@@ -782,7 +810,10 @@ export class PostgresStore implements Store {
 
   private async prepareSettle(request: SettleRequest, fresh: boolean): Promise<PreparedSettle> {
     const { holdId, subject, usage, now } = request;
-    const { names, budgets, fingerprint } = await this.resolved(scopesOf(subject), fresh);
+    const upstream = usage.upstream ?? null;
+    const resolved = await this.resolved(scopesOf(subject, upstream), fresh);
+    const { names, fingerprint } = resolved;
+    const budgets = budgetsForModel(resolved.budgets, usage.model);
     const entry = {
       request_id: holdId,
       at: now,
@@ -790,6 +821,7 @@ export class PostgresStore implements Store {
       project_id: subject.projectId,
       key_id: subject.keyId,
       model: usage.model,
+      upstream,
       input_tokens: usage.inputTokens,
       output_tokens: usage.outputTokens,
       cached_tokens: usage.cachedTokens,
@@ -925,16 +957,16 @@ export class PostgresStore implements Store {
           this.pool,
           `WITH moved AS (
              DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < $1 ORDER BY at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-             RETURNING at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
+             RETURNING at, user_id, project_id, key_id, model, upstream, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
                cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms
            ), rolled AS (
-             INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, requests, input_tokens, output_tokens,
+             INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, upstream, requests, input_tokens, output_tokens,
                cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms)
-             SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COUNT(*), SUM(input_tokens),
-               SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
+             SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COALESCE(upstream, ''), COUNT(*),
+               SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
                SUM(cost_micros), SUM(latency_ms)
-             FROM moved GROUP BY 1, 2, 3, 4, 5
-             ON CONFLICT (slot_at, user_id, project_id, key_id, model) DO UPDATE SET requests = ledger_rollup.requests + excluded.requests,
+             FROM moved GROUP BY 1, 2, 3, 4, 5, 6
+             ON CONFLICT (slot_at, user_id, project_id, key_id, model, upstream) DO UPDATE SET requests = ledger_rollup.requests + excluded.requests,
                input_tokens = ledger_rollup.input_tokens + excluded.input_tokens, output_tokens = ledger_rollup.output_tokens + excluded.output_tokens,
                cached_tokens = ledger_rollup.cached_tokens + excluded.cached_tokens,
                cache_write_tokens = ledger_rollup.cache_write_tokens + excluded.cache_write_tokens,

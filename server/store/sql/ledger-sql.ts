@@ -5,15 +5,18 @@
  */
 
 /** The ledger column a scope's usage is found under (global: every row). */
-export const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id' } as const;
+export const SCOPE_COLUMN = { user: 'user_id', project: 'project_id', key: 'key_id', upstream: 'upstream' } as const;
 
 export type ScopeColumn = (typeof SCOPE_COLUMN)[keyof typeof SCOPE_COLUMN];
 
-/** tokens and micros of one scope in [from, to). Binds ([id,] from, to) twice. */
-export function scopeSumsSql(column: ScopeColumn | null): string {
+/**
+ * tokens and micros of one scope in [from, to), of every model or (`byModel`) of those a regular
+ * expression matches (SQLite's lq_model_matches, see SqliteStore). Binds ([id,] [regexp,] from, to) twice.
+ */
+export function scopeSumsSql(column: ScopeColumn | null, byModel = false): string {
   const part = (table: string, at: string) =>
     `SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS tokens, COALESCE(SUM(cost_micros), 0) AS micros
-     FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${at} >= ? AND ${at} < ?`;
+     FROM ${table} WHERE ${column === null ? '' : `${column} = ? AND `}${byModel ? 'lq_model_matches(?, model) AND ' : ''}${at} >= ? AND ${at} < ?`;
   return `SELECT SUM(tokens) AS tokens, SUM(micros) AS micros FROM (${part('ledger', 'at')} UNION ALL ${part('ledger_rollup', 'slot_at')}) AS sums`;
 }
 

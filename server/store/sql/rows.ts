@@ -1,4 +1,4 @@
-import { budgetKey, type Budget } from '../../quota/budgets.js';
+import { budgetKey, type Budget, type FallbackRule } from '../../quota/budgets.js';
 import type { Scope } from '../../quota/scope.js';
 import type { WindowSpec } from '../../quota/window.js';
 import type { ApiKey, Delivery, LedgerEntry, Project, RefusalStyle, User, UserRef } from '../types.js';
@@ -16,6 +16,7 @@ export interface LedgerRow {
   project_id: string | null;
   key_id: string;
   model: string;
+  upstream: string | null;
   input_tokens: number;
   output_tokens: number;
   cached_tokens: number;
@@ -63,7 +64,7 @@ export interface UserWithIdsRow extends UserRow {
 export const parseScopeText = (text: string): Scope => {
   if (text === 'global') return { kind: 'global' };
   const colon = text.indexOf(':');
-  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key', id: text.slice(colon + 1) };
+  return { kind: text.slice(0, colon) as 'user' | 'project' | 'key' | 'upstream', id: text.slice(colon + 1) };
 };
 
 export const toProject = (r: ProjectRow): Project => ({ id: r.id, name: r.name, createdAt: r.created_at });
@@ -98,6 +99,7 @@ export const toEntry = (r: LedgerRow): LedgerEntry => ({
   projectId: r.project_id,
   keyId: r.key_id,
   model: r.model,
+  upstream: r.upstream,
   inputTokens: r.input_tokens,
   outputTokens: r.output_tokens,
   cachedTokens: r.cached_tokens,
@@ -123,11 +125,15 @@ export interface BudgetRow {
   thresholds: string | null;
   on_limit: Budget['onLimit'];
   downgrade_to: string | null;
+  /** JSON arrays; NULL: every model, no fallback rules. */
+  models: string | null;
+  fallback: string | null;
 }
 
 export function toBudget(row: BudgetRow, defaultThresholds: number[]): Budget {
   const scope = parseScopeText(row.scope);
   const window = JSON.parse(row.window) as WindowSpec;
+  const models = row.models === null ? null : (JSON.parse(row.models) as string[]);
   return {
     id: row.id,
     source: 'admin',
@@ -138,7 +144,9 @@ export function toBudget(row: BudgetRow, defaultThresholds: number[]): Budget {
     thresholds: row.thresholds === null ? defaultThresholds : (JSON.parse(row.thresholds) as number[]),
     onLimit: row.on_limit,
     downgradeTo: row.downgrade_to,
-    key: budgetKey(scope, window),
+    ...(models === null ? {} : { models }),
+    ...(row.fallback === null ? {} : { fallback: JSON.parse(row.fallback) as FallbackRule[] }),
+    key: budgetKey(scope, window, models),
   };
 }
 

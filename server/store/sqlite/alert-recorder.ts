@@ -84,6 +84,7 @@ export class AlertRecorder {
 
   private nameOf(scope: Scope): string {
     if (scope.kind === 'global') return 'Global';
+    if (scope.kind === 'upstream') return `Upstream ${scope.id}`;
     return this.names[scope.kind].get(scope.id)?.name ?? scope.id;
   }
 

@@ -238,6 +238,51 @@ const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX ledger_report ON ledger(at, user_id, project_id, key_id, model,
     input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros);
   `,
+  /* 8: budgets limited to some models or routing to others; the upstream that served each entry */ `
+  -- A budget may count and limit some models only (JSON array of ids and globs; NULL: every model);
+  -- that set is part of its identity, written into period (see budgetPeriod), so the one-budget-per-
+  -- scope-and-period rule keeps holding. fallback: JSON array of {at, to}; NULL: none.
+  ALTER TABLE budgets ADD COLUMN models TEXT;
+  ALTER TABLE budgets ADD COLUMN fallback TEXT;
+
+  -- The upstream (provider account) that served an entry, so its own budgets (scope upstream:NAME)
+  -- count what it served. NULL for entries written before, and for those served by no upstream.
+  -- No index of its own: an upstream's counter is counted from the ledger once per bucket, through
+  -- the time index, as the global budget's is.
+  ALTER TABLE ledger ADD COLUMN upstream TEXT;
+
+  -- The rollup keeps the upstream too: its primary key grows by it ('' for none), so the table is
+  -- rebuilt (SQLite cannot change a primary key in place); it holds one row per quarter hour and
+  -- subject, far fewer than the ledger.
+  CREATE TABLE ledger_rollup_new (
+    slot_at               INTEGER NOT NULL,
+    user_id               TEXT NOT NULL,
+    project_id            TEXT NOT NULL,
+    key_id                TEXT NOT NULL,
+    model                 TEXT NOT NULL,
+    upstream              TEXT NOT NULL DEFAULT '',
+    requests              INTEGER NOT NULL,
+    input_tokens          INTEGER NOT NULL,
+    output_tokens         INTEGER NOT NULL,
+    cached_tokens         INTEGER NOT NULL,
+    reasoning_tokens      INTEGER NOT NULL,
+    cost_micros           INTEGER NOT NULL,
+    latency_ms            INTEGER NOT NULL,
+    cache_write_tokens    INTEGER NOT NULL DEFAULT 0,
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (slot_at, user_id, project_id, key_id, model, upstream)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO ledger_rollup_new (slot_at, user_id, project_id, key_id, model, requests, input_tokens, output_tokens, cached_tokens,
+    reasoning_tokens, cost_micros, latency_ms, cache_write_tokens, cache_write_1h_tokens)
+  SELECT slot_at, user_id, project_id, key_id, model, requests, input_tokens, output_tokens, cached_tokens,
+    reasoning_tokens, cost_micros, latency_ms, cache_write_tokens, cache_write_1h_tokens FROM ledger_rollup;
+  DROP TABLE ledger_rollup;
+  ALTER TABLE ledger_rollup_new RENAME TO ledger_rollup;
+  CREATE INDEX ledger_rollup_user ON ledger_rollup(user_id, slot_at);
+  CREATE INDEX ledger_rollup_project ON ledger_rollup(project_id, slot_at);
+  CREATE INDEX ledger_rollup_key ON ledger_rollup(key_id, slot_at);
+  CREATE INDEX ledger_rollup_upstream ON ledger_rollup(upstream, slot_at) WHERE upstream <> '';
+  `,
 ];
 
 /**

@@ -3,14 +3,13 @@ import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
-import { resolveBudgets, type Budget } from '../../quota/budgets.js';
-import { formatScope, scopesOf, type Scope } from '../../quota/scope.js';
+import { budgetPeriod, budgetsForModel, modelsRegExpSource, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
 import {
   bucketAt,
   bucketRetiresAt,
   bucketsAt,
   nextResetAt,
-  windowPeriod,
   type Bucket,
 } from '../../quota/window.js';
 import type { AlertEvent } from '../../alerts/alert-event.js';
@@ -192,11 +191,11 @@ export class SqliteStore implements Store {
       getBudgetByPeriod: db.prepare<[string, string], BudgetRow>('SELECT * FROM budgets WHERE scope = ? AND period = ?'),
       getBudget: db.prepare<[string], BudgetRow>('SELECT * FROM budgets WHERE id = ?'),
       upsertBudget: db.prepare(
-        `INSERT INTO budgets (id, scope, period, window, limit_tokens, limit_micros, thresholds, on_limit, downgrade_to, created_at, updated_at)
-         VALUES (@id, @scope, @period, @window, @limitTokens, @limitMicros, @thresholds, @onLimit, @downgradeTo, @now, @now)
+        `INSERT INTO budgets (id, scope, period, window, limit_tokens, limit_micros, thresholds, on_limit, downgrade_to, models, fallback, created_at, updated_at)
+         VALUES (@id, @scope, @period, @window, @limitTokens, @limitMicros, @thresholds, @onLimit, @downgradeTo, @models, @fallback, @now, @now)
          ON CONFLICT (scope, period) DO UPDATE SET window = excluded.window, limit_tokens = excluded.limit_tokens,
            limit_micros = excluded.limit_micros, thresholds = excluded.thresholds, on_limit = excluded.on_limit,
-           downgrade_to = excluded.downgrade_to, updated_at = excluded.updated_at`,
+           downgrade_to = excluded.downgrade_to, models = excluded.models, fallback = excluded.fallback, updated_at = excluded.updated_at`,
       ),
       deleteBudget: db.prepare('DELETE FROM budgets WHERE id = ?'),
       deleteCounters: db.prepare('DELETE FROM usage_counters WHERE budget_key = ?'),
@@ -216,8 +215,8 @@ export class SqliteStore implements Store {
       insertEntry: db.prepare<unknown[]>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
            reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens, cache_write_tokens,
-           cache_write_1h_tokens)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           cache_write_1h_tokens, upstream)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
         `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
@@ -237,14 +236,14 @@ export class SqliteStore implements Store {
       // One batch of retention: the oldest entries before the cutoff, in a fixed order so that the
       // sum and the delete in the same transaction see the same rows.
       rollUp: db.prepare<[number, number], never>(
-        `INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, requests, input_tokens, output_tokens,
+        `INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, upstream, requests, input_tokens, output_tokens,
            cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms)
-         SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COUNT(*), SUM(input_tokens),
-           SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
+         SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COALESCE(upstream, ''), COUNT(*),
+           SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
            SUM(cost_micros), SUM(latency_ms)
          FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)
-         GROUP BY 1, 2, 3, 4, 5
-         ON CONFLICT (slot_at, user_id, project_id, key_id, model) DO UPDATE SET requests = requests + excluded.requests,
+         GROUP BY 1, 2, 3, 4, 5, 6
+         ON CONFLICT (slot_at, user_id, project_id, key_id, model, upstream) DO UPDATE SET requests = requests + excluded.requests,
            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
            cached_tokens = cached_tokens + excluded.cached_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
            cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
@@ -273,6 +272,7 @@ export class SqliteStore implements Store {
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
+    registerModelMatch(db);
     // Per connection, never persisted: the local days a report by day joins the ledger with.
     db.exec(REPORT_DAYS_DDL);
     const store = new SqliteStore(db, options);
@@ -425,7 +425,8 @@ export class SqliteStore implements Store {
 
   async putBudget(input: BudgetInput, now: number): Promise<{ budget: Budget; replaced: Budget | null }> {
     const scope = formatScope(input.scope);
-    const period = windowPeriod(input.window);
+    const models = input.models ?? null;
+    const period = budgetPeriod(input.window, models);
     const result = this.db.transaction(() => {
       const existing = this.s.getBudgetByPeriod.get(scope, period);
       const id = existing?.id ?? `bud_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`;
@@ -439,6 +440,8 @@ export class SqliteStore implements Store {
         thresholds: input.thresholds === null ? null : JSON.stringify(input.thresholds),
         onLimit: input.onLimit,
         downgradeTo: input.downgradeTo,
+        models: models === null ? null : JSON.stringify(models),
+        fallback: input.fallback?.length ? JSON.stringify(input.fallback) : null,
         now,
       });
       // The window may have moved (another time zone): counters are counted again from the ledger.
@@ -493,21 +496,25 @@ export class SqliteStore implements Store {
 
   /* ── counters ──────────────────────────────────────────────────────────── */
 
-  private seedStatement(scope: Scope): Statement<unknown[], Sums> {
+  private seedStatement(scope: Scope, byModel: boolean): Statement<unknown[], Sums> {
     const column = scope.kind === 'global' ? null : SCOPE_COLUMN[scope.kind];
-    const cacheKey = column ?? 'global';
+    const cacheKey = `${column ?? 'global'}${byModel ? ' by model' : ''}`;
     let statement = this.seedStatements.get(cacheKey);
     if (!statement) {
-      statement = this.db.prepare<unknown[], Sums>(scopeSumsSql(column));
+      statement = this.db.prepare<unknown[], Sums>(scopeSumsSql(column, byModel));
       this.seedStatements.set(cacheKey, statement);
     }
     return statement;
   }
 
-  private ledgerSums(scope: Scope, start: number, end: number | null): Sums {
-    const until = end ?? Number.MAX_SAFE_INTEGER;
-    const args = scope.kind === 'global' ? [start, until] : [scope.id, start, until];
-    return this.seedStatement(scope).get(...args, ...args) as Sums;
+  /** A budget's usage in [start, end), counted from the ledger (and its rollup). */
+  private ledgerSums(budget: Pick<Budget, 'scope' | 'models'>, start: number, end: number | null): Sums {
+    const { scope } = budget;
+    const models = modelsRegExpSource(budget.models);
+    const args: unknown[] = scope.kind === 'global' ? [] : [scope.id];
+    if (models !== null) args.push(models);
+    args.push(start, end ?? Number.MAX_SAFE_INTEGER);
+    return this.seedStatement(scope, models !== null).get(...args, ...args) as Sums;
   }
 
   /**
@@ -519,7 +526,7 @@ export class SqliteStore implements Store {
     const id = `${budget.key}@${bucket.start}`;
     let cached = this.counterCache.get(id);
     if (cached === undefined) {
-      const sums = this.s.counter.get(budget.key, bucket.start) ?? this.ledgerSums(budget.scope, bucket.start, bucket.end);
+      const sums = this.s.counter.get(budget.key, bucket.start) ?? this.ledgerSums(budget, bucket.start, bucket.end);
       cached = { tokens: sums.tokens, micros: sums.micros, end: bucket.end, retiresAt: bucketRetiresAt(budget.window, bucket) };
       this.counterCache.set(id, cached);
     }
@@ -563,6 +570,16 @@ export class SqliteStore implements Store {
     return this.budgetsFor(scopes).map((b) => this.stateOf(b, now));
   }
 
+  /** The budgets a request to `route` is bound by: its scopes' (the upstream's included), of its model. */
+  private budgetsOfRoute(subject: RequestSubject, route: Route | undefined): Budget[] {
+    const budgets = this.budgetsFor(scopesOf(subject, route?.upstream ?? null));
+    return budgets.some((b) => b.models) ? budgetsForModel(budgets, route?.model ?? null) : budgets;
+  }
+
+  private routeStates(subject: RequestSubject, route: Route | undefined, now: number): BudgetState[] {
+    return this.budgetsOfRoute(subject, route).map((b) => this.stateOf(b, now));
+  }
+
   private forgetCounters(budgetKey: string): void {
     this.s.deleteCounters.run(budgetKey);
     this.rollingTotals.delete(budgetKey);
@@ -581,7 +598,7 @@ export class SqliteStore implements Store {
    * between the check and the hold being recorded, so no two requests can both take the last room.
    */
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const states = this.statesFor(scopesOf(request.subject), request.now);
+    const states = this.routeStates(request.subject, request.route, request.now);
     const decision = admit(states, request.quote);
     if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
     if (this.book.has(request.holdId)) throw new Error(`hold ${request.holdId} already exists`);
@@ -593,6 +610,7 @@ export class SqliteStore implements Store {
       outputTokens: decision.outputTokens,
       createdAt: request.now,
       expiresAt: request.now + request.ttlMs,
+      ...(request.route ? { route: request.route } : {}),
     };
     const amount = { tokens: decision.tokens, micros: decision.micros };
     this.book.add(
@@ -614,7 +632,7 @@ export class SqliteStore implements Store {
   async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult> {
     const hold = this.book.get(holdId);
     if (!hold) return { ok: false, reason: 'unknown-hold' };
-    const states = this.statesFor(scopesOf(hold.subject), now);
+    const states = this.routeStates(hold.subject, hold.route, now);
     const decision = admit(states, { tokens: amount.tokens, micros: amount.micros });
     if (!decision.ok) return { ok: false, reason: 'exceeded', blocking: states[decision.blockingIndex] as BudgetState };
     const grown: Hold = {
@@ -727,8 +745,8 @@ export class SqliteStore implements Store {
       // Buckets are loaded before any entry is written, so one first counted from the ledger here
       // does not already contain an entry of this batch (which then adds to it).
       const moves = new Map<string, BudgetMove>();
-      const plans = requests.map(({ subject, now }) =>
-        this.budgetsFor(scopesOf(subject)).map((budget) => {
+      const plans = requests.map(({ subject, usage, now }) =>
+        this.budgetsOfRoute(subject, { model: usage.model, upstream: usage.upstream ?? null }).map((budget) => {
           const bucket = bucketAt(budget.window, now);
           const cached = this.bucketUsage(budget, bucket);
           if (!moves.has(budget.key)) {
@@ -770,6 +788,7 @@ export class SqliteStore implements Store {
           usage.overrunTokens ?? 0,
           usage.cacheWriteTokens ?? 0,
           usage.cacheWrite1hTokens ?? 0,
+          usage.upstream ?? null,
         );
         // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
         const entry: LedgerEntry = {
@@ -780,6 +799,7 @@ export class SqliteStore implements Store {
           projectId: subject.projectId,
           keyId: subject.keyId,
           model: usage.model,
+          upstream: usage.upstream ?? null,
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,
           cachedTokens: usage.cachedTokens,
@@ -1028,7 +1048,31 @@ export class SqliteStore implements Store {
     }
     return [...all.values()].map(({ end, ...e }) => ({
       ...e,
-      ledger: this.ledgerSums(parseScopeText(e.budgetKey.slice(0, e.budgetKey.indexOf('|'))), e.bucketStart, end),
+      ledger: this.ledgerSums(budgetOfKey(e.budgetKey), e.bucketStart, end),
     }));
   }
+}
+
+/**
+ * `lq_model_matches(regexp, model)`: whether a budget that names models counts an entry's model
+ * (the regular expression of modelsRegExpSource), for counting its usage from the ledger.
+ */
+function registerModelMatch(db: Db): void {
+  const compiled = new Map<string, RegExp>();
+  db.function('lq_model_matches', { deterministic: true }, (source: unknown, model: unknown) => {
+    if (typeof source !== 'string' || typeof model !== 'string') return 0;
+    let re = compiled.get(source);
+    if (!re) {
+      if (compiled.size >= 1_000) compiled.clear();
+      compiled.set(source, (re = new RegExp(source)));
+    }
+    return re.test(model) ? 1 : 0;
+  });
+}
+
+/** The scope and models a counter's budget key names (see budgetKey). */
+function budgetOfKey(key: string): Pick<Budget, 'scope' | 'models'> {
+  const bar = key.indexOf('|');
+  const models = key.slice(bar + 1).split(' models=')[1];
+  return { scope: parseScopeText(key.slice(0, bar)), models: models === undefined ? null : models.split(',') };
 }
