@@ -3,8 +3,10 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { admit, costMicros } from '../quota/admission.js';
+import { coversModel } from '../quota/budgets.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
+import { routeRequest, type RoutePlan } from './routing.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
 import { payerOf, sessionAndTags } from './identity.js';
 import { Meter } from './meter.js';
@@ -56,12 +58,18 @@ export interface AdmissionInput {
 
 export interface AdmittedRequest {
   subject: RequestSubject;
-  /** The model to ask upstream: the client's, or a budget's cheaper model at its limit. */
+  /** The model to ask upstream: the client's, or the one a budget's rule sent the request to. */
   model: string;
-  /** The client's model when a budget downgraded the request, else null. */
+  /** The client's model when a budget's rule (or `downgrade`) sent the request elsewhere, else null. */
   downgradedFrom: string | null;
   upstream: Upstream;
   meter: Meter;
+  /**
+   * Admits the request again on the model's next upstream, for when this one failed before its
+   * answer began (this one's hold released first, so nothing is charged for it); null when no
+   * upstream is left. Rate limits counted it already.
+   */
+  failover: (() => Promise<Admission>) | null;
   /** The output limit to forward upstream (the tightest budget's room, at most what was asked). */
   outputLimit: number;
   /**
@@ -97,33 +105,52 @@ export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; r
 export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<Admission> {
   const subject = await payerOf(c, services, identity, input.bodyUser);
   const requester: Requester = { subject, ...sessionAndTags(c) };
-  const first = await admitAs(services, input, requester, input.model, null);
-  if (first.ok || first.blocking === null) return first;
-  // At a `downgrade` budget's limit the request goes to its cheaper model instead, counted against
-  // that budget up to the configured ceiling (the budget's limit × downgradeCeilingPercent).
-  const { budget } = first.blocking;
-  // Only to a model served in the request's own format: the proxy does not translate.
-  const downgradeTo = budget.onLimit === 'downgrade' && budget.downgradeTo !== input.model ? budget.downgradeTo : null;
-  if (input.downgradable && downgradeTo && services.upstreams.forModel(downgradeTo, input.api)) {
-    const second = await admitAs(services, input, requester, downgradeTo, services.config.proxy.downgradeCeilingPercent / 100);
-    if (second.ok) {
-      const { admitted } = second;
-      const downgraded = { 'x-quota-downgraded-from': input.model };
-      return {
-        ok: true,
-        admitted: {
-          ...admitted,
-          downgradedFrom: input.model,
-          headers: { ...admitted.headers, ...downgraded },
-          headersAfter: (entry) => ({ ...admitted.headersAfter(entry), ...downgraded }),
-        },
-      };
-    }
-    if (second.blocking !== null) services.metrics.recordOutcome(downgradeTo, 'refused');
-    return second;
+  if (services.upstreams.allForModel(input.model, input.api).length === 0) throw noUpstream(services.upstreams, input.model, input.api);
+  // A request a rule sent to another model counts against the budgets that route up to their hard
+  // ceiling (the budget's limit × downgradeCeilingPercent).
+  const ceiling = services.config.proxy.downgradeCeilingPercent / 100;
+  const plan = await routeRequest<Attempt>(input.model, {
+    // Only to a model served in the request's own format: the proxy does not translate.
+    upstreamsOf: (model) => services.upstreams.allForModel(model, input.api).map((u) => u.name),
+    tryOn: async (model, upstream, routed) => {
+      const attempt = await admitAs(services, input, requester, model, services.upstreams.byName(upstream) as Upstream, routed ? ceiling : null);
+      if (!attempt.ok) return { ok: false, value: attempt, blocking: attempt.blocking };
+      const { admitted } = attempt;
+      return { ok: true, value: attempt, budgets: attempt.before, release: () => admitted.meter.release() };
+    },
+    routable: input.downgradable,
+  });
+  return planned(services, input, requester, plan);
+}
+
+/** The admission a route plan ended in, with the headers of a routed request and its failover. */
+function planned(services: ProxyServices, input: AdmissionInput, requester: Requester, plan: RoutePlan<Attempt>): Admission {
+  const attempt = plan.tried.value;
+  if (!attempt.ok) {
+    if (attempt.blocking !== null) services.metrics.recordOutcome(plan.model, 'refused');
+    return attempt;
   }
-  services.metrics.recordOutcome(input.model, 'refused');
-  return first;
+  const { admitted } = attempt;
+  const [next, ...rest] = plan.rest;
+  const failover =
+    next === undefined
+      ? null
+      : async (): Promise<Admission> => {
+          const again = await admitAs(services, input, requester, plan.model, services.upstreams.byName(next) as Upstream, plan.routedFrom === null ? null : services.config.proxy.downgradeCeilingPercent / 100);
+          return again.ok ? planned(services, input, requester, { ...plan, tried: { ok: true, value: again, budgets: again.before, release: () => again.admitted.meter.release() }, rest }) : again;
+        };
+  if (plan.routedFrom === null) return { ok: true, admitted: { ...admitted, failover } };
+  const routed = { 'x-quota-routed-from': plan.routedFrom, 'x-quota-downgraded-from': plan.routedFrom };
+  return {
+    ok: true,
+    admitted: {
+      ...admitted,
+      downgradedFrom: plan.routedFrom,
+      failover,
+      headers: { ...admitted.headers, ...routed },
+      headersAfter: (entry) => ({ ...admitted.headersAfter(entry), ...routed }),
+    },
+  };
 }
 
 /**
@@ -138,28 +165,31 @@ export function noUpstream(upstreams: Upstreams, model: string, api: UpstreamApi
   return new OpenAIError(404, 'invalid_request_error', 'model_not_found', message, 'model');
 }
 
-/** A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as rate_limited). */
-type Attempt = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
+/**
+ * A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as
+ * rate_limited). An admission carries the budgets as they were before its own hold (`before`),
+ * which the routing step reads.
+ */
+type Attempt = { ok: true; admitted: AdmittedRequest; before: BudgetState[] } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
-/** Admission for one model: its upstream, its price, the prompt's size for it, rate limits, budgets. */
+/** Admission for one model on one upstream: its price, the prompt's size for it, rate limits, budgets. */
 async function admitAs(
   services: ProxyServices,
   input: AdmissionInput,
   requester: Requester,
   model: string,
+  upstream: Upstream,
   downgradeCeiling: number | null,
 ): Promise<Attempt> {
   const { store, clock, config } = services;
   const { subject, sessionId, tags } = requester;
-  const upstream = services.upstreams.forModel(model, input.api);
-  if (!upstream) throw noUpstream(services.upstreams, model, input.api);
 
   // A model on an Ollama upstream runs on the deployment's own hardware: $0 unless priced in the
   // config (an Ollama cloud account is), so a dollar budget never refuses it; it still spends tokens.
   const price = services.prices.priceOf(model) ?? (upstream.api === 'ollama' ? LOCAL_MODEL_PRICE : null);
   const refuseIfDollarBudget = price === null && config.proxy.unpricedModels === 'refuse';
   const large = input.bodyBytes >= PRECHECK_BODY_BYTES;
-  const states = refuseIfDollarBudget || large ? await store.budgetStates(scopesOf(subject), clock.now()) : null;
+  const states = refuseIfDollarBudget || large ? (await store.budgetStates(scopesOf(subject, upstream.name), clock.now())).filter((s) => coversModel(s.budget, model)) : null;
   if (refuseIfDollarBudget) {
     const dollarBudget = states?.find((s) => s.budget.limitMicros !== null && s.budget.onLimit !== 'alert-only');
     if (dollarBudget) {
@@ -217,14 +247,18 @@ async function admitAs(
   }
   const { meter, budgets } = admitted;
   const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rate?.headers });
+  const held = meter.heldAtAdmission;
+  const before = budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } }));
   return {
     ok: true,
+    before,
     admitted: {
       subject,
       model,
       downgradedFrom: null,
       upstream,
       meter,
+      failover: null,
       outputLimit: admitted.outputLimit,
       headers: headersWith({ tokens: promptTokens, micros: costMicros(promptTokens, price?.inputMicrosPerMillion ?? 0) }),
       headersAfter: (entry) => headersWith(entry ? { tokens: entry.inputTokens + entry.outputTokens, micros: entry.costMicros } : { tokens: 0, micros: 0 }),

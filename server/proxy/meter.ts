@@ -3,7 +3,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { BudgetState, Hold, LedgerEntry, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
-import { ratesAt, usageCostMicros, type ModelPrice, type TokenRates } from './pricing.js';
+import { isFree, ratesAt, usageCostMicros, type ModelPrice, type TokenRates } from './pricing.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
 
 export interface MeterServices {
@@ -135,6 +135,8 @@ export class Meter {
         microsPerMillion: outputPrice,
       },
       ...(request.downgradeCeiling === undefined ? {} : { downgradeCeiling: request.downgradeCeiling }),
+      // A model priced at $0 is never refused by a dollar budget (it still spends tokens).
+      ...(request.price !== null && isFree(request.price) ? { free: true } : {}),
     };
     const result = await services.store.reserve({
       holdId: request.holdId,

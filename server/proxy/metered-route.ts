@@ -12,7 +12,8 @@ import { readJsonBody } from './request-body.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startStream } from './upstream-answer.js';
-import { forwardedHeaders } from './upstream-call.js';
+import { forwardedHeaders, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
+import { sendWhole } from './response-sink.js';
 
 /**
  * The route of every metered API, run for one dialect: authenticate → parse → admit → forward →
@@ -83,16 +84,20 @@ interface Forwarded<Request> {
 
 /** Sends an admitted request upstream and answers with what comes back, metered. */
 async function forward<Request, State>(c: Context, services: ProxyServices, dialect: Dialect<Request, State>, forwarded: Forwarded<Request>): Promise<Response> {
-  const { request, facts, admitted, assemble } = forwarded;
+  const { request, facts, assemble } = forwarded;
   const stream = facts.streaming || assemble ? dialect.stream : undefined;
   // Only a stream can be stopped half-way: a whole answer asked of the upstream as one is paid
   // for once it was asked for.
   const abort = stream ? new AbortController() : null;
   services.metrics.observeAddedLatency(forwarded.receivedAt);
-  const forwardFacts = { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble };
-  const body = dialect.upstreamBody(request, forwardFacts);
-  const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
-  const response = await sendUpstream(admitted, path, JSON.stringify(body), { signal: abort?.signal, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
+  const sent = await sendWithFailover(c, dialect, forwarded.admitted, (admitted) => {
+    const forwardFacts = { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble };
+    const body = dialect.upstreamBody(request, forwardFacts);
+    const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
+    return sendUpstream(admitted, path, JSON.stringify(body), { signal: abort?.signal, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
+  });
+  if (sent instanceof Response) return sent;
+  const { admitted, response } = sent;
   const countOutput = services.tokens.outputCounter(admitted.model);
   if (!stream || !abort || !isEventStream(response, stream.framing)) return finishWholeAnswer(c, admitted, response, dialect, countOutput);
 
@@ -103,4 +108,59 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   const sink = startStream(c, admitted, response, dialect.answerHeaderPrefixes);
   relayInBackground(admitted.meter, sink, dialect.name, () => relay(sink));
   return sink.response;
+}
+
+/**
+ * Sends the request to its upstream; when that upstream fails before its answer begins (no
+ * connection, no headers in time, or a 429 or 5xx of its own), its hold is released — nothing is
+ * charged for the try — and the request is admitted again on the model's next upstream and sent
+ * there. An answer that has begun is never sent again. When no upstream is left, or the next one's
+ * budgets refuse, the client gets what the last upstream answered (or its failure).
+ */
+async function sendWithFailover<Request, State>(
+  c: Context,
+  dialect: Dialect<Request, State>,
+  first: AdmittedRequest,
+  send: (admitted: AdmittedRequest) => Promise<UpstreamResponse>,
+): Promise<{ admitted: AdmittedRequest; response: UpstreamResponse } | Response> {
+  let admitted = first;
+  for (;;) {
+    const { failover } = admitted;
+    let response: UpstreamResponse;
+    try {
+      response = await send(admitted);
+    } catch (error) {
+      // sendUpstream released the hold.
+      const next = failover && (await failover());
+      if (next?.ok) {
+        admitted = next.admitted;
+        continue;
+      }
+      throw error;
+    }
+    if (!failover || !failsOver(response.statusCode)) return { admitted, response };
+    // The error's body is kept, for the client should no other upstream take the request.
+    const body = await readAll(response);
+    await admitted.meter.release();
+    const next = await failover();
+    if (next.ok) {
+      admitted = next.admitted;
+      continue;
+    }
+    const headers = { ...passThroughHeaders(response.headers, dialect.answerHeaderPrefixes), ...admitted.headersAfter(null) };
+    return sendWhole(c, response.statusCode, headers, body);
+  }
+}
+
+/** The upstream statuses another upstream may do better on: its own rate limit, its own failures. */
+const failsOver = (status: number): boolean => status === 429 || status >= 500;
+
+function readAll(response: UpstreamResponse): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    response.body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    response.body.once('end', () => resolve(Buffer.concat(chunks)));
+    // A body that breaks off is an error body cut short: what arrived is what there is.
+    response.body.once('error', () => resolve(Buffer.concat(chunks)));
+  });
 }

@@ -43,6 +43,12 @@ export interface ModelPrice extends TokenRates {
   longContext?: LongContextRates;
 }
 
+const costsNothing = (r: TokenRates): boolean =>
+  r.inputMicrosPerMillion === 0 && r.cachedInputMicrosPerMillion === 0 && r.outputMicrosPerMillion === 0 && !r.cacheWriteMicrosPerMillion && !r.cacheWrite1hMicrosPerMillion;
+
+/** Whether every token of the model costs nothing, at any prompt length (a local model, a free tier). */
+export const isFree = (price: ModelPrice): boolean => costsNothing(price) && (price.longContext === undefined || costsNothing(price.longContext));
+
 /** A price's rates in the config file: dollars per 1M tokens. */
 export interface RatesOverride {
   input: number;

@@ -77,7 +77,10 @@ export class Upstream {
   }
 }
 
-/** The configured upstreams in order; a request goes to the first one that serves its model in its format. */
+/**
+ * The configured upstreams in order; a request goes to the first one that serves its model in its
+ * format, and fails over to the next (see routing.ts).
+ */
 export class Upstreams {
   readonly list: Upstream[];
 
@@ -95,6 +98,15 @@ export class Upstreams {
 
   forModel(model: string, api: UpstreamApi = 'openai'): Upstream | undefined {
     return this.list.find((u) => u.api === api && u.serves(model));
+  }
+
+  /** Every upstream that serves `model` in `api`, in the configured order: the first, then where a request fails over to. */
+  allForModel(model: string, api: UpstreamApi = 'openai'): Upstream[] {
+    return this.list.filter((u) => u.api === api && u.serves(model));
+  }
+
+  byName(name: string): Upstream | undefined {
+    return this.list.find((u) => u.name === name);
   }
 
   async close(): Promise<void> {

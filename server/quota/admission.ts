@@ -21,6 +21,11 @@ export interface Quote {
    * route admit it up to their limit × this (the hard ceiling), so it still counts against them.
    */
   downgradeCeiling?: number;
+  /**
+   * The request costs nothing at any length (a local model, a free tier): a dollar limit does not
+   * apply to it, even one spent already; token limits still do.
+   */
+  free?: boolean;
 }
 
 export interface OutputAllowance {
@@ -53,7 +58,7 @@ export function outputRoom(budget: Budget, usage: BudgetUsage, quote: Quote): nu
   if (budget.limitTokens !== null) {
     room = Math.floor(budget.limitTokens * scale) - usage.usedTokens - usage.reservedTokens - quote.tokens;
   }
-  if (budget.limitMicros !== null) {
+  if (budget.limitMicros !== null && quote.free !== true) {
     const microsRoom = Math.floor(budget.limitMicros * scale) - usage.usedMicros - usage.reservedMicros - quote.micros;
     const price = quote.output?.microsPerMillion ?? 0;
     const fits = microsRoom < 0 ? -1 : price > 0 ? Math.floor((microsRoom * 1_000_000) / price) : Infinity;

@@ -101,6 +101,7 @@ export const quoteArg = (quote: Quote) => ({
   min: quote.output?.minTokens,
   price: quote.output?.microsPerMillion,
   ceiling: quote.downgradeCeiling,
+  free: quote.free,
 });
 
 /**

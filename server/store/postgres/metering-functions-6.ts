@@ -10,6 +10,8 @@
  * - lq_bucket_sums (migration 2) is replaced by one that counts a budget naming models from the
  *   entries of those models only: each budget argument carries `models`, a regular expression of
  *   them (modelsRegExpSource) or null. Otherwise it is that function unchanged.
+ * - lq_admit (migration 2) is replaced by one that lets a free request (quote.free: a model priced
+ *   at $0) past a dollar limit, as admission.ts does; otherwise that function unchanged.
  * - lq_settle_one (migration 5) is replaced by one that writes the entry's upstream, and is
  *   otherwise that function unchanged.
  *
@@ -54,6 +56,58 @@ export const MIGRATION_6_SQL = `
       tokens[r.i + 1] := t;
       micros[r.i + 1] := m;
     END LOOP;
+  END $fn$;
+
+  CREATE OR REPLACE FUNCTION lq_admit(p_budgets jsonb, used_t bigint[], used_m bigint[], res_t bigint[], res_m bigint[], p_quote jsonb,
+    OUT ok boolean, OUT blocking int, OUT tokens bigint, OUT micros bigint, OUT output_tokens bigint) LANGUAGE plpgsql IMMUTABLE AS $fn$
+  DECLARE
+    b record;
+    q_tokens float8 := (p_quote->>'tokens')::float8;
+    q_micros float8 := (p_quote->>'micros')::float8;
+    want float8 := COALESCE((p_quote->>'want')::float8, 0);
+    least_useful float8 := COALESCE((p_quote->>'min')::float8, 0);
+    price float8 := COALESCE((p_quote->>'price')::float8, 0);
+    ceiling_scale float8 := (p_quote->>'ceiling')::float8;
+    free boolean := COALESCE((p_quote->>'free')::boolean, false);
+    scale float8;
+    room float8;
+    micros_room float8;
+    tightest int := -1;
+    tightest_room float8 := 'Infinity';
+    downgrade int := -1;
+    granted float8;
+  BEGIN
+    FOR b IN SELECT * FROM jsonb_to_recordset(p_budgets) AS x(i int, "onLimit" text, "limitTokens" bigint, "limitMicros" bigint) ORDER BY x.i LOOP
+      room := 'Infinity';
+      IF b."onLimit" <> 'alert-only' THEN
+        scale := CASE WHEN b."onLimit" = 'downgrade' AND ceiling_scale IS NOT NULL THEN ceiling_scale ELSE 1 END;
+        IF b."limitTokens" IS NOT NULL THEN
+          room := floor(b."limitTokens"::float8 * scale) - used_t[b.i + 1] - res_t[b.i + 1] - q_tokens;
+        END IF;
+        IF b."limitMicros" IS NOT NULL AND NOT free THEN
+          micros_room := floor(b."limitMicros"::float8 * scale) - used_m[b.i + 1] - res_m[b.i + 1] - q_micros;
+          room := LEAST(room, CASE WHEN micros_room < 0 THEN -1 WHEN price > 0 THEN floor(micros_room * 1000000 / price) ELSE 'Infinity' END);
+        END IF;
+      END IF;
+      IF room < tightest_room THEN
+        tightest_room := room;
+        tightest := b.i;
+      END IF;
+      IF downgrade < 0 AND b."onLimit" = 'downgrade' AND ceiling_scale IS NULL AND room < want THEN
+        downgrade := b.i;
+      END IF;
+    END LOOP;
+    IF tightest_room < least_useful OR tightest_room < 0 THEN
+      ok := false; blocking := tightest; RETURN;
+    END IF;
+    IF downgrade >= 0 THEN
+      ok := false; blocking := downgrade; RETURN;
+    END IF;
+    granted := LEAST(want, tightest_room);
+    ok := true;
+    tokens := q_tokens + granted;
+    micros := q_micros + ceil(granted * price / 1000000);
+    output_tokens := granted;
   END $fn$;
 
   CREATE OR REPLACE FUNCTION lq_settle_one(p jsonb, p_in_transaction boolean) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$

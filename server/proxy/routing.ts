@@ -1,0 +1,124 @@
+import { coversModel, routingRules, type FallbackRule } from '../quota/budgets.js';
+import { percentageOf } from '../quota/status.js';
+import type { BudgetState } from '../store/types.js';
+
+/**
+ * The routing step: which model, on which upstream, serves a request. A request goes to the model
+ * it asked for unless a budget that covers that model has a fallback rule at or below its
+ * percentage (or, at its limit, any rule up to 100): then to the rule's model, whose own budgets
+ * and rules are looked at the same way. Each model is tried on its upstreams in the configured
+ * order; one whose own budget (scope `upstream:NAME`) cannot take the request passes it to the
+ * next. Every attempt is an atomic admission, so however the route is chosen, no budget passes its
+ * limit; the choice itself reads the states that admission answered with.
+ */
+
+/** One admission tried on a model and upstream. `budgets`: the states it read, before its own hold. */
+export type Tried<T> =
+  | { ok: true; value: T; budgets: readonly BudgetState[]; release: () => Promise<unknown> }
+  /** `blocking`: the budget that refused it; null when something else did (a rate limit). */
+  | { ok: false; value: T; blocking: BudgetState | null };
+
+export interface RoutePlan<T> {
+  /** The last attempt: admitted, or the refusal to answer with. */
+  tried: Tried<T>;
+  /** The model it was made for. */
+  model: string;
+  /** The model the client asked for when a rule sent the request elsewhere; else null. */
+  routedFrom: string | null;
+  /** The upstreams of `model` after the one admitted, in order: where the request fails over to. */
+  rest: string[];
+}
+
+export interface Router<T> {
+  /** The upstreams that serve `model` in the request's format, in priority order. */
+  upstreamsOf(model: string): string[];
+  /** Admits the request for `model` on `upstream`; `routed` when a rule sent it there. */
+  tryOn(model: string, upstream: string, routed: boolean): Promise<Tried<T>>;
+  /** Whether a rule may send this request to another model (an API that names no model may not). */
+  routable: boolean;
+  /** Bounds a chain of rules (a → b → c …); each model is visited once anyway. */
+  maxHops?: number;
+}
+
+/** How full a budget is, of the unit nearest to its limit (used plus held), in percent. */
+export function fullness({ budget, usage }: Pick<BudgetState, 'budget' | 'usage'>): number {
+  const tokens = budget.limitTokens === null ? 0 : percentageOf(usage.usedTokens + usage.reservedTokens, budget.limitTokens);
+  const micros = budget.limitMicros === null ? 0 : percentageOf(usage.usedMicros + usage.reservedMicros, budget.limitMicros);
+  return Math.max(tokens, micros);
+}
+
+/** The rule of a budget that applies at `percent`: the last one at or below it. */
+export function ruleAt(rules: readonly FallbackRule[], percent: number): FallbackRule | null {
+  let found: FallbackRule | null = null;
+  for (const rule of rules) if (rule.at <= percent) found = rule;
+  return found;
+}
+
+/**
+ * Where an admitted request for `model` goes instead: the rule of the first budget (narrowest scope
+ * first) that covers `model` and is at or past one of its rules' percentage. Null: it stays.
+ */
+export function fallbackFor(budgets: readonly BudgetState[], model: string, allowed: (to: string) => boolean): string | null {
+  for (const state of budgets) {
+    if (!coversModel(state.budget, model)) continue;
+    const rule = ruleAt(routingRules(state.budget), fullness(state));
+    if (rule && allowed(rule.to)) return rule.to;
+  }
+  return null;
+}
+
+/** Where a request refused by `blocking` goes: its budget's rule at its limit (100 %, or past it). */
+export function fallbackAtLimit(blocking: BudgetState, allowed: (to: string) => boolean): string | null {
+  const rule = ruleAt(routingRules(blocking.budget), Math.max(100, fullness(blocking)));
+  return rule && allowed(rule.to) ? rule.to : null;
+}
+
+/**
+ * Runs the routing step (see the module comment). Throws only what `tryOn` throws. A request that a
+ * rule sends on while its model still had room keeps that admission until the next model admits
+ * it: should the next one refuse, it is served where it was admitted rather than refused.
+ */
+export async function routeRequest<T>(asked: string, router: Router<T>): Promise<RoutePlan<T>> {
+  const visited = new Set<string>();
+  // A rule's model must exist in the request's format, and not send the request round in a circle.
+  const allowed = (to: string) => router.routable && !visited.has(to) && router.upstreamsOf(to).length > 0;
+  let model = asked;
+  let last: RoutePlan<T> | null = null;
+  let kept: RoutePlan<T> | null = null;
+  const settle = async (plan: RoutePlan<T>): Promise<RoutePlan<T>> => {
+    if (kept === null || kept === plan) return plan;
+    if (plan.tried.ok) {
+      await (kept.tried as Extract<Tried<T>, { ok: true }>).release();
+      return plan;
+    }
+    return kept;
+  };
+  for (let hop = 0; hop <= (router.maxHops ?? 4); hop++) {
+    visited.add(model);
+    const routedFrom = model === asked ? null : asked;
+    const upstreams = router.upstreamsOf(model);
+    let next: string | null = null;
+    for (let i = 0; i < upstreams.length; i++) {
+      const tried = await router.tryOn(model, upstreams[i] as string, routedFrom !== null);
+      last = { tried, model, routedFrom, rest: upstreams.slice(i + 1) };
+      if (tried.ok) {
+        next = fallbackFor(tried.budgets, model, allowed);
+        if (next === null) return settle(last);
+        // At or past a rule's percentage: another model is to serve it, if that one can.
+        if (kept !== null) await (kept.tried as Extract<Tried<T>, { ok: true }>).release();
+        kept = last;
+        break;
+      }
+      if (tried.blocking === null) return settle(last);
+      // The upstream's own budget cannot take it: the model's next upstream may.
+      if (tried.blocking.budget.scope.kind === 'upstream' && i + 1 < upstreams.length) continue;
+      next = fallbackAtLimit(tried.blocking, allowed);
+      if (next === null) return settle(last);
+      break;
+    }
+    if (next === null) break;
+    model = next;
+  }
+  if (last === null) throw new Error(`no upstream serves ${asked}`);
+  return settle(last);
+}
