@@ -62,7 +62,8 @@ export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: n
   const limit = tokens ? (s.limitTokens as number) : (s.limitUsd as number);
   const reserved = tokens ? s.reservedTokens : s.reservedUsd;
   const remaining = (tokens ? s.remainingTokens : s.remainingUsd) ?? 0;
-  const name = `your lobe-quota budget ${formatScope(blocking.budget.scope)}`;
+  const { models } = blocking.budget;
+  const name = `your lobe-quota budget ${formatScope(blocking.budget.scope)}${models ? ` for ${models.join(', ')}` : ''}`;
   const usage = `${amount(used, unit)} of ${amount(limit, unit)} used ${describeWindow(blocking)}`;
   const inFlight = reserved > 0 ? `, ${amount(reserved, unit)} more held by requests in flight` : '';
   let what: string;

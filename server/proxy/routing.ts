@@ -54,23 +54,31 @@ export function ruleAt(rules: readonly FallbackRule[], percent: number): Fallbac
   return found;
 }
 
+/** A rule that applies: the model it sends the request to, and the budget whose rule it is. */
+interface Fallback {
+  to: string;
+  budgetKey: string;
+}
+
 /**
  * Where an admitted request for `model` goes instead: the rule of the first budget (narrowest scope
  * first) that covers `model` and is at or past one of its rules' percentage. Null: it stays.
  */
-export function fallbackFor(budgets: readonly BudgetState[], model: string, allowed: (to: string) => boolean): string | null {
+export function fallbackFor(budgets: readonly BudgetState[], model: string, allowed: (rule: Fallback) => boolean): Fallback | null {
   for (const state of budgets) {
     if (!coversModel(state.budget, model)) continue;
     const rule = ruleAt(routingRules(state.budget), fullness(state));
-    if (rule && allowed(rule.to)) return rule.to;
+    const fallback = rule && { to: rule.to, budgetKey: state.budget.key };
+    if (fallback && allowed(fallback)) return fallback;
   }
   return null;
 }
 
 /** Where a request refused by `blocking` goes: its budget's rule at its limit (100 %, or past it). */
-export function fallbackAtLimit(blocking: BudgetState, allowed: (to: string) => boolean): string | null {
+export function fallbackAtLimit(blocking: BudgetState, allowed: (rule: Fallback) => boolean): Fallback | null {
   const rule = ruleAt(routingRules(blocking.budget), Math.max(100, fullness(blocking)));
-  return rule && allowed(rule.to) ? rule.to : null;
+  const fallback = rule && { to: rule.to, budgetKey: blocking.budget.key };
+  return fallback && allowed(fallback) ? fallback : null;
 }
 
 /**
@@ -80,8 +88,11 @@ export function fallbackAtLimit(blocking: BudgetState, allowed: (to: string) => 
  */
 export async function routeRequest<T>(asked: string, router: Router<T>): Promise<RoutePlan<T>> {
   const visited = new Set<string>();
+  // A budget's rules route a request once: the model its rule chose is then counted against it up
+  // to its ceiling (its lower rules do not send the request on again).
+  const routedBy = new Set<string>();
   // A rule's model must exist in the request's format, and not send the request round in a circle.
-  const allowed = (to: string) => router.routable && !visited.has(to) && router.upstreamsOf(to).length > 0;
+  const allowed = ({ to, budgetKey }: Fallback) => router.routable && !routedBy.has(budgetKey) && !visited.has(to) && router.upstreamsOf(to).length > 0;
   let model = asked;
   let last: RoutePlan<T> | null = null;
   let kept: RoutePlan<T> | null = null;
@@ -97,7 +108,7 @@ export async function routeRequest<T>(asked: string, router: Router<T>): Promise
     visited.add(model);
     const routedFrom = model === asked ? null : asked;
     const upstreams = router.upstreamsOf(model);
-    let next: string | null = null;
+    let next: Fallback | null = null;
     for (let i = 0; i < upstreams.length; i++) {
       const tried = await router.tryOn(model, upstreams[i] as string, routedFrom !== null);
       last = { tried, model, routedFrom, rest: upstreams.slice(i + 1) };
@@ -117,7 +128,8 @@ export async function routeRequest<T>(asked: string, router: Router<T>): Promise
       break;
     }
     if (next === null) break;
-    model = next;
+    routedBy.add(next.budgetKey);
+    model = next.to;
   }
   if (last === null) throw new Error(`no upstream serves ${asked}`);
   return settle(last);

@@ -86,7 +86,8 @@ export function admit(budgets: ReadonlyArray<{ budget: Budget; usage: BudgetUsag
     }
     // A `downgrade` budget does not shrink the answer of the expensive model to what is left: a
     // request it cannot take whole goes to its cheaper model instead (the caller retries with it).
-    if (downgrade < 0 && admissionOnLimit(budget) === 'downgrade' && quote.downgradeCeiling === undefined && room < want) downgrade = i;
+    const mode = admissionOnLimit(budget);
+    if (downgrade < 0 && (mode === 'whole' || (mode === 'downgrade' && quote.downgradeCeiling === undefined)) && room < want) downgrade = i;
   });
   if (tightestRoom < min || tightestRoom < 0) return { ok: false, blockingIndex: tightest };
   if (downgrade >= 0) return { ok: false, blockingIndex: downgrade };

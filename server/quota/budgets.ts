@@ -74,10 +74,18 @@ export const routingRules = (budget: Budget): readonly FallbackRule[] =>
   budget.fallback?.length ? budget.fallback : budget.onLimit === 'downgrade' && budget.downgradeTo !== null ? [{ at: 100, to: budget.downgradeTo }] : [];
 
 /**
- * How admission treats a budget: one with fallback rules does not shrink an answer to what is left
- * and admits a routed request up to its hard ceiling, as a `downgrade` budget does.
+ * How admission treats a budget at its limit: `reject` shrinks an answer's output to what is left;
+ * `downgrade` (and a budget with fallback rules) does not, and admits a routed request up to its
+ * hard ceiling; `whole` (an upstream's budget) does not shrink an answer either — the request goes
+ * to the next upstream instead — and has no ceiling: a provider's plan is not stretched.
  */
-export const admissionOnLimit = (budget: Budget): OnLimit => (budget.fallback?.length ? 'downgrade' : budget.onLimit);
+export type AdmissionMode = OnLimit | 'whole';
+
+export const admissionOnLimit = (budget: Budget): AdmissionMode => {
+  if (budget.onLimit === 'alert-only') return 'alert-only';
+  if (budget.fallback?.length) return 'downgrade';
+  return budget.scope.kind === 'upstream' && budget.onLimit === 'reject' ? 'whole' : budget.onLimit;
+};
 
 /** The config's default budgets as they apply to one concrete scope. */
 export function defaultBudgetsFor(scope: Scope, defaults: readonly DefaultBudget[], defaultThresholds: number[]): Budget[] {

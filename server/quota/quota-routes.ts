@@ -8,7 +8,7 @@ import { resolveSubject, type ResolvedSubject } from './subjects.js';
 
 /**
  * `GET /quota`: a user key reads its own status (every budget its requests are bound by); the admin
- * token reads every subject. `GET /quota/:subject` reads one (`user:alice`, `project:x`, `key:…`,
+ * token reads every subject, and the upstreams (provider accounts) that have budgets. `GET /quota/:subject` reads one (`user:alice`, `project:x`, `key:…`,
  * `global`, or a bare user id); a user may only name themselves or their own key.
  */
 export function quotaRoutes({ store, config, clock }: Services) {
@@ -29,6 +29,12 @@ export function quotaRoutes({ store, config, clock }: Services) {
         const subject = await resolveSubject(store, scope);
         if (subject) subjects.push(await statusOf(subject));
       }
+      // The provider accounts after the people: those with a budget of their own.
+      for (const { name } of config.upstreams) {
+        const subject = await resolveSubject(store, { kind: 'upstream', id: name });
+        const status = subject && (await statusOf(subject));
+        if (status && status.budgets.length > 0) subjects.push(status);
+      }
       return c.json({ subjects });
     })
     .get('/:subject', async (c) => {
@@ -43,6 +49,9 @@ export function quotaRoutes({ store, config, clock }: Services) {
           (scope.kind === 'key' && scope.id === caller.identity.key.id);
         // The same answer whether or not the other subject exists: no probing for user names.
         if (!own) throw new ApiError('forbidden', 'a user key can only read its own quota');
+      }
+      if (scope.kind === 'upstream' && !config.upstreams.some((u) => u.name === scope.id)) {
+        throw new ApiError('not_found', `subject: no upstream ${JSON.stringify(scope.id)} in the config`);
       }
       const subject = await resolveSubject(store, scope);
       if (!subject) throw new ApiError('not_found', `subject: no ${scope.kind} ${JSON.stringify(text)}`);

@@ -1,6 +1,6 @@
 import { projectable } from '../../alerts/thresholds.js';
 import type { Quote } from '../../quota/admission.js';
-import { admissionOnLimit, modelsRegExpSource, type Budget } from '../../quota/budgets.js';
+import { admissionOnLimit, modelsRegExpSource, type AdmissionMode, type Budget } from '../../quota/budgets.js';
 import { bucketAt, bucketRetiresAt, bucketsAt, type Bucket } from '../../quota/window.js';
 import { SCOPE_COLUMN } from '../sql/ledger-sql.js';
 
@@ -24,7 +24,7 @@ export interface WindowUsage extends Sums {
 interface BudgetArg {
   i: number;
   key: string;
-  onLimit: Budget['onLimit'];
+  onLimit: AdmissionMode;
   limitTokens: number | null;
   limitMicros: number | null;
   thresholds: number[];

@@ -11,7 +11,8 @@
  *   entries of those models only: each budget argument carries `models`, a regular expression of
  *   them (modelsRegExpSource) or null. Otherwise it is that function unchanged.
  * - lq_admit (migration 2) is replaced by one that lets a free request (quote.free: a model priced
- *   at $0) past a dollar limit, as admission.ts does; otherwise that function unchanged.
+ *   at $0) past a dollar limit, and knows the `whole` mode of an upstream's budget (it never
+ *   shrinks an answer, and has no ceiling), as admission.ts does; otherwise that function unchanged.
  * - lq_settle_one (migration 5) is replaced by one that writes the entry's upstream, and is
  *   otherwise that function unchanged.
  *
@@ -93,7 +94,7 @@ export const MIGRATION_6_SQL = `
         tightest_room := room;
         tightest := b.i;
       END IF;
-      IF downgrade < 0 AND b."onLimit" = 'downgrade' AND ceiling_scale IS NULL AND room < want THEN
+      IF downgrade < 0 AND (b."onLimit" = 'whole' OR (b."onLimit" = 'downgrade' AND ceiling_scale IS NULL)) AND room < want THEN
         downgrade := b.i;
       END IF;
     END LOOP;
