@@ -238,6 +238,25 @@ const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX ledger_report ON ledger(at, user_id, project_id, key_id, model,
     input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros);
   `,
+  /* 8: rate limits set per subject over the admin API, and the rate windows a clean shutdown leaves */ `
+  -- A subject's limits over the config's for its kind: JSON {field: n | null} (absent: the config's, null: none).
+  CREATE TABLE rate_limits (
+    scope      TEXT PRIMARY KEY,  -- 'key:ID', 'user:ID' or 'project:ID'
+    limits     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  -- The store counts rate windows in memory (admission never waits for the disk); a clean shutdown
+  -- writes them here and the next start reads them back, so a restart does not hand out a fresh day.
+  CREATE TABLE rate_windows (
+    scope        TEXT NOT NULL,
+    span         TEXT NOT NULL CHECK (span IN ('minute', 'hour', 'day')),
+    window_start INTEGER NOT NULL,
+    requests     INTEGER NOT NULL,
+    tokens       INTEGER NOT NULL,
+    PRIMARY KEY (scope, span)
+  );
+  `,
 ];
 
 /**
