@@ -12,7 +12,8 @@ import { OpenAIError } from './openai-error.js';
 import type { ModelPrice, PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { countedOnce } from '../quota/rate-limits.js';
+import { rateLimitHeaders, type RateLimiter } from './rate-limiter.js';
 import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
 import { API_TITLES, type UpstreamApi } from './upstream-api.js';
@@ -186,11 +187,8 @@ async function admitAs(
   }
 
   const promptTokens = await input.countPrompt(model);
-  const rate = services.rateLimiter.enabled ? services.rateLimiter.take(subject, promptTokens + input.wantOutput, clock.now()) : null;
-  if (rate && !rate.ok) {
-    services.metrics.recordOutcome(model, 'rate_limited');
-    return { ok: false, refusal: rateRefusal(rate, requester), blocking: null };
-  }
+  // Rate limits are checked by the store, in the same atomic step as the budgets (Meter.admit).
+  const rateTokens = promptTokens + input.wantOutput;
 
   const admitted = await Meter.admit(
     { store, clock, metrics: services.metrics, holdTtlMs: config.holdTtlMs, leaseTokens: config.proxy.leaseTokens },
@@ -207,15 +205,21 @@ async function admitAs(
       ...(downgradeCeiling === null ? {} : { downgradeCeiling }),
       sessionId,
       tags,
+      rates: services.rateLimiter.request(rateTokens),
     },
   );
+  if (!admitted.ok && 'rateLimited' in admitted) {
+    services.metrics.recordOutcome(model, 'rate_limited');
+    return { ok: false, refusal: rateRefusal(admitted.rateLimited, rateLimitHeaders(admitted.rates, clock.now(), rateTokens), requester), blocking: null };
+  }
   if (!admitted.ok) {
     const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' }, requester);
-    Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rate?.headers);
+    Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rateLimitHeaders(admitted.rates ?? [], clock.now()));
     return { ok: false, refusal, blocking: admitted.blocking };
   }
   const { meter, budgets } = admitted;
-  const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rate?.headers });
+  const rateHeaders = rateLimitHeaders((admitted.rates ?? []).map((c) => ({ ...c, counts: countedOnce(c.counts, rateTokens, false) })), clock.now());
+  const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rateHeaders });
   return {
     ok: true,
     admitted: {
