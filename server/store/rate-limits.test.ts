@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RateLimitsByKind } from '../quota/rate-limits.js';
 import type { RequestSubject } from '../quota/scope.js';
 import { T0, userWithKey } from '../testing/harness.js';
 import { monthlyUserTokens, TTL, usage } from './testing/store-fixtures.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
 import { storeKinds } from './testing/store-kinds.js';
 import type { ReserveResult, Store } from './types.js';
 
@@ -187,5 +191,25 @@ describe.each(kinds)('$name store: rate limits', ({ open }) => {
     expect(free.ok && free.rates).toEqual([]);
     // Holds taken without rates are in flight all the same.
     expect(verdict(await ask(store, subject, { key: { maxConcurrent: 4 } }, T0))).toBe(`key:${subject.keyId} maxConcurrent 4 after 1000 ms`);
+  });
+});
+
+describe('sqlite store: rate windows across a restart', () => {
+  it('a clean shutdown keeps the windows (a restart is no fresh day); the subjects’ limits are in the file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lobe-quota-rates-'));
+    const file = path.join(dir, 'lobe-quota.db');
+    try {
+      const first = SqliteStore.open({ file, defaultBudgets: [], defaultThresholds: [] });
+      const { subject } = await userWithKey(first, 'alice');
+      await first.putRateLimit({ kind: 'user', id: 'alice' }, { requestsPerDay: 2 }, T0);
+      expect(verdict(await ask(first, subject, {}, T0))).toBe('ok');
+      await first.close();
+      const second = SqliteStore.open({ file, defaultBudgets: [], defaultThresholds: [] });
+      expect(verdict(await ask(second, subject, {}, T0 + HOUR))).toBe('ok');
+      expect(verdict(await ask(second, subject, {}, T0 + HOUR))).toBe(`user:alice requestsPerDay 2 after ${11 * HOUR} ms`);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
