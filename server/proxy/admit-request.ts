@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { admit, costMicros } from '../quota/admission.js';
+import { countedOnce } from '../quota/rate-limits.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
@@ -12,7 +13,6 @@ import { OpenAIError } from './openai-error.js';
 import type { ModelPrice, PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
-import { countedOnce } from '../quota/rate-limits.js';
 import { rateLimitHeaders, type RateLimiter } from './rate-limiter.js';
 import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
@@ -91,7 +91,7 @@ export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; r
 /**
  * The steps every metered request takes before it goes upstream, in order: who pays, which
  * upstream, the model's price, a budget check that needs no count (large prompts only), the
- * prompt's size, rate limits, and the atomic admission against every budget that applies. A quota
+ * prompt's size, and the atomic admission against every rate limit and budget that applies. A quota
  * or rate refusal is returned; anything else that stops the request (a payer that cannot be named,
  * no upstream for the model, an unpriced model under a dollar budget) is thrown.
  */
@@ -142,7 +142,7 @@ export function noUpstream(upstreams: Upstreams, model: string, api: UpstreamApi
 /** A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as rate_limited). */
 type Attempt = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
-/** Admission for one model: its upstream, its price, the prompt's size for it, rate limits, budgets. */
+/** Admission for one model: its upstream, its price, the prompt's size for it, then rate limits and budgets at once. */
 async function admitAs(
   services: ProxyServices,
   input: AdmissionInput,

@@ -679,6 +679,8 @@ export class PostgresStore implements Store {
   /**
    * One round trip: lq_reserve locks the scopes, reads the states, decides (lq_admit) and writes
    * the hold, all inside the server. admit() runs again here on the states it read, and must agree.
+   * With `rates`, the rate limits are decided first under the same locks (lq_rate_decide, which
+   * decideRates() must agree with too) and an admitted request is counted in their windows.
    */
   reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
   reserve(request: ReserveRequest): Promise<ReserveResult>;

@@ -597,6 +597,8 @@ export class SqliteStore implements Store {
   /**
    * Admission is synchronous JavaScript over memory (holds) and cached counters: nothing else runs
    * between the check and the hold being recorded, so no two requests can both take the last room.
+   * Rate limits are decided first in the same section, over the in-memory windows (RateWindows)
+   * and the holds; an admitted request is counted in them before anything else runs.
    */
   reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
   reserve(request: ReserveRequest): Promise<ReserveResult>;
