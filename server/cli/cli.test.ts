@@ -171,6 +171,18 @@ describe('lobe-quota CLI', () => {
     expect((await run('usage --help')).stdout).toContain('a date (YYYY-MM-DD, midnight in --tz)');
   });
 
+  it('rate-limits set, list and delete a subject’s limits over the config’s', async () => {
+    const { run } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    expect(await run('rate-limits set user:alice --per-day 500 --max-concurrent 2')).toMatchObject({ code: 0, stdout: 'set user:alice: 500 requests/day, 2 in flight\n' });
+    expect(await run('rate-limits set user:alice --per-minute 10 --max-concurrent none')).toMatchObject({ code: 0, stdout: 'replaced user:alice: 10 requests/minute\n' });
+    expect((await run('rate-limits set user:alice --per-minute 0')).stderr).toContain('must be a whole number from 1, or none');
+    expect((await run('rate-limits set global --per-minute 5')).stderr).toContain('scope: unknown scope "global"');
+    expect((await run('rate-limits list')).stdout).toMatch(/user:alice +10 requests\/minute/);
+    expect(await run('rate-limits delete user:alice')).toMatchObject({ code: 0, stdout: 'rate limits of user:alice deleted: the config’s apply again\n' });
+    expect((await run('rate-limits delete user:alice')).code).toBe(1);
+  });
+
   it('budgets set says "created" for a new budget and "replaced", with what was there, for an existing one', async () => {
     const { run } = await cliAgainstServer();
     expect((await run('users add alice')).code).toBe(0);

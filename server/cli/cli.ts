@@ -29,6 +29,33 @@ const positiveInt = (value: string): number => {
   return Number(value);
 };
 
+/** A rate limit's value on the command line: a whole number from 1, or "none" (no limit; null in the body). */
+const limitOrNone = (value: string): number | 'none' => {
+  if (value === 'none') return value;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a whole number from 1, or none');
+  return Number(value);
+};
+
+interface RateLimitJson {
+  scope: string;
+  effective: Record<string, number>;
+}
+
+const RATE_LIMIT_WORDS: Record<string, string> = {
+  requestsPerMinute: 'requests/minute',
+  requestsPerHour: 'requests/hour',
+  requestsPerDay: 'requests/day',
+  tokensPerMinute: 'tokens/minute',
+  maxConcurrent: 'in flight',
+};
+
+/** "60 requests/minute, 2 in flight", or "no limits". */
+const describeRateLimit = (limit: Record<string, number>): string =>
+  Object.entries(RATE_LIMIT_WORDS)
+    .filter(([field]) => limit[field] !== undefined)
+    .map(([field, words]) => `${(limit[field] as number).toLocaleString('en-US')} ${words}`)
+    .join(', ') || 'no limits';
+
 const positiveNumber = (value: string): number => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number ≥ 0');
@@ -234,6 +261,45 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   budgets.command('delete <id>').action(async (id: string) => {
     const b = (await call('DELETE', `/admin/budgets/${encodeURIComponent(id)}`)) as { id: string };
     show(b, () => `budget ${shown(b.id)} deleted\n`);
+  });
+
+  const rateLimits = program.command('rate-limits').description('set, list and delete a key’s, user’s or project’s own rate limits (over the config’s rateLimits)');
+  rateLimits
+    .command('set <scope>')
+    .description('set the rate limits of key:ID, user:ID or project:ID; a limit not given keeps the config’s, "none" lifts it')
+    .option('--per-minute <n>', 'requests a minute', limitOrNone)
+    .option('--per-hour <n>', 'requests an hour', limitOrNone)
+    .option('--per-day <n>', 'requests a (UTC) day', limitOrNone)
+    .option('--tokens-per-minute <n>', 'tokens a minute (prompt plus the output asked for)', limitOrNone)
+    .option('--max-concurrent <n>', 'requests in flight at once', limitOrNone)
+    .action(async (scope: string, o: Record<'perMinute' | 'perHour' | 'perDay' | 'tokensPerMinute' | 'maxConcurrent', number | 'none' | undefined>) => {
+      // Commander does not keep a parser's null (the option then holds its text): "none" becomes null here.
+      const value = (v: number | 'none' | undefined) => (v === 'none' ? null : v);
+      const r = (await call('PUT', '/admin/rate-limits', {
+        scope,
+        requestsPerMinute: value(o.perMinute),
+        requestsPerHour: value(o.perHour),
+        requestsPerDay: value(o.perDay),
+        tokensPerMinute: value(o.tokensPerMinute),
+        maxConcurrent: value(o.maxConcurrent),
+      })) as RateLimitJson & { replaced: RateLimitJson | null };
+      show(r, () => `${r.replaced === null ? 'set' : 'replaced'} ${r.scope}: ${describeRateLimit(r.effective)}\n`);
+    });
+  rateLimits.command('list').action(async () => {
+    const data = (await call('GET', '/admin/rate-limits')) as { rateLimits: RateLimitJson[]; defaults: Record<string, Record<string, number> | undefined> };
+    show(data, () =>
+      formatTable(
+        ['scope', 'limits in force'],
+        [
+          ...data.rateLimits.map((r) => [r.scope, describeRateLimit(r.effective)]),
+          ...Object.entries(data.defaults).map(([kind, limit]) => [`(config) every ${kind}`, describeRateLimit(limit ?? {})]),
+        ],
+      ),
+    );
+  });
+  rateLimits.command('delete <scope>').action(async (scope: string) => {
+    const r = (await call('DELETE', `/admin/rate-limits/${encodeURIComponent(scope)}`)) as RateLimitJson;
+    show(r, () => `rate limits of ${r.scope} deleted: the config’s apply again\n`);
   });
 
   program

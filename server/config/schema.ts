@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { budgetLimitsShape, checkLimits, subjectIdSchema, thresholdsSchema, windowSchema } from '../quota/budget-schema.js';
 import { channelConfigsSchema } from '../alerts/channels/config-schema.js';
 import { budgetPeriod } from '../quota/budgets.js';
+import { rateLimitSchema } from '../quota/rate-limits.js';
 import { DEFAULT_LONG_CONTEXT_ABOVE } from '../proxy/pricing.js';
 import { ESTIMATE_PROFILES, type EstimateProfileName } from '../proxy/model-family.js';
 import { UPSTREAM_APIS } from '../proxy/upstream-api.js';
@@ -27,11 +28,6 @@ export const statusLevelsSchema = z
   .refine((l) => l.warning <= l.critical && l.critical <= l.exceeded, {
     message: 'levels must satisfy warning <= critical <= exceeded',
   });
-
-const rateLimitSchema = z.strictObject({
-  requestsPerMinute: z.number().int().min(1).optional(),
-  tokensPerMinute: z.number().int().min(1).optional(),
-});
 
 export const upstreamSchema = z.strictObject({
   name: z.string().min(1).max(100),
@@ -277,9 +273,11 @@ export const configFileSchema = z
       ),
     prices: pricesSchema,
     rateLimits: z
-      .strictObject({ key: rateLimitSchema.optional(), user: rateLimitSchema.optional() })
+      .strictObject({ key: rateLimitSchema.optional(), user: rateLimitSchema.optional(), project: rateLimitSchema.optional() })
       .default({})
-      .describe('Requests and tokens per minute, per key and per user.'),
+      .describe(
+        'Request and concurrency limits of every key, user and project, checked with the budgets in one atomic admission (shared by every instance on PostgreSQL); PUT /admin/rate-limits overrides them per subject.',
+      ),
     retention: z
       .strictObject({
         ledgerDays: z

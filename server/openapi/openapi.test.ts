@@ -134,6 +134,7 @@ describe('the examples in the document', () => {
       '/admin/keys': 201,
       '/admin/keys/{id}': 200,
       '/admin/budgets': 201,
+      '/admin/rate-limits': 201,
     };
     // In the registry's order: project, then the user in it, then the user's key and budget. A
     // path's {id} is the user (or key) created before it.

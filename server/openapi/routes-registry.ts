@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { alertsQuerySchema } from '../admin/report-routes.js';
+import { putRateLimitBody } from '../admin/rate-limit-routes.js';
 import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
 import { countTokensRequestSchema, messagesRequestSchema } from '../proxy/dialects/anthropic-messages.js';
 import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
@@ -28,6 +29,7 @@ export const REQUEST_SCHEMAS = {
   CreateKeyBody: createKeyBody,
   PatchKeyBody: patchKeyBody,
   PutBudgetBody: putBudgetBody,
+  PutRateLimitBody: putRateLimitBody,
   ChatCompletionRequest: chatRequestSchema,
   ResponsesRequest: responsesRequestSchema,
   EmbeddingsRequest: embeddingsRequestSchema,
@@ -371,6 +373,28 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'delete', path: '/admin/budgets/{id}', summary: 'Delete a budget', tags: ['admin'], security: 'admin',
     pathParams: idParam('the budget id'),
     responses: { 200: { description: 'the deleted budget' }, ...adminErrors, 404: error('no such budget') },
+  },
+
+  // --- admin: rate limits ---
+  {
+    method: 'put', path: '/admin/rate-limits', summary: 'Set a subject’s rate limits', tags: ['admin'], security: 'admin',
+    description:
+      'Over the config’s `rateLimits` for the subject’s kind: a field given replaces the config’s value (null: no limit), a field left out keeps it. A second PUT for the same scope replaces the first. Every instance applies it from its next admission on.',
+    body: { schema: 'PutRateLimitBody', example: { scope: 'user:alice', requestsPerDay: 500, maxConcurrent: 2 } },
+    responses: {
+      200: { description: 'the limits (`effective`: with the config’s under them), and under `replaced` those replaced' },
+      201: { description: 'the limits, set (`replaced` is null)' },
+      400: badRequest, ...adminErrors, 404: error('the scope’s subject does not exist'), 413: tooLarge,
+    },
+  },
+  {
+    method: 'get', path: '/admin/rate-limits', summary: 'List subjects’ rate limits and the config’s', tags: ['admin'], security: 'admin',
+    responses: { 200: { description: '`{"rateLimits": […], "defaults": {"key": …, "user": …, "project": …}}`' }, ...adminErrors },
+  },
+  {
+    method: 'delete', path: '/admin/rate-limits/{scope}', summary: 'Remove a subject’s rate limits (the config’s apply again)', tags: ['admin'], security: 'admin',
+    pathParams: [{ name: 'scope', description: 'key:ID, user:ID or project:ID', required: true }],
+    responses: { 200: { description: 'the limits removed' }, 400: badRequest, ...adminErrors, 404: error('no rate limits set for that scope') },
   },
 
   // --- admin: reports ---

@@ -4,6 +4,7 @@ import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { admit, costMicros } from '../quota/admission.js';
 import { coversModel } from '../quota/budgets.js';
+import { countedOnce } from '../quota/rate-limits.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
 import { routeRequest, type RoutePlan } from './routing.js';
@@ -14,7 +15,7 @@ import { OpenAIError } from './openai-error.js';
 import type { ModelPrice, PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { rateLimitHeaders, type RateLimiter } from './rate-limiter.js';
 import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
 import { API_TITLES, type UpstreamApi } from './upstream-api.js';
@@ -98,13 +99,13 @@ export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; r
 /**
  * The steps every metered request takes before it goes upstream, in order: who pays, which
  * upstream, the model's price, a budget check that needs no count (large prompts only), the
- * prompt's size, rate limits, and the atomic admission against every budget that applies. A quota
+ * prompt's size, and the atomic admission against every rate limit and budget that applies. A quota
  * or rate refusal is returned; anything else that stops the request (a payer that cannot be named,
  * no upstream for the model, an unpriced model under a dollar budget) is thrown.
  */
 export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<Admission> {
   const subject = await payerOf(c, services, identity, input.bodyUser);
-  const requester: Requester = { subject, ...sessionAndTags(c) };
+  const requester: Asker = { subject, ...sessionAndTags(c), counted: false };
   if (services.upstreams.allForModel(input.model, input.api).length === 0) throw noUpstream(services.upstreams, input.model, input.api);
   // A request a rule sent to another model counts against the budgets that route up to their hard
   // ceiling (the budget's limit × downgradeCeilingPercent).
@@ -124,7 +125,7 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
 }
 
 /** The admission a route plan ended in, with the headers of a routed request and its failover. */
-function planned(services: ProxyServices, input: AdmissionInput, requester: Requester, plan: RoutePlan<Attempt>): Admission {
+function planned(services: ProxyServices, input: AdmissionInput, requester: Asker, plan: RoutePlan<Attempt>): Admission {
   const attempt = plan.tried.value;
   if (!attempt.ok) {
     if (attempt.blocking !== null) services.metrics.recordOutcome(plan.model, 'refused');
@@ -166,17 +167,25 @@ export function noUpstream(upstreams: Upstreams, model: string, api: UpstreamApi
 }
 
 /**
+ * Who asks, and whether their request was counted against their rate limits already: by an earlier
+ * attempt on another model or upstream, whose hold was then released (see routing.ts).
+ */
+interface Asker extends Requester {
+  counted: boolean;
+}
+
+/**
  * A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as
  * rate_limited). An admission carries the budgets as they were before its own hold (`before`),
  * which the routing step reads.
  */
 type Attempt = { ok: true; admitted: AdmittedRequest; before: BudgetState[] } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
-/** Admission for one model on one upstream: its price, the prompt's size for it, rate limits, budgets. */
+/** Admission for one model on one upstream: its price, the prompt's size for it, then rate limits and budgets at once. */
 async function admitAs(
   services: ProxyServices,
   input: AdmissionInput,
-  requester: Requester,
+  requester: Asker,
   model: string,
   upstream: Upstream,
   downgradeCeiling: number | null,
@@ -216,11 +225,8 @@ async function admitAs(
   }
 
   const promptTokens = await input.countPrompt(model);
-  const rate = services.rateLimiter.enabled ? services.rateLimiter.take(subject, promptTokens + input.wantOutput, clock.now()) : null;
-  if (rate && !rate.ok) {
-    services.metrics.recordOutcome(model, 'rate_limited');
-    return { ok: false, refusal: rateRefusal(rate, requester), blocking: null };
-  }
+  // Rate limits are checked by the store, in the same atomic step as the budgets (Meter.admit).
+  const rateTokens = promptTokens + input.wantOutput;
 
   const admitted = await Meter.admit(
     { store, clock, metrics: services.metrics, holdTtlMs: config.holdTtlMs, leaseTokens: config.proxy.leaseTokens },
@@ -238,15 +244,22 @@ async function admitAs(
       ...(downgradeCeiling === null ? {} : { downgradeCeiling }),
       sessionId,
       tags,
+      rates: services.rateLimiter.request(rateTokens, requester.counted),
     },
   );
+  if (!admitted.ok && 'rateLimited' in admitted) {
+    services.metrics.recordOutcome(model, 'rate_limited');
+    return { ok: false, refusal: rateRefusal(admitted.rateLimited, rateLimitHeaders(admitted.rates, clock.now(), rateTokens), requester), blocking: null };
+  }
   if (!admitted.ok) {
     const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' }, requester);
-    Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rate?.headers);
+    Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rateLimitHeaders(admitted.rates ?? [], clock.now()));
     return { ok: false, refusal, blocking: admitted.blocking };
   }
   const { meter, budgets } = admitted;
-  const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rate?.headers });
+  requester.counted = true;
+  const rateHeaders = rateLimitHeaders((admitted.rates ?? []).map((c) => ({ ...c, counts: countedOnce(c.counts, rateTokens, false) })), clock.now());
+  const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rateHeaders });
   const held = meter.heldAtAdmission;
   const before = budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } }));
   return {

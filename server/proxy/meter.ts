@@ -2,7 +2,8 @@ import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
-import type { BudgetState, Hold, LedgerEntry, Outcome, SettleResult, Store, UsageSource } from '../store/types.js';
+import type { RateCheck, RateLimited } from '../quota/rate-limits.js';
+import type { BudgetState, Hold, LedgerEntry, Outcome, RateRequest, SettleResult, Store, UsageSource } from '../store/types.js';
 import { isFree, ratesAt, usageCostMicros, type ModelPrice, type TokenRates } from './pricing.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
 
@@ -36,6 +37,8 @@ export interface MeterRequest {
   downgradeCeiling?: number;
   sessionId: string | null;
   tags: Record<string, string>;
+  /** Request and concurrency limits, checked by the store with the budgets (see ReserveRequest.rates). */
+  rates?: RateRequest;
 }
 
 /**
@@ -76,8 +79,11 @@ export type Admitted =
       outputLimit: number;
       /** The budgets at admission, this request's hold included in what they have reserved. */
       budgets: BudgetState[];
+      /** With the request's `rates`: the limits in force and the counts before this request. */
+      rates?: RateCheck[];
     }
-  | { ok: false; blocking: BudgetState; budgets: BudgetState[]; quote: Quote };
+  | { ok: false; blocking: BudgetState; budgets: BudgetState[]; quote: Quote; rates?: RateCheck[] }
+  | { ok: false; rateLimited: RateLimited; rates: RateCheck[]; budgets: BudgetState[]; quote: Quote };
 
 /** The rates a request is quoted at (its tier at the prompt as counted); null when it has no price. */
 const quotedRates = (request: MeterRequest): TokenRates | null => (request.price ? ratesAt(request.price, request.promptTokens) : null);
@@ -154,10 +160,11 @@ export class Meter {
         sessionId: request.sessionId,
         tags: request.tags,
       },
+      ...(request.rates && { rates: request.rates }),
     });
     if (!result.ok) return { ...result, quote };
     const outputLimit = Math.min(want, result.outputRoom);
-    return { ok: true, meter: new Meter(services, request, result.hold, outputLimit), outputLimit, budgets: result.budgets };
+    return { ok: true, meter: new Meter(services, request, result.hold, outputLimit), outputLimit, budgets: result.budgets, ...(result.rates && { rates: result.rates }) };
   }
 
   get model(): string {

@@ -3,7 +3,7 @@ import { formatScope, type RequestSubject } from '../quota/scope.js';
 import { budgetStatus } from '../quota/status-report.js';
 import { microsToUsd, type StatusLevels } from '../quota/status.js';
 import type { BudgetState } from '../store/types.js';
-import type { RateDecision } from './rate-limiter.js';
+import type { RateLimited } from '../quota/rate-limits.js';
 
 /** Who is asking: the payer, and the session and tags the ledger records a request under. */
 export interface Requester {
@@ -83,8 +83,21 @@ export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: n
   return { kind: 'quota', status: 429, message: `${what} ${reset}`, headers, refused };
 }
 
-/** A rate refusal (OpenAI's 429 `rate_limit_exceeded`), with `Retry-After` and OpenAI's x-ratelimit-* headers. */
-export function rateRefusal(decision: Extract<RateDecision, { ok: false }>, refused: Requester): Refusal {
-  const message = `Rate limit reached for this ${decision.scope}: ${decision.limit.toLocaleString('en-US')} ${decision.kind} per minute. Try again in ${decision.retryAfterSeconds}s.`;
-  return { kind: 'rate', limited: decision.kind, status: 429, message, headers: { ...decision.headers, 'retry-after': String(decision.retryAfterSeconds) }, refused };
+const PER: Partial<Record<RateLimited['field'], string>> = {
+  requestsPerMinute: 'requests per minute',
+  requestsPerHour: 'requests per hour',
+  requestsPerDay: 'requests per day',
+  tokensPerMinute: 'tokens per minute',
+};
+
+/**
+ * A rate refusal (OpenAI's 429 `rate_limit_exceeded`), with `Retry-After` (the seconds until the
+ * window that refused it ends; a second for requests in flight) and OpenAI's x-ratelimit-* headers.
+ */
+export function rateRefusal(limited: RateLimited, rateHeaders: Record<string, string>, refused: Requester): Refusal {
+  const retryAfterSeconds = Math.max(1, Math.ceil(limited.retryAfterMs / 1000));
+  const what = PER[limited.field] ?? 'requests in flight at a time';
+  const message = `Rate limit reached for this ${limited.scope.kind}: ${limited.limit.toLocaleString('en-US')} ${what}. Try again in ${retryAfterSeconds}s.`;
+  const headers = { ...rateHeaders, 'retry-after': String(retryAfterSeconds) };
+  return { kind: 'rate', limited: limited.field === 'tokensPerMinute' ? 'tokens' : 'requests', status: 429, message, headers, refused };
 }

@@ -25,9 +25,16 @@ const ZERO: Readonly<Sums> = Object.freeze({ tokens: 0, micros: 0 });
 export class HoldBook {
   private readonly holds = new Map<string, LiveHold>();
   private readonly reservedByBudget = new Map<string, Sums>();
+  /** Live holds per key, user and project (`key:ID`, …), for `maxConcurrent`. */
+  private readonly liveBySubject = new Map<string, number>();
 
   reserved(budgetKey: string): Readonly<Sums> {
     return this.reservedByBudget.get(budgetKey) ?? ZERO;
+  }
+
+  /** The live holds of a key, user or project (`key:ID`, `user:ID`, `project:ID`). */
+  live(subjectScope: string): number {
+    return this.liveBySubject.get(subjectScope) ?? 0;
   }
 
   get(id: string): Hold | undefined {
@@ -42,7 +49,10 @@ export class HoldBook {
   add(hold: Hold, budgetKeys: readonly string[], amount: Sums): void {
     let live = this.holds.get(hold.id);
     if (live) live.hold = hold;
-    else this.holds.set(hold.id, (live = { hold, perBudget: new Map(), settling: false }));
+    else {
+      this.holds.set(hold.id, (live = { hold, perBudget: new Map(), settling: false }));
+      this.countLive(hold, 1);
+    }
     for (const key of budgetKeys) {
       const mine = live.perBudget.get(key);
       if (mine) {
@@ -58,6 +68,16 @@ export class HoldBook {
       } else {
         this.reservedByBudget.set(key, { ...amount });
       }
+    }
+  }
+
+  private countLive({ subject }: Hold, by: 1 | -1): void {
+    const scopes = [`key:${subject.keyId}`, `user:${subject.userId}`];
+    if (subject.projectId !== null) scopes.push(`project:${subject.projectId}`);
+    for (const scope of scopes) {
+      const n = (this.liveBySubject.get(scope) ?? 0) + by;
+      if (n === 0) this.liveBySubject.delete(scope);
+      else this.liveBySubject.set(scope, n);
     }
   }
 
@@ -82,6 +102,7 @@ export class HoldBook {
     const live = this.holds.get(id);
     if (!live) return false;
     this.holds.delete(id);
+    this.countLive(live.hold, -1);
     for (const [key, mine] of live.perBudget) {
       const total = this.reservedByBudget.get(key);
       // Gone when it reached zero: every hold still counted in it set aside nothing (amounts are never negative).

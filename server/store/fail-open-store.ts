@@ -1,6 +1,6 @@
 import { formatScope, scopesOf } from '../quota/scope.js';
 import { StoreUnavailableError } from './store-unavailable.js';
-import type { Hold, KeyIdentity, Store, UserRef } from './types.js';
+import type { BudgetReserveResult, Hold, KeyIdentity, ReserveRequest, ReserveResult, Store, UserRef } from './types.js';
 
 type Metering = Pick<Store, 'findKeyByHash' | 'findNamedUser' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
 
@@ -22,6 +22,30 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
   const knownKeys = new Map<string, KeyIdentity | null>();
   /** End users service keys named while the database was up (a LobeChat server names one per request). */
   const knownNames = new Map<string, UserRef | null>();
+
+  // Without the database no limit is checked: a request the rate limits would refuse runs unmetered too.
+  function reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
+  function reserve(request: ReserveRequest): Promise<ReserveResult>;
+  async function reserve(request: ReserveRequest): Promise<ReserveResult> {
+    try {
+      return await store.reserve(request);
+    } catch (error) {
+      if (!unavailable(error)) throw error;
+      const want = request.quote.output?.wantTokens ?? 0;
+      const hold: Hold = {
+        id: request.holdId,
+        subject: request.subject,
+        tokens: request.quote.tokens + want,
+        micros: request.quote.micros,
+        outputTokens: want,
+        createdAt: request.now,
+        expiresAt: request.now + request.ttlMs,
+      };
+      openHolds.set(hold.id, hold);
+      log(`database unreachable: admitting ${hold.id} of ${scopesOf(request.subject).map(formatScope).join(', ')} unmetered (failOpen)`);
+      return { ok: true, hold, budgets: [], outputRoom: Infinity };
+    }
+  }
 
   const metering: Metering = {
     async findKeyByHash(secretHash) {
@@ -48,26 +72,7 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
         return knownNames.get(name) ?? { id: name, name, projectId: null, createdAt: 0 };
       }
     },
-    async reserve(request) {
-      try {
-        return await store.reserve(request);
-      } catch (error) {
-        if (!unavailable(error)) throw error;
-        const want = request.quote.output?.wantTokens ?? 0;
-        const hold: Hold = {
-          id: request.holdId,
-          subject: request.subject,
-          tokens: request.quote.tokens + want,
-          micros: request.quote.micros,
-          outputTokens: want,
-          createdAt: request.now,
-          expiresAt: request.now + request.ttlMs,
-        };
-        openHolds.set(hold.id, hold);
-        log(`database unreachable: admitting ${hold.id} of ${scopesOf(request.subject).map(formatScope).join(', ')} unmetered (failOpen)`);
-        return { ok: true, hold, budgets: [], outputRoom: Infinity };
-      }
-    },
+    reserve,
     async extend(holdId, amount, now, ttlMs, deliveredTokens) {
       const open = openHolds.get(holdId);
       if (open) {

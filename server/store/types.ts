@@ -2,6 +2,7 @@ import type { AlertEvent, AlertKind } from '../alerts/alert-event.js';
 import type { SpikeConfig } from '../alerts/spikes.js';
 import type { BudgetUsage, Quote } from '../quota/admission.js';
 import type { Budget, FallbackRule, OnLimit } from '../quota/budgets.js';
+import type { RateCheck, RateLimited, RateLimitOverride, RateLimitsByKind, RateLimitSetting, RateScope } from '../quota/rate-limits.js';
 import type { RequestSubject, Route, Scope } from '../quota/scope.js';
 import type { WindowSpec } from '../quota/window.js';
 import type { ModelPrice } from '../proxy/pricing.js';
@@ -104,6 +105,27 @@ export interface ReserveRequest {
    * without one is released when its process is found dead.
    */
   pending?: PendingCharge;
+  /**
+   * Request and concurrency limits, checked in the same atomic step as the budgets (absent: none).
+   * Admitted by every limit and every budget, the request is counted in every window it is limited
+   * in; refused by any, it is counted nowhere.
+   */
+  rates?: RateRequest;
+}
+
+export interface RateRequest {
+  /**
+   * The config's `rateLimits` per kind of scope. The store applies the admin's overrides of the
+   * request's own key, user and project (putRateLimit) as it checks them, under the same lock.
+   */
+  limits: RateLimitsByKind;
+  /** What `tokensPerMinute` counts for this request: its prompt plus the output it asks for. */
+  tokens: number;
+  /**
+   * The same client request admitted again (another upstream after the first failed): only
+   * `maxConcurrent` is checked, and no window counts it a second time.
+   */
+  alreadyCounted?: boolean;
 }
 
 /** Micro-dollars per 1M tokens of each token class: a model's price as proxy/pricing.ts keeps it. */
@@ -131,10 +153,24 @@ export interface OrphanedHold {
   updatedAt: number;
 }
 
-export type ReserveResult =
+/**
+ * `rates` (with a request's `rates` only): each rate-limited scope's limits in force and its counts
+ * before this request, for the x-ratelimit-* headers.
+ */
+export type BudgetReserveResult =
   /** `outputRoom`: output tokens the tightest budget had room for, before the allowance was clamped. */
-  | { ok: true; hold: Hold; budgets: BudgetState[]; outputRoom: number }
-  | { ok: false; blocking: BudgetState; budgets: BudgetState[] };
+  | { ok: true; hold: Hold; budgets: BudgetState[]; outputRoom: number; rates?: RateCheck[] }
+  | { ok: false; blocking: BudgetState; budgets: BudgetState[]; rates?: RateCheck[] };
+
+/** Refused by a request or concurrency limit (checked before the budgets): nothing was counted or held. */
+export interface RateLimitedResult {
+  ok: false;
+  rateLimited: RateLimited;
+  rates: RateCheck[];
+  budgets: BudgetState[];
+}
+
+export type ReserveResult = BudgetReserveResult | RateLimitedResult;
 
 export interface Hold {
   id: string;
@@ -334,9 +370,21 @@ export interface Store {
   listBudgets(): Promise<Budget[]>;
   deleteBudget(id: string): Promise<Budget | null>;
 
+  /**
+   * Sets a subject's rate limits over the config's for its kind (a field absent keeps the config's,
+   * null lifts it), replacing the subject's earlier ones; returns those (null when there were none).
+   */
+  putRateLimit(scope: RateScope, limits: RateLimitOverride, now: number): Promise<{ setting: RateLimitSetting; replaced: RateLimitSetting | null }>;
+  /** Every subject's rate limits, by scope. */
+  listRateLimits(): Promise<RateLimitSetting[]>;
+  /** Returns the limits removed, null when the subject had none. */
+  deleteRateLimit(scope: RateScope): Promise<RateLimitSetting | null>;
+
   /** Every budget applying to the given scopes, with its counters at `now`. */
   budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]>;
 
+  /** Without `rates` only a budget can refuse (hence the first signature). */
+  reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   /** Grows a hold; `deliveredTokens` is the request's output counted so far, kept for recovery. */
   extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult>;

@@ -3,6 +3,7 @@ import { METERING_FUNCTIONS_SQL } from './metering-functions.js';
 import { MIGRATION_3_SQL } from './metering-functions-3.js';
 import { MIGRATION_5_SQL } from './metering-functions-5.js';
 import { MIGRATION_6_SQL } from './metering-functions-6.js';
+import { RATE_LIMITS_SQL } from './rate-limit-functions.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -205,6 +206,7 @@ const MIGRATIONS: readonly string[] = [
   `,
   /* 5: cache writes in the ledger and its rollup (SQLite's migration 7) */ MIGRATION_5_SQL,
   /* 6: budgets of some models, fallback rules, the upstream of each entry (SQLite's migration 8) */ MIGRATION_6_SQL,
+  /* 7: rate limits per subject, shared rate windows, and lq_reserve checking them (SQLite's migration 9) */ RATE_LIMITS_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -6,6 +6,16 @@ import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
 import { budgetPeriod, budgetsForModel, resolveBudgets, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
+import {
+  decideRates,
+  formatRateScope,
+  rateScopesOf,
+  type RateCheck,
+  type RateLimited,
+  type RateLimitOverride,
+  type RateLimitSetting,
+  type RateScope,
+} from '../../quota/rate-limits.js';
 import { nextResetAt } from '../../quota/window.js';
 import { localDays } from '../sql/local-day.js';
 import { SCOPE_COLUMN, spikeUsageArgs, spikeUsageSql } from '../sql/ledger-sql.js';
@@ -44,6 +54,7 @@ import type {
   PendingCharge,
   Project,
   RefusalStyle,
+  BudgetReserveResult,
   ReserveRequest,
   ReserveResult,
   SettleRequest,
@@ -137,6 +148,9 @@ interface MeteringAnswer {
   entry?: LedgerRow;
   duplicate?: true;
   alerts?: true;
+  /** lq_reserve with rates: the checks it read under the locks, and the limit that refused, if one did. */
+  rates?: RateCheck[];
+  rateLimited?: RateLimited;
 }
 
 interface Metered {
@@ -181,6 +195,29 @@ function agreed(decision: Admission, answer: MeteringAnswer): Admission {
     : answer.ok === false && answer.blocking === decision.blockingIndex;
   if (!same) throw new Error(`lq_admit decided ${JSON.stringify({ ok: answer.ok, blocking: answer.blocking, granted: answer.granted })}, admit() ${JSON.stringify(decision)}`);
   return decision;
+}
+
+interface RateLimitRow {
+  scope: string;
+  limits: RateLimitOverride;
+  updated_at: number;
+}
+
+/** A `rate_limits` row as a setting (its scope text is one the admin API validated). */
+function toRateSetting(row: RateLimitRow): RateLimitSetting {
+  const colon = row.scope.indexOf(':');
+  return { scope: { kind: row.scope.slice(0, colon), id: row.scope.slice(colon + 1) } as RateScope, limits: row.limits, updatedAt: row.updated_at };
+}
+
+/** lq_rate_decide must name the limit decideRates() names (or none, as it does). */
+function agreedRates(limited: RateLimited | null, answer: MeteringAnswer): RateLimited | null {
+  const theirs = answer.rateLimited ?? null;
+  const same =
+    limited === null
+      ? theirs === null
+      : theirs !== null && theirs.field === limited.field && theirs.limit === limited.limit && theirs.retryAfterMs === limited.retryAfterMs && formatRateScope(theirs.scope) === formatRateScope(limited.scope);
+  if (!same) throw new Error(`lq_rate_decide decided ${JSON.stringify(theirs)}, decideRates() ${JSON.stringify(limited)}`);
+  return limited;
 }
 
 /** A budget row as rows.ts reads it ("window" is a keyword in PostgreSQL, so the column is window_spec). */
@@ -541,6 +578,33 @@ export class PostgresStore implements Store {
     return toBudget(row, this.options.defaultThresholds);
   }
 
+  /* ── rate limits ───────────────────────────────────────────────────────── */
+
+  /** Read by lq_reserve under the scope locks, so every instance applies a change from its next admission on. */
+  async putRateLimit(scope: RateScope, limits: RateLimitOverride, now: number): Promise<{ setting: RateLimitSetting; replaced: RateLimitSetting | null }> {
+    const text = formatRateScope(scope);
+    return inTransaction(this.pool, async (tx) => {
+      const old = (await tx.query<RateLimitRow>('SELECT * FROM rate_limits WHERE scope = $1 FOR UPDATE', [text])).rows[0];
+      const row = (
+        await tx.query<RateLimitRow>(
+          `INSERT INTO rate_limits (scope, limits, created_at, updated_at) VALUES ($1, $2, $3, $3)
+           ON CONFLICT (scope) DO UPDATE SET limits = excluded.limits, updated_at = excluded.updated_at RETURNING *`,
+          [text, JSON.stringify(limits), now],
+        )
+      ).rows[0] as RateLimitRow;
+      return { setting: toRateSetting(row), replaced: old === undefined ? null : toRateSetting(old) };
+    });
+  }
+
+  async listRateLimits(): Promise<RateLimitSetting[]> {
+    return (await query<RateLimitRow>(this.pool, 'SELECT * FROM rate_limits ORDER BY scope')).rows.map(toRateSetting);
+  }
+
+  async deleteRateLimit(scope: RateScope): Promise<RateLimitSetting | null> {
+    const row = (await query<RateLimitRow>(this.pool, 'DELETE FROM rate_limits WHERE scope = $1 RETURNING *', [formatRateScope(scope)])).rows[0];
+    return row === undefined ? null : toRateSetting(row);
+  }
+
   /**
    * Every budget that applies to these scopes, with the fingerprint of the stored ones. Cached:
    * each metering function compares the fingerprint under the scope locks and answers `stale` when
@@ -627,7 +691,11 @@ export class PostgresStore implements Store {
   /**
    * One round trip: lq_reserve locks the scopes, reads the states, decides (lq_admit) and writes
    * the hold, all inside the server. admit() runs again here on the states it read, and must agree.
+   * With `rates`, the rate limits are decided first under the same locks (lq_rate_decide, which
+   * decideRates() must agree with too) and an admitted request is counted in their windows.
    */
+  reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
+  reserve(request: ReserveRequest): Promise<ReserveResult>;
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const { subject, quote, now } = request;
     const hold = {
@@ -641,12 +709,24 @@ export class PostgresStore implements Store {
       pending: request.pending,
     };
     const { route } = request;
+    const rates = request.rates && {
+      now,
+      tokens: request.rates.tokens,
+      alreadyCounted: request.rates.alreadyCounted === true,
+      scopes: rateScopesOf(subject).map((s) => ({ ...s, limit: request.rates?.limits[s.kind] ?? {} })),
+    };
     const scopes = scopesOf(subject, route?.upstream ?? null);
-    const { budgets, answer } = await this.meter('lq_reserve', scopes, now, { quote: quoteArg(quote), hold }, this.applyOnce, route?.model ?? null);
+    const fields = { quote: quoteArg(quote), hold, ...(rates && { rates }) };
+    const { budgets, answer } = await this.meter('lq_reserve', scopes, now, fields, this.applyOnce, route?.model ?? null);
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
     const { states } = this.statesOf(budgets, now, answer);
+    const checks = rates && (answer.rates ?? []);
+    if (rates && checks) {
+      const limited = agreedRates(decideRates(checks, rates.tokens, now, rates.alreadyCounted), answer);
+      if (limited) return { ok: false, rateLimited: limited, rates: checks, budgets: states };
+    }
     const decision = agreed(admit(states, quote), answer);
-    if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
+    if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states, ...(checks && { rates: checks }) };
     this.rememberHold(request.holdId, { subject, route });
     for (const state of states) {
       state.usage.reservedTokens += decision.tokens;
@@ -666,6 +746,7 @@ export class PostgresStore implements Store {
       },
       budgets: states,
       outputRoom: decision.outputRoom,
+      ...(checks && { rates: checks }),
     };
   }
 

@@ -283,6 +283,25 @@ const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX ledger_rollup_key ON ledger_rollup(key_id, slot_at);
   CREATE INDEX ledger_rollup_upstream ON ledger_rollup(upstream, slot_at) WHERE upstream <> '';
   `,
+  /* 9: rate limits set per subject over the admin API, and the rate windows a clean shutdown leaves */ `
+  -- A subject's limits over the config's for its kind: JSON {field: n | null} (absent: the config's, null: none).
+  CREATE TABLE rate_limits (
+    scope      TEXT PRIMARY KEY,  -- 'key:ID', 'user:ID' or 'project:ID'
+    limits     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  -- The store counts rate windows in memory (admission never waits for the disk); a clean shutdown
+  -- writes them here and the next start reads them back, so a restart does not hand out a fresh day.
+  CREATE TABLE rate_windows (
+    scope        TEXT NOT NULL,
+    span         TEXT NOT NULL CHECK (span IN ('minute', 'hour', 'day')),
+    window_start INTEGER NOT NULL,
+    requests     INTEGER NOT NULL,
+    tokens       INTEGER NOT NULL,
+    PRIMARY KEY (scope, span)
+  );
+  `,
 ];
 
 /**

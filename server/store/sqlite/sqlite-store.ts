@@ -6,6 +6,17 @@ import { admit, type BudgetUsage } from '../../quota/admission.js';
 import { budgetPeriod, budgetsForModel, modelsRegExpSource, resolveBudgets, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
 import {
+  countedSpans,
+  decideRates,
+  effectiveLimit,
+  formatRateScope,
+  rateScopesOf,
+  type RateCheck,
+  type RateLimitOverride,
+  type RateLimitSetting,
+  type RateScope,
+} from '../../quota/rate-limits.js';
+import {
   bucketAt,
   bucketRetiresAt,
   bucketsAt,
@@ -30,6 +41,8 @@ import type {
   OrphanedHold,
   Project,
   RefusalStyle,
+  BudgetReserveResult,
+  RateRequest,
   ReserveRequest,
   ReserveResult,
   SettleRequest,
@@ -43,6 +56,7 @@ import type {
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
 import { HoldJournal } from './hold-journal.js';
+import { RateWindows, type RateWindowRow } from './rate-windows.js';
 import { localDays, type LocalDay } from '../sql/local-day.js';
 import { migrate } from './migrations.js';
 import {
@@ -154,6 +168,9 @@ export class SqliteStore implements Store {
   private readonly journal: HoldJournal;
   /** Holds the previous process left in the file, until `orphanedHolds` hands them out. */
   private orphans: OrphanedHold[] = [];
+  /** The admin's rate limits by subject (`user:alice`), read at open and kept in step with the table. */
+  private readonly rateSettings = new Map<string, RateLimitSetting>();
+  private readonly rateWindows = new RateWindows();
   private flushScheduled = false;
 
   private constructor(db: Db, options: SqliteStoreOptions) {
@@ -284,6 +301,7 @@ export class SqliteStore implements Store {
       }
     })();
     store.orphans = store.journal.loadOrphans();
+    store.loadRates();
     return store;
   }
 
@@ -596,11 +614,20 @@ export class SqliteStore implements Store {
   /**
    * Admission is synchronous JavaScript over memory (holds) and cached counters: nothing else runs
    * between the check and the hold being recorded, so no two requests can both take the last room.
+   * Rate limits are decided first in the same section, over the in-memory windows (RateWindows)
+   * and the holds; an admitted request is counted in them before anything else runs.
    */
+  reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
+  reserve(request: ReserveRequest): Promise<ReserveResult>;
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const states = this.routeStates(request.subject, request.route, request.now);
+    const rates = request.rates && this.rateChecks(request.subject, request.rates, request.now);
+    if (request.rates && rates) {
+      const limited = decideRates(rates, request.rates.tokens, request.now, request.rates.alreadyCounted === true);
+      if (limited) return { ok: false, rateLimited: limited, rates, budgets: states };
+    }
     const decision = admit(states, request.quote);
-    if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states };
+    if (!decision.ok) return { ok: false, blocking: states[decision.blockingIndex] as BudgetState, budgets: states, ...(rates && { rates }) };
     if (this.book.has(request.holdId)) throw new Error(`hold ${request.holdId} already exists`);
     const hold: Hold = {
       id: request.holdId,
@@ -626,7 +653,68 @@ export class SqliteStore implements Store {
       this.journal.taken(hold.id, request.pending, request.now);
       this.scheduleFlush();
     }
-    return { ok: true, hold, budgets: states, outputRoom: decision.outputRoom };
+    if (request.rates && rates && request.rates.alreadyCounted !== true) {
+      for (const { scope, limit } of rates) this.rateWindows.count(formatRateScope(scope), countedSpans(limit), request.rates.tokens, request.now);
+    }
+    return { ok: true, hold, budgets: states, outputRoom: decision.outputRoom, ...(rates && { rates }) };
+  }
+
+  /* ── rate limits ───────────────────────────────────────────────────────── */
+
+  /** The request's limited scopes, with the counts of the windows their limits need (the rest read 0). */
+  private rateChecks(subject: ReserveRequest['subject'], rates: RateRequest, now: number): RateCheck[] {
+    const checks: RateCheck[] = [];
+    for (const scope of rateScopesOf(subject)) {
+      const text = formatRateScope(scope);
+      const limit = effectiveLimit(rates.limits[scope.kind], this.rateSettings.get(text)?.limits);
+      if (Object.keys(limit).length === 0) continue;
+      const spans = countedSpans(limit);
+      const minute = spans.includes('minute') ? this.rateWindows.read(text, 'minute', now) : { requests: 0, tokens: 0 };
+      checks.push({
+        scope,
+        limit,
+        counts: {
+          requestsMinute: minute.requests,
+          requestsHour: spans.includes('hour') ? this.rateWindows.read(text, 'hour', now).requests : 0,
+          requestsDay: spans.includes('day') ? this.rateWindows.read(text, 'day', now).requests : 0,
+          tokensMinute: minute.tokens,
+          concurrent: limit.maxConcurrent === undefined ? 0 : this.book.live(text),
+        },
+      });
+    }
+    return checks;
+  }
+
+  private loadRates(): void {
+    const rows = this.db.prepare<[], { scope: string; limits: string; updated_at: number }>('SELECT scope, limits, updated_at FROM rate_limits').all();
+    for (const row of rows) this.rateSettings.set(row.scope, toRateSetting(row));
+    this.rateWindows.load(this.db.prepare<[], RateWindowRow>('SELECT * FROM rate_windows').all());
+  }
+
+  async putRateLimit(scope: RateScope, limits: RateLimitOverride, now: number): Promise<{ setting: RateLimitSetting; replaced: RateLimitSetting | null }> {
+    const text = formatRateScope(scope);
+    const setting: RateLimitSetting = { scope, limits, updatedAt: now };
+    this.db
+      .prepare(
+        `INSERT INTO rate_limits (scope, limits, created_at, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (scope) DO UPDATE SET limits = excluded.limits, updated_at = excluded.updated_at`,
+      )
+      .run(text, JSON.stringify(limits), now, now);
+    const replaced = this.rateSettings.get(text) ?? null;
+    this.rateSettings.set(text, setting);
+    return { setting, replaced };
+  }
+
+  async listRateLimits(): Promise<RateLimitSetting[]> {
+    return [...this.rateSettings.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, setting]) => setting);
+  }
+
+  async deleteRateLimit(scope: RateScope): Promise<RateLimitSetting | null> {
+    const text = formatRateScope(scope);
+    this.db.prepare('DELETE FROM rate_limits WHERE scope = ?').run(text);
+    const removed = this.rateSettings.get(text) ?? null;
+    this.rateSettings.delete(text);
+    return removed;
   }
 
   async extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult> {
@@ -1017,7 +1105,17 @@ export class SqliteStore implements Store {
    */
   async close(): Promise<void> {
     this.flush();
+    this.saveRateWindows();
     this.db.close();
+  }
+
+  /** The rate windows for the next start (see migration 9); a crash loses them, and a restart then starts them over. */
+  private saveRateWindows(): void {
+    const insert = this.db.prepare<[string, string, number, number, number]>('INSERT INTO rate_windows (scope, span, window_start, requests, tokens) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM rate_windows').run();
+      for (const r of this.rateWindows.rows()) insert.run(r.scope, r.span, r.window_start, r.requests, r.tokens);
+    })();
   }
 
   /**
@@ -1075,4 +1173,11 @@ function budgetOfKey(key: string): Pick<Budget, 'scope' | 'models'> {
   const bar = key.indexOf('|');
   const models = key.slice(bar + 1).split(' models=')[1];
   return { scope: parseScopeText(key.slice(0, bar)), models: models === undefined ? null : models.split(',') };
+}
+
+/** A `rate_limits` row as a setting (its scope text is one the admin API validated). */
+function toRateSetting(row: { scope: string; limits: string; updated_at: number }): RateLimitSetting {
+  const colon = row.scope.indexOf(':');
+  const scope = { kind: row.scope.slice(0, colon), id: row.scope.slice(colon + 1) } as RateScope;
+  return { scope, limits: JSON.parse(row.limits) as RateLimitOverride, updatedAt: row.updated_at };
 }
