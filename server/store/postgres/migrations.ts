@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { METERING_FUNCTIONS_SQL } from './metering-functions.js';
 import { MIGRATION_3_SQL } from './metering-functions-3.js';
 import { MIGRATION_5_SQL } from './metering-functions-5.js';
+import { MIGRATION_6_SQL } from './metering-functions-6.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -203,6 +204,7 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE api_keys ADD COLUMN refusal_style TEXT COLLATE "C" CHECK (refusal_style IN ('error', 'answer'));
   `,
   /* 5: cache writes in the ledger and its rollup (SQLite's migration 7) */ MIGRATION_5_SQL,
+  /* 6: response-cache hits and their savings in the ledger and its rollup (SQLite's migration 8) */ MIGRATION_6_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
