@@ -3,9 +3,10 @@ import type { Config } from '../config/load.js';
 import { monthlyUserTokens } from '../store/testing/store-fixtures.js';
 import type { LedgerEntry } from '../store/types.js';
 import { startAnthropicProxy, type AnthropicProxy } from '../testing/anthropic-harness.js';
+import { startOllamaProxy, type OllamaProxyHarness } from '../testing/ollama-proxy-harness.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 
-let proxy: ProxyHarness | AnthropicProxy | undefined;
+let proxy: ProxyHarness | AnthropicProxy | OllamaProxyHarness | undefined;
 afterEach(async () => {
   await proxy?.close();
   proxy = undefined;
@@ -18,7 +19,7 @@ const cacheConfig = (overrides: Partial<Config['cache']> = {}): Partial<Config> 
 const question = { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content: 'Name three marsupials.' }] };
 
 /** The newest ledger entries, oldest first. */
-const entries = async (p: ProxyHarness | AnthropicProxy, n: number): Promise<LedgerEntry[]> => (await p.svc.store.recentEntries(n)).reverse();
+const entries = async (p: ProxyHarness | AnthropicProxy | OllamaProxyHarness, n: number): Promise<LedgerEntry[]> => (await p.svc.store.recentEntries(n)).reverse();
 
 describe('the response cache, through the official openai SDK', () => {
   it('whole answers: the second identical request is answered from the cache, byte for byte, free, and recorded as saved', async () => {
@@ -185,5 +186,25 @@ describe('the response cache, through the official Anthropic SDK', () => {
     const hits = (await entries(p, 10)).filter((e) => e.source === 'cache');
     expect(hits).toHaveLength(4);
     expect(hits.every((e) => e.model === 'claude-sonnet-4-5' && e.costMicros === 0 && (e.savedMicros ?? 0) > 0)).toBe(true);
+  });
+});
+
+describe('the response cache, through the ollama package', () => {
+  it('replays an NDJSON stream as application/x-ndjson, line for line', async () => {
+    const p = (proxy = await startOllamaProxy({ config: cacheConfig() }));
+    const body = JSON.stringify({ model: 'llama3.2', messages: [{ role: 'user', content: 'Say hi' }], options: { temperature: 0 } });
+    const post = () => fetch(`${p.url}/ollama/api/chat`, { method: 'POST', headers: { authorization: `Bearer ${p.alice.secret}` }, body });
+    const first = await post();
+    const firstText = await first.text();
+    const second = await post();
+    expect(second.headers.get('x-quota-cache')).toBe('hit');
+    expect(second.headers.get('content-type')).toBe('application/x-ndjson');
+    expect(await second.text()).toBe(firstText);
+    let text = '';
+    for await (const part of await p.client(p.alice.secret).chat({ model: 'llama3.2', messages: [{ role: 'user', content: 'Say hi' }], options: { temperature: 0 }, stream: true })) {
+      text += part.message.content;
+    }
+    expect(text).toBe(' hi'.repeat(20));
+    expect(p.fake.requests).toHaveLength(1);
   });
 });

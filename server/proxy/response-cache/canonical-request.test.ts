@@ -20,6 +20,11 @@ describe('canonicalRequest', () => {
     expect(canonical({ body: { ...body, messages: [{ role: 'user', content: 'Hi!' }] } })).not.toBe(canonical());
   });
 
+  it('reads a stream from the flag alone: the body\'s `stream` field, given or not, changes nothing else', () => {
+    expect(canonical({ body: { ...body, stream: false } })).toBe(canonical());
+    expect(canonical({ body: { ...body, stream: true }, streaming: true })).toBe(canonical({ streaming: true }));
+  });
+
   it('tells apart the API, the payer, and a stream from a whole answer', () => {
     expect(canonical({ api: 'responses' })).not.toBe(canonical());
     expect(canonical({ scopeId: 'user:bob' })).not.toBe(canonical());

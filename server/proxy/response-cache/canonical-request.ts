@@ -40,6 +40,7 @@ const sortedKeys = (_key: string, value: unknown): unknown =>
  */
 export function canonicalRequest({ api, scopeId, streaming, body, ignoredFields }: CanonicalParts): Buffer {
   const kept: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(body)) if (!ignoredFields.includes(field)) kept[field] = value;
+  // `stream` is the `streaming` flag's: absent, false and null (or true and the API's default) are one request.
+  for (const [field, value] of Object.entries(body)) if (field !== 'stream' && !ignoredFields.includes(field)) kept[field] = value;
   return Buffer.from(`${CANONICAL_VERSION}\n${JSON.stringify([api, scopeId, streaming ? 'stream' : 'whole', kept], sortedKeys)}`);
 }
