@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 
 /**
  * The cache's two secrets, both HKDF-SHA256 of the canonical request under labels of their own: the
@@ -13,7 +13,18 @@ const KEY_LABEL = 'lobe-quota/response-cache/answer-key/v1';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-const derive = (canonical: Buffer, label: string): Buffer => Buffer.from(hkdfSync('sha256', canonical, SALT, label, 32));
+/**
+ * HKDF-SHA256 (RFC 5869) for one 32-byte output: extract PRK = HMAC(salt, canonical), expand
+ * T(1) = HMAC(PRK, label || 0x01). Written out with createHmac because node's hkdfSync costs ~18 µs a
+ * call on the bench machine against ~3 µs for these two HMACs, on a path every cached request takes.
+ * The same bytes as hkdfSync('sha256', canonical, SALT, label, 32) (see answer-crypto.test.ts).
+ */
+export function hkdf32(canonical: Buffer, label: string): Buffer {
+  const prk = createHmac('sha256', SALT).update(canonical).digest();
+  return createHmac('sha256', prk).update(label).update(Buffer.of(1)).digest();
+}
+
+const derive = hkdf32;
 
 export const lookupIdOf = (canonical: Buffer): Buffer => derive(canonical, LOOKUP_LABEL);
 

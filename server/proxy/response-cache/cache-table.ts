@@ -1,6 +1,17 @@
 import Database from 'better-sqlite3';
 import type { SealedAnswer } from './answer-crypto.js';
 
+const TOUCH_EVERY_MS = 1_000;
+
+interface PendingRow {
+  lookupId: Buffer;
+  answer: SealedAnswer;
+  now: number;
+  lastUsedAt: number;
+  expiresAt: number;
+  maxBytes: number;
+}
+
 /**
  * The cache's own SQLite file (`response-cache.sqlite`), apart from the Store: answers are local to
  * an instance, and their churn never touches the ledger's file. A row holds nothing readable: the
@@ -34,7 +45,9 @@ export class CacheTable {
       CREATE INDEX IF NOT EXISTS answers_expiry ON answers(expires_at);
     `);
     this.s = {
-      find: this.db.prepare<[Buffer, number], { nonce: Buffer; sealed: Buffer }>('SELECT nonce, sealed FROM answers WHERE lookup_id = ? AND expires_at > ?'),
+      find: this.db.prepare<[Buffer, number], { nonce: Buffer; sealed: Buffer; last_used_at: number }>(
+        'SELECT nonce, sealed, last_used_at FROM answers WHERE lookup_id = ? AND expires_at > ?',
+      ),
       touch: this.db.prepare<[number, Buffer], never>('UPDATE answers SET last_used_at = ? WHERE lookup_id = ?'),
       sizeOf: this.db.prepare<[Buffer], { size: number }>('SELECT size FROM answers WHERE lookup_id = ?'),
       put: this.db.prepare<[Buffer, Buffer, Buffer, number, number, number, number], never>(
@@ -55,21 +68,47 @@ export class CacheTable {
 
   /** The live row of this id, marked as used now (its place in the LRU order). */
   get(lookupId: Buffer, now: number): SealedAnswer | null {
+    const queued = this.pending.get(lookupId.toString('hex'));
+    if (queued) {
+      if (queued.expiresAt <= now) return null;
+      queued.lastUsedAt = now;
+      return queued.answer;
+    }
     const row = this.s.find.get(lookupId, now);
     if (!row) return null;
-    this.s.touch.run(now, lookupId);
-    return row;
+    // The LRU order to the second: an answer hit many times a second is written once a second.
+    if (now - row.last_used_at >= TOUCH_EVERY_MS) this.s.touch.run(now, lookupId);
+    return { nonce: row.nonce, sealed: row.sealed };
   }
 
-  /** Stores a row (replacing one of the same id), then drops expired rows and the least recently used until at most `maxBytes` remain. */
+  /**
+   * Stores a row (replacing one of the same id), then drops expired rows and the least recently
+   * used until at most `maxBytes` remain. Rows stored in one turn of the event loop are written in
+   * one transaction a turn later (a commit costs more than the rest of storing an answer); until
+   * then `get` finds them in memory. A turn later is still before the next request is read.
+   */
   put(lookupId: Buffer, answer: SealedAnswer, now: number, expiresAt: number, maxBytes: number): void {
+    this.pending.set(lookupId.toString('hex'), { lookupId, answer, now, lastUsedAt: now, expiresAt, maxBytes });
+    if (this.pending.size === 1) setImmediate(() => this.flush());
+  }
+
+  private readonly pending = new Map<string, PendingRow>();
+
+  /** Writes the rows `put` queued. */
+  flush(): void {
+    if (this.pending.size === 0 || !this.db.open) return;
+    const rows = [...this.pending.values()];
+    this.pending.clear();
     this.db.transaction(() => {
-      const size = answer.nonce.length + answer.sealed.length;
-      const previous = this.s.sizeOf.get(lookupId)?.size ?? 0;
-      this.s.put.run(lookupId, answer.nonce, answer.sealed, size, now, expiresAt, now);
-      this.bytes += size - previous;
-      for (const { size: freed } of this.s.expire.all(now)) this.bytes -= freed;
-      while (this.bytes > maxBytes) {
+      for (const { lookupId, answer, now, lastUsedAt, expiresAt } of rows) {
+        const size = answer.nonce.length + answer.sealed.length;
+        const previous = this.s.sizeOf.get(lookupId)?.size ?? 0;
+        this.s.put.run(lookupId, answer.nonce, answer.sealed, size, now, expiresAt, lastUsedAt);
+        this.bytes += size - previous;
+      }
+      const last = rows.at(-1) as PendingRow;
+      for (const { size: freed } of this.s.expire.all(last.now)) this.bytes -= freed;
+      while (this.bytes > last.maxBytes) {
         const evicted = this.s.evictOldest.get();
         if (!evicted) break;
         this.bytes -= evicted.size;
@@ -79,10 +118,12 @@ export class CacheTable {
 
   /** Rows and sealed bytes held (for metrics and tests). */
   usage(): { rows: number; bytes: number } {
+    this.flush();
     return { rows: this.s.count.get()?.rows ?? 0, bytes: this.bytes };
   }
 
   close(): void {
+    this.flush();
     this.db.close();
   }
 }

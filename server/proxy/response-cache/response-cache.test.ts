@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../clock.js';
 import { T0 } from '../../testing/harness.js';
-import { lookupIdOf, openAnswer, sealAnswer } from './answer-crypto.js';
+import { hkdfSync } from 'node:crypto';
+import { hkdf32, lookupIdOf, openAnswer, sealAnswer } from './answer-crypto.js';
 import { CACHE_FILE, ResponseCache, type CachedAnswer } from './response-cache.js';
 import { hitCharge } from './serve-hit.js';
 
@@ -80,6 +81,11 @@ describe('ResponseCache', () => {
 });
 
 describe('answer-crypto', () => {
+  it('derives with HKDF-SHA256 exactly as node\'s hkdfSync does', () => {
+    const canonical = Buffer.from('x'.repeat(5_000));
+    expect(hkdf32(canonical, 'a label')).toEqual(Buffer.from(hkdfSync('sha256', canonical, Buffer.from('lobe-quota response cache'), 'a label', 32)));
+  });
+
   it('opens only under the request it was sealed for, at the row it was sealed for', () => {
     const canonical = request(1);
     const id = lookupIdOf(canonical);
