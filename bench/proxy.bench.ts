@@ -5,7 +5,8 @@
 // through an `api: 'anthropic'` upstream: the Anthropic stream table sets lobe-quota's proxy CPU per
 // stream against the bare pass-through's, beside the OpenAI stream table. Then the cost of counting
 // prompt tokens (cold vs a repeated conversation turn), stream deltas, and prompts of 100 KB to 1 MB
-// by shape (one long run of a character, novel text, ordinary words).
+// by shape (one long run of a character, novel text, ordinary words). Last, the response cache: a
+// lobe-quota with cache.enabled answering one request shape as misses (each request new) and as hits.
 //
 // Threads: the load generator and the fake upstream share the main thread; the two proxies live in
 // a worker thread, as a proxy has its own process in production. On a 2-core machine that gives
