@@ -5,7 +5,8 @@
 // through an `api: 'anthropic'` upstream: the Anthropic stream table sets lobe-quota's proxy CPU per
 // stream against the bare pass-through's, beside the OpenAI stream table. Then the cost of counting
 // prompt tokens (cold vs a repeated conversation turn), stream deltas, and prompts of 100 KB to 1 MB
-// by shape (one long run of a character, novel text, ordinary words).
+// by shape (one long run of a character, novel text, ordinary words). Last, the response cache: a
+// lobe-quota with cache.enabled answering one request shape as misses (each request new) and as hits.
 //
 // Threads: the load generator and the fake upstream share the main thread; the two proxies live in
 // a worker thread, as a proxy has its own process in production. On a 2-core machine that gives
@@ -15,7 +16,8 @@
 // Options: --nonstream N / --stream N / --anthropic N (requests or streams per round; 0 skips),
 // --concurrency C (connections of the loaded runs), --rounds R (counted rounds, after one warm-up
 // round), --serial N (requests per round over 1 connection; streams get N/5; 0 skips; OpenAI chat
-// only), --token-runs N (0 skips the token counting),
+// only), --token-runs N (0 skips the token counting), --cache N (the response cache's misses and
+// hits per round, streams N/5; 0 skips),
 // --targets direct,bare,lobe-quota (e.g. only lobe-quota, to profile it with `node --cpu-prof`).
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +41,7 @@ import type { DefaultBudget } from '../server/config/schema.js';
 import { newRequestId } from '../server/proxy/request-id.js';
 import { countPrompt } from '../server/proxy/prompt-count.js';
 import { countByPieces, createTokenCounter, MAX_PRE_TOKEN_CHARS } from '../server/proxy/token-count.js';
+import { ResponseCache } from '../server/proxy/response-cache/response-cache.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
 import { migrate } from '../server/store/sqlite/migrations.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
@@ -301,7 +304,7 @@ interface ThreadUse {
   cpuMs: number | null;
 }
 type FromWorker =
-  | { type: 'ready'; bare: string; floor: string; lobeQuota: string; streamed: string; key: string }
+  | { type: 'ready'; bare: string; floor: string; lobeQuota: string; streamed: string; cached: string; key: string }
   | { type: 'elu'; use: ThreadUse }
   | { type: 'closed'; ledger: LedgerSummary };
 
@@ -483,12 +486,22 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   const now = Date.now();
   const { secret, prefix } = newUserKey();
   /** lobe-quota on a store of its own, with the bench user and key. */
-  const startLobeQuota = async (dbFile: string, streamWholeAnswers: boolean) => {
+  const startLobeQuota = async (dbFile: string, streamWholeAnswers: boolean, cached = false) => {
     const store = SqliteStore.open({ file: dbFile, defaultBudgets: BUDGETS, defaultThresholds: config.alertThresholds });
     await store.createUser({ id: 'bench', name: 'Bench', projectId: null }, now);
     await store.createKey({ id: 'key_bench', userId: 'bench', name: 'bench', service: false, secretHash: hashSecret(secret), prefix }, now);
     const upstreams = Upstreams.fromConfig(config);
-    const app = createApp({ store, config: { ...config, proxy: { ...config.proxy, streamWholeAnswers } }, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
+    const cache = { ...config.cache, enabled: cached };
+    // The response cache in its own file in the temp dir, as main opens it in dataDir.
+    const responseCache = cached ? ResponseCache.open(cache, systemClock, path.join(dir, 'cache')) : undefined;
+    const app = createApp({
+      store,
+      config: { ...config, cache, proxy: { ...config.proxy, streamWholeAnswers } },
+      clock: systemClock,
+      adminTokenHash: hashSecret('bench-admin-token-000000'),
+      upstreams,
+      ...(responseCache ? { responseCache } : {}),
+    });
     const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
     });
@@ -498,15 +511,18 @@ async function proxyThread(input: WorkerInput): Promise<void> {
         await closeServer(server as Server);
         await upstreams.close();
         await store.close();
+        responseCache?.close();
       },
     };
   };
   const lobeQuota = await startLobeQuota(file, false);
   // The same, asking the upstream for a stream when the client wants a whole answer (proxy.streamWholeAnswers).
   const streamed = await startLobeQuota(path.join(dir, 'streamed.db'), true);
+  // The same with the response cache on (the cache-hit target).
+  const cached = await startLobeQuota(path.join(dir, 'cached.db'), false, true);
 
   const post = (message: FromWorker) => port.postMessage(message);
-  post({ type: 'ready', bare: bare.url, floor: floor.url, lobeQuota: lobeQuota.url, streamed: streamed.url, key: secret });
+  post({ type: 'ready', bare: bare.url, floor: floor.url, lobeQuota: lobeQuota.url, streamed: streamed.url, cached: cached.url, key: secret });
   for (;;) {
     const [message] = (await once(port, 'message')) as [ToWorker];
     if (message.type === 'elu') post({ type: 'elu', use: { elu: performance.eventLoopUtilization(), cpuMs: threadCpuMs() } });
@@ -515,6 +531,7 @@ async function proxyThread(input: WorkerInput): Promise<void> {
 
   await lobeQuota.close();
   await streamed.close();
+  await cached.close();
   await bare.close();
   await floor.close();
   const db = new Database(file, { readonly: true });
@@ -667,7 +684,8 @@ async function runRound(
   target: Target,
   proxy: ProxyThread,
   kind: Kind,
-  call: Call,
+  /** The request, or the ith request of the round (the cache target's misses differ each time). */
+  call: Call | ((i: number) => Call),
   count: number,
   concurrency: number,
 ): Promise<RoundResult> {
@@ -676,8 +694,9 @@ async function runRound(
   const lane = async () => {
     while (next < count) {
       const i = next++;
+      const sent = typeof call === 'function' ? call(i) : call;
       const t = performance.now();
-      const res = await target.pool.request({ ...call, method: 'POST' });
+      const res = await target.pool.request({ ...sent, method: 'POST' });
       const text = await res.body.text();
       latencies[i] = performance.now() - t;
       quickCheck(kind, res.statusCode, text);
@@ -764,16 +783,77 @@ async function measure(
 }
 
 function printTable(title: string, figures: Map<TargetName, Figures>, withRounds: boolean): void {
+  printRows(title, [...figures].map(([name, f]) => [TARGET_LABEL[name], f]), withRounds);
+}
+
+function printRows(title: string, rows: Array<[string, Figures]>, withRounds: boolean): void {
   console.log(title);
   console.log(`  ${'target'.padEnd(24)} ${'RPS'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}   busy µs/req (load+fake | proxy)   utilisation (load+fake | proxy)`);
-  for (const [name, f] of figures) {
+  for (const [label, f] of rows) {
     const busy = `${fmt(f.mainUsPerRequest).padStart(6)} | ${f.proxyUsPerRequest === null ? '     –' : fmt(f.proxyUsPerRequest).padStart(6)}`;
     const util = `${fmt(f.mainUtilisation, 2)} | ${f.proxyUtilisation === null ? '   –' : fmt(f.proxyUtilisation, 2)}`;
-    console.log(
-      `  ${TARGET_LABEL[name].padEnd(24)} ${fmt(f.rps).padStart(8)} ${fmt(f.p50, 3).padStart(8)} ${fmt(f.p99, 3).padStart(8)}   ${busy.padEnd(31)}   ${util}`,
-    );
+    console.log(`  ${label.padEnd(24)} ${fmt(f.rps).padStart(8)} ${fmt(f.p50, 3).padStart(8)} ${fmt(f.p99, 3).padStart(8)}   ${busy.padEnd(31)}   ${util}`);
     if (withRounds) console.log(`  ${''.padEnd(24)} rounds: ${f.rpsRounds.map((r) => fmt(r)).join(', ')} RPS`);
   }
+}
+
+/**
+ * A request the response cache may keep: `callOf`'s conversation at temperature 0. With a `nonce`
+ * its question ends with it, so each is a new request (a miss, whose answer is then stored); without
+ * one it is the same request every time (a hit, once stored).
+ */
+function cacheCallOf(kind: 'nonstream' | 'stream', key: string, nonce?: string): Call {
+  const call = callOf(kind, key);
+  const body = JSON.parse(call.body) as { temperature: number; messages: Array<{ content: string }> };
+  body.temperature = 0;
+  const last = body.messages.at(-1);
+  if (last && nonce !== undefined) last.content += ` (${nonce})`;
+  return { ...call, body: JSON.stringify(body) };
+}
+
+/**
+ * The cache-hit target: lobe-quota with the response cache on, answering requests of one shape
+ * either as misses (each request new: admitted, sent to the fake upstream, metered, settled, its
+ * answer sealed and stored) or as hits (the same request again: looked up, opened, recorded in the
+ * ledger and replayed, nothing upstream). Both in turn each round, as measure() runs its targets.
+ */
+async function measureCache(
+  pool: Pool,
+  proxy: ProxyThread,
+  kind: 'nonstream' | 'stream',
+  key: string,
+  count: number,
+  concurrency: number,
+  rounds: number,
+): Promise<{ miss: Figures; hit: Figures }> {
+  const target: Target = { name: 'lobe-quota', pool, proxied: true };
+  let sent = 0;
+  const miss = () => cacheCallOf(kind, key, `miss ${++sent}`);
+  const hit = cacheCallOf(kind, key);
+  for (const [expected, call] of [['miss', hit], ['hit', hit]] as const) {
+    const res = await pool.request({ ...call, method: 'POST' });
+    const text = await res.body.text();
+    if (res.headers['x-quota-cache'] !== expected) throw new Error(`cache target ${kind}: x-quota-cache ${String(res.headers['x-quota-cache'])}, expected ${expected}`);
+    quickCheck(kind, res.statusCode, text);
+    fullCheck(kind, text, 'lobe-quota');
+  }
+  const results = { miss: [] as RoundResult[], hit: [] as RoundResult[] };
+  for (let round = 0; round <= rounds; round++) {
+    const misses = await runRound(target, proxy, kind, miss, count, concurrency);
+    const hits = await runRound(target, proxy, kind, hit, count, concurrency);
+    if (round > 0) {
+      results.miss.push(misses);
+      results.hit.push(hits);
+    }
+  }
+  return { miss: summarise(results.miss, count), hit: summarise(results.hit, count) };
+}
+
+function printCache(title: string, figures: { miss: Figures; hit: Figures }): void {
+  printRows(title, [['cache miss (upstream)', figures.miss], ['cache hit', figures.hit]], true);
+  const { miss, hit } = figures;
+  const cpu = miss.proxyCpuUsPerRequest !== null && hit.proxyCpuUsPerRequest !== null ? `, proxy CPU ${fmt(hit.proxyCpuUsPerRequest)} µs vs ${fmt(miss.proxyCpuUsPerRequest)} µs a request` : '';
+  console.log(`  hits against misses: ${fmt(hit.rps / miss.rps, 2)}× the RPS, p50 ${fmt(hit.p50 / miss.p50, 2)}× and p99 ${fmt(hit.p99 / miss.p99, 2)}× the latency${cpu}`);
 }
 
 function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): void {
@@ -1115,6 +1195,7 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '5' },
       serial: { type: 'string', default: '500' },
       'token-runs': { type: 'string', default: '21' },
+      cache: { type: 'string', default: '2000' },
       targets: { type: 'string', default: 'direct,bare,floor,lobe-quota,streamed' },
     },
   });
@@ -1125,15 +1206,16 @@ async function main(): Promise<void> {
   const ROUNDS = Number(args.rounds);
   const SERIAL = Number(args.serial);
   const TOKEN_RUNS = Number(args['token-runs']);
+  const CACHE = Number(args.cache);
   const names = args.targets.split(',').map((s) => s.trim()) as TargetName[];
-  for (const [name, v] of Object.entries({ NONSTREAM, STREAM, ANTHROPIC, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS })) {
+  for (const [name, v] of Object.entries({ NONSTREAM, STREAM, ANTHROPIC, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS, CACHE })) {
     if (!Number.isInteger(v) || v < 0 || (name === 'CONCURRENCY' && v < 1) || (name === 'ROUNDS' && v < 1)) throw new Error(`--${name.toLowerCase()}: bad value ${v}`);
   }
   for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, lobe-quota, streamed)`);
 
   const started = performance.now();
   console.log(
-    `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --anthropic ${ANTHROPIC} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS}` +
+    `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --anthropic ${ANTHROPIC} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS} --cache ${CACHE}` +
       (args.targets === 'direct,bare,floor,lobe-quota,streamed' ? '' : ` --targets ${args.targets}`),
   );
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
@@ -1193,6 +1275,20 @@ async function main(): Promise<void> {
     printTable(`\n${PIECES}-chunk streams, 1 connection, no queueing (median of ${ROUNDS} rounds of ${fmt(streamCount)} sequential streams):`, stream, false);
     printVerdict(stream, false);
     await Promise.all(targets.map((t) => t.pool.close()));
+  }
+
+  if (CACHE > 0) {
+    const pool = new Pool(ready.cached, { connections: CONCURRENCY, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const whole = await measureCache(pool, proxy, 'nonstream', ready.key, CACHE, CONCURRENCY, ROUNDS);
+    printCache(
+      `\nresponse cache (cache.enabled, temperature 0), non-stream, ${CONCURRENCY} connections (median of ${ROUNDS} rounds of ${fmt(CACHE)} misses, each a new question,\n` +
+        `then ${fmt(CACHE)} hits of one stored answer, after 1 warm-up round):`,
+      whole,
+    );
+    const streamCount = Math.max(1, Math.round(CACHE / 5));
+    const streams = await measureCache(pool, proxy, 'stream', ready.key, streamCount, CONCURRENCY, ROUNDS);
+    printCache(`\nresponse cache, ${PIECES}-chunk streams, ${CONCURRENCY} connections (median of ${ROUNDS} rounds of ${fmt(streamCount)} misses, then ${fmt(streamCount)} hits):`, streams);
+    await pool.close();
   }
 
   const ledger = await proxy.close();

@@ -256,6 +256,14 @@
     });
   }
 
+  /** What the response cache saved in the report's range (its totals), when it answered anything. */
+  function drawCacheSaved(report) {
+    var line = $('cache-saved');
+    var t = report.totals || {};
+    line.hidden = !(t.cacheHits > 0);
+    line.textContent = line.hidden ? '' : 'Response cache: ' + tokens(t.cacheHits) + (t.cacheHits === 1 ? ' answer' : ' answers') + ' served without the upstream, saving ' + tokens(t.savedTokens) + ' tokens and ' + usd(t.savedUsd) + '.';
+  }
+
   /** Sums a counter's samples with the given outcome label from Prometheus text. */
   function counterSum(text, name, outcome) {
     var sum = 0;
@@ -410,6 +418,7 @@
       state.usage = { user: r[1], project: r[2], model: r[3] };
       drawCharts();
       drawTop(r[4]);
+      drawCacheSaved(r[4]);
       drawAlerts(r[5].alerts);
       drawOutcomes(r[6], r[7]);
       drawUsers(r[8].users, r[9].keys);

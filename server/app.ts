@@ -20,6 +20,7 @@ import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
 import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
+import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { estimateOverrides } from './proxy/model-family.js';
 import { createTokenCounter } from './proxy/token-count.js';
 import { quotaRoutes } from './quota/quota-routes.js';
@@ -69,6 +70,7 @@ export function createApp(services: Services) {
     tokens: services.tokens ?? createTokenCounter({ estimates: estimateOverrides(services.config.proxy.estimates) }),
     rateLimiter: new RateLimiter(services.config.rateLimits),
     metrics,
+    responseCache: services.config.cache.enabled ? (services.responseCache ?? ResponseCache.open(services.config.cache, services.clock, null)) : undefined,
   };
   app.use('/v1/*', proxyCors(services.config.proxy.corsOrigins));
   app.route('/v1', proxyRoutes(proxy));

@@ -7,6 +7,7 @@ import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
 import { loadConfig, publicUrlOf, type Config } from './config/load.js';
 import { startMaintenance } from './maintenance.js';
+import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { preloadEncodings } from './proxy/token-count.js';
 import { Upstreams } from './proxy/upstreams.js';
 import { openStore, type OpenedStore } from './store/open-store.js';
@@ -96,7 +97,9 @@ async function main(): Promise<void> {
   // Alerts recorded before the sender existed (the upkeep's recoveries) and those left by the last run.
   sender.wake();
   const upstreams = Upstreams.fromConfig(config);
-  const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams });
+  // The response cache's own file beside the store's (local to this instance, also on PostgreSQL).
+  const responseCache = config.cache.enabled ? ResponseCache.open(config.cache, clock, config.dataDir) : undefined;
+  const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams, ...(responseCache ? { responseCache } : {}) });
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     process.stdout.write(banner(config, publicUrlOf(config, info.port), opened.description, adminToken.generated));
@@ -124,6 +127,7 @@ async function main(): Promise<void> {
       void sender
         .stop()
         .then(() => Promise.all([store.close(), upstreams.close(), ...channels.map((c) => c.close?.())]))
+        .then(() => responseCache?.close())
         .then(() => process.exit(0));
     });
     // Streams still open after this long are cut. Their holds stay in the database, and the next

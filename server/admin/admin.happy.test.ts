@@ -106,10 +106,10 @@ describe('admin API: the happy path', () => {
       from: '2026-11-01T00:00:00.000Z',
       to: '2026-12-01T00:00:00.000Z',
       rows: [
-        { user: 'alice', requests: 2, inputTokens: 110, outputTokens: 55, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 165, costUsd: 1.250003 },
-        { user: 'bob', requests: 1, inputTokens: 1, outputTokens: 1, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 2, costUsd: 0.333333 },
+        { user: 'alice', requests: 2, inputTokens: 110, outputTokens: 55, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 165, costUsd: 1.250003, cacheHits: 0, savedTokens: 0, savedUsd: 0 },
+        { user: 'bob', requests: 1, inputTokens: 1, outputTokens: 1, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 2, costUsd: 0.333333, cacheHits: 0, savedTokens: 0, savedUsd: 0 },
       ],
-      totals: { requests: 3, inputTokens: 111, outputTokens: 56, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 167, costUsd: 1.583336 },
+      totals: { requests: 3, inputTokens: 111, outputTokens: 56, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 167, costUsd: 1.583336, cacheHits: 0, savedTokens: 0, savedUsd: 0 },
     });
 
     const byModel = (await (await svc.admin('GET', `/admin/usage?groupBy=model&${range}`)).json()) as { rows: Array<{ model: string; requests: number }> };
@@ -122,9 +122,9 @@ describe('admin API: the happy path', () => {
     const csv = await svc.admin('GET', `/admin/usage?groupBy=project&format=csv&${range}`);
     expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(await csv.text()).toBe(
-      'project,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd\r\n' +
-        'research,2,110,55,0,0,0,165,1.250003\r\n' +
-        ',1,1,1,0,0,0,2,0.333333\r\n',
+      'project,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd,cache_hits,saved_tokens,saved_usd\r\n' +
+        'research,2,110,55,0,0,0,165,1.250003,0,0,0.000000\r\n' +
+        ',1,1,1,0,0,0,2,0.333333,0,0,0.000000\r\n',
     );
   });
 

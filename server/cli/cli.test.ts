@@ -67,7 +67,7 @@ describe('lobe-quota CLI', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('groupBy: "user" given twice');
     const csv = await run('usage --by model --csv');
-    expect(csv.stdout).toBe('model,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd\r\ngpt-4o,1,120,30,0,0,0,150,0.750000\r\n');
+    expect(csv.stdout).toBe('model,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd,cache_hits,saved_tokens,saved_usd\r\ngpt-4o,1,120,30,0,0,0,150,0.750000,0,0,0.000000\r\n');
 
     const json = await run('--json budgets list');
     expect(JSON.parse(json.stdout)).toMatchObject({ budgets: [{ scope: 'user:alice', limitTokens: 100000 }] });

@@ -65,6 +65,7 @@ describe('loadConfig: defaults', () => {
       retention: { ledgerDays: null },
       defaultBudgets: [],
       users: { autoCreate: true, autoCreateProjectId: null },
+      cache: { enabled: false, scope: 'user', ttlSeconds: 86_400, maxMegabytes: 512, chargeFraction: 0 },
       configPath: null,
     });
   });

@@ -6,6 +6,7 @@ import {
   configFileSchema,
   envSchema,
   type AlertsConfig,
+  type CacheConfig,
   type DatabaseConfig,
   type DefaultBudget,
   type PriceOverrides,
@@ -44,6 +45,8 @@ export interface Config {
   defaultBudgets: DefaultBudget[];
   /** Users named by a service key: created on first sight, and into which project. */
   users: UsersConfig;
+  /** The private response cache (off by default). */
+  cache: CacheConfig;
   /** The config file read, or null when none exists. */
   configPath: string | null;
 }
@@ -140,6 +143,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       retention: file.data.retention,
       defaultBudgets: file.data.defaultBudgets,
       users: file.data.users,
+      cache: file.data.cache,
       configPath: readPath,
     },
   };

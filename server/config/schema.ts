@@ -141,6 +141,33 @@ const usersSchema = z
   })
   .describe('Users named by a service key (a LobeChat server sharing one key).');
 
+const CACHE_DEFAULTS = { enabled: false, scope: 'user' as const, ttlSeconds: 86_400, maxMegabytes: 512, chargeFraction: 0 };
+
+const cacheSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    scope: z
+      .enum(['user', 'key', 'project'])
+      .default('user')
+      .describe('Who shares entries: the paying user (default), the key, or the user\'s project (users without one share with no one). Two users never share an entry unless this is "project".'),
+    ttlSeconds: z.number().int().min(1).max(365 * 86_400).default(86_400).describe('How long an answer may be served from the cache.'),
+    maxMegabytes: z
+      .number()
+      .positive()
+      .max(1_000_000)
+      .default(512)
+      .describe('The most the stored answers may take (encrypted); the least recently used go first. An answer above a quarter of it is not stored.'),
+    chargeFraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('What a hit is charged, as a fraction of the first answer\'s tokens and cost (rounded up): 0 (default) serves hits free; the rest is recorded as saved.'),
+  })
+  .describe(
+    'A private response cache: an exact repeat of a request (same API, payer, model, messages, tools and sampling parameters) is answered with the stored answer, encrypted under a key derived from the request itself, in response-cache.sqlite in dataDir (local to the instance). Requests with a temperature above 0 (the APIs\' default) are cached only with X-Quota-Cache: on; X-Quota-Cache: off always bypasses it.',
+  );
+
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
 const SPIKE_DEFAULTS = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
 
@@ -306,6 +333,7 @@ export const configFileSchema = z
       })
       .describe('Budgets every subject of a kind gets, e.g. every user 1M tokens a month.'),
     users: usersSchema.default({ autoCreate: true, autoCreateProjectId: null }),
+    cache: cacheSchema.default(CACHE_DEFAULTS),
   })
   .describe('lobe-quota configuration');
 
@@ -319,6 +347,7 @@ export type AlertsConfig = Omit<ConfigFile['alerts'], 'thresholds'>;
 export type RetentionConfig = ConfigFile['retention'];
 export type DatabaseConfig = ConfigFile['database'];
 export type UsersConfig = ConfigFile['users'];
+export type CacheConfig = ConfigFile['cache'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

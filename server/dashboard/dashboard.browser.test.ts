@@ -88,6 +88,15 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
     await spend('carol', 'gpt-4o-mini', 0, 17_500, 20_000, 'cut_off');
     await spend('bob', 'gpt-4o-mini', 1, 1_200, 2_000, 'cut_off');
     await spend('alice', 'gpt-4o', 2, 600, 9_000, 'client_abort');
+    // two answers bob had from the response cache, free: what they would have cost is saved
+    for (const id of ['hit-1', 'hit-2']) {
+      await svc.store.settle({
+        holdId: id,
+        subject: subjects.bob!,
+        usage: { model: 'gpt-4o-mini', inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'cache', outcome: 'ok', latencyMs: 0, sessionId: null, tags: {}, savedTokens: 1_500, savedMicros: 250_000 },
+        now: T0 - DAY,
+      });
+    }
     // a request of dave's in flight: the global budget is all he has
     await svc.store.reserve({ holdId: 'dave-in-flight', subject: subjects.dave!, quote: { tokens: 12_000, micros: 0 }, now: T0, ttlMs: 3_600_000 });
 
@@ -207,6 +216,7 @@ describe.skipIf(!hasChromium)(`the dashboard in Chromium${hasChromium ? '' : ` (
     const rows = await page.locator('#top tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => (td as unknown as { textContent: string | null }).textContent ?? '')));
     expect(rows).toEqual(byCost.map((r) => [r.user, fmt(r.requests), fmt(r.totalTokens), money(r.costUsd)]));
     expect(rows[0]?.[0]).toBe('alice');
+    expect(await page.locator('#cache-saved').textContent()).toBe('Response cache: 2 answers served without the upstream, saving 3,000 tokens and $0.50.');
 
     // (e) cut-offs and client aborts from the ledger
     expect(await page.locator('[data-outcome=cut_off] dd').textContent()).toBe('2');

@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { Clock } from '../clock.js';
+import type { ResponseCache } from '../proxy/response-cache/response-cache.js';
 import type { TokenCounter } from '../proxy/token-count.js';
 import type { Upstreams } from '../proxy/upstreams.js';
 import type { KeyIdentity, Store } from '../store/types.js';
@@ -15,6 +16,11 @@ export interface Services {
   upstreams: Upstreams;
   /** The proxy's token counter; by default one of its own per app (tests pass one to watch it). */
   tokens?: TokenCounter;
+  /**
+   * The response cache (closed by whoever made it); by default, with `cache.enabled`, one in
+   * memory per app (main opens the one in dataDir).
+   */
+  responseCache?: ResponseCache;
 }
 
 /** Who is calling, once `authenticate` has run. */

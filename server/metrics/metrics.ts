@@ -56,6 +56,11 @@ export class Metrics {
   private readonly inputEstimateDiff: Histogram;
   private readonly outputEstimateDiff: Histogram;
   private readonly estimateRatio: Histogram<'family' | 'kind'>;
+  private readonly cacheLookups: Counter<'result'>;
+  private readonly cacheHits: Counter.Internal;
+  private readonly cacheMisses: Counter.Internal;
+  private readonly cacheSavedTokens: Counter;
+  private readonly cacheSavedCost: Counter;
   /** Each family's children of the estimate-ratio histogram, looked up once (nine families at most). */
   private readonly estimateRatios = new Map<ModelFamily, EstimateRatios>();
   /**
@@ -122,7 +127,37 @@ export class Metrics {
       buckets: [0.5, 0.75, 0.9, 0.95, 1, 1.05, 1.1, 1.25, 1.5, 2, 3, 5],
       registers,
     });
+    this.cacheLookups = new Counter({
+      name: 'lobe_quota_response_cache_lookups_total',
+      help: 'Requests looked up in the response cache (cache enabled, eligible, not X-Quota-Cache: off), by result: hit (answered from the cache, never sent upstream) or miss.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.cacheHits = this.cacheLookups.labels({ result: 'hit' });
+    this.cacheMisses = this.cacheLookups.labels({ result: 'miss' });
+    this.cacheSavedTokens = new Counter({
+      name: 'lobe_quota_response_cache_saved_tokens_total',
+      help: 'Tokens the response cache saved: the first answers\' tokens minus what their hits were charged (cache.chargeFraction).',
+      registers,
+    });
+    this.cacheSavedCost = new Counter({
+      name: 'lobe_quota_response_cache_saved_usd_total',
+      help: 'US dollars the response cache saved (at the prices the first answers were charged).',
+      registers,
+    });
     this.budgetGauges();
+  }
+
+  /** A request looked up in the response cache and not found. */
+  recordCacheMiss(): void {
+    this.cacheMisses.inc();
+  }
+
+  /** A request answered from the response cache, and what it saved (its ledger entry is counted by recordSettled). */
+  recordCacheHit(saved: { tokens: number; micros: number }): void {
+    this.cacheHits.inc();
+    this.cacheSavedTokens.inc(saved.tokens);
+    this.cacheSavedCost.inc(saved.micros / MICROS_PER_USD);
   }
 
   private countersOf(model: string): ModelCounters {

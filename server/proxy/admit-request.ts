@@ -16,6 +16,7 @@ import type { ModelPrice, PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
 import { rateLimitHeaders, type RateLimiter } from './rate-limiter.js';
+import type { ResponseCache } from './response-cache/response-cache.js';
 import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refusals.js';
 import type { TokenCounter } from './token-count.js';
 import { API_TITLES, type UpstreamApi } from './upstream-api.js';
@@ -31,6 +32,8 @@ export interface ProxyServices {
   tokens: TokenCounter;
   rateLimiter: RateLimiter;
   metrics: Metrics;
+  /** The private response cache, when `cache.enabled` (see response-cache/). */
+  responseCache?: ResponseCache | undefined;
 }
 
 export interface AdmissionInput {
@@ -55,6 +58,8 @@ export interface AdmissionInput {
   promptCacheWrite?: PromptCacheWrite | undefined;
   /** Whether a budget whose `onLimit` is `downgrade` may send this request to its cheaper model. */
   downgradable: boolean;
+  /** Who pays, when the route resolved it already (the response cache looks up by payer). */
+  payer?: RequestSubject | undefined;
 }
 
 export interface AdmittedRequest {
@@ -104,7 +109,7 @@ export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; r
  * no upstream for the model, an unpriced model under a dollar budget) is thrown.
  */
 export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<Admission> {
-  const subject = await payerOf(c, services, identity, input.bodyUser);
+  const subject = input.payer ?? (await payerOf(c, services, identity, input.bodyUser));
   const requester: Asker = { subject, ...sessionAndTags(c), counted: false };
   if (services.upstreams.allForModel(input.model, input.api).length === 0) throw noUpstream(services.upstreams, input.model, input.api);
   // A request a rule sent to another model counts against the budgets that route up to their hard

@@ -64,7 +64,7 @@ describe('POST /v1/messages through the official @anthropic-ai/sdk', () => {
     const report = (await (await proxy.svc.admin('GET', '/admin/usage?groupBy=model&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z')).json()) as { rows: unknown[] };
     expect(report.rows).toEqual([expect.objectContaining({ model: MODEL, inputTokens: 27_000, cachedTokens: 20_000, cacheWriteTokens: 6_000 })]);
     const csv = await (await proxy.svc.admin('GET', '/admin/usage?groupBy=model&format=csv&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z')).text();
-    expect(csv.split('\r\n')[1]).toBe(`${MODEL},1,27000,10,20000,6000,0,27010,0.036150`);
+    expect(csv.split('\r\n')[1]).toBe(`${MODEL},1,27000,10,20000,6000,0,27010,0.036150,0,0,0.000000`);
   });
 
   it('a stream of thinking, text and a tool call is relayed whole and charged on message_start and message_delta together', async () => {

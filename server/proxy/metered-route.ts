@@ -9,6 +9,8 @@ import { answerRefusal } from './refusal-answer.js';
 import type { Refusal } from './refusals.js';
 import { relayStream } from './relay-stream.js';
 import { readJsonBody } from './request-body.js';
+import { keepAnswer, lookUpAnswer } from './response-cache/cache-lookup.js';
+import { serveHit } from './response-cache/serve-hit.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
 import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startStream } from './upstream-answer.js';
@@ -16,9 +18,9 @@ import { forwardedHeaders, passThroughHeaders, type UpstreamResponse } from './u
 import { sendWhole } from './response-sink.js';
 
 /**
- * The route of every metered API, run for one dialect: authenticate → parse → admit → forward →
- * finish a whole answer, assemble one, or relay a stream. Whatever stops a request on the way is
- * answered in the dialect's own shape.
+ * The route of every metered API, run for one dialect: authenticate → parse → (answer from the
+ * response cache) → admit → forward → finish a whole answer, assemble one, or relay a stream.
+ * Whatever stops a request on the way is answered in the dialect's own shape.
  */
 export function meteredRoute<Request, State>(services: ProxyServices, dialect: Dialect<Request, State>) {
   return function meteredRoute(c: Context): Promise<Response> {
@@ -35,6 +37,12 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
   // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
   const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
   const { kind, body } = facts.prompt;
+  const cached = await lookUpAnswer(c, services, identity, { api: dialect.name, request, facts });
+  if (cached?.found) {
+    const hit = await serveHit(c, services, cached.subject, cached.found);
+    if (hit.kind === 'served') return hit.response;
+    if (hit.kind === 'refused') return refuse(c, services, identity, dialect, { request, facts }, hit.refusal);
+  }
   const admission = await admitRequest(c, services, identity, {
     model: facts.model,
     api: dialect.api,
@@ -47,9 +55,11 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
     minOutput: facts.minOutput,
     promptCacheWrite: facts.promptCacheWrite,
     downgradable: facts.downgradable,
+    payer: cached?.subject,
   });
   if (!admission.ok) return refuse(c, services, identity, dialect, { request, facts }, admission.refusal);
   const { admitted } = admission;
+  if (cached && cached.found === null) keepAnswer(c, cached, admitted, facts.wantOutput);
   return afterAdmission(c, admitted.meter, () => forward(c, services, dialect, { request, facts, admitted, assemble, receivedAt }));
 }
 

@@ -84,6 +84,6 @@ describe('CORS on the proxy routes', () => {
   it('does not reflect preflight header lists that are not header names', async () => {
     proxy = await startProxy();
     const response = await preflight(`${proxy.url}/v1/chat/completions`, CHAT_ORIGIN, 'authorization, x-injected: 1, <b>');
-    expect(response.headers.get('access-control-allow-headers')).toBe('authorization, content-type, x-quota-user, x-quota-session, x-quota-tags');
+    expect(response.headers.get('access-control-allow-headers')).toBe('authorization, content-type, x-quota-user, x-quota-session, x-quota-tags, x-quota-cache');
   });
 });

@@ -13,6 +13,7 @@ const EXPOSED_HEADERS = [
   'x-quota-unit',
   'x-quota-downgraded-from',
   'x-quota-refused',
+  'x-quota-cache',
   'x-request-id',
   'x-should-retry',
   'retry-after',
@@ -30,7 +31,7 @@ const EXPOSED_HEADERS = [
  * What a preflight may ask for when it names no headers, and what it is allowed when it names
  * unusual characters: the SDKs' own headers are named in full by a real preflight and reflected.
  */
-const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, x-quota-user, x-quota-session, x-quota-tags';
+const DEFAULT_ALLOWED_HEADERS = 'authorization, content-type, x-quota-user, x-quota-session, x-quota-tags, x-quota-cache';
 /** A list of header names (RFC 9110 tokens): anything else in a preflight is not reflected. */
 const HEADER_LIST = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$/;
 

@@ -22,21 +22,78 @@ export interface StreamSink {
 export const outgoingOf = (c: Context): ServerResponse | undefined => (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
 
 /**
+ * Sees a request's answer as it goes out, whole or streamed (the response cache keeps the answers
+ * it may serve again, response-cache/answer-capture.ts), and adds its own headers to it.
+ */
+export interface AnswerTap {
+  readonly headers: Record<string, string>;
+  whole(status: number, headers: Record<string, string>, body: Buffer): void;
+  streamStarted(status: number, headers: Record<string, string>): void;
+  streamWrote(text: string): void;
+  /** Once, when the stream ends (after the request was settled). */
+  streamEnded(): void;
+}
+
+const taps = new WeakMap<Context, AnswerTap>();
+
+/** Every answer this request sends from now on through sendWhole or a stream sink goes past `tap`. */
+export function tapAnswer(c: Context, tap: AnswerTap): void {
+  taps.set(c, tap);
+}
+
+/**
  * Sends a whole answer. On @hono/node-server it goes straight to the socket's response, without a
  * web Response and Headers to build and take apart again for every request; elsewhere (tests with
  * `app.request`) as a Response.
  */
 export function sendWhole(c: Context, status: number, headers: Record<string, string>, body: Buffer): Response {
+  const tap = taps.get(c);
+  const sent = tap ? { ...headers, ...tap.headers } : headers;
   const outgoing = outgoingOf(c);
-  if (!outgoing) return c.body(Uint8Array.from(body), status as 200, headers);
-  outgoing.writeHead(status, { ...headers, 'content-length': String(body.length) });
-  outgoing.end(body);
-  return RESPONSE_ALREADY_SENT;
+  let response: Response = RESPONSE_ALREADY_SENT;
+  if (outgoing) {
+    outgoing.writeHead(status, { ...sent, 'content-length': String(body.length) });
+    outgoing.end(body);
+  } else {
+    response = c.body(Uint8Array.from(body), status as 200, sent);
+  }
+  tap?.whole(status, sent, body);
+  return response;
 }
 
 export function streamSinkFor(c: Context): StreamSink {
   const outgoing = outgoingOf(c);
-  return outgoing ? nodeSink(outgoing) : webSink();
+  const sink = outgoing ? nodeSink(outgoing) : webSink();
+  const tap = taps.get(c);
+  return tap ? tappedSink(sink, tap) : sink;
+}
+
+function tappedSink(sink: StreamSink, tap: AnswerTap): StreamSink {
+  let ended = false;
+  return {
+    start(status, headers) {
+      const sent = { ...headers, ...tap.headers };
+      sink.start(status, sent);
+      tap.streamStarted(status, sent);
+    },
+    write(text) {
+      tap.streamWrote(text);
+      return sink.write(text);
+    },
+    end() {
+      sink.end();
+      if (ended) return;
+      ended = true;
+      tap.streamEnded();
+    },
+    get gone() {
+      return sink.gone;
+    },
+    onGone: (listener) => sink.onGone(listener),
+    get response() {
+      return sink.response;
+    },
+  };
 }
 
 function nodeSink(res: ServerResponse): StreamSink {

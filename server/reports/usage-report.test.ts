@@ -53,16 +53,16 @@ describe('GET /admin/usage grouped by two dimensions', () => {
     };
     expect(json.groupBy).toBe('user,model');
     expect(json.rows).toEqual([
-      { user: 'alice', model: 'gpt-4o', requests: 2, inputTokens: 110, outputTokens: 55, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 165, costUsd: 1.250003 },
-      { user: 'alice', model: 'gpt-4o-mini', requests: 1, inputTokens: 7, outputTokens: 7, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 14, costUsd: 0.666667 },
-      { user: 'bob', model: 'gpt-4o', requests: 1, inputTokens: 1, outputTokens: 1, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 2, costUsd: 0.333333 },
+      { user: 'alice', model: 'gpt-4o', requests: 2, inputTokens: 110, outputTokens: 55, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 165, costUsd: 1.250003, cacheHits: 0, savedTokens: 0, savedUsd: 0 },
+      { user: 'alice', model: 'gpt-4o-mini', requests: 1, inputTokens: 7, outputTokens: 7, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 14, costUsd: 0.666667, cacheHits: 0, savedTokens: 0, savedUsd: 0 },
+      { user: 'bob', model: 'gpt-4o', requests: 1, inputTokens: 1, outputTokens: 1, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 2, costUsd: 0.333333, cacheHits: 0, savedTokens: 0, savedUsd: 0 },
     ]);
-    expect(json.totals).toEqual({ requests: 4, inputTokens: 118, outputTokens: 63, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 181, costUsd: 2.250003 });
+    expect(json.totals).toEqual({ requests: 4, inputTokens: 118, outputTokens: 63, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 181, costUsd: 2.250003, cacheHits: 0, savedTokens: 0, savedUsd: 0 });
 
     const response = await svc.admin('GET', `/admin/usage?groupBy=user,model&format=csv&${RANGE}`);
     expect(response.headers.get('content-disposition')).toBe('attachment; filename="lobe-quota-usage-by-user-model.csv"');
     const csv = await response.text();
-    expect(csv.split('\r\n')[0]).toBe('user,model,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd');
+    expect(csv.split('\r\n')[0]).toBe('user,model,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd,cache_hits,saved_tokens,saved_usd');
     const records = parseCsv(csv);
     expect(records.map((r) => [r.user, r.model, r.requests, r.cost_usd])).toEqual(
       json.rows.map((r) => [r.user, r.model, String(r.requests), (r.costUsd as number).toFixed(6)]),
@@ -85,10 +85,10 @@ describe('GET /admin/usage grouped by two dimensions', () => {
 
     const byDayModel = await svc.admin('GET', `/admin/usage?groupBy=day,model&tz=Asia/Shanghai&format=csv&${RANGE}`);
     expect(await byDayModel.text()).toBe(
-      'day,model,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd\r\n' +
-        '2026-11-02,gpt-4o,2,110,55,0,0,0,165,1.250003\r\n' +
-        '2026-11-03,gpt-4o,1,1,1,0,0,0,2,0.333333\r\n' +
-        '2026-11-04,gpt-4o-mini,1,7,7,0,0,0,14,0.666667\r\n',
+      'day,model,requests,input_tokens,output_tokens,cached_tokens,cache_write_tokens,reasoning_tokens,total_tokens,cost_usd,cache_hits,saved_tokens,saved_usd\r\n' +
+        '2026-11-02,gpt-4o,2,110,55,0,0,0,165,1.250003,0,0,0.000000\r\n' +
+        '2026-11-03,gpt-4o,1,1,1,0,0,0,2,0.333333,0,0,0.000000\r\n' +
+        '2026-11-04,gpt-4o-mini,1,7,7,0,0,0,14,0.666667,0,0,0.000000\r\n',
     );
   });
 

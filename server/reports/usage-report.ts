@@ -43,9 +43,14 @@ export interface UsageReportRow {
   reasoningTokens: number;
   totalTokens: number;
   costUsd: number;
+  /** Answers served from the response cache, and what they did not cost (see Usage.savedTokens). */
+  cacheHits: number;
+  savedTokens: number;
+  savedUsd: number;
 }
 
 const NUMBER_COLUMNS = ['requests', 'inputTokens', 'outputTokens', 'cachedTokens', 'cacheWriteTokens', 'reasoningTokens', 'totalTokens'] as const;
+const CACHE_COLUMNS = ['cacheHits', 'savedTokens'] as const;
 
 /** Dollars with micro-dollar precision, as a number (JSON) or a fixed 6-decimal string (CSV). */
 const dollars = (micros: number): number => micros / 1_000_000;
@@ -53,27 +58,54 @@ const dollars = (micros: number): number => micros / 1_000_000;
 const dimensionsOf = (groupBy: readonly UsageGroupBy[]): string => groupBy.join(',');
 
 export function usageJson(groupBy: readonly UsageGroupBy[], from: number, to: number, rows: UsageRow[]) {
-  const totals = { requests: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, totalTokens: 0, costMicros: 0 };
+  const totals = {
+    requests: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    totalTokens: 0,
+    costMicros: 0,
+    cacheHits: 0,
+    savedTokens: 0,
+    savedMicros: 0,
+  };
   const out = rows.map((r) => {
-    for (const column of NUMBER_COLUMNS) totals[column] += r[column];
+    for (const column of [...NUMBER_COLUMNS, ...CACHE_COLUMNS]) totals[column] += r[column];
     totals.costMicros += r.costMicros;
-    const { group: _first, groups, costMicros } = r;
+    totals.savedMicros += r.savedMicros;
+    const { groups, costMicros, savedMicros } = r;
     const numbers = Object.fromEntries(NUMBER_COLUMNS.map((column) => [column, r[column]]));
-    return { ...Object.fromEntries(groupBy.map((d, i) => [d, groups[i]])), ...numbers, costUsd: dollars(costMicros) };
+    const cache = { cacheHits: r.cacheHits, savedTokens: r.savedTokens, savedUsd: dollars(savedMicros) };
+    return { ...Object.fromEntries(groupBy.map((d, i) => [d, groups[i]])), ...numbers, costUsd: dollars(costMicros), ...cache };
   });
-  const { costMicros, ...totalNumbers } = totals;
+  const { costMicros, savedMicros, cacheHits, savedTokens, ...totalNumbers } = totals;
   return {
     groupBy: dimensionsOf(groupBy),
     from: new Date(from).toISOString(),
     to: new Date(to).toISOString(),
     rows: out,
-    totals: { ...totalNumbers, costUsd: dollars(costMicros) },
+    totals: { ...totalNumbers, costUsd: dollars(costMicros), cacheHits, savedTokens, savedUsd: dollars(savedMicros) },
   };
 }
 
 /** One column per dimension, then the numbers; cost from the same micro-dollars as the JSON. */
 export function usageCsv(groupBy: readonly UsageGroupBy[], rows: UsageRow[]): string {
-  const header = csvLine([...groupBy, 'requests', 'input_tokens', 'output_tokens', 'cached_tokens', 'cache_write_tokens', 'reasoning_tokens', 'total_tokens', 'cost_usd']);
+  const header = csvLine([
+    ...groupBy,
+    'requests',
+    'input_tokens',
+    'output_tokens',
+    'cached_tokens',
+    'cache_write_tokens',
+    'reasoning_tokens',
+    'total_tokens',
+    'cost_usd',
+    'cache_hits',
+    'saved_tokens',
+    'saved_usd',
+  ]);
   return (
     header +
     rows
@@ -88,6 +120,9 @@ export function usageCsv(groupBy: readonly UsageGroupBy[], rows: UsageRow[]): st
           r.reasoningTokens,
           r.totalTokens,
           (r.costMicros / 1_000_000).toFixed(6),
+          r.cacheHits,
+          r.savedTokens,
+          (r.savedMicros / 1_000_000).toFixed(6),
         ]),
       )
       .join('')

@@ -198,8 +198,11 @@ export type ExtendResult =
  * answered as errors leave no entry.
  */
 export type Outcome = 'ok' | 'cut_off' | 'client_abort' | 'upstream_error' | 'interrupted' | 'refused';
-/** Whose numbers: the upstream's usage, our own count, or the last count of a dead process's hold. */
-export type UsageSource = 'upstream' | 'estimated' | 'recovered';
+/**
+ * Whose numbers: the upstream's usage, our own count, the last count of a dead process's hold, or
+ * an answer served from the response cache (charged its configured fraction of the first answer).
+ */
+export type UsageSource = 'upstream' | 'estimated' | 'recovered' | 'cache';
 
 export interface Usage {
   model: string;
@@ -234,6 +237,13 @@ export interface Usage {
    * A settle with an overrun records an `overrun` alert. Optional on input; always set on entries.
    */
   overrunTokens?: number;
+  /**
+   * What a response-cache hit did not cost: the first answer's tokens and cost minus what the hit
+   * was charged (the entry's own tokens and cost). 0 for every other entry. Optional on input
+   * (absent: 0); entries read from a store always have them.
+   */
+  savedTokens?: number;
+  savedMicros?: number;
 }
 
 export interface SettleRequest {
@@ -283,6 +293,11 @@ export interface UsageRow {
   reasoningTokens: number;
   totalTokens: number;
   costMicros: number;
+  /** Answers served from the response cache (entries with source `cache`). */
+  cacheHits: number;
+  /** What those hits did not cost (see Usage.savedTokens). */
+  savedTokens: number;
+  savedMicros: number;
 }
 
 export interface Delivery {

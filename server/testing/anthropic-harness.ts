@@ -20,7 +20,7 @@ export interface AnthropicProxy extends ServerInFront {
  * `claude-*`), with one user (alice, in project "research") and her key.
  */
 export async function startAnthropicProxy(
-  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeAnthropicOptions; tokens?: TokenCounter } = {},
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeAnthropicOptions; tokens?: TokenCounter; responseCacheDir?: string } = {},
 ): Promise<AnthropicProxy> {
   const fake = await startFakeAnthropic({ apiKey: ANTHROPIC_UPSTREAM_KEY, ...options.fake });
   const { defaultBudgets, config, tokens } = options;
@@ -29,6 +29,7 @@ export async function startAnthropicProxy(
     defaultBudgets,
     config,
     tokens,
+    responseCacheDir: options.responseCacheDir,
   });
   return {
     ...base,

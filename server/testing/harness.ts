@@ -6,6 +6,7 @@ import { ManualClock } from '../clock.js';
 import { loadConfig, type Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
 import type { TokenCounter } from '../proxy/token-count.js';
+import { ResponseCache } from '../proxy/response-cache/response-cache.js';
 import { Upstreams } from '../proxy/upstreams.js';
 import type { RequestSubject } from '../quota/scope.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
@@ -37,12 +38,24 @@ export interface TestService {
   as(token: string, path: string, init?: RequestInit): Promise<Response>;
 }
 
-export function testService(options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter } = {}): TestService {
+export function testService(
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter; responseCacheDir?: string } = {},
+): TestService {
   const config = testConfig({ defaultBudgets: options.defaultBudgets ?? [], ...options.config });
   const store = memoryStore(config.defaultBudgets, config.alertThresholds);
   const clock = new ManualClock(T0);
   const upstreams = Upstreams.fromConfig(config);
-  const app = createApp({ store, config, clock, adminTokenHash: hashSecret(ADMIN_TOKEN), upstreams, ...(options.tokens ? { tokens: options.tokens } : {}) });
+  // In memory (the app's own) unless a test reads the cache's file.
+  const responseCache = options.responseCacheDir === undefined ? undefined : ResponseCache.open(config.cache, clock, options.responseCacheDir);
+  const app = createApp({
+    store,
+    config,
+    clock,
+    adminTokenHash: hashSecret(ADMIN_TOKEN),
+    upstreams,
+    ...(options.tokens ? { tokens: options.tokens } : {}),
+    ...(responseCache ? { responseCache } : {}),
+  });
   const as = (token: string, path: string, init: RequestInit = {}) =>
     Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } }));
   return {
@@ -119,10 +132,18 @@ export interface ServerInFront {
  */
 export async function serveInFrontOf(
   fake: { close(): Promise<void> },
-  options: { upstreams: Config['upstreams']; defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter; onRequest?: (request: Request) => void },
+  options: {
+    upstreams: Config['upstreams'];
+    defaultBudgets?: DefaultBudget[];
+    config?: Partial<Config>;
+    tokens?: TokenCounter;
+    onRequest?: (request: Request) => void;
+    responseCacheDir?: string | undefined;
+  },
 ): Promise<ServerInFront> {
   const svc = testService({
     ...(options.tokens ? { tokens: options.tokens } : {}),
+    ...(options.responseCacheDir === undefined ? {} : { responseCacheDir: options.responseCacheDir }),
     defaultBudgets: options.defaultBudgets ?? [],
     config: { upstreams: options.upstreams, ...options.config },
   });

@@ -16,7 +16,7 @@ export interface ProxyHarness extends ServerInFront {
  * (alice, in project "research") and her key.
  */
 export async function startProxy(
-  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions; tokens?: TokenCounter } = {},
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions; tokens?: TokenCounter; responseCacheDir?: string } = {},
 ): Promise<ProxyHarness> {
   const fake = await startFakeOpenAI(options.fake);
   const { defaultBudgets, config, tokens } = options;
@@ -25,6 +25,7 @@ export async function startProxy(
     defaultBudgets,
     config,
     tokens,
+    responseCacheDir: options.responseCacheDir,
   });
   return {
     ...base,

@@ -122,6 +122,37 @@ describe('PostgreSQL migrations', () => {
     }
   });
 
+  it('migration 6 lets the ledger take response-cache hits, with saved counts (0 for existing rows) in it and its rollup, covered by the report index', async () => {
+    const client = await connect();
+    const other = `${schema}_v5`;
+    await client.query(`SET search_path = ${quoteIdent(other)}`);
+    try {
+      await migrate(client, other, 5);
+      await client.query(
+        `INSERT INTO ledger (request_id, at, user_id, key_id, model, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms)
+         VALUES ('old', 5, 'alice', 'k', 'm', 10, 1, 0, 0, 7, 'upstream', 'ok', 1)`,
+      );
+      await migrate(client, other);
+      expect((await client.query('SELECT version FROM schema_version')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
+      await client.query(
+        `INSERT INTO ledger (request_id, at, user_id, key_id, model, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms, saved_tokens, saved_micros)
+         VALUES ('hit', 6, 'alice', 'k', 'm', 0, 0, 0, 0, 0, 'cache', 'ok', 1, 11, 7)`,
+      );
+      expect((await client.query('SELECT request_id, source, saved_tokens, saved_micros FROM ledger ORDER BY id')).rows).toEqual([
+        { request_id: 'old', source: 'upstream', saved_tokens: '0', saved_micros: '0' },
+        { request_id: 'hit', source: 'cache', saved_tokens: '11', saved_micros: '7' },
+      ]);
+      await expect(client.query(`UPDATE ledger SET saved_tokens = -1`)).rejects.toThrow(/ledger_saved_tokens_check/);
+      await expect(client.query(`UPDATE ledger SET source = 'guessed'`)).rejects.toThrow(/ledger_source_check/);
+      const index = (await client.query<{ def: string }>(`SELECT pg_get_indexdef(to_regclass('ledger_report')) AS def`)).rows[0]?.def;
+      expect(index).toMatch(/INCLUDE \(.*source, saved_tokens, saved_micros\)/);
+      expect((await client.query('SELECT cache_hits, saved_tokens, saved_micros FROM ledger_rollup')).rows).toEqual([]);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
+      await client.query(`SET search_path = ${quoteIdent(schema)}`);
+    }
+  });
+
   it('refuses a database migrated by a newer lobe-quota', async () => {
     const client = await connect();
     await client.query('UPDATE schema_version SET version = $1', [PG_SCHEMA_VERSION + 1]);

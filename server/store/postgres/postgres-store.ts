@@ -916,6 +916,8 @@ export class PostgresStore implements Store {
       overrun_tokens: usage.overrunTokens ?? 0,
       cache_write_tokens: usage.cacheWriteTokens ?? 0,
       cache_write_1h_tokens: usage.cacheWrite1hTokens ?? 0,
+      saved_tokens: usage.savedTokens ?? 0,
+      saved_micros: usage.savedMicros ?? 0,
     };
     // An overrun's alert row, for lq_settle_one to tell whether this settle has it to record.
     const overrun = (usage.overrunTokens ?? 0) > 0 ? overrunAlertKey(usage.model, now) : null;
@@ -1039,13 +1041,14 @@ export class PostgresStore implements Store {
           `WITH moved AS (
              DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < $1 ORDER BY at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
              RETURNING at, user_id, project_id, key_id, model, upstream, input_tokens, output_tokens, cached_tokens, cache_write_tokens,
-               cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms
+               cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms, source, saved_tokens, saved_micros
            ), rolled AS (
              INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, upstream, requests, input_tokens, output_tokens,
-               cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms)
+               cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms, cache_hits,
+               saved_tokens, saved_micros)
              SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COALESCE(upstream, ''), COUNT(*),
                SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
-               SUM(cost_micros), SUM(latency_ms)
+               SUM(cost_micros), SUM(latency_ms), COUNT(*) FILTER (WHERE source = 'cache'), SUM(saved_tokens), SUM(saved_micros)
              FROM moved GROUP BY 1, 2, 3, 4, 5, 6
              ON CONFLICT (slot_at, user_id, project_id, key_id, model, upstream) DO UPDATE SET requests = ledger_rollup.requests + excluded.requests,
                input_tokens = ledger_rollup.input_tokens + excluded.input_tokens, output_tokens = ledger_rollup.output_tokens + excluded.output_tokens,
@@ -1053,7 +1056,9 @@ export class PostgresStore implements Store {
                cache_write_tokens = ledger_rollup.cache_write_tokens + excluded.cache_write_tokens,
                cache_write_1h_tokens = ledger_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
                reasoning_tokens = ledger_rollup.reasoning_tokens + excluded.reasoning_tokens,
-               cost_micros = ledger_rollup.cost_micros + excluded.cost_micros, latency_ms = ledger_rollup.latency_ms + excluded.latency_ms
+               cost_micros = ledger_rollup.cost_micros + excluded.cost_micros, latency_ms = ledger_rollup.latency_ms + excluded.latency_ms,
+               cache_hits = ledger_rollup.cache_hits + excluded.cache_hits, saved_tokens = ledger_rollup.saved_tokens + excluded.saved_tokens,
+               saved_micros = ledger_rollup.saved_micros + excluded.saved_micros
              RETURNING 1
            )
            SELECT COUNT(*) AS moved FROM moved`,

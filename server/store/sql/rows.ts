@@ -30,6 +30,8 @@ export interface LedgerRow {
   session_id: string | null;
   tags: string | null;
   overrun_tokens: number;
+  saved_tokens: number;
+  saved_micros: number;
 }
 
 export interface KeyRow {
@@ -113,6 +115,8 @@ export const toEntry = (r: LedgerRow): LedgerEntry => ({
   sessionId: r.session_id,
   tags: r.tags === null ? {} : (JSON.parse(r.tags) as Record<string, string>),
   overrunTokens: r.overrun_tokens,
+  savedTokens: r.saved_tokens,
+  savedMicros: r.saved_micros,
 });
 
 /** A stored budget. PostgreSQL names its column window_spec ("window" is a keyword there) and reads it AS "window". */

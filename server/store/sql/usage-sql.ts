@@ -24,10 +24,12 @@ const COLUMNS: Record<UsageGroupBy, string> = {
 const SUMS = {
   ledger: `COUNT(*) AS "requests", SUM(l.input_tokens) AS "inputTokens", SUM(l.output_tokens) AS "outputTokens",
       SUM(l.cached_tokens) AS "cachedTokens", SUM(l.cache_write_tokens) AS "cacheWriteTokens", SUM(l.reasoning_tokens) AS "reasoningTokens",
-      SUM(l.input_tokens + l.output_tokens) AS "totalTokens", SUM(l.cost_micros) AS "costMicros"`,
+      SUM(l.input_tokens + l.output_tokens) AS "totalTokens", SUM(l.cost_micros) AS "costMicros",
+      SUM(CASE WHEN l.source = 'cache' THEN 1 ELSE 0 END) AS "cacheHits", SUM(l.saved_tokens) AS "savedTokens", SUM(l.saved_micros) AS "savedMicros"`,
   rollup: `SUM(l.requests) AS "requests", SUM(l.input_tokens) AS "inputTokens", SUM(l.output_tokens) AS "outputTokens",
       SUM(l.cached_tokens) AS "cachedTokens", SUM(l.cache_write_tokens) AS "cacheWriteTokens", SUM(l.reasoning_tokens) AS "reasoningTokens",
-      SUM(l.input_tokens + l.output_tokens) AS "totalTokens", SUM(l.cost_micros) AS "costMicros"`,
+      SUM(l.input_tokens + l.output_tokens) AS "totalTokens", SUM(l.cost_micros) AS "costMicros",
+      SUM(l.cache_hits) AS "cacheHits", SUM(l.saved_tokens) AS "savedTokens", SUM(l.saved_micros) AS "savedMicros"`,
 };
 
 /**
@@ -56,7 +58,7 @@ export function usageSql(dimensions: readonly UsageGroupBy[], withRollup = false
   return `SELECT ${keys}, SUM("requests") AS "requests", SUM("inputTokens") AS "inputTokens", SUM("outputTokens") AS "outputTokens",
       SUM("cachedTokens") AS "cachedTokens", SUM("cacheWriteTokens") AS "cacheWriteTokens", SUM("reasoningTokens") AS "reasoningTokens",
       SUM("totalTokens") AS "totalTokens",
-      SUM("costMicros") AS "costMicros"
+      SUM("costMicros") AS "costMicros", SUM("cacheHits") AS "cacheHits", SUM("savedTokens") AS "savedTokens", SUM("savedMicros") AS "savedMicros"
     FROM (${ledgerPart} UNION ALL ${rollupPart}) AS parts GROUP BY ${keys} ORDER BY ${order}`;
 }
 
@@ -75,6 +77,9 @@ export function toUsageRows(found: ReadonlyArray<Record<string, string | number>
       reasoningTokens: r.reasoningTokens as number,
       totalTokens: r.totalTokens as number,
       costMicros: r.costMicros as number,
+      cacheHits: r.cacheHits as number,
+      savedTokens: r.savedTokens as number,
+      savedMicros: r.savedMicros as number,
     };
   });
 }

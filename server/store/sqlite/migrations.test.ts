@@ -115,3 +115,35 @@ describe('migration 7', () => {
     db.close();
   });
 });
+
+describe('migration 8', () => {
+  it('lets the ledger take response-cache hits, gives it and its rollup saved counts (0 for existing rows), and the report index covers them', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(db, 7);
+    const insert = (id: string, source: string) =>
+      db
+        .prepare(
+          `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
+             reasoning_tokens, cost_micros, source, outcome, latency_ms) VALUES (?, 5, 'alice', NULL, 'k', 'm', 10, 1, 0, 0, 7, ?, 'ok', 1)`,
+        )
+        .run(id, source);
+    insert('old', 'upstream');
+    expect(() => insert('early-hit', 'cache')).toThrow(/CHECK/);
+
+    migrate(db);
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.pragma('integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+    insert('hit', 'cache');
+    expect(db.prepare('SELECT request_id, source, saved_tokens, saved_micros FROM ledger ORDER BY id').all()).toEqual([
+      { request_id: 'old', source: 'upstream', saved_tokens: 0, saved_micros: 0 },
+      { request_id: 'hit', source: 'cache', saved_tokens: 0, saved_micros: 0 },
+    ]);
+    expect(() => db.prepare(`UPDATE ledger SET saved_tokens = -1`).run()).toThrow(/CHECK/);
+    expect(() => insert('other', 'guessed')).toThrow(/CHECK/);
+    const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_index_info('ledger_report') ORDER BY seqno`).all().map((c) => c.name);
+    expect(columns).toEqual(expect.arrayContaining(['source', 'saved_tokens', 'saved_micros']));
+    expect(db.prepare(`SELECT cache_hits, saved_tokens, saved_micros FROM ledger_rollup`).all()).toEqual([]);
+    db.close();
+  });
+});

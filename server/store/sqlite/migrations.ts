@@ -302,6 +302,25 @@ const MIGRATIONS: readonly Migration[] = [
     PRIMARY KEY (scope, span)
   );
   `,
+  /* 10: response-cache hits in the ledger (source 'cache') and what they saved */ (db) => {
+    db.exec(`
+    -- What a hit did not cost: the first answer's tokens and cost minus the hit's own charge. 0 for
+    -- every other entry, and for every existing row.
+    ALTER TABLE ledger ADD COLUMN saved_tokens INTEGER NOT NULL DEFAULT 0 CHECK (saved_tokens >= 0);
+    ALTER TABLE ledger ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0 CHECK (saved_micros >= 0);
+    ALTER TABLE ledger_rollup ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ledger_rollup ADD COLUMN saved_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE ledger_rollup ADD COLUMN saved_micros INTEGER NOT NULL DEFAULT 0;
+
+    -- Reports count hits and sum the savings: the covering index is rebuilt with source and the two
+    -- columns, so a report still reads the index alone (a one-time index build at the upgrade).
+    DROP INDEX ledger_report;
+    CREATE INDEX ledger_report ON ledger(at, user_id, project_id, key_id, model,
+      input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, cost_micros, source, saved_tokens, saved_micros);
+    `);
+    // Widened in place, as migration 5 did: every stored row still passes.
+    widenCheck(db, 'ledger', "source IN ('upstream', 'estimated', 'recovered')", "source IN ('upstream', 'estimated', 'recovered', 'cache')");
+  },
 ];
 
 /**

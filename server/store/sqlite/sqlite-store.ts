@@ -232,8 +232,8 @@ export class SqliteStore implements Store {
       insertEntry: db.prepare<unknown[]>(
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
            reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens, cache_write_tokens,
-           cache_write_1h_tokens, upstream)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           cache_write_1h_tokens, upstream, saved_tokens, saved_micros)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
         `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
@@ -254,10 +254,11 @@ export class SqliteStore implements Store {
       // sum and the delete in the same transaction see the same rows.
       rollUp: db.prepare<[number, number], never>(
         `INSERT INTO ledger_rollup (slot_at, user_id, project_id, key_id, model, upstream, requests, input_tokens, output_tokens,
-           cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms)
+           cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_micros, latency_ms, cache_hits, saved_tokens,
+           saved_micros)
          SELECT (at / ${ROLLUP_SLOT_MS}) * ${ROLLUP_SLOT_MS}, user_id, COALESCE(project_id, ''), key_id, model, COALESCE(upstream, ''), COUNT(*),
            SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens),
-           SUM(cost_micros), SUM(latency_ms)
+           SUM(cost_micros), SUM(latency_ms), SUM(source = 'cache'), SUM(saved_tokens), SUM(saved_micros)
          FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)
          GROUP BY 1, 2, 3, 4, 5, 6
          ON CONFLICT (slot_at, user_id, project_id, key_id, model, upstream) DO UPDATE SET requests = requests + excluded.requests,
@@ -265,7 +266,9 @@ export class SqliteStore implements Store {
            cached_tokens = cached_tokens + excluded.cached_tokens, cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
            cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-           cost_micros = cost_micros + excluded.cost_micros, latency_ms = latency_ms + excluded.latency_ms`,
+           cost_micros = cost_micros + excluded.cost_micros, latency_ms = latency_ms + excluded.latency_ms,
+           cache_hits = cache_hits + excluded.cache_hits, saved_tokens = saved_tokens + excluded.saved_tokens,
+           saved_micros = saved_micros + excluded.saved_micros`,
       ),
       deleteRolledUp: db.prepare<[number, number], never>('DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)'),
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -877,6 +880,8 @@ export class SqliteStore implements Store {
           usage.cacheWriteTokens ?? 0,
           usage.cacheWrite1hTokens ?? 0,
           usage.upstream ?? null,
+          usage.savedTokens ?? 0,
+          usage.savedMicros ?? 0,
         );
         // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
         const entry: LedgerEntry = {
@@ -901,6 +906,8 @@ export class SqliteStore implements Store {
           sessionId: usage.sessionId,
           tags: { ...usage.tags },
           overrunTokens: usage.overrunTokens ?? 0,
+          savedTokens: usage.savedTokens ?? 0,
+          savedMicros: usage.savedMicros ?? 0,
         };
         // In the transaction of the entry it reports, as budget alerts are.
         if (entry.overrunTokens > 0 && this.alerts.recordOverrun(entry)) alerted++;
