@@ -106,7 +106,9 @@
       var name = el('span', 'budget-name', shown(item.name));
       name.title = item.name === b.scope ? shown(b.scope, TITLE_CHARS) : shown(item.name, TITLE_CHARS) + ' (' + shown(b.scope, TITLE_CHARS) + ')';
       line.appendChild(name);
-      line.appendChild(el('span', 'budget-window muted', windowLabel(b.window)));
+      // A budget of some models says which; its fallback rules say where requests go at each level.
+      var scopeNote = b.models ? ' · ' + b.models.join(', ') : '';
+      line.appendChild(el('span', 'budget-window muted', windowLabel(b.window) + scopeNote));
       li.appendChild(line);
       var parts = [];
       if (b.limitTokens !== null) parts.push(tokens(b.usedTokens) + ' / ' + tokens(b.limitTokens) + ' tokens');
@@ -119,6 +121,10 @@
       if (b.limitTokens !== null && b.reservedTokens > 0) held.push(tokens(b.reservedTokens) + ' tokens');
       if (b.limitUsd !== null && b.reservedUsd > 0) held.push(usd(b.reservedUsd));
       if (held.length > 0) li.appendChild(el('div', 'budget-held muted small', held.join(' · ') + ' held by requests in flight'));
+      if (b.fallback && b.fallback.length > 0) {
+        var rules = b.fallback.map(function (r) { return 'at ' + r.at + ' % → ' + r.to; });
+        li.appendChild(el('div', 'budget-fallback muted small', 'Routes ' + rules.join(', ')));
+      }
       var bar = el('div', 'bar');
       bar.setAttribute('role', 'progressbar');
       bar.setAttribute('aria-valuemin', '0');

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import { familyOf, type ModelFamily } from '../proxy/model-family.js';
 import type { PriceBook } from '../proxy/pricing.js';
 import { formatScope, type Scope } from '../quota/scope.js';
-import { windowPeriod } from '../quota/window.js';
+import { budgetPeriod } from '../quota/budgets.js';
 import type { BudgetState, LedgerEntry, Store } from '../store/types.js';
 import { MAX_MODEL_LABELS, ModelLabels } from './model-labels.js';
 
@@ -61,6 +61,8 @@ export class Metrics {
   private readonly cacheMisses: Counter.Internal;
   private readonly cacheSavedTokens: Counter;
   private readonly cacheSavedCost: Counter;
+  private readonly routed: Counter<'from' | 'to'>;
+  private readonly failovers: Counter<'upstream'>;
   /** Each family's children of the estimate-ratio histogram, looked up once (nine families at most). */
   private readonly estimateRatios = new Map<ModelFamily, EstimateRatios>();
   /**
@@ -133,6 +135,18 @@ export class Metrics {
       labelNames: ['result'],
       registers,
     });
+    this.routed = new Counter({
+      name: 'lobe_quota_routed_total',
+      help: 'Requests a budget\'s fallback rule (or downgrade) sent to another model than the one asked for, by the model asked for and the model that served it.',
+      labelNames: ['from', 'to'],
+      registers,
+    });
+    this.failovers = new Counter({
+      name: 'lobe_quota_upstream_failovers_total',
+      help: 'Tries an upstream failed before its answer began (429, 5xx, no connection or headers in time), after which the request went to the next upstream.',
+      labelNames: ['upstream'],
+      registers,
+    });
     this.cacheHits = this.cacheLookups.labels({ result: 'hit' });
     this.cacheMisses = this.cacheLookups.labels({ result: 'miss' });
     this.cacheSavedTokens = new Counter({
@@ -154,6 +168,14 @@ export class Metrics {
   }
 
   /** A request answered from the response cache, and what it saved (its ledger entry is counted by recordSettled). */
+  recordRouted(from: string, to: string): void {
+    this.routed.inc({ from: this.modelLabels.of(from), to: this.modelLabels.of(to) });
+  }
+
+  recordFailover(upstream: string): void {
+    this.failovers.inc({ upstream });
+  }
+
   recordCacheHit(saved: { tokens: number; micros: number }): void {
     this.cacheHits.inc();
     this.cacheSavedTokens.inc(saved.tokens);
@@ -280,6 +302,8 @@ async function readBudgets(store: Store, now: number): Promise<BudgetState[]> {
     ...projects.map((p): Scope => ({ kind: 'project', id: p.id })),
     ...users.map((u): Scope => ({ kind: 'user', id: u.id })),
     ...keys.filter((k) => k.revokedAt === null).map((k): Scope => ({ kind: 'key', id: k.id })),
+    // Provider accounts with budgets of their own (scope upstream:NAME).
+    ...[...new Set((await store.listBudgets()).flatMap((b) => (b.scope.kind === 'upstream' ? [b.scope.id] : [])))].map((id): Scope => ({ kind: 'upstream', id })),
   ];
   const byKey = new Map<string, BudgetState>();
   for (const scope of scopes) {
@@ -293,7 +317,7 @@ type Sample = [labels: Record<string, string>, value: number];
 /** A budget's sample per unit it limits: a token budget's dollar usage is no budget, so it is left out. */
 function perUnit(state: BudgetState, value: (unit: { limit: number; used: number; reserved: number }) => number): Sample[] {
   const { budget, usage } = state;
-  const base = { scope: formatScope(budget.scope), period: windowPeriod(budget.window) };
+  const base = { scope: formatScope(budget.scope), period: budgetPeriod(budget.window, budget.models ?? null) };
   const samples: Sample[] = [];
   if (budget.limitTokens !== null) {
     samples.push([{ ...base, unit: 'tokens' }, value({ limit: budget.limitTokens, used: usage.usedTokens, reserved: usage.reservedTokens })]);
@@ -332,6 +356,6 @@ const BUDGET_GAUGES: Record<string, { help: string; labelNames: string[]; sample
     help: 'Seconds until the usage next goes down; absent for budgets that never reset.',
     labelNames: ['scope', 'period'],
     samples: ({ budget, resetsAt }, now) =>
-      resetsAt === null ? [] : [[{ scope: formatScope(budget.scope), period: windowPeriod(budget.window) }, Math.max(0, (resetsAt - now) / 1000)]],
+      resetsAt === null ? [] : [[{ scope: formatScope(budget.scope), period: budgetPeriod(budget.window, budget.models ?? null) }, Math.max(0, (resetsAt - now) / 1000)]],
   },
 };

@@ -146,6 +146,7 @@ function planned(services: ProxyServices, input: AdmissionInput, requester: Aske
           return again.ok ? planned(services, input, requester, { ...plan, tried: { ok: true, value: again, budgets: again.before, release: () => again.admitted.meter.release() }, rest }) : again;
         };
   if (plan.routedFrom === null) return { ok: true, admitted: { ...admitted, failover } };
+  services.metrics.recordRouted(plan.routedFrom, plan.model);
   const routed = { 'x-quota-routed-from': plan.routedFrom, 'x-quota-downgraded-from': plan.routedFrom };
   return {
     ok: true,

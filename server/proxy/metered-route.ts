@@ -100,7 +100,7 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   // for once it was asked for.
   const abort = stream ? new AbortController() : null;
   services.metrics.observeAddedLatency(forwarded.receivedAt);
-  const sent = await sendWithFailover(c, dialect, forwarded.admitted, (admitted) => {
+  const sent = await sendWithFailover(c, services, dialect, forwarded.admitted, (admitted) => {
     const forwardFacts = { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble };
     const body = dialect.upstreamBody(request, forwardFacts);
     const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
@@ -129,6 +129,7 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
  */
 async function sendWithFailover<Request, State>(
   c: Context,
+  services: ProxyServices,
   dialect: Dialect<Request, State>,
   first: AdmittedRequest,
   send: (admitted: AdmittedRequest) => Promise<UpstreamResponse>,
@@ -141,6 +142,7 @@ async function sendWithFailover<Request, State>(
       response = await send(admitted);
     } catch (error) {
       // sendUpstream released the hold.
+      if (failover) services.metrics.recordFailover(admitted.upstream.name);
       const next = failover && (await failover());
       if (next?.ok) {
         admitted = next.admitted;
@@ -152,6 +154,7 @@ async function sendWithFailover<Request, State>(
     // The error's body is kept, for the client should no other upstream take the request.
     const body = await readAll(response);
     await admitted.meter.release();
+    services.metrics.recordFailover(admitted.upstream.name);
     const next = await failover();
     if (next.ok) {
       admitted = next.admitted;

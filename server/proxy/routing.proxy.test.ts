@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../testing/fake-openai.js';
-import { serveInFrontOf, testConfig, type ServerInFront } from '../testing/harness.js';
+import { ADMIN_TOKEN, serveInFrontOf, testConfig, type ServerInFront } from '../testing/harness.js';
 import type { Config } from '../config/load.js';
 import { usageCostMicros } from './pricing.js';
 
@@ -51,6 +51,8 @@ async function putBudget(p: ServerInFront, body: object): Promise<void> {
 }
 
 const day = { kind: 'day', timeZone: 'UTC' } as const;
+
+const metrics = async (p: ServerInFront): Promise<string> => (await fetch(`${p.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
 
 describe('budgets of some models', () => {
   it('refuses gpt-5 at its family budget while gpt-4o-mini still works, and both count in the overall budget', async () => {
@@ -113,6 +115,7 @@ describe('fallback rules', () => {
     // The family budget of gpt-5 counted nothing more.
     const states = await p.svc.store.budgetStates([{ kind: 'user', id: 'alice' }], p.svc.clock.now());
     expect(states[0]?.usage.usedMicros).toBe(410);
+    expect(await metrics(p)).toContain('lobe_quota_routed_total{from="gpt-5",to="gpt-5-mini"} 1');
   });
 
   it('at the limit goes down the chain to the rule at 100, and refuses once every model is spent', async () => {
@@ -180,6 +183,7 @@ describe('upstreams in priority order', () => {
     const entries = await p.svc.store.recentEntries(5);
     expect(entries.map((e) => [e.upstream, e.inputTokens + e.outputTokens])).toEqual([['plan-b', 28]]);
     expect(await p.svc.store.listHolds()).toEqual([]);
+    expect(await metrics(p)).toContain('lobe_quota_upstream_failovers_total{upstream="plan-a"} 1');
   });
 
   it('fails over a stream on an upstream 429, and on one that sends no headers in time', async () => {

@@ -31,7 +31,7 @@ export async function resolveSubject(store: Store, scope: Scope): Promise<Resolv
     }
     case 'upstream':
       // A provider account: its budgets alone bind what it serves (it has no name of its own but the config's).
-      return { ref: { kind: 'upstream', id: scope.id, name: scope.id }, scopes: [scope] };
+      return { ref: { kind: 'upstream', id: scope.id, name: `Upstream ${scope.id}` }, scopes: [scope] };
     case 'key': {
       const key = await store.getKey(scope.id);
       const owner = key && (await resolveSubject(store, { kind: 'user', id: key.userId }));
