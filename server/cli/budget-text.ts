@@ -9,6 +9,9 @@ export interface BudgetJson {
   limitUsd: number | null;
   onLimit: string;
   downgradeTo: string | null;
+  /** Absent from older servers' answers. */
+  models?: string[] | null;
+  fallback?: Array<{ at: number; to: string }>;
 }
 
 /** `PUT /admin/budgets`' answer: the budget, and the one it replaced. */
@@ -30,7 +33,9 @@ export function limitText(b: BudgetJson): string {
   const w = b.window;
   const per = w.kind === 'rolling' ? ` per rolling ${w.hours} h` : w.kind === 'total' ? ' in total' : `/${w.kind} (${terminalText(w.timeZone ?? 'UTC')})`;
   const atLimit = b.onLimit === 'downgrade' ? `, then ${terminalText(b.downgradeTo ?? '?')}` : b.onLimit === 'alert-only' ? ', alert only' : '';
-  return `${amounts.join(' + ')}${per}${atLimit}`;
+  const models = b.models ? ` of ${terminalText(b.models.join(', '))}` : '';
+  const rules = b.fallback?.length ? `, ${b.fallback.map((r) => `at ${r.at} % to ${terminalText(r.to)}`).join(', ')}` : '';
+  return `${amounts.join(' + ')}${models}${per}${atLimit}${rules}`;
 }
 
 /**
@@ -39,7 +44,7 @@ export function limitText(b: BudgetJson): string {
  * so an admin sees when a budget of another unit or zone was there before.
  */
 export function budgetSetText(b: PutBudgetJson): string {
-  const which = `${terminalText(b.scope)} ${period(b.window)}`;
+  const which = `${terminalText(b.scope)} ${period(b.window)}${b.models ? ` models=${terminalText(b.models.join(','))}` : ''}`;
   const id = `(budget ${terminalText(b.id)})`;
   if (b.replaced === null) return `created ${which}: ${limitText(b)} ${id}\n`;
   return `replaced ${which}: was ${limitText(b.replaced)}, now ${limitText(b)} ${id}\n`;

@@ -183,6 +183,26 @@ describe('lobe-quota CLI', () => {
     expect((await run('rate-limits delete user:alice')).code).toBe(1);
   });
 
+  it('budgets set takes the models a budget limits, its fallback rules, and an upstream scope', async () => {
+    const { run } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    const family = await run('budgets set user:alice --usd 20 --per month --models gpt-5*,o3* --fallback 90:gpt-5-mini,100:qwen3:8b');
+    expect(family).toMatchObject({ code: 0, stderr: '' });
+    expect(family.stdout).toMatch(
+      /^created user:alice month models=gpt-5\*,o3\*: \$20\.00 of gpt-5\*, o3\*\/month \(UTC\), at 90 % to gpt-5-mini, at 100 % to qwen3:8b \(budget bud_\w+\)\n$/,
+    );
+    // Another set of models is another budget; the plain one stays apart.
+    expect((await run('budgets set user:alice --tokens 1000 --per month')).stdout).toMatch(/^created user:alice month: /);
+    expect((await run('budgets set upstream:openai --tokens 1200 --per rolling --hours 1')).stdout).toMatch(/^created upstream:openai rolling:1h: 1,200 tokens per rolling 1 h/);
+    const list = (await run('budgets list')).stdout;
+    expect(list).toContain('user:alice (gpt-5*, o3*)');
+    expect(list).toContain('upstream:openai');
+    const bad = await run('budgets set user:alice --tokens 5 --per day --fallback gpt-5-mini');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('PERCENT:MODEL');
+    expect((await run('budgets set upstream:nowhere --tokens 5 --per day')).stderr).toContain('no upstream "nowhere"');
+  });
+
   it('budgets set says "created" for a new budget and "replaced", with what was there, for an existing one', async () => {
     const { run } = await cliAgainstServer();
     expect((await run('users add alice')).code).toBe(0);

@@ -64,6 +64,20 @@ const positiveNumber = (value: string): number => {
 
 const percentList = (value: string): number[] => value.split(',').map((v) => positiveInt(v.trim()));
 
+/** `gpt-5*,o3*`: model ids or globs (the server checks each). */
+const modelList = (value: string): string[] => value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+
+/**
+ * `90:gpt-5-mini,100:qwen3:8b`: fallback rules, a percentage and a model each (a model id may hold
+ * colons itself, so only the first one separates).
+ */
+const fallbackRules = (value: string): Array<{ at: number; to: string }> =>
+  value.split(',').map((rule) => {
+    const colon = rule.indexOf(':');
+    if (colon < 0) throw new InvalidArgumentError(`"${rule.trim()}" is not a rule: write PERCENT:MODEL, e.g. 90:gpt-5-mini`);
+    return { at: positiveInt(rule.slice(0, colon).trim()), to: rule.slice(colon + 1).trim() };
+  });
+
 /** For an option given once per value: `--external-id a --external-id b`. */
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -220,7 +234,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const budgets = program.command('budgets').description('set, list and delete budgets');
   budgets
     .command('set <scope>')
-    .description('create or replace the budget of a scope (global, project:ID, user:ID, key:ID) for one period')
+    .description('create or replace the budget of a scope (global, project:ID, user:ID, key:ID, upstream:NAME) for one period (and set of models)')
     .option('--tokens <n>', 'token limit', positiveInt)
     .option('--usd <dollars>', 'dollar limit', positiveNumber)
     .addOption(new Option('--per <period>', 'window').choices(['day', 'week', 'month', 'rolling', 'total']).makeOptionMandatory())
@@ -229,10 +243,23 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--thresholds <list>', 'alert thresholds in percent, e.g. 50,80,100', percentList)
     .addOption(new Option('--on-limit <action>', 'what happens at 100 %').choices(['reject', 'downgrade', 'alert-only']))
     .option('--downgrade-to <model>', 'the cheaper model for --on-limit downgrade')
+    .option('--models <list>', 'count and limit only these models (ids or globs), e.g. gpt-5*,o3*', modelList)
+    .option('--fallback <rules>', 'at or past each percentage, serve requests with another model, e.g. 90:gpt-5-mini,100:qwen3:8b', fallbackRules)
     .action(
       async (
         scope: string,
-        o: { tokens?: number; usd?: number; per: string; tz: string; hours?: number; thresholds?: number[]; onLimit?: string; downgradeTo?: string },
+        o: {
+          tokens?: number;
+          usd?: number;
+          per: string;
+          tz: string;
+          hours?: number;
+          thresholds?: number[];
+          onLimit?: string;
+          downgradeTo?: string;
+          models?: string[];
+          fallback?: Array<{ at: number; to: string }>;
+        },
       ) => {
         const window =
           o.per === 'rolling' ? { kind: 'rolling', hours: o.hours } : o.per === 'total' ? { kind: 'total' } : { kind: o.per, timeZone: o.tz };
@@ -244,6 +271,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           thresholds: o.thresholds,
           onLimit: o.onLimit,
           downgradeTo: o.downgradeTo,
+          models: o.models,
+          fallback: o.fallback,
         })) as PutBudgetJson;
         show(b, () => budgetSetText(b));
       },
@@ -252,7 +281,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const data = (await call('GET', '/admin/budgets')) as { budgets: Array<Record<string, unknown>>; defaults: Array<Record<string, unknown>> };
     show(data, () => {
       const rows = [
-        ...data.budgets.map((b) => [b.id, b.scope, describeWindow(b.window), limits(b), b.onLimit]),
+        ...data.budgets.map((b) => [b.id, Array.isArray(b.models) ? `${String(b.scope)} (${b.models.join(', ')})` : b.scope, describeWindow(b.window), limits(b), b.onLimit]),
         ...data.defaults.map((d) => ['(config)', `every ${String(d.scope)}`, describeWindow(d.window), limits(d), d.onLimit]),
       ];
       return formatTable(['id', 'scope', 'window', 'limit', 'at limit'], rows);
