@@ -1,5 +1,7 @@
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { startFakeAnthropic } from '../testing/fake-anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../testing/fake-openai.js';
 import { ADMIN_TOKEN, serveInFrontOf, testConfig, type ServerInFront } from '../testing/harness.js';
 import type { Config } from '../config/load.js';
@@ -217,5 +219,37 @@ describe('upstreams in priority order', () => {
       })(),
     ).rejects.toThrow();
     expect([p.a.requests.length, p.b.requests.length]).toEqual([2, 1]);
+  });
+});
+
+describe('routing in Anthropic format', () => {
+  it('fails over a Claude stream on an overloaded upstream (529), and routes by a rule to another Claude model', async () => {
+    const key = 'sk-ant-upstream-secret';
+    const a = await startFakeAnthropic({ apiKey: key });
+    const b = await startFakeAnthropic({ apiKey: key });
+    const server = await serveInFrontOf(
+      { close: async () => Promise.all([a.close(), b.close()]).then(() => undefined) },
+      {
+        upstreams: [
+          { name: 'claude-a', api: 'anthropic', baseUrl: a.baseUrl, apiKey: key, models: ['claude-*'] },
+          { name: 'claude-b', api: 'anthropic', baseUrl: b.baseUrl, apiKey: key, models: ['claude-*'] },
+        ],
+      },
+    );
+    onTestFinished(() => server.close());
+    const client = new Anthropic({ baseURL: server.url, apiKey: server.alice.secret, maxRetries: 0 });
+
+    a.enqueue({ kind: 'error', type: 'overloaded_error' });
+    const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
+    const message = await stream.finalMessage();
+    expect(message.model).toBe('claude-sonnet-4-5');
+    expect([a.requests.length, b.requests.length]).toEqual([1, 1]);
+    expect((await server.svc.store.recentEntries(1))[0]).toMatchObject({ upstream: 'claude-b', model: 'claude-sonnet-4-5' });
+
+    await putBudget(server, { scope: 'user:alice', window: day, limitTokens: 10, models: ['claude-sonnet*'], fallback: [{ at: 100, to: 'claude-haiku-4-5' }] });
+    const { data, response } = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(response.headers.get('x-quota-routed-from')).toBe('claude-sonnet-4-5');
+    expect(data.model).toBe('claude-haiku-4-5');
+    expect((await server.svc.store.recentEntries(1))[0]).toMatchObject({ upstream: 'claude-a', model: 'claude-haiku-4-5' });
   });
 });
