@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { subjectIdSchema } from './budget-schema.js';
+import { scopeSchemaOf } from './scope.js';
 
 /**
  * Request and concurrency limits (`rateLimits` in the config, and per subject over the admin API),
@@ -38,20 +38,7 @@ export interface RateLimitSetting {
 export const formatRateScope = (scope: RateScope): string => `${scope.kind}:${scope.id}`;
 
 /** `key:ID`, `user:ID` or `project:ID`. */
-export const rateScopeSchema = z.string().transform((text, ctx): RateScope => {
-  const colon = text.indexOf(':');
-  const kind = colon < 0 ? '' : text.slice(0, colon);
-  if (kind !== 'key' && kind !== 'user' && kind !== 'project') {
-    ctx.addIssue({ code: 'custom', message: `unknown scope ${JSON.stringify(text)}: use "key:ID", "user:ID" or "project:ID"` });
-    return z.NEVER;
-  }
-  const id = subjectIdSchema.safeParse(text.slice(colon + 1));
-  if (!id.success) {
-    ctx.addIssue({ code: 'custom', message: `scope id ${id.error.issues[0]?.message ?? 'is invalid'}` });
-    return z.NEVER;
-  }
-  return { kind, id: id.data };
-});
+export const rateScopeSchema = scopeSchemaOf(['key', 'user', 'project']);
 
 const positive = z.number().int().min(1);
 

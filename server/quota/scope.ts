@@ -43,22 +43,37 @@ export function scopesOf(subject: RequestSubject, upstream: string | null = null
   return scopes;
 }
 
+type SubjectKind = Exclude<ScopeKind, 'global'>;
+
+/** The scopes of some kinds: one member per kind. */
+type ScopeOf<K extends ScopeKind> = K extends 'global' ? { kind: 'global' } : { kind: K; id: string };
+
+/** How a kind of scope is written: `user:ID`, `upstream:NAME`. */
+const written = (kind: ScopeKind): string => (kind === 'global' ? 'global' : kind === 'upstream' ? 'upstream:NAME' : `${kind}:ID`);
+
+/**
+ * A scope's text, of these kinds only: `global` (when listed) or `KIND:ID`, the id readable and
+ * scope-safe. A refusal lists the kinds accepted.
+ */
+export function scopeSchemaOf<K extends ScopeKind>(kinds: readonly K[]) {
+  const forms = kinds.map((k) => `"${written(k)}"`);
+  const accepted = forms.length > 1 ? `${forms.slice(0, -1).join(', ')} or ${forms.at(-1) as string}` : (forms[0] as string);
+  return z.string().transform((text, ctx): ScopeOf<K> => {
+    if (text === 'global' && (kinds as readonly ScopeKind[]).includes('global')) return { kind: 'global' } as ScopeOf<K>;
+    const colon = text.indexOf(':');
+    const kind = (colon < 0 ? '' : text.slice(0, colon)) as SubjectKind;
+    if (kind === ('global' as string) || !(kinds as readonly ScopeKind[]).includes(kind)) {
+      ctx.addIssue({ code: 'custom', message: `unknown scope ${JSON.stringify(text)}: use ${accepted}` });
+      return z.NEVER;
+    }
+    const id = subjectIdSchema.safeParse(text.slice(colon + 1));
+    if (!id.success) {
+      ctx.addIssue({ code: 'custom', message: `scope id ${id.error.issues[0]?.message ?? 'is invalid'}` });
+      return z.NEVER;
+    }
+    return { kind, id: id.data } as ScopeOf<K>;
+  });
+}
+
 /** `global`, `project:ID`, `user:ID`, `key:ID` or `upstream:NAME`. */
-export const scopeSchema = z.string().transform((text, ctx): Scope => {
-  if (text === 'global') return { kind: 'global' };
-  const colon = text.indexOf(':');
-  const kind = colon < 0 ? '' : text.slice(0, colon);
-  if (kind !== 'project' && kind !== 'user' && kind !== 'key' && kind !== 'upstream') {
-    ctx.addIssue({
-      code: 'custom',
-      message: `unknown scope ${JSON.stringify(text)}: use "global", "project:ID", "user:ID", "key:ID" or "upstream:NAME"`,
-    });
-    return z.NEVER;
-  }
-  const id = subjectIdSchema.safeParse(text.slice(colon + 1));
-  if (!id.success) {
-    ctx.addIssue({ code: 'custom', message: `scope id ${id.error.issues[0]?.message ?? 'is invalid'}` });
-    return z.NEVER;
-  }
-  return { kind, id: id.data };
-});
+export const scopeSchema = scopeSchemaOf(['global', 'project', 'user', 'key', 'upstream']);

@@ -13,8 +13,9 @@
  * - lq_admit (migration 2) is replaced by one that lets a free request (quote.free: a model priced
  *   at $0) past a dollar limit, and knows the `whole` mode of an upstream's budget (it never
  *   shrinks an answer, and has no ceiling), as admission.ts does; otherwise that function unchanged.
- * - lq_settle_one (migration 5) is replaced by one that writes the entry's upstream, and is
- *   otherwise that function unchanged.
+ * - The entry's upstream is written by lq_settle_one of migration 8 (metering-functions-8.ts),
+ *   released with this one: until then (inside the one transaction that migrates), the column is
+ *   NULL for every row.
  *
  * Released with migration 6: never edited, a change is a new migration.
  */
@@ -109,54 +110,5 @@ export const MIGRATION_6_SQL = `
     tokens := q_tokens + granted;
     micros := q_micros + ceil(granted * price / 1000000);
     output_tokens := granted;
-  END $fn$;
-
-  CREATE OR REPLACE FUNCTION lq_settle_one(p jsonb, p_in_transaction boolean) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
-  DECLARE
-    scopes text[] := ARRAY(SELECT jsonb_array_elements_text(p->'scopes'));
-    e jsonb := p->'entry';
-    added_t bigint := (e->>'input_tokens')::bigint + (e->>'output_tokens')::bigint;
-    added_m bigint := (e->>'cost_micros')::bigint;
-    entry ledger;
-    sums record;
-  BEGIN
-    IF lq_budget_fingerprint(scopes) IS DISTINCT FROM p->>'fingerprint' THEN
-      RETURN '{"stale": true}';
-    END IF;
-    SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
-    IF FOUND THEN
-      DELETE FROM holds WHERE id = e->>'request_id';
-      RETURN jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry));
-    END IF;
-    sums := lq_bucket_sums(p->'budgets');
-    IF NOT p_in_transaction AND (
-         ((added_t > 0 OR added_m > 0)
-          AND lq_alerts_due(p->'budgets', lq_used(p->'budgets', sums.tokens), lq_used(p->'budgets', sums.micros),
-                            added_t, added_m, (e->>'at')::bigint))
-         OR (p->'overrun' IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.budget_key = p->'overrun'->>'key'
-                               AND a.window_start = (p->'overrun'->>'windowStart')::bigint AND a.kind = 'overrun' AND a.threshold = 0))) THEN
-      RETURN '{"alerts": true}';
-    END IF;
-    INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-      reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens, cache_write_tokens,
-      cache_write_1h_tokens, upstream)
-    SELECT request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-      reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, COALESCE(overrun_tokens, 0),
-      COALESCE(cache_write_tokens, 0), COALESCE(cache_write_1h_tokens, 0), upstream
-    FROM jsonb_populate_record(NULL::ledger, e)
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING * INTO entry;
-    IF NOT FOUND THEN
-      SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
-      DELETE FROM holds WHERE id = e->>'request_id';
-      RETURN jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry));
-    END IF;
-    INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros)
-    SELECT w.key, w.start, w."end", w.retires, sums.tokens[w.i + 1] + added_t, sums.micros[w.i + 1] + added_m
-    FROM lq_buckets(p->'budgets') AS w WHERE w.current
-    ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = usage_counters.tokens + added_t, micros = usage_counters.micros + added_m;
-    DELETE FROM holds WHERE id = e->>'request_id';
-    RETURN jsonb_build_object('entry', to_jsonb(entry), 'tokens', sums.tokens, 'micros', sums.micros);
   END $fn$;
 `;

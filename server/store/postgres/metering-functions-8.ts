@@ -2,9 +2,9 @@
  * Migration 8: response-cache hits in the ledger, as SQLite's migration 10. A hit is an entry with
  * source `cache`; the ledger gains `saved_tokens` and `saved_micros` (what a hit did not cost; 0
  * for existing rows and every other entry), the rollup those two and `cache_hits`; the report index
- * is rebuilt to cover them and the source; lq_settle_one of migration 6 (metering-functions-6.ts) is
- * replaced by the version below, which is that one with one change only: it writes the entry's two
- * saved counts (0 when an older instance sends none).
+ * is rebuilt to cover them and the source; lq_settle_one of migration 5 (metering-functions-5.ts) is
+ * replaced by the version below, which is that one with two changes only: it writes the entry's
+ * upstream (migration 6's column) and its two saved counts (0 when an older instance sends none).
  *
  * Released with migration 8: never edited, a change is a new migration.
  */
