@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { admit, costMicros } from '../quota/admission.js';
+import { admit, costMicros, type Quote } from '../quota/admission.js';
 import { coversModel } from '../quota/budgets.js';
 import { countedOnce } from '../quota/rate-limits.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
@@ -12,7 +12,7 @@ import type { PromptCacheWrite } from './dialects/dialect.js';
 import { payerOf, sessionAndTags } from './identity.js';
 import { Meter } from './meter.js';
 import { OpenAIError } from './openai-error.js';
-import type { ModelPrice, PriceBook } from './pricing.js';
+import { isFree, type ModelPrice, type PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
 import { newRequestId } from './request-id.js';
 import { rateLimitHeaders, type RateLimiter } from './rate-limiter.js';
@@ -98,6 +98,15 @@ export const PRECHECK_BODY_BYTES = 64 * 1024;
 /** What a model served by an Ollama upstream costs when the config gives it no price. */
 const LOCAL_MODEL_PRICE: ModelPrice = Object.freeze({ inputMicrosPerMillion: 0, cachedInputMicrosPerMillion: 0, outputMicrosPerMillion: 0 });
 
+/**
+ * A model's price: the config's or the shipped one. A model on an Ollama upstream runs on the
+ * deployment's own hardware: $0 unless priced in the config (an Ollama cloud account is), so a
+ * dollar budget never refuses it; it still spends tokens.
+ */
+function priceFor(services: ProxyServices, model: string, upstream: Upstream | undefined): ModelPrice | null {
+  return services.prices.priceOf(model) ?? (upstream?.api === 'ollama' ? LOCAL_MODEL_PRICE : null);
+}
+
 /** Admitted, or refused by a budget or a rate limit: a value the route renders in its dialect. */
 export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; refusal: Refusal };
 
@@ -118,19 +127,23 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
   const plan = await routeRequest<Attempt>(input.model, {
     // Only to a model served in the request's own format: the proxy does not translate.
     upstreamsOf: (model) => services.upstreams.allForModel(model, input.api).map((u) => u.name),
-    tryOn: async (model, upstream, routed) => {
-      const attempt = await admitAs(services, input, requester, model, services.upstreams.byName(upstream) as Upstream, routed ? ceiling : null);
+    tryOn: async (model, upstream, routed, failover) => {
+      const attempt = await admitAs(services, input, requester, model, services.upstreams.byName(upstream) as Upstream, routed ? ceiling : null, failover);
       if (!attempt.ok) return { ok: false, value: attempt, blocking: attempt.blocking };
       const { admitted } = attempt;
       return { ok: true, value: attempt, budgets: attempt.before, release: () => admitted.meter.release() };
     },
     routable: input.downgradable,
+    free: (model) => {
+      const price = priceFor(services, model, services.upstreams.forModel(model, input.api));
+      return price !== null && isFree(price);
+    },
   });
   return planned(services, input, requester, plan);
 }
 
 /** The admission a route plan ended in, with the headers of a routed request and its failover. */
-function planned(services: ProxyServices, input: AdmissionInput, requester: Asker, plan: RoutePlan<Attempt>): Admission {
+function planned(services: ProxyServices, input: AdmissionInput, requester: Asker, plan: RoutePlan<Attempt>, failedOver = false): Admission {
   const attempt = plan.tried.value;
   if (!attempt.ok) {
     if (attempt.blocking !== null) services.metrics.recordOutcome(plan.model, 'refused');
@@ -142,11 +155,15 @@ function planned(services: ProxyServices, input: AdmissionInput, requester: Aske
     next === undefined
       ? null
       : async (): Promise<Admission> => {
-          const again = await admitAs(services, input, requester, plan.model, services.upstreams.byName(next) as Upstream, plan.routedFrom === null ? null : services.config.proxy.downgradeCeilingPercent / 100);
-          return again.ok ? planned(services, input, requester, { ...plan, tried: { ok: true, value: again, budgets: again.before, release: () => again.admitted.meter.release() }, rest }) : again;
+          const ceiling = plan.routedFrom === null ? null : services.config.proxy.downgradeCeilingPercent / 100;
+          const again = await admitAs(services, input, requester, plan.model, services.upstreams.byName(next) as Upstream, ceiling, rest.length > 0);
+          if (!again.ok) return again;
+          const tried = { ok: true as const, value: again, budgets: again.before, release: () => again.admitted.meter.release() };
+          return planned(services, input, requester, { ...plan, tried, rest }, true);
         };
   if (plan.routedFrom === null) return { ok: true, admitted: { ...admitted, failover } };
-  services.metrics.recordRouted(plan.routedFrom, plan.model);
+  // Counted once per request, not again for each upstream it fails over to.
+  if (!failedOver) services.metrics.recordRouted(plan.routedFrom, plan.model);
   const routed = { 'x-quota-routed-from': plan.routedFrom, 'x-quota-downgraded-from': plan.routedFrom };
   return {
     ok: true,
@@ -195,13 +212,12 @@ async function admitAs(
   model: string,
   upstream: Upstream,
   downgradeCeiling: number | null,
+  failover = false,
 ): Promise<Attempt> {
   const { store, clock, config } = services;
   const { subject, sessionId, tags } = requester;
 
-  // A model on an Ollama upstream runs on the deployment's own hardware: $0 unless priced in the
-  // config (an Ollama cloud account is), so a dollar budget never refuses it; it still spends tokens.
-  const price = services.prices.priceOf(model) ?? (upstream.api === 'ollama' ? LOCAL_MODEL_PRICE : null);
+  const price = priceFor(services, model, upstream);
   const refuseIfDollarBudget = price === null && config.proxy.unpricedModels === 'refuse';
   const large = input.bodyBytes >= PRECHECK_BODY_BYTES;
   const states = refuseIfDollarBudget || large ? (await store.budgetStates(scopesOf(subject, upstream.name), clock.now())).filter((s) => coversModel(s.budget, model)) : null;
@@ -220,7 +236,13 @@ async function admitAs(
   if (large && states) {
     // The least this request could need: no prompt at all, and its minimum output.
     const minOutput = Math.min(Math.max(0, input.wantOutput), input.minOutput ?? 1);
-    const least = { tokens: 0, micros: 0, output: { wantTokens: minOutput, minTokens: minOutput, microsPerMillion: price?.outputMicrosPerMillion ?? 0 }, ...(downgradeCeiling === null ? {} : { downgradeCeiling }) };
+    const least: Quote = {
+      tokens: 0,
+      micros: 0,
+      output: { wantTokens: minOutput, minTokens: minOutput, microsPerMillion: price?.outputMicrosPerMillion ?? 0 },
+      ...(downgradeCeiling === null ? {} : { downgradeCeiling }),
+      ...(price !== null && isFree(price) ? { free: true } : {}),
+    };
     const decision = admit(states, least);
     if (!decision.ok) {
       const blocking = states[decision.blockingIndex] as BudgetState;
@@ -248,6 +270,7 @@ async function admitAs(
       ...(input.minOutput === undefined ? {} : { minOutput: input.minOutput }),
       ...(input.promptCacheWrite === undefined ? {} : { promptCacheWrite: input.promptCacheWrite }),
       ...(downgradeCeiling === null ? {} : { downgradeCeiling }),
+      ...(failover ? { failover } : {}),
       sessionId,
       tags,
       rates: services.rateLimiter.request(rateTokens, requester.counted),

@@ -35,6 +35,8 @@ export interface MeterRequest {
   promptCacheWrite?: PromptCacheWrite;
   /** Set for a downgraded request: `downgrade` budgets admit it up to their limit × this. */
   downgradeCeiling?: number;
+  /** Another upstream can take the request (see Quote.failover). */
+  failover?: boolean;
   sessionId: string | null;
   tags: Record<string, string>;
   /** Request and concurrency limits, checked by the store with the budgets (see ReserveRequest.rates). */
@@ -143,6 +145,7 @@ export class Meter {
       ...(request.downgradeCeiling === undefined ? {} : { downgradeCeiling: request.downgradeCeiling }),
       // A model priced at $0 is never refused by a dollar budget (it still spends tokens).
       ...(request.price !== null && isFree(request.price) ? { free: true } : {}),
+      ...(request.failover ? { failover: true } : {}),
     };
     const result = await services.store.reserve({
       holdId: request.holdId,

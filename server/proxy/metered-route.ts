@@ -37,7 +37,7 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
   // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
   const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
   const { kind, body } = facts.prompt;
-  const cached = await lookUpAnswer(c, services, identity, { api: dialect.name, request, facts });
+  const cached = await lookUpAnswer(c, services, identity, { api: dialect.name, request, facts, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
   if (cached?.found) {
     const hit = await serveHit(c, services, cached.subject, cached.found);
     if (hit.kind === 'served') return hit.response;
@@ -58,9 +58,14 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
     payer: cached?.subject,
   });
   if (!admission.ok) return refuse(c, services, identity, dialect, { request, facts }, admission.refusal);
-  const { admitted } = admission;
-  if (cached && cached.found === null) keepAnswer(c, cached, admitted, facts.wantOutput);
-  return afterAdmission(c, admitted.meter, () => forward(c, services, dialect, { request, facts, admitted, assemble, receivedAt }));
+  // The admission serving the request: another one after a failover (see sendWithFailover).
+  const current = { admitted: admission.admitted };
+  if (cached && cached.found === null) keepAnswer(c, cached, () => current.admitted, facts.wantOutput);
+  return afterAdmission(
+    c,
+    () => current.admitted.meter,
+    () => forward(c, services, dialect, { request, facts, current, assemble, receivedAt }),
+  );
 }
 
 /**
@@ -86,7 +91,8 @@ function refuse<Request, State>(
 interface Forwarded<Request> {
   request: Request;
   facts: AdmissionFacts;
-  admitted: AdmittedRequest;
+  /** The request's admission, replaced by the next upstream's on a failover. */
+  current: { admitted: AdmittedRequest };
   assemble: boolean;
   /** When the request arrived (performance.now()): the proxy's added latency ends as it goes upstream. */
   receivedAt: number;
@@ -100,7 +106,7 @@ async function forward<Request, State>(c: Context, services: ProxyServices, dial
   // for once it was asked for.
   const abort = stream ? new AbortController() : null;
   services.metrics.observeAddedLatency(forwarded.receivedAt);
-  const sent = await sendWithFailover(c, services, dialect, forwarded.admitted, (admitted) => {
+  const sent = await sendWithFailover(c, services, dialect, forwarded.current, (admitted) => {
     const forwardFacts = { model: admitted.model, outputLimit: admitted.outputLimit, wantOutput: facts.wantOutput, assemble };
     const body = dialect.upstreamBody(request, forwardFacts);
     const path = typeof dialect.upstreamPath === 'string' ? dialect.upstreamPath : dialect.upstreamPath(request, forwardFacts);
@@ -131,11 +137,11 @@ async function sendWithFailover<Request, State>(
   c: Context,
   services: ProxyServices,
   dialect: Dialect<Request, State>,
-  first: AdmittedRequest,
+  current: { admitted: AdmittedRequest },
   send: (admitted: AdmittedRequest) => Promise<UpstreamResponse>,
 ): Promise<{ admitted: AdmittedRequest; response: UpstreamResponse } | Response> {
-  let admitted = first;
   for (;;) {
+    const { admitted } = current;
     const { failover } = admitted;
     let response: UpstreamResponse;
     try {
@@ -145,7 +151,7 @@ async function sendWithFailover<Request, State>(
       if (failover) services.metrics.recordFailover(admitted.upstream.name);
       const next = failover && (await failover());
       if (next?.ok) {
-        admitted = next.admitted;
+        current.admitted = next.admitted;
         continue;
       }
       throw error;
@@ -157,7 +163,7 @@ async function sendWithFailover<Request, State>(
     services.metrics.recordFailover(admitted.upstream.name);
     const next = await failover();
     if (next.ok) {
-      admitted = next.admitted;
+      current.admitted = next.admitted;
       continue;
     }
     const headers = { ...passThroughHeaders(response.headers, dialect.answerHeaderPrefixes), ...admitted.headersAfter(null) };

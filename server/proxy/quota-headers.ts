@@ -8,7 +8,9 @@ import type { BudgetState } from '../store/types.js';
  * on every proxied response. Nothing when no budget applies.
  */
 export function quotaHeaders(subject: RequestSubject, states: readonly BudgetState[], levels: StatusLevels): Record<string, string> {
-  const status = quotaStatus({ kind: 'user', id: subject.userId, name: subject.userId }, states, levels);
+  // The caller's own budgets: a provider account's (upstream:NAME) is the deployment's business.
+  const own = states.some((s) => s.budget.scope.kind === 'upstream') ? states.filter((s) => s.budget.scope.kind !== 'upstream') : states;
+  const status = quotaStatus({ kind: 'user', id: subject.userId, name: subject.userId }, own, levels);
   if (status.unit === null || status.limit === null || status.remaining === null) return {};
   const headers: Record<string, string> = {
     'x-quota-limit': String(status.limit),

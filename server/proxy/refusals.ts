@@ -63,7 +63,10 @@ export function quotaRefusal(blocking: BudgetState, levels: StatusLevels, now: n
   const reserved = tokens ? s.reservedTokens : s.reservedUsd;
   const remaining = (tokens ? s.remainingTokens : s.remainingUsd) ?? 0;
   const { models } = blocking.budget;
-  const name = `your lobe-quota budget ${formatScope(blocking.budget.scope)}${models ? ` for ${models.join(', ')}` : ''}`;
+  const { scope } = blocking.budget;
+  // A provider account's budget is the deployment's, not the caller's own.
+  const whose = scope.kind === 'upstream' ? 'the provider account budget' : 'your lobe-quota budget';
+  const name = `${whose} ${formatScope(scope)}${models ? ` for ${models.join(', ')}` : ''}`;
   const usage = `${amount(used, unit)} of ${amount(limit, unit)} used ${describeWindow(blocking)}`;
   const inFlight = reserved > 0 ? `, ${amount(reserved, unit)} more held by requests in flight` : '';
   let what: string;

@@ -16,12 +16,14 @@ function onConnectionClosed(c: Context, listener: () => void): void {
  * released. When the connection closes the hold stops being renewed, so a hold that something
  * still failed to end expires after `holds.ttlSeconds` instead of living until a restart.
  */
-export async function afterAdmission(c: Context, meter: Meter, work: () => Promise<Response>): Promise<Response> {
-  onConnectionClosed(c, () => meter.stopRenewing());
+export async function afterAdmission(c: Context, meter: Meter | (() => Meter), work: () => Promise<Response>): Promise<Response> {
+  // A request that failed over to another upstream has that upstream's meter by now: the current one.
+  const currentMeter = typeof meter === 'function' ? meter : () => meter;
+  onConnectionClosed(c, () => currentMeter().stopRenewing());
   try {
     return await work();
   } catch (error) {
-    await meter.abandon().catch(() => undefined);
+    await currentMeter().abandon().catch(() => undefined);
     throw error;
   }
 }

@@ -32,10 +32,15 @@ export interface RoutePlan<T> {
 export interface Router<T> {
   /** The upstreams that serve `model` in the request's format, in priority order. */
   upstreamsOf(model: string): string[];
-  /** Admits the request for `model` on `upstream`; `routed` when a rule sent it there. */
-  tryOn(model: string, upstream: string, routed: boolean): Promise<Tried<T>>;
+  /**
+   * Admits the request for `model` on `upstream`; `routed` when a rule sent it there; `failover`
+   * when another upstream of the model follows (its budget then refuses rather than shrinks it).
+   */
+  tryOn(model: string, upstream: string, routed: boolean, failover: boolean): Promise<Tried<T>>;
   /** Whether a rule may send this request to another model (an API that names no model may not). */
   routable: boolean;
+  /** Whether `model` costs nothing (a dollar budget's level then routes nothing). */
+  free?: (model: string) => boolean;
   /** Bounds a chain of rules (a → b → c …); each model is visited once anyway. */
   maxHops?: number;
 }
@@ -62,12 +67,15 @@ interface Fallback {
 
 /**
  * Where an admitted request for `model` goes instead: the rule of the first budget (narrowest scope
- * first) that covers `model` and is at or past one of its rules' percentage. Null: it stays.
+ * first) that covers `model` and is at or past one of its rules' percentage. Null: it stays. For a
+ * free model only token limits count: a dollar budget's level does not move a request that costs
+ * nothing.
  */
-export function fallbackFor(budgets: readonly BudgetState[], model: string, allowed: (rule: Fallback) => boolean): Fallback | null {
+export function fallbackFor(budgets: readonly BudgetState[], model: string, allowed: (rule: Fallback) => boolean, free = false): Fallback | null {
   for (const state of budgets) {
     if (!coversModel(state.budget, model)) continue;
-    const rule = ruleAt(routingRules(state.budget), fullness(state));
+    const level = free ? fullness({ ...state, budget: { ...state.budget, limitMicros: null } }) : fullness(state);
+    const rule = ruleAt(routingRules(state.budget), level);
     const fallback = rule && { to: rule.to, budgetKey: state.budget.key };
     if (fallback && allowed(fallback)) return fallback;
   }
@@ -81,10 +89,19 @@ export function fallbackAtLimit(blocking: BudgetState, allowed: (rule: Fallback)
   return fallback && allowed(fallback) ? fallback : null;
 }
 
+/** Where a request was admitted before a rule at a percentage sent it on. */
+interface Admissible {
+  model: string;
+  upstream: string;
+  routedFrom: string | null;
+  rest: string[];
+}
+
 /**
  * Runs the routing step (see the module comment). Throws only what `tryOn` throws. A request that a
- * rule sends on while its model still had room keeps that admission until the next model admits
- * it: should the next one refuse, it is served where it was admitted rather than refused.
+ * rule at a percentage sends on had room on its model: that admission is released at once (so it
+ * takes no room from the next model's), and should every model after it refuse the request, or fail
+ * to be tried, it is admitted there again and served there rather than refused.
  */
 export async function routeRequest<T>(asked: string, router: Router<T>): Promise<RoutePlan<T>> {
   const visited = new Set<string>();
@@ -93,44 +110,52 @@ export async function routeRequest<T>(asked: string, router: Router<T>): Promise
   const routedBy = new Set<string>();
   // A rule's model must exist in the request's format, and not send the request round in a circle.
   const allowed = ({ to, budgetKey }: Fallback) => router.routable && !routedBy.has(budgetKey) && !visited.has(to) && router.upstreamsOf(to).length > 0;
+  let admissible: Admissible | null = null;
+  const backTo = async (where: Admissible): Promise<RoutePlan<T>> => ({
+    tried: await router.tryOn(where.model, where.upstream, where.routedFrom !== null, where.rest.length > 0),
+    model: where.model,
+    routedFrom: where.routedFrom,
+    rest: where.rest,
+  });
   let model = asked;
   let last: RoutePlan<T> | null = null;
-  let kept: RoutePlan<T> | null = null;
-  const settle = async (plan: RoutePlan<T>): Promise<RoutePlan<T>> => {
-    if (kept === null || kept === plan) return plan;
-    if (plan.tried.ok) {
-      await (kept.tried as Extract<Tried<T>, { ok: true }>).release();
-      return plan;
-    }
-    return kept;
-  };
-  for (let hop = 0; hop <= (router.maxHops ?? 4); hop++) {
-    visited.add(model);
-    const routedFrom = model === asked ? null : asked;
-    const upstreams = router.upstreamsOf(model);
-    let next: Fallback | null = null;
-    for (let i = 0; i < upstreams.length; i++) {
-      const tried = await router.tryOn(model, upstreams[i] as string, routedFrom !== null);
-      last = { tried, model, routedFrom, rest: upstreams.slice(i + 1) };
-      if (tried.ok) {
-        next = fallbackFor(tried.budgets, model, allowed);
-        if (next === null) return settle(last);
-        // At or past a rule's percentage: another model is to serve it, if that one can.
-        if (kept !== null) await (kept.tried as Extract<Tried<T>, { ok: true }>).release();
-        kept = last;
+  // Whether `last` was admitted and then released for a rule's model (it is not to be served then).
+  let lastReleased = false;
+  try {
+    for (let hop = 0; hop <= (router.maxHops ?? 4); hop++) {
+      visited.add(model);
+      const routedFrom = model === asked ? null : asked;
+      const upstreams = router.upstreamsOf(model);
+      let next: Fallback | null = null;
+      for (let i = 0; i < upstreams.length; i++) {
+        const upstream = upstreams[i] as string;
+        const tried = await router.tryOn(model, upstream, routedFrom !== null, i + 1 < upstreams.length);
+        last = { tried, model, routedFrom, rest: upstreams.slice(i + 1) };
+        lastReleased = false;
+        if (tried.ok) {
+          next = fallbackFor(tried.budgets, model, allowed, router.free?.(model) ?? false);
+          if (next === null) return last;
+          // At or past a rule's percentage: another model is to serve it, if that one can.
+          await tried.release();
+          lastReleased = true;
+          admissible ??= { model, upstream, routedFrom, rest: last.rest };
+          break;
+        }
+        if (tried.blocking === null) break;
+        // The upstream's own budget cannot take it: the model's next upstream may.
+        if (tried.blocking.budget.scope.kind === 'upstream' && i + 1 < upstreams.length) continue;
+        next = fallbackAtLimit(tried.blocking, allowed);
         break;
       }
-      if (tried.blocking === null) return settle(last);
-      // The upstream's own budget cannot take it: the model's next upstream may.
-      if (tried.blocking.budget.scope.kind === 'upstream' && i + 1 < upstreams.length) continue;
-      next = fallbackAtLimit(tried.blocking, allowed);
-      if (next === null) return settle(last);
-      break;
+      if (next === null) break;
+      routedBy.add(next.budgetKey);
+      model = next.to;
     }
-    if (next === null) break;
-    routedBy.add(next.budgetKey);
-    model = next.to;
+  } catch (error) {
+    if (admissible === null) throw error;
+    return backTo(admissible);
   }
   if (last === null) throw new Error(`no upstream serves ${asked}`);
-  return settle(last);
+  if (admissible !== null && (!last.tried.ok || lastReleased)) return backTo(admissible);
+  return last;
 }

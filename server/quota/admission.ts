@@ -26,6 +26,11 @@ export interface Quote {
    * apply to it, even one spent already; token limits still do.
    */
   free?: boolean;
+  /**
+   * Another upstream can serve the request: an upstream's budget that cannot take it whole refuses
+   * it (so it goes there) instead of shrinking its output (see admissionOnLimit).
+   */
+  failover?: boolean;
 }
 
 export interface OutputAllowance {
@@ -51,7 +56,7 @@ export const costMicros = (tokens: number, microsPerMillion: number): number =>
  * the fixed part does not fit. Budgets that only alert at their limit never constrain.
  */
 export function outputRoom(budget: Budget, usage: BudgetUsage, quote: Quote): number {
-  const onLimit = admissionOnLimit(budget);
+  const onLimit = admissionOnLimit(budget, quote.failover === true);
   if (onLimit === 'alert-only') return Infinity;
   const scale = onLimit === 'downgrade' && quote.downgradeCeiling !== undefined ? quote.downgradeCeiling : 1;
   let room = Infinity;
@@ -86,7 +91,7 @@ export function admit(budgets: ReadonlyArray<{ budget: Budget; usage: BudgetUsag
     }
     // A `downgrade` budget does not shrink the answer of the expensive model to what is left: a
     // request it cannot take whole goes to its cheaper model instead (the caller retries with it).
-    const mode = admissionOnLimit(budget);
+    const mode = admissionOnLimit(budget, quote.failover === true);
     if (downgrade < 0 && (mode === 'whole' || (mode === 'downgrade' && quote.downgradeCeiling === undefined)) && room < want) downgrade = i;
   });
   if (tightestRoom < min || tightestRoom < 0) return { ok: false, blockingIndex: tightest };

@@ -36,15 +36,19 @@ export const thresholdsSchema = z
 
 export const onLimitSchema = z.enum(['reject', 'downgrade', 'alert-only']);
 
+const MAX_MODELS_CHARS = 1_000;
+
 /**
  * Model ids or globs (`gpt-5*`) a budget counts and limits alone; absent: every model. Kept sorted
  * and distinct, because the set is part of the budget's identity (one budget per scope, period and
  * set of models).
  */
 export const budgetModelsSchema = z
-  .array(modelKeySchema)
+  .array(modelKeySchema.refine((m) => !m.includes(','), { message: 'must not hold a comma (the budget names its models as a list)' }))
   .min(1, 'must name at least one model (leave "models" out for a budget on every model)')
   .max(50)
+  // The list is part of the budget's identity, a key the stores index: bounded.
+  .refine((models) => models.join(',').length <= MAX_MODELS_CHARS, { message: `must be at most ${MAX_MODELS_CHARS} characters together` })
   .transform((models) => [...new Set(models)].sort());
 
 /** At or past `at` percent of the budget, a request for a model it covers is served by `to` instead. */

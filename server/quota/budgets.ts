@@ -76,15 +76,17 @@ export const routingRules = (budget: Budget): readonly FallbackRule[] =>
 /**
  * How admission treats a budget at its limit: `reject` shrinks an answer's output to what is left;
  * `downgrade` (and a budget with fallback rules) does not, and admits a routed request up to its
- * hard ceiling; `whole` (an upstream's budget) does not shrink an answer either — the request goes
- * to the next upstream instead — and has no ceiling: a provider's plan is not stretched.
+ * hard ceiling; `whole` does not shrink an answer either, and has no ceiling. An upstream's budget
+ * is `whole` while another upstream can take the request (it goes there instead of being cut
+ * short), else `reject`; it never has a ceiling: a provider's plan is not stretched.
  */
 export type AdmissionMode = OnLimit | 'whole';
 
-export const admissionOnLimit = (budget: Budget): AdmissionMode => {
+export const admissionOnLimit = (budget: Budget, failover = false): AdmissionMode => {
   if (budget.onLimit === 'alert-only') return 'alert-only';
+  if (budget.scope.kind === 'upstream') return failover ? 'whole' : 'reject';
   if (budget.fallback?.length) return 'downgrade';
-  return budget.scope.kind === 'upstream' && budget.onLimit === 'reject' ? 'whole' : budget.onLimit;
+  return budget.onLimit;
 };
 
 /** The config's default budgets as they apply to one concrete scope. */

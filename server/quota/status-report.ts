@@ -39,9 +39,9 @@ export interface BudgetStatus {
   status: StatusLevel;
   resetsAt: string | null;
   onLimit: string;
-  /** The models it alone counts and limits; null: every model. (Always sent; optional for older servers' answers.) */
+  /** The models it alone counts and limits; sent only for a budget that names models (absent: every model). */
   models?: string[] | null;
-  /** Where requests go at or past each percentage (`downgrade` reads as its one rule at 100). Always sent, as `models`. */
+  /** Its fallback rules: where requests go at or past each percentage; sent only for a budget that has them. */
   fallback?: FallbackRule[];
 }
 

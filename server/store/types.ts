@@ -100,6 +100,11 @@ export interface ReserveRequest {
    */
   route?: Route;
   /**
+   * Checks and counts the rate limits alone, against no budget (a response-cache hit that costs
+   * nothing: no budget changes, but it is a request like any other). Its hold sets nothing aside.
+   */
+  ratesOnly?: boolean;
+  /**
    * What to charge if the process dies before the request settles: kept with the hold, so that the
    * hold of a dead process is settled at its last count (`recovered`) instead of vanishing. A hold
    * without one is released when its process is found dead.

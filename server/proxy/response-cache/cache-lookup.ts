@@ -29,7 +29,7 @@ export async function lookUpAnswer(
   c: Context,
   services: ProxyServices,
   identity: KeyIdentity,
-  { api, request, facts }: { api: string; request: unknown; facts: AdmissionFacts },
+  { api, request, facts, headers }: { api: string; request: unknown; facts: AdmissionFacts; headers?: Record<string, string> | undefined },
 ): Promise<CacheLookup | null> {
   const cache = services.responseCache;
   // The header is checked whenever it is sent, so a typo is heard of even while the cache is off.
@@ -43,6 +43,7 @@ export async function lookUpAnswer(
     streaming: facts.streaming,
     body: request,
     ignoredFields: profile.ignoredFields,
+    headers,
   });
   const found = cache.lookup(canonical);
   if (!found) services.metrics.recordCacheMiss();
@@ -55,10 +56,12 @@ export async function lookUpAnswer(
  * budget may have shortened (its output limit was lowered below what it asked, and it used all of
  * it). The charge it was settled with is stored with it, for its hits to be charged a part of.
  */
-export function keepAnswer(c: Context, lookup: CacheLookup, admitted: AdmittedRequest, wantOutput: number): void {
+export function keepAnswer(c: Context, lookup: CacheLookup, current: () => AdmittedRequest, wantOutput: number): void {
   tapAnswer(
     c,
     captureAnswer(lookup.cache.maxAnswerBytes, (answer) => {
+      // The admission that served it: after a failover, the next upstream's.
+      const admitted = current();
       const entry = admitted.meter.settledEntry;
       if (!entry || entry.outcome !== 'ok' || answer.status < 200 || answer.status >= 300) return;
       if (admitted.downgradedFrom !== null) return;

@@ -30,6 +30,14 @@ describe('canonicalRequest', () => {
     expect(canonical({ scopeId: 'user:bob' })).not.toBe(canonical());
     expect(canonical({ streaming: true })).not.toBe(canonical());
   });
+
+  it('tells apart the headers the API forwards upstream (Anthropic\'s version and beta flags), whatever their case', () => {
+    const messages = (headers?: Record<string, string>) => canonical({ api: 'messages', headers });
+    expect(messages({})).toBe(messages());
+    expect(messages({ 'anthropic-beta': 'context-1m-2025-08-07' })).not.toBe(messages());
+    expect(messages({ 'anthropic-beta': 'context-1m-2025-08-07' })).not.toBe(messages({ 'anthropic-beta': 'interleaved-thinking-2025-05-14' }));
+    expect(messages({ 'Anthropic-Version': '2023-06-01' })).toBe(messages({ 'anthropic-version': '2023-06-01' }));
+  });
 });
 
 describe('cacheScopeId', () => {

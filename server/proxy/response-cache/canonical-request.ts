@@ -27,6 +27,11 @@ export interface CanonicalParts {
   body: Record<string, unknown>;
   /** Top-level fields that do not shape the answer (CacheProfile.ignoredFields). */
   ignoredFields: readonly string[];
+  /**
+   * The request headers the API forwards upstream (Anthropic's version and beta flags): they shape
+   * the answer too. Absent or empty: none.
+   */
+  headers?: Record<string, string> | undefined;
 }
 
 /** Object keys sorted at every depth, so two spellings of one JSON object are one text. */
@@ -38,9 +43,12 @@ const sortedKeys = (_key: string, value: unknown): unknown =>
  * Both the entry's lookup id and the key its answer is encrypted under are derived from them
  * (answer-crypto.ts), so only someone who holds the whole request can find or read the answer.
  */
-export function canonicalRequest({ api, scopeId, streaming, body, ignoredFields }: CanonicalParts): Buffer {
+export function canonicalRequest({ api, scopeId, streaming, body, ignoredFields, headers }: CanonicalParts): Buffer {
   const kept: Record<string, unknown> = {};
   // `stream` is the `streaming` flag's: absent, false and null (or true and the API's default) are one request.
   for (const [field, value] of Object.entries(body)) if (field !== 'stream' && !ignoredFields.includes(field)) kept[field] = value;
-  return Buffer.from(`${CANONICAL_VERSION}\n${JSON.stringify([api, scopeId, streaming ? 'stream' : 'whole', kept], sortedKeys)}`);
+  const parts: unknown[] = [api, scopeId, streaming ? 'stream' : 'whole', kept];
+  // Header names lower-cased, so two spellings of one header are one request.
+  if (headers && Object.keys(headers).length > 0) parts.push(Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])));
+  return Buffer.from(`${CANONICAL_VERSION}\n${JSON.stringify(parts, sortedKeys)}`);
 }

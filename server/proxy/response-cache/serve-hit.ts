@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { coversModel } from '../../quota/budgets.js';
 import { scopesOf, type RequestSubject } from '../../quota/scope.js';
 import type { Usage } from '../../store/types.js';
 import type { ProxyServices } from '../admit-request.js';
@@ -57,7 +58,7 @@ export async function serveHit(c: Context, services: ProxyServices, subject: Req
   const holdId = newRequestId(startedAt);
   const tokens = charge.inputTokens + charge.outputTokens;
   // Rate limits count a hit as any request, in the store's admission. A charged hit must fit the
-  // budgets, as any request must; a free one changes none, so a budget that refuses it is no matter.
+  // budgets, as any request must; a free one changes none, so it is held against the limits alone.
   const charged = tokens > 0 || charge.costMicros > 0;
   const reserved = await store.reserve({
     holdId,
@@ -66,14 +67,14 @@ export async function serveHit(c: Context, services: ProxyServices, subject: Req
     now: startedAt,
     ttlMs: config.holdTtlMs,
     route: { model: answer.charge.model, upstream: null },
+    ...(charged ? {} : { ratesOnly: true }),
     rates: services.rateLimiter.request(tokens),
   });
   if (!reserved.ok && 'rateLimited' in reserved) {
     metrics.recordOutcome(answer.charge.model, 'rate_limited');
     return { kind: 'refused', refusal: rateRefusal(reserved.rateLimited, rateLimitHeaders(reserved.rates, startedAt, tokens), { subject, sessionId, tags }) };
   }
-  if (!reserved.ok && charged) return { kind: 'unaffordable' };
-  const held = reserved.ok;
+  if (!reserved.ok) return { kind: 'unaffordable' };
   const rateHeaders = rateLimitHeaders(reserved.rates ?? [], startedAt);
 
   const now = clock.now();
@@ -96,13 +97,13 @@ export async function serveHit(c: Context, services: ProxyServices, subject: Req
   try {
     settled = await store.settle({ holdId, subject, now, usage });
   } catch (error) {
-    if (held) await store.release(holdId).catch(() => undefined);
+    await store.release(holdId).catch(() => undefined);
     throw error;
   }
   metrics.recordSettled(settled.entry, { promptTokens: charge.inputTokens, outputTokens: null });
   metrics.recordCacheHit({ tokens: charge.savedTokens, micros: charge.savedMicros });
 
-  const states = await store.budgetStates(scopesOf(subject), now);
+  const states = (await store.budgetStates(scopesOf(subject), now)).filter((s) => coversModel(s.budget, answer.charge.model));
   const headers = { ...quotaHeaders(subject, states, config.statusLevels), ...rateHeaders, 'content-type': answer.contentType, [CACHE_HEADER]: 'hit' };
   if (!answer.streamed) return { kind: 'served', response: sendWhole(c, answer.status, headers, answer.body) };
   const sink = streamSinkFor(c);

@@ -53,7 +53,7 @@ export interface MeteringArgs {
 }
 
 /** The budgets of a call, in the order of `budgets`, with their buckets at `now`. */
-export function meteringArgs(budgets: readonly Budget[], now: number, projection: boolean): MeteringArgs {
+export function meteringArgs(budgets: readonly Budget[], now: number, projection: boolean, failover = false): MeteringArgs {
   let first = 0;
   return {
     budgets: budgets.map((budget, i): BudgetArg => {
@@ -66,7 +66,7 @@ export function meteringArgs(budgets: readonly Budget[], now: number, projection
         i,
         key: budget.key,
         // lq_admit knows `downgrade`; a budget with fallback rules is admitted as one.
-        onLimit: admissionOnLimit(budget),
+        onLimit: admissionOnLimit(budget, failover),
         limitTokens: budget.limitTokens,
         limitMicros: budget.limitMicros,
         thresholds: budget.thresholds,
@@ -102,6 +102,7 @@ export const quoteArg = (quote: Quote) => ({
   price: quote.output?.microsPerMillion,
   ceiling: quote.downgradeCeiling,
   free: quote.free,
+  failover: quote.failover,
 });
 
 /**

@@ -176,6 +176,9 @@ interface PreparedSettle {
 
 type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
 
+/** meter()'s model for a call that is to count against no budget (ReserveRequest.ratesOnly). */
+const NO_BUDGETS = Symbol('no budgets');
+
 /** Bounds the in-memory caches (budgets per scope set, subjects of this instance's holds). */
 const CACHE_LIMIT = 10_000;
 /** Bounds one group commit, as SqliteStore's does. */
@@ -652,13 +655,15 @@ export class PostgresStore implements Store {
    * Calls one metering function of migration 2 with the budgets of `scopes` at `now` and the
    * operation's own `fields`, reading the budgets again while it answers `stale`.
    */
-  private async meter(fn: MeteringFunction, scopes: readonly Scope[], now: number, fields: object, run: RunStatement, model?: string | null): Promise<Metered> {
+  private async meter(fn: MeteringFunction, scopes: readonly Scope[], now: number, fields: object, run: RunStatement, model?: string | null | typeof NO_BUDGETS): Promise<Metered> {
     for (let attempt = 0; ; attempt++) {
       const resolved = await this.resolved(scopes, attempt > 0);
       const { names, fingerprint } = resolved;
       // A request's own call counts only the budgets of its model (budgetStates, with no model, all).
-      const budgets = model === undefined ? resolved.budgets : budgetsForModel(resolved.budgets, model);
-      const arg = { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection), ...fields };
+      const budgets = model === undefined ? resolved.budgets : model === NO_BUDGETS ? [] : budgetsForModel(resolved.budgets, model);
+      // How an upstream's budget admits depends on the quote (see admissionOnLimit): lq_admit is told per budget.
+      const failover = 'quote' in fields && (fields.quote as { failover?: boolean }).failover === true;
+      const arg = { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection, failover), ...fields };
       const answer = (await run(`SELECT ${fn}($1::jsonb) AS answer`, [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
       if (answer.stale !== true) return { budgets, answer };
       if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${names.join(', ')} kept changing during ${fn}`);
@@ -717,7 +722,7 @@ export class PostgresStore implements Store {
     };
     const scopes = scopesOf(subject, route?.upstream ?? null);
     const fields = { quote: quoteArg(quote), hold, ...(rates && { rates }) };
-    const { budgets, answer } = await this.meter('lq_reserve', scopes, now, fields, this.applyOnce, route?.model ?? null);
+    const { budgets, answer } = await this.meter('lq_reserve', scopes, now, fields, this.applyOnce, request.ratesOnly === true ? NO_BUDGETS : (route?.model ?? null));
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
     const { states } = this.statesOf(budgets, now, answer);
     const checks = rates && (answer.rates ?? []);

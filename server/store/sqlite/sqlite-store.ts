@@ -623,7 +623,7 @@ export class SqliteStore implements Store {
   reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const states = this.routeStates(request.subject, request.route, request.now);
+    const states = request.ratesOnly === true ? [] : this.routeStates(request.subject, request.route, request.now);
     const rates = request.rates && this.rateChecks(request.subject, request.rates, request.now);
     if (request.rates && rates) {
       const limited = decideRates(rates, request.rates.tokens, request.now, request.rates.alreadyCounted === true);
