@@ -132,3 +132,30 @@ export function resolveBudgets(
   }
   return result;
 }
+
+/**
+ * A budget with the grants active at `now` added to its limits (only to a limit it has: a token
+ * grant does not give a dollar budget a token limit), and those grants. The budget itself when none is.
+ */
+export function withGrants<G extends { budgetKey: string; tokens: number; micros: number; startsAt: number; endsAt: number }>(
+  budget: Budget,
+  grants: readonly G[] | undefined,
+  now: number,
+): { budget: Budget; active: G[] } {
+  const active = grants?.filter((g) => g.budgetKey === budget.key && g.startsAt <= now && now < g.endsAt) ?? [];
+  if (active.length === 0) return { budget, active };
+  let tokens = 0;
+  let micros = 0;
+  for (const g of active) {
+    tokens += g.tokens;
+    micros += g.micros;
+  }
+  return {
+    budget: {
+      ...budget,
+      limitTokens: budget.limitTokens === null ? null : budget.limitTokens + tokens,
+      limitMicros: budget.limitMicros === null ? null : budget.limitMicros + micros,
+    },
+    active,
+  };
+}

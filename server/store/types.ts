@@ -79,12 +79,41 @@ export interface BudgetInput {
   fallback?: FallbackRule[];
 }
 
+/** Who decided a grant (or an increase request): an admin, a signed link, or the auto-approve policy. */
+export type DecidedBy = 'admin' | 'link' | 'policy';
+
+/**
+ * Extra room on one budget for a while: tokens and micro-dollars added to its limits from
+ * `startsAt` until `endsAt` (the end of the window it was granted in, or a date). A grant never
+ * applies outside that span, so it ends with its window and never leaks into the next.
+ */
+export interface Grant {
+  id: string;
+  /** The budget it raises (Budget.key: its scope, period and models). */
+  budgetKey: string;
+  scope: Scope;
+  tokens: number;
+  micros: number;
+  startsAt: number;
+  endsAt: number;
+  decidedBy: DecidedBy;
+  /** The increase request it answers, if any. */
+  requestId: string | null;
+  reason: string | null;
+  createdAt: number;
+}
+
+export type GrantInput = Omit<Grant, 'id' | 'createdAt'>;
+
 /** A budget with its counters at one instant. */
 export interface BudgetState {
+  /** With the grants active at that instant included in its limits (see `grants`). */
   budget: Budget;
   usage: BudgetUsage;
   /** Epoch ms when the usage next goes down; null when it never does (or nothing is used yet). */
   resetsAt: number | null;
+  /** The grants its limits include at that instant (absent: none). */
+  grants?: Grant[];
 }
 
 export interface ReserveRequest {
@@ -446,5 +475,13 @@ export interface Store {
   setMeta(key: string, value: string): Promise<void>;
   /** Stores `value` unless `key` has one already; returns the value stored (first writer wins, across instances). */
   claimMeta(key: string, value: string): Promise<string>;
+
+  /**
+   * Records a grant. From the next admission on (on every instance), the budget's limits include it
+   * while it is active; `budgetStates` lists it with the budget.
+   */
+  createGrant(input: GrantInput, now: number): Promise<Grant>;
+  /** Grants, newest first: of one scope (its text, `user:alice`), and/or those active at an instant. */
+  listGrants(query: { scope?: string; activeAt?: number }): Promise<Grant[]>;
   close(): Promise<void>;
 }

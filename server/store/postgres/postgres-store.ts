@@ -4,7 +4,7 @@ import { overrunAlertKey, planBudgetAlerts, type AlertOptions, type BudgetMove }
 import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/spikes.js';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
-import { budgetPeriod, budgetsForModel, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { budgetPeriod, budgetsForModel, resolveBudgets, withGrants, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
 import {
   decideRates,
@@ -24,11 +24,13 @@ import {
   toBudget,
   toDelivery,
   toEntry,
+  toGrant,
   toKey,
   toProject,
   toUser,
   toUserRef,
   type BudgetRow,
+  type GrantRow,
   type DeliveryRow,
   type KeyRow,
   type LedgerRow,
@@ -47,6 +49,8 @@ import type {
   DueDelivery,
   ExtendResult,
   ExternalIdChange,
+  Grant,
+  GrantInput,
   Hold,
   KeyIdentity,
   LedgerEntry,
@@ -123,7 +127,10 @@ class Refused extends Error {
 interface ResolvedBudgets {
   /** The scope names, distinct and in text order (the order their rows are locked in). */
   names: string[];
+  /** As stored or configured: without their grants, which meter() adds at the call's instant. */
   budgets: Budget[];
+  /** The grants of these scopes (a few each: those that ended are skipped where they are applied). */
+  grants: Grant[];
   fingerprint: string;
 }
 
@@ -154,8 +161,11 @@ interface MeteringAnswer {
 }
 
 interface Metered {
+  /** With the grants active at the call's instant in their limits. */
   budgets: Budget[];
   answer: MeteringAnswer;
+  /** The grants the budgets were resolved with. */
+  grants: Grant[];
 }
 
 /** A settle waiting for its group commit; `attempt` counts the times its budgets were stale. */
@@ -619,16 +629,17 @@ export class PostgresStore implements Store {
     if (cached) return cached;
     const names = [...new Set(scopes.map(formatScope))].sort();
     const found = (
-      await query<{ fingerprint: string; rows: BudgetRow[] }>(
+      await query<{ fingerprint: string; rows: BudgetRow[]; grants: GrantRow[] }>(
         this.pool,
         `WITH b AS (SELECT ${BUDGET_COLUMNS}, period FROM budgets WHERE scope = ANY($1))
-         SELECT lq_budget_fingerprint($1) AS fingerprint, COALESCE(json_agg(b ORDER BY b.scope, b.period), '[]') AS rows FROM b`,
+         SELECT lq_budget_fingerprint($1) AS fingerprint, COALESCE(json_agg(b ORDER BY b.scope, b.period), '[]') AS rows,
+           (SELECT COALESCE(json_agg(g ORDER BY g.created_at, g.id), '[]') FROM grants g WHERE g.scope = ANY($1)) AS grants FROM b`,
         [names],
       )
-    ).rows[0] as { fingerprint: string; rows: BudgetRow[] };
+    ).rows[0] as { fingerprint: string; rows: BudgetRow[]; grants: GrantRow[] };
     const stored = found.rows.map((r) => this.toBudget(r));
     const budgets = resolveBudgets(scopes, stored, this.options.defaultBudgets, this.options.defaultThresholds);
-    const resolved = { names, budgets, fingerprint: found.fingerprint };
+    const resolved = { names, budgets, grants: found.grants.map(toGrant), fingerprint: found.fingerprint };
     if (this.budgetCache.size >= CACHE_LIMIT) this.budgetCache.clear();
     this.budgetCache.set(cacheKey, resolved);
     return resolved;
@@ -660,12 +671,14 @@ export class PostgresStore implements Store {
       const resolved = await this.resolved(scopes, attempt > 0);
       const { names, fingerprint } = resolved;
       // A request's own call counts only the budgets of its model (budgetStates, with no model, all).
-      const budgets = model === undefined ? resolved.budgets : model === NO_BUDGETS ? [] : budgetsForModel(resolved.budgets, model);
+      const ofModel = model === undefined ? resolved.budgets : model === NO_BUDGETS ? [] : budgetsForModel(resolved.budgets, model);
+      // Their limits raised by the grants active now: a grant applies in the same admission as its budget.
+      const budgets = resolved.grants.length === 0 ? ofModel : ofModel.map((b) => withGrants(b, resolved.grants, now).budget);
       // How an upstream's budget admits depends on the quote (see admissionOnLimit): lq_admit is told per budget.
       const failover = 'quote' in fields && (fields.quote as { failover?: boolean }).failover === true;
       const arg = { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection, failover), ...fields };
       const answer = (await run(`SELECT ${fn}($1::jsonb) AS answer`, [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
-      if (answer.stale !== true) return { budgets, answer };
+      if (answer.stale !== true) return { budgets, answer, grants: resolved.grants };
       if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${names.join(', ')} kept changing during ${fn}`);
     }
   }
@@ -673,22 +686,25 @@ export class PostgresStore implements Store {
   private readonly applyOnce: RunStatement = (sql, args) => applyOnce(this.pool, sql, args);
 
   /** The states a function read (before its own writes), as BudgetStates. */
-  private statesOf(budgets: readonly Budget[], now: number, answer: MeteringAnswer): { states: BudgetState[]; used: WindowUsage[] } {
+  private statesOf(budgets: readonly Budget[], now: number, answer: MeteringAnswer, grants: readonly Grant[] = []): { states: BudgetState[]; used: WindowUsage[] } {
     const used = windowUsagesOf(budgets, now, safeIntegers(answer.tokens), safeIntegers(answer.micros));
     const reservedTokens = answer.reservedTokens === undefined ? [] : safeIntegers(answer.reservedTokens);
     const reservedMicros = answer.reservedMicros === undefined ? [] : safeIntegers(answer.reservedMicros);
     const states = budgets.map((budget, i): BudgetState => {
       const u = used[i] as WindowUsage;
       const usage: BudgetUsage = { usedTokens: u.tokens, usedMicros: u.micros, reservedTokens: reservedTokens[i] ?? 0, reservedMicros: reservedMicros[i] ?? 0 };
-      return { budget, usage, resetsAt: nextResetAt(budget.window, now, u.oldestUsed) };
+      const state: BudgetState = { budget, usage, resetsAt: nextResetAt(budget.window, now, u.oldestUsed) };
+      const active = grants.length === 0 ? [] : withGrants(budget, grants, now).active;
+      if (active.length > 0) state.grants = active;
+      return state;
     });
     return { states, used };
   }
 
   /** GET /quota: one statement, no lock (the last committed state). */
   async budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]> {
-    const { budgets, answer } = await this.meter('lq_usage', scopes, now, {}, (sql, args) => query(this.pool, sql, args));
-    return this.statesOf(budgets, now, answer).states;
+    const { budgets, answer, grants } = await this.meter('lq_usage', scopes, now, {}, (sql, args) => query(this.pool, sql, args));
+    return this.statesOf(budgets, now, answer, grants).states;
   }
 
   /* ── holds and settlement ──────────────────────────────────────────────── */
@@ -722,9 +738,9 @@ export class PostgresStore implements Store {
     };
     const scopes = scopesOf(subject, route?.upstream ?? null);
     const fields = { quote: quoteArg(quote), hold, ...(rates && { rates }) };
-    const { budgets, answer } = await this.meter('lq_reserve', scopes, now, fields, this.applyOnce, request.ratesOnly === true ? NO_BUDGETS : (route?.model ?? null));
+    const { budgets, answer, grants } = await this.meter('lq_reserve', scopes, now, fields, this.applyOnce, request.ratesOnly === true ? NO_BUDGETS : (route?.model ?? null));
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
-    const { states } = this.statesOf(budgets, now, answer);
+    const { states } = this.statesOf(budgets, now, answer, grants);
     const checks = rates && (answer.rates ?? []);
     if (rates && checks) {
       const limited = agreedRates(decideRates(checks, rates.tokens, now, rates.alreadyCounted), answer);
@@ -899,7 +915,7 @@ export class PostgresStore implements Store {
     const upstream = usage.upstream ?? null;
     const resolved = await this.resolved(scopesOf(subject, upstream), fresh);
     const { names, fingerprint } = resolved;
-    const budgets = budgetsForModel(resolved.budgets, usage.model);
+    const budgets = budgetsForModel(resolved.budgets, usage.model).map((b) => withGrants(b, resolved.grants, now).budget);
     const entry = {
       request_id: holdId,
       at: now,
@@ -1206,6 +1222,31 @@ export class PostgresStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     await query(this.pool, 'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+  }
+
+  /* ── grants ────────────────────────────────────────────────────────────── */
+
+  async createGrant(input: GrantInput, now: number): Promise<Grant> {
+    const grant: Grant = { ...input, id: `grant_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`, createdAt: now };
+    await query(
+      this.pool,
+      `INSERT INTO grants (id, budget_key, scope, tokens, micros, starts_at, ends_at, decided_by, request_id, reason, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [grant.id, grant.budgetKey, formatScope(grant.scope), grant.tokens, grant.micros, grant.startsAt, grant.endsAt, grant.decidedBy, grant.requestId, grant.reason, grant.createdAt],
+    );
+    // Every instance's next metering call finds its scope's fingerprint changed and reads it.
+    this.budgetCache.clear();
+    return grant;
+  }
+
+  async listGrants(query_: { scope?: string; activeAt?: number }): Promise<Grant[]> {
+    const rows = await query<GrantRow>(
+      this.pool,
+      `SELECT * FROM grants WHERE ($1::text IS NULL OR scope = $1) AND ($2::bigint IS NULL OR (starts_at <= $2 AND $2 < ends_at))
+       ORDER BY created_at DESC, id DESC`,
+      [query_.scope ?? null, query_.activeAt ?? null],
+    );
+    return rows.rows.map(toGrant);
   }
 
   async claimMeta(key: string, value: string): Promise<string> {

@@ -1,7 +1,7 @@
 import { budgetKey, type Budget, type FallbackRule } from '../../quota/budgets.js';
 import type { Scope } from '../../quota/scope.js';
 import type { WindowSpec } from '../../quota/window.js';
-import type { ApiKey, Delivery, LedgerEntry, Project, RefusalStyle, User, UserRef } from '../types.js';
+import type { ApiKey, DecidedBy, Delivery, Grant, LedgerEntry, Project, RefusalStyle, User, UserRef } from '../types.js';
 
 /**
  * Rows as both stores read them (the same columns in SQLite and PostgreSQL), and what they become.
@@ -170,4 +170,33 @@ export const toDelivery = (d: DeliveryRow): Delivery => ({
   nextAttemptAt: d.next_attempt_at,
   lastError: d.last_error,
   deliveredAt: d.delivered_at,
+});
+
+/** A stored grant (the same columns in both stores). */
+export interface GrantRow {
+  id: string;
+  budget_key: string;
+  scope: string;
+  tokens: number;
+  micros: number;
+  starts_at: number;
+  ends_at: number;
+  decided_by: DecidedBy;
+  request_id: string | null;
+  reason: string | null;
+  created_at: number;
+}
+
+export const toGrant = (r: GrantRow): Grant => ({
+  id: r.id,
+  budgetKey: r.budget_key,
+  scope: parseScopeText(r.scope),
+  tokens: r.tokens,
+  micros: r.micros,
+  startsAt: r.starts_at,
+  endsAt: r.ends_at,
+  decidedBy: r.decided_by,
+  requestId: r.request_id,
+  reason: r.reason,
+  createdAt: r.created_at,
 });

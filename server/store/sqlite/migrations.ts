@@ -321,6 +321,25 @@ const MIGRATIONS: readonly Migration[] = [
     // Widened in place, as migration 5 did: every stored row still passes.
     widenCheck(db, 'ledger', "source IN ('upstream', 'estimated', 'recovered')", "source IN ('upstream', 'estimated', 'recovered', 'cache')");
   },
+  /* 11: grants, extra room on a budget for a while (an approved increase request, or an admin's) */ `
+  -- Kept for audit after they end: admission only counts a grant while starts_at <= now < ends_at.
+  CREATE TABLE grants (
+    id          TEXT PRIMARY KEY,
+    budget_key  TEXT NOT NULL,   -- the budget's key: scope, period and models
+    scope       TEXT NOT NULL,
+    tokens      INTEGER NOT NULL CHECK (tokens >= 0),
+    micros      INTEGER NOT NULL CHECK (micros >= 0),
+    starts_at   INTEGER NOT NULL,
+    ends_at     INTEGER NOT NULL CHECK (ends_at > starts_at),
+    decided_by  TEXT NOT NULL CHECK (decided_by IN ('admin', 'link', 'policy')),
+    request_id  TEXT,
+    reason      TEXT,
+    created_at  INTEGER NOT NULL,
+    CHECK (tokens > 0 OR micros > 0)
+  ) STRICT;
+  CREATE INDEX grants_scope ON grants(scope, created_at);
+  CREATE INDEX grants_ends ON grants(ends_at);
+  `,
 ];
 
 /**

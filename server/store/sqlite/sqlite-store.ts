@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
-import { budgetPeriod, budgetsForModel, modelsRegExpSource, resolveBudgets, type Budget } from '../../quota/budgets.js';
+import { budgetPeriod, budgetsForModel, modelsRegExpSource, resolveBudgets, withGrants, type Budget } from '../../quota/budgets.js';
 import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
 import {
   countedSpans,
@@ -37,6 +37,8 @@ import type {
   ExternalIdChange,
   Hold,
   KeyIdentity,
+  Grant,
+  GrantInput,
   LedgerEntry,
   OrphanedHold,
   Project,
@@ -65,12 +67,14 @@ import {
   toBudget,
   toDelivery,
   toEntry,
+  toGrant,
   toKey,
   toProject,
   toUser,
   toUserRef,
   type BudgetRow,
   type DeliveryRow,
+  type GrantRow,
   type KeyRow,
   type LedgerRow,
   type UserRow,
@@ -155,6 +159,8 @@ export class SqliteStore implements Store {
   private readonly book = new HoldBook();
   /** Active keys by secret hash; entries leave when revoked (this process is the only writer). */
   private readonly identities = new Map<string, KeyIdentity>();
+  /** Every grant by budget key, as stored (a few per budget at most; ended ones are skipped when read). */
+  private readonly grants = new Map<string, Grant[]>();
   /** Counters of the buckets in use, mirroring their rows in usage_counters. */
   private readonly counterCache = new Map<string, CachedSums>();
   /** Each rolling budget's window total, valid while its newest bucket is `current`. */
@@ -271,6 +277,11 @@ export class SqliteStore implements Store {
            saved_micros = saved_micros + excluded.saved_micros`,
       ),
       deleteRolledUp: db.prepare<[number, number], never>('DELETE FROM ledger WHERE id IN (SELECT id FROM ledger WHERE at < ? ORDER BY at, id LIMIT ?)'),
+      insertGrant: db.prepare(
+        `INSERT INTO grants (id, budget_key, scope, tokens, micros, starts_at, ends_at, decided_by, request_id, reason, created_at)
+         VALUES (@id, @budgetKey, @scope, @tokens, @micros, @startsAt, @endsAt, @decidedBy, @requestId, @reason, @createdAt)`,
+      ),
+      listGrants: db.prepare<[], GrantRow>('SELECT * FROM grants ORDER BY created_at DESC, id DESC'),
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -304,6 +315,7 @@ export class SqliteStore implements Store {
       }
     })();
     store.orphans = store.journal.loadOrphans();
+    for (const row of store.s.listGrants.all()) store.remember(toGrant(row));
     store.loadRates();
     return store;
   }
@@ -575,16 +587,20 @@ export class SqliteStore implements Store {
     return total;
   }
 
-  private stateOf(budget: Budget, now: number): BudgetState {
-    const used = this.windowUsage(budget, now);
-    const reserved = this.book.reserved(budget.key);
+  private stateOf(stored: Budget, now: number): BudgetState {
+    const used = this.windowUsage(stored, now);
+    const reserved = this.book.reserved(stored.key);
     const usage: BudgetUsage = {
       usedTokens: used.tokens,
       usedMicros: used.micros,
       reservedTokens: reserved.tokens,
       reservedMicros: reserved.micros,
     };
-    return { budget, usage, resetsAt: nextResetAt(budget.window, now, used.oldestUsed) };
+    // The grants active now raise the limits admission checks against, in this same synchronous step.
+    const { budget, active } = withGrants(stored, this.grants.get(stored.key), now);
+    const state: BudgetState = { budget, usage, resetsAt: nextResetAt(budget.window, now, used.oldestUsed) };
+    if (active.length > 0) state.grants = active;
+    return state;
   }
 
   private statesFor(scopes: readonly Scope[], now: number): BudgetState[] {
@@ -1095,6 +1111,30 @@ export class SqliteStore implements Store {
 
   async setMeta(key: string, value: string): Promise<void> {
     this.s.setMeta.run(key, value);
+  }
+
+  /* ── grants ────────────────────────────────────────────────────────────── */
+
+  async createGrant(input: GrantInput, now: number): Promise<Grant> {
+    const grant: Grant = { ...input, id: `grant_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`, createdAt: now };
+    this.s.insertGrant.run({ ...grant, scope: formatScope(grant.scope) });
+    // Only after the commit does admission see it (the next reserve, synchronously).
+    this.remember(grant);
+    return grant;
+  }
+
+  async listGrants(query: { scope?: string; activeAt?: number }): Promise<Grant[]> {
+    const { scope, activeAt } = query;
+    return this.s.listGrants
+      .all()
+      .map(toGrant)
+      .filter((g) => (scope === undefined || formatScope(g.scope) === scope) && (activeAt === undefined || (g.startsAt <= activeAt && activeAt < g.endsAt)));
+  }
+
+  private remember(grant: Grant): void {
+    const list = this.grants.get(grant.budgetKey) ?? [];
+    list.push(grant);
+    this.grants.set(grant.budgetKey, list);
   }
 
   async claimMeta(key: string, value: string): Promise<string> {
