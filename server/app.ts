@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { pluginRoutes } from '../plugin/plugin-routes.js';
 import { budgetRoutes } from './admin/budget-routes.js';
 import { rateLimitRoutes } from './admin/rate-limit-routes.js';
+import { grantRoutes } from './admin/grant-routes.js';
 import { directoryRoutes } from './admin/directory-routes.js';
 import { reportRoutes } from './admin/report-routes.js';
 import { dashboardRoutes } from './dashboard/dashboard-routes.js';
@@ -61,6 +62,7 @@ export function createApp(services: Services) {
   app.route('/admin', directoryRoutes(services));
   app.route('/admin', budgetRoutes(services));
   app.route('/admin', rateLimitRoutes(services));
+  app.route('/admin', grantRoutes(services));
   app.route('/admin', reportRoutes(services));
 
   // One set of proxy services for every API: rate limits and counters are the user's, whatever API they use.

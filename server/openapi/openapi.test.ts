@@ -135,15 +135,18 @@ describe('the examples in the document', () => {
       '/admin/keys/{id}': 200,
       '/admin/budgets': 201,
       '/admin/rate-limits': 201,
+      '/admin/grants': 201,
     };
     // In the registry's order: project, then the user in it, then the user's key and budget. A
     // path's {id} is the user (or key) created before it.
     const ids: Record<string, string> = { '/admin/users': 'alice' };
     for (const route of withBodies.filter((r) => r.path.startsWith('/admin/'))) {
       const path = route.path.replace('{id}', ids[route.path.slice(0, route.path.indexOf('/{id}'))] ?? '{id}');
-      const response = await svc.admin(route.method.toUpperCase(), path, route.body!.example);
+      // A grant names the budget created before it.
+      const example = route.path === '/admin/grants' ? { ...(route.body!.example as object), budgetId: ids['/admin/budgets'] } : route.body!.example;
+      const response = await svc.admin(route.method.toUpperCase(), path, example);
       expect(response.status, `${route.method} ${route.path}: ${await response.clone().text()}`).toBe(expected[route.path]);
-      if (route.path === '/admin/keys') ids['/admin/keys'] = ((await response.json()) as { id: string }).id;
+      if (route.path === '/admin/keys' || route.path === '/admin/budgets') ids[route.path] = ((await response.json()) as { id: string }).id;
     }
     expect(Object.keys(expected)).toHaveLength(withBodies.filter((r) => r.path.startsWith('/admin/')).length);
   });

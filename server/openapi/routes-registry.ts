@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { alertsQuerySchema } from '../admin/report-routes.js';
 import { putRateLimitBody } from '../admin/rate-limit-routes.js';
+import { postGrantBody } from '../admin/grant-routes.js';
 import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
 import { countTokensRequestSchema, messagesRequestSchema } from '../proxy/dialects/anthropic-messages.js';
 import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
@@ -30,6 +31,7 @@ export const REQUEST_SCHEMAS = {
   PatchKeyBody: patchKeyBody,
   PutBudgetBody: putBudgetBody,
   PutRateLimitBody: putRateLimitBody,
+  PostGrantBody: postGrantBody,
   ChatCompletionRequest: chatRequestSchema,
   ResponsesRequest: responsesRequestSchema,
   EmbeddingsRequest: embeddingsRequestSchema,
@@ -395,6 +397,18 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'delete', path: '/admin/rate-limits/{scope}', summary: 'Remove a subject’s rate limits (the config’s apply again)', tags: ['admin'], security: 'admin',
     pathParams: [{ name: 'scope', description: 'key:ID, user:ID or project:ID', required: true }],
     responses: { 200: { description: 'the limits removed' }, 400: badRequest, ...adminErrors, 404: error('no rate limits set for that scope') },
+  },
+
+  {
+    method: 'post', path: '/admin/grants', summary: 'Grant extra room on one budget', tags: ['admin'], security: 'admin',
+    description:
+      'Tokens and/or dollars added to the budget’s limits from now until the end of its current window (or `until`, if sooner), applied in the same admission as the budget on every instance. Kept after it ends, for audit.',
+    body: { schema: 'PostGrantBody', example: { budgetId: 'bud_0123456789abcdef', tokens: 20000, reason: 'release week' } },
+    responses: { 201: { description: 'the grant' }, 400: badRequest, ...adminErrors, 404: error('no such budget'), 413: tooLarge },
+  },
+  {
+    method: 'get', path: '/admin/grants', summary: 'List grants, newest first', tags: ['admin'], security: 'admin',
+    responses: { 200: { description: '`{"grants": […]}`; `?scope=user:alice` for one subject’s, `?active=true` for those in force now' }, ...adminErrors },
   },
 
   // --- admin: reports ---

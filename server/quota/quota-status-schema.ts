@@ -39,6 +39,12 @@ function quotaSchemas(mode: 'strict' | 'loose') {
       .array(object({ at: z.number().int(), to: z.string() }))
       .optional()
       .describe('at or past `at` percent, a request for a model it covers is served by `to` (downgrade reads as one rule at 100)'),
+    grantedTokens: z.number().optional().describe('what the grants in force add (limitTokens includes it); only on a budget with grants'),
+    grantedUsd: z.number().optional().describe('what the grants in force add (limitUsd includes it); only on a budget with grants'),
+    grants: z
+      .array(object({ id: z.string(), tokens: z.number(), usd: z.number(), decidedBy: z.string(), endsAt: z.string(), reason: z.string().nullable() }))
+      .optional()
+      .describe('the grants in force, each ending with its window (or an earlier date)'),
   });
   const status = object({
     subject: object({ kind: z.enum(['global', 'project', 'user', 'key', 'upstream']), id: z.string(), name: z.string() }),

@@ -1,4 +1,4 @@
-import type { BudgetState } from '../store/types.js';
+import type { BudgetState, Grant } from '../store/types.js';
 import type { FallbackRule } from './budgets.js';
 import type { ScopeKind } from './scope.js';
 import { formatScope } from './scope.js';
@@ -43,6 +43,23 @@ export interface BudgetStatus {
   models?: string[] | null;
   /** Its fallback rules: where requests go at or past each percentage; sent only for a budget that has them. */
   fallback?: FallbackRule[];
+  /**
+   * Grants in force: what they add (limitTokens / limitUsd include it), and each one. Sent only for
+   * a budget that has one.
+   */
+  grantedTokens?: number;
+  grantedUsd?: number;
+  grants?: GrantStatus[];
+}
+
+/** A grant as /quota shows it. */
+export interface GrantStatus {
+  id: string;
+  tokens: number;
+  usd: number;
+  decidedBy: string;
+  endsAt: string;
+  reason: string | null;
 }
 
 /** The `/quota` answer: the binding budget's five fields on top, every budget below. */
@@ -99,6 +116,7 @@ export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetSt
     // Only on the budgets that have them, so the answer of a plain budget is as it always was.
     ...(budget.models ? { models: budget.models } : {}),
     ...(budget.fallback?.length ? { fallback: budget.fallback } : {}),
+    ...(state.grants?.length ? grantFields(state.grants, budget.window) : {}),
   };
 }
 
@@ -123,5 +141,20 @@ export function quotaStatus(subject: SubjectRef, states: readonly BudgetState[],
     status: shown.status,
     nextReset: shown.resetsAt,
     budgets,
+  };
+}
+
+/** What a budget's grants in force add, and each one, for /quota. */
+function grantFields(grants: readonly Grant[], window: WindowSpec): Pick<BudgetStatus, 'grantedTokens' | 'grantedUsd' | 'grants'> {
+  let tokens = 0;
+  let micros = 0;
+  for (const g of grants) {
+    tokens += g.tokens;
+    micros += g.micros;
+  }
+  return {
+    grantedTokens: tokens,
+    grantedUsd: usd(micros),
+    grants: grants.map((g) => ({ id: g.id, tokens: g.tokens, usd: usd(g.micros), decidedBy: g.decidedBy, endsAt: formatInstant(g.endsAt, window), reason: g.reason })),
   };
 }
