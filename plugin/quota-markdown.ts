@@ -30,6 +30,12 @@ export function quotaMarkdown(status: QuotaStatus, options: QuotaMarkdownOptions
     // "78,500 of 100,000 tokens": the unit once, after the limit (dollars carry their sign).
     const used = unit === 'usd' ? formatUsd(status.usage) : TOKENS.format(status.usage);
     lines.push(`- **${t.used}${t.colon}** ${t.usedOf(used, amount(status.limit))}`);
+    // The limit above includes grants in force: say so, and by whom, so nobody mistakes it for the budget itself.
+    const granted = binding ? (unit === 'usd' ? binding.grantedUsd : binding.grantedTokens) : undefined;
+    if (binding?.grants?.length && granted !== undefined && granted > 0) {
+      const deciders = [...new Set(binding.grants.map((g) => t.decidedBy[g.decidedBy as keyof Text['decidedBy']] ?? g.decidedBy))];
+      lines.push(`- **${t.granted}${t.colon}** ${t.includesGrant(amount(granted), deciders.join(', '))}`);
+    }
     if (status.remaining !== null) {
       const reserved = binding ? (unit === 'usd' ? binding.reservedUsd : binding.reservedTokens) : 0;
       const held = reserved > 0 ? t.aside(t.held(amount(reserved))) : '';
@@ -211,6 +217,9 @@ interface Text {
   remaining: string;
   held(amount: string): string;
   spent: string;
+  granted: string;
+  includesGrant(amount: string, by: string): string;
+  decidedBy: Record<'admin' | 'link' | 'policy', string>;
   status: string;
   resets: string;
   budget: string;
@@ -247,6 +256,9 @@ const TEXT: Record<Locale, Text> = {
     remaining: 'Remaining',
     held: (amount) => `${amount} held by requests in flight`,
     spent: 'Spent',
+    granted: 'Granted',
+    includesGrant: (amount, by) => `the limit includes +${amount} granted by ${by}, until the window ends`,
+    decidedBy: { admin: 'an admin', link: 'an approval link', policy: 'the auto-approve policy' },
     status: 'Status',
     resets: 'Resets',
     budget: 'Budget',
@@ -289,6 +301,9 @@ const TEXT: Record<Locale, Text> = {
     remaining: '剩余',
     held: (amount) => `另有 ${amount} 被进行中的请求占用`,
     spent: '花费',
+    granted: '额外授予',
+    includesGrant: (amount, by) => `上限已含 ${by}批准的 +${amount}，到本周期结束为止`,
+    decidedBy: { admin: '管理员', link: '审批链接', policy: '自动审批策略' },
     status: '状态',
     resets: '重置',
     budget: '预算',
