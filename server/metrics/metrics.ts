@@ -5,6 +5,7 @@ import type { PriceBook } from '../proxy/pricing.js';
 import { formatScope, type Scope } from '../quota/scope.js';
 import { budgetPeriod } from '../quota/budgets.js';
 import type { BudgetState, LedgerEntry, Store } from '../store/types.js';
+import { registerAlertOutboxGauges } from './alert-outbox-gauges.js';
 import { MAX_MODEL_LABELS, ModelLabels } from './model-labels.js';
 
 /** How a proxied request ended, as counted by `lobe_quota_requests_total`. */
@@ -160,6 +161,7 @@ export class Metrics {
       registers,
     });
     this.budgetGauges();
+    registerAlertOutboxGauges(this.registry, services);
   }
 
   /** A request looked up in the response cache and not found. */
