@@ -302,7 +302,7 @@ const TEXT: Record<Locale, Text> = {
     held: (amount) => `另有 ${amount} 被进行中的请求占用`,
     spent: '花费',
     granted: '额外授予',
-    includesGrant: (amount, by) => `上限已含 ${by}批准的 +${amount}，到本周期结束为止`,
+    includesGrant: (amount, by) => `上限已含${by}批准的 +${amount}，到本周期结束为止`,
     decidedBy: { admin: '管理员', link: '审批链接', policy: '自动审批策略' },
     status: '状态',
     resets: '重置',

@@ -20,6 +20,8 @@
         resetDue: '正在重置',
         noReset: '总额度，不会重置',
         reserved: function (x) { return '另有 ' + x + ' 被进行中的请求占用'; },
+        granted: function (x, by) { return '上限已含' + by + '批准的 +' + x; },
+        decidedBy: { admin: '管理员', link: '审批链接', policy: '自动审批' },
         held: function (x) { return '占用 ' + x; },
         others: '其他预算',
         none: function (name) { return name + ' 没有适用的预算，用量不受限制。'; },
@@ -43,6 +45,8 @@
         resetDue: 'Resetting now',
         noReset: 'All-time budget, never resets',
         reserved: function (x) { return x + ' held by requests in flight'; },
+        granted: function (x, by) { return 'Includes +' + x + ' granted by ' + by; },
+        decidedBy: { admin: 'an admin', link: 'approval', policy: 'auto-approval' },
         held: function (x) { return x + ' held'; },
         others: 'Other budgets',
         none: function (name) { return 'No budget applies to ' + name + ', so usage is not limited.'; },
@@ -92,6 +96,9 @@
       percentage: num(b.percentage) || 0,
       status: status(b.status),
       resetsAt: str(b.resetsAt) || null,
+      grantedTokens: num(b.grantedTokens) || 0,
+      grantedUsd: num(b.grantedUsd) || 0,
+      grantedBy: Array.isArray(b.grants) ? b.grants.map(function (g) { return g && typeof g === 'object' ? str(g.decidedBy) : ''; }) : [],
     };
   }
 
@@ -295,6 +302,12 @@
     nodes.push(facts);
     var reserved = unit === 'usd' ? binding.reservedUsd : binding.reservedTokens;
     if (reserved > 0) nodes.push(el('p', 'note muted', T.reserved(amount(reserved, unit))));
+    // The limit includes grants in force: say how much, and who granted it.
+    var granted = unit === 'usd' ? binding.grantedUsd : binding.grantedTokens;
+    if (granted > 0) {
+      var by = binding.grantedBy.filter(function (d, i, all) { return d && all.indexOf(d) === i; }).map(function (d) { return T.decidedBy[d] || d; });
+      nodes.push(el('p', 'note granted', T.granted(amount(granted, unit), by.join(', '))));
+    }
 
     var others = q.budgets.filter(function (b) { return b !== binding; });
     if (others.length > 0) {
