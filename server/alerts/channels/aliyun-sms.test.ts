@@ -67,7 +67,7 @@ describe('aliyun-sms', () => {
       SignatureMethod: 'HMAC-SHA1',
       SignatureVersion: '1.0',
       TemplateCode: 'SMS_154950909',
-      TemplateParam: JSON.stringify({ scope: 'user:alice', name: 'Alice', kind: '阈值', percent: '100%', usage: '80,400 / 100,000 to…' }),
+      TemplateParam: JSON.stringify({ scope: 'user:alice', name: 'Alice', kind: '阈值', percent: '100%', usage: '80,400/100,000' }),
       Timestamp: '2026-11-22T12:00:00Z',
       Version: '2017-05-25',
     });

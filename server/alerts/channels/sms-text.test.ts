@@ -98,9 +98,9 @@ describe('smsTemplateParams', () => {
       name: 'Alice',
       kind: '阈值',
       percent: '100%',
-      usage: '80,400 / 100,000 to…',
+      usage: '80,400/100,000',
     });
-    expect(smsTemplateParams(projectedAlert(), 'en')).toMatchObject({ kind: 'projected', percent: '62.5%', usage: '$31.25 / $50.00' });
+    expect(smsTemplateParams(projectedAlert(), 'en')).toMatchObject({ kind: 'projected', percent: '62.5%', usage: '$31.25/$50.00' });
     expect(smsTemplateParams(anomalyAlert(), 'zh').kind).toBe('用量突增');
     expect(smsTemplateParams(overrunAlert(), 'en').kind).toBe('overrun');
     const request = { ...thresholdAlert(), kind: 'request', threshold: null } as unknown as AlertEvent;

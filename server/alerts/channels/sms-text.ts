@@ -136,7 +136,7 @@ function lineFor(alert: AlertEvent, t: SmsText): Render {
  * - `kind`: what happened, in the channel's language ("threshold" / "阈值", "projected" /
  *   "预计用完", "spike" / "用量突增", "overrun" / "超额计费"; other kinds as named)
  * - `percent`: the threshold crossed, else the percentage reached, e.g. "100%"
- * - `usage`: e.g. "100,400 / 100,000 tokens" or "$51.20 / $50.00"
+ * - `usage`: e.g. "100,400/100,000" (tokens: no unit, to stay short) or "$51.20/$50.00"
  */
 export interface SmsTemplateParams {
   scope: string;
@@ -158,7 +158,7 @@ export function smsTemplateParams(alert: AlertEvent, locale: Locale): SmsTemplat
     name: clipParam(name === '' ? plainText(alert.scope) : name),
     kind: clipParam(known),
     percent: clipParam(formatPercent(alert.threshold ?? alert.percentage)),
-    usage: clipParam(`${alert.unit === 'tokens' ? COUNT.format(alert.usage) : amount(alert.usage)} / ${amount(alert.limit)}`),
+    usage: clipParam(alert.unit === 'tokens' ? `${COUNT.format(alert.usage)}/${COUNT.format(alert.limit)}` : `${amount(alert.usage)}/${amount(alert.limit)}`),
   };
 }
 
