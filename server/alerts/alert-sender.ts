@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Store } from '../store/types.js';
 import type { AlertEvent } from './alert-event.js';
+import { maskPhoneNumbers } from './channels/sms-text.js';
 
 /** What the sender needs of a channel (see channels/index.ts). */
 export interface AlertChannel {
@@ -97,7 +98,9 @@ export class AlertSender {
         await store.markDelivered(due.alert.id, due.channel, clock.now());
         delivered++;
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        // Stored, shown by GET /admin/alerts and logged: no phone number goes there whole, whichever
+        // channel failed (the SMS channels mask their own errors; this catches any other path).
+        const message = maskPhoneNumbers(error instanceof Error ? error.message : String(error));
         const failures = due.attempts + 1;
         await store.markDeliveryFailed(due.alert.id, due.channel, message, clock.now() + retryDelayMs(failures, this.baseDelayMs, this.maxDelayMs));
       }

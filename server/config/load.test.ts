@@ -369,6 +369,42 @@ describe('loadConfig: upstreams', () => {
   });
 });
 
+describe('loadConfig: SMS alert channels', () => {
+  const twilio = { type: 'twilio', accountSid: 'AC0123456789abcdef0123456789abcdef', from: '+15005550006', to: ['+8613800138000'], levels: [100] };
+  const aliyun = { type: 'aliyun-sms', accessKeyId: 'LTAI5tKey', signName: 'lobe-quota', templateCode: 'SMS_154950909', to: ['13800138000'], levels: [100] };
+
+  it('reads the secrets from the environment, with the vendors\' usual variable names by default', () => {
+    writeFile(DEFAULT_CONFIG_FILE, { alerts: { channels: [twilio, aliyun] } });
+    const config = expectOk(loadConfig({ env: { TWILIO_AUTH_TOKEN: 't', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 's' }, cwd: dir }));
+    expect(config.alerts.channels).toEqual([
+      { ...twilio, authTokenEnv: 'TWILIO_AUTH_TOKEN', baseUrl: 'https://api.twilio.com' },
+      { ...aliyun, accessKeySecretEnv: 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', regionId: 'cn-hangzhou', endpoint: 'https://dysmsapi.aliyuncs.com' },
+    ]);
+  });
+
+  it('names a secret variable that is not set, a secret written into the file, and malformed numbers and senders', () => {
+    writeFile(DEFAULT_CONFIG_FILE, { alerts: { channels: [twilio, { ...aliyun, accessKeySecretEnv: 'ALIYUN_SMS_SECRET' }] } });
+    expect(expectProblems(loadConfig({ env: {}, cwd: dir }))).toEqual([
+      expect.stringContaining('alerts.channels.0: the twilio channel\'s secret: environment variable TWILIO_AUTH_TOKEN is not set'),
+      expect.stringContaining('alerts.channels.1: the aliyun-sms channel\'s secret: environment variable ALIYUN_SMS_SECRET is not set'),
+    ]);
+    writeFile(DEFAULT_CONFIG_FILE, {
+      alerts: {
+        channels: [
+          { ...twilio, authToken: 'in-file', to: ['138 0013 8000'] },
+          { ...twilio, messagingServiceSid: 'MG0123456789abcdef0123456789abcdef' },
+          { ...aliyun, to: ['+86-138'] },
+        ],
+      },
+    });
+    const problems = expectProblems(loadConfig({ env: {}, cwd: dir })).join('\n');
+    expect(problems).toContain('alerts.channels.0: Unrecognized key: "authToken"');
+    expect(problems).toContain('alerts.channels.0.to.0: must be an E.164 number');
+    expect(problems).toContain('alerts.channels.1.from: give exactly one of "from" and "messagingServiceSid"');
+    expect(problems).toContain('alerts.channels.2.to.0: must be a phone number of digits');
+  });
+});
+
 describe('publicUrlOf', () => {
   it.each<[string, string | null, string, number, string]>([
     ['explicit URL wins', 'https://quota.example.com', '0.0.0.0', 3400, 'https://quota.example.com'],

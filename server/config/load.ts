@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
+import { channelSecretEnv } from '../alerts/channels/config-schema.js';
 import type { UpstreamConfig } from '../proxy/upstreams.js';
 import {
   configFileSchema,
@@ -104,6 +105,10 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
     models: u.models,
     ...(u.api === undefined ? {} : { api: u.api }),
   }));
+  file.data.alerts.channels.forEach((c, i) => {
+    const name = channelSecretEnv(c);
+    if (name !== null && !env[name]) problems.push(`${readPath ?? 'config'}: alerts.channels.${i}: the ${c.type} channel's secret: environment variable ${name} is not set`);
+  });
   file.data.upstreams.forEach((u, i) => {
     if (u.apiKeyEnv !== undefined && !env[u.apiKeyEnv]) problems.push(`${readPath ?? 'config'}: upstreams.${i}.apiKeyEnv: environment variable ${u.apiKeyEnv} is not set`);
   });

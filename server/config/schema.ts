@@ -242,7 +242,7 @@ export const configFileSchema = z
     alerts: z
       .strictObject({
         thresholds: thresholdsSchema.default([50, 80, 90, 95, 100]).describe('Thresholds (percent) of budgets that do not set their own.'),
-        channels: channelConfigsSchema.default([]).describe('Where alerts are delivered: webhook, slack, dingtalk, wecom, feishu, email.'),
+        channels: channelConfigsSchema.default([]).describe('Where alerts are delivered: webhook, slack, dingtalk, wecom, feishu, email, twilio (SMS), aliyun-sms (SMS).'),
         locale: z.enum(['en', 'zh']).default('en').describe('Language of alert messages.'),
         projection: z.boolean().default(true).describe('Alert once per window when the burn rate runs a budget out before its reset.'),
         spike: spikeSchema.default(SPIKE_DEFAULTS),

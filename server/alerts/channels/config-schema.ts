@@ -54,6 +54,65 @@ const smtpUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** The name of the environment variable that holds a secret: secrets never go in the file. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be the name of an environment variable');
+
+/** The language of this channel's texts (default `alerts.locale`): an SMS goes to one person. */
+const smsLocale = z.enum(['en', 'zh']).optional().describe('Language of this channel\'s texts (default: alerts.locale).');
+
+const twilioSchema = z
+  .strictObject({
+    type: z.literal('twilio'),
+    accountSid: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be a Twilio Account SID: AC and 32 hex digits'),
+    authTokenEnv: envName.default('TWILIO_AUTH_TOKEN').describe('Environment variable holding the account\'s Auth Token'),
+    from: z
+      .string()
+      .regex(/^(\+[1-9]\d{6,14}|[A-Za-z0-9 ]{1,11})$/, 'must be an E.164 number (+15005550006) or an alphanumeric sender id of up to 11 characters')
+      .optional()
+      .describe('Sender: a Twilio number in E.164 form, or an alphanumeric sender id; or give messagingServiceSid'),
+    messagingServiceSid: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID: MG and 32 hex digits').optional(),
+    to: z
+      .array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number: +, country code and number, no spaces'))
+      .min(1)
+      .max(10)
+      .describe('Recipients in E.164 form, one message each'),
+    baseUrl: httpUrl.default('https://api.twilio.com').describe('Twilio\'s API (tests point it elsewhere)'),
+    locale: smsLocale,
+    ...routing,
+  })
+  .refine((c) => (c.from === undefined) !== (c.messagingServiceSid === undefined), {
+    message: 'give exactly one of "from" and "messagingServiceSid"',
+    path: ['from'],
+  });
+
+const aliyunSmsSchema = z.strictObject({
+  type: z.literal('aliyun-sms'),
+  accessKeyId: z.string().min(1).max(200),
+  accessKeySecretEnv: envName.default('ALIBABA_CLOUD_ACCESS_KEY_SECRET').describe('Environment variable holding the AccessKey secret'),
+  signName: z.string().min(1).max(100).describe('The approved signature ("签名") the message is sent under'),
+  templateCode: z
+    .string()
+    .min(1)
+    .max(100)
+    .describe('The approved template ("SMS_…"); it may use ${scope}, ${name}, ${kind}, ${percent} and ${usage}'),
+  to: z
+    .array(z.string().regex(/^\+?\d{6,15}$/, 'must be a phone number of digits: 13800138000, or with a country code 8613800138000'))
+    .min(1)
+    .max(100)
+    .describe('Recipients (sent in one request)'),
+  regionId: z.string().regex(/^[a-z0-9-]+$/).default('cn-hangzhou'),
+  endpoint: httpUrl.default('https://dysmsapi.aliyuncs.com').describe('The Dysmsapi endpoint (tests point it elsewhere)'),
+  locale: smsLocale,
+  ...routing,
+});
+
+/** The environment variables a channel reads its secret from (none for most). */
+export function channelSecretEnv(config: ChannelConfig): string | null {
+  if (config.type === 'twilio') return config.authTokenEnv;
+  if (config.type === 'aliyun-sms') return config.accessKeySecretEnv;
+  return null;
+}
+
 /** One entry of `alerts.channels` in the config file. */
 export const channelConfigSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('webhook'), url: httpUrl, secret: secret.optional().describe('HMAC-SHA256 key of X-Lobe-Quota-Signature'), ...routing }),
@@ -78,6 +137,8 @@ export const channelConfigSchema = z.discriminatedUnion('type', [
     to: z.array(z.email()).min(1).max(100),
     ...routing,
   }),
+  twilioSchema,
+  aliyunSmsSchema,
 ]);
 
 export type ChannelConfig = z.output<typeof channelConfigSchema>;

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 
-/** What a vendor answered with a 2xx status. */
+/** What a vendor answered (with a 2xx status, from `postJson`). */
 export interface HttpAnswer {
   status: number;
   /** The body as text, cut at MAX_ANSWER_BYTES. */
@@ -27,24 +27,41 @@ export async function postJson(
   rawBody: string,
   options: { timeoutMs: number; headers?: Record<string, string> },
 ): Promise<HttpAnswer> {
+  const answer = await vendorRequest(vendor, url, {
+    method: 'POST',
+    body: rawBody,
+    headers: { 'content-type': 'application/json', ...options.headers },
+    timeoutMs: options.timeoutMs,
+  });
+  if (answer.status < 200 || answer.status >= 300) {
+    throw new VendorError(`${vendor}: ${hostOf(url)} answered HTTP ${answer.status}${answerExcerpt(answer.body)}`);
+  }
+  return answer;
+}
+
+/**
+ * One request, resolving with whatever status the vendor answered (for vendors whose error bodies
+ * say more than their status, such as Twilio's and Alibaba Cloud's); throws only when no complete
+ * answer came: a network failure or `timeoutMs`. Messages name only the host, as `postJson`'s do.
+ */
+export async function vendorRequest(
+  vendor: string,
+  url: string,
+  options: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; timeoutMs: number },
+): Promise<HttpAnswer> {
   const host = hostOf(url);
   const signal = AbortSignal.timeout(options.timeoutMs);
   try {
     const response = await request(url, {
-      method: 'POST',
-      body: rawBody,
-      headers: { 'content-type': 'application/json', 'user-agent': 'lobe-quota', ...options.headers },
+      method: options.method,
+      ...(options.body === undefined ? {} : { body: options.body }),
+      headers: { 'user-agent': 'lobe-quota', ...options.headers },
       signal,
     });
-    const body = await readCapped(response.body);
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw new VendorError(`${vendor}: ${host} answered HTTP ${response.statusCode}${answerExcerpt(body)}`);
-    }
-    return { status: response.statusCode, body };
+    return { status: response.statusCode, body: await readCapped(response.body) };
   } catch (error) {
-    if (error instanceof VendorError) throw error;
     if (signal.aborted) throw new Error(`${vendor}: ${host} did not answer within ${options.timeoutMs / 1000} s`, { cause: error });
-    throw new Error(`${vendor}: POST to ${host} failed: ${networkReason(error)}`, { cause: error });
+    throw new Error(`${vendor}: ${options.method} to ${host} failed: ${networkReason(error)}`, { cause: error });
   }
 }
 
@@ -74,7 +91,7 @@ export function answerExcerpt(body: string): string {
   return `: ${text.length > MAX_ERROR_CHARS ? `${text.slice(0, MAX_ERROR_CHARS)}…` : text}`;
 }
 
-function hostOf(url: string): string {
+export function hostOf(url: string): string {
   try {
     return new URL(url).host;
   } catch {

@@ -5,17 +5,19 @@
  */
 import type { AlertEvent } from '../alert-event.js';
 import type { Channel, SendContext, Sender } from './channel.js';
-import { channelName, type ChannelConfig } from './config-schema.js';
+import { aliyunSmsSender } from './aliyun-sms.js';
+import { channelName, channelSecretEnv, type ChannelConfig } from './config-schema.js';
 import { dingTalkSender } from './dingtalk.js';
 import { emailSender } from './email.js';
 import { feishuSender } from './feishu.js';
 import { slackSender } from './slack.js';
+import { twilioSender } from './twilio.js';
 import { webhookSender } from './webhook.js';
 import { weComSender } from './wecom.js';
 
 export type { Channel } from './channel.js';
 export type { Locale } from './alert-text.js';
-export { channelConfigSchema, channelConfigsSchema, channelName, type ChannelConfig } from './config-schema.js';
+export { channelConfigSchema, channelConfigsSchema, channelName, channelSecretEnv, type ChannelConfig } from './config-schema.js';
 
 /** How long one delivery may take (DESIGN: the outbox retries it later). */
 export const SEND_TIMEOUT_MS = 10_000;
@@ -26,6 +28,8 @@ export interface ChannelOptions {
   now?: () => number;
   /** Per delivery (default SEND_TIMEOUT_MS); tests shorten it. */
   timeoutMs?: number;
+  /** Where the SMS channels' secrets are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -39,7 +43,7 @@ export function createChannels(configs: ChannelConfig[], options: ChannelOptions
     const name = channelName(config, index);
     if (names.has(name)) throw new Error(`Two alert channels are named "${name}"; give each a distinct "name".`);
     names.add(name);
-    const sender = senderFor(config, ctx);
+    const sender = senderFor(config, ctx, options.env ?? process.env);
     const channel: Channel = {
       name,
       accepts: (alert) => acceptsAlert(config, alert),
@@ -51,7 +55,18 @@ export function createChannels(configs: ChannelConfig[], options: ChannelOptions
   });
 }
 
-function senderFor(config: ChannelConfig, ctx: SendContext): Sender {
+/**
+ * The secret a channel names in the environment. loadConfig reports an unset one at start; this
+ * throw is for callers that build channels from a config of their own.
+ */
+function secretFrom(env: NodeJS.ProcessEnv, config: ChannelConfig): string {
+  const name = channelSecretEnv(config);
+  const value = name === null ? undefined : env[name];
+  if (!value) throw new Error(`The ${config.type} alert channel reads its secret from the environment variable ${String(name)}, which is not set.`);
+  return value;
+}
+
+function senderFor(config: ChannelConfig, ctx: SendContext, env: NodeJS.ProcessEnv): Sender {
   switch (config.type) {
     case 'webhook':
       return webhookSender(config, ctx);
@@ -65,6 +80,10 @@ function senderFor(config: ChannelConfig, ctx: SendContext): Sender {
       return feishuSender(config, ctx);
     case 'email':
       return emailSender(config, ctx);
+    case 'twilio':
+      return twilioSender({ ...config, authToken: secretFrom(env, config) }, ctx);
+    case 'aliyun-sms':
+      return aliyunSmsSender({ ...config, accessKeySecret: secretFrom(env, config) }, ctx);
   }
 }
 

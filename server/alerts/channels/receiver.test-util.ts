@@ -39,7 +39,11 @@ export interface Receiver {
 const MAX_REQUESTS = 20;
 const MAX_BODY_BYTES = 1024 * 1024;
 
-export async function startReceiver(answer: Answer): Promise<Receiver> {
+/**
+ * `judge`, when given, answers a request itself (a vendor's own checks: credentials, signatures)
+ * by returning an Answer; returning undefined falls back to `answer`.
+ */
+export async function startReceiver(answer: Answer, judge?: (req: ReceivedRequest) => Answer | undefined): Promise<Receiver> {
   const requests: ReceivedRequest[] = [];
   const state = { answer };
   const server: Server = createServer((req, res) => {
@@ -55,15 +59,16 @@ export async function startReceiver(answer: Answer): Promise<Receiver> {
         return;
       }
       const target = new URL(req.url ?? '/', 'http://127.0.0.1');
-      requests.push({
+      const received: ReceivedRequest = {
         method: req.method ?? '',
         url: req.url ?? '',
         path: target.pathname,
         query: target.searchParams,
         headers: req.headers,
         rawBody: Buffer.concat(chunks),
-      });
-      const { status, body, hang } = state.answer;
+      };
+      requests.push(received);
+      const { status, body, hang } = judge?.(received) ?? state.answer;
       if (hang) return;
       const text = typeof body === 'string' ? body : JSON.stringify(body);
       res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json' }).end(text);
