@@ -203,6 +203,18 @@ describe('lobe-quota CLI', () => {
     expect((await run('budgets set upstream:nowhere --tokens 5 --per day')).stderr).toContain('no upstream "nowhere"');
   });
 
+  it('grants add gives a budget more room until its window ends, and grants list shows it', async () => {
+    const { run } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    const id = /\(budget (bud_\w+)\)/.exec((await run('budgets set user:alice --tokens 1000 --per day')).stdout)?.[1];
+    const added = await run(`grants add ${id} --tokens 20000 --reason deadline`);
+    expect(added).toMatchObject({ code: 0, stderr: '' });
+    expect(added.stdout).toMatch(/^granted \+20,000 tokens on user:alice until 2026-11-23 00:00:00Z \(grant grant_\w+\)\n$/);
+    const list = (await run('grants list --scope user:alice --active')).stdout;
+    expect(list).toMatch(/grant_\w+ +user:alice +\+20,000 tokens +2026-11-23 00:00:00Z +admin +deadline/);
+    expect((await run('grants add bud_nope --tokens 5')).stderr).toContain('no budget "bud_nope"');
+  });
+
   it('budgets set says "created" for a new budget and "replaced", with what was there, for an existing one', async () => {
     const { run } = await cliAgainstServer();
     expect((await run('users add alice')).code).toBe(0);

@@ -56,6 +56,21 @@ const describeRateLimit = (limit: Record<string, number>): string =>
     .map(([field, words]) => `${(limit[field] as number).toLocaleString('en-US')} ${words}`)
     .join(', ') || 'no limits';
 
+/** A grant as the admin API shows it (`grantView`). */
+interface GrantJson {
+  id: string;
+  scope: string;
+  tokens: number;
+  usd: number;
+  endsAt: string;
+  decidedBy: string;
+  reason: string | null;
+}
+
+/** "+20,000 tokens", "+$5.00", or both. */
+const grantAmount = (g: GrantJson): string =>
+  [g.tokens > 0 ? `+${g.tokens.toLocaleString('en-US')} tokens` : '', g.usd > 0 ? `+$${g.usd.toFixed(2)}` : ''].filter(Boolean).join(' ');
+
 const positiveNumber = (value: string): number => {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number ≥ 0');
@@ -291,6 +306,33 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const b = (await call('DELETE', `/admin/budgets/${encodeURIComponent(id)}`)) as { id: string };
     show(b, () => `budget ${shown(b.id)} deleted\n`);
   });
+
+  const grants = program.command('grants').description('give a budget more room until its window ends (or a date), and list grants');
+  grants
+    .command('add <budgetId>')
+    .description('grant extra tokens and/or dollars on a budget (an id from `budgets list`, or config:SCOPE|PERIOD)')
+    .option('--tokens <n>', 'extra tokens', positiveInt)
+    .option('--usd <dollars>', 'extra dollars', positiveNumber)
+    .option('--until <iso>', 'end before the window does (ISO 8601, e.g. 2026-12-24T00:00:00Z)')
+    .option('--reason <text>', 'why, kept with the grant')
+    .action(async (budgetId: string, o: { tokens?: number; usd?: number; until?: string; reason?: string }) => {
+      const g = (await call('POST', '/admin/grants', { budgetId, tokens: o.tokens, usd: o.usd, until: o.until, reason: o.reason })) as GrantJson;
+      show(g, () => `granted ${grantAmount(g)} on ${shown(g.scope)} until ${when(g.endsAt)} (grant ${shown(g.id)})\n`);
+    });
+  grants
+    .command('list')
+    .option('--scope <scope>', 'one subject’s, e.g. user:alice')
+    .option('--active', 'only those in force now')
+    .action(async (o: { scope?: string; active?: boolean }) => {
+      const query = new URLSearchParams({ ...(o.scope ? { scope: o.scope } : {}), ...(o.active ? { active: 'true' } : {}) }).toString();
+      const data = (await call('GET', `/admin/grants${query ? `?${query}` : ''}`)) as { grants: GrantJson[] };
+      show(data, () =>
+        formatTable(
+          ['id', 'scope', 'amount', 'until', 'by', 'reason'],
+          data.grants.map((g) => [g.id, g.scope, grantAmount(g), when(g.endsAt), g.decidedBy, g.reason ?? '']),
+        ),
+      );
+    });
 
   const rateLimits = program.command('rate-limits').description('set, list and delete a key’s, user’s or project’s own rate limits (over the config’s rateLimits)');
   rateLimits
