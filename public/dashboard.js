@@ -121,6 +121,12 @@
       if (b.limitTokens !== null && b.reservedTokens > 0) held.push(tokens(b.reservedTokens) + ' tokens');
       if (b.limitUsd !== null && b.reservedUsd > 0) held.push(usd(b.reservedUsd));
       if (held.length > 0) li.appendChild(el('div', 'budget-held muted small', held.join(' · ') + ' held by requests in flight'));
+      if (b.grants && b.grants.length > 0) {
+        var extra = [];
+        if (b.limitTokens !== null && b.grantedTokens > 0) extra.push('+' + tokens(b.grantedTokens) + ' tokens');
+        if (b.limitUsd !== null && b.grantedUsd > 0) extra.push('+' + usd(b.grantedUsd));
+        if (extra.length > 0) li.appendChild(el('div', 'budget-granted muted small', 'Limit includes ' + extra.join(' · ') + ' granted'));
+      }
       if (b.fallback && b.fallback.length > 0) {
         var rules = b.fallback.map(function (r) { return 'at ' + r.at + ' % → ' + r.to; });
         li.appendChild(el('div', 'budget-fallback muted small', 'Routes ' + rules.join(', ')));

@@ -12,7 +12,7 @@ const hasChromium = existsSync(CHROMIUM);
 
 declare const document: { querySelectorAll(selector: string): ArrayLike<{ dataset: Record<string, string>; textContent: string | null }> };
 
-describe.skipIf(!hasChromium)('the dashboard with upstream budgets and fallback rules', { timeout: 60_000 }, () => {
+describe.skipIf(!hasChromium)('the dashboard with upstream budgets, fallback rules and grants', { timeout: 60_000 }, () => {
   const svc = testService({ config: { upstreams: [{ name: 'plan-a', baseUrl: 'http://127.0.0.1:9/v1', apiKey: undefined, models: ['*'] }] } });
   let browser: Browser | undefined;
   let server: { url: string; close: () => Promise<void> } | undefined;
@@ -25,6 +25,10 @@ describe.skipIf(!hasChromium)('the dashboard with upstream budgets and fallback 
     const { subject } = await userWithKey(svc.store, 'alice');
     await put({ scope: 'upstream:plan-a', window: { kind: 'rolling', hours: 1 }, limitTokens: 1_200 });
     await put({ scope: 'user:alice', window: { kind: 'day', timeZone: 'UTC' }, limitUsd: 5, models: ['gpt-5*'], fallback: [{ at: 90, to: 'gpt-5-mini' }] });
+    await put({ scope: 'user:alice', window: { kind: 'week', timeZone: 'UTC' }, limitTokens: 10_000 });
+    const week = (await svc.store.listBudgets()).find((b) => b.window.kind === 'week');
+    const grant = await svc.admin('POST', '/admin/grants', { budgetId: week?.id, tokens: 5_000, reason: 'release week' });
+    if (grant.status !== 201) throw new Error(await grant.text());
     const usage = { model: 'gpt-5', upstream: 'plan-a', inputTokens: 300, outputTokens: 300, cachedTokens: 0, reasoningTokens: 0, costMicros: 4_000_000 };
     await svc.store.settle({ holdId: 'seed', subject, usage: { ...usage, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {} }, now: T0 });
     server = await listen(svc.app.fetch);
@@ -36,7 +40,7 @@ describe.skipIf(!hasChromium)('the dashboard with upstream budgets and fallback 
     await server?.close();
   });
 
-  it('lists the upstream budget by its account, and the model budget with its models and rules', async () => {
+  it('lists the upstream budget by its account, the model budget with its models and rules, and a grant', async () => {
     if (!browser || !server) throw new Error('not started');
     const page = await browser.newPage();
     await page.goto(`${server.url}/admin`);
@@ -44,7 +48,10 @@ describe.skipIf(!hasChromium)('the dashboard with upstream budgets and fallback 
     await page.click('#login button[type=submit]');
     await page.waitForSelector('body[data-loaded="true"]', { state: 'attached' });
     const budgets = await page.evaluate(() => Array.from(document.querySelectorAll('#budgets li.budget')).map((li) => [li.dataset.scope, li.textContent]));
-    const text = Object.fromEntries(budgets) as Record<string, string>;
+    const text = Object.fromEntries(budgets.filter(([, t]) => !t?.includes('weekly'))) as Record<string, string>;
+    const weekly = budgets.find(([, t]) => t?.includes('weekly'))?.[1] ?? '';
+    expect(weekly).toContain('600 / 15,000 tokens');
+    expect(weekly).toContain('Limit includes +5,000 tokens granted');
     expect(text['upstream:plan-a']).toContain('Upstream plan-a');
     expect(text['upstream:plan-a']).toContain('600 / 1,200 tokens');
     expect(text['user:alice']).toContain('gpt-5*');
