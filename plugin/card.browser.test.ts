@@ -157,6 +157,13 @@ describe.skipIf(!hasChromium)(`the quota card in Chromium${hasChromium ? '' : ` 
     await svc.store.reserve({ holdId: 'frank-in-flight', subject: frank.subject, quote: { tokens: 50_000, micros: 0 }, now: T0, ttlMs: 3_600_000 });
     await quotaOf(frank, 'held');
 
+    // granted: a user at her daily limit, given 20,000 tokens more for the rest of the day
+    const grace = await person('grace', 'Grace', null);
+    const graceBudget = await admin<{ id: string }>('PUT', '/admin/budgets', { scope: 'user:grace', window: { kind: 'day', timeZone: 'UTC' }, limitTokens: 10_000 });
+    await spend(grace, 10_000);
+    await admin('POST', '/admin/grants', { budgetId: graceBudget.id, tokens: 20_000, reason: 'release week' });
+    await quotaOf(grace, 'granted');
+
     // a name that is HTML
     const mallory = await person('mallory', '<img src=x onerror="window.pwned=1">Mal<b>lory</b>', null);
     await budget('user:mallory', { kind: 'day', timeZone: 'UTC' }, { limitTokens: 1_000 });
@@ -250,6 +257,13 @@ describe.skipIf(!hasChromium)(`the quota card in Chromium${hasChromium ? '' : ` 
     // what the page looks like where LobeChat puts it: dark text on a light background
     expect(await colour(frame, 'body')).toBe('rgb(255, 255, 255)');
     await shot(frame, 'card-normal.png');
+  });
+
+  it('says when the limit includes a grant, how much and by whom', async () => {
+    const { frame, text } = await open('granted');
+    expect(await text('.figures')).toBe('10,000 / 30,000 tokens33.3%');
+    expect(await text('.note.granted')).toBe('Includes +20,000 tokens granted by an admin');
+    await shot(frame, 'card-granted.png');
   });
 
   it('draws a warning in dark mode, and the countdown ticks every second', async () => {
