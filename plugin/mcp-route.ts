@@ -9,6 +9,11 @@ import { ownQuotaStatus } from '../server/quota/own-status.js';
 import { budgetStatusLooseSchema, quotaStatusLooseSchema } from '../server/quota/quota-status-schema.js';
 import type { QuotaStatus } from '../server/quota/status-report.js';
 import type { KeyIdentity } from '../server/store/types.js';
+import { ApiError } from '../server/http/errors.js';
+import { publicBase } from '../server/requests/public-base.js';
+import { linkSecret } from '../server/requests/request-links.js';
+import { askForMore, type RequestServices } from '../server/requests/request-service.js';
+import { decisionLines, requestAnswer } from './request-text.js';
 import { localeFromAcceptLanguage } from './accept-language.js';
 import { renderQuotaCard } from './card-image/render-card.js';
 import { quotaMarkdown, type Locale } from './quota-markdown.js';
@@ -26,6 +31,7 @@ const MAX_BODY_BYTES = 64 * 1024;
  * revoked key stops working at once), and each request's server is bound to that one caller.
  */
 export function mcpRoutes(services: Services) {
+  const requests: RequestServices = { ...services, linkSecret: linkSecret(services.store) };
   return (
     new Hono<AppEnv>()
       // LobeChat calls MCP servers from its own server, but browser-based MCP clients
@@ -44,7 +50,7 @@ export function mcpRoutes(services: Services) {
         const identity = await keyHolder(services, token);
         if (identity === null) return unauthorized(token);
 
-        const server = quotaMcpServer(services, identity, localeFromAcceptLanguage(c.req.header('accept-language')));
+        const server = quotaMcpServer(requests, identity, localeFromAcceptLanguage(c.req.header('accept-language')), publicBase(c, services.config));
         const transport = new WebStandardStreamableHTTPServerTransport({
           sessionIdGenerator: undefined,
           // One short answer per request: plain JSON instead of an SSE stream.
@@ -115,13 +121,20 @@ export const CHECK_QUOTA_DESCRIPTION =
   'or types /check_quota, in English or Chinese (额度, 配额, 用量, 用了多少, 花了多少钱, 还剩多少, 余额, 限额, 预算, 什么时候重置). ' +
   'No arguments are needed: the key this server is configured with identifies the user. ' +
   'Pass locale "zh" when the user writes Chinese. The answer is Markdown plus the same card as a PNG image; ' +
-  'show the returned Markdown as it is.';
+  'show the returned Markdown as it is. When the status is critical or exceeded, offer to ask an admin for more with request_quota_increase.';
+
+export const REQUEST_QUOTA_INCREASE_DESCRIPTION =
+  'Asks the admins for more quota on one of the user’s budgets (an increase request; they approve or deny it, ' +
+  'often in one click, and small requests may be approved at once). Offer it when check_quota shows the status critical or exceeded, ' +
+  'or when the user asks for more quota (申请额度, 提高额度, 加额度); call it only once the user agrees. ' +
+  '`amount` is in the budget’s unit (tokens, or US dollars for a dollar budget); leave it out to ask for enough for the rest of the window at the current rate. ' +
+  'Pass the user’s `reason` in their words. The next check_quota tells the user the decision.';
 
 /**
  * One server per request, bound to the caller: the tool cannot reach anyone else's status.
  * `defaultLocale` (from the request's Accept-Language) applies when the model passes no locale.
  */
-function quotaMcpServer(services: Services, identity: KeyIdentity, defaultLocale: Locale): McpServer {
+function quotaMcpServer(services: RequestServices, identity: KeyIdentity, defaultLocale: Locale, linkBase: string): McpServer {
   const server = new McpServer(SERVER_INFO, {
     instructions: 'Call check_quota whenever the user asks about their LLM quota, usage, spending or limits (也包括中文提问：额度、用量、余额).',
   });
@@ -139,7 +152,15 @@ function quotaMcpServer(services: Services, identity: KeyIdentity, defaultLocale
     async ({ locale = defaultLocale }) => {
       const status = await ownQuotaStatus(services, identity);
       const now = services.clock.now();
-      const text = { type: 'text' as const, text: quotaMarkdown(status, { locale, now }) };
+      // Each decision is told once: only those this call marked as seen.
+      const unseen = await services.store.unseenDecisions(identity.user.id);
+      const marked = new Set(await services.store.markRequestSeen(unseen.map((r) => r.id), now));
+      const news = decisionLines(unseen.filter((r) => marked.has(r.id)));
+      const offer =
+        status.status === 'critical' || status.status === 'exceeded'
+          ? ['The quota is nearly or fully used: offer the user to ask an admin for more with the request_quota_increase tool.']
+          : [];
+      const text = { type: 'text' as const, text: [quotaMarkdown(status, { locale, now }), ...news, ...offer].join('\n\n') };
       const image = await cardImageBlock(status, { locale, now });
       return {
         // LobeHub 2.x draws the image; the model, and clients that show no images, read the text.
@@ -147,6 +168,28 @@ function quotaMcpServer(services: Services, identity: KeyIdentity, defaultLocale
         // Exactly the `/quota` document (the SDK validates it against the output schema first).
         structuredContent: { ...status },
       };
+    },
+  );
+  server.registerTool(
+    'request_quota_increase',
+    {
+      title: 'Ask for more quota',
+      description: REQUEST_QUOTA_INCREASE_DESCRIPTION,
+      inputSchema: {
+        amount: z.number().positive().max(1e15).optional().describe('In the budget’s unit: tokens, or US dollars for a dollar budget (default: enough for the rest of the window)'),
+        reason: z.string().max(500).optional().describe('Why, in the user’s words'),
+        scope: z.string().max(300).optional().describe('The budget’s scope, e.g. "user:alice" (default: the one closest to its limit)'),
+      },
+      annotations: { readOnlyHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    async (args) => {
+      try {
+        const asked = await askForMore(services, identity, args, linkBase);
+        return { content: [{ type: 'text' as const, text: requestAnswer(asked) }] };
+      } catch (error) {
+        if (error instanceof ApiError) return { isError: true, content: [{ type: 'text' as const, text: `The request was not made: ${error.message}` }] };
+        throw error;
+      }
     },
   );
   return server;

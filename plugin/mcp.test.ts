@@ -95,7 +95,7 @@ describe('MCP at /mcp', () => {
     expect(transport.sessionId).toBeUndefined();
 
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['check_quota']);
+    expect(tools.map((t) => t.name)).toEqual(['check_quota', 'request_quota_increase']);
     const tool = tools[0]!;
     expect(tool.title).toBe('Check quota');
     expect(tool.description).toMatch(/quota.*usage.*spending/s);
@@ -221,7 +221,7 @@ describe('MCP at /mcp', () => {
     expect(transport.sessionId).toBeUndefined();
     const again = (await client.callTool({ name: 'check_quota', arguments: {} })) as ToolResult;
     expect(again.structuredContent).toEqual(await quotaOf(alice.secret));
-    expect((await client.listTools()).tools).toHaveLength(1);
+    expect((await client.listTools()).tools).toHaveLength(2);
     const fresh = (await connect(first.url, alice.secret)).client;
     expect(((await fresh.callTool({ name: 'check_quota', arguments: {} })) as ToolResult).structuredContent).toEqual(await quotaOf(alice.secret));
   });

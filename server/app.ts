@@ -25,6 +25,7 @@ import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { estimateOverrides } from './proxy/model-family.js';
 import { createTokenCounter } from './proxy/token-count.js';
 import { quotaRoutes } from './quota/quota-routes.js';
+import { requestRoutes } from './requests/request-routes.js';
 
 const ADMIN_BODY_LIMIT = 64 * 1024;
 
@@ -90,5 +91,7 @@ export function createApp(services: Services) {
   app.use('/quota', authenticate(services));
   app.use('/quota/*', authenticate(services));
   app.route('/quota', quotaRoutes(services));
+  // After the /admin and /quota authentication; its /requests/:id/* links are signed, not authenticated.
+  app.route('/', requestRoutes(services));
   return app;
 }

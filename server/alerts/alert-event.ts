@@ -1,6 +1,38 @@
 import type { WindowSpec } from '../quota/window.js';
 
-export type AlertKind = 'threshold' | 'projected' | 'anomaly' | 'overrun';
+/**
+ * `request`: a user asked for more (with signed approve/deny links); `request_decided`: the answer,
+ * so the requester's channels hear back (a kind of its own, so a channel can take one and not the other).
+ */
+export type AlertKind = 'threshold' | 'projected' | 'anomaly' | 'overrun' | 'request' | 'request_decided';
+
+/** An increase request as its alerts carry it; amounts in the budget's unit and both units. */
+export interface RequestFacts {
+  id: string;
+  userId: string;
+  keyId: string;
+  /** The budget asked on: its scope text and key. */
+  scope: string;
+  budgetKey: string;
+  /** What was asked, in the alert's `unit`. */
+  amount: number;
+  amountTokens: number;
+  amountUsd: number;
+  reason: string | null;
+  state: 'open' | 'approved' | 'denied';
+  createdAt: string;
+  decidedAt: string | null;
+  decidedBy: 'admin' | 'link' | 'policy' | null;
+  grantedTokens: number | null;
+  grantedUsd: number | null;
+  grantId: string | null;
+}
+
+/** Signed one-click links (GET shows a confirm page; its button POSTs). */
+export interface RequestLinks {
+  approve: string;
+  deny: string;
+}
 
 /** What an `anomaly` alert measured: the last hour's tokens against the subject's own usual rate. */
 export interface AnomalyFacts {
@@ -63,11 +95,15 @@ export interface AlertEvent {
   anomaly?: AnomalyFacts;
   /** Only on 'overrun' alerts (whose `usage` is the output charged and `limit` the output allowed). */
   overrun?: OverrunFacts;
+  /** Only on 'request' and 'request_decided' alerts (whose usage, limit and percentage are the budget's when it fired). */
+  request?: RequestFacts;
+  /** Only on 'request' alerts: approve and deny in one click. */
+  links?: RequestLinks;
 }
 
 /** The generic webhook body (DESIGN), plus the alert's id, kind and projection. */
 export function webhookPayload(alert: AlertEvent) {
-  const { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, anomaly, overrun } = alert;
+  const { scope, window, threshold, percentage, usage, limit, unit, resetsAt, firedAt, topConsumers, kind, projectedAt, id, anomaly, overrun, request, links } = alert;
   return {
     scope,
     window,
@@ -84,5 +120,7 @@ export function webhookPayload(alert: AlertEvent) {
     id,
     ...(anomaly ? { anomaly } : {}),
     ...(overrun ? { overrun } : {}),
+    ...(request ? { request } : {}),
+    ...(links ? { links } : {}),
   };
 }

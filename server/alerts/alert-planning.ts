@@ -199,6 +199,9 @@ export function overrunAlertRow(entry: LedgerEntry, subjectName: string): AlertR
   return { event, ...overrunAlertKey(entry.model, entry.at), threshold: 0 };
 }
 
+/** Where a request's alert goes: one per request and kind (announced, decided). */
+export const requestAlertRow = (event: AlertEvent): AlertRow => ({ event, budgetKey: `request:${event.request?.id ?? event.id}`, windowStart: 0, threshold: 0 });
+
 /** A spike's scope is always a subject's ('user:alice'), never 'global'. */
 export const subjectScope = (text: string): Scope => {
   const colon = text.indexOf(':');

@@ -66,6 +66,7 @@ describe('loadConfig: defaults', () => {
       defaultBudgets: [],
       users: { autoCreate: true, autoCreateProjectId: null },
       cache: { enabled: false, scope: 'user', ttlSeconds: 86_400, maxMegabytes: 512, chargeFraction: 0 },
+      requests: { linkTtlHours: 72, autoApprove: null },
       configPath: null,
     });
   });

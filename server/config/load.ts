@@ -8,6 +8,7 @@ import {
   envSchema,
   type AlertsConfig,
   type CacheConfig,
+  type RequestsConfig,
   type DatabaseConfig,
   type DefaultBudget,
   type PriceOverrides,
@@ -48,6 +49,8 @@ export interface Config {
   users: UsersConfig;
   /** The private response cache (off by default). */
   cache: CacheConfig;
+  /** Increase requests: link lifetime and the auto-approve policy. */
+  requests: RequestsConfig;
   /** The config file read, or null when none exists. */
   configPath: string | null;
 }
@@ -149,6 +152,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadConfi
       defaultBudgets: file.data.defaultBudgets,
       users: file.data.users,
       cache: file.data.cache,
+      requests: file.data.requests,
       configPath: readPath,
     },
   };

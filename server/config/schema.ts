@@ -168,6 +168,22 @@ const cacheSchema = z
     'A private response cache: an exact repeat of a request (same API, payer, model, messages, tools and sampling parameters) is answered with the stored answer, encrypted under a key derived from the request itself, in response-cache.sqlite in dataDir (local to the instance). Requests with a temperature above 0 (the APIs\' default) are cached only with X-Quota-Cache: on; X-Quota-Cache: off always bypasses it.',
   );
 
+const REQUESTS_DEFAULTS = { linkTtlHours: 72, autoApprove: null };
+
+const requestsSchema = z
+  .strictObject({
+    linkTtlHours: z.number().int().min(1).max(24 * 30).default(72).describe('How long the approve and deny links of a request alert work.'),
+    autoApprove: z
+      .strictObject({
+        maxPercent: z.number().gt(0).max(1_000).describe('A request up to this percent of the budget’s own limit is approved at once…'),
+        perWindow: z.number().int().min(1).max(1_000).default(1).describe('…if the user had fewer policy approvals than this on that budget in its current window.'),
+      })
+      .nullable()
+      .default(null)
+      .describe('Approve small requests without an admin (null: every request waits for a decision).'),
+  })
+  .describe('Increase requests: their one-click links, and the policy that approves small ones at once.');
+
 /** The config file (`lobe-quota.config.json` or `$LOBE_QUOTA_CONFIG`). Environment variables win over it. */
 const SPIKE_DEFAULTS = { enabled: true, factor: 5, baselineHours: 24, minTokens: 10_000 };
 
@@ -334,6 +350,7 @@ export const configFileSchema = z
       .describe('Budgets every subject of a kind gets, e.g. every user 1M tokens a month.'),
     users: usersSchema.default({ autoCreate: true, autoCreateProjectId: null }),
     cache: cacheSchema.default(CACHE_DEFAULTS),
+    requests: requestsSchema.default(REQUESTS_DEFAULTS),
   })
   .describe('lobe-quota configuration');
 
@@ -348,6 +365,7 @@ export type RetentionConfig = ConfigFile['retention'];
 export type DatabaseConfig = ConfigFile['database'];
 export type UsersConfig = ConfigFile['users'];
 export type CacheConfig = ConfigFile['cache'];
+export type RequestsConfig = ConfigFile['requests'];
 
 /** An empty variable means unset (a `PORT=` line in an env file must not mean port ""). */
 const envString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());

@@ -136,6 +136,8 @@ describe('the examples in the document', () => {
       '/admin/budgets': 201,
       '/admin/rate-limits': 201,
       '/admin/grants': 201,
+      // No such request: the example got past body validation (a bad one would be a 400).
+      '/admin/requests/{id}/approve': 404,
     };
     // In the registry's order: project, then the user in it, then the user's key and budget. A
     // path's {id} is the user (or key) created before it.

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { alertsQuerySchema } from '../admin/report-routes.js';
 import { putRateLimitBody } from '../admin/rate-limit-routes.js';
 import { postGrantBody } from '../admin/grant-routes.js';
+import { approveRequestBody, postRequestBody } from '../requests/request-routes.js';
 import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
 import { countTokensRequestSchema, messagesRequestSchema } from '../proxy/dialects/anthropic-messages.js';
 import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
@@ -32,6 +33,8 @@ export const REQUEST_SCHEMAS = {
   PutBudgetBody: putBudgetBody,
   PutRateLimitBody: putRateLimitBody,
   PostGrantBody: postGrantBody,
+  PostQuotaRequestBody: postRequestBody,
+  ApproveRequestBody: approveRequestBody,
   ChatCompletionRequest: chatRequestSchema,
   ResponsesRequest: responsesRequestSchema,
   EmbeddingsRequest: embeddingsRequestSchema,
@@ -411,6 +414,26 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: '`{"grants": […]}`; `?scope=user:alice` for one subject’s, `?active=true` for those in force now' }, ...adminErrors },
   },
 
+  {
+    method: 'get', path: '/admin/requests', summary: 'List increase requests, newest first', tags: ['admin'], security: 'admin',
+    queryParams: [
+      { name: 'state', description: '`open`, `approved` or `denied`', required: false },
+      { name: 'userId', description: 'one user’s requests', required: false },
+    ],
+    responses: { 200: { description: '`{"requests": […]}`, each with who decided (`decidedBy`: admin, link or policy) and when' }, 400: badRequest, ...adminErrors },
+  },
+  {
+    method: 'post', path: '/admin/requests/{id}/approve', summary: 'Approve an increase request (grants it for the budget’s current window)', tags: ['admin'], security: 'admin',
+    pathParams: [{ name: 'id', description: 'the request (`req_…`)', required: true }],
+    body: { schema: 'ApproveRequestBody', example: { amount: 20000 } },
+    responses: { 200: { description: 'the request, approved, and its grant' }, 400: badRequest, ...adminErrors, 404: error('no such request'), 409: error('already decided, or its budget is gone') },
+  },
+  {
+    method: 'post', path: '/admin/requests/{id}/deny', summary: 'Deny an increase request', tags: ['admin'], security: 'admin',
+    pathParams: [{ name: 'id', description: 'the request (`req_…`)', required: true }],
+    responses: { 200: { description: 'the request, denied' }, ...adminErrors, 404: error('no such request'), 409: error('already decided') },
+  },
+
   // --- admin: reports ---
   {
     method: 'get', path: '/admin/usage', summary: 'Usage report (JSON or CSV)', tags: ['admin', 'reports'], security: 'admin',
@@ -452,6 +475,46 @@ export const ROUTES: readonly RouteDoc[] = [
   },
 
   // --- quota ---
+  {
+    method: 'post', path: '/quota/requests', summary: 'Ask for more on a budget that binds your requests', tags: ['quota'], security: 'userKey',
+    description:
+      'Opens an increase request (one open request per user and budget), announced to the alert channels as a `request` alert with signed approve and deny links. `amount` is in the budget’s unit; its default is enough for the rest of the window at the current burn rate: used ÷ elapsed part of the window × remaining part, at least 10 % of the limit. Under `requests.autoApprove` a small request is approved at once (`decidedBy: "policy"`).',
+    body: { schema: 'PostQuotaRequestBody', example: { amount: 20000, reason: 'release week' } },
+    responses: {
+      201: { description: 'the request (with its grant when the policy approved it)' },
+      400: badRequest,
+      401: error('missing, unknown or revoked token'),
+      403: error('the admin token, or a scope that does not bind your requests'),
+      404: error('no budget binds your requests'),
+      409: error('you already have an open request on that budget'),
+      413: tooLarge,
+    },
+  },
+  {
+    method: 'get', path: '/requests/{id}/{action}', summary: 'A signed approve or deny link: a page that confirms it', tags: ['quota'], security: 'none',
+    description: 'Changes nothing: the page’s button POSTs the same signed parameters. 400, 403, 404, 409 or 410 pages say why a link does not work.',
+    pathParams: [
+      { name: 'id', description: 'the request', required: true },
+      { name: 'action', description: '`approve` or `deny`', required: true },
+    ],
+    queryParams: [
+      { name: 'tokens', description: 'the amount signed into the link', required: true },
+      { name: 'micros', description: 'the amount signed into the link (micro-dollars)', required: true },
+      { name: 'expires', description: 'epoch ms', required: true },
+      { name: 'sig', description: 'HMAC-SHA256 of the request id, action, amounts and expiry', required: true },
+    ],
+    responses: { 200: { description: 'the confirm page', contentType: 'text/html' } },
+  },
+  {
+    method: 'post', path: '/requests/{id}/{action}', summary: 'Follow a signed link: decide the request', tags: ['quota'], security: 'none',
+    description: 'Verifies the signature, the expiry and that the request is still open, then decides it (`decidedBy: "link"`).',
+    pathParams: [
+      { name: 'id', description: 'the request', required: true },
+      { name: 'action', description: '`approve` or `deny`', required: true },
+    ],
+    rawBody: { contentType: 'application/x-www-form-urlencoded', description: 'the link’s tokens, micros, expires and sig, as the confirm page posts them', example: 'tokens=20000&micros=0&expires=1795000000000&sig=…' },
+    responses: { 200: { description: 'a page with the outcome', contentType: 'text/html' } },
+  },
   {
     method: 'get', path: '/quota', summary: 'Quota status', tags: ['quota'], security: 'quota',
     description: 'A user key: its own status, the binding budget on top. The admin token: every subject.',

@@ -105,6 +105,56 @@ export interface Grant {
 
 export type GrantInput = Omit<Grant, 'id' | 'createdAt'>;
 
+export type QuotaRequestState = 'open' | 'approved' | 'denied';
+
+/**
+ * A user's request for more room on one budget that binds their requests. At most one is open per
+ * user and budget; a decision is final (`decidedBy`, `decidedAt`), and an approval's grant is made
+ * in the same transaction as the decision, so a request is granted at most once.
+ */
+export interface QuotaRequest {
+  id: string;
+  userId: string;
+  /** The key it was asked with. */
+  keyId: string;
+  /** The budget's scope. */
+  scope: Scope;
+  budgetKey: string;
+  /** What was asked, in the budget's unit (one of the two is 0 unless the budget has both limits). */
+  amountTokens: number;
+  amountMicros: number;
+  reason: string | null;
+  state: QuotaRequestState;
+  createdAt: number;
+  decidedAt: number | null;
+  decidedBy: DecidedBy | null;
+  /** What an approval granted (an approver may change the amount); null until approved. */
+  grantedTokens: number | null;
+  grantedMicros: number | null;
+  grantId: string | null;
+  /** When the requester was told the decision (the next check_quota); null until then. */
+  seenAt: number | null;
+}
+
+export type QuotaRequestInput = Pick<QuotaRequest, 'userId' | 'keyId' | 'scope' | 'budgetKey' | 'amountTokens' | 'amountMicros' | 'reason'>;
+
+/** How a request is decided: an approval names the grant it makes (its amount and span). */
+export type RequestDecision =
+  | { state: 'approved'; decidedBy: DecidedBy; grant: Pick<Grant, 'tokens' | 'micros' | 'startsAt' | 'endsAt'> }
+  | { state: 'denied'; decidedBy: DecidedBy };
+
+export type Decided =
+  | { ok: true; request: QuotaRequest; grant: Grant | null }
+  /** `not-open`: decided before (by anyone, possibly a moment ago); `request` is as it stands. */
+  | { ok: false; reason: 'not-found' }
+  | { ok: false; reason: 'not-open'; request: QuotaRequest };
+
+/**
+ * An alert a request step records in its own transaction, built from the stored request (so its id
+ * and links can be in it); null records none.
+ */
+export type RequestNotice = (request: QuotaRequest, grant: Grant | null) => AlertEvent | null;
+
 /** A budget with its counters at one instant. */
 export interface BudgetState {
   /** With the grants active at that instant included in its limits (see `grants`). */
@@ -483,5 +533,26 @@ export interface Store {
   createGrant(input: GrantInput, now: number): Promise<Grant>;
   /** Grants, newest first: of one scope (its text, `user:alice`), and/or those active at an instant. */
   listGrants(query: { scope?: string; activeAt?: number }): Promise<Grant[]>;
+
+  /**
+   * Records an open request, and `notice`'s alert in the same transaction (queued for the channels
+   * that accept it). Refused as `exists` on `budgetKey` while the user has an open one on that budget.
+   */
+  createQuotaRequest(input: QuotaRequestInput, now: number, notice?: RequestNotice): Promise<Created<QuotaRequest>>;
+  getQuotaRequest(id: string): Promise<QuotaRequest | null>;
+  /** Newest first. */
+  listQuotaRequests(query: { state?: QuotaRequestState; userId?: string }): Promise<QuotaRequest[]>;
+  /**
+   * Decides an open request: the state change, an approval's grant and `notice`'s alert in one
+   * transaction, so of two deciding at once one wins and the other is told `not-open`.
+   */
+  decideQuotaRequest(id: string, decision: RequestDecision, now: number, notice?: RequestNotice): Promise<Decided>;
+  /** The user's decided requests not yet told to them, oldest first. */
+  unseenDecisions(userId: string): Promise<QuotaRequest[]>;
+  /**
+   * Marks decided requests as told to their requester; returns the ids this call marked, so that of
+   * two callers at once only one tells each decision.
+   */
+  markRequestSeen(ids: readonly string[], now: number): Promise<string[]>;
   close(): Promise<void>;
 }

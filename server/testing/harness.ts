@@ -11,6 +11,7 @@ import { Upstreams } from '../proxy/upstreams.js';
 import type { RequestSubject } from '../quota/scope.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/types.js';
+import type { AlertOptions } from '../alerts/alert-planning.js';
 
 /** 2026-11-22T12:00:00Z: a fixed instant for tests. */
 export const T0 = Date.parse('2026-11-22T12:00:00Z');
@@ -22,8 +23,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loaded.config, ...overrides };
 }
 
-export function memoryStore(defaultBudgets: DefaultBudget[] = [], defaultThresholds = [50, 80, 90, 95, 100]): SqliteStore {
-  return SqliteStore.open({ file: ':memory:', defaultBudgets, defaultThresholds });
+export function memoryStore(defaultBudgets: DefaultBudget[] = [], defaultThresholds = [50, 80, 90, 95, 100], alerts?: AlertOptions): SqliteStore {
+  return SqliteStore.open({ file: ':memory:', defaultBudgets, defaultThresholds, ...(alerts ? { alerts } : {}) });
 }
 
 export interface TestService {
@@ -39,10 +40,10 @@ export interface TestService {
 }
 
 export function testService(
-  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter; responseCacheDir?: string } = {},
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; tokens?: TokenCounter; responseCacheDir?: string; alerts?: AlertOptions } = {},
 ): TestService {
   const config = testConfig({ defaultBudgets: options.defaultBudgets ?? [], ...options.config });
-  const store = memoryStore(config.defaultBudgets, config.alertThresholds);
+  const store = memoryStore(config.defaultBudgets, config.alertThresholds, options.alerts);
   const clock = new ManualClock(T0);
   const upstreams = Upstreams.fromConfig(config);
   // In memory (the app's own) unless a test reads the cache's file.
@@ -139,11 +140,13 @@ export async function serveInFrontOf(
     tokens?: TokenCounter;
     onRequest?: (request: Request) => void;
     responseCacheDir?: string | undefined;
+    alerts?: AlertOptions | undefined;
   },
 ): Promise<ServerInFront> {
   const svc = testService({
     ...(options.tokens ? { tokens: options.tokens } : {}),
     ...(options.responseCacheDir === undefined ? {} : { responseCacheDir: options.responseCacheDir }),
+    ...(options.alerts ? { alerts: options.alerts } : {}),
     defaultBudgets: options.defaultBudgets ?? [],
     config: { upstreams: options.upstreams, ...options.config },
   });

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import type { Config } from '../config/load.js';
 import type { DefaultBudget } from '../config/schema.js';
 import type { TokenCounter } from '../proxy/token-count.js';
+import type { AlertOptions } from '../alerts/alert-planning.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from './fake-openai.js';
 import { serveInFrontOf, type ServerInFront } from './harness.js';
 
@@ -16,7 +17,7 @@ export interface ProxyHarness extends ServerInFront {
  * (alice, in project "research") and her key.
  */
 export async function startProxy(
-  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions; tokens?: TokenCounter; responseCacheDir?: string } = {},
+  options: { defaultBudgets?: DefaultBudget[]; config?: Partial<Config>; fake?: FakeOpenAIOptions; tokens?: TokenCounter; responseCacheDir?: string; alerts?: AlertOptions } = {},
 ): Promise<ProxyHarness> {
   const fake = await startFakeOpenAI(options.fake);
   const { defaultBudgets, config, tokens } = options;
@@ -26,6 +27,7 @@ export async function startProxy(
     config,
     tokens,
     responseCacheDir: options.responseCacheDir,
+    alerts: options.alerts,
   });
   return {
     ...base,

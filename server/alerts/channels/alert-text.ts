@@ -2,6 +2,7 @@ import { DateTime } from 'luxon';
 import { windowPeriod, type WindowSpec } from '../../quota/window.js';
 import type { AlertEvent, AnomalyFacts, OverrunFacts, TopConsumer } from '../alert-event.js';
 import { clip, plainText } from './escape.js';
+import { describeRequest, requestSubject } from '../request-text.js';
 
 export type Locale = 'en' | 'zh';
 
@@ -39,6 +40,7 @@ export const TOP_CONSUMERS_SHOWN = 5;
  * zone, anything unparseable) passed through `escape` and clipped, and nothing else.
  */
 export function describeAlert(alert: AlertEvent, locale: Locale, escape: Escaper): AlertText {
+  if (alert.request) return describeRequest(alert, alert.request, locale, escape);
   if (alert.kind === 'anomaly') return describeAnomaly(alert, locale, escape);
   if (alert.kind === 'overrun') return describeOverrun(alert, locale, escape);
   const t = TEXT[locale];
@@ -81,6 +83,7 @@ export function describeAlert(alert: AlertEvent, locale: Locale, escape: Escaper
 export function alertSubject(alert: AlertEvent, locale: Locale): string {
   const t = TEXT[locale];
   const scope = plainText(clip(alert.scope, 200));
+  if (alert.request) return requestSubject(alert, alert.request, locale, plainText);
   if (alert.kind === 'anomaly') return `[lobe-quota] ${t.anomalySubject(scope, anomalyOf(alert))}`;
   if (alert.kind === 'overrun') {
     const o = overrunOf(alert);

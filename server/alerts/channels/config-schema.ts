@@ -28,7 +28,12 @@ const routing = {
     .array(z.number().int().min(0).max(1000))
     .min(1)
     .optional()
-    .describe('Only these thresholds (percent); 0 stands for projected-exhaustion, spike (anomaly) and overrun alerts (default: all).'),
+    .describe('Only these thresholds (percent); 0 stands for projected-exhaustion, spike (anomaly) and overrun alerts (default: all). Increase requests have no level and pass it.'),
+  kinds: z
+    .array(z.enum(['threshold', 'projected', 'anomaly', 'overrun', 'request', 'request_decided']))
+    .min(1)
+    .optional()
+    .describe('Only these kinds of alert, e.g. ["request"] for increase requests with their approve and deny links (default: all).'),
 };
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });

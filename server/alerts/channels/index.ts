@@ -3,7 +3,7 @@
  * function, tested on its own) and sends it; this module routes alerts to channels by scope and
  * level and names each channel for the outbox.
  */
-import type { AlertEvent } from '../alert-event.js';
+import type { AlertEvent, AlertKind } from '../alert-event.js';
 import type { Channel, SendContext, Sender } from './channel.js';
 import { aliyunSmsSender } from './aliyun-sms.js';
 import { channelName, channelSecretEnv, type ChannelConfig } from './config-schema.js';
@@ -90,11 +90,14 @@ function senderFor(config: ChannelConfig, ctx: SendContext, env: NodeJS.ProcessE
 /**
  * A channel's filter. `scopes`: an exact scope ('user:alice', 'global') or every scope of a kind
  * ('user:*'). `levels`: the threshold percents it wants; projections, spike anomalies and overruns
- * have no threshold and count as level 0. Either one absent means no filtering on it.
+ * have no threshold and count as level 0. `kinds`: the alert kinds it wants (`request` for increase
+ * requests). Any one absent means no filtering on it.
  */
-export function acceptsAlert(filter: { scopes?: string[] | undefined; levels?: number[] | undefined }, alert: AlertEvent): boolean {
+export function acceptsAlert(filter: { scopes?: string[] | undefined; levels?: number[] | undefined; kinds?: AlertKind[] | undefined }, alert: AlertEvent): boolean {
   if (filter.scopes && !filter.scopes.some((pattern) => scopeMatches(pattern, alert.scope))) return false;
-  if (filter.levels) {
+  if (filter.kinds && !filter.kinds.includes(alert.kind)) return false;
+  // Increase requests and their decisions have no level: `levels` selects among budget alerts only.
+  if (filter.levels && alert.kind !== 'request' && alert.kind !== 'request_decided') {
     // Projections, spike anomalies and overruns cross no threshold: level 0 selects them.
     const level = alert.kind === 'threshold' ? alert.threshold : 0;
     if (level === null || !filter.levels.includes(level)) return false;

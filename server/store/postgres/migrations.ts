@@ -6,6 +6,7 @@ import { MIGRATION_6_SQL } from './metering-functions-6.js';
 import { RATE_LIMITS_SQL } from './rate-limit-functions.js';
 import { MIGRATION_8_SQL } from './metering-functions-8.js';
 import { GRANTS_SQL } from './grant-functions.js';
+import { QUOTA_REQUESTS_SQL } from './quota-requests-10.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -211,6 +212,7 @@ const MIGRATIONS: readonly string[] = [
   /* 7: rate limits per subject, shared rate windows, and lq_reserve checking them (SQLite's migration 9) */ RATE_LIMITS_SQL,
   /* 8: response-cache hits and their savings in the ledger and its rollup (SQLite's migration 10) */ MIGRATION_8_SQL,
   /* 9: grants, and the budgets' fingerprint covering them (SQLite's migration 11) */ GRANTS_SQL,
+  /* 10: increase requests, and the alert kinds 'request' and 'request_decided' (SQLite's migration 12) */ QUOTA_REQUESTS_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

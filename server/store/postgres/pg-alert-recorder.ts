@@ -4,6 +4,7 @@ import {
   anomalyAlertRow,
   budgetAlertRow,
   overrunAlertRow,
+  requestAlertRow,
   planBudgetAlerts,
   subjectScope,
   topConsumersOf,
@@ -58,6 +59,11 @@ export class PgAlertRecorder {
   async recordOverrun(tx: Tx, entry: LedgerEntry): Promise<AlertEvent | null> {
     const row = overrunAlertRow(entry, await this.nameOf(tx, { kind: 'user', id: entry.userId }));
     return (await this.insert(tx, row, entry.at)) ? row.event : null;
+  }
+
+  /** An increase request's alert (its announcement or its decision): one per request and kind. */
+  recordRequest(tx: Tx, event: AlertEvent, now: number): Promise<boolean> {
+    return this.insert(tx, requestAlertRow(event), now);
   }
 
   private async insert(tx: Tx, { event, budgetKey, windowStart, threshold }: AlertRow, now: number): Promise<boolean> {

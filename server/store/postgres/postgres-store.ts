@@ -49,8 +49,14 @@ import type {
   DueDelivery,
   ExtendResult,
   ExternalIdChange,
+  Decided,
   Grant,
   GrantInput,
+  QuotaRequest,
+  QuotaRequestInput,
+  QuotaRequestState,
+  RequestDecision,
+  RequestNotice,
   Hold,
   KeyIdentity,
   LedgerEntry,
@@ -72,6 +78,9 @@ import type {
 import { StoreUnavailableError } from '../store-unavailable.js';
 import { migrate } from './migrations.js';
 import { PgAlertRecorder } from './pg-alert-recorder.js';
+import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, unseenRequests } from './pg-quota-requests.js';
+import { decided, grantOf, newRequest } from '../sql/request-decision.js';
+import { newId } from '../../auth/secrets.js';
 import { meteringArgs, quoteArg, safeIntegers, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
 import { applyOnce, createPool, inTransaction, numbered, query, withClient, type PgConnectionOptions, type Tx } from './pg-pool.js';
 
@@ -1247,6 +1256,68 @@ export class PostgresStore implements Store {
       [query_.scope ?? null, query_.activeAt ?? null],
     );
     return rows.rows.map(toGrant);
+  }
+
+  /* ── increase requests ─────────────────────────────────────────────────── */
+
+  async createQuotaRequest(input: QuotaRequestInput, now: number, notice?: RequestNotice): Promise<Created<QuotaRequest>> {
+    const request = newRequest(input, newId('req'), now);
+    let alerted = false;
+    const created = await inTransaction(this.pool, async (tx): Promise<Created<QuotaRequest>> => {
+      alerted = false;
+      if ((await tx.query('SELECT 1 FROM users WHERE id = $1', [input.userId])).rowCount === 0) return { ok: false, reason: 'missing-reference', field: 'userId' };
+      if (!(await insertRequest(tx, request))) return { ok: false, reason: 'exists', field: 'budgetKey' };
+      const event = notice?.(request, null);
+      alerted = event != null && (await this.alerts.recordRequest(tx, event, now));
+      return { ok: true, value: request };
+    });
+    if (alerted) this.alertsRecorded();
+    return created;
+  }
+
+  async getQuotaRequest(id: string): Promise<QuotaRequest | null> {
+    return withClient(this.pool, (client) => getRequest(client, id));
+  }
+
+  async listQuotaRequests(q: { state?: QuotaRequestState; userId?: string }): Promise<QuotaRequest[]> {
+    return withClient(this.pool, (client) => listRequests(client, q.state ?? null, q.userId ?? null));
+  }
+
+  async decideQuotaRequest(id: string, decision: RequestDecision, now: number, notice?: RequestNotice): Promise<Decided> {
+    let alerted = false;
+    const result = await inTransaction(this.pool, async (tx): Promise<Decided> => {
+      alerted = false;
+      const request = await getRequest(tx, id);
+      if (!request) return { ok: false, reason: 'not-found' };
+      if (request.state !== 'open') return { ok: false, reason: 'not-open', request };
+      const grant = grantOf(request, decision, now);
+      const after = decided(request, decision, grant, now);
+      // The state change is the gate: a concurrent decision that got here first leaves nothing to update.
+      if (!(await decideRequest(tx, after))) return { ok: false, reason: 'not-open', request: (await getRequest(tx, id)) ?? request };
+      if (grant) {
+        await tx.query(
+          `INSERT INTO grants (id, budget_key, scope, tokens, micros, starts_at, ends_at, decided_by, request_id, reason, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [grant.id, grant.budgetKey, formatScope(grant.scope), grant.tokens, grant.micros, grant.startsAt, grant.endsAt, grant.decidedBy, grant.requestId, grant.reason, grant.createdAt],
+        );
+      }
+      const event = notice?.(after, grant);
+      alerted = event != null && (await this.alerts.recordRequest(tx, event, now));
+      return { ok: true, request: after, grant };
+    });
+    // As createGrant: every instance's next metering call finds the scope's fingerprint changed.
+    if (result.ok && result.grant) this.budgetCache.clear();
+    if (alerted) this.alertsRecorded();
+    return result;
+  }
+
+  async unseenDecisions(userId: string): Promise<QuotaRequest[]> {
+    return withClient(this.pool, (client) => unseenRequests(client, userId));
+  }
+
+  async markRequestSeen(ids: readonly string[], now: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    return withClient(this.pool, (client) => seeRequests(client, ids, now));
   }
 
   async claimMeta(key: string, value: string): Promise<string> {

@@ -1,7 +1,7 @@
 import { budgetKey, type Budget, type FallbackRule } from '../../quota/budgets.js';
-import type { Scope } from '../../quota/scope.js';
+import { formatScope, type Scope } from '../../quota/scope.js';
 import type { WindowSpec } from '../../quota/window.js';
-import type { ApiKey, DecidedBy, Delivery, Grant, LedgerEntry, Project, RefusalStyle, User, UserRef } from '../types.js';
+import type { ApiKey, DecidedBy, Delivery, Grant, LedgerEntry, Project, QuotaRequest, QuotaRequestState, RefusalStyle, User, UserRef } from '../types.js';
 
 /**
  * Rows as both stores read them (the same columns in SQLite and PostgreSQL), and what they become.
@@ -199,4 +199,63 @@ export const toGrant = (r: GrantRow): Grant => ({
   requestId: r.request_id,
   reason: r.reason,
   createdAt: r.created_at,
+});
+
+/** A stored increase request (the same columns in both stores). */
+export interface QuotaRequestRow {
+  id: string;
+  user_id: string;
+  key_id: string;
+  scope: string;
+  budget_key: string;
+  amount_tokens: number;
+  amount_micros: number;
+  reason: string | null;
+  state: QuotaRequestState;
+  created_at: number;
+  decided_at: number | null;
+  decided_by: DecidedBy | null;
+  granted_tokens: number | null;
+  granted_micros: number | null;
+  grant_id: string | null;
+  seen_at: number | null;
+}
+
+export const toQuotaRequest = (r: QuotaRequestRow): QuotaRequest => ({
+  id: r.id,
+  userId: r.user_id,
+  keyId: r.key_id,
+  scope: parseScopeText(r.scope),
+  budgetKey: r.budget_key,
+  amountTokens: r.amount_tokens,
+  amountMicros: r.amount_micros,
+  reason: r.reason,
+  state: r.state,
+  createdAt: r.created_at,
+  decidedAt: r.decided_at,
+  decidedBy: r.decided_by,
+  grantedTokens: r.granted_tokens,
+  grantedMicros: r.granted_micros,
+  grantId: r.grant_id,
+  seenAt: r.seen_at,
+});
+
+/** The row of a new request, as both stores insert it (named parameters for SQLite, in column order for PostgreSQL). */
+export const quotaRequestRow = (q: QuotaRequest): QuotaRequestRow => ({
+  id: q.id,
+  user_id: q.userId,
+  key_id: q.keyId,
+  scope: formatScope(q.scope),
+  budget_key: q.budgetKey,
+  amount_tokens: q.amountTokens,
+  amount_micros: q.amountMicros,
+  reason: q.reason,
+  state: q.state,
+  created_at: q.createdAt,
+  decided_at: q.decidedAt,
+  decided_by: q.decidedBy,
+  granted_tokens: q.grantedTokens,
+  granted_micros: q.grantedMicros,
+  grant_id: q.grantId,
+  seen_at: q.seenAt,
 });

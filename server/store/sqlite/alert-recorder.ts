@@ -4,6 +4,7 @@ import {
   anomalyAlertRow,
   budgetAlertRow,
   overrunAlertRow,
+  requestAlertRow,
   planBudgetAlerts,
   subjectScope,
   topConsumersOf,
@@ -73,6 +74,11 @@ export class AlertRecorder {
   recordOverrun(entry: LedgerEntry): AlertEvent | null {
     const row = overrunAlertRow(entry, this.nameOf({ kind: 'user', id: entry.userId }));
     return this.insert(row, entry.at) ? row.event : null;
+  }
+
+  /** An increase request's alert (its announcement or its decision): one per request and kind. */
+  recordRequest(event: AlertEvent, now: number): boolean {
+    return this.insert(requestAlertRow(event), now);
   }
 
   private insert({ event, budgetKey, windowStart, threshold }: AlertRow, now: number): boolean {

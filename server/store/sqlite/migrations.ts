@@ -340,6 +340,39 @@ const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX grants_scope ON grants(scope, created_at);
   CREATE INDEX grants_ends ON grants(ends_at);
   `,
+  /* 12: increase requests, and their alerts (kinds 'request' and 'request_decided') */ (db) => {
+    db.exec(`
+    -- A user's request for more room on one budget. Kept after its decision, for audit: who decided
+    -- (decided_by), when, what was granted (it may differ from what was asked) and the grant made.
+    CREATE TABLE quota_requests (
+      id             TEXT PRIMARY KEY,
+      user_id        TEXT NOT NULL REFERENCES users(id),
+      key_id         TEXT NOT NULL,
+      scope          TEXT NOT NULL,   -- the budget's scope
+      budget_key     TEXT NOT NULL,
+      amount_tokens  INTEGER NOT NULL CHECK (amount_tokens >= 0),
+      amount_micros  INTEGER NOT NULL CHECK (amount_micros >= 0),
+      reason         TEXT,
+      state          TEXT NOT NULL CHECK (state IN ('open', 'approved', 'denied')),
+      created_at     INTEGER NOT NULL,
+      decided_at     INTEGER,
+      decided_by     TEXT CHECK (decided_by IN ('admin', 'link', 'policy')),
+      granted_tokens INTEGER CHECK (granted_tokens >= 0),
+      granted_micros INTEGER CHECK (granted_micros >= 0),
+      grant_id       TEXT,
+      seen_at        INTEGER,        -- when the requester was told the decision
+      CHECK (amount_tokens > 0 OR amount_micros > 0),
+      CHECK ((state = 'open') = (decided_at IS NULL) AND (state = 'open') = (decided_by IS NULL)),
+      CHECK ((state = 'approved') = (grant_id IS NOT NULL))
+    ) STRICT;
+    -- At most one open request per user and budget: a second is refused until the first is decided.
+    CREATE UNIQUE INDEX quota_requests_one_open ON quota_requests(user_id, budget_key) WHERE state = 'open';
+    CREATE INDEX quota_requests_state ON quota_requests(state, created_at);
+    CREATE INDEX quota_requests_user ON quota_requests(user_id, created_at);
+    `);
+    // Widened in place, as migration 5 did: every stored row still passes.
+    widenCheck(db, 'alerts', "kind IN ('threshold', 'projected', 'anomaly', 'overrun')", "kind IN ('threshold', 'projected', 'anomaly', 'overrun', 'request', 'request_decided')");
+  },
 ];
 
 /**

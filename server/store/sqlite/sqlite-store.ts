@@ -37,8 +37,14 @@ import type {
   ExternalIdChange,
   Hold,
   KeyIdentity,
+  Decided,
   Grant,
   GrantInput,
+  QuotaRequest,
+  QuotaRequestInput,
+  QuotaRequestState,
+  RequestDecision,
+  RequestNotice,
   LedgerEntry,
   OrphanedHold,
   Project,
@@ -57,6 +63,9 @@ import type {
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
 import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recorder.js';
+import { newId } from '../../auth/secrets.js';
+import { QuotaRequestTable } from './quota-request-table.js';
+import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { HoldJournal } from './hold-journal.js';
 import { RateWindows, type RateWindowRow } from './rate-windows.js';
 import { localDays, type LocalDay } from '../sql/local-day.js';
@@ -161,6 +170,7 @@ export class SqliteStore implements Store {
   private readonly identities = new Map<string, KeyIdentity>();
   /** Every grant by budget key, as stored (a few per budget at most; ended ones are skipped when read). */
   private readonly grants = new Map<string, Grant[]>();
+  private readonly requests: QuotaRequestTable;
   /** Counters of the buckets in use, mirroring their rows in usage_counters. */
   private readonly counterCache = new Map<string, CachedSums>();
   /** Each rolling budget's window total, valid while its newest bucket is `current`. */
@@ -185,6 +195,7 @@ export class SqliteStore implements Store {
     this.defaultThresholds = options.defaultThresholds;
     this.alerts = new AlertRecorder(db, options.alerts ?? { channelsFor: () => [], projection: true });
     this.alertsRecorded = options.alerts?.recorded ?? (() => undefined);
+    this.requests = new QuotaRequestTable(db);
     this.journal = new HoldJournal(db);
     this.s = {
       insertProject: db.prepare('INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)'),
@@ -1129,6 +1140,59 @@ export class SqliteStore implements Store {
       .all()
       .map(toGrant)
       .filter((g) => (scope === undefined || formatScope(g.scope) === scope) && (activeAt === undefined || (g.startsAt <= activeAt && activeAt < g.endsAt)));
+  }
+
+  /* ── increase requests ─────────────────────────────────────────────────── */
+
+  async createQuotaRequest(input: QuotaRequestInput, now: number, notice?: RequestNotice): Promise<Created<QuotaRequest>> {
+    const request = newRequest(input, newId('req'), now);
+    let alerted = false;
+    const created = this.db.transaction((): Created<QuotaRequest> => {
+      if (!this.s.getUser.get(input.userId)) return { ok: false, reason: 'missing-reference', field: 'userId' };
+      if (this.requests.hasOpen(input.userId, input.budgetKey)) return { ok: false, reason: 'exists', field: 'budgetKey' };
+      this.requests.insert(request);
+      const event = notice?.(request, null);
+      alerted = event != null && this.alerts.recordRequest(event, now);
+      return { ok: true, value: request };
+    })();
+    if (alerted) this.alertsRecorded();
+    return created;
+  }
+
+  async getQuotaRequest(id: string): Promise<QuotaRequest | null> {
+    return this.requests.get(id);
+  }
+
+  async listQuotaRequests(query: { state?: QuotaRequestState; userId?: string }): Promise<QuotaRequest[]> {
+    return this.requests.list(query.state ?? null, query.userId ?? null);
+  }
+
+  async decideQuotaRequest(id: string, decision: RequestDecision, now: number, notice?: RequestNotice): Promise<Decided> {
+    let alerted = false;
+    const result = this.db.transaction((): Decided => {
+      const request = this.requests.get(id);
+      if (!request) return { ok: false, reason: 'not-found' };
+      if (request.state !== 'open') return { ok: false, reason: 'not-open', request };
+      const grant = grantOf(request, decision, now);
+      const after = decided(request, decision, grant, now);
+      if (!this.requests.decide(after)) return { ok: false, reason: 'not-open', request };
+      if (grant) this.s.insertGrant.run({ ...grant, scope: formatScope(grant.scope) });
+      const event = notice?.(after, grant);
+      alerted = event != null && this.alerts.recordRequest(event, now);
+      return { ok: true, request: after, grant };
+    })();
+    // As createGrant: admission sees the grant only once it is committed.
+    if (result.ok && result.grant) this.remember(result.grant);
+    if (alerted) this.alertsRecorded();
+    return result;
+  }
+
+  async unseenDecisions(userId: string): Promise<QuotaRequest[]> {
+    return this.requests.unseen(userId);
+  }
+
+  async markRequestSeen(ids: readonly string[], now: number): Promise<string[]> {
+    return this.db.transaction(() => this.requests.see(ids, now))();
   }
 
   private remember(grant: Grant): void {
