@@ -46,3 +46,19 @@ describe('request alerts in the vendor channels', () => {
     expect(acceptsAlert({ scopes: ['user:bob'] }, request)).toBe(false);
   });
 });
+
+describe('request alerts by SMS', () => {
+  it('say who asks for how much, or the decision, in one text of either language', async () => {
+    const { smsText, smsUnits } = await import('../alerts/channels/sms-text.js');
+    expect(smsText(request, 'en')).toBe('lobe-quota: Alice (user:alice) asks for 20,000 tokens more');
+    expect(smsText(request, 'zh')).toBe('lobe-quota：Alice（user:alice）申请增加20,000 tokens');
+    const approved = { ...request, kind: 'request_decided', links: undefined, request: { ...request.request!, state: 'approved', grantedTokens: 20_000 } } as AlertEvent;
+    expect(smsText(approved, 'en')).toBe("lobe-quota: Alice (user:alice)'s request was approved (+20,000 tokens)");
+    const denied = { ...approved, request: { ...approved.request!, state: 'denied', grantedTokens: null } } as AlertEvent;
+    expect(smsText(denied, 'zh')).toBe('lobe-quota：Alice（user:alice）的额度申请已拒绝');
+    for (const alert of [request, approved, denied]) for (const locale of ['en', 'zh'] as const) {
+      const { units, max } = smsUnits(smsText(alert, locale));
+      expect(units).toBeLessThanOrEqual(max);
+    }
+  });
+});

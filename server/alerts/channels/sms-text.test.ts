@@ -41,10 +41,10 @@ describe('smsText', () => {
     texts.forEach(oneSegment);
   });
 
-  it('writes a generic line for a kind it does not know (such as a coming "request" kind)', () => {
-    const request = { ...thresholdAlert(), kind: 'request', threshold: null, percentage: 100 } as unknown as AlertEvent;
-    expect(smsText(request, 'en')).toBe('lobe-quota: request alert for Alice (user:alice) (100%)');
-    expect(smsText(request, 'zh')).toBe('lobe-quota：Alice（user:alice）的request告警（100%）');
+  it('writes a generic line for a kind it does not know (one added after it, by an older text module)', () => {
+    const future = { ...thresholdAlert(), kind: 'audit', threshold: null, percentage: 100 } as unknown as AlertEvent;
+    expect(smsText(future, 'en')).toBe('lobe-quota: audit alert for Alice (user:alice) (100%)');
+    expect(smsText(future, 'zh')).toBe('lobe-quota：Alice（user:alice）的audit告警（100%）');
   });
 
   it('keeps the longest names within one segment: the name goes first, then the scope is cut with an ellipsis', () => {

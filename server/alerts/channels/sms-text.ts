@@ -120,6 +120,16 @@ function lineFor(alert: AlertEvent, t: SmsText): Render {
       const allowed = COUNT.format(alert.overrun?.allowedOutputTokens ?? alert.limit);
       return ([who = '', model = '']) => t.overrun(who, model, charged, allowed);
     }
+    case 'request': {
+      const r = alert.request;
+      const asked = r ? (r.amountTokens > 0 ? `${COUNT.format(r.amountTokens)} tokens` : formatAmount(r.amountUsd, 'usd')) : '';
+      return ([who = '']) => t.request(who, asked);
+    }
+    case 'request_decided': {
+      const r = alert.request;
+      const granted = r?.grantedTokens ? `${COUNT.format(r.grantedTokens)} tokens` : r?.grantedUsd ? formatAmount(r.grantedUsd, 'usd') : null;
+      return ([who = '']) => t.decided(who, r?.state === 'approved', granted);
+    }
     default:
       // A kind added after this module (e.g. an increase request): say what and for whom.
       return ([who = '']) => t.other(plainText(String(alert.kind)).slice(0, 20), who, formatPercent(alert.percentage));
@@ -189,6 +199,9 @@ interface SmsText {
   anomaly(who: string, lastHour: string, ratio: string | null): string;
   overrun(who: string, model: string, charged: string, allowed: string): string;
   other(kind: string, who: string, percent: string): string;
+  /** An increase request (its links are too long for a text: the admin approves from another channel or the dashboard). */
+  request(who: string, amount: string): string;
+  decided(who: string, approved: boolean, granted: string | null): string;
   kinds: Record<'threshold' | 'projected' | 'anomaly' | 'overrun', string>;
 }
 
@@ -205,6 +218,8 @@ const SMS_TEXT: Record<Locale, SmsText> = {
       `lobe-quota: ${who} used ${lastHour} in the last hour, ${ratio === null ? 'with no usage before' : `${ratio} the usual rate`}`,
     overrun: (who, model, charged, allowed) => `lobe-quota: ${model} charged ${charged} output tokens where ${allowed} were allowed, for ${who}`,
     other: (kind, who, percent) => `lobe-quota: ${kind} alert for ${who} (${percent})`,
+    request: (who, amount) => `lobe-quota: ${who} asks for ${amount} more`,
+    decided: (who, approved, granted) => `lobe-quota: ${who}'s request was ${approved ? `approved${granted === null ? '' : ` (+${granted})`}` : 'denied'}`,
     kinds: { threshold: 'threshold', projected: 'projected', anomaly: 'spike', overrun: 'overrun' },
   },
   zh: {
@@ -215,6 +230,8 @@ const SMS_TEXT: Record<Locale, SmsText> = {
     anomaly: (who, lastHour, ratio) => `lobe-quota：${who}最近一小时用量${lastHour}，${ratio === null ? '此前没有用量' : `是平时的${ratio}`}`,
     overrun: (who, model, charged, allowed) => `lobe-quota：${model}为${who}计费${charged}个输出token，仅允许${allowed}个`,
     other: (kind, who, percent) => `lobe-quota：${who}的${kind}告警（${percent}）`,
+    request: (who, amount) => `lobe-quota：${who}申请增加${amount}`,
+    decided: (who, approved, granted) => `lobe-quota：${who}的额度申请已${approved ? `批准${granted === null ? '' : `（+${granted}）`}` : '拒绝'}`,
     kinds: { threshold: '阈值', projected: '预计用完', anomaly: '用量突增', overrun: '超额计费' },
   },
 };
