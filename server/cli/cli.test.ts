@@ -203,6 +203,30 @@ describe('lobe-quota CLI', () => {
     expect((await run('budgets set upstream:nowhere --tokens 5 --per day')).stderr).toContain('no upstream "nowhere"');
   });
 
+  it('requests list shows open increase requests, and approve and deny decide them', async () => {
+    const { run, svc } = await cliAgainstServer();
+    expect((await run('users add alice')).code).toBe(0);
+    expect((await run('users add bob')).code).toBe(0);
+    await run('budgets set user:alice --tokens 1000 --per day');
+    await run('budgets set user:bob --tokens 1000 --per day');
+    const ask = async (user: string, body: object) => {
+      const key = ((await (await svc.admin('POST', '/admin/keys', { userId: user })).json()) as { key: string }).key;
+      const response = await svc.as(key, '/quota/requests', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+      expect(response.status, await response.clone().text()).toBe(201);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const alice = await ask('alice', { amount: 500, reason: 'deadline' });
+    const bob = await ask('bob', { amount: 200 });
+    const list = (await run('requests list')).stdout;
+    expect(list).toMatch(new RegExp(`${alice} +alice +user:alice +\\+500 tokens +deadline +open`));
+    expect(list).toContain(bob);
+    expect((await run(`requests approve ${alice} --amount 300`)).stdout).toBe(`request ${alice} of alice approved: +300 tokens on user:alice\n`);
+    expect((await run(`requests deny ${bob}`)).stdout).toBe(`request ${bob} of bob denied\n`);
+    expect((await run('requests list')).stdout).not.toContain(alice);
+    expect((await run('requests list --state approved')).stdout).toContain(alice);
+    expect((await run(`requests approve ${alice}`)).code).not.toBe(0);
+  });
+
   it('grants add gives a budget more room until its window ends, and grants list shows it', async () => {
     const { run } = await cliAgainstServer();
     expect((await run('users add alice')).code).toBe(0);

@@ -67,6 +67,23 @@ interface GrantJson {
   reason: string | null;
 }
 
+/** An increase request as the admin API shows it (`requestView`). */
+interface RequestJson {
+  id: string;
+  userId: string;
+  scope: string;
+  amountTokens: number;
+  amountUsd: number;
+  reason: string | null;
+  state: string;
+  createdAt: string;
+  grantedTokens: number | null;
+  grantedUsd: number | null;
+}
+
+/** "+20,000 tokens" or "+$5.00": a request is in its budget's unit. */
+const requestAmount = (tokens: number, usd: number): string => (tokens > 0 ? `+${tokens.toLocaleString('en-US')} tokens` : `+$${usd.toFixed(2)}`);
+
 /** "+20,000 tokens", "+$5.00", or both. */
 const grantAmount = (g: GrantJson): string =>
   [g.tokens > 0 ? `+${g.tokens.toLocaleString('en-US')} tokens` : '', g.usd > 0 ? `+$${g.usd.toFixed(2)}` : ''].filter(Boolean).join(' ');
@@ -305,6 +322,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   budgets.command('delete <id>').action(async (id: string) => {
     const b = (await call('DELETE', `/admin/budgets/${encodeURIComponent(id)}`)) as { id: string };
     show(b, () => `budget ${shown(b.id)} deleted\n`);
+  });
+
+  const requests = program.command('requests').description('list increase requests and approve or deny them');
+  requests
+    .command('list')
+    .option('--state <state>', 'open, approved or denied', 'open')
+    .action(async (o: { state: string }) => {
+      const data = (await call('GET', `/admin/requests?state=${encodeURIComponent(o.state)}`)) as { requests: RequestJson[] };
+      show(data, () =>
+        formatTable(
+          ['id', 'user', 'budget', 'asked', 'reason', 'state', 'asked at'],
+          data.requests.map((r) => [r.id, r.userId, r.scope, requestAmount(r.amountTokens, r.amountUsd), r.reason ?? '', r.state, when(r.createdAt)]),
+        ),
+      );
+    });
+  requests
+    .command('approve <id>')
+    .description('approve a request: a grant on its budget for the rest of the window')
+    .option('--amount <n>', 'grant another amount than asked, in the budget’s unit (tokens, or dollars)', positiveNumber)
+    .action(async (id: string, o: { amount?: number }) => {
+      const r = (await call('POST', `/admin/requests/${encodeURIComponent(id)}/approve`, o.amount === undefined ? {} : { amount: o.amount })) as RequestJson;
+      show(r, () => `request ${shown(r.id)} of ${shown(r.userId)} approved: ${requestAmount(r.grantedTokens ?? 0, r.grantedUsd ?? 0)} on ${shown(r.scope)}\n`);
+    });
+  requests.command('deny <id>').action(async (id: string) => {
+    const r = (await call('POST', `/admin/requests/${encodeURIComponent(id)}/deny`, {})) as RequestJson;
+    show(r, () => `request ${shown(r.id)} of ${shown(r.userId)} denied\n`);
   });
 
   const grants = program.command('grants').description('give a budget more room until its window ends (or a date), and list grants');
