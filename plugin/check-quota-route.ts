@@ -3,9 +3,17 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { USER_KEY_PREFIX } from '../server/auth/secrets.js';
 import type { AppEnv, Services } from '../server/http/app-env.js';
-import { quotaForKey } from '../server/quota/own-status.js';
+import { hashSecret } from '../server/auth/secrets.js';
+import { ApiError } from '../server/http/errors.js';
+import { ownQuotaStatus, quotaForKey } from '../server/quota/own-status.js';
+import { postRequestBody } from '../server/requests/request-routes.js';
+import { askForMore, requestView, type RequestServices } from '../server/requests/request-service.js';
+import { linkSecret } from '../server/requests/request-links.js';
+import { publicBase } from '../server/requests/public-base.js';
+import { requestAnswer } from './request-text.js';
 
 export const CHECK_QUOTA_PATH = '/plugin/check-quota';
+export const REQUEST_INCREASE_PATH = '/plugin/request-increase';
 
 /** checkQuota takes no arguments; anything near this size is not LobeChat calling. */
 const MAX_ARGUMENTS_BYTES = 64 * 1024;
@@ -65,6 +73,7 @@ function argumentsProblem(text: string): string | null {
  * arguments, in the gateway's own order.
  */
 export function checkQuotaRoutes(services: Services) {
+  const requests: RequestServices = { ...services, linkSecret: linkSecret(services.store) };
   return new Hono<AppEnv>()
     .post(
       CHECK_QUOTA_PATH,
@@ -81,6 +90,37 @@ export function checkQuotaRoutes(services: Services) {
         // Unknown and revoked keys get the same answer, and no data of anyone.
         if (status === null) return settingsError(UNKNOWN_KEY);
         return c.json(status);
+      },
+    )
+    .post(
+      REQUEST_INCREASE_PATH,
+      bodyLimit({
+        maxSize: MAX_ARGUMENTS_BYTES,
+        onError: () => argumentsError(`requestQuotaIncrease arguments: larger than ${MAX_ARGUMENTS_BYTES} bytes`),
+      }),
+      async (c) => {
+        const found = keyFromSettings(c.req.raw);
+        if ('problem' in found) return settingsError(found.problem);
+        const identity = await services.store.findKeyByHash(hashSecret(found.key));
+        if (identity === null) return settingsError(UNKNOWN_KEY);
+        const text = await c.req.text();
+        let parsed: unknown = {};
+        try {
+          parsed = text.trim() === '' ? {} : JSON.parse(text);
+        } catch {
+          return argumentsError('requestQuotaIncrease takes a JSON object of arguments: {"amount"?, "reason"?, "scope"?}.');
+        }
+        const body = postRequestBody.safeParse(parsed);
+        if (!body.success) return argumentsError(`requestQuotaIncrease arguments: ${body.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+        try {
+          const asked = await askForMore(requests, identity, body.data, publicBase(c, services.config));
+          // The quota as it now stands (the card draws it), with the request and a sentence for the model.
+          const status = await ownQuotaStatus(services, identity);
+          return c.json({ ...status, request: requestView(asked.request), message: requestAnswer(asked) });
+        } catch (error) {
+          if (error instanceof ApiError) return argumentsError(`The request was not made: ${error.message}`);
+          throw error;
+        }
       },
     )
     .all(CHECK_QUOTA_PATH, (c) => {

@@ -19,7 +19,7 @@ describe('buildManifest', () => {
 
   it('moves every localhost URL onto the base, and leaves the rest as written', () => {
     const manifest = buildManifest('https://quota.example.com/');
-    expect(urlsOf(manifest)).toEqual(['https://quota.example.com/plugin/check-quota', 'https://quota.example.com/plugin/card.html']);
+    expect(urlsOf(manifest)).toEqual(['https://quota.example.com/plugin/check-quota', 'https://quota.example.com/plugin/request-increase', 'https://quota.example.com/plugin/card.html']);
     expect(JSON.stringify(manifest)).not.toContain(MANIFEST_DEV_ORIGIN);
     expect({ ...manifest, api: [], ui: undefined }).toEqual({ ...onDisk, api: [], ui: undefined });
     // A fresh copy each time: one request's base never leaks into the next.
@@ -30,7 +30,7 @@ describe('buildManifest', () => {
     const manifest = buildManifest('https://q.example');
     expect(manifest).toMatchObject({ identifier: 'lobe-quota', type: 'default', ui: { height: 280 } });
     expect(manifest.meta).toMatchObject({ title: expect.any(String), avatar: expect.any(String), description: expect.any(String) });
-    expect(manifest.api.map((a) => a.name)).toEqual(['checkQuota']);
+    expect(manifest.api.map((a) => a.name)).toEqual(['checkQuota', 'requestQuotaIncrease']);
     const api = manifest.api[0]!;
     expect(api.parameters).toEqual({ type: 'object', properties: {} });
     for (const cue of ['/check_quota', 'quota', 'usage', 'spending', 'remaining', 'limit', '额度']) expect(api.description).toContain(cue);
@@ -49,14 +49,14 @@ describe('GET /manifest.json', () => {
     // LobeChat only uses res.json() for exactly this type (anything else goes through its YAML parser).
     expect(response.headers.get('content-type')).toMatch(/^application\/json\b/);
     const manifest = (await response.json()) as LobeChatPluginManifest;
-    expect(urlsOf(manifest)).toEqual(['https://quota.example.com/plugin/check-quota', 'https://quota.example.com/plugin/card.html']);
+    expect(urlsOf(manifest)).toEqual(['https://quota.example.com/plugin/check-quota', 'https://quota.example.com/plugin/request-increase', 'https://quota.example.com/plugin/card.html']);
     expect(pluginManifestSchema.safeParse(manifest).success).toBe(true);
   });
 
   it('without PUBLIC_URL points at the origin the request reached', async () => {
     const svc = testService({ config: { publicUrl: null } });
     const manifest = (await (await svc.app.request('http://192.168.1.20:8080/manifest.json')).json()) as LobeChatPluginManifest;
-    expect(urlsOf(manifest)).toEqual(['http://192.168.1.20:8080/plugin/check-quota', 'http://192.168.1.20:8080/plugin/card.html']);
+    expect(urlsOf(manifest)).toEqual(['http://192.168.1.20:8080/plugin/check-quota', 'http://192.168.1.20:8080/plugin/request-increase', 'http://192.168.1.20:8080/plugin/card.html']);
   });
 
   it('answers the CORS preflight', async () => {

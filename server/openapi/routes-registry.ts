@@ -617,6 +617,19 @@ export const ROUTES: readonly RouteDoc[] = [
     },
   },
   {
+    method: 'post', path: '/plugin/request-increase', summary: 'requestQuotaIncrease, called by LobeChat’s plugin gateway', tags: ['plugin'], security: 'none',
+    description: 'Opens an increase request for the key holder (as POST /quota/requests does). The identity is the `lq-` key in the plugin settings header.',
+    headers: [{ name: 'X-Lobe-Plugin-Settings', description: 'JSON: `{"apiKey": "lq-…"}`', required: true }],
+    rawBody: { contentType: 'text/plain', description: 'the tool-call arguments as JSON text: `{"amount"?, "reason"?, "scope"?}`', example: '{"amount": 20000, "reason": "a deadline"}' },
+    responses: {
+      200: { description: 'the key’s own /quota status (for the card), with `request` (the request made) and `message` (a sentence for the model)' },
+      422: {
+        description: 'PluginSettingsInvalid (no key, not an lq- key, unknown or revoked) or PluginApiParamsError (bad arguments, or the request was not made: e.g. one is open already)',
+        schema: 'PluginError',
+      },
+    },
+  },
+  {
     method: 'post', path: '/mcp', summary: 'MCP over streamable HTTP (stateless): tool check_quota', tags: ['plugin'], security: 'userKey',
     rawBody: {
       contentType: 'application/json',
