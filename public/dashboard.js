@@ -334,6 +334,53 @@
     });
   }
 
+  // ---- increase requests -------------------------------------------------------------------------
+
+  /** POSTs a decision with the admin token (in the header only, never in a URL), then reloads. */
+  function decide(token, id, action) {
+    return fetch('/admin/requests/' + encodeURIComponent(id) + '/' + action, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+      body: '{}',
+      cache: 'no-store',
+    }).then(function (r) {
+      return r.text().then(function (body) {
+        if (r.ok) return null;
+        var detail = body;
+        try { detail = JSON.parse(body).error.message; } catch (e) { /* not JSON */ }
+        return detail;
+      });
+    });
+  }
+
+  function drawRequests(requests, token) {
+    var list = $('requests');
+    clear(list);
+    if (requests.length === 0) list.appendChild(el('li', 'muted', 'No open requests.'));
+    requests.forEach(function (q) {
+      var li = el('li', 'alert request');
+      li.dataset.id = q.id;
+      li.appendChild(el('span', 'alert-level', q.amountTokens > 0 ? '+' + tokens(q.amountTokens) + ' tokens' : '+' + usd(q.amountUsd)));
+      li.appendChild(el('span', 'alert-scope', shown(q.userId) + ' on ' + shown(q.scope)));
+      li.appendChild(el('span', 'alert-figures', q.reason ? shown(q.reason) : 'no reason given'));
+      ['approve', 'deny'].forEach(function (action) {
+        var button = el('button', 'secondary', action === 'approve' ? 'Approve' : 'Deny');
+        button.type = 'button';
+        button.setAttribute('aria-label', (action === 'approve' ? 'Approve' : 'Deny') + ' the request of ' + shown(q.userId));
+        button.addEventListener('click', function () {
+          button.disabled = true;
+          decide(token, q.id, action).then(function (problem) {
+            if (problem === null) return load(token);
+            $('requests-note').textContent = 'Not decided: ' + problem;
+            button.disabled = false;
+          });
+        });
+        li.appendChild(button);
+      });
+      list.appendChild(li);
+    });
+  }
+
   // ---- users and keys ----------------------------------------------------------------------------
 
   // A LobeChat server sharing one key brings every one of its users in: the table shows the first
@@ -418,6 +465,7 @@
       metrics,
       api('/admin/users', token),
       api('/admin/keys', token),
+      api('/admin/requests?state=open', token),
     ]).then(function (r) {
       if (!Array.isArray(r[0].subjects)) throw new HttpError(403, 'this token is not the admin token');
       sessionStorage.setItem(TOKEN_KEY, token);
@@ -434,6 +482,7 @@
       drawAlerts(r[5].alerts);
       drawOutcomes(r[6], r[7]);
       drawUsers(r[8].users, r[9].keys);
+      drawRequests(r[10].requests, token);
       document.body.dataset.loaded = 'true';
     }).catch(function (e) {
       sessionStorage.removeItem(TOKEN_KEY);
