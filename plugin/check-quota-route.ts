@@ -123,8 +123,8 @@ export function checkQuotaRoutes(services: Services) {
         }
       },
     )
-    .all(CHECK_QUOTA_PATH, (c) => {
-      const response = pluginError(PluginErrorType.MethodNotAllowed, `${c.req.method} ${CHECK_QUOTA_PATH}: only POST`);
+    .on(['GET', 'PUT', 'PATCH', 'DELETE'], [CHECK_QUOTA_PATH, REQUEST_INCREASE_PATH], (c) => {
+      const response = pluginError(PluginErrorType.MethodNotAllowed, `${c.req.method} ${c.req.path}: only POST`);
       response.headers.set('Allow', 'POST');
       return response;
     });

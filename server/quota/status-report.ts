@@ -155,6 +155,14 @@ function grantFields(grants: readonly Grant[], window: WindowSpec): Pick<BudgetS
   return {
     grantedTokens: tokens,
     grantedUsd: usd(micros),
-    grants: grants.map((g) => ({ id: g.id, tokens: g.tokens, usd: usd(g.micros), decidedBy: g.decidedBy, endsAt: formatInstant(g.endsAt, window), reason: g.reason })),
+    // A reason is the asker's own words: shown on their own budget only, not on one everybody shares.
+    grants: grants.map((g) => ({
+      id: g.id,
+      tokens: g.tokens,
+      usd: usd(g.micros),
+      decidedBy: g.decidedBy,
+      endsAt: formatInstant(g.endsAt, window),
+      reason: g.scope.kind === 'user' || g.scope.kind === 'key' ? g.reason : null,
+    })),
   };
 }

@@ -41,7 +41,16 @@ describe('request alerts in the vendor channels', () => {
     expect(channelConfigSchema.safeParse({ type: 'webhook', url: 'https://x.example', kinds: ['nope'] }).success).toBe(false);
     expect(acceptsAlert({ kinds: ['request'] }, request)).toBe(true);
     expect(acceptsAlert({ kinds: ['threshold'] }, request)).toBe(false);
-    expect(acceptsAlert({ levels: [100] }, request)).toBe(true);
+    // Approve links go to a channel that asks for requests by name, never to one that only filters
+    // by scope or level (a user's own channel, through which she could approve her own request).
+    expect(acceptsAlert({ levels: [100] }, request)).toBe(false);
+    expect(acceptsAlert({}, request)).toBe(false);
+    expect(acceptsAlert({ scopes: ['user:alice'] }, request)).toBe(false);
+    const decided = { ...request, kind: 'request_decided' } as AlertEvent;
+    expect(acceptsAlert({ scopes: ['user:alice'] }, decided)).toBe(true);
+    expect(acceptsAlert({ levels: [100] }, decided)).toBe(false);
+    expect(acceptsAlert({ kinds: ['request'] }, decided)).toBe(false);
+    expect(acceptsAlert({ kinds: ['request', 'request_decided'] }, decided)).toBe(true);
     expect(acceptsAlert({ kinds: ['request'] }, { ...request, kind: 'threshold', threshold: 100 })).toBe(false);
     expect(acceptsAlert({ scopes: ['user:bob'] }, request)).toBe(false);
   });

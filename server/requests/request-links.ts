@@ -22,7 +22,17 @@ const SECRET_KEY = 'request_link_secret';
 /** The secret, read once per process (it never changes once claimed). */
 export function linkSecret(store: Pick<Store, 'claimMeta'>): () => Promise<string> {
   let secret: Promise<string> | undefined;
-  return () => (secret ??= store.claimMeta(SECRET_KEY, randomBytes(32).toString('base64url')));
+  return () => {
+    if (secret === undefined) {
+      const claimed = store.claimMeta(SECRET_KEY, randomBytes(32).toString('base64url'));
+      // A failed read (the database away for a moment) is not kept: the next call reads again.
+      claimed.catch(() => {
+        if (secret === claimed) secret = undefined;
+      });
+      secret = claimed;
+    }
+    return secret;
+  };
 }
 
 export const linkSignature = (secret: string, id: string, action: LinkAction, p: LinkParams): string =>

@@ -78,4 +78,29 @@ describe('POST /quota/requests', () => {
     await svc.admin('POST', `/admin/requests/${(await svc.store.listQuotaRequests({ state: 'open' }))[0]?.id}/deny`);
     expect(await (await post({ amount: 20_001 })).json()).toMatchObject({ state: 'open' });
   });
+
+  it("leaves a request on a budget others share (a project's, the global one) to an admin, whatever the policy", async () => {
+    const { post } = await setup({ config: { requests: { ...testConfig().requests, autoApprove: { maxPercent: 20, perWindow: 1 } } } });
+    expect((await svc.admin('PUT', '/admin/budgets', { scope: 'project:research', window: { kind: 'day', timeZone: 'UTC' }, limitTokens: 1_000_000 })).status).toBe(201);
+    expect(await (await post({ amount: 1_000, scope: 'project:research' })).json()).toMatchObject({ state: 'open', decidedBy: null });
+  });
+
+  it('refuses a dollar amount past what a budget can hold (it would not be an exact integer of micro-dollars)', async () => {
+    const { post, alice } = await setup();
+    expect((await svc.admin('PUT', '/admin/budgets', { scope: `key:${alice.subject.keyId}`, window: { kind: 'day', timeZone: 'UTC' }, limitUsd: 5 })).status).toBe(201);
+    const response = await post({ amount: 1e10, scope: `key:${alice.subject.keyId}` });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toContain('at most 1,000,000,000');
+    expect(await svc.store.listQuotaRequests({})).toEqual([]);
+  });
+
+  it('does not approve a request made in a window that has reset since: its need was that window\'s', async () => {
+    const { post } = await setup();
+    const { id } = (await (await post({ amount: 5_000 })).json()) as { id: string };
+    svc.clock.set(svc.clock.now() + 86_400_000);
+    const approved = await svc.admin('POST', `/admin/requests/${id}/approve`, {});
+    expect(approved.status).toBe(409);
+    expect(((await approved.json()) as { error: { message: string } }).error.message).toContain('earlier window');
+    expect((await svc.admin('POST', `/admin/requests/${id}/deny`)).status).toBe(200);
+  });
 });

@@ -9,6 +9,8 @@ import { currentWindow, defaultAmount, policyApproves, unitOf } from './request-
 import { linkUrl, type LinkAction } from './request-links.js';
 
 const HOUR = 3_600_000;
+/** The most US dollars a request or an approval may name (a budget's own limit is bounded alike). */
+const MAX_USD = 1e9;
 
 /** What asking and deciding need: the services, and the link secret (see request-links.ts). */
 export interface RequestServices extends Pick<Services, 'store' | 'config' | 'clock'> {
@@ -78,6 +80,8 @@ function amountsOf(state: BudgetState, amount: number | undefined, now: number):
     if (!Number.isInteger(amount)) throw new ApiError('invalid_request', 'amount: this budget counts tokens: a whole number of tokens');
     return { tokens: amount, micros: 0 };
   }
+  // A dollar amount becomes micro-dollars: bounded so they stay exact integers in both stores.
+  if (amount > MAX_USD) throw new ApiError('invalid_request', `amount: this budget counts US dollars: at most ${MAX_USD.toLocaleString('en-US')}`);
   const micros = usdToMicros(amount);
   if (micros < 1) throw new ApiError('invalid_request', 'amount: this budget counts US dollars: at least 0.000001');
   return { tokens: 0, micros };
@@ -109,8 +113,12 @@ export async function askForMore(svc: RequestServices, identity: KeyIdentity, bo
   const input = { userId: identity.user.id, keyId: identity.key.id, scope: state.budget.scope, budgetKey: state.budget.key, amountTokens: tokens, amountMicros: micros, reason: body.reason ?? null };
   const alertContext = { state, subjectName: identity.user.name, levels: config.statusLevels, now };
 
-  const approved = await store.listQuotaRequests({ userId: identity.user.id, state: 'approved' });
-  const byPolicy = policyApproves(config.requests.autoApprove, state, unit === 'tokens' ? tokens : micros, approved, now);
+  // The policy gives a user more of their own budget only (their user's or their key's): on a shared
+  // budget (a project's, the global one) each member's share would add up past what it allows.
+  const own = state.budget.scope.kind === 'user' || state.budget.scope.kind === 'key';
+  const policyAllows = async () =>
+    own && policyApproves(config.requests.autoApprove, state, unit === 'tokens' ? tokens : micros, await store.listQuotaRequests({ userId: identity.user.id, state: 'approved' }), now);
+  const byPolicy = await policyAllows();
   const secret = byPolicy ? '' : await svc.linkSecret();
   const expires = now + config.requests.linkTtlHours * HOUR;
   const link = (id: string, action: LinkAction) => linkUrl(linkBase, secret, id, action, { tokens, micros, expires });
@@ -122,6 +130,10 @@ export async function askForMore(svc: RequestServices, identity: KeyIdentity, bo
     throw new ApiError('not_found', 'your user no longer exists');
   }
   if (!byPolicy) return { request: created.value, grant: null, unit };
+  // Counted again now that this request is open: no other request of this user on this budget can be
+  // opened meanwhile (one open request per budget), so two at once cannot both pass the policy. One
+  // that lost the race stays open for an admin (listed in the dashboard, the CLI and /admin/requests).
+  if (!(await policyAllows())) return { request: created.value, grant: null, unit };
   const decided = await decide(svc, created.value.id, { action: 'approve', decidedBy: 'policy' });
   return { request: decided.request, grant: decided.grant, unit };
 }
@@ -146,6 +158,8 @@ export async function decide(
     if (!state) throw new ApiError('conflict', 'the budget of this request no longer exists: deny it instead');
     const window = currentWindow(state.budget, now);
     if (window === null) throw new ApiError('conflict', 'the budget of this request has no window any more (a total budget): deny it, or grant until a date');
+    // Asked for in an earlier window: granting it now would give that window's need to this one.
+    if (window.start > request.createdAt) throw new ApiError('conflict', 'this request was made in an earlier window of its budget, which has reset since: deny it (the user can ask again)');
     const amount = typeof how.amount === 'number' ? amountsOf(state, how.amount, now) : (how.amount ?? { tokens: request.amountTokens, micros: request.amountMicros });
     if (amount.tokens <= 0 && amount.micros <= 0) throw new ApiError('invalid_request', 'amount: must be more than 0');
     decision = { state: 'approved', decidedBy: how.decidedBy, grant: { tokens: amount.tokens, micros: amount.micros, startsAt: now, endsAt: window.end } };

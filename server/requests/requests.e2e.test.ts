@@ -37,7 +37,7 @@ async function world(): Promise<World> {
   let sender: AlertSender | undefined;
   const p = await startProxy({ alerts: { channelsFor: (alert) => (alert.kind.startsWith('request') ? ['hook'] : []), projection: false, recorded: () => sender?.wake() } });
   cleanups.push(() => p.close());
-  const channels = createChannels([{ type: 'webhook', name: 'hook', url: receiver.url('/hook'), secret: HOOK_SECRET }], { locale: 'en', now: () => p.svc.clock.now() });
+  const channels = createChannels([{ type: 'webhook', name: 'hook', url: receiver.url('/hook'), secret: HOOK_SECRET, kinds: ['request', 'request_decided'] }], { locale: 'en', now: () => p.svc.clock.now() });
   sender = new AlertSender({ store: p.svc.store, channels, clock: p.svc.clock });
   sender.start(3_600_000);
   cleanups.push(() => (sender as AlertSender).stop());

@@ -90,14 +90,20 @@ function senderFor(config: ChannelConfig, ctx: SendContext, env: NodeJS.ProcessE
 /**
  * A channel's filter. `scopes`: an exact scope ('user:alice', 'global') or every scope of a kind
  * ('user:*'). `levels`: the threshold percents it wants; projections, spike anomalies and overruns
- * have no threshold and count as level 0. `kinds`: the alert kinds it wants (`request` for increase
- * requests). Any one absent means no filtering on it.
+ * have no threshold and count as level 0. `kinds`: the alert kinds it wants. Any one absent means no
+ * filtering on it, with two exceptions for increase requests:
+ * - a `request` alert carries signed approve links, so it goes only to a channel that names
+ *   `request` in its `kinds`: the admins' channel, never one a user reads (say, one on `user:alice`
+ *   for her own warnings, through which she could approve her own request);
+ * - a `request_decided` alert goes to a channel that names it, or to one with neither `kinds` nor
+ *   `levels` (a channel limited to some levels, such as an SMS one on `[100]`, wants budget alerts).
  */
 export function acceptsAlert(filter: { scopes?: string[] | undefined; levels?: number[] | undefined; kinds?: AlertKind[] | undefined }, alert: AlertEvent): boolean {
   if (filter.scopes && !filter.scopes.some((pattern) => scopeMatches(pattern, alert.scope))) return false;
+  if (alert.kind === 'request') return filter.kinds?.includes('request') === true;
+  if (alert.kind === 'request_decided') return filter.kinds ? filter.kinds.includes('request_decided') : filter.levels === undefined;
   if (filter.kinds && !filter.kinds.includes(alert.kind)) return false;
-  // Increase requests and their decisions have no level: `levels` selects among budget alerts only.
-  if (filter.levels && alert.kind !== 'request' && alert.kind !== 'request_decided') {
+  if (filter.levels) {
     // Projections, spike anomalies and overruns cross no threshold: level 0 selects them.
     const level = alert.kind === 'threshold' ? alert.threshold : 0;
     if (level === null || !filter.levels.includes(level)) return false;
