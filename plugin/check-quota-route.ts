@@ -1,5 +1,5 @@
 import { createErrorResponse, getPluginSettingsFromRequest, PluginErrorType, type IPluginErrorType } from '@lobehub/chat-plugin-sdk';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { USER_KEY_PREFIX } from '../server/auth/secrets.js';
 import type { AppEnv, Services } from '../server/http/app-env.js';
@@ -63,6 +63,13 @@ function argumentsProblem(text: string): string | null {
   return 'checkQuota takes a JSON object of arguments (it has none: send {} or nothing).';
 }
 
+/** Any other method than POST on a plugin api: the SDK's MethodNotAllowed, with Allow. */
+function onlyPost(c: Context<AppEnv>): Response {
+  const response = pluginError(PluginErrorType.MethodNotAllowed, `${c.req.method} ${c.req.path}: only POST`);
+  response.headers.set('Allow', 'POST');
+  return response;
+}
+
 /**
  * `POST /plugin/check-quota`, called by LobeChat's plugin gateway from its server (so no CORS):
  * the body is the tool-call arguments as JSON text with `Content-Type: text/plain` (hence parsed
@@ -123,9 +130,6 @@ export function checkQuotaRoutes(services: Services) {
         }
       },
     )
-    .on(['GET', 'PUT', 'PATCH', 'DELETE'], [CHECK_QUOTA_PATH, REQUEST_INCREASE_PATH], (c) => {
-      const response = pluginError(PluginErrorType.MethodNotAllowed, `${c.req.method} ${c.req.path}: only POST`);
-      response.headers.set('Allow', 'POST');
-      return response;
-    });
+    .all(CHECK_QUOTA_PATH, onlyPost)
+    .all(REQUEST_INCREASE_PATH, onlyPost);
 }

@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, userWithKey } from '../testing/harness.js';
 import type { Behaviour, RecordedRequest } from '../testing/fake-openai.js';
+import { countingAsTheFakes } from '../testing/counting-as-the-fakes.js';
 import { startProxy, type ProxyHarness } from '../testing/proxy-harness.js';
 import { preloadEncodings } from './token-count.js';
 
@@ -128,7 +129,10 @@ let runs = 0;
 beforeAll(async () => {
   // As the server does once it listens: the tokenizer's tables take a second to load, not per request.
   preloadEncodings();
-  proxy = await startProxy();
+  // Output is counted as the fake counts it (a token a piece): "charged ≤ served" compares like with
+  // like. lobe-quota's safety factors for other families (tested in estimates.test.ts) would charge
+  // a stream broken off by the upstream up to 1.5× the pieces it served, by design.
+  proxy = await startProxy({ tokens: countingAsTheFakes() });
 });
 afterAll(async () => {
   await proxy.close();
