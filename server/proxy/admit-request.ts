@@ -121,9 +121,7 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
   const subject = input.payer ?? (await payerOf(c, services, identity, input.bodyUser));
   const requester: Asker = { subject, ...sessionAndTags(c), counted: false };
   if (services.upstreams.allForModel(input.model, input.api).length === 0) throw noUpstream(services.upstreams, input.model, input.api);
-  // A request a rule sent to another model counts against the budgets that route up to their hard
-  // ceiling (the budget's limit × downgradeCeilingPercent).
-  const ceiling = services.config.proxy.downgradeCeilingPercent / 100;
+  const ceiling = routedCeiling(services);
   const plan = await routeRequest<Attempt>(input.model, {
     // Only to a model served in the request's own format: the proxy does not translate.
     upstreamsOf: (model) => services.upstreams.allForModel(model, input.api).map((u) => u.name),
@@ -142,6 +140,12 @@ export async function admitRequest(c: Context, services: ProxyServices, identity
   return planned(services, input, requester, plan);
 }
 
+/**
+ * A request a rule sent to another model counts against the budgets that route up to their hard
+ * ceiling: the budget's limit × this (proxy.downgradeCeilingPercent).
+ */
+const routedCeiling = (services: ProxyServices): number => services.config.proxy.downgradeCeilingPercent / 100;
+
 /** The admission a route plan ended in, with the headers of a routed request and its failover. */
 function planned(services: ProxyServices, input: AdmissionInput, requester: Asker, plan: RoutePlan<Attempt>, failedOver = false): Admission {
   const attempt = plan.tried.value;
@@ -155,7 +159,7 @@ function planned(services: ProxyServices, input: AdmissionInput, requester: Aske
     next === undefined
       ? null
       : async (): Promise<Admission> => {
-          const ceiling = plan.routedFrom === null ? null : services.config.proxy.downgradeCeilingPercent / 100;
+          const ceiling = plan.routedFrom === null ? null : routedCeiling(services);
           const again = await admitAs(services, input, requester, plan.model, services.upstreams.byName(next) as Upstream, ceiling, rest.length > 0);
           if (!again.ok) return again;
           const tried = { ok: true as const, value: again, budgets: again.before, release: () => again.admitted.meter.release() };

@@ -13,7 +13,7 @@ import { keepAnswer, lookUpAnswer } from './response-cache/cache-lookup.js';
 import { serveHit } from './response-cache/serve-hit.js';
 import { afterAdmission, relayInBackground } from './request-lifetime.js';
 import type { StreamSink } from './response-sink.js';
-import { answerAssembled, finishWholeAnswer, isEventStream, sendUpstream, startStream } from './upstream-answer.js';
+import { answerAssembled, finishWholeAnswer, isEventStream, readWholeBody, sendUpstream, startStream } from './upstream-answer.js';
 import { forwardedHeaders, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
 import { sendWhole } from './response-sink.js';
 
@@ -157,8 +157,9 @@ async function sendWithFailover<Request, State>(
       throw error;
     }
     if (!failover || !failsOver(response.statusCode)) return { admitted, response };
-    // The error's body is kept, for the client should no other upstream take the request.
-    const body = await readAll(response);
+    // The error's body is kept, for the client should no other upstream take the request; one cut
+    // short is an error body all the same: what arrived is what there is.
+    const body = await readWholeBody(response, 'keep');
     await admitted.meter.release();
     services.metrics.recordFailover(admitted.upstream.name);
     const next = await failover();
@@ -173,13 +174,3 @@ async function sendWithFailover<Request, State>(
 
 /** The upstream statuses another upstream may do better on: its own rate limit, its own failures. */
 const failsOver = (status: number): boolean => status === 429 || status >= 500;
-
-function readAll(response: UpstreamResponse): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    response.body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.body.once('end', () => resolve(Buffer.concat(chunks)));
-    // A body that breaks off is an error body cut short: what arrived is what there is.
-    response.body.once('error', () => resolve(Buffer.concat(chunks)));
-  });
-}

@@ -41,13 +41,18 @@ export function startStream(c: Context, admitted: AdmittedRequest, response: Ups
   return sink;
 }
 
-/** The whole body of an upstream answer, as the bytes that came (a whole answer is small). */
-function readWholeBody(response: UpstreamResponse): Promise<Buffer> {
+/**
+ * The whole body of an upstream answer, as the bytes that came (a whole answer is small). A body
+ * that breaks off rejects, or (`brokenOff: 'keep'`, for an error body that is only passed on) gives
+ * what arrived.
+ */
+export function readWholeBody(response: UpstreamResponse, brokenOff: 'reject' | 'keep' = 'reject'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    const whole = () => (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
     response.body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    response.body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    response.body.once('error', reject);
+    response.body.once('end', () => resolve(whole()));
+    response.body.once('error', (error) => (brokenOff === 'keep' ? resolve(whole()) : reject(error)));
   });
 }
 
