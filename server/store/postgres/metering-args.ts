@@ -5,9 +5,9 @@ import { bucketAt, bucketRetiresAt, bucketsAt, type Bucket } from '../../quota/w
 import { SCOPE_COLUMN } from '../sql/ledger-sql.js';
 
 /**
- * What the metering functions of migration 2 (metering-functions.ts) are given and give back. The
- * window arithmetic (time zones, rolling buckets) stays here: the functions receive every budget's
- * buckets at `now` and answer their sums, from which the usages are built as before.
+ * What the metering functions (metering-functions.ts, and those of migration 11 the store calls
+ * now) are given and give back. The window arithmetic (time zones, rolling buckets) stays here: the
+ * functions receive every budget's buckets at `now` and answer each budget's window sums.
  */
 
 export interface Sums {
@@ -109,25 +109,33 @@ export const quoteArg = (quote: Quote) => ({
  * Amounts read back through jsonb arrive as JavaScript numbers: one that is not a safe integer was
  * rounded, and is an error (as pg-pool.ts's parser makes it for BIGINT columns), never a balance.
  */
-export function safeIntegers(values: unknown): number[] {
-  if (!Array.isArray(values)) throw new TypeError('database answer without its sums');
-  for (const v of values) if (!Number.isSafeInteger(v)) throw new RangeError(`database value ${String(v)} is not a safe integer`);
-  return values as number[];
+function safeInteger(value: unknown): number {
+  if (!Number.isSafeInteger(value)) throw new RangeError(`database value ${String(value)} is not a safe integer`);
+  return value as number;
 }
 
-/** Each budget's window usage from the bucket sums a function answered (in meteringArgs' order). */
-export function windowUsagesOf(budgets: readonly Budget[], now: number, tokens: readonly number[], micros: readonly number[]): WindowUsage[] {
-  let i = 0;
-  return budgets.map((budget) => {
-    const usage: WindowUsage = { tokens: 0, micros: 0, oldestUsed: null };
-    for (const bucket of bucketsAt(budget.window, now)) {
-      const [t, m] = [tokens[i] as number, micros[i] as number];
-      i++;
-      usage.tokens += t;
-      usage.micros += m;
-      if (usage.oldestUsed === null && (t > 0 || m > 0)) usage.oldestUsed = bucket.start;
-    }
-    if (budget.window.kind !== 'rolling') usage.oldestUsed = null;
-    return usage;
-  });
+/** One tuple per budget, as the functions of migration 11 answer them (`used`, `reserved`). */
+function tuples(values: unknown, budgets: number, width: number): unknown[][] {
+  if (!Array.isArray(values) || values.length !== budgets || !values.every((v) => Array.isArray(v) && v.length === width)) {
+    throw new TypeError('database answer without the sums of its budgets');
+  }
+  return values as unknown[][];
+}
+
+/**
+ * Each budget's window usage from a function's `used` ([tokens, micros, oldest used bucket start],
+ * in meteringArgs' order). Only a rolling window resets by its oldest used bucket.
+ */
+export function windowUsagesOf(budgets: readonly Budget[], used: unknown): WindowUsage[] {
+  return tuples(used, budgets.length, 3).map(([tokens, micros, oldest], i) => ({
+    tokens: safeInteger(tokens),
+    micros: safeInteger(micros),
+    oldestUsed: (budgets[i] as Budget).window.kind === 'rolling' && oldest !== null ? safeInteger(oldest) : null,
+  }));
+}
+
+/** What live holds set aside per budget, from a function's `reserved` ([tokens, micros] each); none when absent. */
+export function reservationsOf(budgets: readonly Budget[], reserved: unknown): Sums[] {
+  if (reserved === undefined) return budgets.map(() => ({ tokens: 0, micros: 0 }));
+  return tuples(reserved, budgets.length, 2).map(([tokens, micros]) => ({ tokens: safeInteger(tokens), micros: safeInteger(micros) }));
 }

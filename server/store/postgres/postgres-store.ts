@@ -81,7 +81,7 @@ import { PgAlertRecorder } from './pg-alert-recorder.js';
 import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, unseenRequests } from './pg-quota-requests.js';
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
-import { meteringArgs, quoteArg, safeIntegers, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
+import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
 import { applyOnce, createPool, inTransaction, numbered, query, withClient, type PgConnectionOptions, type Tx } from './pg-pool.js';
 
 export interface PostgresStoreOptions extends PgConnectionOptions {
@@ -136,23 +136,19 @@ class Refused extends Error {
 interface ResolvedBudgets {
   /** The scope names, distinct and in text order (the order their rows are locked in). */
   names: string[];
-  /** As stored or configured: without their grants, which meter() adds at the call's instant. */
+  /** As stored or configured: without their grants, which budgetsAt() adds at the call's instant. */
   budgets: Budget[];
   /** The grants of these scopes (a few each: those that ended are skipped where they are applied). */
   grants: Grant[];
   fingerprint: string;
 }
 
-type MeteringFunction = 'lq_usage' | 'lq_reserve' | 'lq_extend';
-
-/** What a metering function answers (see metering-functions.ts); each reads its own fields. */
+/** What a metering function answers (see metering-functions-11.ts); each reads its own fields. */
 interface MeteringAnswer {
   stale?: true;
-  /** Settled usage per bucket, and what holds set aside per budget: read under the locks. */
-  tokens?: unknown;
-  micros?: unknown;
-  reservedTokens?: unknown;
-  reservedMicros?: unknown;
+  /** Per budget, settled usage ([tokens, micros, oldest used]) and what holds set aside ([tokens, micros]). */
+  used?: unknown;
+  reserved?: unknown;
   /** lq_admit's decision: the budget that refused, or what was granted (tokens, micros, output). */
   ok?: boolean;
   blocking?: number | null;
@@ -164,7 +160,7 @@ interface MeteringAnswer {
   entry?: LedgerRow;
   duplicate?: true;
   alerts?: true;
-  /** lq_reserve with rates: the checks it read under the locks, and the limit that refused, if one did. */
+  /** A reservation with rates: the checks read under the locks, and the limit that refused, if one did. */
   rates?: RateCheck[];
   rateLimited?: RateLimited;
 }
@@ -177,6 +173,26 @@ interface Metered {
   grants: Grant[];
 }
 
+/** A reservation or lease extension waiting for its batch (see flushAdmissions). */
+interface QueuedAdmission {
+  op: 'reserve' | 'extend';
+  scopes: readonly Scope[];
+  now: number;
+  /** The op's own fields, as lq_meter_batch reads them. */
+  fields: object;
+  model: string | null | typeof NO_BUDGETS;
+  /** The times its budgets were stale. */
+  attempt: number;
+  resolve: (metered: Metered) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A queued admission with its budgets resolved, as one item of lq_meter_batch. */
+interface PreparedAdmission extends Metered {
+  names: string[];
+  item: object;
+}
+
 /** A settle waiting for its group commit; `attempt` counts the times its budgets were stale. */
 interface QueuedSettle {
   request: SettleRequest;
@@ -185,7 +201,7 @@ interface QueuedSettle {
   reject: (error: unknown) => void;
 }
 
-/** A settle with what lq_settle_one is given for it (see metering-functions.ts). */
+/** A settle with what lq_settle_batch is given for it (see metering-functions-11.ts). */
 interface PreparedSettle {
   request: SettleRequest;
   budgets: Budget[];
@@ -195,7 +211,7 @@ interface PreparedSettle {
 
 type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
 
-/** meter()'s model for a call that is to count against no budget (ReserveRequest.ratesOnly). */
+/** budgetsAt()'s model for a call that is to count against no budget (ReserveRequest.ratesOnly). */
 const NO_BUDGETS = Symbol('no budgets');
 
 /** Bounds the in-memory caches (budgets per scope set, subjects of this instance's holds). */
@@ -204,11 +220,15 @@ const CACHE_LIMIT = 10_000;
 const MAX_SETTLES_PER_COMMIT = 256;
 /** Group commits one instance runs at once (see flushSettles). */
 const SETTLE_CALLS = 2;
+/** Bounds one batch of admissions. */
+const MAX_ADMISSIONS_PER_BATCH = 256;
+/** Batches of admissions one instance runs at once (see flushAdmissions). */
+const ADMISSION_CALLS = 2;
 /** Budgets changed under a call this many times in a row is an error, not a race to keep losing. */
 const STALE_RETRIES = 5;
 
 /**
- * admit() on the states lq_reserve or lq_extend read, which must be the decision lq_admit took on
+ * admit() on the states lq_meter_batch read for a reservation or extension, which must be the decision lq_admit took on
  * them: a port that drifted from admission.ts is an error, never a quietly different admission.
  */
 function agreed(decision: Admission, answer: MeteringAnswer): Admission {
@@ -288,10 +308,11 @@ const toHold = (r: HoldRow): Hold => ({
  * scope, so between that lock and COMMIT nobody else can add a hold or a settled entry to any of the
  * request's budgets, or change them: the budgets, counters and holds read next, the decision and
  * the writes are as atomic as SQLite's synchronous step, whichever instance the requests arrive
- * at. Reserve, extend and settle are each one call of a function of migration 2
- * (metering-functions.ts) that takes the locks, reads, decides and writes inside the server, so a
- * lock is held for well under a millisecond and never across a round trip to this process. Reads
- * (/quota) take no lock: they see the last committed state.
+ * at. Reservations and extensions go in batches, one call of lq_meter_batch for those that
+ * arrived in one turn of the event loop, and settles in group commits, one call of lq_settle_batch
+ * (metering-functions-11.ts): each takes the locks of all its requests' scopes once, reads, decides
+ * and writes inside the server, so a lock is held for the batch's work alone, never across a round
+ * trip to this process. Reads (/quota) take no lock: they see the last committed state.
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -303,6 +324,10 @@ export class PostgresStore implements Store {
   private readonly holdSubjects = new Map<string, HeldFor>();
   private readonly settleQueue: QueuedSettle[] = [];
   private flushScheduled = false;
+  private readonly admissionQueue: QueuedAdmission[] = [];
+  private admissionFlushScheduled = false;
+  /** Batches of admissions under way. */
+  private readonly admitting = new Set<Promise<void>>();
   /** Group commits under way, which close() waits for. */
   private readonly settling = new Set<Promise<void>>();
 
@@ -340,6 +365,7 @@ export class PostgresStore implements Store {
         const stored = await tx.query<{ value: string }>(`SELECT value FROM meta WHERE key = 'default_budgets'`);
         if (stored.rows[0]?.value !== fingerprint) {
           await tx.query(`DELETE FROM usage_counters WHERE budget_key NOT IN (SELECT scope || '|' || period FROM budgets)`);
+          await tx.query(`DELETE FROM window_totals WHERE budget_key NOT IN (SELECT scope || '|' || period FROM budgets)`);
           await tx.query(`INSERT INTO meta (key, value) VALUES ('default_budgets', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [fingerprint]);
         }
       });
@@ -571,6 +597,7 @@ export class PostgresStore implements Store {
       ).rows[0] as BudgetRow;
       // The window may have moved (another time zone): counters are counted again from the ledger.
       await tx.query('DELETE FROM usage_counters WHERE budget_key = $1', [`${scope}|${period}`]);
+      await tx.query('DELETE FROM window_totals WHERE budget_key = $1', [`${scope}|${period}`]);
       return { budget: this.toBudget(row), replaced: existing === undefined ? null : this.toBudget(existing) };
     });
     // Other instances learn of it from the fingerprint; this one need not ask.
@@ -590,6 +617,7 @@ export class PostgresStore implements Store {
       await this.lockScopes(tx, [budget.scope]);
       await tx.query('DELETE FROM budgets WHERE id = $1', [id]);
       await tx.query('DELETE FROM usage_counters WHERE budget_key = $1', [budget.key]);
+      await tx.query('DELETE FROM window_totals WHERE budget_key = $1', [budget.key]);
       return budget;
     });
     this.budgetCache.clear();
@@ -602,7 +630,7 @@ export class PostgresStore implements Store {
 
   /* ── rate limits ───────────────────────────────────────────────────────── */
 
-  /** Read by lq_reserve under the scope locks, so every instance applies a change from its next admission on. */
+  /** Read by lq_meter_batch under the scope locks, so every instance applies a change from its next admission on. */
   async putRateLimit(scope: RateScope, limits: RateLimitOverride, now: number): Promise<{ setting: RateLimitSetting; replaced: RateLimitSetting | null }> {
     const text = formatRateScope(scope);
     return inTransaction(this.pool, async (tx) => {
@@ -641,7 +669,7 @@ export class PostgresStore implements Store {
       await query<{ fingerprint: string; rows: BudgetRow[]; grants: GrantRow[] }>(
         this.pool,
         `WITH b AS (SELECT ${BUDGET_COLUMNS}, period FROM budgets WHERE scope = ANY($1))
-         SELECT lq_budget_fingerprint($1) AS fingerprint, COALESCE(json_agg(b ORDER BY b.scope, b.period), '[]') AS rows,
+         SELECT lq_fingerprint($1) AS fingerprint, COALESCE(json_agg(b ORDER BY b.scope, b.period), '[]') AS rows,
            (SELECT COALESCE(json_agg(g ORDER BY g.created_at, g.id), '[]') FROM grants g WHERE g.scope = ANY($1)) AS grants FROM b`,
         [names],
       )
@@ -671,37 +699,22 @@ export class PostgresStore implements Store {
     for (const n of names) this.lockRows.add(n);
   }
 
-  /**
-   * Calls one metering function of migration 2 with the budgets of `scopes` at `now` and the
-   * operation's own `fields`, reading the budgets again while it answers `stale`.
-   */
-  private async meter(fn: MeteringFunction, scopes: readonly Scope[], now: number, fields: object, run: RunStatement, model?: string | null | typeof NO_BUDGETS): Promise<Metered> {
-    for (let attempt = 0; ; attempt++) {
-      const resolved = await this.resolved(scopes, attempt > 0);
-      const { names, fingerprint } = resolved;
-      // A request's own call counts only the budgets of its model (budgetStates, with no model, all).
-      const ofModel = model === undefined ? resolved.budgets : model === NO_BUDGETS ? [] : budgetsForModel(resolved.budgets, model);
-      // Their limits raised by the grants active now: a grant applies in the same admission as its budget.
-      const budgets = resolved.grants.length === 0 ? ofModel : ofModel.map((b) => withGrants(b, resolved.grants, now).budget);
-      // How an upstream's budget admits depends on the quote (see admissionOnLimit): lq_admit is told per budget.
-      const failover = 'quote' in fields && (fields.quote as { failover?: boolean }).failover === true;
-      const arg = { scopes: names, fingerprint, ...meteringArgs(budgets, now, this.projection, failover), ...fields };
-      const answer = (await run(`SELECT ${fn}($1::jsonb) AS answer`, [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
-      if (answer.stale !== true) return { budgets, answer, grants: resolved.grants };
-      if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${names.join(', ')} kept changing during ${fn}`);
-    }
+  /** The budgets of `scopes` a call counts against at `now`: those of `model`, their limits raised by the grants active then. */
+  private budgetsAt(resolved: ResolvedBudgets, now: number, model?: string | null | typeof NO_BUDGETS): Budget[] {
+    // A request's own call counts only the budgets of its model (budgetStates, with no model, all).
+    const ofModel = model === undefined ? resolved.budgets : model === NO_BUDGETS ? [] : budgetsForModel(resolved.budgets, model);
+    // A grant applies in the same admission as its budget.
+    return resolved.grants.length === 0 ? ofModel : ofModel.map((b) => withGrants(b, resolved.grants, now).budget);
   }
-
-  private readonly applyOnce: RunStatement = (sql, args) => applyOnce(this.pool, sql, args);
 
   /** The states a function read (before its own writes), as BudgetStates. */
   private statesOf(budgets: readonly Budget[], now: number, answer: MeteringAnswer, grants: readonly Grant[] = []): { states: BudgetState[]; used: WindowUsage[] } {
-    const used = windowUsagesOf(budgets, now, safeIntegers(answer.tokens), safeIntegers(answer.micros));
-    const reservedTokens = answer.reservedTokens === undefined ? [] : safeIntegers(answer.reservedTokens);
-    const reservedMicros = answer.reservedMicros === undefined ? [] : safeIntegers(answer.reservedMicros);
+    const used = windowUsagesOf(budgets, answer.used);
+    const reserved = reservationsOf(budgets, answer.reserved);
     const states = budgets.map((budget, i): BudgetState => {
       const u = used[i] as WindowUsage;
-      const usage: BudgetUsage = { usedTokens: u.tokens, usedMicros: u.micros, reservedTokens: reservedTokens[i] ?? 0, reservedMicros: reservedMicros[i] ?? 0 };
+      const r = reserved[i] as Sums;
+      const usage: BudgetUsage = { usedTokens: u.tokens, usedMicros: u.micros, reservedTokens: r.tokens, reservedMicros: r.micros };
       const state: BudgetState = { budget, usage, resetsAt: nextResetAt(budget.window, now, u.oldestUsed) };
       const active = grants.length === 0 ? [] : withGrants(budget, grants, now).active;
       if (active.length > 0) state.grants = active;
@@ -710,17 +723,98 @@ export class PostgresStore implements Store {
     return { states, used };
   }
 
-  /** GET /quota: one statement, no lock (the last committed state). */
+  /** GET /quota: one statement, no lock (the last committed state), the budgets read again while they are stale. */
   async budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]> {
-    const { budgets, answer, grants } = await this.meter('lq_usage', scopes, now, {}, (sql, args) => query(this.pool, sql, args));
-    return this.statesOf(budgets, now, answer, grants).states;
+    for (let attempt = 0; ; attempt++) {
+      const resolved = await this.resolved(scopes, attempt > 0);
+      const budgets = this.budgetsAt(resolved, now);
+      const arg = { scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, now, this.projection) };
+      const answer = (await query<{ answer: MeteringAnswer }>(this.pool, 'SELECT lq_usage_totals($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
+      if (answer.stale !== true) return this.statesOf(budgets, now, answer, resolved.grants).states;
+      if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${resolved.names.join(', ')} kept changing`);
+    }
   }
+
+  /* ── admission in batches ──────────────────────────────────────────────── */
+
+  /**
+   * A reservation or lease extension, decided in the next batch: those queued in one turn of the
+   * event loop go to lq_meter_batch together (see flushAdmissions). Answers what the database read
+   * and decided for this one, with the budgets it was decided on.
+   */
+  private admitInBatch(op: QueuedAdmission['op'], scopes: readonly Scope[], now: number, fields: object, model: string | null | typeof NO_BUDGETS): Promise<Metered> {
+    return new Promise((resolve, reject) => this.queueAdmission({ op, scopes, now, fields, model, attempt: 0, resolve, reject }));
+  }
+
+  private queueAdmission(queued: QueuedAdmission): void {
+    this.admissionQueue.push(queued);
+    if (this.admissionFlushScheduled) return;
+    this.admissionFlushScheduled = true;
+    setImmediate(() => this.flushAdmissions());
+  }
+
+  /**
+   * Starts a batch of what is queued, unless ADMISSION_CALLS are under way already: then the first
+   * to finish starts the next, with everything that arrived meanwhile. Under load the batches grow,
+   * and each takes the shared scope rows' locks once for all its requests; alone, a request starts
+   * at once.
+   */
+  private flushAdmissions(): void {
+    this.admissionFlushScheduled = false;
+    while (this.admissionQueue.length > 0 && this.admitting.size < ADMISSION_CALLS) {
+      const running = this.runAdmissions(this.admissionQueue.splice(0, MAX_ADMISSIONS_PER_BATCH));
+      this.admitting.add(running);
+      void running.finally(() => {
+        this.admitting.delete(running);
+        this.flushAdmissions();
+      });
+    }
+  }
+
+  private async runAdmissions(batch: QueuedAdmission[]): Promise<void> {
+    let prepared: PreparedAdmission[];
+    let answers: MeteringAnswer[];
+    try {
+      prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
+      const scopes = [...new Set(prepared.flatMap((p) => p.names))].sort();
+      const arg = JSON.stringify({ scopes, items: prepared.map((p) => p.item) });
+      const answered = (await this.applyOnce('SELECT lq_meter_batch($1::jsonb) AS answer', [arg])).rows[0]?.answer;
+      if (!Array.isArray(answered) || answered.length !== batch.length) throw new Error('lq_meter_batch answered for other requests than it was given');
+      answers = answered as MeteringAnswer[];
+    } catch (error) {
+      // The batch is one transaction: when it failed, none of it happened, and one bad item must
+      // not fail the others: they are tried one by one. When the outcome is unknown (the connection
+      // dropped mid-call), none is run again.
+      if (batch.length > 1 && !(error instanceof StoreUnavailableError)) await Promise.all(batch.map((q) => this.runAdmissions([q])));
+      else for (const q of batch) q.reject(error);
+      return;
+    }
+    batch.forEach((q, i) => {
+      const answer = answers[i] as MeteringAnswer;
+      const { budgets, grants, names } = prepared[i] as PreparedAdmission;
+      if (answer.stale !== true) q.resolve({ budgets, answer, grants });
+      else if (q.attempt >= STALE_RETRIES) q.reject(new Error(`the budgets of ${names.join(', ')} kept changing during a ${q.op}`));
+      else this.queueAdmission({ ...q, attempt: q.attempt + 1 });
+    });
+  }
+
+  private async prepareAdmission(q: QueuedAdmission): Promise<PreparedAdmission> {
+    const resolved = await this.resolved(q.scopes, q.attempt > 0);
+    const budgets = this.budgetsAt(resolved, q.now, q.model);
+    // How an upstream's budget admits depends on the quote (see admissionOnLimit): lq_admit is told per budget.
+    const failover = 'quote' in q.fields && (q.fields.quote as { failover?: boolean }).failover === true;
+    const item = { op: q.op, scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, q.now, this.projection, failover), ...q.fields };
+    return { budgets, grants: resolved.grants, answer: {}, names: resolved.names, item };
+  }
+
+  private readonly applyOnce: RunStatement = (sql, args) => applyOnce(this.pool, sql, args);
 
   /* ── holds and settlement ──────────────────────────────────────────────── */
 
   /**
-   * One round trip: lq_reserve locks the scopes, reads the states, decides (lq_admit) and writes
-   * the hold, all inside the server. admit() runs again here on the states it read, and must agree.
+   * One item of the next lq_meter_batch call (one round trip for the batch): under the scope locks
+   * it reads the states, decides (lq_admit) and writes the hold, all inside the server. admit() runs
+   * again here on the states it read, and must agree.
    * With `rates`, the rate limits are decided first under the same locks (lq_rate_decide, which
    * decideRates() must agree with too) and an admitted request is counted in their windows.
    */
@@ -747,7 +841,7 @@ export class PostgresStore implements Store {
     };
     const scopes = scopesOf(subject, route?.upstream ?? null);
     const fields = { quote: quoteArg(quote), hold, ...(rates && { rates }) };
-    const { budgets, answer, grants } = await this.meter('lq_reserve', scopes, now, fields, this.applyOnce, request.ratesOnly === true ? NO_BUDGETS : (route?.model ?? null));
+    const { budgets, answer, grants } = await this.admitInBatch('reserve', scopes, now, fields, request.ratesOnly === true ? NO_BUDGETS : (route?.model ?? null));
     if (answer.exists === true) throw new Error(`hold ${request.holdId} already exists`);
     const { states } = this.statesOf(budgets, now, answer, grants);
     const checks = rates && (answer.rates ?? []);
@@ -809,7 +903,7 @@ export class PostgresStore implements Store {
         now,
         delivered: deliveredTokens,
       };
-      const { budgets, answer } = await this.meter('lq_extend', scopesOf(subject, route?.upstream ?? null), now, fields, this.applyOnce, route?.model ?? null);
+      const { budgets, answer } = await this.admitInBatch('extend', scopesOf(subject, route?.upstream ?? null), now, fields, route?.model ?? null);
       if (answer.subject !== undefined && attempt === 0) {
         // Not the subject remembered (cannot happen for a hold this instance made): lock its own.
         subject = { userId: answer.subject.user, projectId: answer.subject.project, keyId: answer.subject.key };
@@ -827,7 +921,7 @@ export class PostgresStore implements Store {
 
   /**
    * Durable before the promise resolves. Settles that arrive in the same turn of the event loop
-   * share one call of lq_settle and one commit (group commit, as SqliteStore does): under the locks
+   * share one call of lq_settle_batch and one commit (group commit, as SqliteStore does): under the locks
    * of all their scopes, each writes its entry (unique per request, so a second settle finds the
    * first), the counters of the buckets at `now`, and its hold gone. One that may fire an alert is
    * left out by the call and settled again in a transaction that records its alerts before it
@@ -924,7 +1018,7 @@ export class PostgresStore implements Store {
     const upstream = usage.upstream ?? null;
     const resolved = await this.resolved(scopesOf(subject, upstream), fresh);
     const { names, fingerprint } = resolved;
-    const budgets = budgetsForModel(resolved.budgets, usage.model).map((b) => withGrants(b, resolved.grants, now).budget);
+    const budgets = this.budgetsAt(resolved, now, usage.model);
     const entry = {
       request_id: holdId,
       at: now,
@@ -949,7 +1043,7 @@ export class PostgresStore implements Store {
       saved_tokens: usage.savedTokens ?? 0,
       saved_micros: usage.savedMicros ?? 0,
     };
-    // An overrun's alert row, for lq_settle_one to tell whether this settle has it to record.
+    // An overrun's alert row, for lq_settle_batch to tell whether this settle has it to record.
     const overrun = (usage.overrunTokens ?? 0) > 0 ? overrunAlertKey(usage.model, now) : null;
     return {
       request,
@@ -965,12 +1059,12 @@ export class PostgresStore implements Store {
     };
   }
 
-  /** One lq_settle call for these settles: the locks of all their scopes, in text order. */
+  /** One lq_settle_batch call for these settles: the locks of all their scopes, in text order. */
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
     const arg = { scopes, inTransaction, settles: settles.map((s) => s.arg) };
-    const answers = (await run('SELECT lq_settle($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer;
-    if (!Array.isArray(answers) || answers.length !== settles.length) throw new Error('lq_settle answered for other settles than it was given');
+    const answers = (await run('SELECT lq_settle_batch($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer;
+    if (!Array.isArray(answers) || answers.length !== settles.length) throw new Error('lq_settle_batch answered for other settles than it was given');
     return answers as MeteringAnswer[];
   }
 
@@ -1017,6 +1111,9 @@ export class PostgresStore implements Store {
   async expireHolds(now: number): Promise<number> {
     return inTransaction(this.pool, async (tx) => {
       await tx.query('DELETE FROM usage_counters WHERE retires_at <= $1', [now]);
+      // A running total is a cache of its counters (lq_window_sums sums them again when it is
+      // missing), so dropping one is always safe: those of windows with no counter left go.
+      await tx.query('DELETE FROM window_totals w WHERE NOT EXISTS (SELECT 1 FROM usage_counters u WHERE u.budget_key = w.budget_key)');
       const silentSince = now - this.options.instanceTimeoutMs;
       const expired = await tx.query(
         `DELETE FROM holds h WHERE CASE WHEN ${INSTANCE_GONE} THEN h.pending IS NULL ELSE h.expires_at <= $1 AND h.claimed_at IS NULL END`,
@@ -1336,8 +1433,9 @@ export class PostgresStore implements Store {
    * carry one stay, for another instance (or the next to start) to settle at their last count.
    */
   async close(): Promise<void> {
+    this.flushAdmissions();
     this.flushSettles();
-    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+    while (this.admitting.size > 0 || this.settling.size > 0) await Promise.allSettled([...this.admitting, ...this.settling]);
     try {
       await inTransaction(this.pool, async (tx) => {
         await tx.query('DELETE FROM holds WHERE instance_id = $1 AND pending IS NULL', [this.options.instanceId]);

@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bucketsAt, nextResetAt, type WindowSpec } from '../quota/window.js';
+import { T0, userWithKey } from '../testing/harness.js';
+import { storeKinds } from './testing/store-kinds.js';
+import type { Usage } from './types.js';
+
+/**
+ * A window's usage is no longer summed from its buckets on every read: a rolling window keeps a
+ * running total that the bucket rotation maintains (SQLite in memory, PostgreSQL in window_totals).
+ * Whatever the order of settles, clock jumps, and calls made with a clock behind (another instance
+ * whose clock is late), every read must answer what the ledger says: the entries inside the
+ * window at the reader's time, and the reset time of its oldest used bucket.
+ */
+
+const WINDOWS: readonly WindowSpec[] = [{ kind: 'rolling', hours: 2 }, { kind: 'rolling', hours: 5 }, { kind: 'day', timeZone: 'Asia/Shanghai' }];
+
+type Step =
+  | { op: 'settle'; tokens: number; behindMs: number }
+  | { op: 'advance'; ms: number }
+  | { op: 'readBehind'; behindMs: number };
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('settle' as const), tokens: fc.integer({ min: 0, max: 500 }), behindMs: fc.constantFrom(0, 0, 0, 90_000, 7 * 60_000) }) },
+  // Steps from a few seconds to beyond a whole 5-hour window, so buckets rotate one, several or all at a time.
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 10 * 60_000 }), fc.integer({ min: 0, max: 6 * 3_600_000 })) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('readBehind' as const), behindMs: fc.integer({ min: 1, max: 15 * 60_000 }) }) },
+);
+
+const usage = (tokens: number): Usage => ({
+  model: 'gpt-test',
+  inputTokens: Math.floor(tokens / 2),
+  outputTokens: tokens - Math.floor(tokens / 2),
+  cachedTokens: 0,
+  reasoningTokens: 0,
+  costMicros: tokens * 3,
+  source: 'upstream',
+  outcome: 'ok',
+  latencyMs: 1,
+  sessionId: null,
+  tags: {},
+});
+
+describe.each(storeKinds())('window usage on $name', (kind) => {
+  it('equals the ledger entries inside the window at every read, with the reset time of the oldest used bucket', { timeout: 120_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { minLength: 5, maxLength: kind.name === 'postgres' ? 25 : 60 }), async (steps) => {
+        const store = await kind.open();
+        const { subject } = await userWithKey(store, 'ana');
+        for (const window of WINDOWS) {
+          await store.putBudget({ scope: { kind: 'user', id: 'ana' }, window, limitTokens: 1e12, limitMicros: null, thresholds: [], onLimit: 'reject', downgradeTo: null, models: window.kind === 'rolling' && window.hours === 5 ? ['gpt-*'] : null }, T0);
+        }
+        const entries: Array<{ at: number; tokens: number; micros: number }> = [];
+        let now = T0;
+        let n = 0;
+
+        const check = async (at: number) => {
+          const states = await store.budgetStates([{ kind: 'user', id: 'ana' }], at);
+          expect(states).toHaveLength(WINDOWS.length);
+          for (const state of states) {
+            const buckets = bucketsAt(state.budget.window, at);
+            const from = (buckets[0] as { start: number }).start;
+            const to = (buckets.at(-1) as { end: number | null }).end ?? Number.MAX_SAFE_INTEGER;
+            const inside = entries.filter((e) => e.at >= from && e.at < to);
+            const label = `${state.budget.key} at ${new Date(at).toISOString()}`;
+            expect(state.usage.usedTokens, label).toBe(inside.reduce((s, e) => s + e.tokens, 0));
+            expect(state.usage.usedMicros, label).toBe(inside.reduce((s, e) => s + e.micros, 0));
+            const oldest = buckets.find((b) => inside.some((e) => e.tokens + e.micros > 0 && e.at >= b.start && e.at < (b.end ?? Infinity)));
+            expect(state.resetsAt, label).toBe(nextResetAt(state.budget.window, at, oldest?.start ?? null));
+          }
+        };
+
+        for (const step of steps) {
+          if (step.op === 'advance') now += step.ms;
+          else if (step.op === 'readBehind') await check(now - step.behindMs);
+          else {
+            const at = now - step.behindMs;
+            const holdId = `h${n++}`;
+            const reserved = await store.reserve({ holdId, subject, quote: { tokens: step.tokens, micros: 0 }, now: at, ttlMs: 60_000 });
+            expect(reserved.ok).toBe(true);
+            await store.settle({ holdId, subject, usage: usage(step.tokens), now: at });
+            entries.push({ at, tokens: step.tokens, micros: step.tokens * 3 });
+          }
+          await check(now);
+        }
+        await store.close();
+      }),
+      { numRuns: kind.name === 'postgres' ? 12 : 60 },
+    );
+  });
+});
