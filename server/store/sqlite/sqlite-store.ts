@@ -19,7 +19,6 @@ import {
 import {
   bucketAt,
   bucketRetiresAt,
-  bucketsAt,
   nextResetAt,
   type Bucket,
 } from '../../quota/window.js';
@@ -68,6 +67,7 @@ import { QuotaRequestTable } from './quota-request-table.js';
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { HoldJournal } from './hold-journal.js';
 import { RateWindows, type RateWindowRow } from './rate-windows.js';
+import { RollingTotal } from './rolling-total.js';
 import { localDays, type LocalDay } from '../sql/local-day.js';
 import { migrate } from './migrations.js';
 import {
@@ -115,11 +115,6 @@ interface Sums {
 interface CachedSums extends Sums {
   end: number | null;
   retiresAt: number | null;
-}
-
-interface RollingTotal extends Sums {
-  current: number;
-  oldestUsed: number | null;
 }
 
 interface CounterChange {
@@ -173,7 +168,7 @@ export class SqliteStore implements Store {
   private readonly requests: QuotaRequestTable;
   /** Counters of the buckets in use, mirroring their rows in usage_counters. */
   private readonly counterCache = new Map<string, CachedSums>();
-  /** Each rolling budget's window total, valid while its newest bucket is `current`. */
+  /** Each rolling budget's window total, slid along with its window (see RollingTotal). */
   private readonly rollingTotals = new Map<string, RollingTotal>();
   /** Budgets per list of scopes; cleared whenever a stored budget changes. */
   private readonly resolved = new Map<string, Budget[]>();
@@ -583,17 +578,12 @@ export class SqliteStore implements Store {
       const { tokens, micros } = this.bucketUsage(budget, bucketAt(budget.window, now));
       return { tokens, micros, oldestUsed: null };
     }
-    // Summed once per bucket period; settles in between add to the total (see commitSettles).
-    const current = bucketAt(budget.window, now).start;
+    // Summed over its buckets only when not known (first touch, a budget change, a clock gone
+    // back); then slid along, and settles add to it (see commitSettles).
+    const read = (bucket: Bucket) => this.bucketUsage(budget, bucket);
     const known = this.rollingTotals.get(budget.key);
-    if (known?.current === current) return known;
-    const total: RollingTotal = { current, tokens: 0, micros: 0, oldestUsed: null };
-    for (const bucket of bucketsAt(budget.window, now)) {
-      const sums = this.bucketUsage(budget, bucket);
-      total.tokens += sums.tokens;
-      total.micros += sums.micros;
-      if (total.oldestUsed === null && (sums.tokens > 0 || sums.micros > 0)) total.oldestUsed = bucket.start;
-    }
+    if (known?.slideTo(now, read)) return known;
+    const total = RollingTotal.sum(budget.window.hours, now, read);
     this.rollingTotals.set(budget.key, total);
     return total;
   }
@@ -842,13 +832,7 @@ export class SqliteStore implements Store {
       cached.tokens += tokens;
       cached.micros += micros;
       const rolling = this.rollingTotals.get(budgetKey);
-      if (rolling?.current === bucketStart) {
-        rolling.tokens += tokens;
-        rolling.micros += micros;
-        rolling.oldestUsed ??= bucketStart;
-      } else if (rolling) {
-        this.rollingTotals.delete(budgetKey);
-      }
+      if (rolling && !rolling.add(bucketStart, { tokens, micros })) this.rollingTotals.delete(budgetKey);
     }
     batch.forEach((q, i) => {
       this.book.remove(q.request.holdId);
