@@ -2,8 +2,14 @@
 // Reserve+settle pairs per second (one at a time, and with 64 in flight over one instance and over
 // two), and GET /quota latency, on a schema of its own that is dropped afterwards. Needs the
 // PostgreSQL of DATABASE_URL (default: postgres://postgres@127.0.0.1:5432/test).
+//
+// `--before DIR` runs every measurement on another build too (DIR: a checkout of an earlier commit
+// with `npm run build` done), in a schema of its own, the two taking turns, so that before and
+// after come from the same run on the same machine.
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
@@ -26,6 +32,7 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
+    before: { type: 'string' },
   },
 });
 const ROWS = Number(args.rows);
@@ -41,13 +48,37 @@ const WITH_GLOBAL = BENCH_BUDGETS;
 /** The same without the global budget: requests of different projects lock nothing in common. */
 const WITHOUT_GLOBAL = WITH_GLOBAL.filter((b) => b.scope !== 'global');
 
-const schema = `lq_bench_${process.pid}`;
+/** The code under measurement: this checkout's, or the earlier one of `--before`. */
+interface Build {
+  label: string;
+  schema: string;
+  PostgresStore: typeof PostgresStore;
+  createApp: typeof createApp;
+  loadConfig: typeof loadConfig;
+  Upstreams: typeof Upstreams;
+}
+
+const thisBuild: Build = { label: 'after', schema: `lq_bench_${process.pid}`, PostgresStore, createApp, loadConfig, Upstreams };
+
+/** The same modules from another checkout's dist/ (its own versions of everything they import). */
+async function buildAt(dir: string): Promise<Build> {
+  const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.resolve(dir, 'dist', file)).href)) as T;
+  return {
+    label: 'before',
+    schema: `lq_bench_before_${process.pid}`,
+    PostgresStore: (await load<{ PostgresStore: typeof PostgresStore }>('server/store/postgres/postgres-store.js')).PostgresStore,
+    createApp: (await load<{ createApp: typeof createApp }>('server/app.js')).createApp,
+    loadConfig: (await load<{ loadConfig: typeof loadConfig }>('server/config/load.js')).loadConfig,
+    Upstreams: (await load<{ Upstreams: typeof Upstreams }>('server/proxy/upstreams.js')).Upstreams,
+  };
+}
+
 let instances = 0;
 
-const open = (defaultBudgets: DefaultBudget[]) =>
-  PostgresStore.open({
+const open = (build: Build, defaultBudgets: DefaultBudget[]) =>
+  build.PostgresStore.open({
     url: URL,
-    schema,
+    schema: build.schema,
     poolSize: 32,
     statementTimeoutMs: 30_000,
     connectTimeoutMs: 5_000,
@@ -58,13 +89,13 @@ const open = (defaultBudgets: DefaultBudget[]) =>
   });
 
 /** Users, projects and keys, and `rows` ledger entries over the last 60 days (generated in the database). */
-async function fixture(rows: number): Promise<{ subjects: RequestSubject[]; secrets: string[] }> {
-  const store = await open(WITH_GLOBAL);
+async function fixture(build: Build, rows: number): Promise<{ subjects: RequestSubject[]; secrets: string[] }> {
+  const store = await open(build, WITH_GLOBAL);
   const now = Date.now();
   const { subjects, secrets } = await seedDirectory(store, now);
   await store.close();
   if (rows > 0) {
-    const db = new pg.Client({ connectionString: URL, options: `-c search_path=${quoteIdent(schema)}` });
+    const db = new pg.Client({ connectionString: URL, options: `-c search_path=${quoteIdent(build.schema)}` });
     await db.connect();
     await db.query(
       `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens,
@@ -84,16 +115,16 @@ async function fixture(rows: number): Promise<{ subjects: RequestSubject[]; secr
  * Reserve+settle pairs per second with `concurrency` requests in flight, spread over `stores` (one
  * per instance). Each request awaits its durable settle before the next one starts on its lane.
  */
-async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[], concurrency: number): Promise<number> {
+let seq = 0;
+async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[], concurrency: number, rounds = ROUNDS): Promise<number> {
   const rates: number[] = [];
-  let seq = 0;
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const perLane = Math.ceil(PAIRS / concurrency);
     const lane = async (laneIndex: number) => {
       const store = stores[laneIndex % stores.length] as PostgresStore;
       for (let i = 0; i < perLane; i++) {
         const subject = subjects[(laneIndex * 7 + i) % subjects.length] as RequestSubject;
-        const holdId = `bench-${process.pid}-${round}-${seq++}`;
+        const holdId = `bench-${process.pid}-${seq++}`;
         const now = Date.now();
         const held = await store.reserve({
           holdId,
@@ -118,12 +149,12 @@ async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[
   return median(rates);
 }
 
-async function quotaLatency(store: PostgresStore, secret: string) {
-  const loaded = loadConfig({ env: {}, cwd: os.tmpdir() });
+async function quotaLatency(build: Build, store: PostgresStore, secret: string) {
+  const loaded = build.loadConfig({ env: {}, cwd: os.tmpdir() });
   if (!loaded.ok) throw new Error(loaded.problems.join('\n'));
   const config = { ...loaded.config, defaultBudgets: WITH_GLOBAL };
-  const upstreams = Upstreams.fromConfig(config);
-  const app = createApp({ store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
+  const upstreams = build.Upstreams.fromConfig(config);
+  const app = build.createApp({ store, config, clock: systemClock, adminTokenHash: hashSecret('bench-admin-token-000000'), upstreams });
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -142,43 +173,97 @@ async function quotaLatency(store: PostgresStore, secret: string) {
   return { inProcess, health, quota };
 }
 
+interface Figures {
+  single: number;
+  concurrent: number;
+  twoInstances: number;
+  noGlobal: number;
+  latency: Awaited<ReturnType<typeof quotaLatency>>;
+  loadSeconds: number;
+}
+
+/** Every measurement on one build, in its own schema. */
+async function measure(build: Build): Promise<Figures> {
+  const t = Date.now();
+  const { subjects, secrets } = await fixture(build, ROWS);
+  const loadSeconds = (Date.now() - t) / 1000;
+
+  const one = await open(build, WITH_GLOBAL);
+  const two = await open(build, WITH_GLOBAL);
+  // A round untimed first: the counters of 200 users' windows are counted from the ledger once.
+  await pairsPerSecond([one, two], subjects, CONCURRENCY, 1);
+  const single = await pairsPerSecond([one], subjects, 1);
+  const concurrent = await pairsPerSecond([one], subjects, CONCURRENCY);
+  const twoInstances = await pairsPerSecond([one, two], subjects, CONCURRENCY);
+  const latency = await quotaLatency(build, one, secrets[0] as string);
+  await Promise.all([one.close(), two.close()]);
+
+  const noGlobalOne = await open(build, WITHOUT_GLOBAL);
+  const noGlobalTwo = await open(build, WITHOUT_GLOBAL);
+  const noGlobal = await pairsPerSecond([noGlobalOne, noGlobalTwo], subjects, CONCURRENCY);
+  await Promise.all([noGlobalOne.close(), noGlobalTwo.close()]);
+  return { single, concurrent, twoInstances, noGlobal, latency, loadSeconds };
+}
+
 async function main() {
   const server = new pg.Client({ connectionString: URL });
   await server.connect();
   const version = (await server.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
-  console.log(`command: npm run bench:postgres -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY}`);
+  const before = args.before === undefined ? null : await buildAt(args.before);
+  console.log(
+    `command: npm run bench:postgres -- --rows ${ROWS} --pairs ${PAIRS} --requests ${REQUESTS} --rounds ${ROUNDS} --concurrency ${CONCURRENCY}${before ? ` --before ${args.before}` : ''}`,
+  );
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, PostgreSQL ${version} on 127.0.0.1 (same machine)`);
   console.log(`budgets per request: 4 (key rolling 5 h, user month, project day in $, global month in $), or 3 without the global one; ${USERS} users\n`);
+  const builds = before ? [thisBuild, before] : [thisBuild];
   try {
-    const t = Date.now();
-    const { subjects, secrets } = await fixture(ROWS);
-    const loadSeconds = (Date.now() - t) / 1000;
-
-    const one = await open(WITH_GLOBAL);
-    const two = await open(WITH_GLOBAL);
-    const single = await pairsPerSecond([one], subjects, 1);
-    const concurrent = await pairsPerSecond([one], subjects, CONCURRENCY);
-    const twoInstances = await pairsPerSecond([one, two], subjects, CONCURRENCY);
-    const latency = await quotaLatency(one, secrets[0] as string);
-    await Promise.all([one.close(), two.close()]);
-
-    const noGlobalOne = await open(WITHOUT_GLOBAL);
-    const noGlobalTwo = await open(WITHOUT_GLOBAL);
-    const noGlobalConcurrent = await pairsPerSecond([noGlobalOne, noGlobalTwo], subjects, CONCURRENCY);
-    await Promise.all([noGlobalOne.close(), noGlobalTwo.close()]);
-
-    console.log(`reserve+settle pairs per second (each a committed transaction; ${fmt(ROWS)} ledger rows; median of ${ROUNDS} rounds of ${fmt(PAIRS)}):`);
-    console.log(`  4 budgets, one at a time                    ${fmt(single)} /s`);
-    console.log(`  4 budgets, ${CONCURRENCY} in flight, one instance       ${fmt(concurrent)} /s`);
-    console.log(`  4 budgets, ${CONCURRENCY} in flight, two instances      ${fmt(twoInstances)} /s`);
-    console.log(`  3 budgets (no global), ${CONCURRENCY} in flight, two    ${fmt(noGlobalConcurrent)} /s`);
+    // Turns: after, before, after, … so that a change in the machine's load falls on both.
+    const runs = new Map<Build, Figures[]>(builds.map((b) => [b, []]));
+    const turns = before ? 2 : 1;
+    for (let turn = 0; turn < turns; turn++) {
+      for (const build of turn % 2 === 0 ? builds : [...builds].reverse()) {
+        (runs.get(build) as Figures[]).push(await measure(build));
+        await server.query(`DROP SCHEMA IF EXISTS ${quoteIdent(build.schema)} CASCADE`);
+      }
+    }
+    const figures = (build: Build): Figures => {
+      const all = runs.get(build) as Figures[];
+      const mid = (pick: (f: Figures) => number) => median(all.map(pick));
+      const lat = (pick: (f: Figures) => { p50: number; p99: number }) => ({ p50: mid((f) => pick(f).p50), p99: mid((f) => pick(f).p99) });
+      return {
+        single: mid((f) => f.single),
+        concurrent: mid((f) => f.concurrent),
+        twoInstances: mid((f) => f.twoInstances),
+        noGlobal: mid((f) => f.noGlobal),
+        latency: { inProcess: lat((f) => f.latency.inProcess), health: lat((f) => f.latency.health), quota: lat((f) => f.latency.quota) },
+        loadSeconds: mid((f) => f.loadSeconds),
+      } as Figures;
+    };
+    const after = figures(thisBuild);
+    const earlier = before && figures(before);
+    const pairs = (label: string, pick: (f: Figures) => number, perPair = false) => {
+      const a = pick(after);
+      const extra = perPair ? `   (${fmt(1000 / a, 2)} ms a pair)` : '';
+      const b = earlier && pick(earlier);
+      console.log(`  ${label.padEnd(42)} ${fmt(a).padStart(6)} /s${extra}${b ? `   before ${fmt(b)} /s (${fmt(a / b, 2)}×)` : ''}`);
+    };
+    console.log(`reserve+settle pairs per second (each settle a committed transaction; ${fmt(ROWS)} ledger rows; median of ${ROUNDS} rounds of ${fmt(PAIRS)}${turns > 1 ? `, of ${turns} turns` : ''}):`);
+    pairs('4 budgets, one at a time', (f) => f.single, true);
+    pairs(`4 budgets, ${CONCURRENCY} in flight, one instance`, (f) => f.concurrent);
+    pairs(`4 budgets, ${CONCURRENCY} in flight, two instances`, (f) => f.twoInstances);
+    pairs(`3 budgets (no global), ${CONCURRENCY} in flight, two`, (f) => f.noGlobal);
     console.log(`\nGET /quota latency with a user key (median of ${ROUNDS} rounds of ${fmt(REQUESTS)} sequential requests):`);
-    console.log(latencyLine('handler in-process', latency.inProcess));
-    console.log(latencyLine('HTTP /health (pings the database)', latency.health));
-    console.log(latencyLine('HTTP /quota', latency.quota));
-    console.log(`\n(ledger of ${fmt(ROWS)} rows loaded in ${fmt(loadSeconds, 1)} s)`);
+    for (const [label, pick] of [
+      ['handler in-process', (f: Figures) => f.latency.inProcess],
+      ['HTTP /health (pings the database)', (f: Figures) => f.latency.health],
+      ['HTTP /quota', (f: Figures) => f.latency.quota],
+    ] as const) {
+      const b = earlier && pick(earlier);
+      console.log(latencyLine(label, pick(after)) + (b ? `   before p50 ${fmt(b.p50, 3)} ms   p99 ${fmt(b.p99, 3)} ms` : ''));
+    }
+    console.log(`\n(ledger of ${fmt(ROWS)} rows loaded in ${fmt(after.loadSeconds, 1)} s)`);
   } finally {
-    await server.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+    for (const build of builds) await server.query(`DROP SCHEMA IF EXISTS ${quoteIdent(build.schema)} CASCADE`);
     await server.end();
   }
 }

@@ -17,11 +17,20 @@ const WINDOWS: readonly WindowSpec[] = [{ kind: 'rolling', hours: 2 }, { kind: '
 
 type Step =
   | { op: 'settle'; tokens: number; behindMs: number }
+  /** Settles made at once, each with its own clock: on PostgreSQL they share one batch (and may straddle a bucket's edge). */
+  | { op: 'together'; settles: Array<{ tokens: number; behindMs: number }> }
   | { op: 'advance'; ms: number }
   | { op: 'readBehind'; behindMs: number };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant('settle' as const), tokens: fc.integer({ min: 0, max: 500 }), behindMs: fc.constantFrom(0, 0, 0, 90_000, 7 * 60_000) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('together' as const),
+      settles: fc.array(fc.record({ tokens: fc.integer({ min: 0, max: 500 }), behindMs: fc.integer({ min: 0, max: 10 * 60_000 }) }), { minLength: 2, maxLength: 5 }),
+    }),
+  },
   // Steps from a few seconds to beyond a whole 5-hour window, so buckets rotate one, several or all at a time.
   { weight: 3, arbitrary: fc.record({ op: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 10 * 60_000 }), fc.integer({ min: 0, max: 6 * 3_600_000 })) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('readBehind' as const), behindMs: fc.integer({ min: 1, max: 15 * 60_000 }) }) },
@@ -74,12 +83,17 @@ describe.each(storeKinds())('window usage on $name', (kind) => {
           if (step.op === 'advance') now += step.ms;
           else if (step.op === 'readBehind') await check(now - step.behindMs);
           else {
-            const at = now - step.behindMs;
-            const holdId = `h${n++}`;
-            const reserved = await store.reserve({ holdId, subject, quote: { tokens: step.tokens, micros: 0 }, now: at, ttlMs: 60_000 });
-            expect(reserved.ok).toBe(true);
-            await store.settle({ holdId, subject, usage: usage(step.tokens), now: at });
-            entries.push({ at, tokens: step.tokens, micros: step.tokens * 3 });
+            const settles = step.op === 'settle' ? [step] : step.settles;
+            const held = await Promise.all(
+              settles.map(async ({ tokens, behindMs }) => {
+                const holdId = `h${n++}`;
+                const reserved = await store.reserve({ holdId, subject, quote: { tokens, micros: 0 }, now: now - behindMs, ttlMs: 60_000 });
+                expect(reserved.ok).toBe(true);
+                return { holdId, tokens, at: now - behindMs };
+              }),
+            );
+            await Promise.all(held.map(({ holdId, tokens, at }) => store.settle({ holdId, subject, usage: usage(tokens), now: at })));
+            for (const { at, tokens } of held) entries.push({ at, tokens, micros: tokens * 3 });
           }
           await check(now);
         }

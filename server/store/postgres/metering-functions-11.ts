@@ -147,33 +147,165 @@ export const MIGRATION_11_SQL = `
     RETURN jsonb_build_object('used', used, 'reserved', reserved);
   END $fn$;
 
+  -- quota/admission.ts admit(), as lq_admit (migration 6) decides it, step for step, walking the
+  -- budgets by index instead of through a query: called once per item of a batch, it runs no
+  -- statement of its own. PostgresStore still checks every decision against admit().
+  CREATE FUNCTION lq_admit_each(p_budgets jsonb, used_t bigint[], used_m bigint[], res_t bigint[], res_m bigint[], p_quote jsonb,
+    OUT ok boolean, OUT blocking int, OUT tokens bigint, OUT micros bigint, OUT output_tokens bigint) LANGUAGE plpgsql IMMUTABLE AS $fn$
+  DECLARE
+    b jsonb;
+    i int;
+    on_limit text;
+    limit_t bigint;
+    limit_m bigint;
+    q_tokens float8 := (p_quote->>'tokens')::float8;
+    q_micros float8 := (p_quote->>'micros')::float8;
+    want float8 := COALESCE((p_quote->>'want')::float8, 0);
+    least_useful float8 := COALESCE((p_quote->>'min')::float8, 0);
+    price float8 := COALESCE((p_quote->>'price')::float8, 0);
+    ceiling_scale float8 := (p_quote->>'ceiling')::float8;
+    free boolean := COALESCE((p_quote->>'free')::boolean, false);
+    scale float8;
+    room float8;
+    micros_room float8;
+    tightest int := -1;
+    tightest_room float8 := 'Infinity';
+    downgrade int := -1;
+    granted float8;
+  BEGIN
+    FOR k IN 0 .. jsonb_array_length(p_budgets) - 1 LOOP
+      b := p_budgets->k;
+      i := (b->>'i')::int;
+      on_limit := b->>'onLimit';
+      limit_t := (b->>'limitTokens')::bigint;
+      limit_m := (b->>'limitMicros')::bigint;
+      room := 'Infinity';
+      IF on_limit <> 'alert-only' THEN
+        scale := CASE WHEN on_limit = 'downgrade' AND ceiling_scale IS NOT NULL THEN ceiling_scale ELSE 1 END;
+        IF limit_t IS NOT NULL THEN
+          room := floor(limit_t::float8 * scale) - used_t[i + 1] - res_t[i + 1] - q_tokens;
+        END IF;
+        IF limit_m IS NOT NULL AND NOT free THEN
+          micros_room := floor(limit_m::float8 * scale) - used_m[i + 1] - res_m[i + 1] - q_micros;
+          room := LEAST(room, CASE WHEN micros_room < 0 THEN -1 WHEN price > 0 THEN floor(micros_room * 1000000 / price) ELSE 'Infinity' END);
+        END IF;
+      END IF;
+      IF room < tightest_room THEN
+        tightest_room := room;
+        tightest := i;
+      END IF;
+      IF downgrade < 0 AND (on_limit = 'whole' OR (on_limit = 'downgrade' AND ceiling_scale IS NULL)) AND room < want THEN
+        downgrade := i;
+      END IF;
+    END LOOP;
+    IF tightest_room < least_useful OR tightest_room < 0 THEN
+      ok := false; blocking := tightest; RETURN;
+    END IF;
+    IF downgrade >= 0 THEN
+      ok := false; blocking := downgrade; RETURN;
+    END IF;
+    granted := LEAST(want, tightest_room);
+    ok := true;
+    tokens := q_tokens + granted;
+    micros := q_micros + ceil(granted * price / 1000000);
+    output_tokens := granted;
+  END $fn$;
+
+  -- lq_alerts_due (migration 2), the same arithmetic, walking the budgets and thresholds by index.
+  CREATE FUNCTION lq_alerts_due_each(p_budgets jsonb, used_t bigint[], used_m bigint[], added_t bigint, added_m bigint, p_now bigint)
+    RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $fn$
+  DECLARE
+    b jsonb;
+    i int;
+    thresholds jsonb;
+    lim bigint;
+    before bigint;
+    after bigint;
+    elapsed float8;
+  BEGIN
+    FOR k IN 0 .. jsonb_array_length(p_budgets) - 1 LOOP
+      b := p_budgets->k;
+      i := (b->>'i')::int;
+      thresholds := b->'thresholds';
+      FOR unit IN 1 .. 2 LOOP
+        IF unit = 1 THEN
+          lim := (b->>'limitTokens')::bigint;
+          before := used_t[i + 1];
+          after := used_t[i + 1] + added_t;
+        ELSE
+          lim := (b->>'limitMicros')::bigint;
+          before := used_m[i + 1];
+          after := used_m[i + 1] + added_m;
+        END IF;
+        CONTINUE WHEN lim IS NULL;
+        IF after > before AND jsonb_array_length(thresholds) > 0 THEN
+          IF lim <= 0 THEN
+            IF before <= 0 THEN RETURN true; END IF;
+          ELSE
+            FOR j IN 0 .. jsonb_array_length(thresholds) - 1 LOOP
+              IF before * 100 < (thresholds->>j)::numeric * lim AND (thresholds->>j)::numeric * lim <= after * 100 THEN
+                RETURN true;
+              END IF;
+            END LOOP;
+          END IF;
+        END IF;
+        IF (b->>'projectable')::boolean AND b->>'end' IS NOT NULL THEN
+          elapsed := p_now - (b->>'start')::bigint;
+          IF elapsed >= 3600000 AND after < lim AND NOT (after::float8 < lim::float8 * 0.25)
+             AND p_now + ceil(((lim - after)::float8 * elapsed) / after::float8) < (b->>'end')::bigint THEN
+            RETURN true;
+          END IF;
+        END IF;
+      END LOOP;
+    END LOOP;
+    RETURN false;
+  END $fn$;
+
+  -- The fingerprints of every scope set of a batch's items (p_items: [{scopes}]), in one statement.
+  CREATE FUNCTION lq_batch_fingerprints(p_items jsonb, OUT sets text[], OUT fingerprints text[]) LANGUAGE sql AS $fn$
+    SELECT COALESCE(array_agg(s.k), '{}'), COALESCE(array_agg(lq_fingerprint(ARRAY(SELECT jsonb_array_elements_text(s.j)))), '{}')
+    FROM (SELECT DISTINCT it->>'scopes' AS k, it->'scopes' AS j FROM jsonb_array_elements(p_items) AS it) s
+  $fn$;
+
+  -- Every budget window of a batch's items (p_items: [{budgets}]), each once (by key and first
+  -- bucket), with lq_window_sums' answer, its newest bucket and the span of its buckets: in one
+  -- statement, in key order.
+  CREATE FUNCTION lq_batch_windows(p_items jsonb, p_write boolean, OUT keys text[], OUT budget_keys text[], OUT args jsonb[],
+    OUT tokens bigint[], OUT micros bigint[], OUT oldest bigint[], OUT cur_tokens bigint[], OUT cur_micros bigint[],
+    OUT newest bigint[], OUT span bigint[]) LANGUAGE sql AS $fn$
+    SELECT COALESCE(array_agg(w.k ORDER BY w.k), '{}'), COALESCE(array_agg(w.b->>'key' ORDER BY w.k), '{}'), COALESCE(array_agg(w.b ORDER BY w.k), '{}'),
+      COALESCE(array_agg(s.tokens ORDER BY w.k), '{}'), COALESCE(array_agg(s.micros ORDER BY w.k), '{}'), COALESCE(array_agg(s.oldest ORDER BY w.k), '{}'),
+      COALESCE(array_agg(s.cur_tokens ORDER BY w.k), '{}'), COALESCE(array_agg(s.cur_micros ORDER BY w.k), '{}'),
+      COALESCE(array_agg((w.b->>'start')::bigint + ((w.b->>'count')::bigint - 1) * (w.b->>'step')::bigint ORDER BY w.k), '{}'),
+      COALESCE(array_agg((w.b->>'count')::bigint * (w.b->>'step')::bigint ORDER BY w.k), '{}')
+    FROM (SELECT DISTINCT ON (k) (b->>'key') || '@' || (b->>'start') AS k, b
+          FROM jsonb_array_elements(p_items) AS it CROSS JOIN LATERAL jsonb_array_elements(it->'budgets') AS b ORDER BY k) w
+    CROSS JOIN LATERAL lq_window_sums(w.b, p_write) s
+  $fn$;
+
   -- Reservations and lease extensions in arrival order, under the locks of all their scopes.
   -- p: {scopes (the union, in text order), items: [...]}, each item {op: "reserve" | "extend",
   -- scopes, fingerprint, budgets, quote, ...} with lq_reserve's fields (hold, rates) or
   -- lq_extend's (holdId, subject, expiresAt, now, delivered). Answers one object per item, in order.
-  -- A budget's usage and reservations are read at its first item and carried on from there: settles
-  -- wait for the locks this holds, and every hold this batch adds is added to what it carries.
+  -- The fingerprints, each budget window's usage and each budget's reservations are read for the
+  -- whole batch first, a statement each, and carried from item to item: settles wait for the locks
+  -- this holds, and what each admitted item holds is added for the items after it. The holds'
+  -- budget rows are written together at the end.
   CREATE FUNCTION lq_meter_batch(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
   DECLARE
+    items jsonb := p->'items';
     item jsonb;
+    bs jsonb;
     b jsonb;
     answers jsonb := '[]';
-    -- Fingerprints read, by scope set.
-    fp_sets text[] := '{}';
-    fp_values text[] := '{}';
-    -- Usage read, by budget key and window (its first bucket): tokens, micros, oldest used.
-    w_keys text[] := '{}';
-    w_t bigint[] := '{}';
-    w_m bigint[] := '{}';
-    w_o bigint[] := '{}';
-    -- Reservations read, by budget key, with this batch's holds added.
-    r_keys text[] := '{}';
-    r_t bigint[] := '{}';
-    r_m bigint[] := '{}';
+    fp record;
+    w record;
+    r_keys text[];
+    r_t bigint[];
+    r_m bigint[];
     pos int;
-    fp text;
-    s record;
-    r record;
+    rpos int;
+    mine int[];
     ut bigint[];
     um bigint[];
     rt bigint[];
@@ -188,27 +320,31 @@ export const MIGRATION_11_SQL = `
     limited jsonb;
     before holds;
     grown holds;
+    held_id text;
     add_t bigint;
     add_m bigint;
-    seen text[];
+    -- The rows of hold_budgets to write: hold, budget, tokens, micros.
+    hb_holds text[] := '{}';
+    hb_keys text[] := '{}';
+    hb_t bigint[] := '{}';
+    hb_m bigint[] := '{}';
   BEGIN
     -- Holds only: a database crash may lose the last ones, as it loses the requests they hold for.
     PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM lq_lock_scopes(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
-    FOR item IN SELECT value FROM jsonb_array_elements(p->'items') LOOP
-      pos := array_position(fp_sets, item->>'scopes');
-      IF pos IS NULL THEN
-        fp := lq_fingerprint(ARRAY(SELECT jsonb_array_elements_text(item->'scopes')));
-        fp_sets := fp_sets || (item->>'scopes');
-        fp_values := fp_values || fp;
-      ELSE
-        fp := fp_values[pos];
-      END IF;
-      IF fp IS DISTINCT FROM item->>'fingerprint' THEN
+    fp := lq_batch_fingerprints(items);
+    w := lq_batch_windows(items, true);
+    SELECT COALESCE(array_agg(x.k), '{}'), COALESCE(array_agg(COALESCE(h.t, 0)), '{}'), COALESCE(array_agg(COALESCE(h.m, 0)), '{}')
+    INTO r_keys, r_t, r_m
+    FROM (SELECT DISTINCT bud->>'key' AS k FROM jsonb_array_elements(items) AS it CROSS JOIN LATERAL jsonb_array_elements(it->'budgets') AS bud) x
+    LEFT JOIN LATERAL (SELECT SUM(hb.tokens)::bigint AS t, SUM(hb.micros)::bigint AS m FROM hold_budgets hb WHERE hb.budget_key = x.k) h ON true;
+
+    FOR n IN 0 .. jsonb_array_length(items) - 1 LOOP
+      item := items->n;
+      IF fp.fingerprints[array_position(fp.sets, item->>'scopes')] IS DISTINCT FROM item->>'fingerprint' THEN
         answers := answers || '[{"stale": true}]'::jsonb;
         CONTINUE;
       END IF;
-
       IF item->>'op' = 'extend' THEN
         SELECT * INTO before FROM holds WHERE id = item->>'holdId';
         IF NOT FOUND THEN
@@ -224,37 +360,27 @@ export const MIGRATION_11_SQL = `
         END IF;
       END IF;
 
-      ut := '{}'; um := '{}'; rt := '{}'; rm := '{}'; used := '[]'; reserved := '[]';
-      FOR b IN SELECT value FROM jsonb_array_elements(item->'budgets') LOOP
-        pos := array_position(w_keys, (b->>'key') || '@' || (b->>'start'));
-        IF pos IS NULL THEN
-          s := lq_window_sums(b, true);
-          w_keys := w_keys || ((b->>'key') || '@' || (b->>'start'));
-          w_t := w_t || s.tokens;
-          w_m := w_m || s.micros;
-          w_o := w_o || s.oldest;
-          pos := array_length(w_keys, 1);
+      bs := item->'budgets';
+      mine := '{}'; ut := '{}'; um := '{}'; rt := '{}'; rm := '{}'; used := '[]'; reserved := '[]';
+      FOR k IN 0 .. jsonb_array_length(bs) - 1 LOOP
+        b := bs->k;
+        pos := array_position(w.keys, (b->>'key') || '@' || (b->>'start'));
+        rpos := array_position(r_keys, b->>'key');
+        IF NOT rpos = ANY(mine) THEN
+          mine := mine || rpos;
         END IF;
-        ut := ut || w_t[pos];
-        um := um || w_m[pos];
-        used := used || jsonb_build_array(jsonb_build_array(w_t[pos], w_m[pos], w_o[pos]));
-        pos := array_position(r_keys, b->>'key');
-        IF pos IS NULL THEN
-          SELECT COALESCE(SUM(hb.tokens), 0)::bigint AS t, COALESCE(SUM(hb.micros), 0)::bigint AS m INTO r
-          FROM hold_budgets hb WHERE hb.budget_key = b->>'key';
-          r_keys := r_keys || (b->>'key');
-          r_t := r_t || r.t;
-          r_m := r_m || r.m;
-          pos := array_length(r_keys, 1);
-        END IF;
-        rt := rt || r_t[pos];
-        rm := rm || r_m[pos];
-        reserved := reserved || jsonb_build_array(jsonb_build_array(r_t[pos], r_m[pos]));
+        ut := ut || w.tokens[pos];
+        um := um || w.micros[pos];
+        rt := rt || r_t[rpos];
+        rm := rm || r_m[rpos];
+        used := used || jsonb_build_array(jsonb_build_array(w.tokens[pos], w.micros[pos], w.oldest[pos]));
+        reserved := reserved || jsonb_build_array(jsonb_build_array(r_t[rpos], r_m[rpos]));
       END LOOP;
-      d := lq_admit(item->'budgets', ut, um, rt, rm, item->'quote');
+      d := lq_admit_each(bs, ut, um, rt, rm, item->'quote');
 
       IF item->>'op' = 'extend' THEN
         grown := NULL;
+        held_id := item->>'holdId';
         add_t := (item->'quote'->>'tokens')::bigint;
         add_m := (item->'quote'->>'micros')::bigint;
         IF d.ok THEN
@@ -263,19 +389,17 @@ export const MIGRATION_11_SQL = `
             expires_at = (item->>'expiresAt')::bigint,
             delivered_tokens = GREATEST(delivered_tokens, COALESCE((item->>'delivered')::bigint, delivered_tokens)),
             updated_at = (item->>'now')::bigint
-          WHERE id = item->>'holdId' RETURNING * INTO grown;
+          WHERE id = held_id RETURNING * INTO grown;
           IF NOT FOUND THEN
             answers := answers || '[{"unknown": true}]'::jsonb;
             CONTINUE;
           END IF;
-          INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
-          SELECT DISTINCT item->>'holdId', w.key, add_t, add_m FROM jsonb_to_recordset(item->'budgets') AS w(key text)
-          ON CONFLICT (hold_id, budget_key) DO UPDATE SET tokens = hold_budgets.tokens + excluded.tokens, micros = hold_budgets.micros + excluded.micros;
         END IF;
         answers := answers || jsonb_build_array(jsonb_build_object('used', used, 'reserved', reserved, 'ok', d.ok,
           'blocking', d.blocking, 'granted', jsonb_build_array(d.tokens, d.micros, d.output_tokens), 'hold', to_jsonb(grown)));
       ELSE
         h := item->'hold';
+        held_id := h->>'id';
         rates := item->'rates';
         already := COALESCE((rates->>'alreadyCounted')::boolean, false);
         checks := NULL;
@@ -290,15 +414,13 @@ export const MIGRATION_11_SQL = `
         END IF;
         IF d.ok THEN
           INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
-          VALUES (h->>'id', h->>'instance', h->>'user', h->>'project', h->>'key', d.tokens, d.micros, d.output_tokens,
+          VALUES (held_id, h->>'instance', h->>'user', h->>'project', h->>'key', d.tokens, d.micros, d.output_tokens,
             (h->>'createdAt')::bigint, (h->>'expiresAt')::bigint, h->>'pending', (h->>'createdAt')::bigint)
           ON CONFLICT (id) DO NOTHING;
           IF NOT FOUND THEN
             answers := answers || '[{"exists": true}]'::jsonb;
             CONTINUE;
           END IF;
-          INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
-          SELECT DISTINCT h->>'id', w.key, d.tokens, d.micros FROM jsonb_to_recordset(item->'budgets') AS w(key text);
           IF rates IS NOT NULL AND NOT already THEN
             PERFORM lq_rate_count(checks, (rates->>'tokens')::bigint, (rates->>'now')::bigint);
           END IF;
@@ -310,125 +432,100 @@ export const MIGRATION_11_SQL = `
           || CASE WHEN checks IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('rates', checks) END);
       END IF;
 
-      -- What this item now holds is held for the items after it.
+      -- What this item now holds is held for the items after it, and written with the others.
       IF d.ok THEN
-        seen := '{}';
-        FOR b IN SELECT value FROM jsonb_array_elements(item->'budgets') LOOP
-          CONTINUE WHEN (b->>'key') = ANY(seen);
-          seen := seen || (b->>'key');
-          pos := array_position(r_keys, b->>'key');
-          r_t[pos] := r_t[pos] + add_t;
-          r_m[pos] := r_m[pos] + add_m;
+        FOREACH rpos IN ARRAY mine LOOP
+          r_t[rpos] := r_t[rpos] + add_t;
+          r_m[rpos] := r_m[rpos] + add_m;
+          hb_holds := hb_holds || held_id;
+          hb_keys := hb_keys || r_keys[rpos];
+          hb_t := hb_t || add_t;
+          hb_m := hb_m || add_m;
         END LOOP;
       END IF;
     END LOOP;
+
+    -- A budget created while a stream ran joins its hold; an extension adds to the rows it has.
+    INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
+    SELECT x.hold_id, x.budget_key, SUM(x.t), SUM(x.m) FROM unnest(hb_holds, hb_keys, hb_t, hb_m) AS x(hold_id, budget_key, t, m)
+    GROUP BY x.hold_id, x.budget_key
+    ON CONFLICT (hold_id, budget_key) DO UPDATE SET tokens = hold_budgets.tokens + excluded.tokens, micros = hold_budgets.micros + excluded.micros;
     RETURN answers;
   END $fn$;
 
   -- Settlements, durable at commit, those that arrived together in one call (group commit), in
   -- the shape of lq_meter_batch: the locks of all their scopes (p.scopes, in text order) taken
-  -- once; each budget window's usage read at its first settle and carried on through the ones after
-  -- it, so each is decided on what the settles before it left; each counter and running total
-  -- written once for the batch. Each settle is lq_settle_one's (migration 8): its entry (unique per
-  -- request: a second settle finds the first and only clears the hold), and, when an alert may
-  -- fire and p.inTransaction is false, nothing written and {"alerts": true} answered, for the
-  -- caller to settle it again alone in a transaction that records the alerts before it commits.
-  -- p: {scopes, inTransaction, settles: [{scopes, fingerprint, budgets, entry, overrun?}]};
-  -- answers one object per settle, in order.
+  -- once; the fingerprints, the entries already settled and each budget window's usage read for
+  -- the whole batch first, and the usage carried from settle to settle, so each is decided on what
+  -- the ones before it left; each counter and running total written once at the end. Each settle
+  -- is lq_settle_one's (migration 8): its entry (unique per request: a second settle finds the
+  -- first and only clears the hold), and, when an alert may fire and p.inTransaction is false,
+  -- nothing written and {"alerts": true} answered, for the caller to settle it again alone in a
+  -- transaction that records the alerts before it commits. p: {scopes, inTransaction, settles:
+  -- [{scopes, fingerprint, budgets, entry, overrun?}]}; answers one object per settle, in order.
   CREATE FUNCTION lq_settle_batch(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
   DECLARE
     in_tx boolean := (p->>'inTransaction')::boolean;
+    settles jsonb := p->'settles';
     one jsonb;
     e jsonb;
+    bs jsonb;
     b jsonb;
     answers jsonb := '[]';
-    fp_sets text[] := '{}';
-    fp_values text[] := '{}';
-    fp text;
+    fp record;
+    w record;
+    settled_before text[];
+    -- What the batch adds to each window (by its place in w).
+    w_at bigint[];
+    w_am bigint[];
     pos int;
-    -- Per budget window (key and first bucket): its argument, the usage carried, the newest
-    -- bucket's own sums as read, what this batch adds to it.
-    w_keys text[] := '{}';
-    w_budgets text[] := '{}';
-    w_args jsonb[] := '{}';
-    w_t bigint[] := '{}';
-    w_m bigint[] := '{}';
-    w_o bigint[] := '{}';
-    w_ct bigint[] := '{}';
-    w_cm bigint[] := '{}';
-    w_at bigint[] := '{}';
-    w_am bigint[] := '{}';
     q int;
     mine int[];
     ut bigint[];
     um bigint[];
     used jsonb;
-    s record;
     added_t bigint;
     added_m bigint;
-    newest bigint;
     entry ledger;
     settled text[] := '{}';
   BEGIN
     PERFORM lq_lock_scopes(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
-    FOR one IN SELECT value FROM jsonb_array_elements(p->'settles') LOOP
-      pos := array_position(fp_sets, one->>'scopes');
-      IF pos IS NULL THEN
-        fp := lq_fingerprint(ARRAY(SELECT jsonb_array_elements_text(one->'scopes')));
-        fp_sets := fp_sets || (one->>'scopes');
-        fp_values := fp_values || fp;
-      ELSE
-        fp := fp_values[pos];
-      END IF;
-      IF fp IS DISTINCT FROM one->>'fingerprint' THEN
+    fp := lq_batch_fingerprints(settles);
+    w := lq_batch_windows(settles, true);
+    w_at := array_fill(0::bigint, ARRAY[cardinality(w.keys)]);
+    w_am := w_at;
+    SELECT COALESCE(array_agg(l.request_id), '{}') INTO settled_before FROM ledger l
+    WHERE l.request_id = ANY(ARRAY(SELECT s->'entry'->>'request_id' FROM jsonb_array_elements(settles) AS s));
+
+    FOR n IN 0 .. jsonb_array_length(settles) - 1 LOOP
+      one := settles->n;
+      IF fp.fingerprints[array_position(fp.sets, one->>'scopes')] IS DISTINCT FROM one->>'fingerprint' THEN
         answers := answers || '[{"stale": true}]'::jsonb;
         CONTINUE;
       END IF;
       e := one->'entry';
-      SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
-      IF FOUND THEN
+      IF (e->>'request_id') = ANY(settled_before) THEN
+        SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
         DELETE FROM holds WHERE id = e->>'request_id';
         answers := answers || jsonb_build_array(jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry)));
         CONTINUE;
       END IF;
       added_t := (e->>'input_tokens')::bigint + (e->>'output_tokens')::bigint;
       added_m := (e->>'cost_micros')::bigint;
+      bs := one->'budgets';
       mine := '{}'; ut := '{}'; um := '{}'; used := '[]';
-      FOR b IN SELECT value FROM jsonb_array_elements(one->'budgets') LOOP
-        pos := array_position(w_keys, (b->>'key') || '@' || (b->>'start'));
-        IF pos IS NULL THEN
-          -- Another window of this budget in the batch (a clock moved on to the next bucket): what
-          -- the batch added to that one is written first, so that this one reads it.
-          FOREACH q IN ARRAY array_positions(w_budgets, b->>'key') LOOP
-            CONTINUE WHEN w_at[q] = 0 AND w_am[q] = 0;
-            PERFORM lq_count_settle(w_args[q], w_ct[q], w_cm[q], w_at[q], w_am[q]);
-            w_ct[q] := w_ct[q] + w_at[q];
-            w_cm[q] := w_cm[q] + w_am[q];
-            w_at[q] := 0;
-            w_am[q] := 0;
-          END LOOP;
-          s := lq_window_sums(b, true);
-          w_keys := w_keys || ((b->>'key') || '@' || (b->>'start'));
-          w_budgets := w_budgets || (b->>'key');
-          w_args := w_args || b;
-          w_t := w_t || s.tokens;
-          w_m := w_m || s.micros;
-          w_o := w_o || s.oldest;
-          w_ct := w_ct || s.cur_tokens;
-          w_cm := w_cm || s.cur_micros;
-          w_at := w_at || 0::bigint;
-          w_am := w_am || 0::bigint;
-          pos := array_length(w_keys, 1);
-        END IF;
+      FOR k IN 0 .. jsonb_array_length(bs) - 1 LOOP
+        b := bs->k;
+        pos := array_position(w.keys, (b->>'key') || '@' || (b->>'start'));
         mine := mine || pos;
-        ut := ut || w_t[pos];
-        um := um || w_m[pos];
-        used := used || jsonb_build_array(jsonb_build_array(w_t[pos], w_m[pos], w_o[pos]));
+        ut := ut || w.tokens[pos];
+        um := um || w.micros[pos];
+        used := used || jsonb_build_array(jsonb_build_array(w.tokens[pos], w.micros[pos], w.oldest[pos]));
       END LOOP;
       -- An overrun fires its alert once per model and hour: only the first settle of the hour to
       -- carry one needs the transaction that records it (alert-planning.ts overrunAlertRow).
       IF NOT in_tx AND (
-           ((added_t > 0 OR added_m > 0) AND lq_alerts_due(one->'budgets', ut, um, added_t, added_m, (e->>'at')::bigint))
+           ((added_t > 0 OR added_m > 0) AND lq_alerts_due_each(bs, ut, um, added_t, added_m, (e->>'at')::bigint))
            OR (one->'overrun' IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.budget_key = one->'overrun'->>'key'
                                  AND a.window_start = (one->'overrun'->>'windowStart')::bigint AND a.kind = 'overrun' AND a.threshold = 0))) THEN
@@ -445,7 +542,7 @@ export const MIGRATION_11_SQL = `
       ON CONFLICT (request_id) DO NOTHING
       RETURNING * INTO entry;
       IF NOT FOUND THEN
-        -- Settled meanwhile under another subject's locks: the first settle stands.
+        -- Settled meanwhile under another subject's locks (or earlier in this batch): the first settle stands.
         SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
         DELETE FROM holds WHERE id = e->>'request_id';
         answers := answers || jsonb_build_array(jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry)));
@@ -453,21 +550,25 @@ export const MIGRATION_11_SQL = `
       END IF;
       -- Carried on to the settles after it, and written once at the end.
       FOREACH pos IN ARRAY mine LOOP
-        w_t[pos] := w_t[pos] + added_t;
-        w_m[pos] := w_m[pos] + added_m;
         w_at[pos] := w_at[pos] + added_t;
         w_am[pos] := w_am[pos] + added_m;
-        IF added_t > 0 OR added_m > 0 THEN
-          newest := (w_args[pos]->>'start')::bigint + ((w_args[pos]->>'count')::bigint - 1) * (w_args[pos]->>'step')::bigint;
-          w_o[pos] := LEAST(COALESCE(w_o[pos], newest), newest);
-        END IF;
+        -- Every window of the budget in this batch that holds this bucket counts it (two, when
+        -- clocks straddle a bucket's edge).
+        FOREACH q IN ARRAY array_positions(w.budget_keys, w.budget_keys[pos]) LOOP
+          CONTINUE WHEN NOT (w.newest[pos] <= w.newest[q] AND w.newest[pos] > w.newest[q] - w.span[q]) AND q <> pos;
+          w.tokens[q] := w.tokens[q] + added_t;
+          w.micros[q] := w.micros[q] + added_m;
+          IF added_t > 0 OR added_m > 0 THEN
+            w.oldest[q] := LEAST(COALESCE(w.oldest[q], w.newest[pos]), w.newest[pos]);
+          END IF;
+        END LOOP;
       END LOOP;
       settled := settled || (e->>'request_id');
       answers := answers || jsonb_build_array(jsonb_build_object('entry', to_jsonb(entry), 'used', used));
     END LOOP;
-    FOR pos IN 1 .. COALESCE(array_length(w_keys, 1), 0) LOOP
+    FOR pos IN 1 .. cardinality(w.keys) LOOP
       CONTINUE WHEN w_at[pos] = 0 AND w_am[pos] = 0;
-      PERFORM lq_count_settle(w_args[pos], w_ct[pos], w_cm[pos], w_at[pos], w_am[pos]);
+      PERFORM lq_count_settle(w.args[pos], w.cur_tokens[pos], w.cur_micros[pos], w_at[pos], w_am[pos]);
     END LOOP;
     DELETE FROM holds WHERE id = ANY(settled);
     RETURN answers;
