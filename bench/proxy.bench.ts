@@ -70,6 +70,8 @@ const BUDGETS: DefaultBudget[] = [
 
 /** The goals from the issue, for lobe-quota against the bare pass-through. */
 const GOAL = { rpsRatio: 0.8, addedP50Ms: 1, addedP99Ms: 3 };
+/** Issue 17's goals for one instance against the floor: its RPS, its proxy-thread CPU, its added p50 one request at a time. */
+const FLOOR_GOAL = { rpsRatio: 0.8, cpuRatio: 1.3, addedP50Us: 250 };
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -859,6 +861,8 @@ function printCache(title: string, figures: { miss: Figures; hit: Figures }): vo
 function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): void {
   const lq = figures.get('lobe-quota');
   const bare = figures.get('bare');
+  const floor = figures.get('floor');
+  if (lq && floor) printAgainstFloor(lq, floor, checkRps);
   if (!lq || !bare) return;
   const ratio = lq.rps / bare.rps;
   const addedP50 = lq.p50 - bare.p50;
@@ -874,7 +878,6 @@ function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): voi
       `  proxy-thread busy time per request: lobe-quota ${fmt(lq.proxyUsPerRequest)} µs vs bare ${fmt(bare.proxyUsPerRequest)} µs (${fmt(lq.proxyUsPerRequest / bare.proxyUsPerRequest, 2)}×, ${signed(lq.proxyUsPerRequest - bare.proxyUsPerRequest, 0)} µs)`,
     );
   }
-  const floor = figures.get('floor');
   if (floor && checkRps) {
     console.log(
       `  floor vs bare:      RPS ${fmt(floor.rps / bare.rps, 2)}×` +
@@ -899,6 +902,26 @@ function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): voi
         '        is bounded by the load generator and the fake, not by the proxies; the busy time per request is the proxy figure.',
     );
   }
+}
+
+/**
+ * lobe-quota against the floor (issue 17): whatever it spends beyond parsing both bodies and
+ * committing one ledger row is the price of keys, budgets, counting, headers and the framework.
+ */
+function printAgainstFloor(lq: Figures, floor: Figures, loaded: boolean): void {
+  const parts: string[] = [];
+  if (loaded) parts.push(`RPS ${fmt(lq.rps / floor.rps, 2)}× the floor's (goal ≥ ${fmt(FLOOR_GOAL.rpsRatio, 1)}×: ${verdict(lq.rps / floor.rps >= FLOOR_GOAL.rpsRatio)})`);
+  if (lq.proxyCpuUsPerRequest !== null && floor.proxyCpuUsPerRequest !== null) {
+    const ratio = lq.proxyCpuUsPerRequest / floor.proxyCpuUsPerRequest;
+    parts.push(
+      `proxy-thread CPU ${fmt(lq.proxyCpuUsPerRequest)} µs vs ${fmt(floor.proxyCpuUsPerRequest)} µs per request (${fmt(ratio, 2)}×, ${signed(lq.proxyCpuUsPerRequest - floor.proxyCpuUsPerRequest, 0)} µs; goal ≤ ${fmt(FLOOR_GOAL.cpuRatio, 1)}×: ${verdict(ratio <= FLOOR_GOAL.cpuRatio)})`,
+    );
+  }
+  if (!loaded) {
+    const addedUs = (lq.p50 - floor.p50) * 1000;
+    parts.push(`added p50 ${signed(addedUs, 0)} µs (goal ≤ ${FLOOR_GOAL.addedP50Us} µs: ${verdict(addedUs <= FLOOR_GOAL.addedP50Us)})`);
+  }
+  console.log(`  lobe-quota vs floor: ${parts.join(';\n                       ')}`);
 }
 
 /** What an Anthropic stream costs each proxy's thread next to an OpenAI stream of the same text (its events are larger, and named). */

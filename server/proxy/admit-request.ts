@@ -81,8 +81,9 @@ export interface AdmittedRequest {
   /**
    * x-quota-* and x-ratelimit-* headers for a stream, whose headers go out before it is settled:
    * `x-quota-remaining` counts the prompt as spent and the rest of its own hold as free again.
+   * Figured from the budgets as they were at admission, when asked (a whole answer never asks).
    */
-  headers: Record<string, string>;
+  streamHeaders(): Record<string, string>;
   /** The same headers once the request is settled with `entry` (null: released, nothing charged). */
   headersAfter(entry: LedgerEntry | null): Record<string, string>;
 }
@@ -175,7 +176,7 @@ function planned(services: ProxyServices, input: AdmissionInput, requester: Aske
       ...admitted,
       downgradedFrom: plan.routedFrom,
       failover,
-      headers: { ...admitted.headers, ...routed },
+      streamHeaders: () => ({ ...admitted.streamHeaders(), ...routed }),
       headersAfter: (entry) => ({ ...admitted.headersAfter(entry), ...routed }),
     },
   };
@@ -251,7 +252,7 @@ async function admitAs(
     if (!decision.ok) {
       const blocking = states[decision.blockingIndex] as BudgetState;
       const refusal = quotaRefusal(blocking, config.statusLevels, clock.now(), { quote: least, prompt: 'unknown' }, requester);
-      Object.assign(refusal.headers, quotaHeaders(subject, states, config.statusLevels));
+      Object.assign(refusal.headers, quotaHeaders(states, config.statusLevels));
       return { ok: false, refusal, blocking };
     }
   }
@@ -286,13 +287,13 @@ async function admitAs(
   }
   if (!admitted.ok) {
     const refusal = quotaRefusal(admitted.blocking, config.statusLevels, clock.now(), { quote: admitted.quote, prompt: 'counted' }, requester);
-    Object.assign(refusal.headers, quotaHeaders(subject, admitted.budgets, config.statusLevels), rateLimitHeaders(admitted.rates ?? [], clock.now()));
+    Object.assign(refusal.headers, quotaHeaders(admitted.budgets, config.statusLevels), rateLimitHeaders(admitted.rates ?? [], clock.now()));
     return { ok: false, refusal, blocking: admitted.blocking };
   }
   const { meter, budgets } = admitted;
   requester.counted = true;
   const rateHeaders = rateLimitHeaders((admitted.rates ?? []).map((c) => ({ ...c, counts: countedOnce(c.counts, rateTokens, false) })), clock.now());
-  const headersWith = (charged: Charge) => ({ ...quotaHeaders(subject, settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rateHeaders });
+  const headersWith = (charged: Charge) => ({ ...quotaHeaders(settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rateHeaders });
   const held = meter.heldAtAdmission;
   const before = budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } }));
   return {
@@ -306,7 +307,7 @@ async function admitAs(
       meter,
       failover: null,
       outputLimit: admitted.outputLimit,
-      headers: headersWith({ tokens: promptTokens, micros: costMicros(promptTokens, price?.inputMicrosPerMillion ?? 0) }),
+      streamHeaders: () => headersWith({ tokens: promptTokens, micros: costMicros(promptTokens, price?.inputMicrosPerMillion ?? 0) }),
       headersAfter: (entry) => headersWith(entry ? { tokens: entry.inputTokens + entry.outputTokens, micros: entry.costMicros } : { tokens: 0, micros: 0 }),
     },
   };

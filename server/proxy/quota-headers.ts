@@ -1,16 +1,15 @@
-import { quotaStatus } from '../quota/status-report.js';
+import { quotaHeadline } from '../quota/status-report.js';
 import type { StatusLevels } from '../quota/status.js';
-import type { RequestSubject } from '../quota/scope.js';
 import type { BudgetState } from '../store/types.js';
 
 /**
  * `x-quota-limit`, `x-quota-remaining` and `x-quota-reset` of the binding budget (plus its unit),
  * on every proxied response. Nothing when no budget applies.
  */
-export function quotaHeaders(subject: RequestSubject, states: readonly BudgetState[], levels: StatusLevels): Record<string, string> {
+export function quotaHeaders(states: readonly BudgetState[], levels: StatusLevels): Record<string, string> {
   // The caller's own budgets: a provider account's (upstream:NAME) is the deployment's business.
   const own = states.some((s) => s.budget.scope.kind === 'upstream') ? states.filter((s) => s.budget.scope.kind !== 'upstream') : states;
-  const status = quotaStatus({ kind: 'user', id: subject.userId, name: subject.userId }, own, levels);
+  const status = quotaHeadline(own, levels);
   if (status.unit === null || status.limit === null || status.remaining === null) return {};
   const headers: Record<string, string> = {
     'x-quota-limit': String(status.limit),

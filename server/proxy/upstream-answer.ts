@@ -34,7 +34,7 @@ export function startStream(c: Context, admitted: AdmittedRequest, response: Ups
   const sink = streamSinkFor(c);
   sink.start(response.statusCode, {
     ...passThroughHeaders(response.headers, headerPrefixes),
-    ...admitted.headers,
+    ...admitted.streamHeaders(),
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
   });

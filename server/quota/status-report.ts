@@ -120,28 +120,37 @@ export function budgetStatus(state: BudgetState, levels: StatusLevels): BudgetSt
   };
 }
 
-/** Builds the `/quota` document for a subject from the states of every budget that applies to it. */
-export function quotaStatus(subject: SubjectRef, states: readonly BudgetState[], levels: StatusLevels): QuotaStatus {
-  const budgets = states.map((s) => budgetStatus(s, levels));
-  const index = bindingIndex(states.map(figuresOf), levels);
+/** The binding budget's figures: the top of the `/quota` document, and the proxy's x-quota-* headers. */
+export type QuotaHeadline = Pick<QuotaStatus, 'usage' | 'limit' | 'unit' | 'percentage' | 'remaining' | 'status' | 'nextReset'>;
+
+const NO_HEADLINE: QuotaHeadline = { usage: null, limit: null, unit: null, percentage: null, remaining: null, status: 'normal', nextReset: null };
+
+/**
+ * The headline alone, without a status for every budget: the proxy writes it on every answer, and
+ * only the binding budget's reset time is formatted.
+ */
+export function quotaHeadline(states: readonly BudgetState[], levels: StatusLevels): QuotaHeadline {
+  const figures = states.map(figuresOf);
+  const index = bindingIndex(figures, levels);
   const top = states[index];
-  const shown = budgets[index];
-  const binding = top ? bindingUnit(figuresOf(top), levels) : undefined;
-  if (!top || !shown || !binding) {
-    return { subject, usage: null, limit: null, unit: null, percentage: null, remaining: null, status: 'normal', nextReset: null, budgets };
-  }
+  const topFigures = figures[index];
+  const binding = topFigures ? bindingUnit(topFigures, levels) : undefined;
+  if (!top || !binding) return NO_HEADLINE;
   const money = binding.unit === 'usd';
   return {
-    subject,
     usage: money ? usd(binding.used) : binding.used,
     limit: money ? usd(binding.limit) : binding.limit,
     unit: binding.unit,
-    percentage: shown.percentage,
+    percentage: percentageOf(binding.used, binding.limit),
     remaining: money ? usd(binding.remaining) : binding.remaining,
-    status: shown.status,
-    nextReset: shown.resetsAt,
-    budgets,
+    status: readingLevel(binding, levels),
+    nextReset: top.resetsAt === null ? null : formatInstant(top.resetsAt, top.budget.window),
   };
+}
+
+/** Builds the `/quota` document for a subject from the states of every budget that applies to it. */
+export function quotaStatus(subject: SubjectRef, states: readonly BudgetState[], levels: StatusLevels): QuotaStatus {
+  return { subject, ...quotaHeadline(states, levels), budgets: states.map((s) => budgetStatus(s, levels)) };
 }
 
 /** What a budget's grants in force add, and each one, for /quota. */

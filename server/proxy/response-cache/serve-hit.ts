@@ -104,7 +104,7 @@ export async function serveHit(c: Context, services: ProxyServices, subject: Req
   metrics.recordCacheHit({ tokens: charge.savedTokens, micros: charge.savedMicros });
 
   const states = (await store.budgetStates(scopesOf(subject), now)).filter((s) => coversModel(s.budget, answer.charge.model));
-  const headers = { ...quotaHeaders(subject, states, config.statusLevels), ...rateHeaders, 'content-type': answer.contentType, [CACHE_HEADER]: 'hit' };
+  const headers = { ...quotaHeaders(states, config.statusLevels), ...rateHeaders, 'content-type': answer.contentType, [CACHE_HEADER]: 'hit' };
   if (!answer.streamed) return { kind: 'served', response: sendWhole(c, answer.status, headers, answer.body) };
   const sink = streamSinkFor(c);
   sink.start(answer.status, { ...headers, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });

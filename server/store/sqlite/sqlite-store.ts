@@ -245,7 +245,8 @@ export class SqliteStore implements Store {
         `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
            reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags, overrun_tokens, cache_write_tokens,
            cache_write_1h_tokens, upstream, saved_tokens, saved_micros)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (request_id) DO NOTHING`,
       ),
       dueDeliveries: db.prepare<[number, number], { payload: string; channel: string; attempts: number }>(
         `SELECT a.payload, d.channel, d.attempts FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
@@ -865,12 +866,14 @@ export class SqliteStore implements Store {
       requests.forEach(({ holdId, subject, usage, now }, i) => {
         // The hold's row goes in the transaction that charges it (or found it charged before).
         this.journal.settle(holdId);
-        const previous = settledHere.get(holdId) ?? this.s.entryByRequest.get(holdId);
-        if (previous) {
-          results.push({ entry: 'requestId' in previous ? previous : toEntry(previous), duplicate: true });
+        const settledBefore = settledHere.get(holdId);
+        if (settledBefore) {
+          results.push({ entry: settledBefore, duplicate: true });
           return;
         }
-        const { lastInsertRowid } = this.s.insertEntry.run(
+        // A request settled before (a recovered hold settled twice) keeps its entry: the insert
+        // does nothing, and only then is the entry read, rather than looked up before every insert.
+        const { changes: inserted, lastInsertRowid } = this.s.insertEntry.run(
           holdId,
           now,
           subject.userId,
@@ -894,6 +897,10 @@ export class SqliteStore implements Store {
           usage.savedTokens ?? 0,
           usage.savedMicros ?? 0,
         );
+        if (inserted === 0) {
+          results.push({ entry: toEntry(this.s.entryByRequest.get(holdId) as LedgerRow), duplicate: true });
+          return;
+        }
         // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
         const entry: LedgerEntry = {
           id: Number(lastInsertRowid),
