@@ -2,10 +2,12 @@
  * Migration 11: counters that cost O(1), and admission in batches.
  *
  * - `window_totals` keeps each rolling budget's window total (and the start of its oldest bucket
- *   with usage, for the reset time) as of the window's newest bucket. It is summed from the 60
- *   buckets only when the window has moved on since (once per bucket period, under the scope locks);
- *   every settle into the newest bucket adds to it, as it adds to the bucket's counter. Reading a
- *   budget's usage is thus one or two index probes (lq_window_sums), not 60.
+ *   with usage, for the reset time) as of the window's newest bucket. When the window has moved on,
+ *   its counters are summed again in one range scan (once per bucket period, under the scope
+ *   locks); every settle into the newest bucket adds to it, as it adds to the bucket's counter.
+ *   Reading a budget's usage is thus one or two index probes (lq_window_sums), not 60.
+ * - `budget_reservations` keeps what live holds set aside per budget, by triggers on hold_budgets:
+ *   one row to read instead of a sum over a table that churns with every request.
  * - lq_meter_batch decides the reservations and lease extensions one instance has at hand in one
  *   turn of its event loop, in one call: every scope row they need is locked once, in text order,
  *   each budget's usage and reservations are read once and kept for the rest of the batch, and the
@@ -26,6 +28,53 @@
  * Released with migration 11: never edited, a change is a new migration.
  */
 export const MIGRATION_11_SQL = `
+  -- What the live holds set aside per budget: hold_budgets summed by budget, kept by the triggers
+  -- below on every change to it (whichever statement makes it: a batch, a release, an expiry, a
+  -- hold deleted with its rows), so reading a budget's reservations is one row, not a scan of a
+  -- table whose rows come and go with every request (under load, its index is mostly entries of
+  -- rows already deleted and not yet vacuumed).
+  CREATE TABLE budget_reservations (
+    budget_key TEXT COLLATE "C" PRIMARY KEY,
+    tokens     BIGINT NOT NULL,
+    micros     BIGINT NOT NULL
+  );
+  INSERT INTO budget_reservations (budget_key, tokens, micros)
+  SELECT budget_key, SUM(tokens), SUM(micros) FROM hold_budgets GROUP BY budget_key;
+
+  CREATE FUNCTION lq_reservations_added() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    INSERT INTO budget_reservations (budget_key, tokens, micros)
+    SELECT a.budget_key, SUM(a.tokens), SUM(a.micros) FROM added a GROUP BY a.budget_key ORDER BY a.budget_key
+    ON CONFLICT (budget_key) DO UPDATE SET tokens = budget_reservations.tokens + excluded.tokens, micros = budget_reservations.micros + excluded.micros;
+    RETURN NULL;
+  END $fn$;
+  -- The rows are locked in key order first, as the scopes are, so that two statements changing
+  -- the same budgets' rows never wait on each other in a cycle.
+  CREATE FUNCTION lq_reservations_removed() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    PERFORM 1 FROM budget_reservations r WHERE r.budget_key IN (SELECT g.budget_key FROM gone g) ORDER BY r.budget_key FOR UPDATE;
+    UPDATE budget_reservations r SET tokens = r.tokens - x.t, micros = r.micros - x.m
+    FROM (SELECT g.budget_key, SUM(g.tokens) AS t, SUM(g.micros) AS m FROM gone g GROUP BY g.budget_key) x WHERE r.budget_key = x.budget_key;
+    RETURN NULL;
+  END $fn$;
+  CREATE FUNCTION lq_reservations_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
+  BEGIN
+    PERFORM 1 FROM budget_reservations r WHERE r.budget_key IN (SELECT n.budget_key FROM after_change n) ORDER BY r.budget_key FOR UPDATE;
+    UPDATE budget_reservations r SET tokens = r.tokens + x.t, micros = r.micros + x.m
+    FROM (SELECT d.budget_key, SUM(d.t) AS t, SUM(d.m) AS m
+          FROM (SELECT n.budget_key, n.tokens AS t, n.micros AS m FROM after_change n
+                UNION ALL SELECT o.budget_key, -o.tokens, -o.micros FROM before_change o) d
+          GROUP BY d.budget_key) x
+    WHERE r.budget_key = x.budget_key;
+    RETURN NULL;
+  END $fn$;
+  CREATE TRIGGER hold_budgets_added AFTER INSERT ON hold_budgets REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION lq_reservations_added();
+  CREATE TRIGGER hold_budgets_removed AFTER DELETE ON hold_budgets REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION lq_reservations_removed();
+  CREATE TRIGGER hold_budgets_changed AFTER UPDATE ON hold_budgets REFERENCING OLD TABLE AS before_change NEW TABLE AS after_change
+    FOR EACH STATEMENT EXECUTE FUNCTION lq_reservations_changed();
+
   CREATE TABLE window_totals (
     budget_key   TEXT COLLATE "C" PRIMARY KEY,
     bucket_start BIGINT NOT NULL,  -- the newest bucket of the window this is the total of
@@ -47,11 +96,19 @@ export const MIGRATION_11_SQL = `
   END $fn$;
 
   -- A budget's settled usage at the caller's now, and its newest bucket's own sums (which a
-  -- settle adds to). p_budget is one budget argument of metering-args.ts. A calendar or total
-  -- budget has one bucket: one probe of its counter. A rolling one: its running total when that is
-  -- of this window, else the 60 buckets summed (lq_bucket_sums, which stores a counter for every
-  -- bucket it had to count from the ledger), written back when p_write (the caller holds the
-  -- scope's lock, so no settle adds to it meanwhile), never for an older window than it holds.
+  -- settle adds to). p_budget is one budget argument of metering-args.ts.
+  --
+  -- A calendar or total budget has one bucket: one probe of its counter. A rolling one: its running
+  -- total, when that is of this window (and the newest bucket's counter, absent while the bucket
+  -- has no usage). When the window has moved on since, its buckets' counters are summed in one
+  -- range scan: every bucket with usage since the total was first made has one (each settle writes
+  -- its bucket's counter, and a counter retires only once its bucket left every window), so a
+  -- missing one is a bucket without usage. With no total yet, or for a window older than the
+  -- total's (a clock far behind), the buckets are counted one by one (lq_bucket_sums, which counts
+  -- a bucket without a counter from the ledger and stores one for every bucket).
+  --
+  -- The total is written back when p_write (the caller holds the scope's lock, so no settle adds to
+  -- it meanwhile), never for an older window than it holds.
   CREATE FUNCTION lq_window_sums(p_budget jsonb, p_write boolean,
     OUT tokens bigint, OUT micros bigint, OUT oldest bigint, OUT cur_tokens bigint, OUT cur_micros bigint)
     LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
@@ -59,25 +116,39 @@ export const MIGRATION_11_SQL = `
     k text := p_budget->>'key';
     n int := (p_budget->>'count')::int;
     step bigint := (p_budget->>'step')::bigint;
-    newest bigint := (p_budget->>'start')::bigint + (n - 1) * step;
-    c record;
+    first bigint := (p_budget->>'start')::bigint;
+    newest bigint := first + (n - 1) * step;
+    counted boolean;
     tot window_totals;
     s record;
   BEGIN
-    SELECT u.tokens, u.micros INTO c FROM usage_counters u WHERE u.budget_key = k AND u.bucket_start = newest;
-    IF FOUND THEN
-      cur_tokens := c.tokens;
-      cur_micros := c.micros;
-      IF n = 1 THEN
-        tokens := c.tokens;
-        micros := c.micros;
-        RETURN;
-      END IF;
+    SELECT u.tokens, u.micros INTO cur_tokens, cur_micros FROM usage_counters u WHERE u.budget_key = k AND u.bucket_start = newest;
+    counted := FOUND;
+    IF n = 1 AND counted THEN
+      tokens := cur_tokens;
+      micros := cur_micros;
+      RETURN;
+    END IF;
+    IF n > 1 THEN
       SELECT * INTO tot FROM window_totals w WHERE w.budget_key = k;
-      IF FOUND AND tot.bucket_start = newest THEN
-        tokens := tot.tokens;
-        micros := tot.micros;
-        oldest := tot.oldest_used;
+      IF FOUND AND first >= tot.bucket_start - (n - 1) * step THEN
+        IF NOT counted THEN
+          cur_tokens := 0;
+          cur_micros := 0;
+        END IF;
+        IF tot.bucket_start = newest THEN
+          tokens := tot.tokens;
+          micros := tot.micros;
+          oldest := tot.oldest_used;
+          RETURN;
+        END IF;
+        SELECT COALESCE(SUM(u.tokens), 0)::bigint, COALESCE(SUM(u.micros), 0)::bigint, MIN(u.bucket_start) FILTER (WHERE u.tokens > 0 OR u.micros > 0)
+        INTO tokens, micros, oldest
+        FROM usage_counters u WHERE u.budget_key = k AND u.bucket_start >= first AND u.bucket_start <= newest;
+        IF p_write AND tot.bucket_start < newest THEN
+          UPDATE window_totals w SET bucket_start = newest, tokens = lq_window_sums.tokens, micros = lq_window_sums.micros,
+            oldest_used = lq_window_sums.oldest WHERE w.budget_key = k;
+        END IF;
         RETURN;
       END IF;
     END IF;
@@ -88,7 +159,7 @@ export const MIGRATION_11_SQL = `
       tokens := tokens + s.tokens[i];
       micros := micros + s.micros[i];
       IF oldest IS NULL AND (s.tokens[i] > 0 OR s.micros[i] > 0) THEN
-        oldest := (p_budget->>'start')::bigint + (i - 1) * step;
+        oldest := first + (i - 1) * step;
       END IF;
     END LOOP;
     cur_tokens := s.tokens[n];
@@ -129,22 +200,21 @@ export const MIGRATION_11_SQL = `
   -- never written (a settle may be adding to them).
   CREATE FUNCTION lq_usage_totals(p jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off AS $fn$
   DECLARE
-    b jsonb;
-    s record;
-    used jsonb := '[]';
-    reserved jsonb := '[]';
-    r record;
+    w record;
   BEGIN
     IF lq_fingerprint(ARRAY(SELECT jsonb_array_elements_text(p->'scopes'))) IS DISTINCT FROM p->>'fingerprint' THEN
       RETURN '{"stale": true}';
     END IF;
-    FOR b IN SELECT value FROM jsonb_array_elements(p->'budgets') LOOP
-      s := lq_window_sums(b, false);
-      used := used || jsonb_build_array(jsonb_build_array(s.tokens, s.micros, s.oldest));
-      SELECT COALESCE(SUM(hb.tokens), 0)::bigint AS t, COALESCE(SUM(hb.micros), 0)::bigint AS m INTO r FROM hold_budgets hb WHERE hb.budget_key = b->>'key';
-      reserved := reserved || jsonb_build_array(jsonb_build_array(r.t, r.m));
-    END LOOP;
-    RETURN jsonb_build_object('used', used, 'reserved', reserved);
+    -- lq_batch_windows reads the windows in key order, as a batch does: a counter this read has to
+    -- store (lq_bucket_sums) is then never one a batch waits for while this waits for one of its.
+    w := lq_batch_windows(jsonb_build_array(jsonb_build_object('budgets', p->'budgets')), false);
+    RETURN jsonb_build_object(
+      'used', (SELECT COALESCE(jsonb_agg(jsonb_build_array(w.tokens[k], w.micros[k], w.oldest[k]) ORDER BY b.n), '[]')
+               FROM jsonb_array_elements(p->'budgets') WITH ORDINALITY AS b(value, n)
+               CROSS JOIN LATERAL array_position(w.keys, (b.value->>'key') || '@' || (b.value->>'start')) AS k),
+      'reserved', (SELECT COALESCE(jsonb_agg(jsonb_build_array(COALESCE(br.tokens, 0), COALESCE(br.micros, 0)) ORDER BY b.n), '[]')
+                   FROM jsonb_array_elements(p->'budgets') WITH ORDINALITY AS b(value, n)
+                   LEFT JOIN budget_reservations br ON br.budget_key = b.value->>'key'));
   END $fn$;
 
   -- quota/admission.ts admit(), as lq_admit (migration 6) decides it, step for step, walking the
@@ -262,26 +332,34 @@ export const MIGRATION_11_SQL = `
   END $fn$;
 
   -- The fingerprints of every scope set of a batch's items (p_items: [{scopes}]), in one statement.
-  CREATE FUNCTION lq_batch_fingerprints(p_items jsonb, OUT sets text[], OUT fingerprints text[]) LANGUAGE sql AS $fn$
+  -- (This and lq_batch_windows are PL/pgSQL for their plans to be kept: a SQL function's statement
+  -- is planned again at every call, which cost more than running it.)
+  CREATE FUNCTION lq_batch_fingerprints(p_items jsonb, OUT sets text[], OUT fingerprints text[]) LANGUAGE plpgsql AS $fn$
+  BEGIN
     SELECT COALESCE(array_agg(s.k), '{}'), COALESCE(array_agg(lq_fingerprint(ARRAY(SELECT jsonb_array_elements_text(s.j)))), '{}')
-    FROM (SELECT DISTINCT it->>'scopes' AS k, it->'scopes' AS j FROM jsonb_array_elements(p_items) AS it) s
-  $fn$;
+    INTO sets, fingerprints
+    FROM (SELECT DISTINCT it->>'scopes' AS k, it->'scopes' AS j FROM jsonb_array_elements(p_items) AS it) s;
+  END $fn$;
 
   -- Every budget window of a batch's items (p_items: [{budgets}]), each once (by key and first
   -- bucket), with lq_window_sums' answer, its newest bucket and the span of its buckets: in one
   -- statement, in key order.
   CREATE FUNCTION lq_batch_windows(p_items jsonb, p_write boolean, OUT keys text[], OUT budget_keys text[], OUT args jsonb[],
     OUT tokens bigint[], OUT micros bigint[], OUT oldest bigint[], OUT cur_tokens bigint[], OUT cur_micros bigint[],
-    OUT newest bigint[], OUT span bigint[]) LANGUAGE sql AS $fn$
+    OUT newest bigint[], OUT span bigint[]) LANGUAGE plpgsql AS $fn$
+  BEGIN
     SELECT COALESCE(array_agg(w.k ORDER BY w.k), '{}'), COALESCE(array_agg(w.b->>'key' ORDER BY w.k), '{}'), COALESCE(array_agg(w.b ORDER BY w.k), '{}'),
       COALESCE(array_agg(s.tokens ORDER BY w.k), '{}'), COALESCE(array_agg(s.micros ORDER BY w.k), '{}'), COALESCE(array_agg(s.oldest ORDER BY w.k), '{}'),
       COALESCE(array_agg(s.cur_tokens ORDER BY w.k), '{}'), COALESCE(array_agg(s.cur_micros ORDER BY w.k), '{}'),
       COALESCE(array_agg((w.b->>'start')::bigint + ((w.b->>'count')::bigint - 1) * (w.b->>'step')::bigint ORDER BY w.k), '{}'),
       COALESCE(array_agg((w.b->>'count')::bigint * (w.b->>'step')::bigint ORDER BY w.k), '{}')
-    FROM (SELECT DISTINCT ON (k) (b->>'key') || '@' || (b->>'start') AS k, b
-          FROM jsonb_array_elements(p_items) AS it CROSS JOIN LATERAL jsonb_array_elements(it->'budgets') AS b ORDER BY k) w
-    CROSS JOIN LATERAL lq_window_sums(w.b, p_write) s
-  $fn$;
+    INTO keys, budget_keys, args, tokens, micros, oldest, cur_tokens, cur_micros, newest, span
+    FROM (SELECT DISTINCT ON (x.k) x.k, x.b
+          FROM (SELECT (bud->>'key') || '@' || (bud->>'start') AS k, bud AS b
+                FROM jsonb_array_elements(p_items) AS it CROSS JOIN LATERAL jsonb_array_elements(it->'budgets') AS bud) x
+          ORDER BY x.k) w
+    CROSS JOIN LATERAL lq_window_sums(w.b, p_write) s;
+  END $fn$;
 
   -- Reservations and lease extensions in arrival order, under the locks of all their scopes.
   -- p: {scopes (the union, in text order), items: [...]}, each item {op: "reserve" | "extend",
@@ -334,10 +412,10 @@ export const MIGRATION_11_SQL = `
     PERFORM lq_lock_scopes(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
     fp := lq_batch_fingerprints(items);
     w := lq_batch_windows(items, true);
-    SELECT COALESCE(array_agg(x.k), '{}'), COALESCE(array_agg(COALESCE(h.t, 0)), '{}'), COALESCE(array_agg(COALESCE(h.m, 0)), '{}')
+    SELECT COALESCE(array_agg(x.k), '{}'), COALESCE(array_agg(COALESCE(h.tokens, 0)), '{}'), COALESCE(array_agg(COALESCE(h.micros, 0)), '{}')
     INTO r_keys, r_t, r_m
     FROM (SELECT DISTINCT bud->>'key' AS k FROM jsonb_array_elements(items) AS it CROSS JOIN LATERAL jsonb_array_elements(it->'budgets') AS bud) x
-    LEFT JOIN LATERAL (SELECT SUM(hb.tokens)::bigint AS t, SUM(hb.micros)::bigint AS m FROM hold_budgets hb WHERE hb.budget_key = x.k) h ON true;
+    LEFT JOIN budget_reservations h ON h.budget_key = x.k;
 
     FOR n IN 0 .. jsonb_array_length(items) - 1 LOOP
       item := items->n;
@@ -570,6 +648,8 @@ export const MIGRATION_11_SQL = `
       CONTINUE WHEN w_at[pos] = 0 AND w_am[pos] = 0;
       PERFORM lq_count_settle(w.args[pos], w.cur_tokens[pos], w.cur_micros[pos], w_at[pos], w_am[pos]);
     END LOOP;
+    -- The holds' budget rows first, in one statement, so their reservations go in one update each.
+    DELETE FROM hold_budgets WHERE hold_id = ANY(settled);
     DELETE FROM holds WHERE id = ANY(settled);
     RETURN answers;
   END $fn$;

@@ -3,6 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from './pg-pool.js';
 import { migrate, PG_SCHEMA_VERSION } from './migrations.js';
 import { TEST_DATABASE_URL, testSchemaName } from '../testing/store-kinds.js';
+import { PostgresStore } from './postgres-store.js';
+import { bucketsAt, type WindowSpec } from '../../quota/window.js';
 
 const schema = testSchemaName();
 const clients: pg.Client[] = [];
@@ -150,6 +152,61 @@ describe('PostgreSQL migrations', () => {
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
       await client.query(`SET search_path = ${quoteIdent(schema)}`);
+    }
+  });
+
+  it('migration 11 counts a rolling window that has usage from before it (counters and ledger) from its first read, and keeps counting it', async () => {
+    const client = await connect();
+    const other = `${schema}_v11`;
+    await client.query(`SET search_path = ${quoteIdent(other)}`);
+    const window: WindowSpec = { kind: 'rolling', hours: 5 };
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    const buckets = bucketsAt(window, now);
+    try {
+      await migrate(client, other, 10);
+      // As version 10 left it: entries across the window (and one before it), a counter for some buckets only.
+      const ats = [(buckets[0] as { start: number }).start - 1, (buckets[0] as { start: number }).start, (buckets[30] as { start: number }).start + 5, now - 1];
+      for (const [n, at] of ats.entries()) {
+        await client.query(
+          `INSERT INTO ledger (request_id, at, user_id, key_id, model, input_tokens, output_tokens, cached_tokens, reasoning_tokens, cost_micros, source, outcome, latency_ms)
+           VALUES ($1, $2, 'alice', 'k', 'm', 100, ${n}, 0, 0, 7, 'upstream', 'ok', 1)`,
+          [`r${n}`, at],
+        );
+      }
+      const key = 'user:alice|rolling:5h';
+      await client.query(`INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros) VALUES ($1, $2, $3, NULL, 102, 7)`, [
+        key,
+        (buckets[30] as { start: number }).start,
+        (buckets[30] as { end: number }).end,
+      ]);
+      const store = await PostgresStore.open({
+        url: TEST_DATABASE_URL,
+        schema: other,
+        poolSize: 2,
+        statementTimeoutMs: 10_000,
+        connectTimeoutMs: 5_000,
+        defaultBudgets: [{ scope: 'user', window, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' }],
+        defaultThresholds: [],
+        instanceId: 'v11',
+        instanceTimeoutMs: 30_000,
+      });
+      try {
+        const scopes = [{ kind: 'user' as const, id: 'alice' }];
+        const inWindow = 100 + 1 + 100 + 2 + 100 + 3;
+        expect((await store.budgetStates(scopes, now))[0]?.usage.usedTokens).toBe(inWindow);
+        const subject = { userId: 'alice', projectId: null, keyId: 'k' };
+        const held = await store.reserve({ holdId: 'after', subject, quote: { tokens: 50, micros: 0 }, now, ttlMs: 60_000 });
+        expect(held.ok).toBe(true);
+        await store.settle({ holdId: 'after', subject, now, usage: { model: 'm', inputTokens: 50, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {} } });
+        expect((await store.budgetStates(scopes, now))[0]?.usage.usedTokens).toBe(inWindow + 50);
+        // A bucket later, the window no longer holds its first bucket's entry.
+        const later = now + ((buckets[1] as { start: number }).start - (buckets[0] as { start: number }).start);
+        expect((await store.budgetStates(scopes, later))[0]?.usage.usedTokens).toBe(inWindow + 50 - 101);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
     }
   });
 

@@ -82,6 +82,7 @@ import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, un
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
 import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
+import { CallBatcher } from './call-batcher.js';
 import { applyOnce, createPool, inTransaction, numbered, query, withClient, type PgConnectionOptions, type Tx } from './pg-pool.js';
 
 export interface PostgresStoreOptions extends PgConnectionOptions {
@@ -173,7 +174,7 @@ interface Metered {
   grants: Grant[];
 }
 
-/** A reservation or lease extension waiting for its batch (see flushAdmissions). */
+/** A reservation or lease extension waiting for its batch (see CallBatcher). */
 interface QueuedAdmission {
   op: 'reserve' | 'extend';
   scopes: readonly Scope[];
@@ -188,7 +189,9 @@ interface QueuedAdmission {
 }
 
 /** A queued admission with its budgets resolved, as one item of lq_meter_batch. */
-interface PreparedAdmission extends Metered {
+interface PreparedAdmission {
+  budgets: Budget[];
+  grants: Grant[];
   names: string[];
   item: object;
 }
@@ -218,11 +221,11 @@ const NO_BUDGETS = Symbol('no budgets');
 const CACHE_LIMIT = 10_000;
 /** Bounds one group commit, as SqliteStore's does. */
 const MAX_SETTLES_PER_COMMIT = 256;
-/** Group commits one instance runs at once (see flushSettles). */
+/** Group commits one instance runs at once (see CallBatcher). */
 const SETTLE_CALLS = 2;
 /** Bounds one batch of admissions. */
 const MAX_ADMISSIONS_PER_BATCH = 256;
-/** Batches of admissions one instance runs at once (see flushAdmissions). */
+/** Batches of admissions one instance runs at once (see CallBatcher). */
 const ADMISSION_CALLS = 2;
 /** Budgets changed under a call this many times in a row is an error, not a race to keep losing. */
 const STALE_RETRIES = 5;
@@ -322,14 +325,10 @@ export class PostgresStore implements Store {
   /** By the request's scope names in order (see `resolved`). */
   private readonly budgetCache = new Map<string, ResolvedBudgets>();
   private readonly holdSubjects = new Map<string, HeldFor>();
-  private readonly settleQueue: QueuedSettle[] = [];
-  private flushScheduled = false;
-  private readonly admissionQueue: QueuedAdmission[] = [];
-  private admissionFlushScheduled = false;
-  /** Batches of admissions under way. */
-  private readonly admitting = new Set<Promise<void>>();
-  /** Group commits under way, which close() waits for. */
-  private readonly settling = new Set<Promise<void>>();
+  /** Reservations and extensions, a call of lq_meter_batch per batch. */
+  private readonly admissions = new CallBatcher<QueuedAdmission>((batch) => this.runAdmissions(batch), { calls: ADMISSION_CALLS, maxPerCall: MAX_ADMISSIONS_PER_BATCH });
+  /** Settles, a group commit (a call of lq_settle_batch) per batch. */
+  private readonly settles = new CallBatcher<QueuedSettle>((batch) => this.commitSettles(batch), { calls: SETTLE_CALLS, maxPerCall: MAX_SETTLES_PER_COMMIT });
 
   /** Whether settles fire projected-exhaustion alerts. */
   private readonly projection: boolean;
@@ -739,36 +738,11 @@ export class PostgresStore implements Store {
 
   /**
    * A reservation or lease extension, decided in the next batch: those queued in one turn of the
-   * event loop go to lq_meter_batch together (see flushAdmissions). Answers what the database read
+   * event loop go to lq_meter_batch together (see CallBatcher). Answers what the database read
    * and decided for this one, with the budgets it was decided on.
    */
   private admitInBatch(op: QueuedAdmission['op'], scopes: readonly Scope[], now: number, fields: object, model: string | null | typeof NO_BUDGETS): Promise<Metered> {
-    return new Promise((resolve, reject) => this.queueAdmission({ op, scopes, now, fields, model, attempt: 0, resolve, reject }));
-  }
-
-  private queueAdmission(queued: QueuedAdmission): void {
-    this.admissionQueue.push(queued);
-    if (this.admissionFlushScheduled) return;
-    this.admissionFlushScheduled = true;
-    setImmediate(() => this.flushAdmissions());
-  }
-
-  /**
-   * Starts a batch of what is queued, unless ADMISSION_CALLS are under way already: then the first
-   * to finish starts the next, with everything that arrived meanwhile. Under load the batches grow,
-   * and each takes the shared scope rows' locks once for all its requests; alone, a request starts
-   * at once.
-   */
-  private flushAdmissions(): void {
-    this.admissionFlushScheduled = false;
-    while (this.admissionQueue.length > 0 && this.admitting.size < ADMISSION_CALLS) {
-      const running = this.runAdmissions(this.admissionQueue.splice(0, MAX_ADMISSIONS_PER_BATCH));
-      this.admitting.add(running);
-      void running.finally(() => {
-        this.admitting.delete(running);
-        this.flushAdmissions();
-      });
-    }
+    return new Promise((resolve, reject) => this.admissions.push({ op, scopes, now, fields, model, attempt: 0, resolve, reject }));
   }
 
   private async runAdmissions(batch: QueuedAdmission[]): Promise<void> {
@@ -794,7 +768,7 @@ export class PostgresStore implements Store {
       const { budgets, grants, names } = prepared[i] as PreparedAdmission;
       if (answer.stale !== true) q.resolve({ budgets, answer, grants });
       else if (q.attempt >= STALE_RETRIES) q.reject(new Error(`the budgets of ${names.join(', ')} kept changing during a ${q.op}`));
-      else this.queueAdmission({ ...q, attempt: q.attempt + 1 });
+      else this.admissions.push({ ...q, attempt: q.attempt + 1 });
     });
   }
 
@@ -804,7 +778,7 @@ export class PostgresStore implements Store {
     // How an upstream's budget admits depends on the quote (see admissionOnLimit): lq_admit is told per budget.
     const failover = 'quote' in q.fields && (q.fields.quote as { failover?: boolean }).failover === true;
     const item = { op: q.op, scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, q.now, this.projection, failover), ...q.fields };
-    return { budgets, grants: resolved.grants, answer: {}, names: resolved.names, item };
+    return { budgets, grants: resolved.grants, names: resolved.names, item };
   }
 
   private readonly applyOnce: RunStatement = (sql, args) => applyOnce(this.pool, sql, args);
@@ -929,32 +903,7 @@ export class PostgresStore implements Store {
    */
   settle(request: SettleRequest): Promise<SettleResult> {
     this.holdSubjects.delete(request.holdId);
-    return new Promise((resolve, reject) => this.queueSettle({ request, attempt: 0, resolve, reject }));
-  }
-
-  private queueSettle(queued: QueuedSettle): void {
-    this.settleQueue.push(queued);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flushSettles());
-  }
-
-  /**
-   * Starts a group commit of what is queued, unless SETTLE_CALLS are under way already: then the
-   * first to finish starts the next, with everything that arrived meanwhile. Under load, settles
-   * thus share commits (and one wait for the disk under the scope locks) instead of queueing for
-   * the same locks one by one; alone, a settle starts at once.
-   */
-  private flushSettles(): void {
-    this.flushScheduled = false;
-    while (this.settleQueue.length > 0 && this.settling.size < SETTLE_CALLS) {
-      const committing = this.commitSettles(this.settleQueue.splice(0, MAX_SETTLES_PER_COMMIT));
-      this.settling.add(committing);
-      void committing.finally(() => {
-        this.settling.delete(committing);
-        this.flushSettles();
-      });
-    }
+    return new Promise((resolve, reject) => this.settles.push({ request, attempt: 0, resolve, reject }));
   }
 
   private async commitSettles(batch: QueuedSettle[]): Promise<void> {
@@ -976,7 +925,7 @@ export class PostgresStore implements Store {
   private async finishSettle(queued: QueuedSettle, prepared: PreparedSettle, answer: MeteringAnswer): Promise<SettleResult> {
     if (answer.stale === true) {
       if (queued.attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
-      return new Promise((resolve, reject) => this.queueSettle({ ...queued, attempt: queued.attempt + 1, resolve, reject }));
+      return new Promise((resolve, reject) => this.settles.push({ ...queued, attempt: queued.attempt + 1, resolve, reject }));
     }
     if (answer.alerts === true) return this.settleWithAlerts(queued.request);
     const settled = this.settled(answer);
@@ -1115,10 +1064,11 @@ export class PostgresStore implements Store {
       // missing), so dropping one is always safe: those of windows with no counter left go.
       await tx.query('DELETE FROM window_totals w WHERE NOT EXISTS (SELECT 1 FROM usage_counters u WHERE u.budget_key = w.budget_key)');
       const silentSince = now - this.options.instanceTimeoutMs;
-      const expired = await tx.query(
-        `DELETE FROM holds h WHERE CASE WHEN ${INSTANCE_GONE} THEN h.pending IS NULL ELSE h.expires_at <= $1 AND h.claimed_at IS NULL END`,
-        [now, silentSince, this.options.instanceId],
-      );
+      const expiring = `CASE WHEN ${INSTANCE_GONE} THEN h.pending IS NULL ELSE h.expires_at <= $1 AND h.claimed_at IS NULL END`;
+      const args = [now, silentSince, this.options.instanceId];
+      // Their budget rows in one statement first, so each budget's reservations change once, in key order.
+      await tx.query(`DELETE FROM hold_budgets WHERE hold_id IN (SELECT h.id FROM holds h WHERE ${expiring})`, args);
+      const expired = await tx.query(`DELETE FROM holds h WHERE ${expiring}`, args);
       await tx.query('DELETE FROM instances WHERE heartbeat_at <= $1 AND id <> $2', [silentSince, this.options.instanceId]);
       return expired.rowCount ?? 0;
     });
@@ -1433,11 +1383,10 @@ export class PostgresStore implements Store {
    * carry one stay, for another instance (or the next to start) to settle at their last count.
    */
   async close(): Promise<void> {
-    this.flushAdmissions();
-    this.flushSettles();
-    while (this.admitting.size > 0 || this.settling.size > 0) await Promise.allSettled([...this.admitting, ...this.settling]);
+    await Promise.all([this.admissions.drain(), this.settles.drain()]);
     try {
       await inTransaction(this.pool, async (tx) => {
+        await tx.query('DELETE FROM hold_budgets WHERE hold_id IN (SELECT id FROM holds WHERE instance_id = $1 AND pending IS NULL)', [this.options.instanceId]);
         await tx.query('DELETE FROM holds WHERE instance_id = $1 AND pending IS NULL', [this.options.instanceId]);
         await tx.query('DELETE FROM instances WHERE id = $1', [this.options.instanceId]);
       });

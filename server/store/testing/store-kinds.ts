@@ -67,7 +67,7 @@ export interface Crashable {
 /** A schema of its own for one test file, so files running in parallel never see each other's rows. */
 export const testSchemaName = (): string => `lq_test_${randomBytes(6).toString('hex')}`;
 
-const TABLES = 'meta, projects, users, user_external_ids, api_keys, budgets, scope_locks, usage_counters, window_totals, instances, holds, hold_budgets, ledger, alerts, alert_deliveries, ledger_rollup, rate_limits, rate_counters, grants, quota_requests';
+const TABLES = 'meta, projects, users, user_external_ids, api_keys, budgets, scope_locks, usage_counters, window_totals, instances, holds, hold_budgets, budget_reservations, ledger, alerts, alert_deliveries, ledger_rollup, rate_limits, rate_counters, grants, quota_requests';
 
 /** Options of a PostgreSQL store in a test schema; several may share it, as instances would. */
 export interface PostgresTestOptions extends OpenOptions {
