@@ -38,6 +38,9 @@ export const MIGRATION_11_SQL = `
     tokens     BIGINT NOT NULL,
     micros     BIGINT NOT NULL
   );
+  -- No hold may change between the sum and the triggers: an instance still running the version
+  -- before waits here until this migration commits.
+  LOCK TABLE hold_budgets IN SHARE ROW EXCLUSIVE MODE;
   INSERT INTO budget_reservations (budget_key, tokens, micros)
   SELECT budget_key, SUM(tokens), SUM(micros) FROM hold_budgets GROUP BY budget_key;
 
@@ -104,7 +107,7 @@ export const MIGRATION_11_SQL = `
   -- range scan: every bucket with usage since the total was first made has one (each settle writes
   -- its bucket's counter, and a counter retires only once its bucket left every window), so a
   -- missing one is a bucket without usage. With no total yet, or for a window older than the
-  -- total's (a clock far behind), the buckets are counted one by one (lq_bucket_sums, which counts
+  -- total's (a clock behind, if only by a bucket), the buckets are counted one by one (lq_bucket_sums, which counts
   -- a bucket without a counter from the ledger and stores one for every bucket).
   --
   -- The total is written back when p_write (the caller holds the scope's lock, so no settle adds to
@@ -523,7 +526,10 @@ export const MIGRATION_11_SQL = `
       END IF;
     END LOOP;
 
-    -- A budget created while a stream ran joins its hold; an extension adds to the rows it has.
+    -- A budget created while a stream ran joins its hold; an extension adds to the rows it has. The
+    -- reservations these rows change are locked first, in key order (the insert's triggers would
+    -- take the extended ones' before the new ones').
+    PERFORM 1 FROM budget_reservations br WHERE br.budget_key = ANY(hb_keys) ORDER BY br.budget_key FOR UPDATE;
     INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
     SELECT x.hold_id, x.budget_key, SUM(x.t), SUM(x.m) FROM unnest(hb_holds, hb_keys, hb_t, hb_m) AS x(hold_id, budget_key, t, m)
     GROUP BY x.hold_id, x.budget_key
@@ -584,7 +590,7 @@ export const MIGRATION_11_SQL = `
       e := one->'entry';
       IF (e->>'request_id') = ANY(settled_before) THEN
         SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
-        DELETE FROM holds WHERE id = e->>'request_id';
+        settled := settled || (e->>'request_id');
         answers := answers || jsonb_build_array(jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry)));
         CONTINUE;
       END IF;
@@ -622,7 +628,7 @@ export const MIGRATION_11_SQL = `
       IF NOT FOUND THEN
         -- Settled meanwhile under another subject's locks (or earlier in this batch): the first settle stands.
         SELECT * INTO entry FROM ledger WHERE request_id = e->>'request_id';
-        DELETE FROM holds WHERE id = e->>'request_id';
+        settled := settled || (e->>'request_id');
         answers := answers || jsonb_build_array(jsonb_build_object('duplicate', true, 'entry', to_jsonb(entry)));
         CONTINUE;
       END IF;
@@ -648,7 +654,9 @@ export const MIGRATION_11_SQL = `
       CONTINUE WHEN w_at[pos] = 0 AND w_am[pos] = 0;
       PERFORM lq_count_settle(w.args[pos], w.cur_tokens[pos], w.cur_micros[pos], w_at[pos], w_am[pos]);
     END LOOP;
-    -- The holds' budget rows first, in one statement, so their reservations go in one update each.
+    -- The holds (of duplicates too) are locked first, in id order, as every path that deletes holds
+    -- locks them; then their budget rows in one statement, so their reservations change once each.
+    PERFORM 1 FROM holds h WHERE h.id = ANY(settled) ORDER BY h.id FOR UPDATE;
     DELETE FROM hold_budgets WHERE hold_id = ANY(settled);
     DELETE FROM holds WHERE id = ANY(settled);
     RETURN answers;

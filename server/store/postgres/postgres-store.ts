@@ -279,6 +279,8 @@ const END_OF_TIME = Number.MAX_SAFE_INTEGER;
  * delivery is only taken again when the instance that claimed it died mid-send.
  */
 const DELIVERY_LEASE_MS = 5 * 60_000;
+/** How far apart the instances' clocks may be before a counter retires under one of them too early. */
+const CLOCK_SKEW_MARGIN_MS = 5 * 60_000;
 /** Serialises the one-time cleanup when the config's default budgets changed. */
 const DEFAULTS_LOCK = 0x6c71_6466; // 'lqdf'
 /**
@@ -288,6 +290,23 @@ const DEFAULTS_LOCK = 0x6c71_6466; // 'lqdf'
 const RECLAIM_AFTER_MS = 60_000;
 /** A hold whose instance has no heartbeat newer than $2 (and is not this one, $3): its process is gone. */
 const INSTANCE_GONE = `h.instance_id <> $3 AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = h.instance_id AND i.heartbeat_at > $2)`;
+
+/**
+ * Locks the holds a query selects, in id order, and answers their ids. Every path that deletes or
+ * grows holds locks the hold's row before its budget rows (whose triggers lock the budgets'
+ * reservations in key order), so two of them never wait on each other in a cycle, and a hold
+ * renewed or claimed meanwhile is checked again against the query before it is taken.
+ */
+async function lockHolds(tx: Tx, select: string, args: unknown[]): Promise<string[]> {
+  return (await tx.query<{ id: string }>(`${select} ORDER BY h.id FOR UPDATE OF h`, args)).rows.map((r) => r.id);
+}
+
+/** Deletes locked holds: their budget rows in one statement (one change of each budget's reservations), then the holds. */
+async function deleteHolds(tx: Tx, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  await tx.query('DELETE FROM hold_budgets WHERE hold_id = ANY($1)', [ids]);
+  return (await tx.query('DELETE FROM holds WHERE id = ANY($1)', [ids])).rowCount ?? 0;
+}
 
 const toHold = (r: HoldRow): Hold => ({
   id: r.id,
@@ -919,14 +938,20 @@ export class PostgresStore implements Store {
       else for (const q of batch) q.reject(error);
       return;
     }
-    await Promise.all(batch.map((q, i) => this.finishSettle(q, prepared[i] as PreparedSettle, answers[i] as MeteringAnswer).then(q.resolve, q.reject)));
+    await Promise.all(
+      batch.map((q, i) => {
+        const answer = answers[i] as MeteringAnswer;
+        // A stale settle goes to a later call, and this one does not wait for it: with every call
+        // of the batcher waiting for its own stale settles, none would ever start.
+        if (answer.stale !== true) return this.finishSettle(q, prepared[i] as PreparedSettle, answer).then(q.resolve, q.reject);
+        if (q.attempt >= STALE_RETRIES) q.reject(new Error(`the budgets of ${(prepared[i] as PreparedSettle).arg.scopes.join(', ')} kept changing during a settle`));
+        else this.settles.push({ ...q, attempt: q.attempt + 1 });
+        return undefined;
+      }),
+    );
   }
 
   private async finishSettle(queued: QueuedSettle, prepared: PreparedSettle, answer: MeteringAnswer): Promise<SettleResult> {
-    if (answer.stale === true) {
-      if (queued.attempt >= STALE_RETRIES) throw new Error(`the budgets of ${prepared.arg.scopes.join(', ')} kept changing during a settle`);
-      return new Promise((resolve, reject) => this.settles.push({ ...queued, attempt: queued.attempt + 1, resolve, reject }));
-    }
     if (answer.alerts === true) return this.settleWithAlerts(queued.request);
     const settled = this.settled(answer);
     // lq_alerts_due is planBudgetAlerts reduced to a yes or no: should they ever disagree, the
@@ -1059,18 +1084,18 @@ export class PostgresStore implements Store {
    */
   async expireHolds(now: number): Promise<number> {
     return inTransaction(this.pool, async (tx) => {
-      await tx.query('DELETE FROM usage_counters WHERE retires_at <= $1', [now]);
+      // A margin for the instances' clocks: a counter retired while another instance still counts
+      // its bucket would be missing from that instance's window.
+      await tx.query('DELETE FROM usage_counters WHERE retires_at <= $1', [now - CLOCK_SKEW_MARGIN_MS]);
       // A running total is a cache of its counters (lq_window_sums sums them again when it is
       // missing), so dropping one is always safe: those of windows with no counter left go.
       await tx.query('DELETE FROM window_totals w WHERE NOT EXISTS (SELECT 1 FROM usage_counters u WHERE u.budget_key = w.budget_key)');
       const silentSince = now - this.options.instanceTimeoutMs;
       const expiring = `CASE WHEN ${INSTANCE_GONE} THEN h.pending IS NULL ELSE h.expires_at <= $1 AND h.claimed_at IS NULL END`;
-      const args = [now, silentSince, this.options.instanceId];
-      // Their budget rows in one statement first, so each budget's reservations change once, in key order.
-      await tx.query(`DELETE FROM hold_budgets WHERE hold_id IN (SELECT h.id FROM holds h WHERE ${expiring})`, args);
-      const expired = await tx.query(`DELETE FROM holds h WHERE ${expiring}`, args);
+      const ids = await lockHolds(tx, `SELECT h.id FROM holds h WHERE ${expiring}`, [now, silentSince, this.options.instanceId]);
+      const expired = await deleteHolds(tx, ids);
       await tx.query('DELETE FROM instances WHERE heartbeat_at <= $1 AND id <> $2', [silentSince, this.options.instanceId]);
-      return expired.rowCount ?? 0;
+      return expired;
     });
   }
 
@@ -1386,8 +1411,7 @@ export class PostgresStore implements Store {
     await Promise.all([this.admissions.drain(), this.settles.drain()]);
     try {
       await inTransaction(this.pool, async (tx) => {
-        await tx.query('DELETE FROM hold_budgets WHERE hold_id IN (SELECT id FROM holds WHERE instance_id = $1 AND pending IS NULL)', [this.options.instanceId]);
-        await tx.query('DELETE FROM holds WHERE instance_id = $1 AND pending IS NULL', [this.options.instanceId]);
+        await deleteHolds(tx, await lockHolds(tx, 'SELECT h.id FROM holds h WHERE h.instance_id = $1 AND h.pending IS NULL', [this.options.instanceId]));
         await tx.query('DELETE FROM instances WHERE id = $1', [this.options.instanceId]);
       });
     } catch (error) {
