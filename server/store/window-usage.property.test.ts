@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bucketsAt, nextResetAt, type WindowSpec } from '../quota/window.js';
 import { T0, userWithKey } from '../testing/harness.js';
+import { usage } from './testing/store-fixtures.js';
 import { storeKinds } from './testing/store-kinds.js';
-import type { Usage } from './types.js';
 
 /**
  * A window's usage is no longer summed from its buckets on every read: a rolling window keeps a
@@ -36,19 +36,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('readBehind' as const), behindMs: fc.integer({ min: 1, max: 15 * 60_000 }) }) },
 );
 
-const usage = (tokens: number): Usage => ({
-  model: 'gpt-test',
-  inputTokens: Math.floor(tokens / 2),
-  outputTokens: tokens - Math.floor(tokens / 2),
-  cachedTokens: 0,
-  reasoningTokens: 0,
-  costMicros: tokens * 3,
-  source: 'upstream',
-  outcome: 'ok',
-  latencyMs: 1,
-  sessionId: null,
-  tags: {},
-});
+/** Half the tokens in, half out, 3 micro-dollars a token. */
+const usageOf = (tokens: number) => usage(Math.floor(tokens / 2), tokens - Math.floor(tokens / 2), tokens * 3);
 
 describe.each(storeKinds())('window usage on $name', (kind) => {
   it('equals the ledger entries inside the window at every read, with the reset time of the oldest used bucket', { timeout: 120_000 }, async () => {
@@ -92,7 +81,7 @@ describe.each(storeKinds())('window usage on $name', (kind) => {
                 return { holdId, tokens, at: now - behindMs };
               }),
             );
-            await Promise.all(held.map(({ holdId, tokens, at }) => store.settle({ holdId, subject, usage: usage(tokens), now: at })));
+            await Promise.all(held.map(({ holdId, tokens, at }) => store.settle({ holdId, subject, usage: usageOf(tokens), now: at })));
             for (const { at, tokens } of held) entries.push({ at, tokens, micros: tokens * 3 });
           }
           await check(now);

@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { T0, userWithKey } from '../../testing/harness.js';
+import { usage } from '../testing/store-fixtures.js';
 import { postgresTestSchema } from '../testing/store-kinds.js';
-import type { Usage } from '../types.js';
 
 const db = postgresTestSchema();
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-
-const usage = (tokens: number): Usage => ({
-  model: 'gpt-test',
-  inputTokens: tokens,
-  outputTokens: 0,
-  cachedTokens: 0,
-  reasoningTokens: 0,
-  costMicros: 0,
-  source: 'upstream',
-  outcome: 'ok',
-  latencyMs: 1,
-  sessionId: null,
-  tags: {},
-});
 
 describe('settles whose budgets another instance changed', () => {
   it('are settled again on the new budgets, even when every group commit under way has one', async () => {
@@ -31,9 +17,9 @@ describe('settles whose budgets another instance changed', () => {
     // Instance a still holds the budgets it resolved: its next calls find them stale.
     await b.putBudget({ ...budget, limitTokens: 2_000 }, T0);
     // Two group commits at once (one per turn), each with a stale settle.
-    const first = a.settle({ holdId: 'h1', subject, usage: usage(10), now: T0 });
+    const first = a.settle({ holdId: 'h1', subject, usage: usage(10, 0), now: T0 });
     await nextTurn();
-    const second = a.settle({ holdId: 'h2', subject, usage: usage(10), now: T0 });
+    const second = a.settle({ holdId: 'h2', subject, usage: usage(10, 0), now: T0 });
     const settled = await Promise.race([
       Promise.all([first, second]),
       new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 10_000).unref()),
