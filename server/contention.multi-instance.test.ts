@@ -3,9 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
 import { hashSecret } from './auth/secrets.js';
 import { ManualClock } from './clock.js';
-import type { DefaultBudget } from './config/schema.js';
 import { Upstreams } from './proxy/upstreams.js';
 import type { Scope } from './quota/scope.js';
+import { monthlyTokens } from './store/testing/store-fixtures.js';
 import { postgresTestSchema } from './store/testing/store-kinds.js';
 import { countingAsTheFakes } from './testing/counting-as-the-fakes.js';
 import { startFakeOpenAI, type FakeOpenAI } from './testing/fake-openai.js';
@@ -33,14 +33,6 @@ const tokens = countingAsTheFakes();
 const PROMPT = tokens.countChatPrompt(MODEL, { model: MODEL, messages, max_tokens: 1 });
 const NEED = PROMPT + 1;
 
-const monthly = (scope: DefaultBudget['scope'], limitTokens: number): DefaultBudget => ({
-  scope,
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
-
 const closing: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const close of closing.splice(0).reverse()) await close();
@@ -59,7 +51,7 @@ describe('two lobe-quota apps on one PostgreSQL, over HTTP with the OpenAI SDK',
       const fake: FakeOpenAI = await startFakeOpenAI({ defaultBehaviour: { kind: 'reply', outputTokens: 1, usage: { prompt_tokens: PROMPT } } });
       closing.push(() => fake.close());
       const config = testConfig({
-        defaultBudgets: [monthly('project', limit), monthly('global', 1_000_000), monthly('user', 100_000)],
+        defaultBudgets: [monthlyTokens('project', limit), monthlyTokens('global', 1_000_000), monthlyTokens('user', 100_000)],
         upstreams: [{ name: 'fake', baseUrl: fake.baseUrl, apiKey: 'sk-upstream', models: ['*'] }],
       });
       const instance = async (instanceId: string) => {

@@ -133,6 +133,17 @@ export function resolveBudgets(
   return result;
 }
 
+/** What grants add together, in tokens and micro-dollars. */
+export function grantTotals(grants: readonly { tokens: number; micros: number }[]): { tokens: number; micros: number } {
+  let tokens = 0;
+  let micros = 0;
+  for (const g of grants) {
+    tokens += g.tokens;
+    micros += g.micros;
+  }
+  return { tokens, micros };
+}
+
 /**
  * A budget with the grants active at `now` added to its limits (only to a limit it has: a token
  * grant does not give a dollar budget a token limit), and those grants. The budget itself when none is.
@@ -144,12 +155,7 @@ export function withGrants<G extends { budgetKey: string; tokens: number; micros
 ): { budget: Budget; active: G[] } {
   const active = grants?.filter((g) => g.budgetKey === budget.key && g.startsAt <= now && now < g.endsAt) ?? [];
   if (active.length === 0) return { budget, active };
-  let tokens = 0;
-  let micros = 0;
-  for (const g of active) {
-    tokens += g.tokens;
-    micros += g.micros;
-  }
+  const { tokens, micros } = grantTotals(active);
   return {
     budget: {
       ...budget,

@@ -1,5 +1,5 @@
 import type { BudgetState, Grant } from '../store/types.js';
-import type { FallbackRule } from './budgets.js';
+import { grantTotals, type FallbackRule } from './budgets.js';
 import type { ScopeKind } from './scope.js';
 import { formatScope } from './scope.js';
 import {
@@ -155,12 +155,7 @@ export function quotaStatus(subject: SubjectRef, states: readonly BudgetState[],
 
 /** What a budget's grants in force add, and each one, for /quota. */
 function grantFields(grants: readonly Grant[], window: WindowSpec): Pick<BudgetStatus, 'grantedTokens' | 'grantedUsd' | 'grants'> {
-  let tokens = 0;
-  let micros = 0;
-  for (const g of grants) {
-    tokens += g.tokens;
-    micros += g.micros;
-  }
+  const { tokens, micros } = grantTotals(grants);
   return {
     grantedTokens: tokens,
     grantedUsd: usd(micros),

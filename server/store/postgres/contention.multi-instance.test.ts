@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { DefaultBudget } from '../../config/schema.js';
 import { userWithKey } from '../../testing/harness.js';
 import type { RequestSubject, Scope } from '../../quota/scope.js';
 import { postgresTestSchema } from '../testing/store-kinds.js';
-import { TTL, usage } from '../testing/store-fixtures.js';
+import { monthlyTokens, TTL, usage } from '../testing/store-fixtures.js';
 import type { PostgresStore } from './postgres-store.js';
 
 /**
@@ -27,14 +26,6 @@ const PROJECT = 'arena';
 
 const db = postgresTestSchema();
 
-const monthly = (scope: DefaultBudget['scope'], limitTokens: number): DefaultBudget => ({
-  scope,
-  window: { kind: 'month', timeZone: 'UTC' },
-  limitTokens,
-  limitUsd: null,
-  onLimit: 'reject',
-});
-
 /** A month apart, so each round starts on fresh windows of the same budgets. */
 const ROUNDS = [
   { at: Date.parse('2026-11-22T12:00:00Z'), fits: 64, spare: PROMPT },
@@ -57,7 +48,7 @@ describe('two PostgreSQL instances fighting over one budget', () => {
       const limit = fits * NEED + spare;
       // The project budget binds; the global and user budgets count every request too (and their
       // locks are taken by every admission), but have room for all of them.
-      const defaultBudgets = [monthly('project', limit), monthly('global', 1_000_000), monthly('user', 100_000)];
+      const defaultBudgets = [monthlyTokens('project', limit), monthlyTokens('global', 1_000_000), monthlyTokens('user', 100_000)];
       const a = await db.open({ defaultBudgets, instanceId: 'a' });
       const b = await db.open({ defaultBudgets, instanceId: 'b' });
       const subjects: RequestSubject[] = [];

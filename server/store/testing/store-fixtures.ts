@@ -28,13 +28,16 @@ export const userScopes = (s: RequestSubject): Scope[] => [
   { kind: 'global' },
 ];
 
-export const monthlyUserTokens = (limitTokens: number, timeZone = 'UTC'): DefaultBudget => ({
-  scope: 'user',
+/** A default budget of `limitTokens` a calendar month for every subject of `scope`. */
+export const monthlyTokens = (scope: DefaultBudget['scope'], limitTokens: number, timeZone = 'UTC'): DefaultBudget => ({
+  scope,
   window: { kind: 'month', timeZone },
   limitTokens,
   limitUsd: null,
   onLimit: 'reject',
 });
+
+export const monthlyUserTokens = (limitTokens: number, timeZone = 'UTC'): DefaultBudget => monthlyTokens('user', limitTokens, timeZone);
 
 /** Reserves and settles one request of `tokens` (all output) at `now`. */
 export async function spend(store: Store, subject: RequestSubject, id: string, tokens: number, now: number) {
