@@ -175,7 +175,7 @@ async function buildImage() {
   const [size, baseSize] = [await megabytes(IMAGE), await megabytes(BASE_IMAGE)];
   note(`build time ${seconds.toFixed(0)} s; image size ${size.toFixed(0)} MB (${BASE_IMAGE}: ${baseSize.toFixed(0)} MB, lobe-quota's layers: ${(size - baseSize).toFixed(0)} MB)`);
 
-  await check('image config: user node, port 3400, volume /data, HEALTHCHECK on /health, CMD node dist/server/main.js', async () => {
+  await check('image config: user node, port 3400, volume /data, HEALTHCHECK on /health, STOPSIGNAL SIGTERM, CMD node dist/server/main.js', async () => {
     const [config] = JSON.parse((await run('podman', ['image', 'inspect', IMAGE])).stdout);
     const c = config.Config;
     expect(c.User === 'node', `User: ${c.User}`);
@@ -185,7 +185,7 @@ async function buildImage() {
     const health = config.Healthcheck ?? c.Healthcheck;
     expect(health?.Test?.join(' ').includes('/health'), `Healthcheck: ${JSON.stringify(health)}`);
     expect(c.Cmd?.join(' ') === 'node dist/server/main.js', `Cmd: ${c.Cmd}`);
-    expect(c.StopSignal === 'SIGTERM' || c.StopSignal === undefined || c.StopSignal === '', `StopSignal: ${c.StopSignal}`);
+    expect(c.StopSignal === 'SIGTERM', `StopSignal: ${c.StopSignal}`);
   });
 }
 
