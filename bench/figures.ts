@@ -1,5 +1,6 @@
 // What the benchmarks share: medians and percentiles, number formatting, and sequential HTTP GET
 // latency over one keep-alive connection.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 
 export const median = (xs: number[]): number => {
@@ -55,3 +56,32 @@ export async function httpLatency(url: string, token: string, rounds: number, re
 }
 
 export const latencyLine = (label: string, l: Latency) => `  ${label.padEnd(34)} p50 ${fmt(l.p50, 3)} ms   p99 ${fmt(l.p99, 3)} ms`;
+
+/**
+ * CPU time (µs, user + system) of the PostgreSQL backends connected with `applicationName`, read
+ * from /proc: on a machine shared with other work, CPU per operation is the figure that noise
+ * does not move (throughput on 2 cores is bounded by it). Backends that exit are not counted, so
+ * take it over a phase whose connections stay open. Linux only; 0 elsewhere.
+ */
+export async function backendCpuMicros(db: { query: (sql: string, values: unknown[]) => Promise<{ rows: { pid: number }[] }> }, applicationName: string): Promise<Map<number, number>> {
+  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+  const ticks = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(pid, (Number(fields[11]) + Number(fields[12])) * (1e6 / CLOCK_TICKS_PER_SECOND));
+    } catch {
+      // Gone, or not Linux.
+    }
+  }
+  return ticks;
+}
+
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat's times, is 100 on every architecture Node supports. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The CPU the backends spent between two readings of backendCpuMicros (new backends from 0). */
+export const cpuSpent = (before: Map<number, number>, after: Map<number, number>): number =>
+  [...after].reduce((sum, [pid, us]) => sum + us - (before.get(pid) ?? 0), 0);

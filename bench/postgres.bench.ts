@@ -23,7 +23,7 @@ import type { RequestSubject } from '../server/quota/scope.js';
 import { PostgresStore } from '../server/store/postgres/postgres-store.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
 import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
-import { fmt, httpLatency, latencyLine, latencyOf, median } from './figures.js';
+import { backendCpuMicros, cpuSpent, fmt, httpLatency, latencyLine, latencyOf, median } from './figures.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -75,9 +75,13 @@ async function buildAt(dir: string): Promise<Build> {
 
 let instances = 0;
 
+/** The bench's connections, by their application name: their backends' CPU is read from /proc. */
+const APPLICATION = `lq-bench-${process.pid}`;
+const withApplicationName = (url: string) => `${url}${url.includes('?') ? '&' : '?'}application_name=${APPLICATION}`;
+
 const open = (build: Build, defaultBudgets: DefaultBudget[]) =>
   build.PostgresStore.open({
-    url: URL,
+    url: withApplicationName(URL),
     schema: build.schema,
     poolSize: 32,
     statementTimeoutMs: 30_000,
@@ -111,13 +115,25 @@ async function fixture(build: Build, rows: number): Promise<{ subjects: RequestS
   return { subjects, secrets };
 }
 
+/** The connection that reads the backends' CPU (and sets up and drops the schemas). */
+let admin: pg.Client;
+
+/** Pairs per second, and the CPU a pair took in this process and in the PostgreSQL backends. */
+interface Pairs {
+  rate: number;
+  nodeMicros: number;
+  postgresMicros: number;
+}
+
 /**
  * Reserve+settle pairs per second with `concurrency` requests in flight, spread over `stores` (one
  * per instance). Each request awaits its durable settle before the next one starts on its lane.
  */
 let seq = 0;
-async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[], concurrency: number, rounds = ROUNDS): Promise<number> {
+async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[], concurrency: number, rounds = ROUNDS): Promise<Pairs> {
   const rates: number[] = [];
+  const nodeMicros: number[] = [];
+  const postgresMicros: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const perLane = Math.ceil(PAIRS / concurrency);
     const lane = async (laneIndex: number) => {
@@ -142,11 +158,18 @@ async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[
         });
       }
     };
+    const backends = await backendCpuMicros(admin, APPLICATION);
+    const cpu = process.cpuUsage();
     const start = process.hrtime.bigint();
     await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
-    rates.push((perLane * concurrency) / (Number(process.hrtime.bigint() - start) / 1e9));
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const spent = process.cpuUsage(cpu);
+    const count = perLane * concurrency;
+    rates.push(count / seconds);
+    nodeMicros.push((spent.user + spent.system) / count);
+    postgresMicros.push(cpuSpent(backends, await backendCpuMicros(admin, APPLICATION)) / count);
   }
-  return median(rates);
+  return { rate: median(rates), nodeMicros: median(nodeMicros), postgresMicros: median(postgresMicros) };
 }
 
 async function quotaLatency(build: Build, store: PostgresStore, secret: string) {
@@ -174,10 +197,10 @@ async function quotaLatency(build: Build, store: PostgresStore, secret: string) 
 }
 
 interface Figures {
-  single: number;
-  concurrent: number;
-  twoInstances: number;
-  noGlobal: number;
+  single: Pairs;
+  concurrent: Pairs;
+  twoInstances: Pairs;
+  noGlobal: Pairs;
   latency: Awaited<ReturnType<typeof quotaLatency>>;
   loadSeconds: number;
 }
@@ -208,6 +231,7 @@ async function measure(build: Build): Promise<Figures> {
 async function main() {
   const server = new pg.Client({ connectionString: URL });
   await server.connect();
+  admin = server;
   const version = (await server.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
   const before = args.before === undefined ? null : await buildAt(args.before);
   console.log(
@@ -230,22 +254,29 @@ async function main() {
       const all = runs.get(build) as Figures[];
       const mid = (pick: (f: Figures) => number) => median(all.map(pick));
       const lat = (pick: (f: Figures) => { p50: number; p99: number }) => ({ p50: mid((f) => pick(f).p50), p99: mid((f) => pick(f).p99) });
+      const pairsOf = (pick: (f: Figures) => Pairs): Pairs => ({
+        rate: mid((f) => pick(f).rate),
+        nodeMicros: mid((f) => pick(f).nodeMicros),
+        postgresMicros: mid((f) => pick(f).postgresMicros),
+      });
       return {
-        single: mid((f) => f.single),
-        concurrent: mid((f) => f.concurrent),
-        twoInstances: mid((f) => f.twoInstances),
-        noGlobal: mid((f) => f.noGlobal),
+        single: pairsOf((f) => f.single),
+        concurrent: pairsOf((f) => f.concurrent),
+        twoInstances: pairsOf((f) => f.twoInstances),
+        noGlobal: pairsOf((f) => f.noGlobal),
         latency: { inProcess: lat((f) => f.latency.inProcess), health: lat((f) => f.latency.health), quota: lat((f) => f.latency.quota) },
         loadSeconds: mid((f) => f.loadSeconds),
       } as Figures;
     };
     const after = figures(thisBuild);
     const earlier = before && figures(before);
-    const pairs = (label: string, pick: (f: Figures) => number, perPair = false) => {
+    const cpu = (p: Pairs) => `CPU a pair ${fmt(p.nodeMicros)} µs node + ${fmt(p.postgresMicros)} µs PostgreSQL`;
+    const pairs = (label: string, pick: (f: Figures) => Pairs, perPair = false) => {
       const a = pick(after);
-      const extra = perPair ? `   (${fmt(1000 / a, 2)} ms a pair)` : '';
+      const extra = perPair ? `   (${fmt(1000 / a.rate, 2)} ms a pair)` : '';
       const b = earlier && pick(earlier);
-      console.log(`  ${label.padEnd(42)} ${fmt(a).padStart(6)} /s${extra}${b ? `   before ${fmt(b)} /s (${fmt(a / b, 2)}×)` : ''}`);
+      console.log(`  ${label.padEnd(42)} ${fmt(a.rate).padStart(6)} /s${extra}   ${cpu(a)}`);
+      if (b) console.log(`  ${'  before'.padEnd(42)} ${fmt(b.rate).padStart(6)} /s (after ${fmt(a.rate / b.rate, 2)}×)   ${cpu(b)}`);
     };
     console.log(`reserve+settle pairs per second (each settle a committed transaction; ${fmt(ROWS)} ledger rows; median of ${ROUNDS} rounds of ${fmt(PAIRS)}${turns > 1 ? `, of ${turns} turns` : ''}):`);
     pairs('4 budgets, one at a time', (f) => f.single, true);

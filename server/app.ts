@@ -24,6 +24,7 @@ import { RateLimiter } from './proxy/rate-limiter.js';
 import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { estimateOverrides } from './proxy/model-family.js';
 import { createTokenCounter } from './proxy/token-count.js';
+import { ownQuotaRoute } from './quota/own-status.js';
 import { quotaRoutes } from './quota/quota-routes.js';
 import { requestRoutes } from './requests/request-routes.js';
 
@@ -88,6 +89,7 @@ export function createApp(services: Services) {
 
   app.route('/', pluginRoutes(services));
 
+  app.get('/quota', ownQuotaRoute(services));
   app.use('/quota', authenticate(services));
   app.use('/quota/*', authenticate(services));
   app.route('/quota', quotaRoutes(services));

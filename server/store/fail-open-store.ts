@@ -2,7 +2,7 @@ import { formatScope, scopesOf } from '../quota/scope.js';
 import { StoreUnavailableError } from './store-unavailable.js';
 import type { BudgetReserveResult, Hold, KeyIdentity, ReserveRequest, ReserveResult, Store, UserRef } from './types.js';
 
-type Metering = Pick<Store, 'findKeyByHash' | 'findNamedUser' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
+type Metering = Pick<Store, 'findKeyByHash' | 'keyStates' | 'findNamedUser' | 'reserve' | 'extend' | 'settle' | 'renew' | 'release'>;
 
 /** Keys seen recently enough to be let in by memory while the database is away. */
 const REMEMBERED_KEYS = 10_000;
@@ -47,17 +47,27 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
     }
   }
 
+  const rememberKey = (secretHash: string, identity: KeyIdentity | null) => {
+    if (knownKeys.size >= REMEMBERED_KEYS) knownKeys.clear();
+    knownKeys.set(secretHash, identity);
+  };
+
   const metering: Metering = {
     async findKeyByHash(secretHash) {
       try {
         const identity = await store.findKeyByHash(secretHash);
-        if (knownKeys.size >= REMEMBERED_KEYS) knownKeys.clear();
-        knownKeys.set(secretHash, identity);
+        rememberKey(secretHash, identity);
         return identity;
       } catch (error) {
         if (!unavailable(error) || !knownKeys.has(secretHash)) throw error;
         return knownKeys.get(secretHash) ?? null;
       }
+    },
+    // GET /quota fails while the database is away, as before; a key it looked up is remembered.
+    async keyStates(secretHash, now) {
+      const found = await store.keyStates(secretHash, now);
+      rememberKey(secretHash, found?.identity ?? null);
+      return found;
     },
     async findNamedUser(name) {
       try {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { monthlyUserTokens, spend, TTL, usage, userScopes } from './testing/store-fixtures.js';
+import { hashSecret } from '../auth/secrets.js';
+import { scopesOfKey } from '../quota/scope.js';
+import { monthlyTokens, monthlyUserTokens, spend, TTL, usage, userScopes } from './testing/store-fixtures.js';
+import type { KeyIdentity } from './types.js';
 import { T0, userWithKey } from '../testing/harness.js';
 import { storeKinds } from './testing/store-kinds.js';
 
@@ -207,6 +210,35 @@ describe.each(kinds)('$name store: windows', ({ open }) => {
   });
 });
 
+
+describe.each(kinds)('$name store: a key’s own states (GET /quota)', ({ open }) => {
+  it('are the key’s identity and the budgets of its scopes, as findKeyByHash and budgetStates read them, read after read', async () => {
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000), monthlyTokens('project', 5_000), monthlyTokens('key', 2_000)] });
+    const { secret, subject } = await userWithKey(store, 'alice', 'team');
+    const hash = hashSecret(secret);
+    // The first read and the later ones (which PostgreSQL makes in one statement) answer alike.
+    for (const [i, [spent, tokens]] of ([[0, 0], [300, 300], [200, 500]] as const).entries()) {
+      if (spent > 0) await spend(store, subject, `req-${i}`, spent, T0);
+      const identity = await store.findKeyByHash(hash);
+      const states = await store.budgetStates(scopesOfKey(identity as KeyIdentity), T0);
+      expect(await store.keyStates(hash, T0)).toEqual({ identity, states });
+      expect(states.map((s) => [s.budget.key, s.usage.usedTokens])).toEqual([
+        [`key:${subject.keyId}|month`, tokens],
+        ['user:alice|month', tokens],
+        ['project:team|month', tokens],
+      ]);
+    }
+  });
+
+  it('are null for a key no one has, and for a key once it is revoked, including one read before', async () => {
+    const store = await open({ defaultBudgets: [monthlyUserTokens(1_000)] });
+    const { secret, subject } = await userWithKey(store, 'alice');
+    expect(await store.keyStates(hashSecret(`${secret}x`), T0)).toBeNull();
+    expect(await store.keyStates(hashSecret(secret), T0)).not.toBeNull();
+    await store.revokeKey(subject.keyId, T0);
+    expect(await store.keyStates(hashSecret(secret), T0)).toBeNull();
+  });
+});
 
 describe.each(kinds)('$name store: meta', ({ open }) => {
   it('claimMeta keeps the first value stored; setMeta replaces it', async () => {

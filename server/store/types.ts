@@ -55,6 +55,12 @@ export interface KeyIdentity {
   user: UserRef;
 }
 
+/** An active key's identity and every budget its requests are bound by (GET /quota with a user key). */
+export interface KeyStates {
+  identity: KeyIdentity;
+  states: BudgetState[];
+}
+
 /**
  * What linking or unlinking an external id did. `taken`: it is linked to another user (`userId`);
  * `not-linked`: (unlink) it is linked to nobody. `changed` is false only for a link the user had.
@@ -481,6 +487,11 @@ export interface Store {
 
   /** Every budget applying to the given scopes, with its counters at `now`. */
   budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]>;
+  /**
+   * findKeyByHash and the budgetStates of the key's scopes (scopesOfKey) together: null when no
+   * active key has this hash. PostgreSQL reads both in one statement when it has seen the key before.
+   */
+  keyStates(secretHash: string, now: number): Promise<KeyStates | null>;
 
   /** Without `rates` only a budget can refuse (hence the first signature). */
   reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureAdminToken } from '../../auth/admin-token.js';
 import { hashSecret, newUserKey } from '../../auth/secrets.js';
@@ -9,7 +10,7 @@ import { ADMIN_TOKEN, T0, testConfig, userWithKey } from '../../testing/harness.
 import { startTcpForwarder, type TcpForwarder } from '../../testing/tcp-forwarder.js';
 import { failOpen } from '../fail-open-store.js';
 import { StoreUnavailableError } from '../store-unavailable.js';
-import { postgresTestSchema } from '../testing/store-kinds.js';
+import { postgresTestSchema, TEST_DATABASE_URL } from '../testing/store-kinds.js';
 import type { PendingCharge, Store } from '../types.js';
 import { usage as usageOf } from '../testing/store-fixtures.js';
 import { recoverHolds } from '../../proxy/recover-holds.js';
@@ -189,6 +190,37 @@ describe('PostgresStore across instances', () => {
     await c.heartbeat(at + TTL + 20_000);
     const [orphan] = await c.orphanedHolds(at + TTL + 20_000);
     expect(orphan).toMatchObject({ hold: { id: 'story', subject }, pending, deliveredTokens: 0, updatedAt: T0 });
+  });
+
+  it('a key’s own states (GET /quota, one statement once the key was seen) follow what other instances change', async () => {
+    const a = await db.open({ defaultBudgets: [userTokens(10_000)], instanceId: 'a' });
+    const b = await db.open({ defaultBudgets: [userTokens(10_000)], instanceId: 'b' });
+    const { secret, subject } = await userWithKey(a, 'alice', 'team');
+    await a.createProject({ id: 'other', name: 'Other' }, T0);
+    const hash = hashSecret(secret);
+    const read = async () => {
+      const found = await a.keyStates(hash, T0);
+      return found && { project: found.identity.user.projectId, budgets: found.states.map((s) => [s.budget.key, s.usage.usedTokens, s.usage.reservedTokens]) };
+    };
+    expect(await read()).toEqual({ project: 'team', budgets: [['user:alice|month', 0, 0]] });
+    // Another instance's settle and hold: read at once (no cache holds usage).
+    await b.reserve({ holdId: 'r1', subject, quote: { tokens: 300, micros: 0 }, now: T0, ttlMs: TTL });
+    await b.settle({ holdId: 'r1', subject, usage: usage(300), now: T0 });
+    await b.reserve({ holdId: 'r2', subject, quote: { tokens: 50, micros: 0 }, now: T0, ttlMs: TTL });
+    expect(await read()).toEqual({ project: 'team', budgets: [['user:alice|month', 300, 50]] });
+    // Another instance's new budget of the key's project: a's resolved budgets are stale, and read
+    // again. (It counts the usage before it; the hold made before it joins it only when extended.)
+    await b.putBudget({ scope: { kind: 'project', id: 'team' }, window: { kind: 'day', timeZone: 'UTC' }, limitTokens: 1_000, limitMicros: null, thresholds: null, onLimit: 'reject', downgradeTo: null }, T0);
+    expect(await read()).toEqual({ project: 'team', budgets: [['user:alice|month', 300, 50], ['project:team|day', 300, 0]] });
+    // The user moved to another project (as an admin would, through any instance): its scopes changed.
+    const sql = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${db.schema}` });
+    await sql.connect();
+    await sql.query(`UPDATE users SET project_id = 'other' WHERE id = 'alice'`);
+    await sql.end();
+    expect(await read()).toEqual({ project: 'other', budgets: [['user:alice|month', 300, 50]] });
+    // Revoked through another instance: unknown here from the next read on.
+    await b.revokeKey(subject.keyId, T0);
+    expect(await read()).toBeNull();
   });
 
   it('reads back BIGINT money as numbers, and refuses one it could not represent exactly', async () => {

@@ -5,7 +5,7 @@ import { detectSpikes, type SpikeConfig, type SubjectUsage } from '../../alerts/
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type Admission, type BudgetUsage } from '../../quota/admission.js';
 import { budgetPeriod, budgetsForModel, resolveBudgets, withGrants, type Budget } from '../../quota/budgets.js';
-import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
+import { formatScope, scopesOf, scopesOfKey, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
 import {
   decideRates,
   formatRateScope,
@@ -59,6 +59,7 @@ import type {
   RequestNotice,
   Hold,
   KeyIdentity,
+  KeyStates,
   LedgerEntry,
   OrphanedHold,
   PendingCharge,
@@ -219,6 +220,15 @@ const NO_BUDGETS = Symbol('no budgets');
 
 /** Bounds the in-memory caches (budgets per scope set, subjects of this instance's holds). */
 const CACHE_LIMIT = 10_000;
+
+/** An active key with its user, by secret hash ($1): findKeyByHash's statement, which keyStates extends. */
+const IDENTITY_COLUMNS = 'k.*, u.name AS user_name, u.project_id, u.created_at AS user_created_at';
+const IDENTITY_FROM = 'FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.secret_hash = $1 AND k.revoked_at IS NULL';
+type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
+const identityOf = (row: IdentityRow): KeyIdentity => ({
+  key: toKey(row),
+  user: toUserRef({ id: row.user_id, name: row.user_name, project_id: row.project_id, created_at: row.user_created_at }),
+});
 /** Bounds one group commit, as SqliteStore's does. */
 const MAX_SETTLES_PER_COMMIT = 256;
 /** Group commits one instance runs at once (see CallBatcher). */
@@ -343,6 +353,8 @@ export class PostgresStore implements Store {
   private readonly lockRows = new Set<string>();
   /** By the request's scope names in order (see `resolved`). */
   private readonly budgetCache = new Map<string, ResolvedBudgets>();
+  /** The scopes each key hash had when this instance last looked it up: keyStates' guess, checked by the database. */
+  private readonly keyScopes = new Map<string, Parameters<typeof scopesOfKey>[0]>();
   private readonly holdSubjects = new Map<string, HeldFor>();
   /** Reservations and extensions, a call of lq_meter_batch per batch. */
   private readonly admissions = new CallBatcher<QueuedAdmission>((batch) => this.runAdmissions(batch), { calls: ADMISSION_CALLS, maxPerCall: MAX_ADMISSIONS_PER_BATCH });
@@ -555,16 +567,8 @@ export class PostgresStore implements Store {
 
   /** Not cached: a key revoked through another instance must stop working here at once. */
   async findKeyByHash(secretHash: string): Promise<KeyIdentity | null> {
-    const row = (
-      await query<KeyRow & { user_name: string; project_id: string | null; user_created_at: number }>(
-        this.pool,
-        `SELECT k.*, u.name AS user_name, u.project_id, u.created_at AS user_created_at
-         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.secret_hash = $1 AND k.revoked_at IS NULL`,
-        [secretHash],
-      )
-    ).rows[0];
-    if (!row) return null;
-    return { key: toKey(row), user: toUserRef({ id: row.user_id, name: row.user_name, project_id: row.project_id, created_at: row.user_created_at }) };
+    const row = (await query<IdentityRow>(this.pool, `SELECT ${IDENTITY_COLUMNS} ${IDENTITY_FROM}`, [secretHash])).rows[0];
+    return row ? identityOf(row) : null;
   }
 
   async revokeKey(id: string, now: number): Promise<ApiKey | null> {
@@ -746,11 +750,57 @@ export class PostgresStore implements Store {
     for (let attempt = 0; ; attempt++) {
       const resolved = await this.resolved(scopes, attempt > 0);
       const budgets = this.budgetsAt(resolved, now);
-      const arg = { scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, now, this.projection) };
-      const answer = (await query<{ answer: MeteringAnswer }>(this.pool, 'SELECT lq_usage_totals($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer as MeteringAnswer;
+      const answer = (await query<{ answer: MeteringAnswer }>(this.pool, 'SELECT lq_usage_totals($1::jsonb) AS answer', [this.usageArg(resolved, budgets, now)])).rows[0]
+        ?.answer as MeteringAnswer;
       if (answer.stale !== true) return this.statesOf(budgets, now, answer, resolved.grants).states;
       if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${resolved.names.join(', ')} kept changing`);
     }
+  }
+
+  /**
+   * GET /quota with a user key in one round trip: the key is looked up (uncached, as
+   * findKeyByHash) in the statement that reads the budgets of the scopes it had when this instance
+   * last saw it. When it has other scopes now (its user moved to another project), or the budgets
+   * changed, or it is new here, its budgets are read after it, as budgetStates does.
+   */
+  async keyStates(secretHash: string, now: number): Promise<KeyStates | null> {
+    const guess = this.keyScopes.get(secretHash);
+    if (guess !== undefined) {
+      const scopes = scopesOfKey(guess);
+      const resolved = await this.resolved(scopes, false);
+      const budgets = this.budgetsAt(resolved, now);
+      const row = (
+        await query<IdentityRow & { answer: MeteringAnswer | null }>(
+          this.pool,
+          `SELECT ${IDENTITY_COLUMNS},
+             CASE WHEN k.id = $2 AND k.user_id = $3 AND u.project_id IS NOT DISTINCT FROM $4 THEN lq_usage_totals($5::jsonb) END AS answer
+           ${IDENTITY_FROM}`,
+          [secretHash, guess.key.id, guess.user.id, guess.user.projectId, this.usageArg(resolved, budgets, now)],
+        )
+      ).rows[0];
+      if (row === undefined) {
+        this.keyScopes.delete(secretHash);
+        return null;
+      }
+      const identity = identityOf(row);
+      if (row.answer !== null && row.answer.stale !== true) return { identity, states: this.statesOf(budgets, now, row.answer, resolved.grants).states };
+      this.rememberKeyScopes(secretHash, identity);
+      return { identity, states: await this.budgetStates(scopesOfKey(identity), now) };
+    }
+    const identity = await this.findKeyByHash(secretHash);
+    if (identity === null) return null;
+    this.rememberKeyScopes(secretHash, identity);
+    return { identity, states: await this.budgetStates(scopesOfKey(identity), now) };
+  }
+
+  private rememberKeyScopes(secretHash: string, { key, user }: KeyIdentity): void {
+    if (this.keyScopes.size >= CACHE_LIMIT) this.keyScopes.clear();
+    this.keyScopes.set(secretHash, { key: { id: key.id }, user: { id: user.id, projectId: user.projectId } });
+  }
+
+  /** lq_usage_totals' argument: the budgets at `now` and the fingerprint they were resolved under. */
+  private usageArg(resolved: ResolvedBudgets, budgets: Budget[], now: number): string {
+    return JSON.stringify({ scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, now, this.projection) });
   }
 
   /* ── admission in batches ──────────────────────────────────────────────── */

@@ -4,7 +4,7 @@ import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
 import { budgetPeriod, budgetsForModel, modelsRegExpSource, resolveBudgets, withGrants, type Budget } from '../../quota/budgets.js';
-import { formatScope, scopesOf, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
+import { formatScope, scopesOf, scopesOfKey, type RequestSubject, type Route, type Scope } from '../../quota/scope.js';
 import {
   countedSpans,
   decideRates,
@@ -36,6 +36,7 @@ import type {
   ExternalIdChange,
   Hold,
   KeyIdentity,
+  KeyStates,
   Decided,
   Grant,
   GrantInput,
@@ -628,6 +629,11 @@ export class SqliteStore implements Store {
 
   async budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]> {
     return this.statesFor(scopes, now);
+  }
+
+  async keyStates(secretHash: string, now: number): Promise<KeyStates | null> {
+    const identity = await this.findKeyByHash(secretHash);
+    return identity && { identity, states: this.statesFor(scopesOfKey(identity), now) };
   }
 
   /* ── holds and settlement ──────────────────────────────────────────────── */
