@@ -26,6 +26,7 @@ import { BASE_IMAGE, ensureBaseImage } from './test-image/base-image.mjs';
 import { composeChecks, envOfRunLine, loadCompose, podmanComposeDryRun, serviceEnv } from './test-image/compose-file.mjs';
 import { Container, findRunRoute } from './test-image/containers.mjs';
 import { installed, run, waitUntil } from './test-image/processes.mjs';
+import { adminClient } from './compat-lobehub/lobe-quota.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const workDir = path.join(repoRoot, '.image-test');
@@ -97,16 +98,6 @@ async function startFakeUpstream() {
   return startFakeOpenAI({ models: [MODEL] });
 }
 
-const admin = (baseUrl, token) => async (method, route, body) => {
-  const response = await fetch(`${baseUrl}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${route} → ${response.status} ${text}`);
-  return JSON.parse(text);
-};
 
 /** Alice with a key and a monthly budget: what the README's quick start does. */
 async function aliceWithBudget(api, limitTokens) {
@@ -224,7 +215,7 @@ async function runImage(route, fake) {
       expect(banner.includes('SQLite: /data/lobe-quota.db'), `store not in /data:\n${banner}`);
       return `"${banner.split('\n')[0]}"`;
     }, { fatal: true });
-    const api = admin(first.url, token);
+    const api = adminClient(first.url, token);
 
     await check('GET /health', async () => {
       const response = await fetch(`${first.url}/health`);
@@ -282,7 +273,7 @@ async function runImage(route, fake) {
       const banner = await second.start();
       expect(!banner.includes(token) && adminTokenIn(banner) === undefined, `the token was printed again:\n${banner}`);
       expect(banner.includes('the one printed on first start'), `banner:\n${banner}`);
-      const ledger = await ledgerOf(admin(second.url, token));
+      const ledger = await ledgerOf(adminClient(second.url, token));
       expect(ledger.requests === 1 && ledger.totalTokens === firstChat, `ledger after restart: ${JSON.stringify(ledger)}`);
       const quota = await quotaOf(second.url, key);
       expect(quota.usage === firstChat, `/quota after restart: ${quota.usage}`);
@@ -325,7 +316,7 @@ async function runImage(route, fake) {
       await second.remove();
       const third = container(3);
       await third.start();
-      const ledger = await ledgerOf(admin(third.url, token));
+      const ledger = await ledgerOf(adminClient(third.url, token));
       const expected = firstChat + usage.total_tokens;
       expect(ledger.requests === 2 && ledger.totalTokens === expected, `ledger: ${JSON.stringify(ledger)}, wanted 2 requests and ${expected} tokens`);
       expect(ledger.outcomes.ok === 2 && ledger.outcomes.interrupted === 0, `outcomes: ${JSON.stringify(ledger.outcomes)}`);
@@ -389,7 +380,7 @@ async function checkCompose(route, fake) {
       expect(token, `no admin token:\n${banner}`);
       const health = await (await fetch(`${c.url}/health`)).json();
       expect(health.ok === true && health.store === 'postgres', `/health: ${JSON.stringify(health)}`);
-      const api = admin(c.url, token);
+      const api = adminClient(c.url, token);
       const key = await aliceWithBudget(api, 50_000);
       const client = new OpenAI({ baseURL: `${c.url}/v1`, apiKey: key, maxRetries: 0 });
       const completion = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'Hello, PostgreSQL' }] });
