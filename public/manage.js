@@ -585,7 +585,7 @@
     var form = $('alert-filter');
     return kit.submit(form, form.querySelector('button[type=submit]'), function () { return call('GET', '/admin/alerts?' + alertQuery()); }, function (answer) {
       drawAlertList(answer.alerts);
-      kit.showDone(form, answer.alerts.length === 1 ? '1 alert.' : kit.tokens(answer.alerts.length) + ' alerts.');
+      $('alert-count').textContent = answer.alerts.length === 1 ? '1 alert, newest first.' : kit.tokens(answer.alerts.length) + ' alerts, newest first.';
     });
   }
 
@@ -645,12 +645,7 @@
     });
   }
 
-  function init() {
-    fillSelect($('b-tz'), TIME_ZONES.map(function (z) { return { value: z, label: z }; }), 'UTC');
-    fillSelect($('key-refusal'), REFUSALS, '');
-    ['b-kind', 'b-window', 'b-onlimit'].forEach(function (id) { $(id).addEventListener('change', budgetFieldsShown); });
-    budgetFieldsShown();
-
+  function wirePeople() {
     onSubmit('new-project-form', function (form, trigger) {
       var body = { id: $('new-project-id').value.trim() };
       if ($('new-project-name').value.trim() !== '') body.name = $('new-project-name').value.trim();
@@ -704,6 +699,10 @@
         return reload();
       });
     });
+  }
+
+  function wireKeys() {
+    fillSelect($('key-refusal'), REFUSALS, '');
     onSubmit('new-key-form', function (form, trigger) {
       forgetSecret();
       var body = { userId: $('key-user').value, service: $('key-service').checked, refusalStyle: $('key-refusal').value === '' ? null : $('key-refusal').value };
@@ -712,7 +711,8 @@
         $('key-name').value = '';
         $('key-service').checked = false;
         $('new-secret-value').value = k.key;
-        $('new-secret-for').textContent = 'Key ' + shown(k.name) + ' of ' + shown(k.userId) + (k.service ? ' (service key)' : '') + '.';
+        var owner = current.data ? byId(current.data.users)[k.userId] : null;
+        $('new-secret-for').textContent = 'It is the ' + (k.service ? 'service ' : '') + 'key ' + shown(k.name) + ' of ' + who(owner || { id: k.userId, name: k.userId }) + '.';
         $('new-secret').hidden = false;
         $('copy-secret').focus();
         return reload();
@@ -730,7 +730,12 @@
       $('key-user').focus();
     });
     $('show-revoked').addEventListener('change', function () { if (current.data) drawKeys(current.data); });
+  }
 
+  function wireBudgets() {
+    fillSelect($('b-tz'), TIME_ZONES.map(function (z) { return { value: z, label: z }; }), 'UTC');
+    ['b-kind', 'b-window', 'b-onlimit'].forEach(function (id) { $(id).addEventListener('change', budgetFieldsShown); });
+    budgetFieldsShown();
     $('b-add-rule').addEventListener('click', function () { ruleRow(null).focus(); });
     $('b-cancel').addEventListener('click', function () {
       resetBudgetForm();
@@ -745,6 +750,12 @@
         return reload();
       });
     });
+  }
+
+  function init() {
+    wirePeople();
+    wireKeys();
+    wireBudgets();
     onSubmit('alert-filter', function () { loadAlerts(); });
   }
 
@@ -774,7 +785,7 @@
       forgetSecret();
       resetBudgetForm();
       ['projects-table', 'users', 'keys-table', 'user-keys-table', 'budget-table', 'default-table', 'holds-table'].forEach(function (id) { clear($(id).tBodies[0]); });
-      ['user-external-ids', 'user-budgets', 'alert-list'].forEach(function (id) { clear($(id)); });
+      ['user-external-ids', 'user-budgets', 'alert-list', 'alert-count'].forEach(function (id) { clear($(id)); });
       each(document.querySelectorAll('#content form'), function (form) { form.reset(); kit.clearProblems(form); kit.showDone(form, ''); });
       $('user-panel').hidden = true;
     },
