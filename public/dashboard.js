@@ -4,6 +4,8 @@
 (function () {
   'use strict';
 
+  // The admin token lives in this tab's sessionStorage (and in memory while a load runs), and goes
+  // out in the Authorization header only: never in a URL, a cookie or localStorage.
   var TOKEN_KEY = 'lobe-quota-admin-token';
   var DIMENSIONS = ['user', 'project', 'model'];
   var VIEWS = ['overview', 'people', 'keys', 'budgets', 'holds', 'alerts'];
@@ -18,8 +20,6 @@
   var HttpError = kit.HttpError;
   var $ = function (id) { return document.getElementById(id); };
 
-  // The admin token lives in this tab's sessionStorage (and in memory while a load runs): never in a
-  // URL, a cookie or localStorage.
   var state = { unit: 'tokens', usage: null, charts: [] };
 
   function message(text, isError) {

@@ -161,9 +161,21 @@
     var keyIds = data.keys.filter(function (k) { return k.userId === user.id; }).map(function (k) { return 'key:' + k.id; });
     var scopes = ['user:' + user.id, 'global'].concat(keyIds, user.projectId === null ? [] : ['project:' + user.projectId]);
     var stored = data.budgets.budgets.filter(function (b) { return scopes.indexOf(b.scope) >= 0; });
-    var kinds = ['user', 'global', 'key'].concat(user.projectId === null ? [] : ['project']);
-    var defaults = data.budgets.defaults.filter(function (d) { return kinds.indexOf(d.scope) >= 0; });
+    // A default applies unless a stored budget of the same scope and period replaces it (a key's
+    // defaults are per key: listed as they are).
+    var concrete = { user: 'user:' + user.id, global: 'global', project: user.projectId === null ? null : 'project:' + user.projectId, key: '' };
+    var defaults = data.budgets.defaults.filter(function (d) {
+      var scope = concrete[d.scope];
+      if (scope === null || scope === undefined) return false;
+      return !stored.some(function (b) { return b.scope === scope && periodOf(b) === periodOf(d); });
+    });
     return { stored: stored, defaults: defaults };
+  }
+
+  /** A budget's identity within its scope, as the server keys it: its window's period and its models. */
+  function periodOf(b) {
+    var period = b.window.kind === 'rolling' ? 'rolling:' + b.window.hours + 'h' : b.window.kind;
+    return b.models && b.models.length > 0 ? period + ' models=' + b.models.slice().sort().join(',') : period;
   }
 
   function drawUserDetail(data) {

@@ -210,7 +210,7 @@ describe.skipIf(!hasChromium)('managing from the dashboard in Chromium', { timeo
     expect((await keys()).find((k) => k.id === id)?.revokedAt).toBeNull();
 
     await page.click(revoke);
-    await confirm(page, /The key lobechat \(lq-\w+…\) of Alice \(alice\) stops working at once/);
+    await confirm(page, /The key lobechat \(lq-[\w-]+…\) of Alice \(alice\) stops working at once/);
     await page.waitForSelector(`#keys-table tr[data-key="${id}"]`, { state: 'detached' });
     expect((await keys()).find((k) => k.id === id)?.revokedAt).toBe(new Date(T0).toISOString());
     expect((await svc.as(aliceKey, '/quota')).status).toBe(401);
@@ -360,6 +360,20 @@ describe.skipIf(!hasChromium)('managing from the dashboard in Chromium', { timeo
     await page.screenshot({ path: path.join(shots, 'dashboard-manage-320.png'), fullPage: true });
     await page.click('#views a[data-view="people"]');
     await page.screenshot({ path: path.join(shots, 'dashboard-people-320.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('lists on a user’s page the budgets that apply to them, a config default only while nothing replaces it', async () => {
+    const { page, errors } = await signedIn('#people/carol');
+    const applying = () => page.locator('#user-budgets li').allTextContents();
+    await page.waitForSelector('#user-panel:not([hidden])');
+    expect(await applying()).toEqual(['every user (config default) · monthly (UTC) · 1,000,000 tokens']);
+    const override = await admin<Budget>('PUT', '/admin/budgets', { scope: 'user:carol', window: { kind: 'month', timeZone: 'Asia/Shanghai' }, limitTokens: 700_000 });
+    await page.click('#refresh');
+    await page.waitForFunction(() => (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<unknown> } }).document.querySelectorAll('#user-budgets li.user-budget[data-id]').length === 1);
+    expect(await applying()).toEqual(['user:carol · monthly (Asia/Shanghai) · 700,000 tokens']);
+    await admin('DELETE', `/admin/budgets/${override.id}`);
     expect(errors).toEqual([]);
     await page.context().close();
   });
