@@ -2,6 +2,8 @@
 // (`lobe-chat:fetch-plugin-message` → `lobe-chat:render-plugin` with `props.content`, the `/quota`
 // JSON) and draws it. No framework and no inline script, so the page works under a strict CSP.
 // Whatever arrives is data: the DOM is built with createElement/textContent only, never from HTML.
+// A page of our own (/me) draws the same card from its own `/quota` answer: its container says
+// `data-embed="page"`, and the page calls `lobeQuotaCard.render(status)` instead of LobeChat.
 (function () {
   'use strict';
 
@@ -67,6 +69,7 @@
   var centsFormat = new Intl.NumberFormat(locale, { maximumSignificantDigits: 2 });
 
   var card = document.getElementById('card');
+  var onOwnPage = card.getAttribute('data-embed') === 'page';
   var ticker = 0;
   var rendered = false;
 
@@ -347,6 +350,9 @@
     if (parentOrigin && parentOrigin !== 'null') return event.origin === parentOrigin;
     return /^https?:\/\/[^/]+$/.test(event.origin);
   }
+
+  window.lobeQuotaCard = { render: render };
+  if (onOwnPage) return;
 
   window.addEventListener('message', function (event) {
     if (!trusted(event)) return;

@@ -1,47 +1,26 @@
-// The operators' dashboard. The page itself holds no data: it asks for the admin token (kept in
-// sessionStorage), then reads the admin API with it. Every text goes in with textContent.
+// The operators' dashboard: its overview and sign-in (the management views are manage.js). The page
+// itself holds no data: it asks for the admin token (kept in sessionStorage), then reads the admin
+// API with it. Every text goes in with textContent.
 (function () {
   'use strict';
 
+  // The admin token lives in this tab's sessionStorage (and in memory while a load runs), and goes
+  // out in the Authorization header only: never in a URL, a cookie or localStorage.
   var TOKEN_KEY = 'lobe-quota-admin-token';
   var DIMENSIONS = ['user', 'project', 'model'];
-  var PALETTE = ['#0969da', '#1a7f37', '#bf8700', '#8250df', '#cf222e', '#1b7c83', '#d1490f', '#6e7781'];
+  var VIEWS = ['overview', 'people', 'keys', 'budgets', 'holds', 'alerts'];
+  var kit = window.lqKit;
+  var el = kit.el;
+  var clear = kit.clear;
+  var shown = kit.shown;
+  var TITLE_CHARS = kit.TITLE_CHARS;
+  var tokens = kit.tokens;
+  var usd = kit.usd;
+  var amount = kit.amount;
+  var HttpError = kit.HttpError;
   var $ = function (id) { return document.getElementById(id); };
 
   var state = { unit: 'tokens', usage: null, charts: [] };
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-
-  // Names (users, projects, models, scopes) come from admins and clients. A control character or a
-  // bidi override is shown as an escape (`\x1b`), never left to act on the text around it, and a
-  // name is cut with "…" so that a 100 KB one cannot bury the page (the CSS keeps it from widening it).
-  var UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-  var NAME_CHARS = 60;
-  var TITLE_CHARS = 1000;
-  function visibleEscape(ch) {
-    var code = ch.charCodeAt(0);
-    return code <= 0xff ? '\\x' + ('0' + code.toString(16)).slice(-2) : '\\u' + code.toString(16);
-  }
-  function shown(text, maxChars) {
-    var safe = String(text).replace(UNSAFE, visibleEscape);
-    var max = maxChars || NAME_CHARS;
-    if (safe.length <= max) return safe;
-    var cut = safe.slice(0, max - 1);
-    return (/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut) + '…';
-  }
-
-  var intFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-  var pctFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 });
-  var usdFormat = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  function tokens(n) { return intFormat.format(n); }
-  function usd(n) { return usdFormat.format(n); }
-  function amount(n, unit) { return unit === 'usd' ? usd(n) : tokens(n) + ' tokens'; }
 
   function message(text, isError) {
     var m = $('message');
@@ -50,20 +29,7 @@
     m.hidden = text === '';
   }
 
-  function HttpError(status, text) { this.status = status; this.message = text; }
-
-  function api(path, token, asText) {
-    return fetch(path, { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' }).then(function (r) {
-      if (!r.ok) {
-        return r.text().then(function (body) {
-          var detail = body;
-          try { detail = JSON.parse(body).error.message; } catch (e) { /* not JSON */ }
-          throw new HttpError(r.status, detail);
-        });
-      }
-      return asText ? r.text() : r.json();
-    });
-  }
+  function api(path, token, asText) { return kit.api(token, 'GET', path, undefined, asText); }
 
   // ---- budgets -------------------------------------------------------------------------------
 
@@ -115,7 +81,7 @@
       if (b.limitUsd !== null) parts.push(usd(b.usedUsd) + ' / ' + usd(b.limitUsd));
       var figures = el('div', 'budget-line');
       figures.appendChild(el('span', 'budget-figures', parts.join(' · ')));
-      figures.appendChild(el('span', 'pct', pctFormat.format(b.percentage) + '%'));
+      figures.appendChild(el('span', 'pct', kit.pct(b.percentage) + '%'));
       li.appendChild(figures);
       var held = [];
       if (b.limitTokens !== null && b.reservedTokens > 0) held.push(tokens(b.reservedTokens) + ' tokens');
@@ -147,83 +113,10 @@
 
   // ---- usage charts ----------------------------------------------------------------------------
 
-  var DAY_MS = 86400000;
-  function dayStart(iso) { var d = new Date(iso); return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()); }
-  function dayKey(ms) { return new Date(ms).toISOString().slice(0, 10); }
-
-  /** Days of the report's range (UTC, as asked), and per group a value for each day. */
+  /** Per group, a value for each UTC day of the report's range (the admin reports are in UTC). */
   function series(report, dimension, unit) {
-    var first = dayStart(report.from);
-    var last = dayStart(new Date(Date.parse(report.to) - 1).toISOString());
-    var days = [];
-    for (var t = first; t <= last; t += DAY_MS) days.push(t);
-    var index = {};
-    days.forEach(function (t, i) { index[dayKey(t)] = i; });
-    var groups = {};
-    var totals = {};
-    report.rows.forEach(function (row) {
-      var name = row[dimension] === null || row[dimension] === undefined || row[dimension] === '' ? '(none)' : String(row[dimension]);
-      var i = index[String(row.day).slice(0, 10)];
-      if (i === undefined) return;
-      if (!groups[name]) { groups[name] = days.map(function () { return 0; }); totals[name] = 0; }
-      var v = unit === 'usd' ? row.costUsd : row.totalTokens;
-      groups[name][i] += v;
-      totals[name] += v;
-    });
-    var names = Object.keys(groups).sort(function (a, b) { return totals[b] - totals[a] || (a < b ? -1 : 1); });
-    return { days: days, names: names, values: names.map(function (n) { return groups[n]; }) };
-  }
-
-  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-
-  function chartWidth(node) { return Math.max(200, Math.floor(node.getBoundingClientRect().width)); }
-
-  /** A stacked area chart: each group is drawn as the sum of itself and the groups below it. */
-  function drawChart(node, data, unit) {
-    clear(node);
-    if (data.names.length === 0) { node.appendChild(el('p', 'empty', 'No usage in this range.')); return null; }
-    var stacked = [];
-    var running = data.days.map(function () { return 0; });
-    data.values.forEach(function (vals) {
-      running = running.map(function (r, i) { return r + vals[i]; });
-      stacked.push(running.slice());
-    });
-    // Listed top layer first (as the legend reads, top to bottom).
-    var order = data.names.map(function (_, i) { return i; }).reverse();
-    var fg = css('--fg') || '#1f2328';
-    var grid = css('--line') || '#d8dee4';
-    var opts = {
-      width: chartWidth(node),
-      height: 220,
-      legend: { live: false },
-      cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
-      axes: [
-        { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
-        {
-          stroke: fg,
-          grid: { stroke: grid, width: 1 },
-          ticks: { stroke: grid },
-          size: 60,
-          values: function (u, splits) {
-            return splits.map(function (v) {
-              if (unit === 'usd') return '$' + (v >= 100 ? intFormat.format(v) : v.toFixed(2));
-              return v >= 1e6 ? pctFormat.format(v / 1e6) + 'M' : v >= 1e3 ? pctFormat.format(v / 1e3) + 'k' : String(v);
-            });
-          },
-        },
-      ],
-      series: [{}].concat(order.map(function (i, k) {
-        var colour = PALETTE[i % PALETTE.length];
-        // the bottom layer fills down to zero; every other layer is a band down to the one below it
-        return { label: shown(data.names[i]), stroke: colour, fill: k === order.length - 1 ? colour + '88' : undefined, width: 1.5, points: { show: false } };
-      })),
-      bands: order.slice(0, -1).map(function (i, k) { return { series: [k + 1, k + 2], fill: PALETTE[i % PALETTE.length] + '88' }; }),
-    };
-    var xs = data.days.map(function (t) { return t / 1000; });
-    var plot = new uPlot(opts, [xs].concat(order.map(function (i) { return stacked[i]; })), node);
-    plot.root.dataset.unit = unit;
-    return plot;
+    var days = lqChart.utcDays(report.from, new Date(Date.parse(report.to) - 1).toISOString());
+    return lqChart.series(days, report.rows, dimension, unit);
   }
 
   function drawCharts() {
@@ -231,7 +124,7 @@
     state.charts = [];
     if (!state.usage) return;
     DIMENSIONS.forEach(function (d) {
-      state.charts.push(drawChart($('chart-' + d), series(state.usage[d], d, state.unit), state.unit));
+      state.charts.push(lqChart.stacked($('chart-' + d), series(state.usage[d], d, state.unit), state.unit));
     });
   }
 
@@ -324,7 +217,7 @@
       li.appendChild(el('span', 'alert-level', a.kind === 'threshold' ? a.threshold + ' %' : a.kind));
       var scope = el('span', 'alert-scope', a.subjectName && a.subjectName !== a.scope ? shown(a.subjectName) + ' (' + shown(a.scope) + ')' : shown(a.scope));
       li.appendChild(scope);
-      li.appendChild(el('span', 'alert-figures', amount(a.usage, a.unit) + ' of ' + amount(a.limit, a.unit) + ' · ' + pctFormat.format(a.percentage) + '%'));
+      li.appendChild(el('span', 'alert-figures', amount(a.usage, a.unit) + ' of ' + amount(a.limit, a.unit) + ' · ' + kit.pct(a.percentage) + '%'));
       var when = el('time', null, a.firedAt.replace('T', ' ').slice(0, 16) + ' UTC');
       when.dateTime = a.firedAt;
       li.appendChild(when);
@@ -336,20 +229,10 @@
 
   // ---- increase requests -------------------------------------------------------------------------
 
-  /** POSTs a decision with the admin token (in the header only, never in a URL), then reloads. */
+  /** POSTs a decision with the admin token (in the header only, never in a URL); null when done, else the API's message. */
   function decide(token, id, action) {
-    return fetch('/admin/requests/' + encodeURIComponent(id) + '/' + action, {
-      method: 'POST',
-      headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-      body: '{}',
-      cache: 'no-store',
-    }).then(function (r) {
-      return r.text().then(function (body) {
-        if (r.ok) return null;
-        var detail = body;
-        try { detail = JSON.parse(body).error.message; } catch (e) { /* not JSON */ }
-        return detail;
-      });
+    return kit.api(token, 'POST', '/admin/requests/' + encodeURIComponent(id) + '/' + action, {}).then(function () { return null; }, function (e) {
+      return e instanceof HttpError ? e.message : 'could not reach the server';
     });
   }
 
@@ -381,59 +264,7 @@
     });
   }
 
-  // ---- users and keys ----------------------------------------------------------------------------
-
-  // A LobeChat server sharing one key brings every one of its users in: the table shows the first
-  // ones (by id) and says how many there are; the CLI and the admin API list them all.
-  var USER_ROWS = 200;
-
-  function keyLine(k) {
-    var parts = [shown(k.name), shown(k.prefix) + '…'];
-    if (k.service) parts.push('service');
-    parts.push(k.refusalStyle === 'answer' ? 'refusals as answers' : k.refusalStyle === 'error' ? 'refusals as errors' : 'refusals: default');
-    return parts.join(' · ');
-  }
-
-  function drawUsers(users, keys) {
-    var body = $('users').tBodies[0];
-    clear(body);
-    var byUser = {};
-    keys.forEach(function (k) {
-      if (k.revokedAt !== null) return;
-      (byUser[k.userId] = byUser[k.userId] || []).push(k);
-    });
-    if (users.length === 0) {
-      var empty = el('tr');
-      var td = el('td', 'muted', 'No users yet.');
-      td.colSpan = 4;
-      empty.appendChild(td);
-      body.appendChild(empty);
-    }
-    users.slice(0, USER_ROWS).forEach(function (u) {
-      var tr = el('tr');
-      tr.dataset.user = u.id;
-      var who = el('td', 'who', u.name !== u.id ? shown(u.name) + ' (' + shown(u.id) + ')' : shown(u.id));
-      who.title = shown(u.name, TITLE_CHARS);
-      tr.appendChild(who);
-      tr.appendChild(el('td', 'project', u.projectId === null ? '' : shown(u.projectId)));
-      tr.appendChild(el('td', 'external-ids', u.externalIds.map(function (id) { return shown(id); }).join(', ')));
-      var cell = el('td', 'keys');
-      var list = el('ul', 'user-keys');
-      (byUser[u.id] || []).forEach(function (k) {
-        var li = el('li', 'user-key', keyLine(k));
-        li.dataset.id = k.id;
-        list.appendChild(li);
-      });
-      cell.appendChild(list);
-      tr.appendChild(cell);
-      body.appendChild(tr);
-    });
-    var note = $('users-note');
-    note.hidden = users.length <= USER_ROWS;
-    note.textContent = users.length > USER_ROWS ? 'The first ' + tokens(USER_ROWS) + ' of ' + tokens(users.length) + ' users, by id. lobe-quota users list shows them all.' : '';
-  }
-
-  // ---- loading -------------------------------------------------------------------------------
+  // ---- loading and views ------------------------------------------------------------------------
 
   function showSignedOut(text, isError) {
     state.usage = null;
@@ -441,16 +272,22 @@
     state.charts = [];
     $('content').hidden = true;
     $('session').hidden = true;
+    $('views').hidden = true;
     $('login').hidden = false;
-    ['budgets', 'outcomes', 'alerts'].forEach(function (id) { clear($(id)); });
+    ['budgets', 'outcomes', 'alerts', 'requests'].forEach(function (id) { clear($(id)); });
     clear($('top').tBodies[0]);
-    clear($('users').tBodies[0]);
     DIMENSIONS.forEach(function (d) { clear($('chart-' + d)); });
+    lqManage.reset();
     message(text, isError);
   }
 
-  function load(token) {
-    message('Loading…', false);
+  // Each action reloads everything from the API (the page keeps nothing of its own); when two loads
+  // overlap, only the newest one draws.
+  var loads = 0;
+
+  function load(token, quiet) {
+    var mine = ++loads;
+    if (!quiet) message('Loading…', false);
     var usage = function (groupBy) { return api('/admin/usage?groupBy=' + groupBy, token); };
     // The metrics are optional (a refusal count); everything else must answer.
     var metrics = api('/metrics', token, true).catch(function (e) { if (e.status === 401) throw e; return null; });
@@ -466,25 +303,31 @@
       api('/admin/users', token),
       api('/admin/keys', token),
       api('/admin/requests?state=open', token),
+      api('/admin/projects', token),
+      api('/admin/budgets', token),
+      api('/admin/holds', token),
     ]).then(function (r) {
+      if (mine !== loads) return;
       if (!Array.isArray(r[0].subjects)) throw new HttpError(403, 'this token is not the admin token');
       sessionStorage.setItem(TOKEN_KEY, token);
       $('login').hidden = true;
       $('session').hidden = false;
+      $('views').hidden = false;
       $('content').hidden = false;
       message('', false);
       $('range').textContent = r[4].from.slice(0, 10) + ' – ' + new Date(Date.parse(r[4].to) - 1).toISOString().slice(0, 10) + ' (UTC)';
       drawBudgets(r[0].subjects);
       state.usage = { user: r[1], project: r[2], model: r[3] };
-      drawCharts();
+      if (!$('view-overview').hidden) drawCharts();
       drawTop(r[4]);
       drawCacheSaved(r[4]);
       drawAlerts(r[5].alerts);
       drawOutcomes(r[6], r[7]);
-      drawUsers(r[8].users, r[9].keys);
       drawRequests(r[10].requests, token);
+      lqManage.render({ subjects: r[0].subjects, users: r[8].users, keys: r[9].keys, projects: r[11].projects, budgets: r[12], holds: r[13].holds }, token);
       document.body.dataset.loaded = 'true';
     }).catch(function (e) {
+      if (mine !== loads) return;
       sessionStorage.removeItem(TOKEN_KEY);
       var text = e instanceof HttpError
         ? (e.status === 401 ? 'Wrong token: the server answered 401 (' + e.message + ').' : e.status === 403 ? 'Not allowed: ' + e.message + '. Use the admin token.' : 'The server answered ' + e.status + ': ' + e.message)
@@ -493,6 +336,40 @@
       document.body.dataset.loaded = 'error';
     });
   }
+
+  /** `#view` or `#view/argument` (a user id, a scope): which part of the page is shown. Never a secret. */
+  function currentRoute() {
+    var hash = location.hash.replace(/^#/, '');
+    var slash = hash.indexOf('/');
+    var view = slash < 0 ? hash : hash.slice(0, slash);
+    var arg = '';
+    try { arg = slash < 0 ? '' : decodeURIComponent(hash.slice(slash + 1)); } catch (e) { /* a broken escape: no argument */ }
+    return { view: VIEWS.indexOf(view) < 0 ? 'overview' : view, arg: arg };
+  }
+
+  function showView(moveFocus) {
+    var route = currentRoute();
+    VIEWS.forEach(function (v) {
+      $('view-' + v).hidden = v !== route.view;
+      var link = document.querySelector('#views a[data-view="' + v + '"]');
+      if (v === route.view) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+    });
+    // Charts drawn while hidden have no width: draw them again once seen.
+    if (route.view === 'overview' && state.usage) drawCharts();
+    lqManage.show(route.view, route.arg);
+    if (moveFocus) {
+      var heading = document.querySelector('#view-' + route.view + ' .panel:not([hidden]) h2');
+      if (heading) heading.focus();
+    }
+  }
+
+  window.lqAdmin = {
+    /** Reloads everything after a change; resolves once drawn. */
+    reload: function () {
+      var token = sessionStorage.getItem(TOKEN_KEY);
+      return token ? load(token, true) : Promise.resolve();
+    },
+  };
 
   document.addEventListener('DOMContentLoaded', function () {
     $('login').addEventListener('submit', function (event) {
@@ -504,6 +381,7 @@
     });
     $('logout').addEventListener('click', function () {
       sessionStorage.removeItem(TOKEN_KEY);
+      loads++;
       showSignedOut('Signed out. Enter the admin token to see budgets and usage.', false);
     });
     $('refresh').addEventListener('click', function () {
@@ -512,13 +390,16 @@
     });
     $('unit-tokens').addEventListener('click', function () { setUnit('tokens'); });
     $('unit-usd').addEventListener('click', function () { setUnit('usd'); });
+    window.addEventListener('hashchange', function () { showView(true); });
     var resizeTimer = 0;
     window.addEventListener('resize', function () {
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(function () {
-        state.charts.forEach(function (c) { if (c) c.setSize({ width: chartWidth(c.root.parentNode), height: 220 }); });
+        state.charts.forEach(function (c) { if (c) c.setSize({ width: lqChart.width(c.root.parentNode), height: 220 }); });
       }, 100);
     });
+    lqManage.init();
+    showView(false);
     var saved = sessionStorage.getItem(TOKEN_KEY);
     if (saved) load(saved);
   });

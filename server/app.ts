@@ -24,6 +24,7 @@ import { RateLimiter } from './proxy/rate-limiter.js';
 import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { estimateOverrides } from './proxy/model-family.js';
 import { createTokenCounter } from './proxy/token-count.js';
+import { historyRoutes } from './quota/history-routes.js';
 import { ownQuotaRoute } from './quota/own-status.js';
 import { quotaRoutes } from './quota/quota-routes.js';
 import { requestRoutes } from './requests/request-routes.js';
@@ -93,6 +94,7 @@ export function createApp(services: Services) {
   app.use('/quota', authenticate(services));
   app.use('/quota/*', authenticate(services));
   app.route('/quota', quotaRoutes(services));
+  app.route('/quota', historyRoutes(services)); // a user's usage by day and newest requests, for /me
   // After the /admin and /quota authentication; its /requests/:id/* links are signed, not authenticated.
   app.route('/', requestRoutes(services));
   return app;

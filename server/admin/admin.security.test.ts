@@ -4,9 +4,11 @@ import { ADMIN_TOKEN, testService, userWithKey } from '../testing/harness.js';
 const ADMIN_ROUTES: Array<[string, string, unknown?]> = [
   ['POST', '/admin/projects', { id: 'p' }],
   ['GET', '/admin/projects'],
+  ['PATCH', '/admin/projects/p', { name: 'Renamed' }],
   ['POST', '/admin/users', { id: 'mallory' }],
   ['GET', '/admin/users'],
   ['GET', '/admin/users/alice'],
+  ['PATCH', '/admin/users/alice', { name: 'Mallory' }],
   ['POST', '/admin/users/alice/external-ids', { externalId: 'user_2mallory' }],
   ['DELETE', '/admin/users/alice/external-ids/user_2x'],
   ['POST', '/admin/keys', { userId: 'alice' }],
@@ -19,6 +21,7 @@ const ADMIN_ROUTES: Array<[string, string, unknown?]> = [
   ['GET', '/admin/usage'],
   ['GET', '/admin/holds'],
   ['DELETE', '/admin/holds/req_x'],
+  ['POST', '/admin/alerts/alert_x/retry'],
 ];
 
 async function setup() {

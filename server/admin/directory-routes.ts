@@ -3,8 +3,8 @@ import { hashSecret, newId, newUserKey } from '../auth/secrets.js';
 import type { AppEnv, Services } from '../http/app-env.js';
 import { ApiError } from '../http/errors.js';
 import { jsonBody } from '../http/validate.js';
-import type { Created, ExternalIdChange, Store, User } from '../store/types.js';
-import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody } from './schemas.js';
+import type { Created, ExternalIdChange, Store, User, UserChange } from '../store/types.js';
+import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, patchProjectBody, patchUserBody } from './schemas.js';
 import { keyView, projectView, userView } from './views.js';
 
 /** Turns a refused create into the HTTP error that names the field. */
@@ -33,6 +33,13 @@ function externalIdChanged(result: ExternalIdChange, userId: string, externalId:
   }
 }
 
+/** Turns a refused rename or move into the HTTP error that names the field. */
+function userChanged(result: UserChange, userId: string, projectId: string | null | undefined): User {
+  if (result.ok) return result.user;
+  if (result.reason === 'missing-user') throw new ApiError('not_found', `no user ${JSON.stringify(userId)}`);
+  throw new ApiError('not_found', `projectId: no project ${JSON.stringify(projectId ?? null)}`);
+}
+
 /** A user creation refused because one of its external ids is someone else's: who has it. */
 async function externalIdTaken(store: Store, externalId: string): Promise<ApiError> {
   const owner = await store.findUserByExternalId(externalId);
@@ -55,7 +62,7 @@ async function previousPayer(store: Store, userId: string, externalId: string) {
   };
 }
 
-/** Projects, users and keys: `/admin/projects`, `/admin/users`, `/admin/keys`. */
+/** Projects, users and keys: `/admin/projects`, `/admin/users`, `/admin/keys` (create, list, rename, move, link, revoke). */
 export function directoryRoutes({ store, clock }: Services) {
   return new Hono<AppEnv>()
     .post('/projects', async (c) => {
@@ -64,6 +71,12 @@ export function directoryRoutes({ store, clock }: Services) {
       return c.json(projectView(project), 201);
     })
     .get('/projects', async (c) => c.json({ projects: (await store.listProjects()).map(projectView) }))
+    .patch('/projects/:id', async (c) => {
+      const { name } = await jsonBody(c, patchProjectBody);
+      const project = await store.renameProject(c.req.param('id'), name);
+      if (!project) throw new ApiError('not_found', `no project ${JSON.stringify(c.req.param('id'))}`);
+      return c.json(projectView(project));
+    })
 
     .post('/users', async (c) => {
       const body = await jsonBody(c, createUserBody);
@@ -79,6 +92,13 @@ export function directoryRoutes({ store, clock }: Services) {
       const user = await store.getUser(c.req.param('id'));
       if (!user) throw new ApiError('not_found', `no user ${JSON.stringify(c.req.param('id'))}`);
       return c.json(userView(user));
+    })
+    // Requests admitted from now on are charged to the new project; past entries keep theirs.
+    .patch('/users/:id', async (c) => {
+      const userId = c.req.param('id');
+      const body = await jsonBody(c, patchUserBody);
+      const change = { ...(body.name === undefined ? {} : { name: body.name }), ...(body.projectId === undefined ? {} : { projectId: body.projectId }) };
+      return c.json(userView(userChanged(await store.updateUser(userId, change), userId, body.projectId)));
     })
     .post('/users/:id/external-ids', async (c) => {
       const userId = c.req.param('id');

@@ -21,7 +21,7 @@ export const alertsQuerySchema = z.object({
 
 /**
  * `/admin/usage` (JSON or CSV), `/admin/holds` (what in-flight requests have set aside, and a way
- * to release one) and `/admin/alerts`.
+ * to release one) and `/admin/alerts` (and a way to retry one's deliveries now).
  */
 export function reportRoutes({ store, clock }: Services) {
   return new Hono<AppEnv>()
@@ -52,6 +52,14 @@ export function reportRoutes({ store, clock }: Services) {
       const hold = (await store.listHolds()).find((h) => h.id === id);
       if (!hold || !(await store.release(id))) throw new ApiError('not_found', `no hold ${JSON.stringify(id)}`);
       return c.json(holdView(hold));
+    })
+    // "Retry now": a channel that was down is back, and nobody wants to wait out the backoff.
+    .post('/alerts/:id/retry', async (c) => {
+      const id = c.req.param('id');
+      const retried = await store.retryDeliveries(id, clock.now());
+      if (retried === null) throw new ApiError('not_found', `no alert ${JSON.stringify(id)}`);
+      if (retried === 0) throw new ApiError('conflict', `alert ${JSON.stringify(id)} has no delivery pending: every channel has it already`);
+      return c.json({ id, retried });
     })
     .get('/alerts', async (c) => {
       const q = queryOf(c, alertsQuerySchema);

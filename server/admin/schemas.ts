@@ -15,6 +15,9 @@ export const createProjectBody = z.strictObject({
  */
 export const externalIdSchema = subjectIdSchema.describe('another system’s id for this person, e.g. LobeChat’s user_2ab…');
 
+/** `PATCH /admin/projects/:id`: a new name (the id never changes: scopes and the ledger name it). */
+export const patchProjectBody = z.strictObject({ name: nameSchema });
+
 export const createUserBody = z.strictObject({
   id: subjectIdSchema,
   name: nameSchema.optional(),
@@ -25,6 +28,14 @@ export const createUserBody = z.strictObject({
     .optional()
     .describe('ids a service key may name this user by (each linked to one user only)'),
 });
+
+/** `PATCH /admin/users/:id`: rename, and/or move to another project (null: none). */
+export const patchUserBody = z
+  .strictObject({
+    name: nameSchema.optional(),
+    projectId: subjectIdSchema.nullable().optional().describe('the project to move the user to; null: no project'),
+  })
+  .refine((b) => b.name !== undefined || b.projectId !== undefined, { message: 'give name or projectId (or both)', path: ['name'] });
 
 export const linkExternalIdBody = z.strictObject({ externalId: externalIdSchema });
 

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { T0, testService, userWithKey } from '../testing/harness.js';
 import { DASHBOARD_CSP } from './dashboard-routes.js';
 
-const PAGE_FILES = ['/admin', '/admin/dashboard.js', '/admin/dashboard.css', '/admin/vendor/uPlot.iife.min.js', '/admin/vendor/uPlot.min.css'];
+const SHARED = ['console-kit.js', 'usage-chart.js', 'console.css', 'vendor/uPlot.iife.min.js', 'vendor/uPlot.min.css'];
+const PAGE_FILES = [
+  '/admin',
+  '/admin/dashboard.js',
+  '/admin/manage.js',
+  '/admin/dashboard.css',
+  '/me',
+  '/me/me.js',
+  '/me/me.css',
+  ...SHARED.flatMap((file) => [`/admin/${file}`, `/me/${file}`]),
+];
 
 describe('dashboard routes', () => {
   it('serves the page and its files without a token, the page under a strict CSP', async () => {
@@ -13,12 +23,18 @@ describe('dashboard routes', () => {
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
       expect((await response.text()).length).toBeGreaterThan(100);
     }
-    const page = await svc.app.request('/admin');
-    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(page.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
-    const html = await page.text();
-    expect(html).not.toMatch(/<script>|<style>|\son\w+=/); // no inline code
-    expect(html).not.toMatch(/https?:\/\//); // no CDN
+    for (const path of ['/admin', '/me']) {
+      const page = await svc.app.request(path);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('content-security-policy')).toBe(DASHBOARD_CSP);
+      expect(page.headers.get('x-frame-options')).toBe('DENY');
+      expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+      const html = await page.text();
+      expect(html, path).not.toMatch(/<script>|<style>|\sstyle=|\son\w+=/); // no inline code or style
+      expect(html, path).not.toMatch(/https?:\/\//); // no CDN
+    }
+    expect(DASHBOARD_CSP.split('; ')).toEqual(expect.arrayContaining(["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]));
+    expect(DASHBOARD_CSP).not.toMatch(/unsafe|\*/);
   });
 
   it('keeps every other /admin path behind the admin token', async () => {

@@ -129,7 +129,9 @@ describe('the examples in the document', () => {
     const svc = testService();
     const expected: Record<string, number> = {
       '/admin/projects': 201,
+      '/admin/projects/{id}': 200,
       '/admin/users': 201,
+      '/admin/users/{id}': 200,
       '/admin/users/{id}/external-ids': 201,
       '/admin/keys': 201,
       '/admin/keys/{id}': 200,
@@ -140,8 +142,8 @@ describe('the examples in the document', () => {
       '/admin/requests/{id}/approve': 404,
     };
     // In the registry's order: project, then the user in it, then the user's key and budget. A
-    // path's {id} is the user (or key) created before it.
-    const ids: Record<string, string> = { '/admin/users': 'alice' };
+    // path's {id} is the project, user (or key) created before it.
+    const ids: Record<string, string> = { '/admin/projects': 'research', '/admin/users': 'alice' };
     for (const route of withBodies.filter((r) => r.path.startsWith('/admin/'))) {
       const path = route.path.replace('{id}', ids[route.path.slice(0, route.path.indexOf('/{id}'))] ?? '{id}');
       // A grant names the budget created before it.

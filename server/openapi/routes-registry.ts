@@ -3,7 +3,8 @@ import { alertsQuerySchema } from '../admin/report-routes.js';
 import { putRateLimitBody } from '../admin/rate-limit-routes.js';
 import { postGrantBody } from '../admin/grant-routes.js';
 import { approveRequestBody, postRequestBody } from '../requests/request-routes.js';
-import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, putBudgetBody } from '../admin/schemas.js';
+import { createKeyBody, createProjectBody, createUserBody, linkExternalIdBody, patchKeyBody, patchProjectBody, patchUserBody, putBudgetBody } from '../admin/schemas.js';
+import { ownLedgerQuerySchema, ownUsageQuerySchema } from '../quota/history-routes.js';
 import { countTokensRequestSchema, messagesRequestSchema } from '../proxy/dialects/anthropic-messages.js';
 import { chatRequestSchema } from '../proxy/dialects/openai-chat.js';
 import { ollamaChatRequestSchema, ollamaGenerateRequestSchema } from '../proxy/dialects/ollama-chat.js';
@@ -26,7 +27,9 @@ import { quotaStatusListSchema, quotaStatusSchema } from '../quota/quota-status-
 /** Request bodies, converted as zod's *input* (what a client sends: defaults optional). */
 export const REQUEST_SCHEMAS = {
   CreateProjectBody: createProjectBody,
+  PatchProjectBody: patchProjectBody,
   CreateUserBody: createUserBody,
+  PatchUserBody: patchUserBody,
   LinkExternalIdBody: linkExternalIdBody,
   CreateKeyBody: createKeyBody,
   PatchKeyBody: patchKeyBody,
@@ -274,6 +277,11 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: 'an HTML page', contentType: 'text/html' } },
   },
   {
+    method: 'get', path: '/me', summary: 'A user’s own page: their quota card, usage by day and model, and newest requests', tags: ['quota'], security: 'none',
+    description: 'The page holds no data: it asks for a personal `lq-` key (kept in the tab’s sessionStorage) and reads /quota and /quota/{subject}/usage and /ledger with it.',
+    responses: { 200: { description: 'an HTML page', contentType: 'text/html' } },
+  },
+  {
     method: 'get', path: '/admin/outcomes', summary: 'Settled requests by outcome', tags: ['admin', 'reports'], security: 'admin',
     queryParams: [
       { name: 'from', description: 'ISO 8601 with offset; default: the start of this month (UTC)' },
@@ -293,6 +301,12 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: '`{"projects": […]}`' }, ...adminErrors },
   },
   {
+    method: 'patch', path: '/admin/projects/{id}', summary: 'Rename a project', tags: ['admin'], security: 'admin',
+    pathParams: idParam('the project id (it never changes)'),
+    body: { schema: 'PatchProjectBody', example: { name: 'Research & Development' } },
+    responses: { 200: { description: 'the project' }, 400: badRequest, ...adminErrors, 404: error('no such project'), 413: tooLarge },
+  },
+  {
     method: 'post', path: '/admin/users', summary: 'Create a user', tags: ['admin'], security: 'admin',
     body: { schema: 'CreateUserBody', example: { id: 'alice', name: 'Alice', projectId: 'research', externalIds: ['user_2NNEqL2nrIRdJ194ndJqAHwEfxC'] } },
     responses: {
@@ -308,6 +322,13 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'get', path: '/admin/users/{id}', summary: 'One user', tags: ['admin'], security: 'admin',
     pathParams: idParam('the user id'),
     responses: { 200: { description: 'the user' }, ...adminErrors, 404: error('no such user') },
+  },
+  {
+    method: 'patch', path: '/admin/users/{id}', summary: 'Rename a user, or move them to another project', tags: ['admin'], security: 'admin',
+    description: 'Requests admitted from now on are charged to the new project (and its budgets apply to them); the ledger keeps the project each past request was charged to.',
+    pathParams: idParam('the user id (it never changes)'),
+    body: { schema: 'PatchUserBody', example: { name: 'Alice Liddell', projectId: 'research' } },
+    responses: { 200: { description: 'the user' }, 400: badRequest, ...adminErrors, 404: error('no such user, or unknown projectId (the message names it)'), 413: tooLarge },
   },
   {
     method: 'post', path: '/admin/users/{id}/external-ids', summary: 'Link an external id (e.g. LobeChat’s user id) to a user', tags: ['admin'], security: 'admin',
@@ -473,6 +494,12 @@ export const ROUTES: readonly RouteDoc[] = [
     },
     responses: { 200: { description: '`{"alerts": […]}`' }, 400: badRequest, ...adminErrors },
   },
+  {
+    method: 'post', path: '/admin/alerts/{id}/retry', summary: 'Retry an alert’s pending deliveries now', tags: ['admin'], security: 'admin',
+    description: 'Each delivery still pending is due at once instead of after its backoff, and the sender is woken. One that an instance is sending right now is not sent twice.',
+    pathParams: idParam('the alert id (alert_…)'),
+    responses: { 200: { description: '`{"id", "retried": N}`: how many deliveries were pending' }, ...adminErrors, 404: error('no such alert'), 409: error('no delivery of it is pending') },
+  },
 
   // --- quota ---
   {
@@ -521,6 +548,32 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: {
       200: { description: 'a user key’s own status (the admin token gets `{"subjects": [QuotaStatus…]}`, schema QuotaStatusList)', schema: 'QuotaStatus' },
       401: error('missing, unknown or revoked token'),
+    },
+  },
+  {
+    method: 'get', path: '/quota/{subject}/usage', summary: 'A user’s usage by local day and model', tags: ['quota'], security: 'quota',
+    description: 'A user key reads its own user’s only; the admin token any user’s. The last 30 local days by default; `days` lists every day of the range, with or without usage.',
+    pathParams: [{ name: 'subject', description: '`user:ID` or a bare user id', required: true }],
+    query: ownUsageQuerySchema,
+    responses: {
+      200: { description: '`{"subject", "timeZone", "days": […], "groupBy": "day,model", "from", "to", "rows": [{"day", "model", "requests", …tokens, "costUsd"}], "totals"}`' },
+      400: badRequest,
+      401: error('missing, unknown or revoked token'),
+      403: error('a user key naming anyone but its own user'),
+      404: error('no such user (admin token)'),
+    },
+  },
+  {
+    method: 'get', path: '/quota/{subject}/ledger', summary: 'A user’s newest requests: model, tokens, cost, outcome', tags: ['quota'], security: 'quota',
+    description: 'Never text: the ledger keeps none, and this list leaves out the session and tags a client attached. A user key reads its own user’s only; the admin token any user’s.',
+    pathParams: [{ name: 'subject', description: '`user:ID` or a bare user id', required: true }],
+    query: ownLedgerQuerySchema,
+    responses: {
+      200: { description: '`{"subject", "entries": [{"at", "model", "inputTokens", "outputTokens", "cachedTokens", "reasoningTokens", "totalTokens", "costUsd", "outcome", "source"}]}`' },
+      400: badRequest,
+      401: error('missing, unknown or revoked token'),
+      403: error('a user key naming anyone but its own user'),
+      404: error('no such user (admin token)'),
     },
   },
   {

@@ -71,6 +71,9 @@ export type ExternalIdChange =
   | { ok: false; reason: 'taken'; userId: string }
   | { ok: false; reason: 'not-linked' };
 
+/** What renaming or moving a user did: no such user, or a `projectId` that names no project. */
+export type UserChange = { ok: true; user: User } | { ok: false; reason: 'missing-user' } | { ok: false; reason: 'missing-reference'; field: 'projectId' };
+
 export interface BudgetInput {
   scope: Scope;
   window: WindowSpec;
@@ -367,6 +370,8 @@ export interface UsageQuery {
   to: number;
   /** Time zone of `day` groups. */
   timeZone: string;
+  /** Only this user's requests (a user reading their own history); absent: everyone's. */
+  userId?: string;
 }
 
 export interface UsageRow {
@@ -439,10 +444,17 @@ export interface Store {
   createProject(project: { id: string; name: string }, now: number): Promise<Created<Project>>;
   listProjects(): Promise<Project[]>;
   getProject(id: string): Promise<Project | null>;
+  /** null when there is no such project. */
+  renameProject(id: string, name: string): Promise<Project | null>;
   /** Refused as `exists` on `id`, or on `externalIds` (with the `value` linked to someone else already). */
   createUser(user: { id: string; name: string; projectId: string | null; externalIds?: readonly string[] }, now: number): Promise<Created<User>>;
   listUsers(): Promise<User[]>;
   getUser(id: string): Promise<User | null>;
+  /**
+   * Renames a user and/or moves them to another project (null: none). Requests admitted from now on
+   * are charged to the new project; the ledger keeps the project each past request was charged to.
+   */
+  updateUser(id: string, change: { name?: string; projectId?: string | null }): Promise<UserChange>;
   /** Links an external id to a user; linking it again to the same user changes nothing. */
   linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange>;
   /** Only the user's own link: an id linked to another user is `taken`, one linked to nobody `not-linked`. */
@@ -522,13 +534,18 @@ export interface Store {
   rollUpLedger(before: number): Promise<number>;
   /** Spike detection: records `anomaly` alerts (once per subject and hour); returns the new ones. */
   recordSpikes(now: number, config: SpikeConfig): Promise<AlertEvent[]>;
-  /** The newest ledger entries first. */
-  recentEntries(limit: number): Promise<LedgerEntry[]>;
+  /** The newest ledger entries first; with `userId`, that user's only. */
+  recentEntries(limit: number, userId?: string): Promise<LedgerEntry[]>;
 
   /** The outbox: deliveries due at `now`, oldest first. */
   dueDeliveries(now: number, limit: number): Promise<DueDelivery[]>;
   markDelivered(alertId: string, channel: string, now: number): Promise<void>;
   markDeliveryFailed(alertId: string, channel: string, error: string, nextAttemptAt: number): Promise<void>;
+  /**
+   * "Retry now": the alert's pending deliveries are due at `now` instead of after their backoff, and
+   * the sender is told. Returns how many were pending; null when there is no such alert.
+   */
+  retryDeliveries(alertId: string, now: number): Promise<number | null>;
   /** Alerts, newest first, with their deliveries. */
   listAlerts(query: AlertQuery): Promise<AlertRecord[]>;
 

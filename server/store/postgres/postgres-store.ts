@@ -74,6 +74,7 @@ import type {
   UsageQuery,
   UsageRow,
   User,
+  UserChange,
   UserRef,
 } from '../types.js';
 import { StoreUnavailableError } from '../store-unavailable.js';
@@ -445,6 +446,11 @@ export class PostgresStore implements Store {
     return row ? toProject(row) : null;
   }
 
+  async renameProject(id: string, name: string): Promise<Project | null> {
+    const row = (await query<ProjectRow>(this.pool, 'UPDATE projects SET name = $1 WHERE id = $2 RETURNING *', [name, id])).rows[0];
+    return row ? toProject(row) : null;
+  }
+
   async createUser(user: { id: string; name: string; projectId: string | null; externalIds?: readonly string[] }, now: number): Promise<Created<User>> {
     const externalIds = sortedUnique(user.externalIds ?? []);
     try {
@@ -485,6 +491,21 @@ export class PostgresStore implements Store {
   async getUser(id: string): Promise<User | null> {
     const row = (await query<UserWithIdsRow>(this.pool, `${USER_WITH_IDS} WHERE u.id = $1`, [id])).rows[0];
     return row ? toUser(row) : null;
+  }
+
+  /** findKeyByHash is not cached here, so every instance charges the new project from its next request. */
+  async updateUser(id: string, change: { name?: string; projectId?: string | null }): Promise<UserChange> {
+    return inTransaction(this.pool, async (tx): Promise<UserChange> => {
+      const row = (await tx.query<UserRow>('SELECT * FROM users WHERE id = $1 FOR UPDATE', [id])).rows[0];
+      if (!row) return { ok: false, reason: 'missing-user' };
+      const projectId = change.projectId === undefined ? row.project_id : change.projectId;
+      // FOR SHARE: the project cannot be deleted between this check and the update.
+      if (projectId !== null && (await tx.query('SELECT 1 FROM projects WHERE id = $1 FOR SHARE', [projectId])).rowCount === 0) {
+        return { ok: false, reason: 'missing-reference', field: 'projectId' };
+      }
+      await tx.query('UPDATE users SET name = $1, project_id = $2 WHERE id = $3', [change.name ?? row.name, projectId, id]);
+      return { ok: true, user: toUser((await tx.query<UserWithIdsRow>(`${USER_WITH_IDS} WHERE u.id = $1`, [id])).rows[0] as UserWithIdsRow) };
+    });
   }
 
   async linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange> {
@@ -1259,19 +1280,24 @@ export class PostgresStore implements Store {
       const withRollup = ((await db.query('SELECT 1 FROM ledger_rollup WHERE slot_at >= $1 AND slot_at < $2 LIMIT 1', [q.from, q.to])).rowCount ?? 0) > 0;
       const byDay = dimensions.includes('day');
       const days = byDay ? localDays(q.from, q.to, q.timeZone) : [];
+      const user = q.userId === undefined ? [] : [q.userId];
+      const range = [q.from, q.to, ...user];
       const found = byDay
-        ? await db.query<Record<string, string | number>>(usageSql(dimensions, withRollup, 'unnest($1::int[], $2::bigint[], $3::bigint[]) AS d(id, start_at, end_at)'), [
-            days.map((_, i) => i),
-            days.map((d) => d.start),
-            days.map((d) => d.end),
-          ])
-        : await db.query<Record<string, string | number>>(numbered(usageSql(dimensions, withRollup)), withRollup ? [q.from, q.to, q.from, q.to] : [q.from, q.to]);
+        ? await db.query<Record<string, string | number>>(
+            usageSql(dimensions, withRollup, 'unnest($1::int[], $2::bigint[], $3::bigint[]) AS d(id, start_at, end_at)', user.length > 0 ? '$4' : null),
+            [days.map((_, i) => i), days.map((d) => d.start), days.map((d) => d.end), ...user],
+          )
+        : await db.query<Record<string, string | number>>(numbered(usageSql(dimensions, withRollup, undefined, user.length > 0 ? '?' : null)), withRollup ? [...range, ...range] : range);
       return toUsageRows(found.rows, dimensions, days);
     });
   }
 
-  async recentEntries(limit: number): Promise<LedgerEntry[]> {
-    return (await query<LedgerRow>(this.pool, 'SELECT * FROM ledger ORDER BY id DESC LIMIT $1', [limit])).rows.map(toEntry);
+  async recentEntries(limit: number, userId?: string): Promise<LedgerEntry[]> {
+    const found =
+      userId === undefined
+        ? await query<LedgerRow>(this.pool, 'SELECT * FROM ledger ORDER BY id DESC LIMIT $1', [limit])
+        : await query<LedgerRow>(this.pool, 'SELECT * FROM ledger WHERE user_id = $1 ORDER BY at DESC, id DESC LIMIT $2', [userId, limit]);
+    return found.rows.map(toEntry);
   }
 
   /* ── alerts ──────────────────────────────────────────────────────────── */
@@ -1313,6 +1339,16 @@ export class PostgresStore implements Store {
        WHERE alert_id = $3 AND channel = $4 AND state = 'pending'`,
       [error.slice(0, 2_000), nextAttemptAt, alertId, channel],
     );
+  }
+
+  /** A delivery an instance is sending right now keeps its lease: it is not sent twice at once. */
+  async retryDeliveries(alertId: string, now: number): Promise<number | null> {
+    const pending = await withClient(this.pool, async (db) => {
+      if ((await db.query('SELECT 1 FROM alerts WHERE id = $1', [alertId])).rowCount === 0) return null;
+      return (await db.query(`UPDATE alert_deliveries SET next_attempt_at = $1 WHERE alert_id = $2 AND state = 'pending'`, [now, alertId])).rowCount ?? 0;
+    });
+    if (pending !== null && pending > 0) this.alertsRecorded();
+    return pending;
   }
 
   async listAlerts(q: AlertQuery): Promise<AlertRecord[]> {

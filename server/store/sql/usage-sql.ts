@@ -40,20 +40,24 @@ const SUMS = {
  * With `withRollup` (retention has rolled up entries in the report's range), the ledger's pass and
  * one over ledger_rollup are each grouped, then merged: the ledger's part keeps its covering index,
  * and the outer GROUP BY only sees already grouped rows. It then binds (from, to) twice.
+ *
+ * With `userParam` (the placeholder of a user id: `?`, or `$4` where the caller numbers its own),
+ * only that user's rows are summed; a `?` binds the user after each part's (from, to), or alone
+ * per part in a report by day.
  */
-export function usageSql(dimensions: readonly UsageGroupBy[], withRollup = false, days = REPORT_DAYS): string {
+export function usageSql(dimensions: readonly UsageGroupBy[], withRollup = false, days = REPORT_DAYS, userParam: string | null = null): string {
   const groups = dimensions.map((d, i) => `${COLUMNS[d]} AS g${i}`).join(', ');
   const keys = dimensions.map((_, i) => `g${i}`).join(', ');
   const byDay = dimensions.includes('day');
-  const source = byDay ? `${days} JOIN ledger l ON l.at >= d.start_at AND l.at < d.end_at` : 'ledger l WHERE l.at >= ? AND l.at < ?';
+  const ofUser = userParam === null ? '' : `${byDay ? ' WHERE' : ' AND'} l.user_id = ${userParam}`;
+  const source = (byDay ? `${days} JOIN ledger l ON l.at >= d.start_at AND l.at < d.end_at` : 'ledger l WHERE l.at >= ? AND l.at < ?') + ofUser;
   // Biggest spenders first; a report led by day reads as a time series instead.
   const order = dimensions[0] === 'day' ? `g0, "costMicros" DESC, "totalTokens" DESC, ${keys}` : `"costMicros" DESC, "totalTokens" DESC, ${keys}`;
   const ledgerPart = `SELECT ${groups}, ${SUMS.ledger} FROM ${source} GROUP BY ${keys}`;
   if (!withRollup) return `${ledgerPart} ORDER BY ${order}`;
   // A slot belongs to the range its start is in: exact when the range is on quarter hours.
-  const rollupSource = byDay
-    ? `${days} JOIN ledger_rollup l ON l.slot_at >= d.start_at AND l.slot_at < d.end_at`
-    : 'ledger_rollup l WHERE l.slot_at >= ? AND l.slot_at < ?';
+  const rollupSource =
+    (byDay ? `${days} JOIN ledger_rollup l ON l.slot_at >= d.start_at AND l.slot_at < d.end_at` : 'ledger_rollup l WHERE l.slot_at >= ? AND l.slot_at < ?') + ofUser;
   const rollupPart = `SELECT ${groups}, ${SUMS.rollup} FROM ${rollupSource} GROUP BY ${keys}`;
   return `SELECT ${keys}, SUM("requests") AS "requests", SUM("inputTokens") AS "inputTokens", SUM("outputTokens") AS "outputTokens",
       SUM("cachedTokens") AS "cachedTokens", SUM("cacheWriteTokens") AS "cacheWriteTokens", SUM("reasoningTokens") AS "reasoningTokens",

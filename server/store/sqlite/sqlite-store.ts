@@ -59,6 +59,7 @@ import type {
   UsageQuery,
   UsageRow,
   User,
+  UserChange,
   UserRef,
 } from '../types.js';
 import { HoldBook } from '../../quota/hold-book.js';
@@ -197,7 +198,9 @@ export class SqliteStore implements Store {
       insertProject: db.prepare('INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)'),
       getProject: db.prepare<[string], { id: string; name: string; created_at: number }>('SELECT * FROM projects WHERE id = ?'),
       listProjects: db.prepare<[], { id: string; name: string; created_at: number }>('SELECT * FROM projects ORDER BY id'),
+      renameProject: db.prepare('UPDATE projects SET name = ? WHERE id = ?'),
       insertUser: db.prepare('INSERT INTO users (id, name, project_id, created_at) VALUES (?, ?, ?, ?)'),
+      updateUser: db.prepare('UPDATE users SET name = ?, project_id = ? WHERE id = ?'),
       getUser: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
       getUserWithIds: db.prepare<[string], UserWithIdsRow>(`${USER_WITH_IDS} WHERE u.id = ?`),
       listUsers: db.prepare<[], UserWithIdsRow>(`${USER_WITH_IDS} ORDER BY u.id`),
@@ -240,6 +243,8 @@ export class SqliteStore implements Store {
       retireCounters: db.prepare('DELETE FROM usage_counters WHERE retires_at <= ?'),
       entryByRequest: db.prepare<[string], LedgerRow>('SELECT * FROM ledger WHERE request_id = ?'),
       recentEntries: db.prepare<[number], LedgerRow>('SELECT * FROM ledger ORDER BY id DESC LIMIT ?'),
+      // ledger_user_at (user_id, at, and the rowid id) gives this order without a sort.
+      recentUserEntries: db.prepare<[string, number], LedgerRow>('SELECT * FROM ledger WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT ?'),
       // No RETURNING: the entry is built from what was written, rather than SQLite handing every column
       // of the new row back as an object on every settle.
       insertEntry: db.prepare<unknown[]>(
@@ -260,6 +265,8 @@ export class SqliteStore implements Store {
       markFailed: db.prepare(
         `UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE alert_id = ? AND channel = ? AND state = 'pending'`,
       ),
+      alertExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM alerts WHERE id = ?'),
+      retryDeliveries: db.prepare(`UPDATE alert_deliveries SET next_attempt_at = ? WHERE alert_id = ? AND state = 'pending'`),
       deliveriesOf: db.prepare<[string], DeliveryRow>(
         'SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY channel',
       ),
@@ -354,6 +361,11 @@ export class SqliteStore implements Store {
     return row ? toProject(row) : null;
   }
 
+  async renameProject(id: string, name: string): Promise<Project | null> {
+    if (this.s.renameProject.run(name, id).changes === 0) return null;
+    return this.getProject(id);
+  }
+
   async createUser(user: { id: string; name: string; projectId: string | null; externalIds?: readonly string[] }, now: number): Promise<Created<User>> {
     return this.db.transaction((): Created<User> => {
       if (this.s.getUser.get(user.id)) return { ok: false, reason: 'exists', field: 'id' };
@@ -376,6 +388,20 @@ export class SqliteStore implements Store {
   async getUser(id: string): Promise<User | null> {
     const row = this.s.getUserWithIds.get(id);
     return row ? toUser(row) : null;
+  }
+
+  async updateUser(id: string, change: { name?: string; projectId?: string | null }): Promise<UserChange> {
+    const result = this.db.transaction((): UserChange => {
+      const row = this.s.getUser.get(id);
+      if (!row) return { ok: false, reason: 'missing-user' };
+      const projectId = change.projectId === undefined ? row.project_id : change.projectId;
+      if (projectId !== null && !this.s.getProject.get(projectId)) return { ok: false, reason: 'missing-reference', field: 'projectId' };
+      this.s.updateUser.run(change.name ?? row.name, projectId, id);
+      return { ok: true, user: toUser(this.s.getUserWithIds.get(id) as UserWithIdsRow) };
+    })();
+    // A key's cached identity carries its user's name and project: the next request must see the new ones.
+    if (result.ok) for (const [hash, identity] of this.identities) if (identity.user.id === id) this.identities.delete(hash);
+    return result;
   }
 
   async linkExternalId(userId: string, externalId: string, now: number): Promise<ExternalIdChange> {
@@ -1051,7 +1077,8 @@ export class SqliteStore implements Store {
     // The rollup is only joined in when retention has put something in the range, so a report on
     // recent usage runs exactly the ledger-only query it always did.
     const withRollup = this.s.rollupInRange.get(query.from, query.to) !== undefined;
-    const statement = this.db.prepare<unknown[], Record<string, string | number>>(usageSql(dimensions, withRollup));
+    const user = query.userId === undefined ? [] : [query.userId];
+    const statement = this.db.prepare<unknown[], Record<string, string | number>>(usageSql(dimensions, withRollup, undefined, user.length > 0 ? '?' : null));
     let days: LocalDay[] = [];
     let found: Array<Record<string, string | number>>;
     if (dimensions.includes('day')) {
@@ -1061,16 +1088,17 @@ export class SqliteStore implements Store {
         this.db.exec('DELETE FROM temp.report_days');
         const insert = this.db.prepare('INSERT INTO temp.report_days (id, start_at, end_at) VALUES (?, ?, ?)');
         days.forEach((d, i) => insert.run(i, d.start, d.end));
-        return statement.all();
+        return withRollup ? statement.all(...user, ...user) : statement.all(...user);
       })();
     } else {
-      found = withRollup ? statement.all(query.from, query.to, query.from, query.to) : statement.all(query.from, query.to);
+      const range = [query.from, query.to, ...user];
+      found = withRollup ? statement.all(...range, ...range) : statement.all(...range);
     }
     return toUsageRows(found, dimensions, days);
   }
 
-  async recentEntries(limit: number): Promise<LedgerEntry[]> {
-    return this.s.recentEntries.all(limit).map(toEntry);
+  async recentEntries(limit: number, userId?: string): Promise<LedgerEntry[]> {
+    return (userId === undefined ? this.s.recentEntries.all(limit) : this.s.recentUserEntries.all(userId, limit)).map(toEntry);
   }
 
   /* ── alerts ──────────────────────────────────────────────────────────── */
@@ -1085,6 +1113,13 @@ export class SqliteStore implements Store {
 
   async markDeliveryFailed(alertId: string, channel: string, error: string, nextAttemptAt: number): Promise<void> {
     this.s.markFailed.run(error.slice(0, 2_000), nextAttemptAt, alertId, channel);
+  }
+
+  async retryDeliveries(alertId: string, now: number): Promise<number | null> {
+    if (!this.s.alertExists.get(alertId)) return null;
+    const pending = this.s.retryDeliveries.run(now, alertId).changes;
+    if (pending > 0) this.alertsRecorded();
+    return pending;
   }
 
   async listAlerts(query: AlertQuery): Promise<AlertRecord[]> {
