@@ -85,7 +85,7 @@ import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
 import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
 import { CallBatcher } from './call-batcher.js';
-import { applyOnce, createPool, inTransaction, numbered, query, withClient, type PgConnectionOptions, type Tx } from './pg-pool.js';
+import { applyOnce, createPool, inTransaction, numbered, query, queryConfig, withClient, type PgConnectionOptions, type Prepared, type Statement, type Tx } from './pg-pool.js';
 
 export interface PostgresStoreOptions extends PgConnectionOptions {
   defaultBudgets: readonly DefaultBudget[];
@@ -214,7 +214,7 @@ interface PreparedSettle {
   arg: { scopes: string[]; fingerprint: string; entry: object; overrun?: { key: string; windowStart: number } } & ReturnType<typeof meteringArgs>;
 }
 
-type RunStatement = (sql: string, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
+type RunStatement = (sql: Statement, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
 
 /** budgetsAt()'s model for a call that is to count against no budget (ReserveRequest.ratesOnly). */
 const NO_BUDGETS = Symbol('no budgets');
@@ -222,9 +222,23 @@ const NO_BUDGETS = Symbol('no budgets');
 /** Bounds the in-memory caches (budgets per scope set, subjects of this instance's holds). */
 const CACHE_LIMIT = 10_000;
 
-/** An active key with its user, by secret hash ($1): findKeyByHash's statement, which keyStates extends. */
+/** An active key with its user, by secret hash ($1): every request's first statement (findKeyByHash). */
 const IDENTITY_COLUMNS = 'k.*, u.name AS user_name, u.project_id, u.created_at AS user_created_at';
 const IDENTITY_FROM = 'FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.secret_hash = $1 AND k.revoked_at IS NULL';
+const FIND_KEY: Prepared = { name: 'lq_find_key', text: `SELECT ${IDENTITY_COLUMNS} ${IDENTITY_FROM}` };
+/**
+ * keyStates: the key, and lq_usage_totals($5) for the scopes it is guessed to have (key $2, user
+ * $3, project $4), evaluated only when it still has them.
+ */
+const KEY_STATES: Prepared = {
+  name: 'lq_key_states',
+  text: `SELECT ${IDENTITY_COLUMNS},
+           CASE WHEN k.id = $2 AND k.user_id = $3 AND u.project_id IS NOT DISTINCT FROM $4 THEN lq_usage_totals($5::jsonb) END AS answer
+         ${IDENTITY_FROM}`,
+};
+const USAGE_TOTALS: Prepared = { name: 'lq_usage_totals', text: 'SELECT lq_usage_totals($1::jsonb) AS answer' };
+const METER_BATCH: Prepared = { name: 'lq_meter_batch', text: 'SELECT lq_meter_batch($1::jsonb) AS answer' };
+const SETTLE_BATCH: Prepared = { name: 'lq_settle_batch', text: 'SELECT lq_settle_batch($1::jsonb) AS answer' };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
 const identityOf = (row: IdentityRow): KeyIdentity => ({
   key: toKey(row),
@@ -588,7 +602,7 @@ export class PostgresStore implements Store {
 
   /** Not cached: a key revoked through another instance must stop working here at once. */
   async findKeyByHash(secretHash: string): Promise<KeyIdentity | null> {
-    const row = (await query<IdentityRow>(this.pool, `SELECT ${IDENTITY_COLUMNS} ${IDENTITY_FROM}`, [secretHash])).rows[0];
+    const row = (await query<IdentityRow>(this.pool, FIND_KEY, [secretHash])).rows[0];
     return row ? identityOf(row) : null;
   }
 
@@ -771,7 +785,7 @@ export class PostgresStore implements Store {
     for (let attempt = 0; ; attempt++) {
       const resolved = await this.resolved(scopes, attempt > 0);
       const budgets = this.budgetsAt(resolved, now);
-      const answer = (await query<{ answer: MeteringAnswer }>(this.pool, 'SELECT lq_usage_totals($1::jsonb) AS answer', [this.usageArg(resolved, budgets, now)])).rows[0]
+      const answer = (await query<{ answer: MeteringAnswer }>(this.pool, USAGE_TOTALS, [this.usageArg(resolved, budgets, now)])).rows[0]
         ?.answer as MeteringAnswer;
       if (answer.stale !== true) return this.statesOf(budgets, now, answer, resolved.grants).states;
       if (attempt >= STALE_RETRIES) throw new Error(`the budgets of ${resolved.names.join(', ')} kept changing`);
@@ -791,13 +805,13 @@ export class PostgresStore implements Store {
       const resolved = await this.resolved(scopes, false);
       const budgets = this.budgetsAt(resolved, now);
       const row = (
-        await query<IdentityRow & { answer: MeteringAnswer | null }>(
-          this.pool,
-          `SELECT ${IDENTITY_COLUMNS},
-             CASE WHEN k.id = $2 AND k.user_id = $3 AND u.project_id IS NOT DISTINCT FROM $4 THEN lq_usage_totals($5::jsonb) END AS answer
-           ${IDENTITY_FROM}`,
-          [secretHash, guess.key.id, guess.user.id, guess.user.projectId, this.usageArg(resolved, budgets, now)],
-        )
+        await query<IdentityRow & { answer: MeteringAnswer | null }>(this.pool, KEY_STATES, [
+          secretHash,
+          guess.key.id,
+          guess.user.id,
+          guess.user.projectId,
+          this.usageArg(resolved, budgets, now),
+        ])
       ).rows[0];
       if (row === undefined) {
         this.keyScopes.delete(secretHash);
@@ -842,7 +856,7 @@ export class PostgresStore implements Store {
       prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
       const scopes = [...new Set(prepared.flatMap((p) => p.names))].sort();
       const arg = JSON.stringify({ scopes, items: prepared.map((p) => p.item) });
-      const answered = (await this.applyOnce('SELECT lq_meter_batch($1::jsonb) AS answer', [arg])).rows[0]?.answer;
+      const answered = (await this.applyOnce(METER_BATCH, [arg])).rows[0]?.answer;
       if (!Array.isArray(answered) || answered.length !== batch.length) throw new Error('lq_meter_batch answered for other requests than it was given');
       answers = answered as MeteringAnswer[];
     } catch (error) {
@@ -1038,7 +1052,7 @@ export class PostgresStore implements Store {
   /** A settle that may fire an alert, alone in a transaction that records its alerts too. */
   private async settleWithAlerts(request: SettleRequest): Promise<SettleResult> {
     const { settled, alerted } = await inTransaction(this.pool, async (tx) => {
-      const run: RunStatement = (sql, args) => tx.query(sql, args);
+      const run: RunStatement = (sql, args) => tx.query(queryConfig(sql, args));
       for (let attempt = 0; ; attempt++) {
         const prepared = await this.prepareSettle(request, attempt > 0);
         const [answer] = (await this.callSettle([prepared], true, run)) as [MeteringAnswer];
@@ -1108,7 +1122,7 @@ export class PostgresStore implements Store {
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
     const arg = { scopes, inTransaction, settles: settles.map((s) => s.arg) };
-    const answers = (await run('SELECT lq_settle_batch($1::jsonb) AS answer', [JSON.stringify(arg)])).rows[0]?.answer;
+    const answers = (await run(SETTLE_BATCH, [JSON.stringify(arg)])).rows[0]?.answer;
     if (!Array.isArray(answers) || answers.length !== settles.length) throw new Error('lq_settle_batch answered for other settles than it was given');
     return answers as MeteringAnswer[];
   }
