@@ -3,6 +3,9 @@ import { bearerToken, hashSecret, matchesHash, USER_KEY_PREFIX } from '../auth/s
 import type { AppEnv, Services } from './app-env.js';
 import { ApiError } from './errors.js';
 
+/** The 401 of a token that is neither the admin token nor an active user key. */
+export const UNKNOWN_TOKEN = 'unknown or revoked token';
+
 /** Accepts the admin token or an active user key and records who called. */
 export const authenticate = ({ store, adminTokenHash }: Pick<Services, 'store' | 'adminTokenHash'>): MiddlewareHandler<AppEnv> =>
   async function authenticate(c, next) {
@@ -12,7 +15,7 @@ export const authenticate = ({ store, adminTokenHash }: Pick<Services, 'store' |
       c.set('caller', { kind: 'admin' });
     } else {
       const identity = token.startsWith(USER_KEY_PREFIX) ? await store.findKeyByHash(hashSecret(token)) : null;
-      if (identity === null) throw new ApiError('unauthorized', 'unknown or revoked token');
+      if (identity === null) throw new ApiError('unauthorized', UNKNOWN_TOKEN);
       c.set('caller', { kind: 'user', identity });
     }
     await next();

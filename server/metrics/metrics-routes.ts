@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bearerToken, hashSecret, matchesHash, USER_KEY_PREFIX } from '../auth/secrets.js';
 import type { AppEnv, Services } from '../http/app-env.js';
 import { ApiError } from '../http/errors.js';
+import { UNKNOWN_TOKEN } from '../http/authenticate.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -19,7 +20,7 @@ export function metricsRoutes(services: Pick<Services, 'store' | 'config' | 'adm
       // A valid user key is told it lacks the right, rather than that it is unknown.
       const userKey = token.startsWith(USER_KEY_PREFIX) ? await services.store.findKeyByHash(hashSecret(token)) : null;
       if (userKey !== null) throw new ApiError('forbidden', '/metrics needs the admin token or METRICS_TOKEN; a user key only reads its own /quota');
-      throw new ApiError('unauthorized', 'unknown or revoked token');
+      throw new ApiError('unauthorized', UNKNOWN_TOKEN);
     }
     const { text, contentType } = await metrics.render();
     return c.body(text, 200, { 'content-type': contentType, 'cache-control': 'no-store' });

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { bearerToken, hashSecret, matchesHash, USER_KEY_PREFIX } from '../auth/secrets.js';
 import type { AppEnv, Services } from '../http/app-env.js';
+import { UNKNOWN_TOKEN } from '../http/authenticate.js';
 import { ApiError } from '../http/errors.js';
 import type { BudgetState, KeyIdentity } from '../store/types.js';
 import { scopesOfKey } from './scope.js';
@@ -35,6 +36,6 @@ export const ownQuotaRoute =
     const token = bearerToken(c.req.header('authorization'));
     if (token === null || !token.startsWith(USER_KEY_PREFIX) || matchesHash(token, services.adminTokenHash)) return next();
     const status = await quotaForKey(services, token);
-    if (status === null) throw new ApiError('unauthorized', 'unknown or revoked token');
+    if (status === null) throw new ApiError('unauthorized', UNKNOWN_TOKEN);
     return c.json(status);
   };

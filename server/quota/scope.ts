@@ -32,10 +32,6 @@ export interface Route {
  * Scopes that apply to a request, narrowest first (the order budgets are listed in); the upstream
  * that serves it, when known, last.
  */
-/** The scopes a key's own requests count against (no upstream): what its holder's GET /quota shows. */
-export const scopesOfKey = ({ key, user }: { key: { id: string }; user: { id: string; projectId: string | null } }): Scope[] =>
-  scopesOf({ userId: user.id, projectId: user.projectId, keyId: key.id });
-
 export function scopesOf(subject: RequestSubject, upstream: string | null = null): Scope[] {
   const scopes: Scope[] = [
     { kind: 'key', id: subject.keyId },
@@ -46,6 +42,10 @@ export function scopesOf(subject: RequestSubject, upstream: string | null = null
   if (upstream !== null) scopes.push({ kind: 'upstream', id: upstream });
   return scopes;
 }
+
+/** The scopes a key's own requests count against (no upstream): what its holder's GET /quota shows. */
+export const scopesOfKey = ({ key, user }: { key: { id: string }; user: { id: string; projectId: string | null } }): Scope[] =>
+  scopesOf({ userId: user.id, projectId: user.projectId, keyId: key.id });
 
 type SubjectKind = Exclude<ScopeKind, 'global'>;
 
