@@ -782,8 +782,13 @@ export class PostgresStore implements Store {
 
   /** GET /quota: one statement, no lock (the last committed state), the budgets read again while they are stale. */
   async budgetStates(scopes: Scope[], now: number): Promise<BudgetState[]> {
+    return this.readStates(scopes, now, false);
+  }
+
+  /** budgetStates, its budgets read from the database first when the cached ones are known to be stale. */
+  private async readStates(scopes: Scope[], now: number, knownStale: boolean): Promise<BudgetState[]> {
     for (let attempt = 0; ; attempt++) {
-      const resolved = await this.resolved(scopes, attempt > 0);
+      const resolved = await this.resolved(scopes, knownStale || attempt > 0);
       const budgets = this.budgetsAt(resolved, now);
       const answer = (await query<{ answer: MeteringAnswer }>(this.pool, USAGE_TOTALS, [this.usageArg(resolved, budgets, now)])).rows[0]
         ?.answer as MeteringAnswer;
@@ -820,7 +825,8 @@ export class PostgresStore implements Store {
       const identity = identityOf(row);
       if (row.answer !== null && row.answer.stale !== true) return { identity, states: this.statesOf(budgets, now, row.answer, resolved.grants).states };
       this.rememberKeyScopes(secretHash, identity);
-      return { identity, states: await this.budgetStates(scopesOfKey(identity), now) };
+      // Stale (answered, but for other budgets): the cached ones are not read again as they are.
+      return { identity, states: await this.readStates(scopesOfKey(identity), now, row.answer !== null) };
     }
     const identity = await this.findKeyByHash(secretHash);
     if (identity === null) return null;
