@@ -8,6 +8,7 @@ import { MIGRATION_8_SQL } from './metering-functions-8.js';
 import { GRANTS_SQL } from './grant-functions.js';
 import { QUOTA_REQUESTS_SQL } from './quota-requests-10.js';
 import { MIGRATION_11_SQL } from './metering-functions-11.js';
+import { MIGRATION_12_SQL } from './metering-functions-12.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -215,6 +216,7 @@ const MIGRATIONS: readonly string[] = [
   /* 9: grants, and the budgets' fingerprint covering them (SQLite's migration 11) */ GRANTS_SQL,
   /* 10: increase requests, and the alert kinds 'request' and 'request_decided' (SQLite's migration 12) */ QUOTA_REQUESTS_SQL,
   /* 11: running totals of rolling windows; reservations, extensions and settles in batches */ MIGRATION_11_SQL,
+  /* 12: the batches' work set-wise, a statement per step instead of per item */ MIGRATION_12_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -10,7 +10,6 @@ import {
   decideRates,
   formatRateScope,
   rateScopesOf,
-  type RateCheck,
   type RateLimited,
   type RateLimitOverride,
   type RateLimitSetting,
@@ -84,6 +83,7 @@ import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, un
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
 import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
+import { meterAnswers, settleAnswers, type MeteringAnswer } from './batch-answers.js';
 import { CallBatcher } from './call-batcher.js';
 import { applyOnce, createPool, inTransaction, numbered, query, queryConfig, withClient, type PgConnectionOptions, type Prepared, type Statement, type Tx } from './pg-pool.js';
 
@@ -146,28 +146,6 @@ interface ResolvedBudgets {
   fingerprint: string;
 }
 
-/** What a metering function answers (see metering-functions-11.ts); each reads its own fields. */
-interface MeteringAnswer {
-  stale?: true;
-  /** Per budget, settled usage ([tokens, micros, oldest used]) and what holds set aside ([tokens, micros]). */
-  used?: unknown;
-  reserved?: unknown;
-  /** lq_admit's decision: the budget that refused, or what was granted (tokens, micros, output). */
-  ok?: boolean;
-  blocking?: number | null;
-  granted?: [number, number, number];
-  exists?: true;
-  unknown?: true;
-  subject?: { user: string; project: string | null; key: string };
-  hold?: HoldRow;
-  entry?: LedgerRow;
-  duplicate?: true;
-  alerts?: true;
-  /** A reservation with rates: the checks read under the locks, and the limit that refused, if one did. */
-  rates?: RateCheck[];
-  rateLimited?: RateLimited;
-}
-
 interface Metered {
   /** With the grants active at the call's instant in their limits. */
   budgets: Budget[];
@@ -181,7 +159,7 @@ interface QueuedAdmission {
   op: 'reserve' | 'extend';
   scopes: readonly Scope[];
   now: number;
-  /** The op's own fields, as lq_meter_batch reads them. */
+  /** The op's own fields, as lq_meter_many reads them. */
   fields: object;
   model: string | null | typeof NO_BUDGETS;
   /** The times its budgets were stale. */
@@ -190,7 +168,7 @@ interface QueuedAdmission {
   reject: (error: unknown) => void;
 }
 
-/** A queued admission with its budgets resolved, as one item of lq_meter_batch. */
+/** A queued admission with its budgets resolved, as one item of lq_meter_many. */
 interface PreparedAdmission {
   budgets: Budget[];
   grants: Grant[];
@@ -206,15 +184,15 @@ interface QueuedSettle {
   reject: (error: unknown) => void;
 }
 
-/** A settle with what lq_settle_batch is given for it (see metering-functions-11.ts). */
+/** A settle with what lq_settle_many is given for it (see metering-functions-12.ts). */
 interface PreparedSettle {
   request: SettleRequest;
   budgets: Budget[];
   added: Sums;
-  arg: { scopes: string[]; fingerprint: string; entry: object; overrun?: { key: string; windowStart: number } } & ReturnType<typeof meteringArgs>;
+  arg: { scopes: string[]; fingerprint: string; entry: Omit<LedgerRow, 'id'>; overrun?: { key: string; windowStart: number } } & ReturnType<typeof meteringArgs>;
 }
 
-type RunStatement = (sql: Statement, args: unknown[]) => Promise<pg.QueryResult<{ answer: MeteringAnswer }>>;
+type RunStatement = (sql: Statement, args: unknown[]) => Promise<pg.QueryResult<{ answer: unknown }>>;
 
 /** budgetsAt()'s model for a call that is to count against no budget (ReserveRequest.ratesOnly). */
 const NO_BUDGETS = Symbol('no budgets');
@@ -237,8 +215,8 @@ const KEY_STATES: Prepared = {
          ${IDENTITY_FROM}`,
 };
 const USAGE_TOTALS: Prepared = { name: 'lq_usage_totals', text: 'SELECT lq_usage_totals($1::jsonb) AS answer' };
-const METER_BATCH: Prepared = { name: 'lq_meter_batch', text: 'SELECT lq_meter_batch($1::jsonb) AS answer' };
-const SETTLE_BATCH: Prepared = { name: 'lq_settle_batch', text: 'SELECT lq_settle_batch($1::jsonb) AS answer' };
+const METER_BATCH: Prepared = { name: 'lq_meter_many', text: 'SELECT lq_meter_many($1::jsonb) AS answer' };
+const SETTLE_BATCH: Prepared = { name: 'lq_settle_many', text: 'SELECT lq_settle_many($1::jsonb) AS answer' };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
 const identityOf = (row: IdentityRow): KeyIdentity => ({
   key: toKey(row),
@@ -256,7 +234,7 @@ const ADMISSION_CALLS = 2;
 const STALE_RETRIES = 5;
 
 /**
- * admit() on the states lq_meter_batch read for a reservation or extension, which must be the decision lq_admit took on
+ * admit() on the states lq_meter_many read for a reservation or extension, which must be the decision lq_admit took on
  * them: a port that drifted from admission.ts is an error, never a quietly different admission.
  */
 function agreed(decision: Admission, answer: MeteringAnswer): Admission {
@@ -355,9 +333,9 @@ const toHold = (r: HoldRow): Hold => ({
  * scope, so between that lock and COMMIT nobody else can add a hold or a settled entry to any of the
  * request's budgets, or change them: the budgets, counters and holds read next, the decision and
  * the writes are as atomic as SQLite's synchronous step, whichever instance the requests arrive
- * at. Reservations and extensions go in batches, one call of lq_meter_batch for those that
- * arrived in one turn of the event loop, and settles in group commits, one call of lq_settle_batch
- * (metering-functions-11.ts): each takes the locks of all its requests' scopes once, reads, decides
+ * at. Reservations and extensions go in batches, one call of lq_meter_many for those that
+ * arrived in one turn of the event loop, and settles in group commits, one call of lq_settle_many
+ * (metering-functions-12.ts): each takes the locks of all its requests' scopes once, reads, decides
  * and writes inside the server, so a lock is held for the batch's work alone, never across a round
  * trip to this process. Reads (/quota) take no lock: they see the last committed state.
  */
@@ -371,9 +349,9 @@ export class PostgresStore implements Store {
   /** The scopes each key hash had when this instance last looked it up: keyStates' guess, checked by the database. */
   private readonly keyScopes = new Map<string, Parameters<typeof scopesOfKey>[0]>();
   private readonly holdSubjects = new Map<string, HeldFor>();
-  /** Reservations and extensions, a call of lq_meter_batch per batch. */
+  /** Reservations and extensions, a call of lq_meter_many per batch. */
   private readonly admissions = new CallBatcher<QueuedAdmission>((batch) => this.runAdmissions(batch), { calls: ADMISSION_CALLS, maxPerCall: MAX_ADMISSIONS_PER_BATCH });
-  /** Settles, a group commit (a call of lq_settle_batch) per batch. */
+  /** Settles, a group commit (a call of lq_settle_many) per batch. */
   private readonly settles = new CallBatcher<QueuedSettle>((batch) => this.commitSettles(batch), { calls: SETTLE_CALLS, maxPerCall: MAX_SETTLES_PER_COMMIT });
 
   /** Whether settles fire projected-exhaustion alerts. */
@@ -687,7 +665,7 @@ export class PostgresStore implements Store {
 
   /* ── rate limits ───────────────────────────────────────────────────────── */
 
-  /** Read by lq_meter_batch under the scope locks, so every instance applies a change from its next admission on. */
+  /** Read by lq_meter_many under the scope locks, so every instance applies a change from its next admission on. */
   async putRateLimit(scope: RateScope, limits: RateLimitOverride, now: number): Promise<{ setting: RateLimitSetting; replaced: RateLimitSetting | null }> {
     const text = formatRateScope(scope);
     return inTransaction(this.pool, async (tx) => {
@@ -848,7 +826,7 @@ export class PostgresStore implements Store {
 
   /**
    * A reservation or lease extension, decided in the next batch: those queued in one turn of the
-   * event loop go to lq_meter_batch together (see CallBatcher). Answers what the database read
+   * event loop go to lq_meter_many together (see CallBatcher). Answers what the database read
    * and decided for this one, with the budgets it was decided on.
    */
   private admitInBatch(op: QueuedAdmission['op'], scopes: readonly Scope[], now: number, fields: object, model: string | null | typeof NO_BUDGETS): Promise<Metered> {
@@ -863,8 +841,7 @@ export class PostgresStore implements Store {
       const scopes = [...new Set(prepared.flatMap((p) => p.names))].sort();
       const arg = JSON.stringify({ scopes, items: prepared.map((p) => p.item) });
       const answered = (await this.applyOnce(METER_BATCH, [arg])).rows[0]?.answer;
-      if (!Array.isArray(answered) || answered.length !== batch.length) throw new Error('lq_meter_batch answered for other requests than it was given');
-      answers = answered as MeteringAnswer[];
+      answers = meterAnswers(answered, prepared.map((p) => p.budgets.length));
     } catch (error) {
       // The batch is one transaction: when it failed, none of it happened, and one bad item must
       // not fail the others: they are tried one by one. When the outcome is unknown (the connection
@@ -896,7 +873,7 @@ export class PostgresStore implements Store {
   /* ── holds and settlement ──────────────────────────────────────────────── */
 
   /**
-   * One item of the next lq_meter_batch call (one round trip for the batch): under the scope locks
+   * One item of the next lq_meter_many call (one round trip for the batch): under the scope locks
    * it reads the states, decides (lq_admit) and writes the hold, all inside the server. admit() runs
    * again here on the states it read, and must agree.
    * With `rates`, the rate limits are decided first under the same locks (lq_rate_decide, which
@@ -1005,7 +982,7 @@ export class PostgresStore implements Store {
 
   /**
    * Durable before the promise resolves. Settles that arrive in the same turn of the event loop
-   * share one call of lq_settle_batch and one commit (group commit, as SqliteStore does): under the locks
+   * share one call of lq_settle_many and one commit (group commit, as SqliteStore does): under the locks
    * of all their scopes, each writes its entry (unique per request, so a second settle finds the
    * first), the counters of the buckets at `now`, and its hold gone. One that may fire an alert is
    * left out by the call and settled again in a transaction that records its alerts before it
@@ -1084,7 +1061,7 @@ export class PostgresStore implements Store {
     const resolved = await this.resolved(scopesOf(subject, upstream), fresh);
     const { names, fingerprint } = resolved;
     const budgets = this.budgetsAt(resolved, now, usage.model);
-    const entry = {
+    const entry: Omit<LedgerRow, 'id'> = {
       request_id: holdId,
       at: now,
       user_id: subject.userId,
@@ -1108,7 +1085,7 @@ export class PostgresStore implements Store {
       saved_tokens: usage.savedTokens ?? 0,
       saved_micros: usage.savedMicros ?? 0,
     };
-    // An overrun's alert row, for lq_settle_batch to tell whether this settle has it to record.
+    // An overrun's alert row, for lq_settle_many to tell whether this settle has it to record.
     const overrun = (usage.overrunTokens ?? 0) > 0 ? overrunAlertKey(usage.model, now) : null;
     return {
       request,
@@ -1124,13 +1101,12 @@ export class PostgresStore implements Store {
     };
   }
 
-  /** One lq_settle_batch call for these settles: the locks of all their scopes, in text order. */
+  /** One lq_settle_many call for these settles: the locks of all their scopes, in text order. */
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
     const arg = { scopes, inTransaction, settles: settles.map((s) => s.arg) };
-    const answers = (await run(SETTLE_BATCH, [JSON.stringify(arg)])).rows[0]?.answer;
-    if (!Array.isArray(answers) || answers.length !== settles.length) throw new Error('lq_settle_batch answered for other settles than it was given');
-    return answers as MeteringAnswer[];
+    const answered = (await run(SETTLE_BATCH, [JSON.stringify(arg)])).rows[0]?.answer;
+    return settleAnswers(answered, settles.map((s) => ({ entry: s.arg.entry, budgets: s.budgets.length })));
   }
 
   private settled(answer: MeteringAnswer): SettleResult {
