@@ -58,16 +58,35 @@ export const MIGRATION_12_SQL = `
             LEFT JOIN LATERAL (SELECT v.version FROM scope_locks v WHERE v.scope = s.scope OFFSET 0) l ON true);
   END $fn$;
 
-  -- The fingerprints of every scope set of a batch's items (p_items: [{scopes}]) in one statement,
-  -- as lq_fingerprint makes them.
-  CREATE FUNCTION lq_fingerprints(p_items jsonb, OUT sets text[], OUT fingerprints text[]) LANGUAGE plpgsql
-    SET jit = off SET enable_seqscan = off SET plan_cache_mode = force_generic_plan AS $fn$
+  -- The functions below up to lq_settle_many are called by lq_settle_many and lq_meter_many only,
+  -- and run under their settings (no JIT, index scans, plans kept generic: see lq_settle_many).
+
+  -- Locks the rows of these scopes (distinct, in text order) until the transaction ends, as
+  -- lq_lock_scopes does, and answers their versions. The rows of scopes seen before are there:
+  -- locked in one statement; only a scope seen for the first time makes its row first.
+  CREATE FUNCTION lq_lock_versions(p_scopes text[], OUT scopes text[], OUT versions bigint[]) LANGUAGE plpgsql AS $fn$
   BEGIN
-    SELECT COALESCE(array_agg(x.k), '{}'), COALESCE(array_agg(x.f), '{}') INTO sets, fingerprints
-    FROM (SELECT s.k, (SELECT COALESCE(string_agg(COALESCE(l.version, 0)::text, ',' ORDER BY e.n), '')
-                       FROM jsonb_array_elements_text(s.j) WITH ORDINALITY AS e(scope, n)
-                       LEFT JOIN LATERAL (SELECT v.version FROM scope_locks v WHERE v.scope = e.scope OFFSET 0) l ON true) AS f
-          FROM (SELECT DISTINCT it->>'scopes' AS k, it->'scopes' AS j FROM jsonb_array_elements(p_items) AS it) s) x;
+    SELECT COALESCE(array_agg(l.scope), '{}'), COALESCE(array_agg(l.version), '{}') INTO scopes, versions
+    FROM (SELECT s.scope, s.version FROM scope_locks s WHERE s.scope = ANY(p_scopes) ORDER BY s.scope FOR UPDATE) l;
+    IF cardinality(scopes) < cardinality(p_scopes) THEN
+      INSERT INTO scope_locks (scope) SELECT s FROM unnest(p_scopes) AS s ORDER BY s ON CONFLICT DO NOTHING;
+      SELECT COALESCE(array_agg(l.scope), '{}'), COALESCE(array_agg(l.version), '{}') INTO scopes, versions
+      FROM (SELECT s.scope, s.version FROM scope_locks s WHERE s.scope = ANY(p_scopes) ORDER BY s.scope FOR UPDATE) l;
+    END IF;
+  END $fn$;
+
+  -- Whether each item of a batch (p_items: [{scopes, fingerprint}]) was resolved under the versions
+  -- its scopes have now (p_scopes, p_versions: lq_lock_versions' answer): its fingerprint is
+  -- lq_fingerprint's of its scopes.
+  CREATE FUNCTION lq_fresh(p_items jsonb, p_scopes text[], p_versions bigint[]) RETURNS boolean[] LANGUAGE plpgsql AS $fn$
+  BEGIN
+    RETURN (SELECT COALESCE(array_agg(COALESCE(g.print, '') IS NOT DISTINCT FROM it.v->>'fingerprint' ORDER BY it.n), '{}')
+            FROM jsonb_array_elements(p_items) WITH ORDINALITY AS it(v, n)
+            LEFT JOIN (SELECT e.n, string_agg(COALESCE(v.version, 0)::text, ',' ORDER BY e.k) AS print
+                       FROM (SELECT x.n, s.scope, s.k FROM jsonb_array_elements(p_items) WITH ORDINALITY AS x(v, n)
+                             CROSS JOIN LATERAL jsonb_array_elements_text(x.v->'scopes') WITH ORDINALITY AS s(scope, k)) e
+                       LEFT JOIN unnest(p_scopes, p_versions) AS v(scope, version) ON v.scope = e.scope
+                       GROUP BY e.n) g ON g.n = it.n);
   END $fn$;
 
   -- Every budget window of a batch's items (p_items: [{budgets}]), each once, in key order (by
@@ -77,7 +96,7 @@ export const MIGRATION_12_SQL = `
   -- it reads a table: a batch makes this list before it takes its locks.
   CREATE FUNCTION lq_window_list(p_items jsonb, OUT keys text[], OUT budget_keys text[], OUT args jsonb[], OUT newest bigint[],
     OUT counts bigint[], OUT span bigint[], OUT shared boolean[], OUT places int[])
-    LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_generic_plan AS $fn$
+    LANGUAGE plpgsql AS $fn$
   BEGIN
     WITH x AS MATERIALIZED (
       SELECT it.n, bud.kk, (bud.b->>'key') || '@' || (bud.b->>'start') AS k, bud.b
@@ -105,7 +124,7 @@ export const MIGRATION_12_SQL = `
   -- and nothing else, when one is.
   CREATE FUNCTION lq_window_usage(p_args jsonb[], p_budget_keys text[], p_newest bigint[], p_counts bigint[], p_write boolean, p_ledger_ok boolean,
     OUT tokens bigint[], OUT micros bigint[], OUT oldest bigint[], OUT cur_tokens bigint[], OUT cur_micros bigint[], OUT from_ledger boolean)
-    LANGUAGE plpgsql SET jit = off SET enable_seqscan = off SET plan_cache_mode = force_generic_plan AS $fn$
+    LANGUAGE plpgsql AS $fn$
   DECLARE
     read boolean[];
     moved boolean[];
@@ -122,7 +141,9 @@ export const MIGRATION_12_SQL = `
     FROM unnest(p_args, p_budget_keys, p_newest, p_counts) WITH ORDINALITY AS w(args, key, newest, n, i)
     -- One index probe per window, whatever the number of windows (a generic plan would otherwise
     -- join by scanning the tables' indexes whole).
-    LEFT JOIN LATERAL (SELECT c.tokens, c.micros FROM usage_counters c WHERE c.budget_key = w.key AND c.bucket_start = w.newest OFFSET 0) u ON true
+    -- (A rolling window's newest bucket is read from its counter only when it is settled into and
+    -- has none yet: lq_count_settle, with 0.)
+    LEFT JOIN LATERAL (SELECT c.tokens, c.micros FROM usage_counters c WHERE w.n = 1 AND c.budget_key = w.key AND c.bucket_start = w.newest OFFSET 0) u ON true
     LEFT JOIN LATERAL (SELECT r.* FROM window_totals r WHERE w.n > 1 AND r.budget_key = w.key OFFSET 0) t ON true;
     from_ledger := false;
     IF NOT p_ledger_ok THEN
@@ -143,7 +164,7 @@ export const MIGRATION_12_SQL = `
   -- The ledger entries of a batch of settles (lq_settle_many's p.settles), in order, each unless its
   -- request has one already (committed, or earlier in the batch): answers {request id: ledger id}
   -- of those it wrote.
-  CREATE FUNCTION lq_write_entries(p_settles jsonb) RETURNS jsonb LANGUAGE plpgsql SET jit = off SET plan_cache_mode = force_generic_plan AS $fn$
+  CREATE FUNCTION lq_write_entries(p_settles jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
   DECLARE
     written jsonb;
   BEGIN
@@ -186,7 +207,8 @@ export const MIGRATION_12_SQL = `
     in_tx boolean := (p->>'inTransaction')::boolean;
     settles jsonb := p->'settles';
     cnt int := jsonb_array_length(settles);
-    fp record;
+    lk record;
+    fresh boolean[];
     w record;
     u record;
     -- The windows (by place in w): sums carried through the batch, what the batch adds, the next
@@ -194,10 +216,10 @@ export const MIGRATION_12_SQL = `
     wt bigint[]; wm bigint[]; wo bigint[];
     add_t bigint[]; add_m bigint[];
     lvl_t numeric[]; lvl_m numeric[];
-    lim_t bigint[]; lim_m bigint[]; proj boolean[]; w_start bigint[]; w_end bigint[];
+    lim_t bigint[]; lim_m bigint[]; proj boolean[]; w_start bigint[]; w_end bigint[]; th numeric[]; th_first int[];
     -- The settles (by number): scope set and fingerprint, request id, added, time, and the places
     -- of their windows: w.places[first[n] .. first[n + 1] - 1].
-    sets text[]; prints text[]; rid text[]; at_t bigint[]; at_m bigint[]; at_now bigint[]; has_overrun boolean[];
+    rid text[]; at_t bigint[]; at_m bigint[]; at_now bigint[]; has_overrun boolean[];
     first int[];
     -- Each entry this call wrote: [request id, ledger id].
     written jsonb;
@@ -209,14 +231,13 @@ export const MIGRATION_12_SQL = `
     grown boolean[];
     dt bigint; dm bigint; now_ bigint; q int; sofar int; due boolean; lim bigint; after bigint; elapsed float8;
   BEGIN
-    SELECT COALESCE(array_agg(s.v->>'scopes' ORDER BY s.n), '{}'), COALESCE(array_agg(s.v->>'fingerprint' ORDER BY s.n), '{}'),
-      COALESCE(array_agg(s.v->'entry'->>'request_id' ORDER BY s.n), '{}'),
+    SELECT COALESCE(array_agg(s.v->'entry'->>'request_id' ORDER BY s.n), '{}'),
       COALESCE(array_agg((s.v->'entry'->>'input_tokens')::bigint + (s.v->'entry'->>'output_tokens')::bigint ORDER BY s.n), '{}'),
       COALESCE(array_agg((s.v->'entry'->>'cost_micros')::bigint ORDER BY s.n), '{}'),
       COALESCE(array_agg((s.v->'entry'->>'at')::bigint ORDER BY s.n), '{}'),
       COALESCE(array_agg(jsonb_typeof(s.v->'overrun') = 'object' ORDER BY s.n), '{}'),
       COALESCE(array_agg(jsonb_array_length(s.v->'budgets') ORDER BY s.n), '{}')
-    INTO sets, prints, rid, at_t, at_m, at_now, has_overrun, first
+    INTO rid, at_t, at_m, at_now, has_overrun, first
     FROM jsonb_array_elements(settles) WITH ORDINALITY AS s(v, n);
     -- first[] holds each settle's number of budgets: made into the place of its first window.
     sofar := 1;
@@ -228,14 +249,29 @@ export const MIGRATION_12_SQL = `
     IF cardinality(w.places) <> sofar - 1 THEN
       RAISE EXCEPTION 'lq_settle_many: a budget without its window';
     END IF;
+    -- Each window's limits and what a projection needs, and its thresholds in ascending order
+    -- (th[th_first[i] .. th_first[i + 1] - 1]).
+    SELECT COALESCE(array_agg((x.b->>'limitTokens')::bigint ORDER BY x.i), '{}'), COALESCE(array_agg((x.b->>'limitMicros')::bigint ORDER BY x.i), '{}'),
+      COALESCE(array_agg(COALESCE((x.b->>'projectable')::boolean, false) AND x.b->>'end' IS NOT NULL ORDER BY x.i), '{}'),
+      COALESCE(array_agg((x.b->>'start')::bigint ORDER BY x.i), '{}'), COALESCE(array_agg((x.b->>'end')::bigint ORDER BY x.i), '{}'),
+      COALESCE(array_agg(jsonb_array_length(x.b->'thresholds') ORDER BY x.i), '{}')
+    INTO lim_t, lim_m, proj, w_start, w_end, th_first
+    FROM unnest(w.args) WITH ORDINALITY AS x(b, i);
+    SELECT COALESCE(array_agg(t.v::numeric ORDER BY x.i, t.v::numeric), '{}') INTO th
+    FROM unnest(w.args) WITH ORDINALITY AS x(b, i) CROSS JOIN LATERAL jsonb_array_elements_text(x.b->'thresholds') AS t(v);
+    sofar := 1;
+    FOR i IN 1 .. cardinality(w.keys) LOOP
+      q := th_first[i]; th_first[i] := sofar; sofar := sofar + q;
+    END LOOP;
+    th_first[cardinality(w.keys) + 1] := sofar;
 
     written := lq_write_entries(settles);
     -- A settle wrote its entry when the entry is this call's and no settle before it had its request id.
     SELECT COALESCE(array_agg(written ? r.id AND NOT r.id = ANY(rid[1 : r.n - 1]) ORDER BY r.n), '{}') INTO mine
     FROM unnest(rid) WITH ORDINALITY AS r(id, n);
 
-    PERFORM lq_lock_scopes(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
-    fp := lq_fingerprints(settles);
+    lk := lq_lock_versions(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
+    fresh := lq_fresh(settles, lk.scopes, lk.versions);
     u := lq_window_usage(w.args, w.budget_keys, w.newest, w.counts, true, written = '{}');
     IF u.from_ledger THEN
       -- A bucket to count from the ledger (the first settle of a new day, say), which must not count
@@ -247,21 +283,31 @@ export const MIGRATION_12_SQL = `
     wt := u.tokens; wm := u.micros; wo := u.oldest;
     add_t := array_fill(0::bigint, ARRAY[cardinality(w.keys)]);
     add_m := add_t;
-    SELECT COALESCE(array_agg(CASE WHEN x.limit_t IS NULL OR l.none THEN NULL WHEN x.limit_t <= 0 THEN CASE WHEN x.used_t <= 0 THEN x.used_t * 100 + 1 END ELSE l.pt END ORDER BY x.i), '{}'),
-      COALESCE(array_agg(CASE WHEN x.limit_m IS NULL OR l.none THEN NULL WHEN x.limit_m <= 0 THEN CASE WHEN x.used_m <= 0 THEN x.used_m * 100 + 1 END ELSE l.pm END ORDER BY x.i), '{}'),
-      COALESCE(array_agg(x.limit_t ORDER BY x.i), '{}'), COALESCE(array_agg(x.limit_m ORDER BY x.i), '{}'),
-      COALESCE(array_agg(COALESCE((x.b->>'projectable')::boolean, false) AND x.b->>'end' IS NOT NULL ORDER BY x.i), '{}'),
-      COALESCE(array_agg((x.b->>'start')::bigint ORDER BY x.i), '{}'), COALESCE(array_agg((x.b->>'end')::bigint ORDER BY x.i), '{}')
-    INTO lvl_t, lvl_m, lim_t, lim_m, proj, w_start, w_end
-    FROM (SELECT a.*, (a.b->>'limitTokens')::bigint AS limit_t, (a.b->>'limitMicros')::bigint AS limit_m
-          FROM unnest(w.args, u.tokens, u.micros) WITH ORDINALITY AS a(b, used_t, used_m, i)) x
-    CROSS JOIN LATERAL (SELECT count(*) = 0 AS none, min(th.v * x.limit_t) FILTER (WHERE x.used_t * 100 < th.v * x.limit_t) AS pt,
-                          min(th.v * x.limit_m) FILTER (WHERE x.used_m * 100 < th.v * x.limit_m) AS pm
-                        FROM (SELECT t::numeric AS v FROM jsonb_array_elements_text(x.b->'thresholds') AS t) th) l;
+    -- The next threshold of each window's usage, in each unit (x 100: a settle reaching it may fire
+    -- an alert); lq_alerts_due_each's rule for a limit of 0 or less: any usage while there is none.
+    lvl_t := array_fill(NULL::numeric, ARRAY[cardinality(w.keys)]);
+    lvl_m := lvl_t;
+    FOR i IN 1 .. cardinality(w.keys) LOOP
+      CONTINUE WHEN th_first[i] = th_first[i + 1];
+      IF lim_t[i] <= 0 THEN
+        IF wt[i] <= 0 THEN lvl_t[i] := wt[i] * 100 + 1; END IF;
+      ELSIF lim_t[i] > 0 THEN
+        FOR j IN th_first[i] .. th_first[i + 1] - 1 LOOP
+          IF wt[i] * 100 < th[j] * lim_t[i] THEN lvl_t[i] := th[j] * lim_t[i]; EXIT; END IF;
+        END LOOP;
+      END IF;
+      IF lim_m[i] <= 0 THEN
+        IF wm[i] <= 0 THEN lvl_m[i] := wm[i] * 100 + 1; END IF;
+      ELSIF lim_m[i] > 0 THEN
+        FOR j IN th_first[i] .. th_first[i + 1] - 1 LOOP
+          IF wm[i] * 100 < th[j] * lim_m[i] THEN lvl_m[i] := th[j] * lim_m[i]; EXIT; END IF;
+        END LOOP;
+      END IF;
+    END LOOP;
     status := array_fill(NULL::text, ARRAY[cnt]);
 
     FOR n IN 1 .. cnt LOOP
-      IF fp.fingerprints[array_position(fp.sets, sets[n])] IS DISTINCT FROM prints[n] THEN
+      IF NOT fresh[n] THEN
         status[n] := 'stale';
         IF mine[n] THEN taken_out := taken_out || rid[n]; END IF;
         CONTINUE;
@@ -406,12 +452,13 @@ export const MIGRATION_12_SQL = `
   DECLARE
     items jsonb := p->'items';
     cnt int := jsonb_array_length(items);
-    fp record;
+    lk record;
+    fresh boolean[];
     w record;
     u record;
     r_keys text[]; r_t bigint[]; r_m bigint[];
     -- The items (by number), and their budgets (first[n] .. first[n + 1] - 1): window, reservation, rules.
-    op text[]; sets text[]; prints text[]; has_rates boolean[]; hid text[];
+    op text[]; has_rates boolean[]; hid text[];
     q_tok float8[]; q_mic float8[]; q_want float8[]; q_min float8[]; q_price float8[]; q_ceiling float8[]; q_free boolean[];
     first int[]; rpos int[]; on_limit text[]; limit_t bigint[]; limit_m bigint[];
     status text[]; extra jsonb[];
@@ -429,7 +476,6 @@ export const MIGRATION_12_SQL = `
     -- Holds only: a database crash may lose the last ones, as it loses the requests they hold for.
     PERFORM set_config('synchronous_commit', 'off', true);
     SELECT COALESCE(array_agg(s.v->>'op' ORDER BY s.n), '{}'),
-      COALESCE(array_agg(s.v->>'scopes' ORDER BY s.n), '{}'), COALESCE(array_agg(s.v->>'fingerprint' ORDER BY s.n), '{}'),
       COALESCE(array_agg(jsonb_typeof(s.v->'rates') = 'object' ORDER BY s.n), '{}'),
       COALESCE(array_agg(COALESCE(s.v->'hold'->>'id', s.v->>'holdId') ORDER BY s.n), '{}'),
       COALESCE(array_agg((s.v->'quote'->>'tokens')::float8 ORDER BY s.n), '{}'), COALESCE(array_agg((s.v->'quote'->>'micros')::float8 ORDER BY s.n), '{}'),
@@ -437,7 +483,7 @@ export const MIGRATION_12_SQL = `
       COALESCE(array_agg(COALESCE((s.v->'quote'->>'price')::float8, 0) ORDER BY s.n), '{}'), COALESCE(array_agg((s.v->'quote'->>'ceiling')::float8 ORDER BY s.n), '{}'),
       COALESCE(array_agg(COALESCE((s.v->'quote'->>'free')::boolean, false) ORDER BY s.n), '{}'),
       COALESCE(array_agg(jsonb_array_length(s.v->'budgets') ORDER BY s.n), '{}')
-    INTO op, sets, prints, has_rates, hid, q_tok, q_mic, q_want, q_min, q_price, q_ceiling, q_free, first
+    INTO op, has_rates, hid, q_tok, q_mic, q_want, q_min, q_price, q_ceiling, q_free, first
     FROM jsonb_array_elements(items) WITH ORDINALITY AS s(v, n);
     sofar := 1;
     FOR n IN 1 .. cnt LOOP
@@ -464,8 +510,8 @@ export const MIGRATION_12_SQL = `
     blocks := array_fill(NULL::int, ARRAY[cnt]);
     g_t := array_fill(NULL::bigint, ARRAY[cnt]); g_m := g_t; g_o := g_t;
 
-    PERFORM lq_lock_scopes(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
-    fp := lq_fingerprints(items);
+    lk := lq_lock_versions(ARRAY(SELECT jsonb_array_elements_text(p->'scopes')));
+    fresh := lq_fresh(items, lk.scopes, lk.versions);
     u := lq_window_usage(w.args, w.budget_keys, w.newest, w.counts, true, true);
     SELECT COALESCE(array_agg(COALESCE(h.tokens, 0) ORDER BY r.i), '{}'), COALESCE(array_agg(COALESCE(h.micros, 0) ORDER BY r.i), '{}')
     INTO r_t, r_m
@@ -473,7 +519,7 @@ export const MIGRATION_12_SQL = `
     LEFT JOIN LATERAL (SELECT br.tokens, br.micros FROM budget_reservations br WHERE br.budget_key = r.key OFFSET 0) h ON true;
 
     FOR n IN 1 .. cnt LOOP
-      IF fp.fingerprints[array_position(fp.sets, sets[n])] IS DISTINCT FROM prints[n] THEN
+      IF NOT fresh[n] THEN
         status[n] := 'stale';
         CONTINUE;
       END IF;
