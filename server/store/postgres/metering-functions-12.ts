@@ -89,27 +89,27 @@ export const MIGRATION_12_SQL = `
                        GROUP BY e.n) g ON g.n = it.n);
   END $fn$;
 
-  -- Every budget window of a batch's items (p_items: [{budgets}]), each once, in key order (by
-  -- budget key and first bucket), with its argument, newest bucket, number of buckets and span,
-  -- and whether another window of the batch is of the same budget (clocks straddling a bucket's
-  -- edge); and "places", the place in that order of each item's budgets, item after item. None of
-  -- it reads a table: a batch makes this list before it takes its locks.
-  CREATE FUNCTION lq_window_list(p_items jsonb, OUT keys text[], OUT budget_keys text[], OUT args jsonb[], OUT newest bigint[],
+  -- The budget windows of a batch (p_windows: each once, as metering-args.ts sharedWindows() lists
+  -- them; p_items: [{budgets: [place in p_windows, from 0]}]) in key order (by budget key and first
+  -- bucket), with its argument, newest bucket, number of buckets and span, and whether another
+  -- window of the batch is of the same budget (clocks straddling a bucket's edge); and "places",
+  -- the place in that order of each item's budgets, item after item. None of it reads a table: a
+  -- batch makes this list before it takes its locks.
+  CREATE FUNCTION lq_window_list(p_windows jsonb, p_items jsonb, OUT keys text[], OUT budget_keys text[], OUT args jsonb[], OUT newest bigint[],
     OUT counts bigint[], OUT span bigint[], OUT shared boolean[], OUT places int[])
     LANGUAGE plpgsql AS $fn$
   BEGIN
-    WITH x AS MATERIALIZED (
-      SELECT it.n, bud.kk, (bud.b->>'key') || '@' || (bud.b->>'start') AS k, bud.b
-      FROM jsonb_array_elements(p_items) WITH ORDINALITY AS it(v, n)
-      CROSS JOIN LATERAL jsonb_array_elements(it.v->'budgets') WITH ORDINALITY AS bud(b, kk)),
-    d AS MATERIALIZED (
+    WITH d AS MATERIALIZED (
       SELECT y.*, row_number() OVER (ORDER BY y.k) AS i, count(*) OVER (PARTITION BY y.key) AS siblings
-      FROM (SELECT DISTINCT ON (x.k) x.k, x.b, x.b->>'key' AS key, (x.b->>'count')::bigint AS n, (x.b->>'step')::bigint AS step,
-              (x.b->>'start')::bigint + ((x.b->>'count')::bigint - 1) * (x.b->>'step')::bigint AS newest
-            FROM x ORDER BY x.k) y)
+      FROM (SELECT x.o, (x.b->>'key') || '@' || (x.b->>'start') AS k, x.b, x.b->>'key' AS key, (x.b->>'count')::bigint AS n,
+              (x.b->>'step')::bigint AS step, (x.b->>'start')::bigint + ((x.b->>'count')::bigint - 1) * (x.b->>'step')::bigint AS newest
+            FROM jsonb_array_elements(p_windows) WITH ORDINALITY AS x(b, o)) y)
     SELECT COALESCE(array_agg(v.k), '{}'), COALESCE(array_agg(v.key), '{}'), COALESCE(array_agg(v.b), '{}'), COALESCE(array_agg(v.newest), '{}'),
       COALESCE(array_agg(v.n), '{}'), COALESCE(array_agg(v.n * v.step), '{}'), COALESCE(array_agg(v.siblings > 1), '{}'),
-      (SELECT COALESCE(array_agg(d.i::int ORDER BY x.n, x.kk), '{}') FROM x JOIN d ON d.k = x.k)
+      (SELECT COALESCE(array_agg(d.i::int ORDER BY it.n, e.k), '{}')
+       FROM jsonb_array_elements(p_items) WITH ORDINALITY AS it(v, n)
+       CROSS JOIN LATERAL jsonb_array_elements_text(it.v->'budgets') WITH ORDINALITY AS e(o, k)
+       JOIN d ON d.o = e.o::bigint + 1)
     INTO keys, budget_keys, args, newest, counts, span, shared, places
     FROM (SELECT * FROM d ORDER BY d.i) v;
   END $fn$;
@@ -183,7 +183,8 @@ export const MIGRATION_12_SQL = `
     RETURN written;
   END $fn$;
 
-  -- The settles of one group commit (lq_settle_batch's argument and rules), with what does not
+  -- The settles of one group commit (lq_settle_batch's rules, and its argument with the budgets'
+  -- windows listed once: metering-args.ts sharedWindows()), with what does not
   -- depend on the budgets' usage done before the scope locks are taken, and the rest a statement
   -- for the whole batch wherever it does not depend on the settles before it:
   --
@@ -245,7 +246,7 @@ export const MIGRATION_12_SQL = `
       q := first[n]; first[n] := sofar; sofar := sofar + q;
     END LOOP;
     first[cnt + 1] := sofar;
-    w := lq_window_list(settles);
+    w := lq_window_list(p->'windows', settles);
     IF cardinality(w.places) <> sofar - 1 THEN
       RAISE EXCEPTION 'lq_settle_many: a budget without its window';
     END IF;
@@ -433,7 +434,8 @@ export const MIGRATION_12_SQL = `
                   WHERE l.request_id = ANY(ARRAY(SELECT rid[n] FROM generate_subscripts(status, 1) AS n WHERE status[n] = 'duplicate'))));
   END $fn$;
 
-  -- Reservations and lease extensions in arrival order (lq_meter_batch's argument and rules), in
+  -- Reservations and lease extensions in arrival order (lq_meter_batch's rules, and its argument
+  -- with the budgets' windows listed once and each item's rules: sharedWindows()), in
   -- the shape of lq_settle_many: each item's fields, its budgets' limits and its windows' places
   -- read in one statement each before the scope locks are taken; under them, the fingerprints, the
   -- windows' usage and the budgets' reservations read a statement each, and in the loop only
@@ -490,18 +492,19 @@ export const MIGRATION_12_SQL = `
       q := first[n]; first[n] := sofar; sofar := sofar + q;
     END LOOP;
     first[cnt + 1] := sofar;
-    w := lq_window_list(items);
-    -- Each budget of each item, in turn: its rules, and its place among the batch's budgets (r_keys).
-    WITH x AS MATERIALIZED (
-      SELECT it.n, bud.kk, bud.b FROM jsonb_array_elements(items) WITH ORDINALITY AS it(v, n)
-      CROSS JOIN LATERAL jsonb_array_elements(it.v->'budgets') WITH ORDINALITY AS bud(b, kk)),
-    r AS MATERIALIZED (SELECT k.key, row_number() OVER (ORDER BY k.key) AS i FROM (SELECT DISTINCT x.b->>'key' AS key FROM x) k)
+    w := lq_window_list(p->'windows', items);
+    -- Each budget of each item, in turn: its rules ([onLimit, limitTokens, limitMicros]: a grant
+    -- or a failover may make them its own), and its place among the batch's budgets (r_keys).
+    WITH r AS MATERIALIZED (SELECT k.key, row_number() OVER (ORDER BY k.key) AS i FROM (SELECT DISTINCT b.key FROM unnest(w.budget_keys) AS b(key)) k)
     SELECT (SELECT COALESCE(array_agg(r.key ORDER BY r.i), '{}') FROM r),
-      COALESCE(array_agg(r.i::int ORDER BY x.n, x.kk), '{}'), COALESCE(array_agg(x.b->>'onLimit' ORDER BY x.n, x.kk), '{}'),
-      COALESCE(array_agg((x.b->>'limitTokens')::bigint ORDER BY x.n, x.kk), '{}'), COALESCE(array_agg((x.b->>'limitMicros')::bigint ORDER BY x.n, x.kk), '{}')
-    INTO r_keys, rpos, on_limit, limit_t, limit_m
-    FROM x JOIN r ON r.key = x.b->>'key';
-    IF cardinality(w.places) <> sofar - 1 OR cardinality(rpos) <> sofar - 1 THEN
+      (SELECT COALESCE(array_agg(r.i::int ORDER BY p.j), '{}') FROM unnest(w.places) WITH ORDINALITY AS p(place, j) JOIN r ON r.key = w.budget_keys[p.place])
+    INTO r_keys, rpos;
+    SELECT COALESCE(array_agg(x.r->>0 ORDER BY it.n, x.k), '{}'),
+      COALESCE(array_agg((x.r->>1)::bigint ORDER BY it.n, x.k), '{}'), COALESCE(array_agg((x.r->>2)::bigint ORDER BY it.n, x.k), '{}')
+    INTO on_limit, limit_t, limit_m
+    FROM jsonb_array_elements(items) WITH ORDINALITY AS it(v, n)
+    CROSS JOIN LATERAL jsonb_array_elements(it.v->'rules') WITH ORDINALITY AS x(r, k);
+    IF cardinality(w.places) <> sofar - 1 OR cardinality(rpos) <> sofar - 1 OR cardinality(on_limit) <> sofar - 1 THEN
       RAISE EXCEPTION 'lq_meter_many: a budget without its window';
     END IF;
     status := array_fill(NULL::text, ARRAY[cnt]);

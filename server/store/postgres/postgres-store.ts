@@ -82,7 +82,7 @@ import { PgAlertRecorder } from './pg-alert-recorder.js';
 import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, unseenRequests } from './pg-quota-requests.js';
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
-import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
+import { meteringArgs, quoteArg, reservationsOf, sharedWindows, windowUsagesOf, type MeteringArgs, type Sums, type WindowUsage } from './metering-args.js';
 import { meterAnswers, settleAnswers, type MeteringAnswer } from './batch-answers.js';
 import { CallBatcher } from './call-batcher.js';
 import { applyOnce, createPool, inTransaction, numbered, query, queryConfig, withClient, type PgConnectionOptions, type Prepared, type Statement, type Tx } from './pg-pool.js';
@@ -173,7 +173,7 @@ interface PreparedAdmission {
   budgets: Budget[];
   grants: Grant[];
   names: string[];
-  item: object;
+  item: MeteringArgs;
 }
 
 /** A settle waiting for its group commit; `attempt` counts the times its budgets were stale. */
@@ -839,7 +839,7 @@ export class PostgresStore implements Store {
     try {
       prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
       const scopes = [...new Set(prepared.flatMap((p) => p.names))].sort();
-      const arg = JSON.stringify({ scopes, items: prepared.map((p) => p.item) });
+      const arg = JSON.stringify({ scopes, ...sharedWindows(prepared.map((p) => p.item), true) });
       const answered = (await this.applyOnce(METER_BATCH, [arg])).rows[0]?.answer;
       answers = meterAnswers(answered, prepared.map((p) => p.budgets.length));
     } catch (error) {
@@ -1104,8 +1104,8 @@ export class PostgresStore implements Store {
   /** One lq_settle_many call for these settles: the locks of all their scopes, in text order. */
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
-    const arg = { scopes, inTransaction, settles: settles.map((s) => s.arg) };
-    const answered = (await run(SETTLE_BATCH, [JSON.stringify(arg)])).rows[0]?.answer;
+    const { windows, items } = sharedWindows(settles.map((s) => s.arg), false);
+    const answered = (await run(SETTLE_BATCH, [JSON.stringify({ scopes, inTransaction, windows, settles: items })])).rows[0]?.answer;
     return settleAnswers(answered, settles.map((s) => ({ entry: s.arg.entry, budgets: s.budgets.length })));
   }
 
