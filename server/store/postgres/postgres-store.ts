@@ -1139,8 +1139,15 @@ export class PostgresStore implements Store {
 
   async release(holdId: string): Promise<boolean> {
     this.holdSubjects.delete(holdId);
-    const deleted = await query(this.pool, 'DELETE FROM holds WHERE id = $1', [holdId]);
-    return (deleted.rowCount ?? 0) > 0;
+    // The hold's row, then its budget rows (whose trigger gives their reservations back), as every
+    // path that deletes holds does, in one statement.
+    const deleted = await query<{ released: number }>(
+      this.pool,
+      `WITH h AS (DELETE FROM holds WHERE id = $1 RETURNING id), b AS (DELETE FROM hold_budgets WHERE hold_id IN (SELECT id FROM h))
+       SELECT count(*)::int AS released FROM h`,
+      [holdId],
+    );
+    return (deleted.rows[0]?.released ?? 0) > 0;
   }
 
   /**
