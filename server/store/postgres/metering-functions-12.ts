@@ -441,15 +441,19 @@ export const MIGRATION_12_SQL = `
   END $fn$;
 
   -- Reservations and lease extensions in arrival order (lq_meter_batch's rules, and its argument
-  -- with the budgets' windows listed once and each item's rules: sharedWindows()), in
-  -- the shape of lq_settle_many: each item's fields, its budgets' limits and its windows' places
-  -- read in one statement each before the scope locks are taken; under them, the fingerprints, the
-  -- windows' usage and the budgets' reservations read a statement each, and in the loop only
-  -- lq_admit_each's arithmetic on arrays and the reservations carried to the items after it; then
-  -- the new holds in one insert and their budget rows in another. What is rarer keeps its own
-  -- statements in the loop: an extension (its hold read and grown) and a reservation with rate
-  -- limits (its hold written there, after its counts). A new hold whose id is taken makes a batch of
-  -- several fail, for the caller to try its items one by one; alone, it is answered "exists".
+  -- with the budgets' windows listed once and each item's rules: sharedWindows()), in the shape of
+  -- lq_settle_many:
+  --
+  -- - before the scope locks: each item's fields, rules and windows' places, a statement each, and
+  --   the holds of the reservations without rate limits written as if fully granted;
+  -- - under them: the fingerprints, the windows' usage and the budgets' reservations, a statement
+  --   each; in the loop, lq_admit_each's arithmetic on arrays and the reservations carried to the
+  --   items after it; then the holds refused taken out and those granted less changed, and the
+  --   holds' budget rows written in one statement.
+  --
+  -- What is rarer keeps its own statements in the loop: an extension (its hold read and grown) and
+  -- a reservation with rate limits (its hold written there, after its counts). A hold id taken
+  -- already is answered "exists".
   --
   -- Answers {"status": per item "stale" | "unknown" | "subject" | "exists" | "decided", "extra":
   -- per item null or what lq_meter_batch answered besides (an extension's grown hold or other
@@ -472,13 +476,15 @@ export const MIGRATION_12_SQL = `
     status text[]; extra jsonb[];
     oks boolean[]; blocks int[]; g_t bigint[]; g_m bigint[]; g_o bigint[];
     ut bigint[] := '{}'; um bigint[] := '{}'; uo bigint[] := '{}'; rt bigint[] := '{}'; rm bigint[] := '{}';
-    new_holds int[] := '{}';
+    -- Reservations without rate limits: each one's hold as if fully granted (written before the
+    -- locks), whether this call wrote it, and those the decisions then take out or change.
+    full_t bigint[]; full_m bigint[]; full_o bigint[]; held boolean[];
+    unheld text[] := '{}'; regranted int[] := '{}';
     hb_holds text[] := '{}'; hb_keys text[] := '{}'; hb_t bigint[] := '{}'; hb_m bigint[] := '{}';
     item jsonb; before holds; grown holds; rates jsonb; already boolean; checks jsonb; limited jsonb; h jsonb;
     sofar int; q int; j0 int; mine int[];
     ok boolean; blocking int; tok bigint; mic bigint; outp bigint; add_t bigint; add_m bigint;
     scale float8; room float8; micros_room float8; tightest int; tightest_room float8; downgrade int; granted float8;
-    inserted int;
     extended boolean := false;
   BEGIN
     -- Holds only: a database crash may lose the last ones, as it loses the requests they hold for.
@@ -513,6 +519,29 @@ export const MIGRATION_12_SQL = `
     IF cardinality(w.places) <> sofar - 1 OR cardinality(rpos) <> sofar - 1 OR cardinality(on_limit) <> sofar - 1 THEN
       RAISE EXCEPTION 'lq_meter_many: a budget without its window';
     END IF;
+    -- The holds of the reservations without rate limits, written before the locks as if fully
+    -- granted (what lq_admit_each grants when the budgets have room for all the output wanted): no
+    -- one else sees them before the commit, and the decisions under the locks take out those
+    -- refused and change those granted less. A hold id taken already is answered "exists".
+    full_t := array_fill(NULL::bigint, ARRAY[cnt]); full_m := full_t; full_o := full_t;
+    FOR n IN 1 .. cnt LOOP
+      CONTINUE WHEN op[n] <> 'reserve' OR has_rates[n];
+      full_t[n] := q_tok[n] + q_want[n];
+      full_m[n] := q_mic[n] + ceil(q_want[n] * q_price[n] / 1000000);
+      full_o[n] := q_want[n];
+    END LOOP;
+    WITH added AS (
+      INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
+      SELECT hid[o.n], h.v->>'instance', h.v->>'user', h.v->>'project', h.v->>'key', full_t[o.n], full_m[o.n], full_o[o.n],
+        (h.v->>'createdAt')::bigint, (h.v->>'expiresAt')::bigint, h.v->>'pending', (h.v->>'createdAt')::bigint
+      FROM generate_subscripts(full_t, 1) AS o(n) CROSS JOIN LATERAL (SELECT items->(o.n - 1)->'hold' AS v) h
+      WHERE full_t[o.n] IS NOT NULL
+      ORDER BY o.n
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id)
+    -- An item wrote its hold when the hold is this call's and no item before it had its id.
+    SELECT COALESCE(array_agg(a.id IS NOT NULL AND NOT hid[o.n] = ANY(hid[1 : o.n - 1]) ORDER BY o.n), '{}') INTO held
+    FROM generate_subscripts(full_t, 1) AS o(n) LEFT JOIN added a ON a.id = hid[o.n] AND full_t[o.n] IS NOT NULL;
     status := array_fill(NULL::text, ARRAY[cnt]);
     extra := array_fill(NULL::jsonb, ARRAY[cnt]);
     oks := array_fill(NULL::boolean, ARRAY[cnt]);
@@ -530,6 +559,11 @@ export const MIGRATION_12_SQL = `
     FOR n IN 1 .. cnt LOOP
       IF NOT fresh[n] THEN
         status[n] := 'stale';
+        IF held[n] THEN unheld := unheld || hid[n]; END IF;
+        CONTINUE;
+      END IF;
+      IF full_t[n] IS NOT NULL AND NOT held[n] THEN
+        status[n] := 'exists';
         CONTINUE;
       END IF;
       IF op[n] = 'extend' THEN
@@ -642,8 +676,10 @@ export const MIGRATION_12_SQL = `
               PERFORM lq_rate_count(checks, (rates->>'tokens')::bigint, (rates->>'now')::bigint);
             END IF;
           END IF;
-        ELSIF ok THEN
-          new_holds := new_holds || n;
+        ELSIF NOT ok THEN
+          unheld := unheld || hid[n];
+        ELSIF tok IS DISTINCT FROM full_t[n] OR mic IS DISTINCT FROM full_m[n] OR outp IS DISTINCT FROM full_o[n] THEN
+          regranted := regranted || n;
         END IF;
       END IF;
 
@@ -663,24 +699,15 @@ export const MIGRATION_12_SQL = `
       END IF;
     END LOOP;
 
-    IF cardinality(new_holds) > 0 THEN
-      INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
-      SELECT hid[o.n], h.v->>'instance', h.v->>'user', h.v->>'project', h.v->>'key', g_t[o.n], g_m[o.n], g_o[o.n],
-        (h.v->>'createdAt')::bigint, (h.v->>'expiresAt')::bigint, h.v->>'pending', (h.v->>'createdAt')::bigint
-      FROM unnest(new_holds) AS o(n) CROSS JOIN LATERAL (SELECT items->(o.n - 1)->'hold' AS v) h
-      ORDER BY o.n
-      ON CONFLICT (id) DO NOTHING;
-      GET DIAGNOSTICS inserted = ROW_COUNT;
-      IF inserted < cardinality(new_holds) THEN
-        -- The items after it were decided with it held. Alone, it is answered "exists" and holds
-        -- nothing; in a batch, the caller tries them again one by one.
-        IF cnt > 1 THEN
-          RAISE EXCEPTION 'lq_meter_many: a hold of this batch exists already' USING ERRCODE = 'unique_violation';
-        END IF;
-        status[1] := 'exists';
-        ut := '{}'; um := '{}'; uo := '{}'; rt := '{}'; rm := '{}';
-        hb_holds := '{}'; hb_keys := '{}'; hb_t := '{}'; hb_m := '{}';
+    IF cardinality(unheld) > 0 THEN
+      -- A later item with the same hold id would have written it.
+      IF EXISTS (SELECT 1 FROM unnest(hid) AS h(id) WHERE h.id = ANY(unheld) GROUP BY h.id HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'lq_meter_many: a hold id twice in one batch, once refused' USING ERRCODE = 'unique_violation';
       END IF;
+      DELETE FROM holds WHERE id = ANY(unheld);
+    END IF;
+    IF cardinality(regranted) > 0 THEN
+      UPDATE holds SET tokens = g_t[x.n], micros = g_m[x.n], output_tokens = g_o[x.n] FROM unnest(regranted) AS x(n) WHERE id = hid[x.n];
     END IF;
 
     -- A budget created while a stream ran joins its hold; an extension adds to the rows it has. The
