@@ -37,7 +37,8 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
   // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
   const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
   const { kind, body } = facts.prompt;
-  const cached = await lookUpAnswer(c, services, identity, { api: dialect.name, request, facts, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
+  const lookup = lookUpAnswer(c, services, identity, { api: dialect.name, request, facts, headers: () => forwardedHeaders(c, dialect.forwardedHeaders) });
+  const cached = lookup && (await lookup);
   if (cached?.found) {
     const hit = await serveHit(c, services, cached.subject, cached.found);
     if (hit.kind === 'served') return hit.response;
