@@ -31,11 +31,15 @@ export function nodeListener(app: ServedApp): RequestListener {
   return (incoming, outgoing) => {
     const route = incoming.method === 'POST' && incoming.headers.origin === undefined ? app.directRoutes.get(incoming.url ?? '') : undefined;
     if (route === undefined) return void viaHono(incoming, outgoing);
+    // A Context reads only these of its request (HonoRequest: method, url, headers.get, text).
     const c = new Context<AppEnv>(nodeRequest(incoming) as unknown as Request, { env: { incoming, outgoing }, path: incoming.url as string });
-    route(c).then(
-      (response) => send(response, outgoing),
-      (error: unknown) => send(renderError(error instanceof Error ? error : new Error(String(error)), c), outgoing),
-    );
+    route(c)
+      .then(
+        (response) => send(response, outgoing),
+        // The app's error handler, as app.onError would answer (the metered routes render their own).
+        (error: unknown) => send(renderError(error instanceof Error ? error : new Error(String(error)), c), outgoing),
+      )
+      .catch(() => outgoing.destroy());
   };
 }
 
@@ -93,11 +97,11 @@ function readText(incoming: IncomingMessage): Promise<string> {
 /** Writes a handler's web Response (an error or a refusal; answers are written by the handler itself). */
 async function send(response: Response, outgoing: ServerResponse): Promise<void> {
   if (response === RESPONSE_ALREADY_SENT || outgoing.headersSent) return;
-  const headers: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = name === 'set-cookie' ? response.headers.getSetCookie() : value;
-  });
   try {
+    const headers: Record<string, string | string[]> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = name === 'set-cookie' ? response.headers.getSetCookie() : value;
+    });
     if (response.body === null) {
       outgoing.writeHead(response.status, headers).end();
       return;
