@@ -30,13 +30,13 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { serve } from '@hono/node-server';
 import Database from 'better-sqlite3';
 import { Pool } from 'undici';
 import { createApp } from '../server/app.js';
 import { hashSecret, newUserKey } from '../server/auth/secrets.js';
 import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
+import { nodeListener } from '../server/http/node-listener.js';
 import type { DefaultBudget } from '../server/config/schema.js';
 import { newRequestId } from '../server/proxy/request-id.js';
 import { countPrompt } from '../server/proxy/prompt-count.js';
@@ -504,9 +504,10 @@ async function proxyThread(input: WorkerInput): Promise<void> {
       upstreams,
       ...(responseCache ? { responseCache } : {}),
     });
-    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
+    // Served as main serves it (server/main.ts): the metered routes straight from Node.
+    const server = createServer(nodeListener(app));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
     return {
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       async close() {

@@ -11,6 +11,7 @@ import type { AppEnv, Services } from './http/app-env.js';
 import { authenticate, requireAdmin } from './http/authenticate.js';
 import { ApiError, errorJson, renderError } from './http/errors.js';
 import { healthRoutes } from './http/health-routes.js';
+import type { DirectRoute } from './http/node-listener.js';
 import { Metrics } from './metrics/metrics.js';
 import { metricsRoutes } from './metrics/metrics-routes.js';
 import { openApiRoutes } from './openapi/openapi-routes.js';
@@ -19,7 +20,7 @@ import { newApiPricingRoutes } from './proxy/new-api-pricing.js';
 import { ollamaRootRoutes, ollamaRoutes } from './proxy/ollama-routes.js';
 import { createPriceBook } from './proxy/pricing.js';
 import { proxyCors } from './proxy/proxy-cors.js';
-import { proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
+import { meteredRoutes, proxyNotFound, proxyRoutes } from './proxy/proxy-routes.js';
 import { RateLimiter } from './proxy/rate-limiter.js';
 import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { estimateOverrides } from './proxy/model-family.js';
@@ -78,7 +79,8 @@ export function createApp(services: Services) {
     responseCache: services.config.cache.enabled ? (services.responseCache ?? ResponseCache.open(services.config.cache, services.clock, null)) : undefined,
   };
   app.use('/v1/*', proxyCors(services.config.proxy.corsOrigins));
-  app.route('/v1', proxyRoutes(proxy));
+  const metered = meteredRoutes(proxy);
+  app.route('/v1', proxyRoutes(proxy, metered));
   // Google's Gemini API, where @google/genai puts its version: `<base URL>/v1beta/models/…`.
   app.use('/v1beta/*', proxyCors(services.config.proxy.corsOrigins));
   app.route('/v1beta', geminiRoutes(proxy));
@@ -97,5 +99,8 @@ export function createApp(services: Services) {
   app.route('/quota', historyRoutes(services)); // a user's usage by day and newest requests, for /me
   // After the /admin and /quota authentication; its /requests/:id/* links are signed, not authenticated.
   app.route('/', requestRoutes(services));
-  return app;
+  // The metered routes answered straight from Node (see nodeListener): /v1/* has no middleware but
+  // proxyCors, which does nothing for a request without an Origin, and those are the only ones sent there.
+  const directRoutes = new Map<string, DirectRoute>(Object.entries(metered).map(([path, route]) => [`/v1${path}`, route]));
+  return Object.assign(app, { directRoutes });
 }

@@ -1,4 +1,5 @@
-import { serve } from '@hono/node-server';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { AlertEvent } from './alerts/alert-event.js';
 import { AlertSender } from './alerts/alert-sender.js';
 import { createChannels } from './alerts/channels/index.js';
@@ -6,6 +7,7 @@ import { createApp } from './app.js';
 import { ensureAdminToken } from './auth/admin-token.js';
 import { systemClock } from './clock.js';
 import { loadConfig, publicUrlOf, type Config } from './config/load.js';
+import { nodeListener } from './http/node-listener.js';
 import { startMaintenance } from './maintenance.js';
 import { ResponseCache } from './proxy/response-cache/response-cache.js';
 import { preloadEncodings } from './proxy/token-count.js';
@@ -101,8 +103,10 @@ async function main(): Promise<void> {
   const responseCache = config.cache.enabled ? ResponseCache.open(config.cache, clock, config.dataDir) : undefined;
   const app = createApp({ store, config, clock, adminTokenHash: adminToken.hash, upstreams, ...(responseCache ? { responseCache } : {}) });
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
-    process.stdout.write(banner(config, publicUrlOf(config, info.port), opened.description, adminToken.generated));
+  const server = createServer(nodeListener(app));
+  server.listen(config.port, config.host, () => {
+    const { port } = server.address() as AddressInfo;
+    process.stdout.write(banner(config, publicUrlOf(config, port), opened.description, adminToken.generated));
     // The tokenizer's tables take a few hundred ms to load: not on the first user's request.
     setImmediate(() => preloadEncodings(['o200k_base']));
   });

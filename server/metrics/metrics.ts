@@ -1,3 +1,4 @@
+import { format } from 'node:util';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import { familyOf, type ModelFamily } from '../proxy/model-family.js';
@@ -20,15 +21,39 @@ export interface EstimateCheck {
 
 const MICROS_PER_USD = 1_000_000;
 
+/**
+ * A counter child's increments, added up here and handed to prom-client when the metric is read
+ * (its collect: every read of the registry goes through it). prom-client builds and validates a
+ * label hash on every `inc`, which the proxy would pay seven times a request; a scrape pays it
+ * once per child instead. Increments are refused here as prom-client refuses them, with its errors.
+ */
+class Tally {
+  private pending = 0;
+
+  constructor(private readonly child: Counter.Internal) {}
+
+  add(value: number): void {
+    if (value && !Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${format(value)}`);
+    if (value < 0) throw new Error('It is not possible to decrease a counter');
+    this.pending += value;
+  }
+
+  /** Into prom-client: a child only added 0 to is still created, at 0, as `inc(0)` creates it. */
+  flush(): void {
+    this.child.inc(this.pending);
+    this.pending = 0;
+  }
+}
+
 /** One model label's counters (see Metrics.modelCounters). */
 interface ModelCounters {
-  outcomes: Map<RequestOutcome, Counter.Internal>;
-  input: Counter.Internal;
-  output: Counter.Internal;
-  cached: Counter.Internal;
-  cacheWrite: Counter.Internal;
-  reasoning: Counter.Internal;
-  cost: Counter.Internal;
+  outcomes: Map<RequestOutcome, Tally>;
+  input: Tally;
+  output: Tally;
+  cached: Tally;
+  cacheWrite: Tally;
+  reasoning: Tally;
+  cost: Tally;
 }
 
 /** One family's children of the estimate-ratio histogram (see Metrics.estimateRatiosOf). */
@@ -72,6 +97,8 @@ export class Metrics {
    * a request. Bounded, as the labels are (see ModelLabels).
    */
   private readonly modelCounters = new Map<string, ModelCounters>();
+  /** Every Tally of modelCounters, flushed when any of their metrics is read. */
+  private readonly tallies: Tally[] = [];
   private readonly modelLabels: ModelLabels;
   /** One store read per scrape, shared by the budget gauges' collect callbacks. */
   private budgetRead: Promise<BudgetRead> | null = null;
@@ -84,18 +111,21 @@ export class Metrics {
       help: `Metered proxy requests by the model asked upstream (model="other": one without a price that no upstream has served, or past the first ${MAX_MODEL_LABELS} models) and how they ended: ok, refused (a budget), rate_limited, cut_off (a budget ran out mid-stream), upstream_error (nothing charged), client_abort (charged for what was sent).`,
       labelNames: ['model', 'outcome'],
       registers,
+      collect: () => this.flushTallies(),
     });
     this.tokens = new Counter({
       name: 'lobe_quota_tokens_total',
       help: 'Tokens charged to the ledger by model and kind. cached (cache reads) and cache_write (cache writes, Anthropic’s) are parts of input, reasoning part of output.',
       labelNames: ['model', 'kind'],
       registers,
+      collect: () => this.flushTallies(),
     });
     this.cost = new Counter({
       name: 'lobe_quota_cost_usd_total',
       help: 'US dollars charged to the ledger by model (at the configured prices).',
       labelNames: ['model'],
       registers,
+      collect: () => this.flushTallies(),
     });
     this.addedLatency = new Histogram({
       name: 'lobe_quota_proxy_added_latency_seconds',
@@ -184,18 +214,28 @@ export class Metrics {
     this.cacheSavedCost.inc(saved.micros / MICROS_PER_USD);
   }
 
+  private tally(child: Counter.Internal): Tally {
+    const tally = new Tally(child);
+    this.tallies.push(tally);
+    return tally;
+  }
+
+  private flushTallies(): void {
+    for (const tally of this.tallies) tally.flush();
+  }
+
   private countersOf(model: string): ModelCounters {
     let counters = this.modelCounters.get(model);
     if (!counters) {
       // `model` is a label from ModelLabels, never a client's name as sent.
       counters = {
         outcomes: new Map(),
-        input: this.tokens.labels({ model, kind: 'input' }),
-        output: this.tokens.labels({ model, kind: 'output' }),
-        cached: this.tokens.labels({ model, kind: 'cached' }),
-        cacheWrite: this.tokens.labels({ model, kind: 'cache_write' }),
-        reasoning: this.tokens.labels({ model, kind: 'reasoning' }),
-        cost: this.cost.labels({ model }),
+        input: this.tally(this.tokens.labels({ model, kind: 'input' })),
+        output: this.tally(this.tokens.labels({ model, kind: 'output' })),
+        cached: this.tally(this.tokens.labels({ model, kind: 'cached' })),
+        cacheWrite: this.tally(this.tokens.labels({ model, kind: 'cache_write' })),
+        reasoning: this.tally(this.tokens.labels({ model, kind: 'reasoning' })),
+        cost: this.tally(this.cost.labels({ model })),
       };
       this.modelCounters.set(model, counters);
     }
@@ -206,10 +246,10 @@ export class Metrics {
     const { outcomes } = this.countersOf(model);
     let counter = outcomes.get(outcome);
     if (!counter) {
-      counter = this.requests.labels({ model, outcome });
+      counter = this.tally(this.requests.labels({ model, outcome }));
       outcomes.set(outcome, counter);
     }
-    counter.inc();
+    counter.add(1);
   }
 
   /** A request that ended without a ledger entry (a refusal or an upstream error). */
@@ -222,12 +262,12 @@ export class Metrics {
     const model = this.modelLabels.ofSettled(entry);
     this.countOutcome(model, entry.outcome);
     const counters = this.countersOf(model);
-    counters.input.inc(entry.inputTokens);
-    counters.output.inc(entry.outputTokens);
-    counters.cached.inc(entry.cachedTokens);
-    counters.cacheWrite.inc(entry.cacheWriteTokens ?? 0);
-    counters.reasoning.inc(entry.reasoningTokens);
-    counters.cost.inc(entry.costMicros / MICROS_PER_USD);
+    counters.input.add(entry.inputTokens);
+    counters.output.add(entry.outputTokens);
+    counters.cached.add(entry.cachedTokens);
+    counters.cacheWrite.add(entry.cacheWriteTokens ?? 0);
+    counters.reasoning.add(entry.reasoningTokens);
+    counters.cost.add(entry.costMicros / MICROS_PER_USD);
     if (entry.source === 'upstream') this.compareEstimate(entry, estimate);
   }
 

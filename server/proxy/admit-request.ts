@@ -257,7 +257,9 @@ async function admitAs(
     }
   }
 
-  const promptTokens = await input.countPrompt(model);
+  // Counted in place (most prompts) or on the counting thread: only the latter is waited for.
+  const counted = input.countPrompt(model);
+  const promptTokens = typeof counted === 'number' ? counted : await counted;
   // Rate limits are checked by the store, in the same atomic step as the budgets (Meter.admit).
   const rateTokens = promptTokens + input.wantOutput;
 

@@ -106,7 +106,7 @@ export class Meter {
    * when the request is settled or released, and when its connection is gone (`stopRenewing`):
    * then a hold that something failed to settle still expires after `holdTtlMs`.
    */
-  private renewal: NodeJS.Timeout | null;
+  private renewal: Renewals | null;
 
   private constructor(
     private readonly services: MeterServices,
@@ -121,10 +121,14 @@ export class Meter {
   ) {
     this.allowance = heldAtAdmission.outputTokens;
     this.startedAt = services.clock.now();
-    this.renewal = setInterval(() => {
-      void services.store.renew(request.holdId, services.clock.now(), services.holdTtlMs).catch(() => undefined);
-    }, Math.max(1_000, Math.floor(services.holdTtlMs / 3)));
-    this.renewal.unref();
+    this.renewal = renewalsEvery(Math.max(1_000, Math.floor(services.holdTtlMs / 3)));
+    this.renewal.add(this);
+  }
+
+  /** Pushes the hold's expiry a TTL past now (see `renewal`). */
+  renew(): void {
+    const { store, clock, holdTtlMs } = this.services;
+    void store.renew(this.request.holdId, clock.now(), holdTtlMs).catch(() => undefined);
   }
 
   static async admit(services: MeterServices, request: MeterRequest): Promise<Admitted> {
@@ -288,7 +292,7 @@ export class Meter {
 
   /** The request's connection is gone: stop keeping its hold alive (see `renewal`). */
   stopRenewing(): void {
-    if (this.renewal) clearInterval(this.renewal);
+    this.renewal?.delete(this);
     this.renewal = null;
   }
 
@@ -296,4 +300,41 @@ export class Meter {
     this.finished = true;
     this.stopRenewing();
   }
+}
+
+/**
+ * The meters whose holds are renewed every `periodMs`: one timer for all of them, rather than one
+ * set and cleared on the way of every request. A hold is renewed within a period of being taken and
+ * every period after, well inside its TTL (the period is a third of it). The timer runs only while
+ * there is a hold to renew, and never keeps the process alive.
+ */
+class Renewals {
+  private readonly meters = new Set<Meter>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly periodMs: number) {}
+
+  add(meter: Meter): void {
+    this.meters.add(meter);
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      for (const live of this.meters) live.renew();
+    }, this.periodMs);
+    this.timer.unref();
+  }
+
+  delete(meter: Meter): void {
+    this.meters.delete(meter);
+    if (this.meters.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+const renewalsByPeriod = new Map<number, Renewals>();
+
+function renewalsEvery(periodMs: number): Renewals {
+  let renewals = renewalsByPeriod.get(periodMs);
+  if (!renewals) renewalsByPeriod.set(periodMs, (renewals = new Renewals(periodMs)));
+  return renewals;
 }

@@ -32,12 +32,13 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
   const receivedAt = performance.now();
   const identity = await authenticate(c, services.store, dialect.clientKey);
   const fromUrl = dialect.fromUrl?.({ params: c.req.param(), query: (name) => c.req.query(name) });
-  const { request, bytes } = await readJsonBody(c, dialect.requestSchema, services.config.proxy.maxBodyBytes, fromUrl);
+  const { request, bytes } = await readJsonBody(c, dialect.requestSchema, services.config.proxy.maxBodyBytes, fromUrl, dialect.quickParse);
   const facts = dialect.admissionFacts(request, (model) => services.prices.outputCapOf(model));
   // A whole answer the proxy assembles from a stream (proxy.streamWholeAnswers) is metered as one.
   const assemble = !facts.streaming && dialect.stream !== undefined && services.config.proxy.streamWholeAnswers;
   const { kind, body } = facts.prompt;
-  const cached = await lookUpAnswer(c, services, identity, { api: dialect.name, request, facts, headers: forwardedHeaders(c, dialect.forwardedHeaders) });
+  const lookup = lookUpAnswer(c, services, identity, { api: dialect.name, request, facts, headers: () => forwardedHeaders(c, dialect.forwardedHeaders) });
+  const cached = lookup && (await lookup);
   if (cached?.found) {
     const hit = await serveHit(c, services, cached.subject, cached.found);
     if (hit.kind === 'served') return hit.response;

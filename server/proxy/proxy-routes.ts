@@ -16,15 +16,27 @@ import { passedThrough } from './passed-through.js';
  * metered route, which answers its errors in that dialect's shape. Bodies are bounded where they
  * are read (request-body.ts), not by a middleware on the hot path.
  */
-export function proxyRoutes(services: ProxyServices) {
+export function proxyRoutes(services: ProxyServices, metered: MeteredRoutes = meteredRoutes(services)) {
   return new Hono<AppEnv>()
-    .post('/responses', meteredRoute(services, openAIResponses))
-    .post('/embeddings', meteredRoute(services, openAIEmbeddings))
+    .post('/responses', metered['/responses'])
+    .post('/embeddings', metered['/embeddings'])
     .get('/models', models(services))
-    .post('/chat/completions', meteredRoute(services, openAIChat))
-    .post('/messages', meteredRoute(services, anthropicMessages))
+    .post('/chat/completions', metered['/chat/completions'])
+    .post('/messages', metered['/messages'])
     .post('/messages/count_tokens', passedThrough(services, anthropicMessages, countTokensRequestSchema, () => '/v1/messages/count_tokens'));
 }
+
+/** The metered routes under `/v1`, by path: the app serves them through Hono and straight from Node (http/node-listener.ts). */
+export function meteredRoutes(services: ProxyServices) {
+  return {
+    '/responses': meteredRoute(services, openAIResponses),
+    '/embeddings': meteredRoute(services, openAIEmbeddings),
+    '/chat/completions': meteredRoute(services, openAIChat),
+    '/messages': meteredRoute(services, anthropicMessages),
+  };
+}
+
+export type MeteredRoutes = ReturnType<typeof meteredRoutes>;
 
 /** OpenAI's answer to a path it does not know. */
 export const proxyNotFound = (c: Context) =>

@@ -629,9 +629,14 @@ function geminiContentTokens(encoding: TokenEncoding, content: unknown): number 
 // ---------------------------------------------------------------------------------------------
 // The counter
 
-/** A cache key part for a text: the text itself when short, else its sha1 (tagged, so neither can pass for the other). */
-const shortOrHashed = (text: string): string =>
-  text.length <= KEY_TEXT_MAX ? `t:${text}` : `h:${createHash('sha1').update(text).digest('base64')}`;
+/**
+ * A cache key for a text under `prefix`: the text itself when short, else its sha1, each under a
+ * tag of its own so neither can pass for the other. Two parts rather than one string, so that the
+ * text (a message of a conversation, hundreds of characters, new from every request's JSON) is
+ * hashed as it is, not copied into a key first.
+ */
+const shortOrHashed = (prefix: string, text: string): [string, string] =>
+  text.length <= KEY_TEXT_MAX ? [`${prefix}:t`, text] : [`${prefix}:h`, createHash('sha1').update(text).digest('base64')];
 
 const PLAIN_ROLES = new Set(['system', 'developer', 'user', 'assistant']);
 
@@ -643,36 +648,82 @@ function isPlainTextMessage(message: unknown): message is { role: string; conten
   return fields === 2;
 }
 
+/** One count in LruCounts, in its recency list (most recent first). */
+interface LruEntry {
+  group: string;
+  key: string;
+  value: number;
+  newer: LruEntry | null;
+  older: LruEntry | null;
+}
+
+/**
+ * Counts by a key in two parts (`group`, `key`), at most `max` of them, the least recently used
+ * dropped first. A hit moves its entry to the front of a linked list: no key is hashed twice, and
+ * no Map is deleted from and added to again, on the way of every message of every request.
+ */
 class LruCounts {
-  private readonly map = new Map<string, number>();
+  private readonly groups = new Map<string, Map<string, LruEntry>>();
+  private newest: LruEntry | null = null;
+  private oldest: LruEntry | null = null;
+  size = 0;
   hits = 0;
   misses = 0;
 
   constructor(private readonly max: number) {}
 
-  get size(): number {
-    return this.map.size;
-  }
-
-  /** The cached count under `key`, or `compute()` stored under it. */
-  through(key: string, compute: () => number): number {
-    const cached = this.map.get(key);
+  /** The cached count under (`group`, `key`), or `compute()` stored under it. */
+  through([group, key]: readonly [string, string], compute: () => number): number {
+    let entries = this.groups.get(group);
+    const cached = entries?.get(key);
     if (cached !== undefined) {
       this.hits++;
-      this.map.delete(key);
-      this.map.set(key, cached);
-      return cached;
+      this.touch(cached);
+      return cached.value;
     }
     this.misses++;
     const value = compute();
     if (this.max > 0) {
-      this.map.set(key, value);
-      if (this.map.size > this.max) {
-        const oldest = this.map.keys().next();
-        if (!oldest.done) this.map.delete(oldest.value);
-      }
+      if (!entries) this.groups.set(group, (entries = new Map()));
+      const entry: LruEntry = { group, key, value, newer: null, older: null };
+      entries.set(key, entry);
+      this.size++;
+      this.pushNewest(entry);
+      if (this.size > this.max) this.dropOldest();
     }
     return value;
+  }
+
+  private touch(entry: LruEntry): void {
+    if (entry === this.newest) return;
+    this.unlink(entry);
+    this.pushNewest(entry);
+  }
+
+  private pushNewest(entry: LruEntry): void {
+    entry.older = this.newest;
+    entry.newer = null;
+    if (this.newest) this.newest.newer = entry;
+    this.newest = entry;
+    this.oldest ??= entry;
+  }
+
+  private unlink(entry: LruEntry): void {
+    if (entry.newer) entry.newer.older = entry.older;
+    else this.newest = entry.older;
+    if (entry.older) entry.older.newer = entry.newer;
+    else this.oldest = entry.newer;
+    entry.newer = entry.older = null;
+  }
+
+  private dropOldest(): void {
+    const entry = this.oldest;
+    if (!entry) return;
+    this.unlink(entry);
+    const entries = this.groups.get(entry.group);
+    entries?.delete(entry.key);
+    if (entries?.size === 0) this.groups.delete(entry.group);
+    this.size--;
   }
 }
 
@@ -731,7 +782,7 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
   const cached = (scheme: Scheme, kind: string, item: unknown, count: () => number): number => {
     const json = safeJson(item);
     if (json === '') return count();
-    return cache.through(`${scheme.key}:${kind}:${shortOrHashed(json)}`, count);
+    return cache.through(shortOrHashed(`${scheme.key}:${kind}`, json), count);
   };
 
   /**
@@ -741,7 +792,7 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
   const cachedMessage = (scheme: Scheme, message: unknown): number => {
     const count = () => chatMessageTokens(scheme.encoding, message);
     if (!isPlainTextMessage(message)) return cached(scheme, 'chat', message, count);
-    return cache.through(`${scheme.key}:chat-text:${message.role}:${shortOrHashed(message.content)}`, count);
+    return cache.through(shortOrHashed(`${scheme.key}:chat-text:${message.role}`, message.content), count);
   };
 
   /** A JSON-schema-like block (tools, functions, response formats): its JSON text, cached. */

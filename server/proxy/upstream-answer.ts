@@ -8,21 +8,29 @@ import type { UpstreamUsage } from './meter.js';
 import { STREAM_CONTENT_TYPES, type StreamFraming } from './ndjson.js';
 import { OpenAIError } from './openai-error.js';
 import { sendWhole, streamSinkFor, type StreamSink } from './response-sink.js';
-import { callUpstream, passThroughHeaders, type UpstreamResponse } from './upstream-call.js';
+import { passThroughHeaders, upstreamFailure, type UpstreamResponse } from './upstream-call.js';
 
-/** Sends an admitted request upstream; when that fails the hold goes back before the error does. */
-export async function sendUpstream(
+/**
+ * Sends an admitted request upstream (as callUpstream, without its await on the way of every
+ * request); when that fails the hold goes back before the error (a 502 or 504) does.
+ */
+export function sendUpstream(
   admitted: AdmittedRequest,
   path: string,
   body: string,
   { signal, headers }: { signal?: AbortSignal | undefined; headers?: Record<string, string> | undefined } = {},
 ): Promise<UpstreamResponse> {
+  const { upstream } = admitted;
+  let sent: Promise<UpstreamResponse>;
   try {
-    return await callUpstream(admitted.upstream, path, { method: 'POST', body, ...(signal ? { signal } : {}), ...(headers ? { headers } : {}) });
+    sent = upstream.request(path, { method: 'POST', body, ...(signal ? { signal } : {}), ...(headers ? { headers } : {}) });
   } catch (error) {
-    await admitted.meter.release();
-    throw error;
+    sent = Promise.reject(error);
   }
+  return sent.catch(async (error: unknown) => {
+    await admitted.meter.release();
+    throw upstreamFailure(upstream, error);
+  });
 }
 
 /** Whether the upstream answered a stream request with a stream of its framing (and not, say, an error). */

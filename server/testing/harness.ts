@@ -1,9 +1,11 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../app.js';
 import { hashSecret, newId, newUserKey } from '../auth/secrets.js';
 import { ManualClock } from '../clock.js';
 import { loadConfig, type Config } from '../config/load.js';
+import { nodeListener, type ServedApp } from '../http/node-listener.js';
 import type { DefaultBudget } from '../config/schema.js';
 import type { TokenCounter } from '../proxy/token-count.js';
 import { ResponseCache } from '../proxy/response-cache/response-cache.js';
@@ -89,10 +91,17 @@ export async function userWithKey(
   return { secret, subject: { userId, projectId, keyId } };
 }
 
-/** Serves an app on 127.0.0.1 with an OS-chosen port. */
-export async function listen(fetchHandler: (request: Request) => Response | Promise<Response>): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * Serves an app on 127.0.0.1 with an OS-chosen port: a fetch handler through @hono/node-server, or
+ * an app as main serves it (its metered routes straight from Node: see nodeListener).
+ */
+export async function listen(app: ((request: Request) => Response | Promise<Response>) | ServedApp): Promise<{ url: string; close: () => Promise<void> }> {
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: fetchHandler, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    if (typeof app === 'function') {
+      const s = serve({ fetch: app, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    } else {
+      const s = createServer(nodeListener(app)).listen(0, '127.0.0.1', () => resolve(s));
+    }
   });
   const { port } = server.address() as AddressInfo;
   return {
@@ -158,7 +167,8 @@ export async function serveInFrontOf(
         return (svc.app.fetch as (request: Request, ...rest: unknown[]) => Response | Promise<Response>)(request, ...bindings);
       }) as (request: Request) => Response | Promise<Response>)
     : svc.app.fetch;
-  const server = await listen(fetchHandler);
+  // Served as main serves it, unless a test watches the requests as web Requests (Hono's path).
+  const server = await listen(onRequest ? fetchHandler : svc.app);
   const alice = await userWithKey(svc.store, 'alice', 'research');
   return {
     svc,

@@ -28,6 +28,12 @@ export interface Dialect<Request, StreamState = never> {
   fromUrl?(url: UrlFacts): Record<string, unknown>;
   /** What the proxy reads of a request; everything else passes through untouched. */
   readonly requestSchema: z.ZodType<Request>;
+  /**
+   * `requestSchema`'s output for the usual request, found without zod, or null to leave the
+   * request to the schema (every request it refuses, with its message). Optional: an API without
+   * one has every request checked by the schema.
+   */
+  readonly quickParse?: (value: unknown) => Request | null;
   admissionFacts(request: Request, outputCapOf: (model: string) => number): AdmissionFacts;
   /** Under the upstream's base URL, with its query string if it needs one. */
   readonly upstreamPath: string | ((request: Request, forward: ForwardFacts) => string);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { modelIdSchema } from '../request-body.js';
 import { SSE_DONE, sseData } from '../sse.js';
 import type { AnswerText, Dialect } from './dialect.js';
+import { quickChatRequest } from './openai-chat-check.js';
 import { chunkOutputText, chatStream, type ChatStreamState, type ChunkDelta } from './openai-chat-stream.js';
 import { OPENAI_ERRORS } from './openai-common.js';
 import { chatUsage } from './openai-usage.js';
@@ -74,6 +75,7 @@ export const openAIChat: Dialect<ChatRequest, ChatStreamState> = {
   name: 'chat',
   api: 'openai',
   requestSchema: chatRequestSchema,
+  quickParse: quickChatRequest,
   admissionFacts: (request, outputCapOf) => ({
     model: request.model,
     bodyUser: request.user,

@@ -7,7 +7,7 @@ import type { AdmissionFacts } from '../dialects/dialect.js';
 import { payerOf } from '../identity.js';
 import { tapAnswer } from '../response-sink.js';
 import { captureAnswer } from './answer-capture.js';
-import { CACHE_PROFILES } from './cache-profiles.js';
+import { CACHE_PROFILES, type CacheProfile } from './cache-profiles.js';
 import { canonicalRequest, cacheScopeId } from './canonical-request.js';
 import { CACHE_HEADER, cacheHeaderOf, isCacheable } from './eligibility.js';
 import type { CachedAnswer, ResponseCache } from './response-cache.js';
@@ -21,21 +21,34 @@ export interface CacheLookup {
 }
 
 /**
- * The response cache's look at a parsed request, before admission: null when the request is not
- * cacheable (the cache off, `X-Quota-Cache: off`, a sampled request without `on`, an API the cache
- * does not know); else the lookup, keyed by the payer the cache's scope names.
+ * The response cache's look at a parsed request, before admission: null, at once, when the request
+ * is not cacheable (the cache off, `X-Quota-Cache: off`, a sampled request without `on`, an API the
+ * cache does not know), so that most requests wait for nothing here; else the lookup, keyed by the
+ * payer the cache's scope names. `headers` gives the client's headers that go upstream, which key
+ * the answer too.
  */
-export async function lookUpAnswer(
+export function lookUpAnswer(
   c: Context,
   services: ProxyServices,
   identity: KeyIdentity,
-  { api, request, facts, headers }: { api: string; request: unknown; facts: AdmissionFacts; headers?: Record<string, string> | undefined },
-): Promise<CacheLookup | null> {
+  { api, request, facts, headers }: { api: string; request: unknown; facts: AdmissionFacts; headers: () => Record<string, string> | undefined },
+): Promise<CacheLookup> | null {
   const cache = services.responseCache;
   // The header is checked whenever it is sent, so a typo is heard of even while the cache is off.
   const header = cacheHeaderOf(c.req.header(CACHE_HEADER));
   const profile = CACHE_PROFILES[api];
   if (!cache || !isRecord(request) || !isCacheable(services.config.cache, profile, header, request)) return null;
+  return lookUp(c, services, identity, cache, profile, { api, request, facts, headers: headers() });
+}
+
+async function lookUp(
+  c: Context,
+  services: ProxyServices,
+  identity: KeyIdentity,
+  cache: ResponseCache,
+  profile: CacheProfile,
+  { api, request, facts, headers }: { api: string; request: Record<string, unknown>; facts: AdmissionFacts; headers: Record<string, string> | undefined },
+): Promise<CacheLookup> {
   const subject = await payerOf(c, services, identity, facts.bodyUser);
   const canonical = canonicalRequest({
     api,

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+import Database, { type Database as Db, type Statement, type Transaction } from 'better-sqlite3';
 import type { DefaultBudget } from '../../config/schema.js';
 import { admit, type BudgetUsage } from '../../quota/admission.js';
 import { budgetPeriod, budgetsForModel, modelsRegExpSource, resolveBudgets, withGrants, type Budget } from '../../quota/budgets.js';
@@ -67,7 +67,7 @@ import { AlertRecorder, type AlertOptions, type BudgetMove } from './alert-recor
 import { newId } from '../../auth/secrets.js';
 import { QuotaRequestTable } from './quota-request-table.js';
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
-import { HoldJournal } from './hold-journal.js';
+import { HoldJournal, type JournalWrite } from './hold-journal.js';
 import { RateWindows, type RateWindowRow } from './rate-windows.js';
 import { RollingTotal } from './rolling-total.js';
 import { localDays, type LocalDay } from '../sql/local-day.js';
@@ -156,6 +156,13 @@ const USER_WITH_IDS = `SELECT u.*, (SELECT json_group_array(e.external_id ORDER 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly db: Db;
+  /**
+   * The two write transactions every request goes through, made once: better-sqlite3 builds four
+   * wrapper functions for each `transaction()` call, which a group commit would otherwise pay
+   * every time.
+   */
+  private readonly settleTransaction: Transaction<(requests: SettleRequest[], withJournal: boolean) => ReturnType<SqliteStore['settleBatch']>>;
+  private readonly journalTransaction: Transaction<() => JournalWrite>;
   private readonly defaults: readonly DefaultBudget[];
   private readonly defaultThresholds: number[];
   private storedBudgets: Budget[] | null = null;
@@ -188,6 +195,8 @@ export class SqliteStore implements Store {
 
   private constructor(db: Db, options: SqliteStoreOptions) {
     this.db = db;
+    this.settleTransaction = db.transaction(this.settleBatch);
+    this.journalTransaction = db.transaction(this.writeJournal);
     this.defaults = options.defaultBudgets;
     this.defaultThresholds = options.defaultThresholds;
     this.alerts = new AlertRecorder(db, options.alerts ?? { channelsFor: () => [], projection: true });
@@ -822,7 +831,7 @@ export class SqliteStore implements Store {
   private commitJournal(): void {
     if (!this.journal.hasWrites) return;
     try {
-      this.journal.committed(this.db.transaction(() => this.writeJournal()).immediate());
+      this.journal.committed(this.journalTransaction.immediate());
     } catch (error) {
       // What is at stake is the recovery of requests after a crash, not the requests: they go on,
       // and the changes are tried again with the next commit.
@@ -874,115 +883,117 @@ export class SqliteStore implements Store {
     });
   }
 
-  private readonly writeSettles = (requests: SettleRequest[], withJournal: boolean) =>
-    this.db.transaction(() => {
-      const journal = withJournal ? this.writeJournal() : null;
-      // Buckets are loaded before any entry is written, so one first counted from the ledger here
-      // does not already contain an entry of this batch (which then adds to it).
-      const moves = new Map<string, BudgetMove>();
-      const plans = requests.map(({ subject, usage, now }) =>
-        this.budgetsOfRoute(subject, { model: usage.model, upstream: usage.upstream ?? null }).map((budget) => {
-          const bucket = bucketAt(budget.window, now);
-          const cached = this.bucketUsage(budget, bucket);
-          if (!moves.has(budget.key)) {
-            const { tokens, micros, oldestUsed } = this.windowUsage(budget, now);
-            moves.set(budget.key, { budget, before: { tokens, micros }, added: { tokens: 0, micros: 0 }, oldestUsed, now });
-          }
-          return { budgetKey: budget.key, bucketStart: bucket.start, cached };
-        }),
-      );
-      const results: SettleResult[] = [];
-      const changes = new Map<CachedSums, CounterChange>();
-      const settledHere = new Map<string, LedgerEntry>();
-      let alerted = 0;
-      requests.forEach(({ holdId, subject, usage, now }, i) => {
-        // The hold's row goes in the transaction that charges it (or found it charged before).
-        this.journal.settle(holdId);
-        const settledBefore = settledHere.get(holdId);
-        if (settledBefore) {
-          results.push({ entry: settledBefore, duplicate: true });
-          return;
+  /** The settles of one group commit and, with them, the holds' changes: run in `settleTransaction`. */
+  private readonly settleBatch = (requests: SettleRequest[], withJournal: boolean) => {
+    const journal = withJournal ? this.writeJournal() : null;
+    // Buckets are loaded before any entry is written, so one first counted from the ledger here
+    // does not already contain an entry of this batch (which then adds to it).
+    const moves = new Map<string, BudgetMove>();
+    const plans = requests.map(({ subject, usage, now }) =>
+      this.budgetsOfRoute(subject, { model: usage.model, upstream: usage.upstream ?? null }).map((budget) => {
+        const bucket = bucketAt(budget.window, now);
+        const cached = this.bucketUsage(budget, bucket);
+        if (!moves.has(budget.key)) {
+          const { tokens, micros, oldestUsed } = this.windowUsage(budget, now);
+          moves.set(budget.key, { budget, before: { tokens, micros }, added: { tokens: 0, micros: 0 }, oldestUsed, now });
         }
-        // A request settled before (a recovered hold settled twice) keeps its entry: the insert
-        // does nothing, and only then is the entry read, rather than looked up before every insert.
-        const { changes: inserted, lastInsertRowid } = this.s.insertEntry.run(
-          holdId,
-          now,
-          subject.userId,
-          subject.projectId,
-          subject.keyId,
-          usage.model,
-          usage.inputTokens,
-          usage.outputTokens,
-          usage.cachedTokens,
-          usage.reasoningTokens,
-          usage.costMicros,
-          usage.source,
-          usage.outcome,
-          usage.latencyMs,
-          usage.sessionId,
-          Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
-          usage.overrunTokens ?? 0,
-          usage.cacheWriteTokens ?? 0,
-          usage.cacheWrite1hTokens ?? 0,
-          usage.upstream ?? null,
-          usage.savedTokens ?? 0,
-          usage.savedMicros ?? 0,
-        );
-        if (inserted === 0) {
-          results.push({ entry: toEntry(this.s.entryByRequest.get(holdId) as LedgerRow), duplicate: true });
-          return;
-        }
-        // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
-        const entry: LedgerEntry = {
-          id: Number(lastInsertRowid),
-          requestId: holdId,
-          at: now,
-          userId: subject.userId,
-          projectId: subject.projectId,
-          keyId: subject.keyId,
-          model: usage.model,
-          upstream: usage.upstream ?? null,
-          inputTokens: usage.inputTokens,
-          outputTokens: usage.outputTokens,
-          cachedTokens: usage.cachedTokens,
-          cacheWriteTokens: usage.cacheWriteTokens ?? 0,
-          cacheWrite1hTokens: usage.cacheWrite1hTokens ?? 0,
-          reasoningTokens: usage.reasoningTokens,
-          costMicros: usage.costMicros,
-          source: usage.source,
-          outcome: usage.outcome,
-          latencyMs: usage.latencyMs,
-          sessionId: usage.sessionId,
-          tags: { ...usage.tags },
-          overrunTokens: usage.overrunTokens ?? 0,
-          savedTokens: usage.savedTokens ?? 0,
-          savedMicros: usage.savedMicros ?? 0,
-        };
-        // In the transaction of the entry it reports, as budget alerts are.
-        if (entry.overrunTokens > 0 && this.alerts.recordOverrun(entry)) alerted++;
-        for (const plan of plans[i] ?? []) {
-          const change = changes.get(plan.cached) ?? { budgetKey: plan.budgetKey, bucketStart: plan.bucketStart, cached: plan.cached, tokens: 0, micros: 0 };
-          change.tokens += usage.inputTokens + usage.outputTokens;
-          change.micros += usage.costMicros;
-          changes.set(plan.cached, change);
-          const move = moves.get(plan.budgetKey) as BudgetMove;
-          move.added.tokens += usage.inputTokens + usage.outputTokens;
-          move.added.micros += usage.costMicros;
-          move.now = Math.max(move.now, now);
-        }
-        settledHere.set(holdId, entry);
-        results.push({ entry, duplicate: false });
-      });
-      // Counters are stored as absolute values: the one in memory is exact, whether it came from
-      // a stored row or from the ledger.
-      for (const c of changes.values()) {
-        this.s.storeCounter.run(c.budgetKey, c.bucketStart, c.cached.end, c.cached.retiresAt, c.cached.tokens + c.tokens, c.cached.micros + c.micros);
+        return { budgetKey: budget.key, bucketStart: bucket.start, cached };
+      }),
+    );
+    const results: SettleResult[] = [];
+    const changes = new Map<CachedSums, CounterChange>();
+    const settledHere = new Map<string, LedgerEntry>();
+    let alerted = 0;
+    requests.forEach(({ holdId, subject, usage, now }, i) => {
+      // The hold's row goes in the transaction that charges it (or found it charged before).
+      this.journal.settle(holdId);
+      const settledBefore = settledHere.get(holdId);
+      if (settledBefore) {
+        results.push({ entry: settledBefore, duplicate: true });
+        return;
       }
-      // Alerts are written with the usage that caused them: both commit, or neither.
-      for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) alerted += this.alerts.record(move);
-      return { results, changes: [...changes.values()], journal, alerted: alerted > 0 };
-    }).immediate();
+      // A request settled before (a recovered hold settled twice) keeps its entry: the insert
+      // does nothing, and only then is the entry read, rather than looked up before every insert.
+      const { changes: inserted, lastInsertRowid } = this.s.insertEntry.run(
+        holdId,
+        now,
+        subject.userId,
+        subject.projectId,
+        subject.keyId,
+        usage.model,
+        usage.inputTokens,
+        usage.outputTokens,
+        usage.cachedTokens,
+        usage.reasoningTokens,
+        usage.costMicros,
+        usage.source,
+        usage.outcome,
+        usage.latencyMs,
+        usage.sessionId,
+        Object.keys(usage.tags).length === 0 ? null : JSON.stringify(usage.tags),
+        usage.overrunTokens ?? 0,
+        usage.cacheWriteTokens ?? 0,
+        usage.cacheWrite1hTokens ?? 0,
+        usage.upstream ?? null,
+        usage.savedTokens ?? 0,
+        usage.savedMicros ?? 0,
+      );
+      if (inserted === 0) {
+        results.push({ entry: toEntry(this.s.entryByRequest.get(holdId) as LedgerRow), duplicate: true });
+        return;
+      }
+      // Read back, the row would hold exactly these values: a STRICT table refuses what it would have to convert.
+      const entry: LedgerEntry = {
+        id: Number(lastInsertRowid),
+        requestId: holdId,
+        at: now,
+        userId: subject.userId,
+        projectId: subject.projectId,
+        keyId: subject.keyId,
+        model: usage.model,
+        upstream: usage.upstream ?? null,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+        cachedTokens: usage.cachedTokens,
+        cacheWriteTokens: usage.cacheWriteTokens ?? 0,
+        cacheWrite1hTokens: usage.cacheWrite1hTokens ?? 0,
+        reasoningTokens: usage.reasoningTokens,
+        costMicros: usage.costMicros,
+        source: usage.source,
+        outcome: usage.outcome,
+        latencyMs: usage.latencyMs,
+        sessionId: usage.sessionId,
+        tags: { ...usage.tags },
+        overrunTokens: usage.overrunTokens ?? 0,
+        savedTokens: usage.savedTokens ?? 0,
+        savedMicros: usage.savedMicros ?? 0,
+      };
+      // In the transaction of the entry it reports, as budget alerts are.
+      if (entry.overrunTokens > 0 && this.alerts.recordOverrun(entry)) alerted++;
+      for (const plan of plans[i] ?? []) {
+        const change = changes.get(plan.cached) ?? { budgetKey: plan.budgetKey, bucketStart: plan.bucketStart, cached: plan.cached, tokens: 0, micros: 0 };
+        change.tokens += usage.inputTokens + usage.outputTokens;
+        change.micros += usage.costMicros;
+        changes.set(plan.cached, change);
+        const move = moves.get(plan.budgetKey) as BudgetMove;
+        move.added.tokens += usage.inputTokens + usage.outputTokens;
+        move.added.micros += usage.costMicros;
+        move.now = Math.max(move.now, now);
+      }
+      settledHere.set(holdId, entry);
+      results.push({ entry, duplicate: false });
+    });
+    // Counters are stored as absolute values: the one in memory is exact, whether it came from
+    // a stored row or from the ledger.
+    for (const c of changes.values()) {
+      this.s.storeCounter.run(c.budgetKey, c.bucketStart, c.cached.end, c.cached.retiresAt, c.cached.tokens + c.tokens, c.cached.micros + c.micros);
+    }
+    // Alerts are written with the usage that caused them: both commit, or neither.
+    for (const move of moves.values()) if (move.added.tokens > 0 || move.added.micros > 0) alerted += this.alerts.record(move);
+    return { results, changes: [...changes.values()], journal, alerted: alerted > 0 };
+  };
+
+  private readonly writeSettles = (requests: SettleRequest[], withJournal: boolean) => this.settleTransaction.immediate(requests, withJournal);
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
     return this.book.renew(holdId, now + ttlMs);
