@@ -1,20 +1,29 @@
 /**
  * Migration 12: the batch functions without per-item statements. lq_meter_batch and
  * lq_settle_batch (migration 11) decide their items one by one in PL/pgSQL, each item a dozen
- * statements and jsonb lookups; under a global budget every batch of every instance waits for the
- * one before it, so that per-item work bounded the pairs per second (BENCHMARKS.md, issue 17). The
- * functions here take the same argument and follow the same rules, but read each item's fields,
- * its windows' places and its budgets' limits in one statement for the batch, keep only arithmetic
- * on arrays in the loop, and write holds, hold rows, ledger entries, counters and running totals
- * with one statement each. Their answers are columns (arrays) rather than an object per item:
- * batch-answers.ts turns them back into the per-item answers the store reads.
+ * statements and jsonb look-ups, all under the scope locks; under a global budget every batch of
+ * every instance waits for the one before it, so that per-item work bounded the pairs per second
+ * (BENCHMARKS.md, issue 17). lq_meter_many and lq_settle_many follow the same rules, but:
  *
- * - lq_windows is lq_batch_windows with the usual case read for every window in one statement.
- * - lq_meter_many is lq_meter_batch; lq_settle_many is lq_settle_batch (with its alert check made
- *   from each window's next threshold, found once per batch).
- * - An item that finds its row taken (a hold id that exists, an entry settled meanwhile under
- *   another subject's locks) fails a batch of several, for the store to run its items one by one;
- *   alone, it is answered as lq_meter_batch and lq_settle_batch answer it.
+ * - their argument lists each budget window once for the batch (metering-args.ts sharedWindows());
+ * - what does not depend on the budgets' usage is done before the scope locks are taken: reading
+ *   the items' fields, windows and limits, a statement each for the batch (lq_window_list), and
+ *   writing the ledger entries of the settles and the holds of the reservations (as if fully
+ *   granted: the decisions change them);
+ * - under the locks, each step is one statement for the batch (the scopes' versions with their
+ *   locks, the windows' usage, the reservations, the counters, the totals, the holds gone), and the
+ *   loop over the items is arithmetic on arrays;
+ * - the budgets' fingerprint is the scopes' versions (scope_locks.version, bumped by triggers on
+ *   budgets and grants), read with the locks, instead of a digest of the rows.
+ *
+ * Their answers are columns (arrays) rather than an object per item: batch-answers.ts turns them
+ * back into the per-item answers the store reads. A request's second settle in one batch finds the
+ * first's entry and is a duplicate, as before; only when the first is left out (its budgets
+ * changed, or it fires an alert) does the batch fail, for the store to settle its items one by one.
+ *
+ * Every statement of these functions is planned once per connection (plan_cache_mode
+ * force_generic_plan), and each look-up in a table is a LATERAL subquery, so a generic plan still
+ * probes an index per row instead of scanning one whole.
  *
  * The functions of migration 11 stay, for an instance of that version until all are upgraded.
  *
