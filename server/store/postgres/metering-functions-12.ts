@@ -73,6 +73,20 @@ export const MIGRATION_12_SQL = `
             LEFT JOIN LATERAL (SELECT v.version FROM scope_locks v WHERE v.scope = s.scope OFFSET 0) l ON true);
   END $fn$;
 
+  -- Places from counts: for counts [c1, c2, …], the place where each run starts in their
+  -- concatenation, and one past the end: [1, 1 + c1, 1 + c1 + c2, …]. A batch's items list their
+  -- budgets (and its windows their thresholds) one after another; item n's are at
+  -- places[n] .. places[n + 1] - 1.
+  CREATE FUNCTION lq_places(p_counts int[]) RETURNS int[] LANGUAGE plpgsql IMMUTABLE AS $fn$
+  DECLARE
+    places int[] := '{1}';
+  BEGIN
+    FOR i IN 1 .. cardinality(p_counts) LOOP
+      places := places || (places[i] + p_counts[i]);
+    END LOOP;
+    RETURN places;
+  END $fn$;
+
   -- The functions below up to lq_settle_many are called by lq_settle_many and lq_meter_many only,
   -- and run under their settings (no JIT, index scans, plans kept generic: see lq_settle_many).
 
@@ -228,13 +242,14 @@ export const MIGRATION_12_SQL = `
     w record;
     u record;
     -- The windows (by place in w): sums carried through the batch, what the batch adds, the next
-    -- threshold level (x 100) of each unit, and for projections the limits and the window's span.
+    -- threshold level (x 100) of each unit, the limits, what a projection needs (whether one is
+    -- made, the window's start and end), and the thresholds, ascending (th[th_first[i] .. th_first[i + 1] - 1]).
     wt bigint[]; wm bigint[]; wo bigint[];
     add_t bigint[]; add_m bigint[];
     lvl_t numeric[]; lvl_m numeric[];
     lim_t bigint[]; lim_m bigint[]; proj boolean[]; w_start bigint[]; w_end bigint[]; th numeric[]; th_first int[];
-    -- The settles (by number): scope set and fingerprint, request id, added, time, and the places
-    -- of their windows: w.places[first[n] .. first[n + 1] - 1].
+    -- The settles (by number): request id, tokens and micros added, time, whether an overrun
+    -- comes with it, and the places of their windows: w.places[first[n] .. first[n + 1] - 1].
     rid text[]; at_t bigint[]; at_m bigint[]; at_now bigint[]; has_overrun boolean[];
     first int[];
     -- Each entry this call wrote: [request id, ledger id].
@@ -245,7 +260,7 @@ export const MIGRATION_12_SQL = `
     settled text[] := '{}';
     taken_out text[] := '{}';
     grown boolean[];
-    dt bigint; dm bigint; now_ bigint; q int; sofar int; due boolean; lim bigint; after bigint; elapsed float8;
+    dt bigint; dm bigint; now_ bigint; q int; sibling int; due boolean; lim bigint; used bigint; level numeric; after bigint; elapsed float8;
   BEGIN
     SELECT COALESCE(array_agg(s.v->'entry'->>'request_id' ORDER BY s.n), '{}'),
       COALESCE(array_agg((s.v->'entry'->>'input_tokens')::bigint + (s.v->'entry'->>'output_tokens')::bigint ORDER BY s.n), '{}'),
@@ -255,18 +270,11 @@ export const MIGRATION_12_SQL = `
       COALESCE(array_agg(jsonb_array_length(s.v->'budgets') ORDER BY s.n), '{}')
     INTO rid, at_t, at_m, at_now, has_overrun, first
     FROM jsonb_array_elements(settles) WITH ORDINALITY AS s(v, n);
-    -- first[] holds each settle's number of budgets: made into the place of its first window.
-    sofar := 1;
-    FOR n IN 1 .. cnt LOOP
-      q := first[n]; first[n] := sofar; sofar := sofar + q;
-    END LOOP;
-    first[cnt + 1] := sofar;
+    first := lq_places(first);
     w := lq_window_list(p->'windows', settles);
-    IF cardinality(w.places) <> sofar - 1 THEN
+    IF cardinality(w.places) <> first[cnt + 1] - 1 THEN
       RAISE EXCEPTION 'lq_settle_many: a budget without its window';
     END IF;
-    -- Each window's limits and what a projection needs, and its thresholds in ascending order
-    -- (th[th_first[i] .. th_first[i + 1] - 1]).
     SELECT COALESCE(array_agg((x.b->>'limitTokens')::bigint ORDER BY x.i), '{}'), COALESCE(array_agg((x.b->>'limitMicros')::bigint ORDER BY x.i), '{}'),
       COALESCE(array_agg(COALESCE((x.b->>'projectable')::boolean, false) AND x.b->>'end' IS NOT NULL ORDER BY x.i), '{}'),
       COALESCE(array_agg((x.b->>'start')::bigint ORDER BY x.i), '{}'), COALESCE(array_agg((x.b->>'end')::bigint ORDER BY x.i), '{}'),
@@ -275,11 +283,7 @@ export const MIGRATION_12_SQL = `
     FROM unnest(w.args) WITH ORDINALITY AS x(b, i);
     SELECT COALESCE(array_agg(t.v::numeric ORDER BY x.i, t.v::numeric), '{}') INTO th
     FROM unnest(w.args) WITH ORDINALITY AS x(b, i) CROSS JOIN LATERAL jsonb_array_elements_text(x.b->'thresholds') AS t(v);
-    sofar := 1;
-    FOR i IN 1 .. cardinality(w.keys) LOOP
-      q := th_first[i]; th_first[i] := sofar; sofar := sofar + q;
-    END LOOP;
-    th_first[cardinality(w.keys) + 1] := sofar;
+    th_first := lq_places(th_first);
 
     written := lq_write_entries(settles);
     -- A settle wrote its entry when the entry is this call's and no settle before it had its request id.
@@ -305,20 +309,18 @@ export const MIGRATION_12_SQL = `
     lvl_m := lvl_t;
     FOR i IN 1 .. cardinality(w.keys) LOOP
       CONTINUE WHEN th_first[i] = th_first[i + 1];
-      IF lim_t[i] <= 0 THEN
-        IF wt[i] <= 0 THEN lvl_t[i] := wt[i] * 100 + 1; END IF;
-      ELSIF lim_t[i] > 0 THEN
-        FOR j IN th_first[i] .. th_first[i + 1] - 1 LOOP
-          IF wt[i] * 100 < th[j] * lim_t[i] THEN lvl_t[i] := th[j] * lim_t[i]; EXIT; END IF;
-        END LOOP;
-      END IF;
-      IF lim_m[i] <= 0 THEN
-        IF wm[i] <= 0 THEN lvl_m[i] := wm[i] * 100 + 1; END IF;
-      ELSIF lim_m[i] > 0 THEN
-        FOR j IN th_first[i] .. th_first[i + 1] - 1 LOOP
-          IF wm[i] * 100 < th[j] * lim_m[i] THEN lvl_m[i] := th[j] * lim_m[i]; EXIT; END IF;
-        END LOOP;
-      END IF;
+      FOR unit IN 1 .. 2 LOOP
+        IF unit = 1 THEN lim := lim_t[i]; used := wt[i]; ELSE lim := lim_m[i]; used := wm[i]; END IF;
+        level := NULL;
+        IF lim <= 0 THEN
+          IF used <= 0 THEN level := used * 100 + 1; END IF;
+        ELSIF lim > 0 THEN
+          FOR j IN th_first[i] .. th_first[i + 1] - 1 LOOP
+            IF used * 100 < th[j] * lim THEN level := th[j] * lim; EXIT; END IF;
+          END LOOP;
+        END IF;
+        IF unit = 1 THEN lvl_t[i] := level; ELSE lvl_m[i] := level; END IF;
+      END LOOP;
     END LOOP;
     status := array_fill(NULL::text, ARRAY[cnt]);
 
@@ -390,12 +392,12 @@ export const MIGRATION_12_SQL = `
         END IF;
         -- Every window of the budget in this batch that holds this bucket counts it (two, when
         -- clocks straddle a bucket's edge).
-        FOREACH sofar IN ARRAY array_positions(w.budget_keys, w.budget_keys[q]) LOOP
-          CONTINUE WHEN NOT (w.newest[q] <= w.newest[sofar] AND w.newest[q] > w.newest[sofar] - w.span[sofar]) AND sofar <> q;
-          wt[sofar] := wt[sofar] + dt;
-          wm[sofar] := wm[sofar] + dm;
+        FOREACH sibling IN ARRAY array_positions(w.budget_keys, w.budget_keys[q]) LOOP
+          CONTINUE WHEN NOT (w.newest[q] <= w.newest[sibling] AND w.newest[q] > w.newest[sibling] - w.span[sibling]) AND sibling <> q;
+          wt[sibling] := wt[sibling] + dt;
+          wm[sibling] := wm[sibling] + dm;
           IF dt > 0 OR dm > 0 THEN
-            wo[sofar] := LEAST(COALESCE(wo[sofar], w.newest[q]), w.newest[q]);
+            wo[sibling] := LEAST(COALESCE(wo[sibling], w.newest[q]), w.newest[q]);
           END IF;
         END LOOP;
       END LOOP;
@@ -491,7 +493,7 @@ export const MIGRATION_12_SQL = `
     unheld text[] := '{}'; regranted int[] := '{}';
     hb_holds text[] := '{}'; hb_keys text[] := '{}'; hb_t bigint[] := '{}'; hb_m bigint[] := '{}';
     item jsonb; before holds; grown holds; rates jsonb; already boolean; checks jsonb; limited jsonb; h jsonb;
-    sofar int; q int; j0 int; mine int[];
+    j0 int; mine int[];
     ok boolean; blocking int; tok bigint; mic bigint; outp bigint; add_t bigint; add_m bigint;
     scale float8; room float8; micros_room float8; tightest int; tightest_room float8; downgrade int; granted float8;
     extended boolean := false;
@@ -508,11 +510,7 @@ export const MIGRATION_12_SQL = `
       COALESCE(array_agg(jsonb_array_length(s.v->'budgets') ORDER BY s.n), '{}')
     INTO op, has_rates, hid, q_tok, q_mic, q_want, q_min, q_price, q_ceiling, q_free, first
     FROM jsonb_array_elements(items) WITH ORDINALITY AS s(v, n);
-    sofar := 1;
-    FOR n IN 1 .. cnt LOOP
-      q := first[n]; first[n] := sofar; sofar := sofar + q;
-    END LOOP;
-    first[cnt + 1] := sofar;
+    first := lq_places(first);
     w := lq_window_list(p->'windows', items);
     -- Each budget of each item, in turn: its rules ([onLimit, limitTokens, limitMicros]: a grant
     -- or a failover may make them its own), and its place among the batch's budgets (r_keys).
@@ -525,7 +523,7 @@ export const MIGRATION_12_SQL = `
     INTO on_limit, limit_t, limit_m
     FROM jsonb_array_elements(items) WITH ORDINALITY AS it(v, n)
     CROSS JOIN LATERAL jsonb_array_elements(it.v->'rules') WITH ORDINALITY AS x(r, k);
-    IF cardinality(w.places) <> sofar - 1 OR cardinality(rpos) <> sofar - 1 OR cardinality(on_limit) <> sofar - 1 THEN
+    IF cardinality(w.places) <> first[cnt + 1] - 1 OR cardinality(rpos) <> first[cnt + 1] - 1 OR cardinality(on_limit) <> first[cnt + 1] - 1 THEN
       RAISE EXCEPTION 'lq_meter_many: a budget without its window';
     END IF;
     -- The holds of the reservations without rate limits, written before the locks as if fully
