@@ -21,7 +21,7 @@ export interface WindowUsage extends Sums {
   oldestUsed: number | null;
 }
 
-interface BudgetArg {
+export interface BudgetArg {
   i: number;
   key: string;
   onLimit: AdmissionMode;
@@ -85,47 +85,6 @@ export function meteringArgs(budgets: readonly Budget[], now: number, projection
       return arg;
     }),
   };
-}
-
-/**
- * A batch's items (migration 12's lq_meter_many and lq_settle_many) with their budgets' windows
- * listed once: a window is a budget's at one bucket (its key and first bucket), as its argument
- * above without what is the item's own, and each item's `budgets` become places in that list. With
- * `rules`, each item also carries its budgets' admission rules, [onLimit, limitTokens, limitMicros]:
- * a failover quote, or a grant active at one item's instant, makes them its own. A batch of 64
- * items of 4 budgets each lists about 150 windows instead of 256 budget arguments.
- */
-export function sharedWindows<T extends MeteringArgs>(items: readonly T[], rules: boolean) {
-  const places = new Map<string, number>();
-  const windows: object[] = [];
-  const shared = items.map((item) => {
-    const budgets = item.budgets.map((b) => {
-      const key = `${b.key}@${b.start}`;
-      let place = places.get(key);
-      if (place === undefined) {
-        place = windows.length;
-        places.set(key, place);
-        windows.push({
-          key: b.key,
-          limitTokens: b.limitTokens,
-          limitMicros: b.limitMicros,
-          thresholds: b.thresholds,
-          projectable: b.projectable,
-          col: b.col,
-          id: b.id,
-          models: b.models,
-          count: b.count,
-          start: b.start,
-          end: b.end,
-          retires: b.retires,
-          step: b.step,
-        });
-      }
-      return place;
-    });
-    return { ...item, budgets, ...(rules && { rules: item.budgets.map((b) => [b.onLimit, b.limitTokens, b.limitMicros]) }) };
-  });
-  return { windows, items: shared };
 }
 
 /** What lq_buckets assumes of a window's buckets: each `step` after the last, the one at `now` last. */

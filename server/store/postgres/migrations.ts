@@ -9,6 +9,7 @@ import { GRANTS_SQL } from './grant-functions.js';
 import { QUOTA_REQUESTS_SQL } from './quota-requests-10.js';
 import { MIGRATION_11_SQL } from './metering-functions-11.js';
 import { MIGRATION_12_SQL } from './metering-functions-12.js';
+import { MIGRATION_13_SQL } from './metering-functions-13.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -217,6 +218,7 @@ const MIGRATIONS: readonly string[] = [
   /* 10: increase requests, and the alert kinds 'request' and 'request_decided' (SQLite's migration 12) */ QUOTA_REQUESTS_SQL,
   /* 11: running totals of rolling windows; reservations, extensions and settles in batches */ MIGRATION_11_SQL,
   /* 12: the batches' work set-wise, a statement per step instead of per item */ MIGRATION_12_SQL,
+  /* 13: the batch functions given typed columns instead of one jsonb to take apart */ MIGRATION_13_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

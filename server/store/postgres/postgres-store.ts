@@ -82,7 +82,8 @@ import { PgAlertRecorder } from './pg-alert-recorder.js';
 import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, unseenRequests } from './pg-quota-requests.js';
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
-import { meteringArgs, quoteArg, reservationsOf, sharedWindows, windowUsagesOf, type MeteringArgs, type Sums, type WindowUsage } from './metering-args.js';
+import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
+import { meterColumns, settleColumns, type BatchItem, type MeterFields } from './metering-columns.js';
 import { meterAnswers, settleAnswers, type MeteringAnswer } from './batch-answers.js';
 import { CallBatcher } from './call-batcher.js';
 import { applyOnce, createPool, inTransaction, numbered, query, queryConfig, withClient, type PgConnectionOptions, type Prepared, type Statement, type Tx } from './pg-pool.js';
@@ -160,7 +161,7 @@ interface QueuedAdmission {
   scopes: readonly Scope[];
   now: number;
   /** The op's own fields, as lq_meter_many reads them. */
-  fields: object;
+  fields: MeterFields;
   model: string | null | typeof NO_BUDGETS;
   /** The times its budgets were stale. */
   attempt: number;
@@ -173,7 +174,7 @@ interface PreparedAdmission {
   budgets: Budget[];
   grants: Grant[];
   names: string[];
-  item: MeteringArgs;
+  item: BatchItem & { op: QueuedAdmission['op']; fields: MeterFields };
 }
 
 /** A settle waiting for its group commit; `attempt` counts the times its budgets were stale. */
@@ -184,12 +185,12 @@ interface QueuedSettle {
   reject: (error: unknown) => void;
 }
 
-/** A settle with what lq_settle_many is given for it (see metering-functions-12.ts). */
+/** A settle with what lq_settle_many is given for it (see metering-functions-13.ts). */
 interface PreparedSettle {
   request: SettleRequest;
   budgets: Budget[];
   added: Sums;
-  arg: { scopes: string[]; fingerprint: string; entry: Omit<LedgerRow, 'id'>; overrun?: { key: string; windowStart: number } } & ReturnType<typeof meteringArgs>;
+  arg: BatchItem & { scopes: string[]; entry: Omit<LedgerRow, 'id'>; overrun?: { key: string; windowStart: number } };
 }
 
 type RunStatement = (sql: Statement, args: unknown[]) => Promise<pg.QueryResult<{ answer: unknown }>>;
@@ -215,8 +216,11 @@ const KEY_STATES: Prepared = {
          ${IDENTITY_FROM}`,
 };
 const USAGE_TOTALS: Prepared = { name: 'lq_usage_totals', text: 'SELECT lq_usage_totals($1::jsonb) AS answer' };
-const METER_BATCH: Prepared = { name: 'lq_meter_many', text: 'SELECT lq_meter_many($1::jsonb) AS answer' };
-const SETTLE_BATCH: Prepared = { name: 'lq_settle_many', text: 'SELECT lq_settle_many($1::jsonb) AS answer' };
+/** `$1, $2, … $count`. */
+const parameters = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
+/** Migration 13's batch functions: their jsonb, then their columns (metering-columns.ts), in the order of the columns' keys. */
+const METER_BATCH: Prepared = { name: 'lq_meter_many_13', text: `SELECT lq_meter_many(${parameters(26)}) AS answer` };
+const SETTLE_BATCH: Prepared = { name: 'lq_settle_many_13', text: `SELECT lq_settle_many(${parameters(25)}) AS answer` };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
 const identityOf = (row: IdentityRow): KeyIdentity => ({
   key: toKey(row),
@@ -829,7 +833,7 @@ export class PostgresStore implements Store {
    * event loop go to lq_meter_many together (see CallBatcher). Answers what the database read
    * and decided for this one, with the budgets it was decided on.
    */
-  private admitInBatch(op: QueuedAdmission['op'], scopes: readonly Scope[], now: number, fields: object, model: string | null | typeof NO_BUDGETS): Promise<Metered> {
+  private admitInBatch(op: QueuedAdmission['op'], scopes: readonly Scope[], now: number, fields: MeterFields, model: string | null | typeof NO_BUDGETS): Promise<Metered> {
     return new Promise((resolve, reject) => this.admissions.push({ op, scopes, now, fields, model, attempt: 0, resolve, reject }));
   }
 
@@ -838,9 +842,9 @@ export class PostgresStore implements Store {
     let answers: MeteringAnswer[];
     try {
       prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
-      const scopes = [...new Set(prepared.flatMap((p) => p.names))].sort();
-      const arg = JSON.stringify({ scopes, ...sharedWindows(prepared.map((p) => p.item), true) });
-      const answered = (await this.applyOnce(METER_BATCH, [arg])).rows[0]?.answer;
+      const items = prepared.map((p) => p.item);
+      const p = JSON.stringify({ items: items.map((item) => item.fields) });
+      const answered = (await this.applyOnce(METER_BATCH, [p, ...Object.values(meterColumns(items))])).rows[0]?.answer;
       answers = meterAnswers(answered, prepared.map((p) => p.budgets.length));
     } catch (error) {
       // The batch is one transaction: when it failed, none of it happened, and one bad item must
@@ -863,8 +867,8 @@ export class PostgresStore implements Store {
     const resolved = await this.resolved(q.scopes, q.attempt > 0);
     const budgets = this.budgetsAt(resolved, q.now, q.model);
     // How an upstream's budget admits depends on the quote (see admissionOnLimit): lq_admit is told per budget.
-    const failover = 'quote' in q.fields && (q.fields.quote as { failover?: boolean }).failover === true;
-    const item = { op: q.op, scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, q.now, this.projection, failover), ...q.fields };
+    const failover = q.fields.quote.failover === true;
+    const item = { op: q.op, scopes: resolved.names, fingerprint: resolved.fingerprint, ...meteringArgs(budgets, q.now, this.projection, failover), fields: q.fields };
     return { budgets, grants: resolved.grants, names: resolved.names, item };
   }
 
@@ -1103,9 +1107,9 @@ export class PostgresStore implements Store {
 
   /** One lq_settle_many call for these settles: the locks of all their scopes, in text order. */
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
-    const scopes = [...new Set(settles.flatMap((s) => s.arg.scopes))].sort();
-    const { windows, items } = sharedWindows(settles.map((s) => s.arg), false);
-    const answered = (await run(SETTLE_BATCH, [JSON.stringify({ scopes, inTransaction, windows, settles: items })])).rows[0]?.answer;
+    const items = settles.map((s) => s.arg);
+    const p = JSON.stringify({ inTransaction, settles: items.map(({ entry, overrun }) => ({ entry, overrun })) });
+    const answered = (await run(SETTLE_BATCH, [p, ...Object.values(settleColumns(items))])).rows[0]?.answer;
     return settleAnswers(answered, settles.map((s) => ({ entry: s.arg.entry, budgets: s.budgets.length })));
   }
 

@@ -1,0 +1,149 @@
+import type { LedgerRow } from '../sql/rows.js';
+import type { BudgetArg, quoteArg } from './metering-args.js';
+
+/**
+ * The typed parameters of migration 13's lq_meter_many and lq_settle_many (metering-functions-13.ts):
+ * the arrays those functions used to take apart from one jsonb in their first statements, built
+ * here instead. Each array is a column: one value per item, per window, or per budget of each item
+ * in turn; `first` and `th_first` say where each item's (or window's) run starts, counted from 1 as
+ * PostgreSQL's arrays are, with one past the end last.
+ */
+
+/** What every item of a batch brings: the scopes its budgets were resolved under, and the budgets. */
+export interface BatchItem {
+  /** Its scopes' names, in the order of its fingerprint. */
+  scopes: readonly string[];
+  /** lq_fingerprint's answer for those scopes when its budgets were resolved. */
+  fingerprint: string;
+  budgets: readonly BudgetArg[];
+}
+
+/** A reservation or lease extension: its own fields, as the function reads them from p.items (see PostgresStore.reserve, extend). */
+export interface MeterFields {
+  quote: ReturnType<typeof quoteArg>;
+  hold?: { id: string };
+  holdId?: string;
+  rates?: object;
+}
+
+/** Places from counts: [1, 1 + c1, 1 + c1 + c2, …], item n's run at places[n] .. places[n + 1] - 1. */
+function placesOf(counts: readonly number[]): number[] {
+  const places = [1];
+  for (const count of counts) places.push((places.at(-1) as number) + count);
+  return places;
+}
+
+/** A window: a budget at one bucket, as the functions' jsonb (lq_window_sums, lq_count_settle) read it. */
+const windowArg = (b: BudgetArg) => ({
+  key: b.key,
+  limitTokens: b.limitTokens,
+  limitMicros: b.limitMicros,
+  thresholds: b.thresholds,
+  projectable: b.projectable,
+  col: b.col,
+  id: b.id,
+  models: b.models,
+  count: b.count,
+  start: b.start,
+  end: b.end,
+  retires: b.retires,
+  step: b.step,
+});
+
+/**
+ * The batch's windows, each once (a budget at its first bucket: two instants of one batch may
+ * straddle a bucket's edge), in key order; and each item's budgets as places among them.
+ */
+function windowsOf(items: readonly BatchItem[]) {
+  const byKey = new Map<string, BudgetArg>();
+  for (const item of items) for (const b of item.budgets) if (!byKey.has(`${b.key}@${b.start}`)) byKey.set(`${b.key}@${b.start}`, b);
+  const keys = [...byKey.keys()].sort();
+  const windows = keys.map((k) => byKey.get(k) as BudgetArg);
+  const placeOf = new Map(keys.map((k, i) => [k, i + 1]));
+  const siblings = new Map<string, number>();
+  for (const w of windows) siblings.set(w.key, (siblings.get(w.key) ?? 0) + 1);
+  return {
+    windows,
+    places: items.flatMap((item) => item.budgets.map((b) => placeOf.get(`${b.key}@${b.start}`) as number)),
+    first: placesOf(items.map((item) => item.budgets.length)),
+    /** Whether another window of the batch is of the same budget. */
+    shared: windows.map((w) => (siblings.get(w.key) as number) > 1),
+  };
+}
+
+/** The scopes to lock (distinct, in text order) and what lq_lock_fresh checks each item's fingerprint against. */
+function lockColumns(items: readonly BatchItem[]) {
+  return {
+    scopes: [...new Set(items.flatMap((item) => item.scopes))].sort(),
+    prints: items.map((item) => item.fingerprint),
+    itemScopes: items.flatMap((item) => item.scopes),
+    itemOf: items.flatMap((item, n) => item.scopes.map(() => n + 1)),
+  };
+}
+
+/** The newest bucket's start of a window: the bucket at its call's instant. */
+const newestOf = (w: BudgetArg) => w.start + (w.count - 1) * w.step;
+
+/** lq_meter_many's parameters after p, in its order (the order of the keys). */
+export function meterColumns(items: readonly (BatchItem & { op: 'reserve' | 'extend'; fields: MeterFields })[]) {
+  const { windows, places, first } = windowsOf(items);
+  const budgets = items.flatMap((item) => item.budgets);
+  // Each budget's reservations once, whatever the number of its windows in the batch.
+  const reservationKeys = [...new Set(windows.map((w) => w.key))].sort();
+  const reservationPlace = new Map(reservationKeys.map((k, i) => [k, i + 1]));
+  const quotes = items.map((item) => item.fields.quote);
+  return {
+    ...lockColumns(items),
+    windowArgs: windows.map(windowArg),
+    budgetKeys: windows.map((w) => w.key),
+    newest: windows.map(newestOf),
+    counts: windows.map((w) => w.count),
+    reservationKeys,
+    reservationPlaces: budgets.map((b) => reservationPlace.get(b.key) as number),
+    onLimit: budgets.map((b) => b.onLimit),
+    limitTokens: budgets.map((b) => b.limitTokens),
+    limitMicros: budgets.map((b) => b.limitMicros),
+    places,
+    first,
+    ops: items.map((item) => item.op),
+    hasRates: items.map((item) => typeof item.fields.rates === 'object' && item.fields.rates !== null),
+    holdIds: items.map((item) => item.fields.hold?.id ?? item.fields.holdId ?? null),
+    tokens: quotes.map((q) => q.tokens),
+    micros: quotes.map((q) => q.micros),
+    want: quotes.map((q) => q.want ?? 0),
+    min: quotes.map((q) => q.min ?? 0),
+    price: quotes.map((q) => q.price ?? 0),
+    ceiling: quotes.map((q) => q.ceiling ?? null),
+    free: quotes.map((q) => q.free ?? false),
+  };
+}
+
+/** lq_settle_many's parameters after p, in its order (the order of the keys). */
+export function settleColumns(items: readonly (BatchItem & { entry: Omit<LedgerRow, 'id'>; overrun?: object })[]) {
+  const { windows, places, first, shared } = windowsOf(items);
+  // Each window's thresholds, ascending, one window after another.
+  const thresholds = windows.map((w) => [...w.thresholds].sort((a, b) => a - b));
+  return {
+    ...lockColumns(items),
+    windowArgs: windows.map(windowArg),
+    budgetKeys: windows.map((w) => w.key),
+    newest: windows.map(newestOf),
+    counts: windows.map((w) => w.count),
+    spans: windows.map((w) => w.count * w.step),
+    shared,
+    limitTokens: windows.map((w) => w.limitTokens),
+    limitMicros: windows.map((w) => w.limitMicros),
+    projectable: windows.map((w) => w.projectable && w.end !== null),
+    starts: windows.map((w) => w.start),
+    ends: windows.map((w) => w.end),
+    thresholds: thresholds.flat(),
+    thresholdPlaces: placesOf(thresholds.map((t) => t.length)),
+    places,
+    first,
+    requestIds: items.map((item) => item.entry.request_id),
+    tokens: items.map((item) => item.entry.input_tokens + item.entry.output_tokens),
+    micros: items.map((item) => item.entry.cost_micros),
+    at: items.map((item) => item.entry.at),
+    overrun: items.map((item) => item.overrun !== undefined),
+  };
+}
