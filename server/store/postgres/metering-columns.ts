@@ -92,8 +92,13 @@ export function meterColumns(items: readonly (BatchItem & { op: 'reserve' | 'ext
   const reservationKeys = [...new Set(windows.map((w) => w.key))].sort();
   const reservationPlace = new Map(reservationKeys.map((k, i) => [k, i + 1]));
   const quotes = items.map((item) => item.fields.quote);
+  const { scopes, prints, itemScopes, itemOf } = lockColumns(items);
+  // Listed, not spread: a spread followed by this many properties is tens of µs in V8.
   return {
-    ...lockColumns(items),
+    scopes,
+    prints,
+    itemScopes,
+    itemOf,
     windowArgs: windows.map(windowArg),
     budgetKeys: windows.map((w) => w.key),
     newest: windows.map(newestOf),
@@ -123,8 +128,13 @@ export function settleColumns(items: readonly (BatchItem & { entry: Omit<LedgerR
   const { windows, places, first, shared } = windowsOf(items);
   // Each window's thresholds, ascending, one window after another.
   const thresholds = windows.map((w) => [...w.thresholds].sort((a, b) => a - b));
+  const { scopes, prints, itemScopes, itemOf } = lockColumns(items);
+  // Listed, not spread: a spread followed by this many properties is tens of µs in V8.
   return {
-    ...lockColumns(items),
+    scopes,
+    prints,
+    itemScopes,
+    itemOf,
     windowArgs: windows.map(windowArg),
     budgetKeys: windows.map((w) => w.key),
     newest: windows.map(newestOf),
