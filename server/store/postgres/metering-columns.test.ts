@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { BudgetArg } from './metering-args.js';
 import { meterColumns, settleColumns } from './metering-columns.js';
 
-// The columns migration 13's functions are given (metering-columns.ts). Their answers through the
+// The columns migration 13's functions are given (metering-own.ts). Their answers through the
 // store are held by the store suites; these pin the places, which a mistake would shift silently
 // onto another budget's window.
 
@@ -34,42 +34,42 @@ describe('the columns of a batch', () => {
   it('lists each window once in key order, and each item’s budgets as its places among them', () => {
     const user = window('user:a|month', 0);
     const global = window('global|month', 0);
-    const columns = settleColumns([
+    const { batch } = settleColumns([
       { ...item([user, global], ['global', 'user:a']), entry: entry('r1', 1, 2, 3) },
       { ...item([global]), entry: entry('r2', 4, 5, 6) },
     ]);
-    expect(columns.budgetKeys).toEqual(['global|month', 'user:a|month']);
-    expect(columns.places).toEqual([2, 1, 1]);
-    expect(columns.first).toEqual([1, 3, 4]);
-    expect(columns.scopes).toEqual(['global', 'user:a']);
-    expect([columns.prints, columns.itemScopes, columns.itemOf]).toEqual([['0,0', '0'], ['global', 'user:a', 'user:a'], [1, 1, 2]]);
+    expect(batch.budgetKeys).toEqual(['global|month', 'user:a|month']);
+    expect(batch.places).toEqual([2, 1, 1]);
+    expect(batch.first).toEqual([1, 3, 4]);
+    expect(batch.scopes).toEqual(['global', 'user:a']);
+    expect([batch.prints, batch.itemScopes, batch.itemOf]).toEqual([['0,0', '0'], ['global', 'user:a', 'user:a'], [1, 1, 2]]);
   });
 
   it('keeps a budget’s two windows when the batch’s clocks straddle a bucket’s edge, each marked shared', () => {
     const rolling = { count: 3, step: HOUR, end: HOUR };
-    const columns = settleColumns([
+    const { batch, own } = settleColumns([
       { ...item([window('key:k|rolling', 0, rolling), window('user:a|month', 0)]), entry: entry('r1', 1, 0, 0) },
       { ...item([window('key:k|rolling', HOUR, rolling)]), entry: entry('r2', 1, 0, 0) },
     ]);
-    expect(columns.budgetKeys).toEqual(['key:k|rolling', 'key:k|rolling', 'user:a|month']);
-    expect(columns.newest).toEqual([2 * HOUR, 3 * HOUR, 0]);
-    expect([columns.counts, columns.spans, columns.shared]).toEqual([[3, 3, 1], [3 * HOUR, 3 * HOUR, 0], [true, true, false]]);
-    expect([columns.places, columns.first]).toEqual([[1, 3, 2], [1, 3, 4]]);
+    expect(batch.budgetKeys).toEqual(['key:k|rolling', 'key:k|rolling', 'user:a|month']);
+    expect(batch.newest).toEqual([2 * HOUR, 3 * HOUR, 0]);
+    expect([batch.counts, own.spans, own.shared]).toEqual([[3, 3, 1], [3 * HOUR, 3 * HOUR, 0], [true, true, false]]);
+    expect([batch.places, batch.first]).toEqual([[1, 3, 2], [1, 3, 4]]);
   });
 
   it('gives a settle each window’s thresholds ascending, and its own sums', () => {
-    const columns = settleColumns([
+    const { own } = settleColumns([
       { ...item([window('user:a|month', 0, { projectable: true }), window('global|month', 0, { thresholds: [], end: null })]), entry: entry('r1', 7, 8, 9), overrun: {} },
     ]);
-    expect([columns.limitTokens, columns.projectable, columns.ends]).toEqual([[1_000, 1_000], [false, true], [null, HOUR]]);
-    expect([columns.thresholds, columns.thresholdPlaces]).toEqual([[50, 80, 90], [1, 1, 4]]);
-    expect([columns.requestIds, columns.tokens, columns.micros, columns.at, columns.overrun]).toEqual([['r1'], [15], [9], [5], [true]]);
+    expect([own.limitTokens, own.projectable, own.ends]).toEqual([[1_000, 1_000], [false, true], [null, HOUR]]);
+    expect([own.thresholds, own.thresholdPlaces]).toEqual([[50, 80, 90], [1, 1, 4]]);
+    expect([own.requestIds, own.tokens, own.micros, own.at, own.overrun]).toEqual([['r1'], [15], [9], [5], [true]]);
   });
 
   it('gives an admission its budgets’ reservations once per budget, its rules, and its quote with the defaults the rules assume', () => {
     const rolling = { count: 3, step: HOUR, end: HOUR };
     const none = { want: undefined, min: undefined, price: undefined, ceiling: undefined, free: undefined, failover: undefined };
-    const columns = meterColumns([
+    const { batch, own } = meterColumns([
       {
         ...item([window('key:k|rolling', 0, rolling), window('global|month', 0, { onLimit: 'alert-only', limitTokens: null, limitMicros: 5 })]),
         op: 'reserve',
@@ -77,11 +77,11 @@ describe('the columns of a batch', () => {
       },
       { ...item([window('key:k|rolling', HOUR, rolling)]), op: 'extend', fields: { quote: { ...none, tokens: 3, micros: 1 }, holdId: 'h0' } },
     ]);
-    expect([columns.reservationKeys, columns.reservationPlaces]).toEqual([['global|month', 'key:k|rolling'], [2, 1, 2]]);
-    expect([columns.onLimit, columns.limitTokens, columns.limitMicros]).toEqual([['reject', 'alert-only', 'reject'], [1_000, null, 1_000], [null, 5, null]]);
-    expect([columns.places, columns.first]).toEqual([[2, 1, 3], [1, 3, 4]]);
-    expect([columns.ops, columns.hasRates, columns.holdIds]).toEqual([['reserve', 'extend'], [false, false], ['h1', 'h0']]);
-    const quotes = [columns.tokens, columns.micros, columns.want, columns.min, columns.price, columns.ceiling, columns.free];
+    expect([own.reservationKeys, own.reservationPlaces]).toEqual([['global|month', 'key:k|rolling'], [2, 1, 2]]);
+    expect([own.onLimit, own.limitTokens, own.limitMicros]).toEqual([['reject', 'alert-only', 'reject'], [1_000, null, 1_000], [null, 5, null]]);
+    expect([batch.places, batch.first]).toEqual([[2, 1, 3], [1, 3, 4]]);
+    expect([own.ops, own.hasRates, own.holdIds]).toEqual([['reserve', 'extend'], [false, false], ['h1', 'h0']]);
+    const quotes = [own.tokens, own.micros, own.want, own.min, own.price, own.ceiling, own.free];
     expect(quotes).toEqual([[10, 3], [2, 1], [100, 0], [1, 0], [600_000, 0], [null, null], [false, false]]);
   });
 });

@@ -71,89 +71,85 @@ function windowsOf(items: readonly BatchItem[]) {
   };
 }
 
-/** The scopes to lock (distinct, in text order) and what lq_lock_fresh checks each item's fingerprint against. */
-function lockColumns(items: readonly BatchItem[]) {
-  return {
+/** The newest bucket's start of a window: the bucket at its call's instant. */
+const newestOf = (w: BudgetArg) => w.start + (w.count - 1) * w.step;
+
+/**
+ * The columns both functions start with: the scopes to lock (distinct, in text order) and what
+ * lq_lock_fresh checks each item's fingerprint against; the windows; each item's budgets' places.
+ */
+function batchColumns(items: readonly BatchItem[]) {
+  const { windows, places, first, shared } = windowsOf(items);
+  const columns = {
     scopes: [...new Set(items.flatMap((item) => item.scopes))].sort(),
     prints: items.map((item) => item.fingerprint),
     itemScopes: items.flatMap((item) => item.scopes),
     itemOf: items.flatMap((item, n) => item.scopes.map(() => n + 1)),
+    windowArgs: windows.map(windowArg),
+    budgetKeys: windows.map((w) => w.key),
+    newest: windows.map(newestOf),
+    counts: windows.map((w) => w.count),
+    places,
+    first,
   };
+  return { windows, shared, columns };
 }
 
-/** The newest bucket's start of a window: the bucket at its call's instant. */
-const newestOf = (w: BudgetArg) => w.start + (w.count - 1) * w.step;
-
-/** lq_meter_many's parameters after p, in its order (the order of the keys). */
+/** lq_meter_many's parameters after p: those of the batch, then its own, each in the order of its keys. */
 export function meterColumns(items: readonly (BatchItem & { op: 'reserve' | 'extend'; fields: MeterFields })[]) {
-  const { windows, places, first } = windowsOf(items);
+  const { windows, columns } = batchColumns(items);
   const budgets = items.flatMap((item) => item.budgets);
   // Each budget's reservations once, whatever the number of its windows in the batch.
   const reservationKeys = [...new Set(windows.map((w) => w.key))].sort();
   const reservationPlace = new Map(reservationKeys.map((k, i) => [k, i + 1]));
   const quotes = items.map((item) => item.fields.quote);
-  const { scopes, prints, itemScopes, itemOf } = lockColumns(items);
-  // Listed, not spread: a spread followed by this many properties is tens of µs in V8.
   return {
-    scopes,
-    prints,
-    itemScopes,
-    itemOf,
-    windowArgs: windows.map(windowArg),
-    budgetKeys: windows.map((w) => w.key),
-    newest: windows.map(newestOf),
-    counts: windows.map((w) => w.count),
-    reservationKeys,
-    reservationPlaces: budgets.map((b) => reservationPlace.get(b.key) as number),
-    onLimit: budgets.map((b) => b.onLimit),
-    limitTokens: budgets.map((b) => b.limitTokens),
-    limitMicros: budgets.map((b) => b.limitMicros),
-    places,
-    first,
-    ops: items.map((item) => item.op),
-    hasRates: items.map((item) => typeof item.fields.rates === 'object' && item.fields.rates !== null),
-    holdIds: items.map((item) => item.fields.hold?.id ?? item.fields.holdId ?? null),
-    tokens: quotes.map((q) => q.tokens),
-    micros: quotes.map((q) => q.micros),
-    want: quotes.map((q) => q.want ?? 0),
-    min: quotes.map((q) => q.min ?? 0),
-    price: quotes.map((q) => q.price ?? 0),
-    ceiling: quotes.map((q) => q.ceiling ?? null),
-    free: quotes.map((q) => q.free ?? false),
+    batch: columns,
+    own: {
+      reservationKeys,
+      reservationPlaces: budgets.map((b) => reservationPlace.get(b.key) as number),
+      onLimit: budgets.map((b) => b.onLimit),
+      limitTokens: budgets.map((b) => b.limitTokens),
+      limitMicros: budgets.map((b) => b.limitMicros),
+      ops: items.map((item) => item.op),
+      hasRates: items.map((item) => typeof item.fields.rates === 'object' && item.fields.rates !== null),
+      holdIds: items.map((item) => item.fields.hold?.id ?? item.fields.holdId ?? null),
+      tokens: quotes.map((q) => q.tokens),
+      micros: quotes.map((q) => q.micros),
+      want: quotes.map((q) => q.want ?? 0),
+      min: quotes.map((q) => q.min ?? 0),
+      price: quotes.map((q) => q.price ?? 0),
+      ceiling: quotes.map((q) => q.ceiling ?? null),
+      free: quotes.map((q) => q.free ?? false),
+    },
   };
 }
 
-/** lq_settle_many's parameters after p, in its order (the order of the keys). */
+/** lq_settle_many's parameters after p: those of the batch, then its own, each in the order of its keys. */
 export function settleColumns(items: readonly (BatchItem & { entry: Omit<LedgerRow, 'id'>; overrun?: object })[]) {
-  const { windows, places, first, shared } = windowsOf(items);
+  const { windows, shared, columns } = batchColumns(items);
   // Each window's thresholds, ascending, one window after another.
   const thresholds = windows.map((w) => [...w.thresholds].sort((a, b) => a - b));
-  const { scopes, prints, itemScopes, itemOf } = lockColumns(items);
-  // Listed, not spread: a spread followed by this many properties is tens of µs in V8.
   return {
-    scopes,
-    prints,
-    itemScopes,
-    itemOf,
-    windowArgs: windows.map(windowArg),
-    budgetKeys: windows.map((w) => w.key),
-    newest: windows.map(newestOf),
-    counts: windows.map((w) => w.count),
-    spans: windows.map((w) => w.count * w.step),
-    shared,
-    limitTokens: windows.map((w) => w.limitTokens),
-    limitMicros: windows.map((w) => w.limitMicros),
-    projectable: windows.map((w) => w.projectable && w.end !== null),
-    starts: windows.map((w) => w.start),
-    ends: windows.map((w) => w.end),
-    thresholds: thresholds.flat(),
-    thresholdPlaces: placesOf(thresholds.map((t) => t.length)),
-    places,
-    first,
-    requestIds: items.map((item) => item.entry.request_id),
-    tokens: items.map((item) => item.entry.input_tokens + item.entry.output_tokens),
-    micros: items.map((item) => item.entry.cost_micros),
-    at: items.map((item) => item.entry.at),
-    overrun: items.map((item) => item.overrun !== undefined),
+    batch: columns,
+    own: {
+      spans: windows.map((w) => w.count * w.step),
+      shared,
+      limitTokens: windows.map((w) => w.limitTokens),
+      limitMicros: windows.map((w) => w.limitMicros),
+      projectable: windows.map((w) => w.projectable && w.end !== null),
+      starts: windows.map((w) => w.start),
+      ends: windows.map((w) => w.end),
+      thresholds: thresholds.flat(),
+      thresholdPlaces: placesOf(thresholds.map((t) => t.length)),
+      requestIds: items.map((item) => item.entry.request_id),
+      tokens: items.map((item) => item.entry.input_tokens + item.entry.output_tokens),
+      micros: items.map((item) => item.entry.cost_micros),
+      at: items.map((item) => item.entry.at),
+      overrun: items.map((item) => item.overrun !== undefined),
+    },
   };
 }
+
+/** A function's parameters after p, in order: its columns (meterColumns, settleColumns), group by group. */
+export const columnParameters = ({ batch, own }: { batch: object; own: object }): unknown[] => [...Object.values(batch), ...Object.values(own)];

@@ -46,9 +46,9 @@ export const MIGRATION_13_SQL = `
   -- in key order, each settle's at places[first[n] .. first[n + 1] - 1], and the thresholds of
   -- window i, ascending, at th[th_first[i] .. th_first[i + 1] - 1]. Same answer.
   CREATE FUNCTION lq_settle_many(p jsonb, p_scopes text[], p_prints text[], p_item_scopes text[], p_item_of int[],
-    w_args jsonb[], w_budget_keys text[], w_newest bigint[], w_counts bigint[], w_span bigint[], w_shared boolean[],
-    lim_t bigint[], lim_m bigint[], proj boolean[], w_start bigint[], w_end bigint[], th numeric[], th_first int[],
-    places int[], first int[], rid text[], at_t bigint[], at_m bigint[], at_now bigint[], has_overrun boolean[])
+    w_args jsonb[], w_budget_keys text[], w_newest bigint[], w_counts bigint[], places int[], first int[],
+    w_span bigint[], w_shared boolean[], lim_t bigint[], lim_m bigint[], proj boolean[], w_start bigint[], w_end bigint[],
+    th numeric[], th_first int[], rid text[], at_t bigint[], at_m bigint[], at_now bigint[], has_overrun boolean[])
     RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off SET plan_cache_mode = force_generic_plan AS $fn$
   DECLARE
     in_tx boolean := (p->>'inTransaction')::boolean;
@@ -248,10 +248,9 @@ export const MIGRATION_13_SQL = `
   -- with their reservations' places among r_keys (rpos) and their rules (on_limit, limit_*). Same
   -- answer.
   CREATE FUNCTION lq_meter_many(p jsonb, p_scopes text[], p_prints text[], p_item_scopes text[], p_item_of int[],
-    w_args jsonb[], w_budget_keys text[], w_newest bigint[], w_counts bigint[],
-    r_keys text[], rpos int[], on_limit text[], limit_t bigint[], limit_m bigint[], places int[], first int[],
-    op text[], has_rates boolean[], hid text[], q_tok float8[], q_mic float8[], q_want float8[], q_min float8[], q_price float8[],
-    q_ceiling float8[], q_free boolean[])
+    w_args jsonb[], w_budget_keys text[], w_newest bigint[], w_counts bigint[], places int[], first int[],
+    r_keys text[], rpos int[], on_limit text[], limit_t bigint[], limit_m bigint[],
+    op text[], has_rates boolean[], hid text[], q_tok float8[], q_mic float8[], q_want float8[], q_min float8[], q_price float8[], q_ceiling float8[], q_free boolean[])
     RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off SET plan_cache_mode = force_generic_plan AS $fn$
   DECLARE
     items jsonb := p->'items';

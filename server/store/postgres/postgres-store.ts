@@ -83,7 +83,7 @@ import { decideRequest, getRequest, insertRequest, listRequests, seeRequests, un
 import { decided, grantOf, newRequest } from '../sql/request-decision.js';
 import { newId } from '../../auth/secrets.js';
 import { meteringArgs, quoteArg, reservationsOf, windowUsagesOf, type Sums, type WindowUsage } from './metering-args.js';
-import { meterColumns, settleColumns, type BatchItem, type MeterFields } from './metering-columns.js';
+import { columnParameters, meterColumns, settleColumns, type BatchItem, type MeterFields } from './metering-columns.js';
 import { meterAnswers, settleAnswers, type MeteringAnswer } from './batch-answers.js';
 import { CallBatcher } from './call-batcher.js';
 import { applyOnce, createPool, inTransaction, numbered, query, queryConfig, withClient, type PgConnectionOptions, type Prepared, type Statement, type Tx } from './pg-pool.js';
@@ -218,7 +218,7 @@ const KEY_STATES: Prepared = {
 const USAGE_TOTALS: Prepared = { name: 'lq_usage_totals', text: 'SELECT lq_usage_totals($1::jsonb) AS answer' };
 /** `$1, $2, … $count`. */
 const parameters = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
-/** Migration 13's batch functions: their jsonb, then their columns (metering-columns.ts), in the order of the columns' keys. */
+/** Migration 13's batch functions: their jsonb, then their columns (metering-columns.ts columnParameters). */
 const METER_BATCH: Prepared = { name: 'lq_meter_many_13', text: `SELECT lq_meter_many(${parameters(26)}) AS answer` };
 const SETTLE_BATCH: Prepared = { name: 'lq_settle_many_13', text: `SELECT lq_settle_many(${parameters(25)}) AS answer` };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
@@ -844,7 +844,7 @@ export class PostgresStore implements Store {
       prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
       const items = prepared.map((p) => p.item);
       const p = JSON.stringify({ items: items.map((item) => item.fields) });
-      const answered = (await this.applyOnce(METER_BATCH, [p, ...Object.values(meterColumns(items))])).rows[0]?.answer;
+      const answered = (await this.applyOnce(METER_BATCH, [p, ...columnParameters(meterColumns(items))])).rows[0]?.answer;
       answers = meterAnswers(answered, prepared.map((p) => p.budgets.length));
     } catch (error) {
       // The batch is one transaction: when it failed, none of it happened, and one bad item must
@@ -1109,7 +1109,7 @@ export class PostgresStore implements Store {
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const items = settles.map((s) => s.arg);
     const p = JSON.stringify({ inTransaction, settles: items.map(({ entry, overrun }) => ({ entry, overrun })) });
-    const answered = (await run(SETTLE_BATCH, [p, ...Object.values(settleColumns(items))])).rows[0]?.answer;
+    const answered = (await run(SETTLE_BATCH, [p, ...columnParameters(settleColumns(items))])).rows[0]?.answer;
     return settleAnswers(answered, settles.map((s) => ({ entry: s.arg.entry, budgets: s.budgets.length })));
   }
 
