@@ -317,7 +317,12 @@ function* attemptSteps(
   const { meter, budgets } = admitted;
   requester.counted = true;
   const rateHeaders = rateLimitHeaders((admitted.rates ?? []).map((c) => ({ ...c, counts: countedOnce(c.counts, rateTokens, false) })), clock.now());
-  const headersWith = (charged: Charge) => ({ ...quotaHeaders(settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rateHeaders });
+  const withRates = Object.keys(rateHeaders).length > 0;
+  // quotaHeaders answers a new object each time: the rate headers go into it (when there are any).
+  const headersWith = (charged: Charge) => {
+    const headers = quotaHeaders(settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels);
+    return withRates ? Object.assign(headers, rateHeaders) : headers;
+  };
   const held = meter.heldAtAdmission;
   const before = budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } }));
   return {

@@ -170,7 +170,7 @@ async function sendWithFailover<Request, State>(
       current.admitted = next.admitted;
       continue;
     }
-    const headers = { ...passThroughHeaders(response.headers, dialect.answerHeaderPrefixes), ...admitted.headersAfter(null) };
+    const headers = Object.assign(passThroughHeaders(response.headers, dialect.answerHeaderPrefixes), admitted.headersAfter(null));
     return sendWhole(c, response.statusCode, headers, body);
   }
 }
