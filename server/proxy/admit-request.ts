@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { admit, costMicros, type Quote } from '../quota/admission.js';
-import { coversModel } from '../quota/budgets.js';
+import { coversModel, routingRules } from '../quota/budgets.js';
 import { countedOnce } from '../quota/rate-limits.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
@@ -177,7 +177,11 @@ function planned(services: ProxyServices, input: AdmissionInput, requester: Aske
           const tried = { ok: true as const, value: again, budgets: again.before, release: () => again.admitted.meter.release() };
           return planned(services, input, requester, { ...plan, tried, rest }, true);
         };
-  if (plan.routedFrom === null) return { ok: true, admitted: { ...admitted, failover } };
+  if (plan.routedFrom === null) {
+    // The attempt's own admission, made for this request alone: it takes its failover.
+    admitted.failover = failover;
+    return { ok: true, admitted };
+  }
   // Counted once per request, not again for each upstream it fails over to.
   if (!failedOver) services.metrics.recordRouted(plan.routedFrom, plan.model);
   const routed = { 'x-quota-routed-from': plan.routedFrom, 'x-quota-downgraded-from': plan.routedFrom };
@@ -216,7 +220,8 @@ interface Asker extends Requester {
 /**
  * A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as
  * rate_limited). An admission carries the budgets as they were before its own hold (`before`),
- * which the routing step reads.
+ * which the routing step reads (the states as they are when no budget has routing rules: then
+ * nothing reads their numbers).
  */
 type Attempt = { ok: true; admitted: AdmittedRequest; before: BudgetState[] } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
@@ -324,7 +329,9 @@ function* attemptSteps(
     return withRates ? Object.assign(headers, rateHeaders) : headers;
   };
   const held = meter.heldAtAdmission;
-  const before = budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } }));
+  // Only a budget's routing rules read these (fallbackFor): without any, the states as they are do.
+  const routes = budgets.some((s) => routingRules(s.budget).length > 0);
+  const before = routes ? budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } })) : budgets;
   return {
     ok: true,
     before,
