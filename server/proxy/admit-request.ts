@@ -7,6 +7,7 @@ import { coversModel, routingRules } from '../quota/budgets.js';
 import { countedOnce } from '../quota/rate-limits.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
+import { runSteps, type MaybePromise, type Steps } from '../util/maybe-sync.js';
 import { routeRequest, type RoutePlan, type Tried } from './routing.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
 import { payerOf, sessionAndTags } from './identity.js';
@@ -21,7 +22,6 @@ import { quotaRefusal, rateRefusal, type Refusal, type Requester } from './refus
 import type { TokenCounter } from './token-count.js';
 import { API_TITLES, type UpstreamApi } from './upstream-api.js';
 import type { Upstream, Upstreams } from './upstreams.js';
-import { runSteps, type MaybePromise, type Steps } from '../util/maybe-sync.js';
 
 /** Everything the `/v1` routes are given. */
 export interface ProxyServices {
