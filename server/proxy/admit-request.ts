@@ -3,14 +3,15 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/load.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { admit, costMicros, type Quote } from '../quota/admission.js';
-import { coversModel } from '../quota/budgets.js';
+import { coversModel, routingRules } from '../quota/budgets.js';
 import { countedOnce } from '../quota/rate-limits.js';
 import { formatScope, scopesOf, type RequestSubject } from '../quota/scope.js';
 import type { BudgetState, KeyIdentity, LedgerEntry, Store } from '../store/types.js';
-import { routeRequest, type RoutePlan } from './routing.js';
+import { runSteps, type MaybePromise, type Steps } from '../util/maybe-sync.js';
+import { routeRequest, type RoutePlan, type Tried } from './routing.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
 import { payerOf, sessionAndTags } from './identity.js';
-import { Meter } from './meter.js';
+import { Meter, type Admitted } from './meter.js';
 import { OpenAIError } from './openai-error.js';
 import { isFree, type ModelPrice, type PriceBook } from './pricing.js';
 import { quotaHeaders, settledStates, type Charge } from './quota-headers.js';
@@ -117,27 +118,37 @@ export type Admission = { ok: true; admitted: AdmittedRequest } | { ok: false; r
  * prompt's size, and the atomic admission against every rate limit and budget that applies. A quota
  * or rate refusal is returned; anything else that stops the request (a payer that cannot be named,
  * no upstream for the model, an unpriced model under a dollar budget) is thrown.
+ *
+ * On a store that admits in memory (Store.reserveNow) the whole of it usually runs in one
+ * synchronous stretch, and the admission is a value rather than a promise (see runSteps).
  */
-export async function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Promise<Admission> {
-  const subject = input.payer ?? (await payerOf(c, services, identity, input.bodyUser));
+export function admitRequest(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): MaybePromise<Admission> {
+  return runSteps(admissionSteps(c, services, identity, input));
+}
+
+function* admissionSteps(c: Context, services: ProxyServices, identity: KeyIdentity, input: AdmissionInput): Steps<Admission> {
+  const subject = input.payer ?? ((yield payerOf(c, services, identity, input.bodyUser)) as RequestSubject);
   const requester: Asker = { subject, ...sessionAndTags(c), counted: false };
   if (services.upstreams.allForModel(input.model, input.api).length === 0) throw noUpstream(services.upstreams, input.model, input.api);
   const ceiling = routedCeiling(services);
-  const plan = await routeRequest<Attempt>(input.model, {
+  const tried = (attempt: Attempt): Tried<Attempt> => {
+    if (!attempt.ok) return { ok: false, value: attempt, blocking: attempt.blocking };
+    const { admitted } = attempt;
+    return { ok: true, value: attempt, budgets: attempt.before, release: () => admitted.meter.release() };
+  };
+  const plan = (yield routeRequest<Attempt>(input.model, {
     // Only to a model served in the request's own format: the proxy does not translate.
     upstreamsOf: (model) => services.upstreams.allForModel(model, input.api).map((u) => u.name),
-    tryOn: async (model, upstream, routed, failover) => {
-      const attempt = await admitAs(services, input, requester, model, services.upstreams.byName(upstream) as Upstream, routed ? ceiling : null, failover);
-      if (!attempt.ok) return { ok: false, value: attempt, blocking: attempt.blocking };
-      const { admitted } = attempt;
-      return { ok: true, value: attempt, budgets: attempt.before, release: () => admitted.meter.release() };
+    tryOn: (model, upstream, routed, failover) => {
+      const attempt = admitAs(services, input, requester, model, services.upstreams.byName(upstream) as Upstream, routed ? ceiling : null, failover);
+      return attempt instanceof Promise ? attempt.then(tried) : tried(attempt);
     },
     routable: input.downgradable,
     free: (model) => {
       const price = priceFor(services, model, services.upstreams.forModel(model, input.api));
       return price !== null && isFree(price);
     },
-  });
+  })) as RoutePlan<Attempt>;
   return planned(services, input, requester, plan);
 }
 
@@ -166,7 +177,11 @@ function planned(services: ProxyServices, input: AdmissionInput, requester: Aske
           const tried = { ok: true as const, value: again, budgets: again.before, release: () => again.admitted.meter.release() };
           return planned(services, input, requester, { ...plan, tried, rest }, true);
         };
-  if (plan.routedFrom === null) return { ok: true, admitted: { ...admitted, failover } };
+  if (plan.routedFrom === null) {
+    // The attempt's own admission, made for this request alone: it takes its failover.
+    admitted.failover = failover;
+    return { ok: true, admitted };
+  }
   // Counted once per request, not again for each upstream it fails over to.
   if (!failedOver) services.metrics.recordRouted(plan.routedFrom, plan.model);
   const routed = { 'x-quota-routed-from': plan.routedFrom, 'x-quota-downgraded-from': plan.routedFrom };
@@ -205,12 +220,13 @@ interface Asker extends Requester {
 /**
  * A refusal by a budget names it (`blocking`); one by a rate limit has none (and was counted as
  * rate_limited). An admission carries the budgets as they were before its own hold (`before`),
- * which the routing step reads.
+ * which the routing step reads (the states as they are when no budget has routing rules: then
+ * nothing reads their numbers).
  */
 type Attempt = { ok: true; admitted: AdmittedRequest; before: BudgetState[] } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
 /** Admission for one model on one upstream: its price, the prompt's size for it, then rate limits and budgets at once. */
-async function admitAs(
+function admitAs(
   services: ProxyServices,
   input: AdmissionInput,
   requester: Asker,
@@ -218,14 +234,26 @@ async function admitAs(
   upstream: Upstream,
   downgradeCeiling: number | null,
   failover = false,
-): Promise<Attempt> {
+): MaybePromise<Attempt> {
+  return runSteps(attemptSteps(services, input, requester, model, upstream, downgradeCeiling, failover));
+}
+
+function* attemptSteps(
+  services: ProxyServices,
+  input: AdmissionInput,
+  requester: Asker,
+  model: string,
+  upstream: Upstream,
+  downgradeCeiling: number | null,
+  failover: boolean,
+): Steps<Attempt> {
   const { store, clock, config } = services;
   const { subject, sessionId, tags } = requester;
 
   const price = priceFor(services, model, upstream);
   const refuseIfDollarBudget = price === null && config.proxy.unpricedModels === 'refuse';
   const large = input.bodyBytes >= PRECHECK_BODY_BYTES;
-  const states = refuseIfDollarBudget || large ? (await store.budgetStates(scopesOf(subject, upstream.name), clock.now())).filter((s) => coversModel(s.budget, model)) : null;
+  const states = refuseIfDollarBudget || large ? ((yield store.budgetStates(scopesOf(subject, upstream.name), clock.now())) as BudgetState[]).filter((s) => coversModel(s.budget, model)) : null;
   if (refuseIfDollarBudget) {
     const dollarBudget = states?.find((s) => s.budget.limitMicros !== null && s.budget.onLimit !== 'alert-only');
     if (dollarBudget) {
@@ -258,12 +286,11 @@ async function admitAs(
   }
 
   // Counted in place (most prompts) or on the counting thread: only the latter is waited for.
-  const counted = input.countPrompt(model);
-  const promptTokens = typeof counted === 'number' ? counted : await counted;
+  const promptTokens = (yield input.countPrompt(model)) as number;
   // Rate limits are checked by the store, in the same atomic step as the budgets (Meter.admit).
   const rateTokens = promptTokens + input.wantOutput;
 
-  const admitted = await Meter.admit(
+  const admitted = (yield Meter.admit(
     { store, clock, metrics: services.metrics, holdTtlMs: config.holdTtlMs, leaseTokens: config.proxy.leaseTokens },
     {
       holdId: newRequestId(clock.now()),
@@ -282,7 +309,7 @@ async function admitAs(
       tags,
       rates: services.rateLimiter.request(rateTokens, requester.counted),
     },
-  );
+  )) as Admitted;
   if (!admitted.ok && 'rateLimited' in admitted) {
     services.metrics.recordOutcome(model, 'rate_limited');
     return { ok: false, refusal: rateRefusal(admitted.rateLimited, rateLimitHeaders(admitted.rates, clock.now(), rateTokens), requester), blocking: null };
@@ -295,9 +322,16 @@ async function admitAs(
   const { meter, budgets } = admitted;
   requester.counted = true;
   const rateHeaders = rateLimitHeaders((admitted.rates ?? []).map((c) => ({ ...c, counts: countedOnce(c.counts, rateTokens, false) })), clock.now());
-  const headersWith = (charged: Charge) => ({ ...quotaHeaders(settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels), ...rateHeaders });
+  const withRates = Object.keys(rateHeaders).length > 0;
+  // quotaHeaders answers a new object each time: the rate headers go into it (when there are any).
+  const headersWith = (charged: Charge) => {
+    const headers = quotaHeaders(settledStates(budgets, meter.heldAtAdmission, charged), config.statusLevels);
+    return withRates ? Object.assign(headers, rateHeaders) : headers;
+  };
   const held = meter.heldAtAdmission;
-  const before = budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } }));
+  // Only a budget's routing rules read these (fallbackFor): without any, the states as they are do.
+  const routes = budgets.some((s) => routingRules(s.budget).length > 0);
+  const before = routes ? budgets.map((s) => ({ ...s, usage: { ...s.usage, reservedTokens: s.usage.reservedTokens - held.tokens, reservedMicros: s.usage.reservedMicros - held.micros } })) : budgets;
   return {
     ok: true,
     before,

@@ -6,6 +6,7 @@ import { subjectIdSchema } from '../quota/budget-schema.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { KeyIdentity, Store, UserRef } from '../store/types.js';
 import { BoundedMemo } from '../util/bounded-memo.js';
+import type { MaybePromise } from '../util/maybe-sync.js';
 import type { ClientKey } from './dialects/dialect.js';
 import { OpenAIError } from './openai-error.js';
 
@@ -70,9 +71,16 @@ export interface PayerServices {
  * `users.autoCreate`) a user created for it now. An ordinary key naming someone is refused:
  * otherwise anyone could spend a colleague's budget.
  */
-export async function payerOf(c: Context, services: PayerServices, { key, user }: KeyIdentity, bodyUser: unknown): Promise<RequestSubject> {
+export function payerOf(c: Context, services: PayerServices, identity: KeyIdentity, bodyUser: unknown): MaybePromise<RequestSubject> {
+  const { key, user } = identity;
   const named = namedEndUser(c, key.service, bodyUser);
+  // The key's own user, the usual case, is known without the store: a value, not a promise.
   if (named === null || (named.value === user.id && !key.service)) return { userId: user.id, projectId: user.projectId, keyId: key.id };
+  return namedPayer(services, identity, named);
+}
+
+/** The end user a key names (see payerOf). */
+async function namedPayer(services: PayerServices, { key }: KeyIdentity, named: NamedBy): Promise<RequestSubject> {
   if (!key.service) {
     throw new OpenAIError(403, 'permission_error', 'end_user_not_allowed', 'Only a service key may name the end user (X-Quota-User); this is a personal key.');
   }

@@ -52,6 +52,21 @@ describe('topLevelField', () => {
     expect(field(text)).toBeNull();
   });
 
+  it('finds the field after strings full of quotes and backslashes', () => {
+    const text = fc.string({ maxLength: 150, unit: fc.constantFrom('a', '"', '\\', 'é', 'u', '/') });
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 4 }), fc.jsonValue(), (strings, usage) => {
+        const answer: Record<string, unknown> = {};
+        strings.forEach((value, i) => (answer[`s${i}`] = value));
+        answer.usage = usage;
+        answer.after = strings.at(-1) ?? '';
+        const found = field(JSON.stringify(answer));
+        expect(JSON.parse(found as string)).toEqual(JSON.parse(JSON.stringify(usage)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('agrees with JSON.parse on any object, compact or indented', () => {
     const key = fc.constantFrom('usage', 'id', 'usage2', 'use', 'choices');
     const object = fc.dictionary(key, fc.jsonValue(), { maxKeys: 6 });

@@ -21,6 +21,15 @@ function stringEnd(json: Buffer, open: number): number {
   }
 }
 
+/** The bytes of the few field names asked for (the APIs' usage fields), made once each. */
+const KEY_BYTES = new Map<string, Buffer>();
+
+function keyBytes(key: string): Buffer {
+  let bytes = KEY_BYTES.get(key);
+  if (!bytes) KEY_BYTES.set(key, (bytes = Buffer.from(key)));
+  return bytes;
+}
+
 /**
  * The JSON text of one top-level field of a JSON object, found without parsing the rest: an
  * upstream's whole answer is mostly generated text, and all the proxy needs of it is `usage`.
@@ -29,7 +38,7 @@ function stringEnd(json: Buffer, open: number): number {
  * the text is not shaped like a JSON object (the caller then parses the whole of it).
  */
 export function topLevelField(json: Buffer, key: string): string | null {
-  const name = Buffer.from(key);
+  const name = keyBytes(key);
   let start = 0;
   while (isJsonSpace(json[start])) start++;
   if (json[start] !== OPEN_OBJECT) return null;

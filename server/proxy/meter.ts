@@ -3,7 +3,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { costMicros, type Quote } from '../quota/admission.js';
 import type { RequestSubject } from '../quota/scope.js';
 import type { RateCheck, RateLimited } from '../quota/rate-limits.js';
-import type { BudgetState, Hold, LedgerEntry, Outcome, RateRequest, SettleResult, Store, UsageSource } from '../store/types.js';
+import type { BudgetState, Hold, LedgerEntry, Outcome, RateRequest, ReserveRequest, ReserveResult, SettleResult, Store, UsageSource } from '../store/types.js';
+import type { MaybePromise } from '../util/maybe-sync.js';
 import { isFree, ratesAt, usageCostMicros, type ModelPrice, type TokenRates } from './pricing.js';
 import type { PromptCacheWrite } from './dialects/dialect.js';
 
@@ -131,7 +132,11 @@ export class Meter {
     void store.renew(this.request.holdId, clock.now(), holdTtlMs).catch(() => undefined);
   }
 
-  static async admit(services: MeterServices, request: MeterRequest): Promise<Admitted> {
+  /**
+   * Reserves the request's hold. On a store that admits in memory (Store.reserveNow) the admission
+   * is answered at once, without a promise; elsewhere it is the store's promise.
+   */
+  static admit(services: MeterServices, request: MeterRequest): MaybePromise<Admitted> {
     // A prompt counted above a long-context threshold is quoted, and its output held, at that tier.
     const rates = quotedRates(request);
     const inputPrice = rates ? promptRate(rates, request.promptCacheWrite) : 0;
@@ -151,7 +156,7 @@ export class Meter {
       ...(request.price !== null && isFree(request.price) ? { free: true } : {}),
       ...(request.failover ? { failover: true } : {}),
     };
-    const result = await services.store.reserve({
+    const reservation: ReserveRequest = {
       holdId: request.holdId,
       subject: request.subject,
       quote,
@@ -168,10 +173,14 @@ export class Meter {
         tags: request.tags,
       },
       ...(request.rates && { rates: request.rates }),
-    });
-    if (!result.ok) return { ...result, quote };
-    const outputLimit = Math.min(want, result.outputRoom);
-    return { ok: true, meter: new Meter(services, request, result.hold, outputLimit), outputLimit, budgets: result.budgets, ...(result.rates && { rates: result.rates }) };
+    };
+    const { store } = services;
+    const admitted = (result: ReserveResult): Admitted => {
+      if (!result.ok) return { ...result, quote };
+      const outputLimit = Math.min(want, result.outputRoom);
+      return { ok: true, meter: new Meter(services, request, result.hold, outputLimit), outputLimit, budgets: result.budgets, ...(result.rates && { rates: result.rates }) };
+    };
+    return store.reserveNow ? admitted(store.reserveNow(reservation)) : store.reserve(reservation).then(admitted);
   }
 
   get model(): string {

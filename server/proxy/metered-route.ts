@@ -44,7 +44,7 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
     if (hit.kind === 'served') return hit.response;
     if (hit.kind === 'refused') return refuse(c, services, identity, dialect, { request, facts }, hit.refusal);
   }
-  const admission = await admitRequest(c, services, identity, {
+  const admitting = admitRequest(c, services, identity, {
     model: facts.model,
     api: dialect.api,
     bodyBytes: bytes,
@@ -58,6 +58,8 @@ async function meterRequest<Request, State>(c: Context, services: ProxyServices,
     downgradable: facts.downgradable,
     payer: cached?.subject,
   });
+  // A value when the store admitted in memory: the request goes on upstream in the same stretch.
+  const admission = admitting instanceof Promise ? await admitting : admitting;
   if (!admission.ok) return refuse(c, services, identity, dialect, { request, facts }, admission.refusal);
   // The admission serving the request: another one after a failover (see sendWithFailover).
   const current = { admitted: admission.admitted };
@@ -168,7 +170,7 @@ async function sendWithFailover<Request, State>(
       current.admitted = next.admitted;
       continue;
     }
-    const headers = { ...passThroughHeaders(response.headers, dialect.answerHeaderPrefixes), ...admitted.headersAfter(null) };
+    const headers = Object.assign(passThroughHeaders(response.headers, dialect.answerHeaderPrefixes), admitted.headersAfter(null));
     return sendWhole(c, response.statusCode, headers, body);
   }
 }

@@ -9,6 +9,16 @@ import { randomUUID } from 'node:crypto';
  */
 export function newRequestId(now: number = Date.now()): string {
   const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx: y is already variant 10
-  const time = now.toString(16).padStart(12, '0');
-  return `req_${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`;
+  return `${timePart(now)}${random.slice(15)}`;
+}
+
+/** `req_` and the time's 48 bits as a UUIDv7 starts, made once per millisecond (many requests share one). */
+let lastTime = { at: NaN, text: '' };
+
+function timePart(now: number): string {
+  if (now !== lastTime.at) {
+    const time = now.toString(16).padStart(12, '0');
+    lastTime = { at: now, text: `req_${time.slice(0, 8)}-${time.slice(8, 12)}-7` };
+  }
+  return lastTime.text;
 }

@@ -44,7 +44,8 @@ export function tapAnswer(c: Context, tap: AnswerTap): void {
 /**
  * Sends a whole answer. On @hono/node-server it goes straight to the socket's response, without a
  * web Response and Headers to build and take apart again for every request; elsewhere (tests with
- * `app.request`) as a Response.
+ * `app.request`) as a Response. `headers` is the caller's own new object, which it hands over: its
+ * `content-length` is set here rather than in a copy.
  */
 export function sendWhole(c: Context, status: number, headers: Record<string, string>, body: Buffer): Response {
   const tap = taps.get(c);
@@ -52,7 +53,10 @@ export function sendWhole(c: Context, status: number, headers: Record<string, st
   const outgoing = outgoingOf(c);
   let response: Response = RESPONSE_ALREADY_SENT;
   if (outgoing) {
-    outgoing.writeHead(status, { ...sent, 'content-length': String(body.length) });
+    // A tap keeps the headers as the answer's own (without the length of the body it was sent with).
+    const head = tap ? { ...sent } : sent;
+    head['content-length'] = String(body.length);
+    outgoing.writeHead(status, head);
     outgoing.end(body);
   } else {
     response = c.body(Uint8Array.from(body), status as 200, sent);

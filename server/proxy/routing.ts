@@ -1,6 +1,7 @@
 import { coversModel, routingRules, type FallbackRule } from '../quota/budgets.js';
 import { percentageOf } from '../quota/status.js';
 import type { BudgetState } from '../store/types.js';
+import { runSteps, type MaybePromise, type Steps } from '../util/maybe-sync.js';
 
 /**
  * The routing step: which model, on which upstream, serves a request. A request goes to the model
@@ -36,7 +37,7 @@ export interface Router<T> {
    * Admits the request for `model` on `upstream`; `routed` when a rule sent it there; `failover`
    * when another upstream of the model follows (its budget then refuses rather than shrinks it).
    */
-  tryOn(model: string, upstream: string, routed: boolean, failover: boolean): Promise<Tried<T>>;
+  tryOn(model: string, upstream: string, routed: boolean, failover: boolean): MaybePromise<Tried<T>>;
   /** Whether a rule may send this request to another model (an API that names no model may not). */
   routable: boolean;
   /** Whether `model` costs nothing (a dollar budget's level then routes nothing). */
@@ -102,8 +103,14 @@ interface Admissible {
  * rule at a percentage sends on had room on its model: that admission is released at once (so it
  * takes no room from the next model's), and should every model after it refuse the request, or fail
  * to be tried, it is admitted there again and served there rather than refused.
+ *
+ * The plan is a value, not a promise, when every `tryOn` answered with one (see runSteps).
  */
-export async function routeRequest<T>(asked: string, router: Router<T>): Promise<RoutePlan<T>> {
+export function routeRequest<T>(asked: string, router: Router<T>): MaybePromise<RoutePlan<T>> {
+  return runSteps(routeSteps(asked, router));
+}
+
+function* routeSteps<T>(asked: string, router: Router<T>): Steps<RoutePlan<T>> {
   const visited = new Set<string>();
   // A budget's rules route a request once: the model its rule chose is then counted against it up
   // to its ceiling (its lower rules do not send the request on again).
@@ -111,12 +118,14 @@ export async function routeRequest<T>(asked: string, router: Router<T>): Promise
   // A rule's model must exist in the request's format, and not send the request round in a circle.
   const allowed = ({ to, budgetKey }: Fallback) => router.routable && !routedBy.has(budgetKey) && !visited.has(to) && router.upstreamsOf(to).length > 0;
   let admissible: Admissible | null = null;
-  const backTo = async (where: Admissible): Promise<RoutePlan<T>> => ({
-    tried: await router.tryOn(where.model, where.upstream, where.routedFrom !== null, where.rest.length > 0),
-    model: where.model,
-    routedFrom: where.routedFrom,
-    rest: where.rest,
-  });
+  function* backTo(where: Admissible): Steps<RoutePlan<T>> {
+    return {
+      tried: (yield router.tryOn(where.model, where.upstream, where.routedFrom !== null, where.rest.length > 0)) as Tried<T>,
+      model: where.model,
+      routedFrom: where.routedFrom,
+      rest: where.rest,
+    };
+  }
   let model = asked;
   let last: RoutePlan<T> | null = null;
   // Whether `last` was admitted and then released for a rule's model (it is not to be served then).
@@ -129,14 +138,14 @@ export async function routeRequest<T>(asked: string, router: Router<T>): Promise
       let next: Fallback | null = null;
       for (let i = 0; i < upstreams.length; i++) {
         const upstream = upstreams[i] as string;
-        const tried = await router.tryOn(model, upstream, routedFrom !== null, i + 1 < upstreams.length);
+        const tried = (yield router.tryOn(model, upstream, routedFrom !== null, i + 1 < upstreams.length)) as Tried<T>;
         last = { tried, model, routedFrom, rest: upstreams.slice(i + 1) };
         lastReleased = false;
         if (tried.ok) {
           next = fallbackFor(tried.budgets, model, allowed, router.free?.(model) ?? false);
           if (next === null) return last;
           // At or past a rule's percentage: another model is to serve it, if that one can.
-          await tried.release();
+          yield tried.release();
           lastReleased = true;
           admissible ??= { model, upstream, routedFrom, rest: last.rest };
           break;
@@ -153,9 +162,9 @@ export async function routeRequest<T>(asked: string, router: Router<T>): Promise
     }
   } catch (error) {
     if (admissible === null) throw error;
-    return backTo(admissible);
+    return yield* backTo(admissible);
   }
   if (last === null) throw new Error(`no upstream serves ${asked}`);
-  if (admissible !== null && (!last.tried.ok || lastReleased)) return backTo(admissible);
+  if (admissible !== null && (!last.tried.ok || lastReleased)) return yield* backTo(admissible);
   return last;
 }

@@ -128,7 +128,7 @@ export async function finishWholeAnswer(
     const refusal = upstreamRefusal(admitted, response.statusCode, format.upstreamRefusedKey?.(response.statusCode, body) ?? false);
     if (refusal) return failed(refusal);
     await admitted.meter.release();
-    return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(null) }, body);
+    return sendWhole(c, response.statusCode, Object.assign(passThroughHeaders(response.headers, format.answerHeaderPrefixes), admitted.headersAfter(null)), body);
   }
   // An API without a usage field (its counts at the answer's top level) has its whole answer parsed.
   let parsed: object | null | undefined;
@@ -147,7 +147,9 @@ export async function finishWholeAnswer(
     admitted.meter.recordOutput(countOutput(format.answerOutputText(parsed)));
   }
   const settled = await admitted.meter.settle(usage, 'ok');
-  return sendWhole(c, response.statusCode, { ...passThroughHeaders(response.headers, format.answerHeaderPrefixes), ...admitted.headersAfter(settled?.entry ?? null) }, body);
+  // One object for the answer's headers: the upstream's passed on, ours added (sendWhole takes it over).
+  const headers = Object.assign(passThroughHeaders(response.headers, format.answerHeaderPrefixes), admitted.headersAfter(settled?.entry ?? null));
+  return sendWhole(c, response.statusCode, headers, body);
 }
 
 /**

@@ -37,7 +37,9 @@ export async function callUpstream(
  */
 export function passThroughHeaders(headers: UpstreamResponse['headers'], prefixes: readonly string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  // Not Object.entries: an array per header, on every answer.
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (

@@ -131,6 +131,8 @@ export function failOpen(store: Store, log: (message: string) => void = (m) => c
   return new Proxy(store, {
     get(target, property) {
       if (typeof property === 'string' && property in metering) return metering[property as keyof Metering];
+      // Admission goes through `reserve` above, which can let a request in while the database is away.
+      if (property === 'reserveNow') return undefined;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

@@ -508,6 +508,14 @@ export interface Store {
   /** Without `rates` only a budget can refuse (hence the first signature). */
   reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
   reserve(request: ReserveRequest): Promise<ReserveResult>;
+  /**
+   * `reserve`, answered synchronously: only a store whose admission runs in this process's memory
+   * has it (SQLite; not PostgreSQL, whose admission is a round trip). Same decisions, same hold,
+   * same errors (thrown rather than rejected). The proxy uses it when present, so that a request's
+   * admission costs no promise hops.
+   */
+  reserveNow?(request: ReserveRequest & { rates?: undefined }): BudgetReserveResult;
+  reserveNow?(request: ReserveRequest): ReserveResult;
   /** Grows a hold; `deliveredTokens` is the request's output counted so far, kept for recovery. */
   extend(holdId: string, amount: { tokens: number; micros: number }, now: number, ttlMs: number, deliveredTokens?: number): Promise<ExtendResult>;
   settle(request: SettleRequest): Promise<SettleResult>;

@@ -682,6 +682,13 @@ export class SqliteStore implements Store {
   reserve(request: ReserveRequest & { rates?: undefined }): Promise<BudgetReserveResult>;
   reserve(request: ReserveRequest): Promise<ReserveResult>;
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    return this.reserveNow(request);
+  }
+
+  /** `reserve` without its promise (Store.reserveNow): the proxy's way, one synchronous stretch. */
+  reserveNow(request: ReserveRequest & { rates?: undefined }): BudgetReserveResult;
+  reserveNow(request: ReserveRequest): ReserveResult;
+  reserveNow(request: ReserveRequest): ReserveResult {
     const states = request.ratesOnly === true ? [] : this.routeStates(request.subject, request.route, request.now);
     const rates = request.rates && this.rateChecks(request.subject, request.rates, request.now);
     if (request.rates && rates) {
