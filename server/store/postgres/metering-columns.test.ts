@@ -1,6 +1,8 @@
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { TEST_DATABASE_URL } from '../testing/store-kinds.js';
 import type { BudgetArg } from './metering-args.js';
-import { meterColumns, settleColumns } from './metering-columns.js';
+import { arrayLiteral, meterColumns, settleColumns } from './metering-columns.js';
 
 // The columns migration 13's functions are given (metering-own.ts). Their answers through the
 // store are held by the store suites; these pin the places, which a mistake would shift silently
@@ -47,13 +49,15 @@ describe('the columns of a batch', () => {
 
   it('keeps a budget’s two windows when the batch’s clocks straddle a bucket’s edge, each marked shared', () => {
     const rolling = { count: 3, step: HOUR, end: HOUR };
-    const { batch, own } = settleColumns([
+    const { windows, batch, own } = settleColumns([
       { ...item([window('key:k|rolling', 0, rolling), window('user:a|month', 0)]), entry: entry('r1', 1, 0, 0) },
       { ...item([window('key:k|rolling', HOUR, rolling)]), entry: entry('r2', 1, 0, 0) },
     ]);
     expect(batch.budgetKeys).toEqual(['key:k|rolling', 'key:k|rolling', 'user:a|month']);
+    expect(windows.map((w) => [w.key, w.start])).toEqual([['key:k|rolling', 0], ['key:k|rolling', HOUR], ['user:a|month', 0]]);
     expect(batch.newest).toEqual([2 * HOUR, 3 * HOUR, 0]);
     expect([batch.counts, own.spans, own.shared]).toEqual([[3, 3, 1], [3 * HOUR, 3 * HOUR, 0], [true, true, false]]);
+    expect([batch.starts, batch.steps]).toEqual([[0, HOUR, 0], [HOUR, HOUR, 0]]);
     expect([batch.places, batch.first]).toEqual([[1, 3, 2], [1, 3, 4]]);
   });
 
@@ -83,5 +87,25 @@ describe('the columns of a batch', () => {
     expect([own.ops, own.hasRates, own.holdIds]).toEqual([['reserve', 'extend'], [false, false], ['h1', 'h0']]);
     const quotes = [own.tokens, own.micros, own.want, own.min, own.price, own.ceiling, own.free];
     expect(quotes).toEqual([[10, 3], [2, 1], [100, 0], [1, 0], [600_000, 0], [null, null], [false, false]]);
+  });
+});
+
+describe('a column as an array literal', () => {
+  it('reads back in PostgreSQL as the values it was made of, whatever the text holds', async () => {
+    const texts = ['plain', 'a "quoted" word', 'back\\slash', '', 'NULL', 'x,y', '{braces}', ' spaced ', 'ünïcode', null];
+    const numbers = [0, -1, 9_007_199_254_740_991, null, 1_796_083_200_000];
+    const fractions = [0.5, 600_000, null, -2.25];
+    const flags = [true, false, null];
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ t: (string | null)[]; n: (string | null)[]; f: (number | null)[]; b: (boolean | null)[]; e: string[] }>(
+        'SELECT $1::text[] AS t, $2::bigint[]::text[] AS n, $3::float8[] AS f, $4::boolean[] AS b, $5::int[]::text[] AS e',
+        [arrayLiteral(texts), arrayLiteral(numbers), arrayLiteral(fractions), arrayLiteral(flags), arrayLiteral([])],
+      );
+      expect(rows[0]).toEqual({ t: texts, n: numbers.map((n) => (n === null ? null : String(n))), f: fractions, b: flags, e: [] });
+    } finally {
+      await client.end();
+    }
   });
 });

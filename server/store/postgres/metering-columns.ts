@@ -85,25 +85,28 @@ function batchColumns(items: readonly BatchItem[]) {
     prints: items.map((item) => item.fingerprint),
     itemScopes: items.flatMap((item) => item.scopes),
     itemOf: items.flatMap((item, n) => item.scopes.map(() => n + 1)),
-    windowArgs: windows.map(windowArg),
     budgetKeys: windows.map((w) => w.key),
     newest: windows.map(newestOf),
     counts: windows.map((w) => w.count),
+    starts: windows.map((w) => w.start),
+    steps: windows.map((w) => w.step),
     places,
     first,
   };
-  return { windows, shared, columns };
+  // The windows themselves go in p, as one JSON text: as array elements each would be escaped.
+  return { windows, shared, columns, windowArgs: windows.map(windowArg) };
 }
 
 /** lq_meter_many's parameters after p: those of the batch, then its own, each in the order of its keys. */
 export function meterColumns(items: readonly (BatchItem & { op: 'reserve' | 'extend'; fields: MeterFields })[]) {
-  const { windows, columns } = batchColumns(items);
+  const { windows, columns, windowArgs } = batchColumns(items);
   const budgets = items.flatMap((item) => item.budgets);
   // Each budget's reservations once, whatever the number of its windows in the batch.
   const reservationKeys = [...new Set(windows.map((w) => w.key))].sort();
   const reservationPlace = new Map(reservationKeys.map((k, i) => [k, i + 1]));
   const quotes = items.map((item) => item.fields.quote);
   return {
+    windows: windowArgs,
     batch: columns,
     own: {
       reservationKeys,
@@ -127,10 +130,11 @@ export function meterColumns(items: readonly (BatchItem & { op: 'reserve' | 'ext
 
 /** lq_settle_many's parameters after p: those of the batch, then its own, each in the order of its keys. */
 export function settleColumns(items: readonly (BatchItem & { entry: Omit<LedgerRow, 'id'>; overrun?: object })[]) {
-  const { windows, shared, columns } = batchColumns(items);
+  const { windows, shared, columns, windowArgs } = batchColumns(items);
   // Each window's thresholds, ascending, one window after another.
   const thresholds = windows.map((w) => [...w.thresholds].sort((a, b) => a - b));
   return {
+    windows: windowArgs,
     batch: columns,
     own: {
       spans: windows.map((w) => w.count * w.step),
@@ -138,7 +142,6 @@ export function settleColumns(items: readonly (BatchItem & { entry: Omit<LedgerR
       limitTokens: windows.map((w) => w.limitTokens),
       limitMicros: windows.map((w) => w.limitMicros),
       projectable: windows.map((w) => w.projectable && w.end !== null),
-      starts: windows.map((w) => w.start),
       ends: windows.map((w) => w.end),
       thresholds: thresholds.flat(),
       thresholdPlaces: placesOf(thresholds.map((t) => t.length)),
@@ -151,5 +154,26 @@ export function settleColumns(items: readonly (BatchItem & { entry: Omit<LedgerR
   };
 }
 
-/** A function's parameters after p, in order: its columns (meterColumns, settleColumns), group by group. */
-export const columnParameters = ({ batch, own }: { batch: object; own: object }): unknown[] => [...Object.values(batch), ...Object.values(own)];
+/** An element of an array literal: a number or boolean as it is, text quoted (and escaped only when it must be). */
+function arrayElement(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  const text = String(value);
+  return /["\\]/.test(text) ? `"${text.replace(/["\\]/g, '\\$&')}"` : `"${text}"`;
+}
+
+/**
+ * A column as PostgreSQL's array literal ({1,2,NULL}, {"a","b"}): what node-postgres sends for an
+ * array, without its quoting and escaping of every number, which was about a third of the cost of
+ * sending a batch's columns.
+ */
+export function arrayLiteral(column: readonly unknown[]): string {
+  let literal = '{';
+  for (let i = 0; i < column.length; i++) literal += (i === 0 ? '' : ',') + arrayElement(column[i]);
+  return `${literal}}`;
+}
+
+/** A function's parameters after p, in order: its columns (meterColumns, settleColumns), group by group, as array literals. */
+export const columnParameters = ({ batch, own }: { batch: object; own: object }): string[] =>
+  [...Object.values(batch), ...Object.values(own)].map((column) => arrayLiteral(column as unknown[]));

@@ -41,17 +41,60 @@ export const MIGRATION_13_SQL = `
     RETURN fresh;
   END $fn$;
 
+  -- lq_window_usage of migration 12, given each window's start and step as columns: the windows'
+  -- jsonb (lq_window_sums' argument) is read only for a window whose sums are counted again.
+  CREATE FUNCTION lq_window_usage(p_windows jsonb, p_budget_keys text[], p_newest bigint[], p_counts bigint[], p_starts bigint[], p_steps bigint[],
+    p_write boolean, p_ledger_ok boolean,
+    OUT tokens bigint[], OUT micros bigint[], OUT oldest bigint[], OUT cur_tokens bigint[], OUT cur_micros bigint[], OUT from_ledger boolean)
+    LANGUAGE plpgsql AS $fn$
+  DECLARE
+    read boolean[];
+    moved boolean[];
+    s record;
+  BEGIN
+    SELECT COALESCE(array_agg(CASE WHEN w.n = 1 THEN u.tokens ELSE t.tokens END ORDER BY w.i), '{}'),
+      COALESCE(array_agg(CASE WHEN w.n = 1 THEN u.micros ELSE t.micros END ORDER BY w.i), '{}'),
+      COALESCE(array_agg(CASE WHEN w.n > 1 THEN t.oldest_used END ORDER BY w.i), '{}'),
+      COALESCE(array_agg(COALESCE(u.tokens, 0) ORDER BY w.i), '{}'), COALESCE(array_agg(COALESCE(u.micros, 0) ORDER BY w.i), '{}'),
+      COALESCE(array_agg(COALESCE((w.n = 1 AND u.tokens IS NOT NULL) OR (w.n > 1 AND t.bucket_start = w.newest), false) ORDER BY w.i), '{}'),
+      -- lq_window_sums' test for a window whose running total it can move on from its counters.
+      COALESCE(array_agg(COALESCE(w.n > 1 AND t.bucket_start IS NOT NULL AND w.start >= t.bucket_start - (w.n - 1) * w.step, false) ORDER BY w.i), '{}')
+    INTO tokens, micros, oldest, cur_tokens, cur_micros, read, moved
+    FROM unnest(p_budget_keys, p_newest, p_counts, p_starts, p_steps) WITH ORDINALITY AS w(key, newest, n, start, step, i)
+    -- One index probe per window, whatever the number of windows (a generic plan would otherwise
+    -- join by scanning the tables' indexes whole).
+    -- (A rolling window's newest bucket is read from its counter only when it is settled into and
+    -- has none yet: lq_count_settle, with 0.)
+    LEFT JOIN LATERAL (SELECT c.tokens, c.micros FROM usage_counters c WHERE w.n = 1 AND c.budget_key = w.key AND c.bucket_start = w.newest OFFSET 0) u ON true
+    LEFT JOIN LATERAL (SELECT r.* FROM window_totals r WHERE w.n > 1 AND r.budget_key = w.key OFFSET 0) t ON true;
+    from_ledger := false;
+    IF NOT p_ledger_ok THEN
+      FOR i IN 1 .. cardinality(read) LOOP
+        from_ledger := from_ledger OR NOT (read[i] OR moved[i]);
+      END LOOP;
+      IF from_ledger THEN
+        RETURN;
+      END IF;
+    END IF;
+    FOR i IN 1 .. cardinality(read) LOOP
+      CONTINUE WHEN read[i];
+      s := lq_window_sums(p_windows->(i - 1), p_write);
+      tokens[i] := s.tokens; micros[i] := s.micros; oldest[i] := s.oldest; cur_tokens[i] := s.cur_tokens; cur_micros[i] := s.cur_micros;
+    END LOOP;
+  END $fn$;
+
   -- migration 12's lq_settle_many, given its columns (metering-columns.ts settleColumns()): p is
-  -- {"inTransaction", "settles": [{"entry", "overrun"?}]}; the windows (w_*, lim_*, proj, th*) are
-  -- in key order, each settle's at places[first[n] .. first[n + 1] - 1], and the thresholds of
+  -- {"inTransaction", "windows", "settles": [{"entry", "overrun"?}]}; the windows (p.windows, w_*,
+  -- lim_*, proj, th*) are in key order, each settle's at places[first[n] .. first[n + 1] - 1], and the thresholds of
   -- window i, ascending, at th[th_first[i] .. th_first[i + 1] - 1]. Same answer.
   CREATE FUNCTION lq_settle_many(p jsonb, p_scopes text[], p_prints text[], p_item_scopes text[], p_item_of int[],
-    w_args jsonb[], w_budget_keys text[], w_newest bigint[], w_counts bigint[], places int[], first int[],
-    w_span bigint[], w_shared boolean[], lim_t bigint[], lim_m bigint[], proj boolean[], w_start bigint[], w_end bigint[],
+    w_budget_keys text[], w_newest bigint[], w_counts bigint[], w_starts bigint[], w_steps bigint[], places int[], first int[],
+    w_span bigint[], w_shared boolean[], lim_t bigint[], lim_m bigint[], proj boolean[], w_end bigint[],
     th numeric[], th_first int[], rid text[], at_t bigint[], at_m bigint[], at_now bigint[], has_overrun boolean[])
     RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off SET plan_cache_mode = force_generic_plan AS $fn$
   DECLARE
     in_tx boolean := (p->>'inTransaction')::boolean;
+    windows_arg jsonb := p->'windows';
     settles jsonb := p->'settles';
     cnt int := cardinality(rid);
     windows int := cardinality(w_budget_keys);
@@ -82,12 +125,12 @@ export const MIGRATION_13_SQL = `
     FROM unnest(rid) WITH ORDINALITY AS r(id, n);
 
     fresh := lq_lock_fresh(p_scopes, p_prints, p_item_scopes, p_item_of);
-    u := lq_window_usage(w_args, w_budget_keys, w_newest, w_counts, true, written = '{}');
+    u := lq_window_usage(windows_arg, w_budget_keys, w_newest, w_counts, w_starts, w_steps, true, written = '{}');
     IF u.from_ledger THEN
       -- A bucket to count from the ledger (the first settle of a new day, say), which must not count
       -- the entries written above, twice: they are taken out while it is counted, and written again.
       DELETE FROM ledger WHERE request_id = ANY(ARRAY(SELECT jsonb_object_keys(written)));
-      u := lq_window_usage(w_args, w_budget_keys, w_newest, w_counts, true, true);
+      u := lq_window_usage(windows_arg, w_budget_keys, w_newest, w_counts, w_starts, w_steps, true, true);
       written := lq_write_entries(settles);
     END IF;
     wt := u.tokens; wm := u.micros; wo := u.oldest;
@@ -136,7 +179,7 @@ export const MIGRATION_13_SQL = `
               EXIT;
             END IF;
             CONTINUE WHEN NOT proj[q];
-            elapsed := now_ - w_start[q];
+            elapsed := now_ - w_starts[q];
             CONTINUE WHEN elapsed < 3600000;
             FOR unit IN 1 .. 2 LOOP
               IF unit = 1 THEN lim := lim_t[q]; after := wt[q] + dt; ELSE lim := lim_m[q]; after := wm[q] + dm; END IF;
@@ -216,7 +259,7 @@ export const MIGRATION_13_SQL = `
     -- instance whose clock is ahead) is written by lq_count_settle, with its running total.
     FOR i IN 1 .. windows LOOP
       CONTINUE WHEN grown[i] OR (add_t[i] = 0 AND add_m[i] = 0);
-      PERFORM lq_count_settle(w_args[i], u.cur_tokens[i], u.cur_micros[i], add_t[i], add_m[i]);
+      PERFORM lq_count_settle(windows_arg->(i - 1), u.cur_tokens[i], u.cur_micros[i], add_t[i], add_m[i]);
       add_t[i] := 0;
       add_m[i] := 0;
     END LOOP;
@@ -243,17 +286,18 @@ export const MIGRATION_13_SQL = `
   END $fn$;
 
   -- migration 12's lq_meter_many, given its columns (metering-columns.ts meterColumns()): p is
-  -- {"items": [each item's own fields: quote, hold, rates, or an extension's subject and times]};
-  -- the windows (w_*) are in key order, item n's budgets at places[first[n] .. first[n + 1] - 1],
+  -- {"windows", "items": [each item's own fields: quote, hold, rates, or an extension's subject and
+  -- times]}; the windows (p.windows, w_*) are in key order, item n's budgets at places[first[n] .. first[n + 1] - 1],
   -- with their reservations' places among r_keys (rpos) and their rules (on_limit, limit_*). Same
   -- answer.
   CREATE FUNCTION lq_meter_many(p jsonb, p_scopes text[], p_prints text[], p_item_scopes text[], p_item_of int[],
-    w_args jsonb[], w_budget_keys text[], w_newest bigint[], w_counts bigint[], places int[], first int[],
+    w_budget_keys text[], w_newest bigint[], w_counts bigint[], w_starts bigint[], w_steps bigint[], places int[], first int[],
     r_keys text[], rpos int[], on_limit text[], limit_t bigint[], limit_m bigint[],
     op text[], has_rates boolean[], hid text[], q_tok float8[], q_mic float8[], q_want float8[], q_min float8[], q_price float8[], q_ceiling float8[], q_free boolean[])
     RETURNS jsonb LANGUAGE plpgsql SET jit = off SET enable_seqscan = off SET plan_cache_mode = force_generic_plan AS $fn$
   DECLARE
     items jsonb := p->'items';
+    windows_arg jsonb := p->'windows';
     cnt int := cardinality(op);
     fresh boolean[];
     u record;
@@ -308,7 +352,7 @@ export const MIGRATION_13_SQL = `
     g_t := array_fill(NULL::bigint, ARRAY[cnt]); g_m := g_t; g_o := g_t;
 
     fresh := lq_lock_fresh(p_scopes, p_prints, p_item_scopes, p_item_of);
-    u := lq_window_usage(w_args, w_budget_keys, w_newest, w_counts, true, true);
+    u := lq_window_usage(windows_arg, w_budget_keys, w_newest, w_counts, w_starts, w_steps, true, true);
     SELECT COALESCE(array_agg(COALESCE(h.tokens, 0) ORDER BY r.i), '{}'), COALESCE(array_agg(COALESCE(h.micros, 0) ORDER BY r.i), '{}')
     INTO r_t, r_m
     FROM unnest(r_keys) WITH ORDINALITY AS r(key, i)

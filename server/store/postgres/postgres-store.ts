@@ -219,7 +219,7 @@ const USAGE_TOTALS: Prepared = { name: 'lq_usage_totals', text: 'SELECT lq_usage
 /** `$1, $2, … $count`. */
 const parameters = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
 /** Migration 13's batch functions: their jsonb, then their columns (metering-columns.ts columnParameters). */
-const METER_BATCH: Prepared = { name: 'lq_meter_many_13', text: `SELECT lq_meter_many(${parameters(26)}) AS answer` };
+const METER_BATCH: Prepared = { name: 'lq_meter_many_13', text: `SELECT lq_meter_many(${parameters(27)}) AS answer` };
 const SETTLE_BATCH: Prepared = { name: 'lq_settle_many_13', text: `SELECT lq_settle_many(${parameters(25)}) AS answer` };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
 const identityOf = (row: IdentityRow): KeyIdentity => ({
@@ -843,8 +843,9 @@ export class PostgresStore implements Store {
     try {
       prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
       const items = prepared.map((p) => p.item);
-      const p = JSON.stringify({ items: items.map((item) => item.fields) });
-      const answered = (await this.applyOnce(METER_BATCH, [p, ...columnParameters(meterColumns(items))])).rows[0]?.answer;
+      const columns = meterColumns(items);
+      const p = JSON.stringify({ windows: columns.windows, items: items.map((item) => item.fields) });
+      const answered = (await this.applyOnce(METER_BATCH, [p, ...columnParameters(columns)])).rows[0]?.answer;
       answers = meterAnswers(answered, prepared.map((p) => p.budgets.length));
     } catch (error) {
       // The batch is one transaction: when it failed, none of it happened, and one bad item must
@@ -1108,8 +1109,9 @@ export class PostgresStore implements Store {
   /** One lq_settle_many call for these settles: the locks of all their scopes, in text order. */
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const items = settles.map((s) => s.arg);
-    const p = JSON.stringify({ inTransaction, settles: items.map(({ entry, overrun }) => ({ entry, overrun })) });
-    const answered = (await run(SETTLE_BATCH, [p, ...columnParameters(settleColumns(items))])).rows[0]?.answer;
+    const columns = settleColumns(items);
+    const p = JSON.stringify({ inTransaction, windows: columns.windows, settles: items.map(({ entry, overrun }) => ({ entry, overrun })) });
+    const answered = (await run(SETTLE_BATCH, [p, ...columnParameters(columns)])).rows[0]?.answer;
     return settleAnswers(answered, settles.map((s) => ({ entry: s.arg.entry, budgets: s.budgets.length })));
   }
 
