@@ -3,8 +3,8 @@ import { T0, userWithKey } from '../../testing/harness.js';
 import { TTL, monthlyUserTokens, usage, userScopes } from '../testing/store-fixtures.js';
 import { postgresTestSchema } from '../testing/store-kinds.js';
 
-// The batch functions of migration 12 (metering-functions-12.ts): what they do that the store
-// contract suite does not reach, each seen through the store's own calls.
+// The batch functions (metering-functions-12.ts, given their columns by migration 13): what they
+// do that the store contract suite does not reach, each seen through the store's own calls.
 const db = postgresTestSchema();
 const quote = { tokens: 100, micros: 0 };
 
