@@ -225,19 +225,10 @@ interface Asker extends Requester {
  */
 type Attempt = { ok: true; admitted: AdmittedRequest; before: BudgetState[] } | { ok: false; refusal: Refusal; blocking: BudgetState | null };
 
-/** Admission for one model on one upstream: its price, the prompt's size for it, then rate limits and budgets at once. */
-function admitAs(
-  services: ProxyServices,
-  input: AdmissionInput,
-  requester: Asker,
-  model: string,
-  upstream: Upstream,
-  downgradeCeiling: number | null,
-  failover = false,
-): MaybePromise<Attempt> {
-  return runSteps(attemptSteps(services, input, requester, model, upstream, downgradeCeiling, failover));
-}
+/** Admission for one model on one upstream (attemptSteps), a value when nothing on the way was a promise. */
+const admitAs = (...args: Parameters<typeof attemptSteps>): MaybePromise<Attempt> => runSteps(attemptSteps(...args));
 
+/** Admission for one model on one upstream: its price, the prompt's size for it, then rate limits and budgets at once. */
 function* attemptSteps(
   services: ProxyServices,
   input: AdmissionInput,
@@ -245,7 +236,7 @@ function* attemptSteps(
   model: string,
   upstream: Upstream,
   downgradeCeiling: number | null,
-  failover: boolean,
+  failover = false,
 ): Steps<Attempt> {
   const { store, clock, config } = services;
   const { subject, sessionId, tags } = requester;
