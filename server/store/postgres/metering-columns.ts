@@ -2,11 +2,11 @@ import type { LedgerRow } from '../sql/rows.js';
 import type { BudgetArg, quoteArg } from './metering-args.js';
 
 /**
- * The typed parameters of migration 13's lq_meter_many and lq_settle_many (metering-functions-13.ts):
- * the arrays those functions used to take apart from one jsonb in their first statements, built
- * here instead. Each array is a column: one value per item, per window, or per budget of each item
- * in turn; `first` and `th_first` say where each item's (or window's) run starts, counted from 1 as
- * PostgreSQL's arrays are, with one past the end last.
+ * The typed parameters of migration 13's lq_meter_many and lq_settle_many
+ * (metering-functions-13.ts): the arrays those functions used to take apart from one jsonb in their
+ * first statements, built here instead. Each array is a column: one value per item, per window, or
+ * per budget of each item in turn; `first` and `thresholdPlaces` say where each item's (or
+ * window's) run starts, counted from 1 as PostgreSQL's arrays are, with one past the end last.
  */
 
 /** What every item of a batch brings: the scopes its budgets were resolved under, and the budgets. */
@@ -55,8 +55,9 @@ const windowArg = (b: BudgetArg) => ({
  * straddle a bucket's edge), in key order; and each item's budgets as places among them.
  */
 function windowsOf(items: readonly BatchItem[]) {
+  const windowKey = (b: BudgetArg) => `${b.key}@${b.start}`;
   const byKey = new Map<string, BudgetArg>();
-  for (const item of items) for (const b of item.budgets) if (!byKey.has(`${b.key}@${b.start}`)) byKey.set(`${b.key}@${b.start}`, b);
+  for (const item of items) for (const b of item.budgets) if (!byKey.has(windowKey(b))) byKey.set(windowKey(b), b);
   const keys = [...byKey.keys()].sort();
   const windows = keys.map((k) => byKey.get(k) as BudgetArg);
   const placeOf = new Map(keys.map((k, i) => [k, i + 1]));
@@ -64,7 +65,7 @@ function windowsOf(items: readonly BatchItem[]) {
   for (const w of windows) siblings.set(w.key, (siblings.get(w.key) ?? 0) + 1);
   return {
     windows,
-    places: items.flatMap((item) => item.budgets.map((b) => placeOf.get(`${b.key}@${b.start}`) as number)),
+    places: items.flatMap((item) => item.budgets.map((b) => placeOf.get(windowKey(b)) as number)),
     first: placesOf(items.map((item) => item.budgets.length)),
     /** Whether another window of the batch is of the same budget. */
     shared: windows.map((w) => (siblings.get(w.key) as number) > 1),
