@@ -2,14 +2,16 @@
  * Migration 13: the batch functions given their columns. lq_meter_many and lq_settle_many of
  * migration 12 are given one jsonb and spend their first statements turning it into arrays: each
  * item's fields, the budget windows in key order with their places, the limits and thresholds, the
- * admission rules. A batch of one pays each of those statements whole, and they were about a third
- * of the database's time on a lone reserve+settle pair (BENCHMARKS.md, issue 17). Here the caller
- * (metering-columns.ts) sends those arrays as typed parameters, and the functions start at the
- * writes; the jsonb that remains carries only what the rarer paths read (an extension's subject, a
- * reservation's hold and rate limits, a settle's ledger entry).
+ * admission rules. A batch of one pays each of those statements whole, and they were the largest
+ * share of a lone call's work that did not depend on the budgets' usage (BENCHMARKS.md, issue 17).
+ * Here the caller (metering-columns.ts) sends those arrays as typed parameters, and the functions
+ * start at the writes; the jsonb that remains carries the windows, read only by the rarer paths
+ * that count a window again, and what each item alone has (an extension's subject, a reservation's
+ * hold and rate limits, a settle's ledger entry).
  *
  * The rules, the statements under the locks and the answers are migration 12's, unchanged. The
- * scope locks and the freshness check are one statement (lq_lock_fresh) instead of two.
+ * scope locks and the freshness check are one statement (lq_lock_fresh) instead of two, and so are
+ * a settle's holds and their budget rows deleted (three before).
  *
  * Migration 12's one-argument functions stay, as every migration's functions do (upgrading still
  * means stopping every instance first: README, Several instances).
@@ -85,8 +87,8 @@ export const MIGRATION_13_SQL = `
 
   -- migration 12's lq_settle_many, given its columns (metering-columns.ts settleColumns()): p is
   -- {"inTransaction", "windows", "settles": [{"entry", "overrun"?}]}; the windows (p.windows, w_*,
-  -- lim_*, proj, th*) are in key order, each settle's at places[first[n] .. first[n + 1] - 1], and the thresholds of
-  -- window i, ascending, at th[th_first[i] .. th_first[i + 1] - 1]. Same answer.
+  -- lim_*, proj, th*) are in key order, each settle's at places[first[n] .. first[n + 1] - 1], and
+  -- the thresholds of window i, ascending, at th[th_first[i] .. th_first[i + 1] - 1]. Same answer.
   CREATE FUNCTION lq_settle_many(p jsonb, p_scopes text[], p_prints text[], p_item_scopes text[], p_item_of int[],
     w_budget_keys text[], w_newest bigint[], w_counts bigint[], w_starts bigint[], w_steps bigint[], places int[], first int[],
     w_span bigint[], w_shared boolean[], lim_t bigint[], lim_m bigint[], proj boolean[], w_end bigint[],
@@ -287,9 +289,9 @@ export const MIGRATION_13_SQL = `
 
   -- migration 12's lq_meter_many, given its columns (metering-columns.ts meterColumns()): p is
   -- {"windows", "items": [each item's own fields: quote, hold, rates, or an extension's subject and
-  -- times]}; the windows (p.windows, w_*) are in key order, item n's budgets at places[first[n] .. first[n + 1] - 1],
-  -- with their reservations' places among r_keys (rpos) and their rules (on_limit, limit_*). Same
-  -- answer.
+  -- times]}; the windows (p.windows, w_*) are in key order, item n's budgets at
+  -- places[first[n] .. first[n + 1] - 1], with their reservations' places among r_keys (rpos) and
+  -- their rules (on_limit, limit_*). Same answer.
   CREATE FUNCTION lq_meter_many(p jsonb, p_scopes text[], p_prints text[], p_item_scopes text[], p_item_of int[],
     w_budget_keys text[], w_newest bigint[], w_counts bigint[], w_starts bigint[], w_steps bigint[], places int[], first int[],
     r_keys text[], rpos int[], on_limit text[], limit_t bigint[], limit_m bigint[],
