@@ -340,8 +340,9 @@ const toHold = (r: HoldRow): Hold => ({
  * at. Reservations and extensions go in batches, one call of lq_meter_many for those that
  * arrived in one turn of the event loop, and settles in group commits, one call of lq_settle_many
  * (metering-functions-12.ts, given their columns by 13): each takes the locks of all its requests'
- * scopes once, reads, decides and writes inside the server, so a lock is held for the batch's work alone, never across a round
- * trip to this process. Reads (/quota) take no lock: they see the last committed state.
+ * scopes once, reads, decides and writes inside the server, so a lock is held for the batch's work
+ * alone, never across a round trip to this process. Reads (/quota) take no lock: they see the last
+ * committed state.
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
