@@ -24,6 +24,7 @@ import { PostgresStore } from '../server/store/postgres/postgres-store.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
 import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
 import { backendCpuMicros, cpuSpent, fmt, httpLatency, latencyLine, latencyOf, median } from './figures.js';
+import { floorPairs } from './postgres-floor.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -198,6 +199,7 @@ async function quotaLatency(build: Build, store: PostgresStore, secret: string) 
 
 interface Figures {
   single: Pairs;
+  floor: Pairs;
   concurrent: Pairs;
   twoInstances: Pairs;
   noGlobal: Pairs;
@@ -216,6 +218,7 @@ async function measure(build: Build): Promise<Figures> {
   // A round untimed first: the counters of 200 users' windows are counted from the ledger once.
   await pairsPerSecond([one, two], subjects, CONCURRENCY, 1);
   const single = await pairsPerSecond([one], subjects, 1);
+  const floor = await floorPairs(URL, APPLICATION, build.schema, subjects, PAIRS, ROUNDS);
   const concurrent = await pairsPerSecond([one], subjects, CONCURRENCY);
   const twoInstances = await pairsPerSecond([one, two], subjects, CONCURRENCY);
   const latency = await quotaLatency(build, one, secrets[0] as string);
@@ -225,7 +228,7 @@ async function measure(build: Build): Promise<Figures> {
   const noGlobalTwo = await open(build, WITHOUT_GLOBAL);
   const noGlobal = await pairsPerSecond([noGlobalOne, noGlobalTwo], subjects, CONCURRENCY);
   await Promise.all([noGlobalOne.close(), noGlobalTwo.close()]);
-  return { single, concurrent, twoInstances, noGlobal, latency, loadSeconds };
+  return { single, floor, concurrent, twoInstances, noGlobal, latency, loadSeconds };
 }
 
 async function main() {
@@ -261,6 +264,7 @@ async function main() {
       });
       return {
         single: pairsOf((f) => f.single),
+        floor: pairsOf((f) => f.floor),
         concurrent: pairsOf((f) => f.concurrent),
         twoInstances: pairsOf((f) => f.twoInstances),
         noGlobal: pairsOf((f) => f.noGlobal),
@@ -280,6 +284,12 @@ async function main() {
     };
     console.log(`reserve+settle pairs per second (each settle a committed transaction; ${fmt(ROWS)} ledger rows; median of ${ROUNDS} rounds of ${fmt(PAIRS)}${turns > 1 ? `, of ${turns} turns` : ''}):`);
     pairs('4 budgets, one at a time', (f) => f.single, true);
+    // The same work on the same schema as two bare statements (postgres-floor.ts); the code is the
+    // same in both builds, so one figure.
+    const floor = after.floor;
+    console.log(
+      `  ${'  floor: the bare statements, one at a time'.padEnd(42)} ${fmt(floor.rate).padStart(6)} /s   (${fmt(1000 / floor.rate, 2)} ms a pair; lobe-quota ${fmt(floor.rate / after.single.rate, 2)}× its time)   ${cpu(floor)}`,
+    );
     pairs(`4 budgets, ${CONCURRENCY} in flight, one instance`, (f) => f.concurrent);
     pairs(`4 budgets, ${CONCURRENCY} in flight, two instances`, (f) => f.twoInstances);
     pairs(`3 budgets (no global), ${CONCURRENCY} in flight, two`, (f) => f.noGlobal);
