@@ -2,9 +2,9 @@ import type { LedgerRow } from '../sql/rows.js';
 import type { BudgetArg, quoteArg } from './metering-args.js';
 
 /**
- * The typed parameters of migration 13's lq_meter_many and lq_settle_many
- * (metering-functions-13.ts): the arrays those functions used to take apart from one jsonb in their
- * first statements, built here instead. Each array is a column: one value per item, per window, or
+ * The typed parameters of the batch functions lq_meter_many and lq_settle_many (migration 13, and
+ * 14 which takes the windows as text: metering-functions-13.ts, -14.ts): the arrays those functions
+ * used to take apart from one jsonb in their first statements, built here instead. Each array is a column: one value per item, per window, or
  * per budget of each item in turn; `first` and `thresholdPlaces` say where each item's (or
  * window's) run starts, counted from 1 as PostgreSQL's arrays are, with one past the end last.
  */
@@ -94,7 +94,8 @@ function batchColumns(items: readonly BatchItem[]) {
     places,
     first,
   };
-  // The windows themselves go in p, as one JSON text: as array elements each would be escaped.
+  // The windows themselves go as one JSON text of their own: as array elements each would be
+  // escaped, and as part of p each call would make them jsonb, which only the rare paths read.
   return { windows, shared, columns, windowArgs: windows.map(windowArg) };
 }
 

@@ -10,6 +10,7 @@ import { QUOTA_REQUESTS_SQL } from './quota-requests-10.js';
 import { MIGRATION_11_SQL } from './metering-functions-11.js';
 import { MIGRATION_12_SQL } from './metering-functions-12.js';
 import { MIGRATION_13_SQL } from './metering-functions-13.js';
+import { MIGRATION_14_SQL } from './metering-functions-14.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -219,6 +220,7 @@ const MIGRATIONS: readonly string[] = [
   /* 11: running totals of rolling windows; reservations, extensions and settles in batches */ MIGRATION_11_SQL,
   /* 12: the batches' work set-wise, a statement per step instead of per item */ MIGRATION_12_SQL,
   /* 13: the batch functions given typed columns instead of one jsonb to take apart */ MIGRATION_13_SQL,
+  /* 14: the batch functions' windows as text, made jsonb only where a window is counted again */ MIGRATION_14_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

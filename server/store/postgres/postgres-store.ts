@@ -218,9 +218,9 @@ const KEY_STATES: Prepared = {
 const USAGE_TOTALS: Prepared = { name: 'lq_usage_totals', text: 'SELECT lq_usage_totals($1::jsonb) AS answer' };
 /** `$1, $2, … $count`. */
 const parameters = (count: number) => Array.from({ length: count }, (_, i) => `$${i + 1}`).join(', ');
-/** Migration 13's batch functions: their jsonb, then their columns (metering-columns.ts columnParameters). */
-const METER_BATCH: Prepared = { name: 'lq_meter_many_13', text: `SELECT lq_meter_many(${parameters(27)}) AS answer` };
-const SETTLE_BATCH: Prepared = { name: 'lq_settle_many_13', text: `SELECT lq_settle_many(${parameters(25)}) AS answer` };
+/** Migration 14's batch functions: their jsonb, the windows as JSON text, then their columns (metering-columns.ts columnParameters). */
+const METER_BATCH: Prepared = { name: 'lq_meter_many_14', text: `SELECT lq_meter_many(${parameters(28)}) AS answer` };
+const SETTLE_BATCH: Prepared = { name: 'lq_settle_many_14', text: `SELECT lq_settle_many(${parameters(26)}) AS answer` };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
 const identityOf = (row: IdentityRow): KeyIdentity => ({
   key: toKey(row),
@@ -339,10 +339,10 @@ const toHold = (r: HoldRow): Hold => ({
  * the writes are as atomic as SQLite's synchronous step, whichever instance the requests arrive
  * at. Reservations and extensions go in batches, one call of lq_meter_many for those that
  * arrived in one turn of the event loop, and settles in group commits, one call of lq_settle_many
- * (metering-functions-12.ts, given their columns by 13): each takes the locks of all its requests'
- * scopes once, reads, decides and writes inside the server, so a lock is held for the batch's work
- * alone, never across a round trip to this process. Reads (/quota) take no lock: they see the last
- * committed state.
+ * (metering-functions-12.ts, given their columns by 13 and their windows as text by 14): each
+ * takes the locks of all its requests' scopes once, reads, decides and writes inside the server,
+ * so a lock is held for the batch's work alone, never across a round trip to this process. Reads
+ * (/quota) take no lock: they see the last committed state.
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -845,8 +845,8 @@ export class PostgresStore implements Store {
       prepared = await Promise.all(batch.map((q) => this.prepareAdmission(q)));
       const items = prepared.map((p) => p.item);
       const columns = meterColumns(items);
-      const p = JSON.stringify({ windows: columns.windows, items: items.map((item) => item.fields) });
-      const answered = (await this.applyOnce(METER_BATCH, [p, ...columnParameters(columns)])).rows[0]?.answer;
+      const p = JSON.stringify({ items: items.map((item) => item.fields) });
+      const answered = (await this.applyOnce(METER_BATCH, [p, JSON.stringify(columns.windows), ...columnParameters(columns)])).rows[0]?.answer;
       answers = meterAnswers(answered, prepared.map((p) => p.budgets.length));
     } catch (error) {
       // The batch is one transaction: when it failed, none of it happened, and one bad item must
@@ -1111,8 +1111,8 @@ export class PostgresStore implements Store {
   private async callSettle(settles: readonly PreparedSettle[], inTransaction: boolean, run: RunStatement): Promise<MeteringAnswer[]> {
     const items = settles.map((s) => s.arg);
     const columns = settleColumns(items);
-    const p = JSON.stringify({ inTransaction, windows: columns.windows, settles: items.map(({ entry, overrun }) => ({ entry, overrun })) });
-    const answered = (await run(SETTLE_BATCH, [p, ...columnParameters(columns)])).rows[0]?.answer;
+    const p = JSON.stringify({ inTransaction, settles: items.map(({ entry, overrun }) => ({ entry, overrun })) });
+    const answered = (await run(SETTLE_BATCH, [p, JSON.stringify(columns.windows), ...columnParameters(columns)])).rows[0]?.answer;
     return settleAnswers(answered, settles.map((s) => ({ entry: s.arg.entry, budgets: s.budgets.length })));
   }
 
