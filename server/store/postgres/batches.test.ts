@@ -3,7 +3,7 @@ import { T0, userWithKey } from '../../testing/harness.js';
 import { TTL, monthlyUserTokens, usage, userScopes } from '../testing/store-fixtures.js';
 import { postgresTestSchema } from '../testing/store-kinds.js';
 
-// The batch functions (metering-functions-12.ts, given their columns by migration 13): what they
+// The batch functions (metering-functions-12.ts; 13 and 14 change what they are given): what they
 // do that the store contract suite does not reach, each seen through the store's own calls.
 const db = postgresTestSchema();
 const quote = { tokens: 100, micros: 0 };

@@ -4,7 +4,7 @@ import { TEST_DATABASE_URL } from '../testing/store-kinds.js';
 import type { BudgetArg } from './metering-args.js';
 import { arrayLiteral, meterColumns, settleColumns } from './metering-columns.js';
 
-// The columns migration 13's functions are given (metering-own.ts). Their answers through the
+// The columns the batch functions are given (metering-columns.ts). Their answers through the
 // store are held by the store suites; these pin the places, which a mistake would shift silently
 // onto another budget's window.
 
