@@ -4,9 +4,10 @@ import type { BudgetArg, quoteArg } from './metering-args.js';
 /**
  * The typed parameters of the batch functions lq_meter_many and lq_settle_many (migration 13, and
  * 14 which takes the windows as text: metering-functions-13.ts, -14.ts): the arrays those functions
- * used to take apart from one jsonb in their first statements, built here instead. Each array is a column: one value per item, per window, or
- * per budget of each item in turn; `first` and `thresholdPlaces` say where each item's (or
- * window's) run starts, counted from 1 as PostgreSQL's arrays are, with one past the end last.
+ * used to take apart from one jsonb in their first statements, built here instead. Each array is a
+ * column: one value per item, per window, or per budget of each item in turn; `first` and
+ * `thresholdPlaces` say where each item's (or window's) run starts, counted from 1 as PostgreSQL's
+ * arrays are, with one past the end last.
  */
 
 /** What every item of a batch brings: the scopes its budgets were resolved under, and the budgets. */

@@ -1,10 +1,10 @@
 /**
  * Migration 14: the batch functions' windows as text. Migration 13's lq_meter_many and
- * lq_settle_many read every window of the batch (its budget, limits, thresholds, bucket and ledger
- * filter) from their jsonb argument, though only the rare paths read them: a window counted again
- * when its newest bucket moved on, a counter written for a new bucket. Every other use takes the
- * typed columns. Yet each call paid for turning that JSON into jsonb before the function ran: with
- * 64 requests in flight, about 150 windows a batch, it was most of the cost of reading the
+ * lq_settle_many are given every window of the batch (its budget, limits, thresholds, bucket and
+ * ledger filter) in their jsonb argument, though only the rare paths use them: a window counted
+ * again when its newest bucket moved on, a counter written for a new bucket. Every other step takes
+ * the typed columns. Yet each call paid for turning that JSON into jsonb before the function ran:
+ * with 64 requests in flight, about 150 windows a batch, the larger part of the cost of reading the
  * argument (BENCHMARKS.md, issue 17). Here the windows come as a text parameter of their own,
  * turned into jsonb only on those paths, and p keeps what each item alone has.
  *
