@@ -5,6 +5,11 @@
 // newest counters and deletes the hold, and commits durably. Left out, and so measured by the
 // difference: the budgets' versions, their windows' usage and reservations, the decisions, the
 // reservation rows, the running totals, the alert thresholds and the answers.
+//
+// It locks the subjects' own scope rows, but writes rows of its own: counters copied from the
+// subjects' newest ones under keys no budget has, ledger rows and holds of users the directory does
+// not have, of an instance of its own. Its counters in the store's would leave a rolling budget's
+// running total short of its counters for the measurements after it.
 import pg from 'pg';
 import type { RequestSubject } from '../server/quota/scope.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
@@ -13,7 +18,7 @@ import { backendCpuMicros, cpuSpent, median } from './figures.js';
 const RESERVE = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
   locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE)
   INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
-  SELECT $2, 'bench-floor', $3, $4, $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6
+  SELECT $2, 'bench-floor', 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6
   WHERE (SELECT count(*) FROM locked) >= 0 AND (SELECT count(*) FROM async) = 1`;
 
 const SETTLE = `WITH locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
@@ -22,12 +27,13 @@ const SETTLE = `WITH locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope 
               FROM unnest($7::text[], $8::bigint[]) AS b(key, bucket) WHERE c.budget_key = b.key AND c.bucket_start = b.bucket)
   INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
     reasoning_tokens, cost_micros, source, outcome, latency_ms)
-  SELECT $2, $6, $3, $4, $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900 WHERE (SELECT count(*) FROM locked) >= 0`;
+  SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
+  WHERE (SELECT count(*) FROM locked) >= 0`;
 
 interface FloorSubject {
   scopes: string[];
   subject: RequestSubject;
-  /** The newest counter of each of its budgets: [budget keys, bucket starts]. */
+  /** The floor's copy of the newest counter of each of its budgets: [keys, bucket starts]. */
   counters: [string[], number[]];
 }
 
@@ -46,12 +52,21 @@ export async function floorPairs(
   const db = new pg.Client({ connectionString: url, application_name: applicationName, options: `-c search_path=${quoteIdent(schema)}` });
   await db.connect();
   try {
+    // A live instance's holds, so that no instance's sweep takes them for a gone one's.
+    await db.query(
+      `INSERT INTO instances (id, started_at, heartbeat_at) VALUES ('bench-floor', $1, $1::bigint + 86400000)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+      [Date.now()],
+    );
     const floorSubjects: FloorSubject[] = [];
     for (const subject of subjects) {
       const scopes = ['global', `key:${subject.keyId}`, `user:${subject.userId}`, ...(subject.projectId ? [`project:${subject.projectId}`] : [])];
       const { rows } = await db.query<{ budget_key: string; bucket_start: string }>(
-        `SELECT DISTINCT ON (budget_key) budget_key, bucket_start FROM usage_counters
-         WHERE split_part(budget_key, '|', 1) = ANY($1::text[]) ORDER BY budget_key, bucket_start DESC`,
+        `INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros)
+         SELECT DISTINCT ON (c.budget_key) 'floor-' || c.budget_key, c.bucket_start, c.bucket_end, c.retires_at, c.tokens, c.micros
+         FROM usage_counters c WHERE split_part(c.budget_key, '|', 1) = ANY($1::text[]) ORDER BY c.budget_key, c.bucket_start DESC
+         -- (The global budget's, shared, is copied once; the update answers with it for the others.)
+         ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = usage_counters.tokens RETURNING budget_key, bucket_start`,
         [scopes],
       );
       floorSubjects.push({ scopes, subject, counters: [rows.map((r) => r.budget_key), rows.map((r) => Number(r.bucket_start))] });
