@@ -1,6 +1,7 @@
 // `npm run bench:postgres`: the PostgreSQL store's figures, beside core.bench.ts's SQLite ones.
-// Reserve+settle pairs per second (one at a time, and with 64 in flight over one instance and over
-// two), and GET /quota latency, on a schema of its own that is dropped afterwards. Needs the
+// Reserve+settle pairs per second (one at a time, beside a floor of the same writes as bare
+// statements, postgres-floor.ts; and with 64 in flight over one instance and over two), and
+// GET /quota latency, on a schema of its own that is dropped afterwards. Needs the
 // PostgreSQL of DATABASE_URL (default: postgres://postgres@127.0.0.1:5432/test).
 //
 // `--before DIR` runs every measurement on another build too (DIR: a checkout of an earlier commit
