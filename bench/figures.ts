@@ -85,3 +85,38 @@ const CLOCK_TICKS_PER_SECOND = 100;
 /** The CPU the backends spent between two readings of backendCpuMicros (new backends from 0). */
 export const cpuSpent = (before: Map<number, number>, after: Map<number, number>): number =>
   [...after].reduce((sum, [pid, us]) => sum + us - (before.get(pid) ?? 0), 0);
+
+/** Operations per second, and the CPU an operation took in this process and in the PostgreSQL backends. */
+export interface RatedRounds {
+  rate: number;
+  nodeMicros: number;
+  postgresMicros: number;
+}
+
+/**
+ * `rounds` timed runs of `count` operations (`run` does them all): the medians of their rates and
+ * of the CPU an operation took here and in the backends `db` sees under `applicationName`.
+ */
+export async function timedRounds(
+  rounds: number,
+  count: number,
+  run: () => Promise<unknown>,
+  db: Parameters<typeof backendCpuMicros>[0],
+  applicationName: string,
+): Promise<RatedRounds> {
+  const rates: number[] = [];
+  const nodeMicros: number[] = [];
+  const postgresMicros: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const backends = await backendCpuMicros(db, applicationName);
+    const cpu = process.cpuUsage();
+    const start = process.hrtime.bigint();
+    await run();
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const spent = process.cpuUsage(cpu);
+    rates.push(count / seconds);
+    nodeMicros.push((spent.user + spent.system) / count);
+    postgresMicros.push(cpuSpent(backends, await backendCpuMicros(db, applicationName)) / count);
+  }
+  return { rate: median(rates), nodeMicros: median(nodeMicros), postgresMicros: median(postgresMicros) };
+}

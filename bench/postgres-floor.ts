@@ -11,9 +11,9 @@
 // not have, of an instance of its own. Its counters in the store's would leave a rolling budget's
 // running total short of its counters for the measurements after it.
 import pg from 'pg';
-import type { RequestSubject } from '../server/quota/scope.js';
+import { formatScope, scopesOf, type RequestSubject } from '../server/quota/scope.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
-import { backendCpuMicros, cpuSpent, median } from './figures.js';
+import { timedRounds, type RatedRounds } from './figures.js';
 
 const RESERVE = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
   locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE)
@@ -48,7 +48,7 @@ export async function floorPairs(
   subjects: RequestSubject[],
   pairs: number,
   rounds: number,
-): Promise<{ rate: number; nodeMicros: number; postgresMicros: number }> {
+): Promise<RatedRounds> {
   const db = new pg.Client({ connectionString: url, application_name: applicationName, options: `-c search_path=${quoteIdent(schema)}` });
   await db.connect();
   try {
@@ -60,7 +60,7 @@ export async function floorPairs(
     );
     const floorSubjects: FloorSubject[] = [];
     for (const subject of subjects) {
-      const scopes = ['global', `key:${subject.keyId}`, `user:${subject.userId}`, ...(subject.projectId ? [`project:${subject.projectId}`] : [])];
+      const scopes = scopesOf(subject).map(formatScope);
       const { rows } = await db.query<{ budget_key: string; bucket_start: string }>(
         `INSERT INTO usage_counters (budget_key, bucket_start, bucket_end, retires_at, tokens, micros)
          SELECT DISTINCT ON (c.budget_key) 'floor-' || c.budget_key, c.bucket_start, c.bucket_end, c.retires_at, c.tokens, c.micros
@@ -71,9 +71,6 @@ export async function floorPairs(
       );
       floorSubjects.push({ scopes, subject, counters: [rows.map((r) => r.budget_key), rows.map((r) => Number(r.bucket_start))] });
     }
-    const rates: number[] = [];
-    const nodeMicros: number[] = [];
-    const postgresMicros: number[] = [];
     let seq = 0;
     const run = async (count: number) => {
       for (let i = 0; i < count; i++) {
@@ -87,18 +84,7 @@ export async function floorPairs(
     };
     // Untimed first: the statements are prepared, and their plans made.
     await run(100);
-    for (let round = 0; round < rounds; round++) {
-      const backends = await backendCpuMicros(db, applicationName);
-      const cpu = process.cpuUsage();
-      const start = process.hrtime.bigint();
-      await run(pairs);
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const spent = process.cpuUsage(cpu);
-      rates.push(pairs / seconds);
-      nodeMicros.push((spent.user + spent.system) / pairs);
-      postgresMicros.push(cpuSpent(backends, await backendCpuMicros(db, applicationName)) / pairs);
-    }
-    return { rate: median(rates), nodeMicros: median(nodeMicros), postgresMicros: median(postgresMicros) };
+    return await timedRounds(rounds, pairs, () => run(pairs), db, applicationName);
   } finally {
     await db.end();
   }

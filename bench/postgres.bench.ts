@@ -24,7 +24,7 @@ import type { RequestSubject } from '../server/quota/scope.js';
 import { PostgresStore } from '../server/store/postgres/postgres-store.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
 import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
-import { backendCpuMicros, cpuSpent, fmt, httpLatency, latencyLine, latencyOf, median } from './figures.js';
+import { fmt, httpLatency, latencyLine, latencyOf, median, timedRounds, type RatedRounds } from './figures.js';
 import { floorPairs } from './postgres-floor.js';
 
 const { values: args } = parseArgs({
@@ -121,11 +121,7 @@ async function fixture(build: Build, rows: number): Promise<{ subjects: RequestS
 let admin: pg.Client;
 
 /** Pairs per second, and the CPU a pair took in this process and in the PostgreSQL backends. */
-interface Pairs {
-  rate: number;
-  nodeMicros: number;
-  postgresMicros: number;
-}
+type Pairs = RatedRounds;
 
 /**
  * Reserve+settle pairs per second with `concurrency` requests in flight, spread over `stores` (one
@@ -133,45 +129,30 @@ interface Pairs {
  */
 let seq = 0;
 async function pairsPerSecond(stores: PostgresStore[], subjects: RequestSubject[], concurrency: number, rounds = ROUNDS): Promise<Pairs> {
-  const rates: number[] = [];
-  const nodeMicros: number[] = [];
-  const postgresMicros: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const perLane = Math.ceil(PAIRS / concurrency);
-    const lane = async (laneIndex: number) => {
-      const store = stores[laneIndex % stores.length] as PostgresStore;
-      for (let i = 0; i < perLane; i++) {
-        const subject = subjects[(laneIndex * 7 + i) % subjects.length] as RequestSubject;
-        const holdId = `bench-${process.pid}-${seq++}`;
-        const now = Date.now();
-        const held = await store.reserve({
-          holdId,
-          subject,
-          quote: { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens: 1, microsPerMillion: 600_000 } },
-          now,
-          ttlMs: 600_000,
-        });
-        if (!held.ok) throw new Error('bench budget refused a request');
-        await store.settle({
-          holdId,
-          subject,
-          usage: { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} },
-          now,
-        });
-      }
-    };
-    const backends = await backendCpuMicros(admin, APPLICATION);
-    const cpu = process.cpuUsage();
-    const start = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i)));
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    const spent = process.cpuUsage(cpu);
-    const count = perLane * concurrency;
-    rates.push(count / seconds);
-    nodeMicros.push((spent.user + spent.system) / count);
-    postgresMicros.push(cpuSpent(backends, await backendCpuMicros(admin, APPLICATION)) / count);
-  }
-  return { rate: median(rates), nodeMicros: median(nodeMicros), postgresMicros: median(postgresMicros) };
+  const perLane = Math.ceil(PAIRS / concurrency);
+  const lane = async (laneIndex: number) => {
+    const store = stores[laneIndex % stores.length] as PostgresStore;
+    for (let i = 0; i < perLane; i++) {
+      const subject = subjects[(laneIndex * 7 + i) % subjects.length] as RequestSubject;
+      const holdId = `bench-${process.pid}-${seq++}`;
+      const now = Date.now();
+      const held = await store.reserve({
+        holdId,
+        subject,
+        quote: { tokens: 500, micros: 75, output: { wantTokens: 1_000, minTokens: 1, microsPerMillion: 600_000 } },
+        now,
+        ttlMs: 600_000,
+      });
+      if (!held.ok) throw new Error('bench budget refused a request');
+      await store.settle({
+        holdId,
+        subject,
+        usage: { model: 'gpt-4o-mini', inputTokens: 500, outputTokens: 200, cachedTokens: 0, reasoningTokens: 0, costMicros: 195, source: 'upstream', outcome: 'ok', latencyMs: 900, sessionId: null, tags: {} },
+        now,
+      });
+    }
+  };
+  return timedRounds(rounds, perLane * concurrency, () => Promise.all(Array.from({ length: concurrency }, (_, i) => lane(i))), admin, APPLICATION);
 }
 
 async function quotaLatency(build: Build, store: PostgresStore, secret: string) {

@@ -3,8 +3,8 @@ import type { LedgerRow } from '../sql/rows.js';
 
 /**
  * What a metering function answers for one item (see metering-functions-11.ts): each caller reads
- * its own fields. The batch functions of migrations 12 and 13 answer in columns; the functions
- * below turn those back into one of these per item.
+ * its own fields. The batch functions of migrations 12, 13 and 14 answer in columns; the
+ * functions below turn those back into one of these per item.
  */
 export interface MeteringAnswer {
   stale?: true;
@@ -28,7 +28,7 @@ export interface MeteringAnswer {
   rateLimited?: RateLimited;
 }
 
-/** The columns lq_meter_many answers (metering-functions-12.ts, and 13.ts given its columns). */
+/** The columns lq_meter_many answers (metering-functions-12.ts; 13.ts and 14.ts answer the same). */
 interface MeterColumns {
   status: ('stale' | 'unknown' | 'subject' | 'exists' | 'decided')[];
   extra: (Record<string, unknown> | null)[];
@@ -39,7 +39,7 @@ interface MeterColumns {
   reserved: [unknown[], unknown[]];
 }
 
-/** The columns lq_settle_many answers (metering-functions-12.ts, and 13.ts given its columns). */
+/** The columns lq_settle_many answers (metering-functions-12.ts; 13.ts and 14.ts answer the same). */
 interface SettleColumns {
   status: ('stale' | 'duplicate' | 'alerts' | 'ok')[];
   /** [request id, ledger id] of each entry written. */

@@ -185,7 +185,7 @@ interface QueuedSettle {
   reject: (error: unknown) => void;
 }
 
-/** A settle with what lq_settle_many is given for it (see metering-functions-13.ts). */
+/** A settle with what lq_settle_many is given for it (see metering-functions-14.ts). */
 interface PreparedSettle {
   request: SettleRequest;
   budgets: Budget[];
