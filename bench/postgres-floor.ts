@@ -1,15 +1,22 @@
-// bench:postgres's floor for one reserve+settle pair at a time: the least any metering design on
-// this schema must do per request, as two bare statements on one connection. The reservation locks
-// the request's scope rows and writes its hold, and commits without waiting for the disk (as
-// lq_meter_many does); the settle locks them again, writes the ledger row, adds to the budgets'
-// newest counters and deletes the hold, and commits durably. Left out, and so measured by the
-// difference: the budgets' versions, their windows' usage and reservations, the decisions, the
-// reservation rows, the running totals, the alert thresholds and the answers.
+// bench:postgres's floors for one reserve+settle pair at a time: the least any metering design on
+// this schema must do per request, as two bare statements on one connection.
 //
-// It locks the subjects' own scope rows, but writes rows of its own: counters copied from the
-// subjects' newest ones under keys no budget has, ledger rows and holds of users the directory does
-// not have, of an instance of its own. Its counters in the store's would leave a rolling budget's
-// running total short of its counters for the measurements after it.
+// `writes`: the reservation locks the request's scope rows and writes its hold, and commits
+// without waiting for the disk (as lq_meter_many does); the settle locks them again, writes the
+// ledger row, adds to the budgets' newest counters and deletes the hold, and commits durably.
+//
+// `reads and writes`: the same, plus what lobe-quota's design reads and writes beside them. The
+// reservation also reads each budget's newest counter, the rolling window's running total and the
+// budgets' reservations, and writes the hold's reservation rows (whose triggers add to the
+// budgets' reservations); the settle also deletes those rows (the triggers take them out again)
+// and adds to the running total. Its gap to lobe-quota is then the machinery around the rows: the
+// functions' statements, decisions, versions, thresholds and answers, and the store's own work.
+//
+// Both lock the subjects' own scope rows, but write rows of their own: counters and running totals
+// copied from the subjects' newest ones under keys no budget has, ledger rows, holds and
+// reservations of users and budgets the directory does not have, of an instance of their own. The
+// floors' counts in the store's would leave a rolling budget's running total short of its counters
+// for the measurements after them.
 import pg from 'pg';
 import { formatScope, scopesOf, type RequestSubject } from '../server/quota/scope.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
@@ -30,18 +37,58 @@ const SETTLE = `WITH locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope 
   SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
   WHERE (SELECT count(*) FROM locked) >= 0`;
 
+/** RESERVE, reading the windows' usage and the budgets' reservations, and writing the hold's reservation rows. */
+const RESERVE_READING = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+  locked AS MATERIALIZED (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
+  used AS (SELECT COALESCE(SUM(c.tokens), 0) AS t FROM usage_counters c, unnest($7::text[], $8::bigint[]) AS b(key, bucket)
+           WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
+  totals AS (SELECT COALESCE(SUM(w.tokens), 0) AS t FROM window_totals w WHERE w.budget_key = ANY($9::text[])),
+  reserved AS (SELECT COALESCE(SUM(r.tokens), 0) AS t FROM budget_reservations r WHERE r.budget_key = ANY($7::text[])),
+  held AS (INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
+    SELECT $2, 'bench-floor', 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6
+    WHERE (SELECT count(*) FROM locked) >= 0 AND (SELECT count(*) FROM async) = 1
+      AND (SELECT t FROM used) + (SELECT t FROM totals) + (SELECT t FROM reserved) >= 0
+    RETURNING id)
+  INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) SELECT held.id, b.key, 1500, 675 FROM held, unnest($7::text[]) AS b(key)`;
+
+/** SETTLE, taking the hold's reservation rows out and adding to the rolling window's running total. */
+const SETTLE_READING = `WITH locked AS MATERIALIZED (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
+  unreserved AS (DELETE FROM hold_budgets WHERE hold_id = $2),
+  gone AS (DELETE FROM holds WHERE id = $2),
+  counted AS (UPDATE usage_counters c SET tokens = c.tokens + 700, micros = c.micros + 195
+              FROM unnest($7::text[], $8::bigint[]) AS b(key, bucket) WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
+  totalled AS (UPDATE window_totals w SET tokens = w.tokens + 700, micros = w.micros + 195 WHERE w.budget_key = ANY($9::text[]))
+  INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
+    reasoning_tokens, cost_micros, source, outcome, latency_ms)
+  SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
+  WHERE (SELECT count(*) FROM locked) >= 0`;
+
+/** Which floor: the writes alone, or with the reads and reservation rows of lobe-quota's design (see the top). */
+export type FloorKind = 'writes' | 'reads and writes';
+
+const STATEMENTS: Record<FloorKind, { reserve: string; settle: string }> = {
+  writes: { reserve: RESERVE, settle: SETTLE },
+  'reads and writes': { reserve: RESERVE_READING, settle: SETTLE_READING },
+};
+
 interface FloorSubject {
   scopes: string[];
   subject: RequestSubject;
   /** The floor's copy of the newest counter of each of its budgets: [keys, bucket starts]. */
   counters: [string[], number[]];
+  /** The floor's copies of its rolling budgets' running totals, by key. */
+  totals: string[];
 }
+
+/** Numbers the floors' requests: one ledger entry each, whichever floor wrote it. */
+let seq = 0;
 
 /**
  * Bare pairs per second one at a time on `schema` (after the store's own rounds, so that every
- * budget has its counters), and the CPU a pair took here and in the backend.
+ * budget has its counters and running totals), and the CPU a pair took here and in the backend.
  */
 export async function floorPairs(
+  kind: FloorKind,
   url: string,
   applicationName: string,
   schema: string,
@@ -69,17 +116,30 @@ export async function floorPairs(
          ON CONFLICT (budget_key, bucket_start) DO UPDATE SET tokens = usage_counters.tokens RETURNING budget_key, bucket_start`,
         [scopes],
       );
-      floorSubjects.push({ scopes, subject, counters: [rows.map((r) => r.budget_key), rows.map((r) => Number(r.bucket_start))] });
+      const totals = await db.query<{ budget_key: string }>(
+        `INSERT INTO window_totals (budget_key, bucket_start, tokens, micros, oldest_used)
+         SELECT 'floor-' || w.budget_key, w.bucket_start, w.tokens, w.micros, w.oldest_used
+         FROM window_totals w WHERE split_part(w.budget_key, '|', 1) = ANY($1::text[])
+         ON CONFLICT (budget_key) DO UPDATE SET tokens = window_totals.tokens RETURNING budget_key`,
+        [scopes],
+      );
+      floorSubjects.push({
+        scopes,
+        subject,
+        counters: [rows.map((r) => r.budget_key), rows.map((r) => Number(r.bucket_start))],
+        totals: totals.rows.map((r) => r.budget_key),
+      });
     }
-    let seq = 0;
+    const { reserve, settle } = STATEMENTS[kind];
+    const reading = kind === 'reads and writes';
     const run = async (count: number) => {
       for (let i = 0; i < count; i++) {
-        const { scopes, subject, counters } = floorSubjects[i % floorSubjects.length] as FloorSubject;
+        const { scopes, subject, counters, totals } = floorSubjects[i % floorSubjects.length] as FloorSubject;
         const id = `floor-${process.pid}-${seq++}`;
         const now = Date.now();
         const who = [subject.userId, subject.projectId, subject.keyId];
-        await db.query({ name: 'floor-reserve', text: RESERVE, values: [scopes, id, ...who, now] });
-        await db.query({ name: 'floor-settle', text: SETTLE, values: [scopes, id, ...who, now, ...counters] });
+        await db.query({ name: `floor-reserve-${kind}`, text: reserve, values: [scopes, id, ...who, now, ...(reading ? [...counters, totals] : [])] });
+        await db.query({ name: `floor-settle-${kind}`, text: settle, values: [scopes, id, ...who, now, ...counters, ...(reading ? [totals] : [])] });
       }
     };
     // Untimed first: the statements are prepared, and their plans made.
