@@ -221,6 +221,9 @@ const parameters = (count: number) => Array.from({ length: count }, (_, i) => `$
 /** Migration 14's batch functions: their jsonb, the windows as JSON text, then their columns (metering-columns.ts columnParameters). */
 const METER_BATCH: Prepared = { name: 'lq_meter_many_14', text: `SELECT lq_meter_many(${parameters(28)}) AS answer` };
 const SETTLE_BATCH: Prepared = { name: 'lq_settle_many_14', text: `SELECT lq_settle_many(${parameters(26)}) AS answer` };
+/** Migration 15's: a hold released, or renewed, through its own rows (hold-rows-15.ts). */
+const RELEASE_HOLD: Prepared = { name: 'lq_release_hold_15', text: 'SELECT lq_release_hold($1) AS released' };
+const RENEW_HOLD: Prepared = { name: 'lq_renew_hold_15', text: 'SELECT lq_renew_hold($1, $2) AS renewed' };
 type IdentityRow = KeyRow & { user_name: string; project_id: string | null; user_created_at: number };
 const identityOf = (row: IdentityRow): KeyIdentity => ({
   key: toKey(row),
@@ -1140,21 +1143,15 @@ export class PostgresStore implements Store {
   }
 
   async renew(holdId: string, now: number, ttlMs: number): Promise<boolean> {
-    const renewed = await query(this.pool, 'UPDATE holds SET expires_at = GREATEST(expires_at, $2) WHERE id = $1', [holdId, now + ttlMs]);
-    return (renewed.rowCount ?? 0) > 0;
+    const renewed = await query<{ renewed: boolean }>(this.pool, RENEW_HOLD, [holdId, now + ttlMs]);
+    return renewed.rows[0]?.renewed === true;
   }
 
   async release(holdId: string): Promise<boolean> {
     this.holdSubjects.delete(holdId);
-    // The hold's row, then its budget rows (whose trigger gives their reservations back), as every
-    // path that deletes holds does, in one statement.
-    const deleted = await query<{ released: number }>(
-      this.pool,
-      `WITH h AS (DELETE FROM holds WHERE id = $1 RETURNING id), b AS (DELETE FROM hold_budgets WHERE hold_id IN (SELECT id FROM h))
-       SELECT count(*)::int AS released FROM h`,
-      [holdId],
-    );
-    return (deleted.rows[0]?.released ?? 0) > 0;
+    // The hold's row, then its budget rows, by their keys (migration 15).
+    const released = await query<{ released: boolean }>(this.pool, RELEASE_HOLD, [holdId]);
+    return released.rows[0]?.released === true;
   }
 
   /**
