@@ -96,7 +96,9 @@ export async function floorPairs(
   pairs: number,
   rounds: number,
 ): Promise<RatedRounds> {
-  const db = new pg.Client({ connectionString: url, application_name: applicationName, options: `-c search_path=${quoteIdent(schema)}` });
+  // Sequential scans off, as in lobe-quota's metering functions: with statistics taken while the
+  // holds were few, a bare statement would otherwise read the whole table to find its one row.
+  const db = new pg.Client({ connectionString: url, application_name: applicationName, options: `-c search_path=${quoteIdent(schema)} -c enable_seqscan=off` });
   await db.connect();
   try {
     // A live instance's holds, so that no instance's sweep takes them for a gone one's.

@@ -284,8 +284,8 @@ async function main() {
     // The same work on the same schema as two bare statements (postgres-floor.ts): the writes, then
     // the reads and writes of lobe-quota's design. The code is the same in both builds: one figure each.
     for (const [label, floor] of [
-      ['  floor: the bare writes, one at a time', after.floor],
-      ['  floor: bare reads and writes, one at a time', after.floorReading],
+      ['  floor: the bare writes', after.floor],
+      ['  floor: bare reads and writes', after.floorReading],
     ] as const) {
       console.log(
         `  ${label.padEnd(42)} ${fmt(floor.rate).padStart(6)} /s   (${fmt(1000 / floor.rate, 2)} ms a pair; lobe-quota ${fmt(floor.rate / after.single.rate, 2)}× its time)   ${cpu(floor)}`,
