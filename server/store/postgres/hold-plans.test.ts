@@ -84,7 +84,7 @@ function observePlans(store: PostgresStore): Observed[] {
   return observed;
 }
 
-/** The nodes that read a table of holds or reservations, or join on one, beyond a request's own rows. */
+/** The plan nodes that read (or read and discard) more than a request's own rows, described. */
 const wide = (observed: Observed[]) =>
   observed
     .filter(({ rows }) => rows > OWN_ROWS)
@@ -116,13 +116,12 @@ async function manyInFlight(): Promise<{ store: PostgresStore; subject: RequestS
 describe('a request among many in flight', () => {
   it('settles, releases, renews and grows its hold by its own rows, with statistics taken while the tables were empty', async () => {
     const { store, subject } = await manyInFlight();
-    const quote = QUOTE;
     const observed = observePlans(store);
-    expect((await store.reserve({ holdId: 'settled', subject, quote, now: T0, ttlMs: 600_000 })).ok).toBe(true);
+    expect((await store.reserve({ holdId: 'settled', subject, quote: QUOTE, now: T0, ttlMs: 600_000 })).ok).toBe(true);
     await store.settle({ holdId: 'settled', subject, usage: usage(60, 40, 10), now: T0 });
-    expect((await store.reserve({ holdId: 'released', subject, quote, now: T0, ttlMs: 600_000 })).ok).toBe(true);
+    expect((await store.reserve({ holdId: 'released', subject, quote: QUOTE, now: T0, ttlMs: 600_000 })).ok).toBe(true);
     expect(await store.release('released')).toBe(true);
-    expect((await store.reserve({ holdId: 'grown', subject, quote, now: T0, ttlMs: 600_000 })).ok).toBe(true);
+    expect((await store.reserve({ holdId: 'grown', subject, quote: QUOTE, now: T0, ttlMs: 600_000 })).ok).toBe(true);
     expect(await store.renew('grown', T0, 600_000)).toBe(true);
     expect((await store.extend('grown', { tokens: 50, micros: 5 }, T0, 600_000)).ok).toBe(true);
     await store.settle({ holdId: 'grown', subject, usage: usage(100, 50, 15), now: T0 });
@@ -135,7 +134,7 @@ describe('a request among many in flight', () => {
     expect(wide(observed)).toEqual([]);
     // And the others' holds are all still set aside, alice's three settles counted.
     const [global] = await store.budgetStates([{ kind: 'global' }], T0);
-    expect([global?.usage.reservedTokens, global?.usage.usedTokens]).toEqual([OTHERS * quote.tokens, 100 + 100 + 150]);
+    expect([global?.usage.reservedTokens, global?.usage.usedTokens]).toEqual([OTHERS * QUOTE.tokens, 100 + 100 + 150]);
   });
 
   it('gives an expired hold’s reservations back by key, though the sweep reads every hold to find it', async () => {

@@ -1,15 +1,16 @@
 import { MIGRATION_14_SQL } from './metering-functions-14.js';
 
 /**
- * Migration 15: a request's hold is settled, released and grown through its own rows, however many
- * holds are in flight and whatever the tables' statistics say.
+ * Migration 15: a request's hold is settled, released, renewed and grown through its own rows,
+ * however many holds are in flight and whatever the tables' statistics say.
  *
- * Four statements found the rows of a request (or of a batch) through a join with a handful of
- * keys, which PostgreSQL is free to plan as a scan of the whole table or index, filtered. And it
- * did, with statistics taken while the tables were nearly empty, as a queue table's often are
- * (autovacuum at a quiet moment, an ANALYZE after a load): each call then read every live and
- * not yet vacuumed hold, or every budget's reservation row. That is work that grows with the
- * requests in flight, for every request (hold-plans.test.ts watches the plans):
+ * Five statements could read far more than a request's rows. PostgreSQL is free to plan a join with
+ * a handful of keys as a scan of a whole index, filtered, and a statement outside the metering
+ * functions (which turn sequential scans off) as a scan of a whole table. It did both, with
+ * statistics taken while the tables were nearly empty, as a queue table's often are (autovacuum at
+ * a quiet moment, an ANALYZE after a load). Each call then read every live and not yet vacuumed
+ * hold, or every budget's reservation row: work that grows with the requests in flight, for every
+ * request (hold-plans.test.ts watches the plans).
  *
  * - lq_settle_many deleted its settled holds by a join of the holds with those it had locked: here
  *   by their ids (= ANY), the rest of migration 14's function as it was;

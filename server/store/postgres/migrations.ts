@@ -222,7 +222,7 @@ const MIGRATIONS: readonly string[] = [
   /* 12: the batches' work set-wise, a statement per step instead of per item */ MIGRATION_12_SQL,
   /* 13: the batch functions given typed columns instead of one jsonb to take apart */ MIGRATION_13_SQL,
   /* 14: the batch functions' windows as text, made jsonb only where a window is counted again */ MIGRATION_14_SQL,
-  /* 15: holds settled, released and grown through their own rows, whatever the statistics */ MIGRATION_15_SQL,
+  /* 15: holds settled, released, renewed and grown through their own rows, whatever the statistics */ MIGRATION_15_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
