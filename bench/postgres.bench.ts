@@ -208,8 +208,8 @@ async function measure(build: Build): Promise<Figures> {
   const two = await open(build, WITH_GLOBAL);
   // A round untimed first: the counters of 200 users' windows are counted from the ledger once.
   await pairsPerSecond([one, two], subjects, CONCURRENCY, 1);
-  // One at a time, round by round in turn with the two floors: the disk and the machine are
-  // busiest just after the round above, and whichever went first would pay for it alone.
+  // One at a time, round by round in turn with the two floors: lone pairs run slower for a while
+  // after the round above (BENCHMARKS.md, migration 15), and whichever went first would pay alone.
   const lone: Record<'single' | 'floor' | 'floorReading', Pairs[]> = { single: [], floor: [], floorReading: [] };
   for (let round = 0; round < ROUNDS; round++) {
     lone.single.push(await pairsPerSecond([one], subjects, 1, 1));
