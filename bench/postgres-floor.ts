@@ -83,23 +83,23 @@ interface FloorSubject {
 /** Numbers the floors' requests: one ledger entry each, whichever floor wrote it. */
 let seq = 0;
 
+/** The floors on one connection, set up once, their rounds timed in whatever order the bench takes them. */
+export interface Floors {
+  /** `rounds` timed rounds of `pairs` bare pairs one at a time, and the CPU a pair took here and in the backend. */
+  pairs(kind: FloorKind, pairs: number, rounds: number): Promise<RatedRounds>;
+  close(): Promise<void>;
+}
+
 /**
- * Bare pairs per second one at a time on `schema` (after the store's own rounds, so that every
- * budget has its counters and running totals), and the CPU a pair took here and in the backend.
+ * The floors on `schema`, opened after the store's own rounds, so that every budget has its
+ * counters and running totals to copy.
  */
-export async function floorPairs(
-  kind: FloorKind,
-  url: string,
-  applicationName: string,
-  schema: string,
-  subjects: RequestSubject[],
-  pairs: number,
-  rounds: number,
-): Promise<RatedRounds> {
+export async function openFloors(url: string, applicationName: string, schema: string, subjects: RequestSubject[]): Promise<Floors> {
   // Sequential scans off, as in lobe-quota's metering functions: with statistics taken while the
   // holds were few, a bare statement would otherwise read the whole table to find its one row.
   const db = new pg.Client({ connectionString: url, application_name: applicationName, options: `-c search_path=${quoteIdent(schema)} -c enable_seqscan=off` });
   await db.connect();
+  const floorSubjects: FloorSubject[] = [];
   try {
     // A live instance's holds, so that no instance's sweep takes them for a gone one's.
     await db.query(
@@ -107,7 +107,6 @@ export async function floorPairs(
        ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
       [Date.now()],
     );
-    const floorSubjects: FloorSubject[] = [];
     for (const subject of subjects) {
       const scopes = scopesOf(subject).map(formatScope);
       const { rows } = await db.query<{ budget_key: string; bucket_start: string }>(
@@ -132,22 +131,30 @@ export async function floorPairs(
         totals: totals.rows.map((r) => r.budget_key),
       });
     }
+  } catch (error) {
+    await db.end();
+    throw error;
+  }
+  const run = async (kind: FloorKind, count: number) => {
     const { reserve, settle } = STATEMENTS[kind];
     const reading = kind === 'reads and writes';
-    const run = async (count: number) => {
-      for (let i = 0; i < count; i++) {
-        const { scopes, subject, counters, totals } = floorSubjects[i % floorSubjects.length] as FloorSubject;
-        const id = `floor-${process.pid}-${seq++}`;
-        const now = Date.now();
-        const who = [subject.userId, subject.projectId, subject.keyId];
-        await db.query({ name: `floor-reserve-${kind}`, text: reserve, values: [scopes, id, ...who, now, ...(reading ? [...counters, totals] : [])] });
-        await db.query({ name: `floor-settle-${kind}`, text: settle, values: [scopes, id, ...who, now, ...counters, ...(reading ? [totals] : [])] });
-      }
-    };
-    // Untimed first: the statements are prepared, and their plans made.
-    await run(100);
-    return await timedRounds(rounds, pairs, () => run(pairs), db, applicationName);
-  } finally {
-    await db.end();
-  }
+    for (let i = 0; i < count; i++) {
+      const { scopes, subject, counters, totals } = floorSubjects[i % floorSubjects.length] as FloorSubject;
+      const id = `floor-${process.pid}-${seq++}`;
+      const now = Date.now();
+      const who = [subject.userId, subject.projectId, subject.keyId];
+      await db.query({ name: `floor-reserve-${kind}`, text: reserve, values: [scopes, id, ...who, now, ...(reading ? [...counters, totals] : [])] });
+      await db.query({ name: `floor-settle-${kind}`, text: settle, values: [scopes, id, ...who, now, ...counters, ...(reading ? [totals] : [])] });
+    }
+  };
+  const warm = new Set<FloorKind>();
+  return {
+    async pairs(kind, pairs, rounds) {
+      // Untimed first: the statements are prepared, and their plans made.
+      if (!warm.has(kind)) await run(kind, 100);
+      warm.add(kind);
+      return timedRounds(rounds, pairs, () => run(kind, pairs), db, applicationName);
+    },
+    close: () => db.end(),
+  };
 }

@@ -26,7 +26,7 @@ import { PostgresStore } from '../server/store/postgres/postgres-store.js';
 import { quoteIdent } from '../server/store/postgres/pg-pool.js';
 import { BENCH_BUDGETS, PROJECTS, seedDirectory, USERS } from './bench-fixture.js';
 import { fmt, httpLatency, latencyLine, latencyOf, median, timedRounds, type RatedRounds } from './figures.js';
-import { floorPairs } from './postgres-floor.js';
+import { openFloors } from './postgres-floor.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -211,12 +211,19 @@ async function measure(build: Build): Promise<Figures> {
   // One at a time, round by round in turn with the two floors: lone pairs run slower for a while
   // after the round above (BENCHMARKS.md, migration 15), and whichever went first would pay alone.
   const lone: Record<'single' | 'floor' | 'floorReading', Pairs[]> = { single: [], floor: [], floorReading: [] };
-  for (let round = 0; round < ROUNDS; round++) {
-    lone.single.push(await pairsPerSecond([one], subjects, 1, 1));
-    lone.floor.push(await floorPairs('writes', URL, APPLICATION, build.schema, subjects, PAIRS, 1));
-    lone.floorReading.push(await floorPairs('reads and writes', URL, APPLICATION, build.schema, subjects, PAIRS, 1));
+  const floors = await openFloors(URL, APPLICATION, build.schema, subjects);
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      lone.single.push(await pairsPerSecond([one], subjects, 1, 1));
+      lone.floor.push(await floors.pairs('writes', PAIRS, 1));
+      lone.floorReading.push(await floors.pairs('reads and writes', PAIRS, 1));
+    }
+  } finally {
+    await floors.close();
   }
-  const [single, floor, floorReading] = [lone.single, lone.floor, lone.floorReading].map(medianPairs) as [Pairs, Pairs, Pairs];
+  const single = medianPairs(lone.single);
+  const floor = medianPairs(lone.floor);
+  const floorReading = medianPairs(lone.floorReading);
   const concurrent = await pairsPerSecond([one], subjects, CONCURRENCY);
   const twoInstances = await pairsPerSecond([one, two], subjects, CONCURRENCY);
   const latency = await quotaLatency(build, one, secrets[0] as string);
