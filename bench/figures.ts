@@ -57,14 +57,19 @@ export async function httpLatency(url: string, token: string, rounds: number, re
 
 export const latencyLine = (label: string, l: Latency) => `  ${label.padEnd(34)} p50 ${fmt(l.p50, 3)} ms   p99 ${fmt(l.p99, 3)} ms`;
 
+/** A connection the figures read PostgreSQL's own counters through (a pg Client). */
+export interface Queryable {
+  query: (sql: string, values: unknown[]) => Promise<{ rows: unknown[] }>;
+}
+
 /**
  * CPU time (µs, user + system) of the PostgreSQL backends connected with `applicationName`, read
  * from /proc: on a machine shared with other work, CPU per operation is the figure that noise
  * does not move (throughput on 2 cores is bounded by it). Backends that exit are not counted, so
  * take it over a phase whose connections stay open. Linux only; 0 elsewhere.
  */
-export async function backendCpuMicros(db: { query: (sql: string, values: unknown[]) => Promise<{ rows: { pid: number }[] }> }, applicationName: string): Promise<Map<number, number>> {
-  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+export async function backendCpuMicros(db: Queryable, applicationName: string): Promise<Map<number, number>> {
+  const rows = (await db.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows as { pid: number }[];
   const ticks = new Map<number, number>();
   for (const { pid } of rows) {
     try {
@@ -86,28 +91,47 @@ const CLOCK_TICKS_PER_SECOND = 100;
 export const cpuSpent = (before: Map<number, number>, after: Map<number, number>): number =>
   [...after].reduce((sum, [pid, us]) => sum + us - (before.get(pid) ?? 0), 0);
 
-/** Operations per second, and the CPU an operation took in this process and in the PostgreSQL backends. */
+/**
+ * Operations per second, the CPU an operation took in this process and in the PostgreSQL backends,
+ * and the write-ahead log it wrote (bytes).
+ */
 export interface RatedRounds {
   rate: number;
   nodeMicros: number;
   postgresMicros: number;
+  walBytes: number;
+}
+
+/** Where PostgreSQL's write-ahead log ends now: the server's whole log, so read it while nothing else writes. */
+async function walInsertLsn(db: Queryable): Promise<string> {
+  const rows = (await db.query('SELECT pg_current_wal_insert_lsn()::text AS lsn', [])).rows as { lsn: string }[];
+  return rows[0]?.lsn ?? '0/0';
+}
+
+/** Bytes of write-ahead log since `lsn`. */
+async function walSince(db: Queryable, lsn: string): Promise<number> {
+  const rows = (await db.query('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::float8 AS bytes', [lsn])).rows as { bytes: number }[];
+  return rows[0]?.bytes ?? 0;
 }
 
 /**
- * `rounds` timed runs of `count` operations (`run` does them all): the medians of their rates and
- * of the CPU an operation took here and in the backends `db` sees under `applicationName`.
+ * `rounds` timed runs of `count` operations (`run` does them all): the medians of their rates, of
+ * the CPU an operation took here and in the backends `db` sees under `applicationName`, and of the
+ * write-ahead log an operation wrote.
  */
 export async function timedRounds(
   rounds: number,
   count: number,
   run: () => Promise<unknown>,
-  db: Parameters<typeof backendCpuMicros>[0],
+  db: Queryable,
   applicationName: string,
 ): Promise<RatedRounds> {
   const rates: number[] = [];
   const nodeMicros: number[] = [];
   const postgresMicros: number[] = [];
+  const walBytes: number[] = [];
   for (let round = 0; round < rounds; round++) {
+    const wal = await walInsertLsn(db);
     const backends = await backendCpuMicros(db, applicationName);
     const cpu = process.cpuUsage();
     const start = process.hrtime.bigint();
@@ -117,6 +141,7 @@ export async function timedRounds(
     rates.push(count / seconds);
     nodeMicros.push((spent.user + spent.system) / count);
     postgresMicros.push(cpuSpent(backends, await backendCpuMicros(db, applicationName)) / count);
+    walBytes.push((await walSince(db, wal)) / count);
   }
-  return { rate: median(rates), nodeMicros: median(nodeMicros), postgresMicros: median(postgresMicros) };
+  return { rate: median(rates), nodeMicros: median(nodeMicros), postgresMicros: median(postgresMicros), walBytes: median(walBytes) };
 }

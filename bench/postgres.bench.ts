@@ -196,6 +196,7 @@ const medianPairs = (all: readonly Pairs[]): Pairs => ({
   rate: median(all.map((p) => p.rate)),
   nodeMicros: median(all.map((p) => p.nodeMicros)),
   postgresMicros: median(all.map((p) => p.postgresMicros)),
+  walBytes: median(all.map((p) => p.walBytes)),
 });
 
 /** Every measurement on one build, in its own schema. */
@@ -278,7 +279,7 @@ async function main() {
     };
     const after = figures(thisBuild);
     const earlier = before && figures(before);
-    const cpu = (p: Pairs) => `CPU a pair ${fmt(p.nodeMicros)} µs node + ${fmt(p.postgresMicros)} µs PostgreSQL`;
+    const cpu = (p: Pairs) => `CPU a pair ${fmt(p.nodeMicros)} µs node + ${fmt(p.postgresMicros)} µs PostgreSQL, WAL ${fmt(p.walBytes / 1024, 1)} KB`;
     const pairs = (label: string, pick: (f: Figures) => Pairs, perPair = false) => {
       const a = pick(after);
       const extra = perPair ? `   (${fmt(1000 / a.rate, 2)} ms a pair)` : '';

@@ -128,7 +128,7 @@ describe('a request among many in flight', () => {
 
     // The observation saw the statements that matter (a check on the check).
     const queries = observed.map((o) => o.query).join('\n');
-    for (const statement of ['lq_meter_many', 'lq_settle_many', 'DELETE FROM holds', 'UPDATE holds SET expires_at = GREATEST', 'UPDATE budget_reservations', 'ON CONFLICT (hold_id, budget_key)']) {
+    for (const statement of ['lq_meter_many', 'lq_settle_many', 'DELETE FROM holds', 'UPDATE holds SET expires_at = GREATEST', 'UPDATE budget_reservations', '(budget_keys, budget_tokens, budget_micros) = (']) {
       expect(queries).toContain(statement);
     }
     expect(wide(observed)).toEqual([]);

@@ -4,6 +4,7 @@ import { quoteIdent } from './pg-pool.js';
 import { migrate, PG_SCHEMA_VERSION } from './migrations.js';
 import { TEST_DATABASE_URL, testSchemaName } from '../testing/store-kinds.js';
 import { PostgresStore } from './postgres-store.js';
+import { budgetKey } from '../../quota/budgets.js';
 import { bucketsAt, type WindowSpec } from '../../quota/window.js';
 
 const schema = testSchemaName();
@@ -202,6 +203,64 @@ describe('PostgreSQL migrations', () => {
         // A bucket later, the window no longer holds its first bucket's entry.
         const later = now + ((buckets[1] as { start: number }).start - (buckets[0] as { start: number }).start);
         expect((await store.budgetStates(scopes, later))[0]?.usage.usedTokens).toBe(inWindow + 50 - 101);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(other)} CASCADE`);
+    }
+  });
+
+  it('migration 16 moves the live holds’ shares onto their rows: the reservations stay, and each goes with its hold', async () => {
+    const client = await connect();
+    const other = `${schema}_v15`;
+    await client.query(`SET search_path = ${quoteIdent(other)}`);
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    const month: WindowSpec = { kind: 'month', timeZone: 'UTC' };
+    const user = budgetKey({ kind: 'user', id: 'alice' }, month);
+    const global = budgetKey({ kind: 'global' }, month);
+    try {
+      await migrate(client, other, 15);
+      // As version 15 left them: three holds of an instance that stopped for the upgrade, one of
+      // which has less on alice's budget (created while its stream ran); the triggers sum them.
+      for (const [id, tokens] of [['settled', 100], ['released', 40], ['expired', 25]] as const) {
+        await client.query(
+          `INSERT INTO holds (id, instance_id, user_id, key_id, tokens, micros, output_tokens, created_at, expires_at) VALUES ($1, 'v15', 'alice', 'k', $2, 0, 0, $3, $4)`,
+          [id, tokens, now, now + 60_000],
+        );
+      }
+      await client.query(
+        `INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) VALUES
+           ('settled', $1, 100, 0), ('settled', $2, 100, 0), ('released', $1, 40, 0), ('released', $2, 40, 0), ('expired', $1, 5, 0), ('expired', $2, 25, 0)`,
+        [user, global],
+      );
+      const store = await PostgresStore.open({
+        url: TEST_DATABASE_URL,
+        schema: other,
+        poolSize: 2,
+        statementTimeoutMs: 10_000,
+        connectTimeoutMs: 5_000,
+        defaultBudgets: [
+          { scope: 'user', window: month, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' },
+          { scope: 'global', window: month, limitTokens: 1_000_000, limitUsd: null, onLimit: 'reject' },
+        ],
+        defaultThresholds: [],
+        instanceId: 'v16',
+        instanceTimeoutMs: 30_000,
+      });
+      try {
+        const reserved = async () => (await store.budgetStates([{ kind: 'user', id: 'alice' }, { kind: 'global' }], now)).map((s) => s.usage.reservedTokens);
+        expect((await client.query('SELECT count(*)::int AS n FROM hold_budgets')).rows).toEqual([{ n: 0 }]);
+        expect(await reserved()).toEqual([145, 165]);
+        const subject = { userId: 'alice', projectId: null, keyId: 'k' };
+        await store.settle({ holdId: 'settled', subject, now, usage: { model: 'm', inputTokens: 60, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0, costMicros: 0, source: 'upstream', outcome: 'ok', latencyMs: 1, sessionId: null, tags: {} } });
+        expect(await reserved()).toEqual([45, 65]);
+        expect(await store.release('released')).toBe(true);
+        expect(await reserved()).toEqual([5, 25]);
+        // Its instance is gone and it carries no pending charge: the sweep takes it.
+        expect(await store.expireHolds(now)).toBe(1);
+        expect(await reserved()).toEqual([0, 0]);
+        expect(await store.listHolds()).toEqual([]);
       } finally {
         await store.close();
       }

@@ -12,6 +12,7 @@ import { MIGRATION_12_SQL } from './metering-functions-12.js';
 import { MIGRATION_13_SQL } from './metering-functions-13.js';
 import { MIGRATION_14_SQL } from './metering-functions-14.js';
 import { MIGRATION_15_SQL } from './hold-rows-15.js';
+import { MIGRATION_16_SQL } from './hold-budgets-16.js';
 import { quoteIdent } from './pg-pool.js';
 
 /**
@@ -223,6 +224,7 @@ const MIGRATIONS: readonly string[] = [
   /* 13: the batch functions given typed columns instead of one jsonb to take apart */ MIGRATION_13_SQL,
   /* 14: the batch functions' windows as text, made jsonb only where a window is counted again */ MIGRATION_14_SQL,
   /* 15: holds settled, released, renewed and grown through their own rows, whatever the statistics */ MIGRATION_15_SQL,
+  /* 16: each hold's shares of its budgets on its own row, the reservations kept without triggers */ MIGRATION_16_SQL,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

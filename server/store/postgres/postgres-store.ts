@@ -303,19 +303,18 @@ const INSTANCE_GONE = `h.instance_id <> $3 AND NOT EXISTS (SELECT 1 FROM instanc
 
 /**
  * Locks the holds a query selects, in id order, and answers their ids. Every path that deletes or
- * grows holds locks the hold's row before its budget rows (whose triggers lock the budgets'
- * reservations in key order), so two of them never wait on each other in a cycle, and a hold
- * renewed or claimed meanwhile is checked again against the query before it is taken.
+ * grows holds locks the hold's row before the budgets' reservations (which it locks in key order),
+ * so two of them never wait on each other in a cycle, and a hold renewed or claimed meanwhile is
+ * checked again against the query before it is taken.
  */
 async function lockHolds(tx: Tx, select: string, args: unknown[]): Promise<string[]> {
   return (await tx.query<{ id: string }>(`${select} ORDER BY h.id FOR UPDATE OF h`, args)).rows.map((r) => r.id);
 }
 
-/** Deletes locked holds: their budget rows in one statement (one change of each budget's reservations), then the holds. */
+/** Deletes locked holds, and gives their shares back to the budgets' reservations, each changed once (migration 16). */
 async function deleteHolds(tx: Tx, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) return 0;
-  await tx.query('DELETE FROM hold_budgets WHERE hold_id = ANY($1)', [ids]);
-  return (await tx.query('DELETE FROM holds WHERE id = ANY($1)', [ids])).rowCount ?? 0;
+  return (await tx.query<{ deleted: number }>('SELECT lq_holds_deleted($1) AS deleted', [ids])).rows[0]?.deleted ?? 0;
 }
 
 const toHold = (r: HoldRow): Hold => ({
@@ -1149,7 +1148,7 @@ export class PostgresStore implements Store {
 
   async release(holdId: string): Promise<boolean> {
     this.holdSubjects.delete(holdId);
-    // The hold's row, then its budget rows, by their keys (migration 15).
+    // The hold, then the budgets' reservations it had, by their keys (migrations 15 and 16).
     const released = await query<{ released: boolean }>(this.pool, RELEASE_HOLD, [holdId]);
     return released.rows[0]?.released === true;
   }
