@@ -7,10 +7,10 @@
 //
 // `reads and writes`: the same, plus what lobe-quota's design reads and writes beside them. The
 // reservation also reads each budget's newest counter, the rolling window's running total and the
-// budgets' reservations, and writes the hold's reservation rows (whose triggers add to the
-// budgets' reservations); the settle also deletes those rows (the triggers take them out again)
-// and adds to the running total. Its gap to lobe-quota is then the machinery around the rows: the
-// functions' statements, decisions, versions, thresholds and answers, and the store's own work.
+// budgets' reservations, writes the hold with its shares of its budgets, and adds them to the
+// budgets' reservations (migration 16); the settle also gives the shares back and adds to the
+// running total. Its gap to lobe-quota is then the machinery around the rows: the functions'
+// statements, decisions, versions, thresholds and answers, and the store's own work.
 //
 // Both lock the subjects' own scope rows, but write rows of their own: counters and running totals
 // copied from the subjects' newest ones under keys no budget has, ledger rows, holds and
@@ -37,24 +37,29 @@ const SETTLE = `WITH locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope 
   SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
   WHERE (SELECT count(*) FROM locked) >= 0`;
 
-/** RESERVE, reading the windows' usage and the budgets' reservations, and writing the hold's reservation rows. */
+/** RESERVE, reading the windows' usage and the budgets' reservations, and writing the hold's shares and the reservations. */
 const RESERVE_READING = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
   locked AS MATERIALIZED (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
   used AS (SELECT COALESCE(SUM(c.tokens), 0) AS t FROM usage_counters c, unnest($7::text[], $8::bigint[]) AS b(key, bucket)
            WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
   totals AS (SELECT COALESCE(SUM(w.tokens), 0) AS t FROM window_totals w WHERE w.budget_key = ANY($9::text[])),
   reserved AS (SELECT COALESCE(SUM(r.tokens), 0) AS t FROM budget_reservations r WHERE r.budget_key = ANY($7::text[])),
-  held AS (INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
-    SELECT $2, 'bench-floor', 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6
+  held AS (INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at,
+      budget_keys, budget_tokens, budget_micros)
+    SELECT $2, 'bench-floor', 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6,
+      $7::text[], array_fill(1500::bigint, ARRAY[cardinality($7::text[])]), array_fill(675::bigint, ARRAY[cardinality($7::text[])])
     WHERE (SELECT count(*) FROM locked) >= 0 AND (SELECT count(*) FROM async) = 1
       AND (SELECT t FROM used) + (SELECT t FROM totals) + (SELECT t FROM reserved) >= 0
     RETURNING id)
-  INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) SELECT held.id, b.key, 1500, 675 FROM held, unnest($7::text[]) AS b(key)`;
+  INSERT INTO budget_reservations (budget_key, tokens, micros) SELECT b.key, 1500, 675 FROM held, unnest($7::text[]) AS b(key) ORDER BY b.key
+  ON CONFLICT (budget_key) DO UPDATE SET tokens = budget_reservations.tokens + excluded.tokens, micros = budget_reservations.micros + excluded.micros`;
 
-/** SETTLE, taking the hold's reservation rows out and adding to the rolling window's running total. */
+/** SETTLE, giving the hold's shares back to the reservations and adding to the rolling window's running total. */
 const SETTLE_READING = `WITH locked AS MATERIALIZED (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
-  unreserved AS (DELETE FROM hold_budgets WHERE hold_id = $2),
-  gone AS (DELETE FROM holds WHERE id = $2),
+  gone AS (DELETE FROM holds WHERE id = $2 RETURNING budget_keys, budget_tokens, budget_micros),
+  unreserved AS (UPDATE budget_reservations r SET tokens = r.tokens - b.t, micros = r.micros - b.m
+                 FROM gone g CROSS JOIN LATERAL unnest(g.budget_keys, g.budget_tokens, g.budget_micros) AS b(k, t, m)
+                 WHERE r.budget_key = ANY($7::text[]) AND r.budget_key = b.k),
   counted AS (UPDATE usage_counters c SET tokens = c.tokens + 700, micros = c.micros + 195
               FROM unnest($7::text[], $8::bigint[]) AS b(key, bucket) WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
   totalled AS (UPDATE window_totals w SET tokens = w.tokens + 700, micros = w.micros + 195 WHERE w.budget_key = ANY($9::text[]))

@@ -5,11 +5,12 @@ import { MIGRATION_15_SQL } from './hold-rows-15.js';
  * Migration 16: a hold carries what it set aside per budget on its own row.
  *
  * Until now each hold had a row per budget in hold_budgets (two indexes each), and triggers on that
- * table kept the budgets' reservations. A request thus wrote four rows more than its hold and
- * deleted them again, each change ran a trigger, and with 64 requests in flight this was about a
- * third of the database's work for a reserve+settle pair (BENCHMARKS.md, issue 17). Here the hold's
- * row has the budgets' keys and the tokens and micros it set aside on each (a budget created while
- * a stream ran joins with less), and the metering functions change the reservations themselves:
+ * table kept the budgets' reservations. A request with four budgets thus wrote four rows and eight
+ * index entries more than its hold, deleted the rows again (dead rows for vacuum to clear), and
+ * ran a trigger each time. Here the hold's row has the budgets' keys and the tokens and micros it
+ * set aside on each (a budget created while a stream ran joins with less), and the metering
+ * functions change the reservations themselves. A reserve+settle pair writes about a quarter less
+ * write-ahead log; its CPU stays about the same (BENCHMARKS.md, issue 17, migration 16).
  *
  * - lq_meter_many writes each hold with its shares (in full when it writes the hold before the
  *   locks, then again for one granted less), adds an extension to them, and adds what its holds
