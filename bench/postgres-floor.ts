@@ -37,19 +37,32 @@ const SETTLE = `WITH locked AS (SELECT s.scope FROM scope_locks s WHERE s.scope 
   SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
   WHERE (SELECT count(*) FROM locked) >= 0`;
 
-/** RESERVE, reading the windows' usage and the budgets' reservations, and writing the hold's shares and the reservations. */
-const RESERVE_READING = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+/** The reservation's reads in lobe-quota's design, under the scope locks: each budget's newest counter, the running totals and the budgets' reservations. */
+const RESERVATION_READS = `async AS (SELECT set_config('synchronous_commit', 'off', true)),
   locked AS MATERIALIZED (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
   used AS (SELECT COALESCE(SUM(c.tokens), 0) AS t FROM usage_counters c, unnest($7::text[], $8::bigint[]) AS b(key, bucket)
            WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
   totals AS (SELECT COALESCE(SUM(w.tokens), 0) AS t FROM window_totals w WHERE w.budget_key = ANY($9::text[])),
-  reserved AS (SELECT COALESCE(SUM(r.tokens), 0) AS t FROM budget_reservations r WHERE r.budget_key = ANY($7::text[])),
+  reserved AS (SELECT COALESCE(SUM(r.tokens), 0) AS t FROM budget_reservations r WHERE r.budget_key = ANY($7::text[]))`;
+/** The hold's insert waits for all of those reads. */
+const AFTER_THE_READS = `(SELECT count(*) FROM locked) >= 0 AND (SELECT count(*) FROM async) = 1
+      AND (SELECT t FROM used) + (SELECT t FROM totals) + (SELECT t FROM reserved) >= 0`;
+/** The settle's writes beside the hold's: the counters, the running totals and the ledger row. */
+const SETTLE_WRITES = `counted AS (UPDATE usage_counters c SET tokens = c.tokens + 700, micros = c.micros + 195
+              FROM unnest($7::text[], $8::bigint[]) AS b(key, bucket) WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
+  totalled AS (UPDATE window_totals w SET tokens = w.tokens + 700, micros = w.micros + 195 WHERE w.budget_key = ANY($9::text[]))
+  INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
+    reasoning_tokens, cost_micros, source, outcome, latency_ms)
+  SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
+  WHERE (SELECT count(*) FROM locked) >= 0`;
+
+/** RESERVE with those reads, the hold written with its shares of its budgets, and the shares added to the reservations (migration 16). */
+const RESERVE_READING = `WITH ${RESERVATION_READS},
   held AS (INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at,
       budget_keys, budget_tokens, budget_micros)
     SELECT $2, 'bench-floor', 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6,
       $7::text[], array_fill(1500::bigint, ARRAY[cardinality($7::text[])]), array_fill(675::bigint, ARRAY[cardinality($7::text[])])
-    WHERE (SELECT count(*) FROM locked) >= 0 AND (SELECT count(*) FROM async) = 1
-      AND (SELECT t FROM used) + (SELECT t FROM totals) + (SELECT t FROM reserved) >= 0
+    WHERE ${AFTER_THE_READS}
     RETURNING id)
   INSERT INTO budget_reservations (budget_key, tokens, micros) SELECT b.key, 1500, 675 FROM held, unnest($7::text[]) AS b(key) ORDER BY b.key
   ON CONFLICT (budget_key) DO UPDATE SET tokens = budget_reservations.tokens + excluded.tokens, micros = budget_reservations.micros + excluded.micros`;
@@ -60,21 +73,32 @@ const SETTLE_READING = `WITH locked AS MATERIALIZED (SELECT s.scope FROM scope_l
   unreserved AS (UPDATE budget_reservations r SET tokens = r.tokens - b.t, micros = r.micros - b.m
                  FROM gone g CROSS JOIN LATERAL unnest(g.budget_keys, g.budget_tokens, g.budget_micros) AS b(k, t, m)
                  WHERE r.budget_key = ANY($7::text[]) AND r.budget_key = b.k),
-  counted AS (UPDATE usage_counters c SET tokens = c.tokens + 700, micros = c.micros + 195
-              FROM unnest($7::text[], $8::bigint[]) AS b(key, bucket) WHERE c.budget_key = b.key AND c.bucket_start = b.bucket),
-  totalled AS (UPDATE window_totals w SET tokens = w.tokens + 700, micros = w.micros + 195 WHERE w.budget_key = ANY($9::text[]))
-  INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-    reasoning_tokens, cost_micros, source, outcome, latency_ms)
-  SELECT $2, $6, 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 'gpt-4o-mini', 500, 200, 0, 0, 195, 'upstream', 'ok', 900
-  WHERE (SELECT count(*) FROM locked) >= 0`;
+  ${SETTLE_WRITES}`;
+
+/**
+ * The same on a schema before migration 16 (a `--before` build's): the hold's shares as rows of
+ * hold_budgets, whose triggers keep the reservations. Its figures are not printed; it keeps the
+ * rounds between the builds' lone pairs alike.
+ */
+const RESERVE_READING_15 = `WITH ${RESERVATION_READS},
+  held AS (INSERT INTO holds (id, instance_id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, updated_at)
+    SELECT $2, 'bench-floor', 'floor-' || $3, 'floor-' || $4, 'floor-' || $5, 1500, 675, 1000, $6, $6::bigint + 600000, NULL, $6
+    WHERE ${AFTER_THE_READS}
+    RETURNING id)
+  INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros) SELECT held.id, b.key, 1500, 675 FROM held, unnest($7::text[]) AS b(key)`;
+const SETTLE_READING_15 = `WITH locked AS MATERIALIZED (SELECT s.scope FROM scope_locks s WHERE s.scope = ANY($1::text[]) ORDER BY s.scope FOR UPDATE),
+  unreserved AS (DELETE FROM hold_budgets WHERE hold_id = $2),
+  gone AS (DELETE FROM holds WHERE id = $2),
+  ${SETTLE_WRITES}`;
 
 /** Which floor: the writes alone, or with the reads and reservation rows of lobe-quota's design (see the top). */
 export type FloorKind = 'writes' | 'reads and writes';
 
-const STATEMENTS: Record<FloorKind, { reserve: string; settle: string }> = {
+/** The floors' statements on a schema whose holds carry their shares (migration 16), or not. */
+const statements = (sharesOnHolds: boolean): Record<FloorKind, { reserve: string; settle: string }> => ({
   writes: { reserve: RESERVE, settle: SETTLE },
-  'reads and writes': { reserve: RESERVE_READING, settle: SETTLE_READING },
-};
+  'reads and writes': sharesOnHolds ? { reserve: RESERVE_READING, settle: SETTLE_READING } : { reserve: RESERVE_READING_15, settle: SETTLE_READING_15 },
+});
 
 interface FloorSubject {
   scopes: string[];
@@ -105,7 +129,14 @@ export async function openFloors(url: string, applicationName: string, schema: s
   const db = new pg.Client({ connectionString: url, application_name: applicationName, options: `-c search_path=${quoteIdent(schema)} -c enable_seqscan=off` });
   await db.connect();
   const floorSubjects: FloorSubject[] = [];
+  let sharesOnHolds: boolean;
   try {
+    sharesOnHolds =
+      (
+        await db.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'holds' AND column_name = 'budget_keys'`, [
+          schema,
+        ])
+      ).rowCount === 1;
     // A live instance's holds, so that no instance's sweep takes them for a gone one's.
     await db.query(
       `INSERT INTO instances (id, started_at, heartbeat_at) VALUES ('bench-floor', $1, $1::bigint + 86400000)
@@ -141,7 +172,7 @@ export async function openFloors(url: string, applicationName: string, schema: s
     throw error;
   }
   const run = async (kind: FloorKind, count: number) => {
-    const { reserve, settle } = STATEMENTS[kind];
+    const { reserve, settle } = statements(sharesOnHolds)[kind];
     const reading = kind === 'reads and writes';
     for (let i = 0; i < count; i++) {
       const { scopes, subject, counters, totals } = floorSubjects[i % floorSubjects.length] as FloorSubject;
