@@ -29,9 +29,9 @@ import { MIGRATION_15_SQL } from './hold-rows-15.js';
 /** The function that `create` starts, as an earlier migration's text has it, to its END. */
 function released(sql: string, create: string): string {
   const start = sql.indexOf(create);
-  const end = sql.indexOf('END $fn$;', start) + 'END $fn$;'.length;
-  if (start < 0) throw new Error(`migration 16: no ${create} to start from`);
-  return sql.slice(start, end);
+  const end = sql.indexOf('END $fn$;', start);
+  if (start < 0 || end < 0) throw new Error(`migration 16: no ${create} to start from`);
+  return sql.slice(start, end + 'END $fn$;'.length);
 }
 
 /** `text` with `from` (which must occur exactly once) replaced by `to`. */
@@ -101,33 +101,24 @@ function meterMany(): string {
         budget_tokens = array_fill(g_t[x.n], ARRAY[cardinality(budget_keys)]), budget_micros = array_fill(g_m[x.n], ARRAY[cardinality(budget_keys)])
       FROM unnest(regranted) AS x(n) WHERE id = hid[x.n];`,
     ],
-    [
-      'the holds’ budget rows',
-      `    -- A budget created while a stream ran joins its hold; an extension adds to the rows it has. The
-    -- reservations these rows change are locked first, in key order (the insert's triggers would
-    -- take the extended ones' before the new ones'). New holds' rows are new: a plain insert, whose
-    -- trigger takes the reservations in key order.
-    IF extended THEN
-      PERFORM 1 FROM budget_reservations br WHERE br.budget_key = ANY(hb_keys) ORDER BY br.budget_key FOR UPDATE;
-      INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
-      SELECT x.hold_id, x.budget_key, SUM(x.t), SUM(x.m) FROM unnest(hb_holds, hb_keys, hb_t, hb_m) AS x(hold_id, budget_key, t, m)
-      GROUP BY x.hold_id, x.budget_key
-      ON CONFLICT (hold_id, budget_key) DO UPDATE SET tokens = hold_budgets.tokens + excluded.tokens, micros = hold_budgets.micros + excluded.micros;
-    ELSIF cardinality(hb_keys) > 0 THEN
-      INSERT INTO hold_budgets (hold_id, budget_key, tokens, micros)
-      SELECT x.hold_id, x.budget_key, x.t, x.m FROM unnest(hb_holds, hb_keys, hb_t, hb_m) AS x(hold_id, budget_key, t, m);
-    END IF;`,
-      `    -- What the holds now set aside, added to the budgets' reservations in key order (a budget's
+  ];
+  const released14 = released(MIGRATION_14_SQL, 'CREATE FUNCTION lq_meter_many(').replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION');
+  const meter = replacements.reduce((sql, [what, from, to]) => replacedOnce(sql, from, to, `migration 14’s lq_meter_many (${what})`), released14);
+  // The holds' budget rows, from the comment before them to their END IF: the reservations instead.
+  const rows = meter.indexOf("    -- A budget created while a stream ran joins its hold; an extension adds to the rows it has.");
+  const rowsEnd = meter.indexOf('\n    END IF;', rows) + '\n    END IF;'.length;
+  const removed = meter.slice(rows, rowsEnd);
+  if (rows < 0 || !removed.startsWith('    -- A budget') || !removed.includes('IF extended THEN') || !removed.includes('INSERT INTO hold_budgets')) {
+    throw new Error('migration 16: migration 14’s lq_meter_many (the holds’ budget rows) is not as released');
+  }
+  const reservations = `    -- What the holds now set aside, added to the budgets' reservations in key order (a budget's
     -- row is made the first time).
     IF cardinality(hb_keys) > 0 THEN
       INSERT INTO budget_reservations (budget_key, tokens, micros)
       SELECT x.k, SUM(x.t), SUM(x.m) FROM unnest(hb_keys, hb_t, hb_m) AS x(k, t, m) GROUP BY x.k ORDER BY x.k
       ON CONFLICT (budget_key) DO UPDATE SET tokens = budget_reservations.tokens + excluded.tokens, micros = budget_reservations.micros + excluded.micros;
-    END IF;`,
-    ],
-  ];
-  const released14 = released(MIGRATION_14_SQL, 'CREATE FUNCTION lq_meter_many(').replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION');
-  return replacements.reduce((sql, [what, from, to]) => replacedOnce(sql, from, to, `migration 14’s lq_meter_many (${what})`), released14);
+    END IF;`;
+  return meter.slice(0, rows) + reservations + meter.slice(rowsEnd);
 }
 
 /** Migration 15's lq_settle_many, its settled holds deleted through lq_holds_deleted. */

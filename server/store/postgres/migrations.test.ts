@@ -4,6 +4,7 @@ import { quoteIdent } from './pg-pool.js';
 import { migrate, PG_SCHEMA_VERSION } from './migrations.js';
 import { TEST_DATABASE_URL, testSchemaName } from '../testing/store-kinds.js';
 import { PostgresStore } from './postgres-store.js';
+import type { DefaultBudget } from '../../config/schema.js';
 import { budgetKey } from '../../quota/budgets.js';
 import { bucketsAt, type WindowSpec } from '../../quota/window.js';
 
@@ -16,6 +17,20 @@ async function connect(): Promise<pg.Client> {
   clients.push(client);
   return client;
 }
+
+/** A store on `schema`, which it migrates to the latest version, as instance `instanceId`. */
+const openOn = (schema: string, instanceId: string, defaultBudgets: DefaultBudget[]) =>
+  PostgresStore.open({
+    url: TEST_DATABASE_URL,
+    schema,
+    poolSize: 2,
+    statementTimeoutMs: 10_000,
+    connectTimeoutMs: 5_000,
+    defaultBudgets,
+    defaultThresholds: [],
+    instanceId,
+    instanceTimeoutMs: 30_000,
+  });
 
 afterAll(async () => {
   const admin = clients[0] ?? (await connect());
@@ -180,17 +195,7 @@ describe('PostgreSQL migrations', () => {
         (buckets[30] as { start: number }).start,
         (buckets[30] as { end: number }).end,
       ]);
-      const store = await PostgresStore.open({
-        url: TEST_DATABASE_URL,
-        schema: other,
-        poolSize: 2,
-        statementTimeoutMs: 10_000,
-        connectTimeoutMs: 5_000,
-        defaultBudgets: [{ scope: 'user', window, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' }],
-        defaultThresholds: [],
-        instanceId: 'v11',
-        instanceTimeoutMs: 30_000,
-      });
+      const store = await openOn(other, 'v11', [{ scope: 'user', window, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' }]);
       try {
         const scopes = [{ kind: 'user' as const, id: 'alice' }];
         const inWindow = 100 + 1 + 100 + 2 + 100 + 3;
@@ -234,20 +239,10 @@ describe('PostgreSQL migrations', () => {
            ('settled', $1, 100, 0), ('settled', $2, 100, 0), ('released', $1, 40, 0), ('released', $2, 40, 0), ('expired', $1, 5, 0), ('expired', $2, 25, 0)`,
         [user, global],
       );
-      const store = await PostgresStore.open({
-        url: TEST_DATABASE_URL,
-        schema: other,
-        poolSize: 2,
-        statementTimeoutMs: 10_000,
-        connectTimeoutMs: 5_000,
-        defaultBudgets: [
-          { scope: 'user', window: month, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' },
-          { scope: 'global', window: month, limitTokens: 1_000_000, limitUsd: null, onLimit: 'reject' },
-        ],
-        defaultThresholds: [],
-        instanceId: 'v16',
-        instanceTimeoutMs: 30_000,
-      });
+      const store = await openOn(other, 'v16', [
+        { scope: 'user', window: month, limitTokens: 10_000, limitUsd: null, onLimit: 'reject' },
+        { scope: 'global', window: month, limitTokens: 1_000_000, limitUsd: null, onLimit: 'reject' },
+      ]);
       try {
         const reserved = async () => (await store.budgetStates([{ kind: 'user', id: 'alice' }, { kind: 'global' }], now)).map((s) => s.usage.reservedTokens);
         expect((await client.query('SELECT count(*)::int AS n FROM hold_budgets')).rows).toEqual([{ n: 0 }]);
