@@ -1,8 +1,9 @@
 // `npm run bench:path`: the proxy's own work for one whole answer, in process, without sockets or
-// an upstream: admission (payer, routing, prompt already counted, the store's reserve), then the
-// answer finished as the route finishes it (its usage read, the settle and its group commit, the
-// quota headers, the answer handed to a response that only records it). It isolates lobe-quota's
-// code from Node's http and undici, whose share of `bench:proxy` moves with the machine's load.
+// an upstream: admission (payer, routing, prompt already counted, the store's reserve), a turn of
+// the event loop (in which the hold is copied for recovery), then the answer finished as the route
+// finishes it (its usage read, the settle and its group commit, the quota headers, the answer
+// handed to a response that only records it). It isolates lobe-quota's code from Node's http and
+// undici, whose share of `bench:proxy` moves with the machine's load.
 // Compare two builds by running this in each worktree in turn (CPU µs a request, median of rounds).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -103,6 +104,9 @@ async function setUp(dir: string) {
     const c = new Context(REQUEST, { env: { outgoing }, path: '/v1/chat/completions' });
     const admission = await admitRequest(c, services, identity, input);
     if (!admission.ok) throw new Error('refused');
+    // The upstream answers turns later: the store's next commit copies the hold for recovery
+    // first (HoldJournal), as it does in production, and the settle deletes the copy again.
+    await new Promise((resolve) => setImmediate(resolve));
     const response = { statusCode: 200, headers: UPSTREAM_HEADERS, body: Readable.from([ANSWER]) } as unknown as UpstreamResponse;
     await finishWholeAnswer(c, admission.admitted, response, openAIChat, countOutput);
     if (sent?.['x-quota-limit'] === undefined || sent['content-length'] === undefined) throw new Error('the answer went without its headers');
