@@ -1,5 +1,6 @@
 import { MIGRATION_14_SQL } from './metering-functions-14.js';
 import { MIGRATION_15_SQL } from './hold-rows-15.js';
+import { releasedFunction, replacedOnce } from './released-functions.js';
 
 /**
  * Migration 16: a hold carries what it set aside per budget on its own row.
@@ -25,20 +26,6 @@ import { MIGRATION_15_SQL } from './hold-rows-15.js';
  *
  * Released with migration 16: never edited, a change is a new migration.
  */
-
-/** The function that `create` starts, as an earlier migration's text has it, to its END. */
-function released(sql: string, create: string): string {
-  const start = sql.indexOf(create);
-  const end = sql.indexOf('END $fn$;', start);
-  if (start < 0 || end < 0) throw new Error(`migration 16: no ${create} to start from`);
-  return sql.slice(start, end + 'END $fn$;'.length);
-}
-
-/** `text` with `from` (which must occur exactly once) replaced by `to`. */
-function replacedOnce(text: string, from: string, to: string, what: string): string {
-  if (text.split(from).length !== 2) throw new Error(`migration 16: ${what} is not as released`);
-  return text.replace(from, () => to);
-}
 
 /** The distinct reservation keys of the item whose budgets are places `from` .. `to` (lq_meter_many's columns). */
 const itemKeys = (from: string, to: string) => `ARRAY(SELECT DISTINCT r_keys[rpos[j]] FROM generate_series(${from}, ${to}) AS j ORDER BY 1)`;
@@ -102,8 +89,8 @@ function meterMany(): string {
       FROM unnest(regranted) AS x(n) WHERE id = hid[x.n];`,
     ],
   ];
-  const released14 = released(MIGRATION_14_SQL, 'CREATE FUNCTION lq_meter_many(').replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION');
-  const meter = replacements.reduce((sql, [what, from, to]) => replacedOnce(sql, from, to, `migration 14’s lq_meter_many (${what})`), released14);
+  const released14 = releasedFunction(MIGRATION_14_SQL, 'CREATE FUNCTION lq_meter_many(', 16).replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION');
+  const meter = replacements.reduce((sql, [what, from, to]) => replacedOnce(sql, from, to, `migration 14’s lq_meter_many (${what})`, 16), released14);
   // The holds' budget rows, from the comment before them to their END IF: the reservations instead.
   const rows = meter.indexOf("    -- A budget created while a stream ran joins its hold; an extension adds to the rows it has.");
   const rowsEnd = meter.indexOf('\n    END IF;', rows) + '\n    END IF;'.length;
@@ -129,7 +116,7 @@ function settleMany(): string {
     DELETE FROM holds WHERE id = ANY(settled) AND id IN (SELECT l.id FROM locked l);`;
   const delete16 = `    -- (Migration 16: their shares given back from their own rows.)
     PERFORM lq_holds_deleted(settled);`;
-  return replacedOnce(released(MIGRATION_15_SQL, 'CREATE OR REPLACE FUNCTION lq_settle_many('), delete15, delete16, 'migration 15’s lq_settle_many');
+  return replacedOnce(releasedFunction(MIGRATION_15_SQL, 'CREATE OR REPLACE FUNCTION lq_settle_many(', 16), delete15, delete16, 'migration 15’s lq_settle_many', 16);
 }
 
 export const MIGRATION_16_SQL = `

@@ -1,4 +1,5 @@
 import { MIGRATION_14_SQL } from './metering-functions-14.js';
+import { releasedFunction, replacedOnce } from './released-functions.js';
 
 /**
  * Migration 15: a request's hold is settled, released, renewed and grown through its own rows,
@@ -28,14 +29,10 @@ import { MIGRATION_14_SQL } from './metering-functions-14.js';
 
 /** Migration 14's lq_settle_many again, its settled holds deleted by id. */
 function settleManyByHoldId(): string {
-  const start = MIGRATION_14_SQL.indexOf('CREATE FUNCTION lq_settle_many(');
-  const end = MIGRATION_14_SQL.indexOf('END $fn$;', start) + 'END $fn$;'.length;
-  const released = MIGRATION_14_SQL.slice(start, end);
+  const released = releasedFunction(MIGRATION_14_SQL, 'CREATE FUNCTION lq_settle_many(', 15).replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION');
   const joined = 'DELETE FROM holds WHERE id IN (SELECT l.id FROM locked l);';
-  if (start < 0 || released.split(joined).length !== 2) throw new Error('migration 15: migration 14’s lq_settle_many is not as released');
-  return released
-    .replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION')
-    .replace(joined, `-- (Migration 15: found by id, whatever the number of holds.)\n    DELETE FROM holds WHERE id = ANY(settled) AND id IN (SELECT l.id FROM locked l);`);
+  const byId = `-- (Migration 15: found by id, whatever the number of holds.)\n    DELETE FROM holds WHERE id = ANY(settled) AND id IN (SELECT l.id FROM locked l);`;
+  return replacedOnce(released, joined, byId, 'migration 14’s lq_settle_many', 15);
 }
 
 export const MIGRATION_15_SQL = `
