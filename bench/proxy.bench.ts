@@ -22,7 +22,7 @@
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,12 +38,10 @@ import { systemClock } from '../server/clock.js';
 import { loadConfig } from '../server/config/load.js';
 import { nodeListener } from '../server/http/node-listener.js';
 import type { DefaultBudget } from '../server/config/schema.js';
-import { newRequestId } from '../server/proxy/request-id.js';
 import { countPrompt } from '../server/proxy/prompt-count.js';
 import { countByPieces, createTokenCounter, MAX_PRE_TOKEN_CHARS } from '../server/proxy/token-count.js';
 import { ResponseCache } from '../server/proxy/response-cache/response-cache.js';
 import { Upstreams } from '../server/proxy/upstreams.js';
-import { migrate } from '../server/store/sqlite/migrations.js';
 import { SqliteStore } from '../server/store/sqlite/sqlite-store.js';
 import {
   ANTHROPIC_MODEL,
@@ -56,6 +54,8 @@ import {
   messagesStreamProblem,
 } from './anthropic-stream.js';
 import { fmt, median, percentile } from './figures.js';
+import { closeServer, listenLocally, responseHeaders } from './local-server.js';
+import { readGuardedFloorFile, startFloor, startGuardedFloor, type GuardedFloorFile } from './metering-floors.js';
 
 const MODEL = 'gpt-4o-mini';
 /** Content chunks of every answer (streamed one per event, or joined in a whole answer). */
@@ -287,12 +287,6 @@ async function writeEvent(res: ServerResponse, text: string): Promise<boolean> {
   return !res.destroyed;
 }
 
-function closeServer(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  return closed;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The proxy thread: the bare pass-through and lobe-quota, both in front of the fake.
 
@@ -306,9 +300,9 @@ interface ThreadUse {
   cpuMs: number | null;
 }
 type FromWorker =
-  | { type: 'ready'; bare: string; floor: string; lobeQuota: string; streamed: string; cached: string; key: string }
+  | { type: 'ready'; bare: string; floor: string; guarded: string; lobeQuota: string; streamed: string; cached: string; key: string }
   | { type: 'elu'; use: ThreadUse }
-  | { type: 'closed'; ledger: LedgerSummary };
+  | { type: 'closed'; ledger: LedgerSummary; guarded: GuardedFloorFile & { holdsCopied: number } };
 
 interface LedgerSummary {
   rows: number;
@@ -335,8 +329,6 @@ function threadCpuMs(): number | null {
 const OPENAI_FORWARDED = ['content-type', 'accept'] as const;
 const ANTHROPIC_FORWARDED = [...OPENAI_FORWARDED, 'anthropic-version'] as const;
 const ANTHROPIC_UPSTREAM_KEY = 'sk-ant-bench-upstream';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer', 'host']);
 
 /**
  * The least a proxy must do: read the request (a chat body is small), forward it with undici under
@@ -377,88 +369,6 @@ async function startBarePassThrough(upstreamOrigin: string): Promise<{ url: stri
     });
   });
   return listenLocally(server, () => pool.close());
-}
-
-/** Listens on 127.0.0.1 at a port the OS picks; `close` stops the server, then runs `closeRest`. */
-async function listenLocally(server: Server, closeRest: () => Promise<void>): Promise<{ url: string; close: () => Promise<void> }> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      await closeServer(server);
-      await closeRest();
-    },
-  };
-}
-
-/**
- * The least a *metering* proxy must do for a whole answer, as a reference between the bare
- * pass-through and lobe-quota: the bare pass-through, plus parsing the request's JSON, parsing the
- * answer's JSON for its usage, and one durable ledger row per request (lobe-quota's own ledger
- * table and indexes, group-committed per event-loop turn) before the answer goes back. No keys,
- * budgets, counting, headers or framework. Whole answers only: the stream tables leave it out.
- */
-async function startFloor(upstreamOrigin: string, dbFile: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const pool = new Pool(upstreamOrigin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
-  const db = new Database(dbFile);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  migrate(db);
-  db.prepare("INSERT INTO users (id, name, project_id, created_at) VALUES ('floor', 'Floor', NULL, 0)").run();
-  const insert = db.prepare(
-    `INSERT INTO ledger (request_id, at, user_id, project_id, key_id, model, input_tokens, output_tokens, cached_tokens,
-       reasoning_tokens, cost_micros, source, outcome, latency_ms, session_id, tags)
-     VALUES (?, ?, 'floor', NULL, 'floor', ?, ?, ?, 0, 0, 0, 'upstream', 'ok', 0, NULL, NULL)`,
-  );
-  type Row = { model: string; input: number; output: number; done: () => void };
-  let queue: Row[] = [];
-  const commit = db.transaction((rows: Row[]) => {
-    for (const row of rows) insert.run(newRequestId(), Date.now(), row.model, row.input, row.output);
-  });
-  const settle = (row: Omit<Row, 'done'>) =>
-    new Promise<void>((done) => {
-      queue.push({ ...row, done });
-      if (queue.length > 1) return;
-      setImmediate(() => {
-        const rows = queue;
-        queue = [];
-        commit(rows);
-        for (const r of rows) r.done();
-      });
-    });
-  const collect = (stream: NodeJS.ReadableStream): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.once('end', () => resolve(Buffer.concat(chunks)));
-      stream.once('error', reject);
-    });
-  const server = createServer({ noDelay: true, keepAliveTimeout: 60_000 }, (req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const body = await collect(req);
-      const { model } = JSON.parse(body.toString('utf8')) as { model: string };
-      const up = await pool.request({ path: req.url ?? '/', method: 'POST', headers: { authorization: 'Bearer sk-bench-upstream', 'content-type': 'application/json' }, body });
-      const answer = await collect(up.body);
-      const { usage } = JSON.parse(answer.toString('utf8')) as { usage: { prompt_tokens: number; completion_tokens: number } };
-      await settle({ model, input: usage.prompt_tokens, output: usage.completion_tokens });
-      res.writeHead(up.statusCode, responseHeaders(up.headers));
-      res.end(answer);
-    })().catch(() => res.destroy());
-  });
-  return listenLocally(server, async () => {
-    await pool.close();
-    db.close();
-  });
-}
-
-function responseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name.toLowerCase())) out[name] = value;
-  }
-  return out;
 }
 
 async function proxyThread(input: WorkerInput): Promise<void> {
@@ -518,6 +428,8 @@ async function proxyThread(input: WorkerInput): Promise<void> {
       },
     };
   };
+  const guardedFile = path.join(dir, 'guarded.db');
+  const guarded = await startGuardedFloor(input.fakeOrigin, guardedFile, { secret, budgets: BUDGETS });
   const lobeQuota = await startLobeQuota(file, false);
   // The same, asking the upstream for a stream when the client wants a whole answer (proxy.streamWholeAnswers).
   const streamed = await startLobeQuota(path.join(dir, 'streamed.db'), true);
@@ -525,7 +437,7 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   const cached = await startLobeQuota(path.join(dir, 'cached.db'), false, true);
 
   const post = (message: FromWorker) => port.postMessage(message);
-  post({ type: 'ready', bare: bare.url, floor: floor.url, lobeQuota: lobeQuota.url, streamed: streamed.url, cached: cached.url, key: secret });
+  post({ type: 'ready', bare: bare.url, floor: floor.url, guarded: guarded.url, lobeQuota: lobeQuota.url, streamed: streamed.url, cached: cached.url, key: secret });
   for (;;) {
     const [message] = (await once(port, 'message')) as [ToWorker];
     if (message.type === 'elu') post({ type: 'elu', use: { elu: performance.eventLoopUtilization(), cpuMs: threadCpuMs() } });
@@ -537,6 +449,9 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   await cached.close();
   await bare.close();
   await floor.close();
+  const holdsCopied = guarded.holdsCopied();
+  await guarded.close();
+  const guardedLeft = { ...readGuardedFloorFile(guardedFile), holdsCopied };
   const db = new Database(file, { readonly: true });
   const totals = db.prepare('SELECT count(*) AS rows, coalesce(sum(output_tokens), 0) AS output FROM ledger').get() as { rows: number; output: number };
   const group = (column: 'outcome' | 'source') =>
@@ -544,7 +459,7 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   const ledger: LedgerSummary = { rows: totals.rows, outputTokens: totals.output, outcomes: group('outcome'), sources: group('source') };
   db.close();
   rmSync(dir, { recursive: true, force: true });
-  post({ type: 'closed', ledger });
+  post({ type: 'closed', ledger, guarded: guardedLeft });
 }
 
 /** The main thread's handle on the proxy thread: one request/answer at a time. */
@@ -581,11 +496,11 @@ class ProxyThread {
     return m.use;
   }
 
-  async close(): Promise<LedgerSummary> {
+  async close(): Promise<Extract<FromWorker, { type: 'closed' }>> {
     const m = await this.ask({ type: 'close' });
     if (m.type !== 'closed') throw new Error(`proxy thread: expected closed, got ${m.type}`);
     await once(this.worker, 'exit');
-    return m.ledger;
+    return m;
   }
 }
 
@@ -594,11 +509,12 @@ class ProxyThread {
 
 /** A whole chat completion, a chat completion stream, or an Anthropic Messages stream. */
 type Kind = 'nonstream' | 'stream' | 'anthropic';
-type TargetName = 'direct' | 'bare' | 'floor' | 'lobe-quota' | 'streamed';
+type TargetName = 'direct' | 'bare' | 'floor' | 'guarded' | 'lobe-quota' | 'streamed';
 const TARGET_LABEL: Record<TargetName, string> = {
   direct: 'fake upstream directly',
   bare: 'bare pass-through',
   floor: 'floor: parse + ledger',
+  guarded: 'floor + guarantees',
   'lobe-quota': 'lobe-quota',
   streamed: 'lobe-quota, streamed up',
 };
@@ -766,8 +682,8 @@ async function measure(
   concurrency: number,
   rounds: number,
 ): Promise<Map<TargetName, Figures>> {
-  // The floor has no streams; the streamed target differs from lobe-quota only for whole answers.
-  const targets = kind === 'nonstream' ? allTargets : allTargets.filter((t) => t.name !== 'floor' && t.name !== 'streamed');
+  // The floors have no streams; the streamed target differs from lobe-quota only for whole answers.
+  const targets = kind === 'nonstream' ? allTargets : allTargets.filter((t) => t.name !== 'floor' && t.name !== 'guarded' && t.name !== 'streamed');
   const call = callOf(kind, key);
   for (const target of targets) {
     const res = await target.pool.request({ ...call, method: 'POST' });
@@ -864,6 +780,8 @@ function printVerdict(figures: Map<TargetName, Figures>, checkRps: boolean): voi
   const bare = figures.get('bare');
   const floor = figures.get('floor');
   if (lq && floor) printAgainstFloor(lq, floor, checkRps);
+  const guarded = figures.get('guarded');
+  if (guarded && floor) printGuarantees(guarded, floor, lq, checkRps);
   if (!lq || !bare) return;
   const ratio = lq.rps / bare.rps;
   const addedP50 = lq.p50 - bare.p50;
@@ -923,6 +841,22 @@ function printAgainstFloor(lq: Figures, floor: Figures, loaded: boolean): void {
     parts.push(`added p50 ${signed(addedUs, 0)} µs (goal ≤ ${FLOOR_GOAL.addedP50Us} µs: ${verdict(addedUs <= FLOOR_GOAL.addedP50Us)})`);
   }
   console.log(`  lobe-quota vs floor: ${parts.join(';\n                       ')}`);
+}
+
+/**
+ * The floor + guarantees target against the floor (what lobe-quota's guarantees themselves cost,
+ * done the least way) and lobe-quota against it (what its own machinery costs beyond them).
+ */
+function printGuarantees(guarded: Figures, floor: Figures, lq: Figures | undefined, loaded: boolean): void {
+  const against = (a: Figures, b: Figures): string => {
+    const parts = loaded ? [`RPS ${fmt(a.rps / b.rps, 2)}×`] : [`added p50 ${signed((a.p50 - b.p50) * 1000, 0)} µs`];
+    if (a.proxyCpuUsPerRequest !== null && b.proxyCpuUsPerRequest !== null) {
+      parts.push(`proxy-thread CPU ${fmt(a.proxyCpuUsPerRequest)} µs vs ${fmt(b.proxyCpuUsPerRequest)} µs per request (${fmt(a.proxyCpuUsPerRequest / b.proxyCpuUsPerRequest, 2)}×, ${signed(a.proxyCpuUsPerRequest - b.proxyCpuUsPerRequest, 0)} µs)`);
+    }
+    return parts.join(', ');
+  };
+  console.log(`  floor + guarantees vs floor: ${against(guarded, floor)}`);
+  if (lq) console.log(`  lobe-quota vs floor + guarantees: ${against(lq, guarded)}`);
 }
 
 /** What an Anthropic stream costs each proxy's thread next to an OpenAI stream of the same text (its events are larger, and named). */
@@ -1220,7 +1154,7 @@ async function main(): Promise<void> {
       serial: { type: 'string', default: '500' },
       'token-runs': { type: 'string', default: '21' },
       cache: { type: 'string', default: '2000' },
-      targets: { type: 'string', default: 'direct,bare,floor,lobe-quota,streamed' },
+      targets: { type: 'string', default: 'direct,bare,floor,guarded,lobe-quota,streamed' },
     },
   });
   const NONSTREAM = Number(args.nonstream);
@@ -1235,15 +1169,15 @@ async function main(): Promise<void> {
   for (const [name, v] of Object.entries({ NONSTREAM, STREAM, ANTHROPIC, CONCURRENCY, ROUNDS, SERIAL, TOKEN_RUNS, CACHE })) {
     if (!Number.isInteger(v) || v < 0 || (name === 'CONCURRENCY' && v < 1) || (name === 'ROUNDS' && v < 1)) throw new Error(`--${name.toLowerCase()}: bad value ${v}`);
   }
-  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, lobe-quota, streamed)`);
+  for (const n of names) if (!(n in TARGET_LABEL)) throw new Error(`--targets: unknown target ${n} (direct, bare, floor, guarded, lobe-quota, streamed)`);
 
   const started = performance.now();
   console.log(
     `command: npm run bench:proxy -- --nonstream ${NONSTREAM} --stream ${STREAM} --anthropic ${ANTHROPIC} --concurrency ${CONCURRENCY} --rounds ${ROUNDS} --serial ${SERIAL} --token-runs ${TOKEN_RUNS} --cache ${CACHE}` +
-      (args.targets === 'direct,bare,floor,lobe-quota,streamed' ? '' : ` --targets ${args.targets}`),
+      (args.targets === 'direct,bare,floor,guarded,lobe-quota,streamed' ? '' : ` --targets ${args.targets}`),
   );
   console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`);
-  console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, floor, lobe-quota) on a worker thread');
+  console.log('threads: load generator + fake upstream on the main thread; the proxies (bare, floors, lobe-quota) on a worker thread');
   console.log('"lobe-quota, streamed up": lobe-quota with proxy.streamWholeAnswers (a whole answer asked of the upstream as a stream, metered and assembled)');
   console.log(
     `lobe-quota: 1 user key, ${BUDGETS.length} budgets (user month tokens, global month $), SQLite in a temp dir; model ${MODEL}` +
@@ -1254,7 +1188,7 @@ async function main(): Promise<void> {
   const proxy = new ProxyThread({ fakeOrigin: fake.origin });
   const ready = await proxy.next();
   if (ready.type !== 'ready') throw new Error(`proxy thread: expected ready, got ${ready.type}`);
-  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, floor: ready.floor, 'lobe-quota': ready.lobeQuota, streamed: ready.streamed };
+  const origins: Record<TargetName, string> = { direct: fake.origin, bare: ready.bare, floor: ready.floor, guarded: ready.guarded, 'lobe-quota': ready.lobeQuota, streamed: ready.streamed };
   const makeTargets = (connections: number): Target[] =>
     names.map((name) => ({ name, pool: new Pool(origins[name], { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 30_000, bodyTimeout: 30_000 }), proxied: name !== 'direct' }));
 
@@ -1315,7 +1249,7 @@ async function main(): Promise<void> {
     await pool.close();
   }
 
-  const ledger = await proxy.close();
+  const { ledger, guarded } = await proxy.close();
   await fake.close();
   if (names.includes('lobe-quota') && NONSTREAM + STREAM + ANTHROPIC + SERIAL > 0) {
     // Each measure() sends one checked request, then (1 warm-up + ROUNDS) rounds of `count`.
@@ -1326,6 +1260,15 @@ async function main(): Promise<void> {
     console.log(
       `\nlobe-quota ledger after the run: ${fmt(ledger.rows)} entries for ${fmt(expected)} requests sent (${outcomes}; usage from ${sources}), ${fmt(ledger.outputTokens)} output tokens`,
     );
+  }
+  if (names.includes('guarded') && NONSTREAM + SERIAL > 0) {
+    const sent = (count: number) => (count > 0 ? 1 + (ROUNDS + 1) * count : 0);
+    const expected = sent(NONSTREAM) + sent(SERIAL);
+    console.log(
+      `floor + guarantees after the run: ${fmt(guarded.entries)} entries for ${fmt(expected)} requests sent, ${fmt(guarded.holdsCopied)} holds copied for recovery and ${fmt(guarded.holdsLeft)} left, ` +
+        `budget counters ${guarded.countersAgree ? 'equal to' : 'NOT equal to'} the ledger`,
+    );
+    if (guarded.entries !== expected || guarded.holdsLeft !== 0 || !guarded.countersAgree) process.exitCode = 1;
   }
 
   if (TOKEN_RUNS > 0) {
