@@ -1,6 +1,8 @@
-// `npm run bench:proxy`: the proxy's figures. Three targets, measured side by side in one run with
+// `npm run bench:proxy`: the proxy's figures. Its targets are measured side by side in one run with
 // the same load generator and the same fake OpenAI upstream: the upstream directly, a bare
-// pass-through (the best any proxy in Node could do) and lobe-quota with its whole admission path.
+// pass-through (the best any proxy in Node could do), two floors for whole answers (what any
+// metering proxy must do, and that plus the least work of lobe-quota's guarantees: see
+// metering-floors.ts) and lobe-quota with its whole admission path.
 // The same fake answers Anthropic's Messages streams too (POST /v1/messages), which lobe-quota meters
 // through an `api: 'anthropic'` upstream: the Anthropic stream table sets lobe-quota's proxy CPU per
 // stream against the bare pass-through's, beside the OpenAI stream table. Then the cost of counting
@@ -18,7 +20,8 @@
 // round), --serial N (requests per round over 1 connection; streams get N/5; 0 skips; OpenAI chat
 // only), --token-runs N (0 skips the token counting), --cache N (the response cache's misses and
 // hits per round, streams N/5; 0 skips),
-// --targets direct,bare,lobe-quota (e.g. only lobe-quota, to profile it with `node --cpu-prof`).
+// --targets direct,bare,floor,guarded,lobe-quota,streamed (e.g. only lobe-quota, to profile it with
+// `node --cpu-prof`).
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
