@@ -8,6 +8,7 @@ export interface LocalServer {
   close: () => Promise<void>;
 }
 
+/** Stops the server and drops its open (keep-alive) connections, rather than waiting for them to idle out. */
 export function closeServer(server: Server): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeAllConnections();

@@ -151,7 +151,7 @@ export async function startGuardedFloor(
   upstreamOrigin: string,
   dbFile: string,
   setup: { secret: string; budgets: readonly DefaultBudget[] },
-): Promise<LocalServer & { holdsCopied: () => number }> {
+): Promise<LocalServer & { counts: () => GuardedFloorCounts }> {
   const pool = new Pool(upstreamOrigin, { connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
   const db = openLedger(dbFile);
   db.prepare("INSERT INTO users (id, name, project_id, created_at) VALUES ('guarded', 'Guarded', NULL, 0)").run();
@@ -351,7 +351,13 @@ export async function startGuardedFloor(
     await pool.close();
     db.close();
   });
-  return { ...local, holdsCopied: () => holdsCopied };
+  return { ...local, counts: () => ({ holdsCopied, requestsCounted: tallies.requests }) };
+}
+
+/** What the guarded floor counted in memory: the holds it copied to its file, the requests its counters saw. */
+export interface GuardedFloorCounts {
+  holdsCopied: number;
+  requestsCounted: number;
 }
 
 /** What the guarded floor left in its file: its entries, any hold row left behind, and whether each budget's counters add up to the ledger. */

@@ -58,7 +58,7 @@ import {
 } from './anthropic-stream.js';
 import { fmt, median, percentile } from './figures.js';
 import { closeServer, listenLocally, responseHeaders } from './local-server.js';
-import { readGuardedFloorFile, startFloor, startGuardedFloor, type GuardedFloorFile } from './metering-floors.js';
+import { readGuardedFloorFile, startFloor, startGuardedFloor, type GuardedFloorCounts, type GuardedFloorFile } from './metering-floors.js';
 
 const MODEL = 'gpt-4o-mini';
 /** Content chunks of every answer (streamed one per event, or joined in a whole answer). */
@@ -305,7 +305,7 @@ interface ThreadUse {
 type FromWorker =
   | { type: 'ready'; bare: string; floor: string; guarded: string; lobeQuota: string; streamed: string; cached: string; key: string }
   | { type: 'elu'; use: ThreadUse }
-  | { type: 'closed'; ledger: LedgerSummary; guarded: GuardedFloorFile & { holdsCopied: number } };
+  | { type: 'closed'; ledger: LedgerSummary; guarded: GuardedFloorFile & GuardedFloorCounts };
 
 interface LedgerSummary {
   rows: number;
@@ -452,9 +452,9 @@ async function proxyThread(input: WorkerInput): Promise<void> {
   await cached.close();
   await bare.close();
   await floor.close();
-  const holdsCopied = guarded.holdsCopied();
+  const guardedCounts = guarded.counts();
   await guarded.close();
-  const guardedLeft = { ...readGuardedFloorFile(guardedFile), holdsCopied };
+  const guardedLeft = { ...readGuardedFloorFile(guardedFile), ...guardedCounts };
   const db = new Database(file, { readonly: true });
   const totals = db.prepare('SELECT count(*) AS rows, coalesce(sum(output_tokens), 0) AS output FROM ledger').get() as { rows: number; output: number };
   const group = (column: 'outcome' | 'source') =>
@@ -1254,9 +1254,9 @@ async function main(): Promise<void> {
 
   const { ledger, guarded } = await proxy.close();
   await fake.close();
+  // Each measure() sends one checked request, then (1 warm-up + ROUNDS) rounds of `count`.
+  const sent = (count: number) => (count > 0 ? 1 + (ROUNDS + 1) * count : 0);
   if (names.includes('lobe-quota') && NONSTREAM + STREAM + ANTHROPIC + SERIAL > 0) {
-    // Each measure() sends one checked request, then (1 warm-up + ROUNDS) rounds of `count`.
-    const sent = (count: number) => (count > 0 ? 1 + (ROUNDS + 1) * count : 0);
     const expected = sent(NONSTREAM) + sent(STREAM) + sent(ANTHROPIC) + (SERIAL > 0 ? sent(SERIAL) + sent(Math.max(1, Math.round(SERIAL / 5))) : 0);
     const outcomes = Object.entries(ledger.outcomes).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
     const sources = Object.entries(ledger.sources).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
@@ -1265,13 +1265,14 @@ async function main(): Promise<void> {
     );
   }
   if (names.includes('guarded') && NONSTREAM + SERIAL > 0) {
-    const sent = (count: number) => (count > 0 ? 1 + (ROUNDS + 1) * count : 0);
+    // Whole answers only: the non-stream runs, loaded and one at a time.
     const expected = sent(NONSTREAM) + sent(SERIAL);
     console.log(
-      `floor + guarantees after the run: ${fmt(guarded.entries)} entries for ${fmt(expected)} requests sent, ${fmt(guarded.holdsCopied)} holds copied for recovery and ${fmt(guarded.holdsLeft)} left, ` +
-        `budget counters ${guarded.countersAgree ? 'equal to' : 'NOT equal to'} the ledger`,
+      `floor + guarantees after the run: ${fmt(guarded.entries)} entries for ${fmt(expected)} requests sent (${fmt(guarded.requestsCounted)} in its request counter), ` +
+        `${fmt(guarded.holdsCopied)} holds copied for recovery and ${fmt(guarded.holdsLeft)} left, budget counters ${guarded.countersAgree ? 'equal to' : 'NOT equal to'} the ledger`,
     );
-    if (guarded.entries !== expected || guarded.holdsLeft !== 0 || !guarded.countersAgree) process.exitCode = 1;
+    const whole = guarded.entries === expected && guarded.requestsCounted === expected && guarded.holdsLeft === 0 && guarded.countersAgree;
+    if (!whole) process.exitCode = 1;
   }
 
   if (TOKEN_RUNS > 0) {
