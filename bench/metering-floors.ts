@@ -8,6 +8,8 @@ import { countPrompt } from '../server/proxy/prompt-count.js';
 import { createPriceBook, usageCostMicros } from '../server/proxy/pricing.js';
 import { newRequestId } from '../server/proxy/request-id.js';
 import { createTokenCounter } from '../server/proxy/token-count.js';
+import { defaultBudgetsFor, type Budget } from '../server/quota/budgets.js';
+import { formatScope, type Scope } from '../server/quota/scope.js';
 import { bucketAt, type Bucket } from '../server/quota/window.js';
 import { migrate } from '../server/store/sqlite/migrations.js';
 import { BoundedMemo } from '../server/util/bounded-memo.js';
@@ -89,13 +91,9 @@ export async function startFloor(upstreamOrigin: string, dbFile: string): Promis
   });
 }
 
-/** The guarded floor's budgets: the bench's own (lobe-quota's defaults there), kept in memory. */
+/** One of the guarded floor's budgets (the bench's defaults, resolved as lobe-quota resolves them), kept in memory. */
 interface BudgetInMemory {
-  key: string;
-  scope: string;
-  spec: DefaultBudget;
-  limitTokens: number | null;
-  limitMicros: number | null;
+  budget: Budget;
   bucket: Bucket;
   /** What the bucket's counter row holds, and what is held by live requests. */
   usedTokens: number;
@@ -126,7 +124,10 @@ interface GuardedSettle {
 }
 
 const HOLD_TTL_MS = 10 * 60_000;
+/** The config's default alert thresholds, for budgets that set none. */
 const THRESHOLDS = [50, 80, 90, 95, 100];
+/** The guarded floor's one user and key: the scopes its budgets apply to. */
+const SCOPES: Scope[] = [{ kind: 'user', id: 'guarded' }, { kind: 'key', id: 'key_guarded' }, { kind: 'global' }];
 /** Buckets of the added-latency histogram, in seconds (a histogram's observation is a count in one). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 
@@ -160,21 +161,14 @@ export async function startGuardedFloor(
   const tokens = createTokenCounter();
   const prices = createPriceBook();
   const now0 = Date.now();
-  const budgets: BudgetInMemory[] = setup.budgets.map((spec) => {
-    const scope = spec.scope === 'global' ? 'global' : `${spec.scope}:guarded`;
-    return {
-      key: `${scope}/${JSON.stringify(spec.window)}`,
-      scope,
-      spec,
-      limitTokens: spec.limitTokens ?? null,
-      limitMicros: spec.limitUsd == null ? null : Math.round(spec.limitUsd * 1e6),
-      bucket: bucketAt(spec.window, now0),
-      usedTokens: 0,
-      usedMicros: 0,
-      reservedTokens: 0,
-      reservedMicros: 0,
-    };
-  });
+  const budgets: BudgetInMemory[] = SCOPES.flatMap((scope) => defaultBudgetsFor(scope, setup.budgets, THRESHOLDS)).map((budget) => ({
+    budget,
+    bucket: bucketAt(budget.window, now0),
+    usedTokens: 0,
+    usedMicros: 0,
+    reservedTokens: 0,
+    reservedMicros: 0,
+  }));
   const s = {
     insertHold: db.prepare(
       `INSERT INTO holds (id, user_id, project_id, key_id, tokens, micros, output_tokens, created_at, expires_at, pending, delivered_tokens, updated_at)
@@ -210,7 +204,7 @@ export async function startGuardedFloor(
   let settles: GuardedSettle[] = [];
   let commitScheduled = false;
   const usedPercent = (b: BudgetInMemory, tokens: number, micros: number): number =>
-    Math.max(b.limitTokens ? (tokens * 100) / b.limitTokens : 0, b.limitMicros ? (micros * 100) / b.limitMicros : 0);
+    Math.max(b.budget.limitTokens ? (tokens * 100) / b.budget.limitTokens : 0, b.budget.limitMicros ? (micros * 100) / b.budget.limitMicros : 0);
   const commit = db.transaction((holds: GuardedHold[], batch: GuardedSettle[], at: number) => {
     for (const hold of holds) {
       if (hold.settling) continue;
@@ -228,16 +222,17 @@ export async function startGuardedFloor(
     if (batch.length === 0) return;
     for (const b of budgets) {
       if (b.bucket.end !== null && at >= b.bucket.end) {
-        b.bucket = bucketAt(b.spec.window, at);
+        b.bucket = bucketAt(b.budget.window, at);
         b.usedTokens = 0;
         b.usedMicros = 0;
       }
       const before = usedPercent(b, b.usedTokens, b.usedMicros);
       const after = usedPercent(b, b.usedTokens + addedTokens, b.usedMicros + addedMicros);
-      s.storeCounter.run(b.key, b.bucket.start, b.bucket.end, b.usedTokens + addedTokens, b.usedMicros + addedMicros);
-      for (const threshold of THRESHOLDS) {
+      const { key, scope, thresholds } = b.budget;
+      s.storeCounter.run(key, b.bucket.start, b.bucket.end, b.usedTokens + addedTokens, b.usedMicros + addedMicros);
+      for (const threshold of thresholds) {
         if (before < threshold && after >= threshold) {
-          s.insertAlert.run(newRequestId(at), b.key, b.scope, b.bucket.start, threshold, at, JSON.stringify({ budget: b.key, threshold, usedPercent: after }));
+          s.insertAlert.run(newRequestId(at), key, formatScope(scope), b.bucket.start, threshold, at, JSON.stringify({ budget: key, threshold, usedPercent: after }));
         }
       }
     }
@@ -286,8 +281,8 @@ export async function startGuardedFloor(
       const left = 100 - usedPercent(b, b.usedTokens + b.reservedTokens, b.usedMicros + b.reservedMicros);
       if (left < least) [binding, least] = [b, left];
     }
-    const usd = binding.limitTokens === null;
-    const limit = usd ? (binding.limitMicros ?? 0) / 1e6 : (binding.limitTokens ?? 0);
+    const usd = binding.budget.limitTokens === null;
+    const limit = usd ? (binding.budget.limitMicros ?? 0) / 1e6 : (binding.budget.limitTokens ?? 0);
     const used = usd ? (binding.usedMicros + binding.reservedMicros) / 1e6 : binding.usedTokens + binding.reservedTokens;
     headers['x-quota-limit'] = String(limit);
     headers['x-quota-remaining'] = String(Math.max(0, limit - used));
